@@ -1,0 +1,304 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::middleware::{CaptureConfig, PrivlogLayer, Shared};
+use crate::pipeline::{self, Pipeline, PipelineConfig, Stats, StatsHandle};
+use crate::policy::sanitize::Sanitizer;
+use crate::sink::Sink;
+use crate::{KeyError, MasterKey, Policy, PolicyError};
+
+/// Starts building a privlog layer and its pipeline.
+///
+/// ```
+/// use privlog::{MasterKey, Policy, sink::WriterSink};
+///
+/// let (layer, guard) = privlog::builder()
+///     .key(MasterKey::from_bytes([42; 32]))
+///     .policy(Policy::atlassian_connect())
+///     .sink(WriterSink::stdout())
+///     .build()?;
+/// // let app = axum::Router::new().route(...).layer(layer);
+/// drop(layer);
+/// let report = guard.shutdown();
+/// assert!(report.stats.is_balanced());
+/// # Ok::<(), privlog::BuildError>(())
+/// ```
+pub fn builder() -> Builder {
+    Builder::default()
+}
+
+/// Configures the layer, the privacy policy and the sinks; see [`builder`].
+#[must_use]
+pub struct Builder {
+    key: Option<MasterKey>,
+    policy: Policy,
+    sinks: Vec<Box<dyn Sink>>,
+    config: PipelineConfig,
+    shutdown_timeout: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            key: None,
+            policy: Policy::default(),
+            sinks: Vec::new(),
+            config: PipelineConfig::default(),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("key", &self.key.as_ref().map(MasterKey::id))
+            .field("policy", &self.policy)
+            .field(
+                "sinks",
+                &self.sinks.iter().map(|s| s.name().to_owned()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// The master key pseudonyms are derived from.
+    ///
+    /// Defaults to a random key made at start-up, with a warning: pseudonyms
+    /// then change at every restart. Never an unkeyed hash.
+    pub fn key(mut self, key: MasterKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The privacy policy. Defaults to [`Policy::default`], the secure baseline.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Adds a sink. Each sink gets its own thread and queue.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Adds a boxed sink.
+    pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// How many records the hand-off queue holds before new ones are dropped
+    /// (and counted). Defaults to 16 384.
+    pub fn queue_capacity(mut self, records: usize) -> Self {
+        self.config.queue_capacity = records;
+        self
+    }
+
+    /// The most records per batch handed to the sinks. Defaults to 512.
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.config.batch_size = records.max(1);
+        self
+    }
+
+    /// How many batches each sink's queue holds before batches are dropped for
+    /// that sink only (and counted). Defaults to 64.
+    pub fn sink_queue_batches(mut self, batches: usize) -> Self {
+        self.config.sink_queue_batches = batches;
+        self
+    }
+
+    /// The longest the worker sleeps when there is nothing to do. Defaults to 10 ms.
+    pub fn max_idle(mut self, idle: Duration) -> Self {
+        self.config.max_idle = idle;
+        self
+    }
+
+    /// How long the guard's `Drop` waits for queued records to be written.
+    /// Defaults to 5 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Starts the worker and sink threads and returns the layer and the guard
+    /// that shuts them down.
+    ///
+    /// # Errors
+    /// [`BuildError`] when there is no sink, the policy cannot work, no key was
+    /// given and none could be generated, or a thread could not be started.
+    pub fn build(self) -> Result<(PrivlogLayer, WorkerGuard), BuildError> {
+        if self.sinks.is_empty() {
+            return Err(BuildError::NoSink);
+        }
+        self.policy.validate().map_err(BuildError::Policy)?;
+        let key = match self.key {
+            Some(k) => k,
+            None => {
+                let k = MasterKey::generate().map_err(BuildError::Key)?;
+                tracing::warn!(
+                    target: "privlog",
+                    kid = %k.id(),
+                    "no privlog key configured: using a random key for this process only; \
+                     pseudonyms will change at every restart (set a key from a secret store)"
+                );
+                k
+            }
+        };
+        let capture = CaptureConfig {
+            authorization: self.policy.sources().connect_jwt,
+            id_headers: self
+                .policy
+                .sources()
+                .account_headers
+                .iter()
+                .chain(&self.policy.sources().tenant_headers)
+                .cloned()
+                .collect::<Vec<HeaderName>>(),
+            forwarding: !self.policy.trusted().is_empty(),
+        };
+        let sanitizer = Sanitizer::new(self.policy, &key);
+        drop(key);
+        let pipeline = pipeline::spawn(self.config, sanitizer, self.sinks).map_err(BuildError::Spawn)?;
+        let shared = Arc::new(Shared {
+            handoff: pipeline.handoff.clone(),
+            stats: pipeline.stats.clone(),
+            capture,
+        });
+        Ok((
+            PrivlogLayer { shared },
+            WorkerGuard {
+                pipeline: Some(pipeline),
+                timeout: self.shutdown_timeout,
+            },
+        ))
+    }
+}
+
+/// Why the layer could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No sink was added.
+    NoSink,
+    /// The policy cannot work.
+    Policy(PolicyError),
+    /// No key was given and none could be generated.
+    Key(KeyError),
+    /// A worker or sink thread could not be started.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoSink => {
+                f.write_str("no sink configured: add one with `.sink(...)`, e.g. `WriterSink::stdout()`")
+            }
+            BuildError::Policy(e) => write!(f, "invalid privacy policy: {e}"),
+            BuildError::Key(e) => write!(f, "no key: {e}"),
+            BuildError::Spawn(_) => f.write_str("cannot start the privlog worker thread"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Policy(e) => Some(e),
+            BuildError::Key(e) => Some(e),
+            BuildError::Spawn(e) => Some(e),
+            BuildError::NoSink => None,
+        }
+    }
+}
+
+/// Keeps the pipeline running; flushes every queued record when dropped or
+/// shut down.
+///
+/// Hold it for as long as the service runs (e.g. in `main`). Dropping it waits
+/// up to the shutdown timeout; [`WorkerGuard::shutdown_within`] says how it went.
+#[must_use = "dropping the guard shuts the pipeline down"]
+pub struct WorkerGuard {
+    pipeline: Option<Pipeline>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for WorkerGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerGuard")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Whether the worker and every sink finished before the deadline.
+    pub complete: bool,
+    /// The accounting after shutdown.
+    pub stats: Stats,
+}
+
+impl WorkerGuard {
+    /// The pipeline's accounting right now.
+    pub fn stats(&self) -> Stats {
+        self.pipeline.as_ref().map(|p| p.stats.stats()).unwrap_or_default()
+    }
+
+    /// A handle for reading the accounting from elsewhere.
+    pub fn stats_handle(&self) -> Option<StatsHandle> {
+        self.pipeline.as_ref().map(|p| p.stats.clone())
+    }
+
+    /// Stops taking records and writes everything queued, waiting up to the
+    /// configured shutdown timeout.
+    pub fn shutdown(self) -> ShutdownReport {
+        let t = self.timeout;
+        self.shutdown_within(t)
+    }
+
+    /// Stops taking records and writes everything queued, waiting up to `timeout`.
+    /// Records created after this are counted as `dropped_shutdown`.
+    pub fn shutdown_within(mut self, timeout: Duration) -> ShutdownReport {
+        self.stop(timeout)
+    }
+
+    fn stop(&mut self, timeout: Duration) -> ShutdownReport {
+        match self.pipeline.take() {
+            Some(mut p) => {
+                let complete = p.shutdown(timeout);
+                ShutdownReport {
+                    complete,
+                    stats: p.stats.stats(),
+                }
+            }
+            None => ShutdownReport {
+                complete: true,
+                stats: Stats::default(),
+            },
+        }
+    }
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        let t = self.timeout;
+        let report = self.stop(t);
+        if !report.complete {
+            tracing::warn!(
+                target: "privlog",
+                timeout_ms = t.as_millis() as u64,
+                "privlog shutdown timed out; records still queued: {}",
+                report.stats.queued
+            );
+        }
+    }
+}

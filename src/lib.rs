@@ -1,0 +1,74 @@
+//! Privacy-preserving request logging for tower, hyper and axum.
+//!
+//! privlog turns every HTTP request into exactly one record of metadata —
+//! client network, time, method, route, sizes, latency, status — with account
+//! and tenant IDs replaced by keyed, rotating pseudonyms and user content
+//! stripped. The request path only copies a few cheap handles and does one
+//! non-blocking `try_send`; sanitizing and writing happen on a background
+//! thread.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use privlog::{MasterKey, Policy, sink::WriterSink};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = MasterKey::from_hex(&std::env::var("PRIVLOG_KEY")?)?;
+//! let (layer, guard) = privlog::builder()
+//!     .key(key)
+//!     .policy(Policy::atlassian_connect())
+//!     .sink(WriterSink::stdout())
+//!     .build()?;
+//!
+//! let app = Router::new().route("/health", get(|| async { "ok" })).layer(layer);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! guard.shutdown(); // flush every queued record
+//! # Ok(()) }
+//! ```
+//!
+//! prints one line per request:
+//!
+//! ```text
+//! {"v":1,"ts":"2026-11-22T09:30:00.123Z","client":"127.0.0.0/24","method":"GET","route":"/health","path":"/health","query":null,"status":200,"req_bytes":0,"resp_bytes":2,"ttfb_us":41,"duration_us":63,"outcome":"completed","proto":"HTTP/1.1","account":null,"tenant":null,"epoch":"2026-11","kid":"k_1f0e2d3c"}
+//! ```
+//!
+//! # When the record is emitted
+//!
+//! Exactly once per request, at the first of:
+//!
+//! - the response body's last frame (or a frame after which the body reports
+//!   `is_end_stream`), or the response being dropped unpolled when it has no
+//!   body to send (HEAD, 1xx, 204, 304, an empty body): outcome `completed`;
+//! - a response body error, or the inner service returning an error (status
+//!   `null`): outcome `error`;
+//! - the response future or body being dropped early — client gone, timeout,
+//!   cancellation: outcome `aborted` with the bytes counted so far; during a
+//!   panic: outcome `error`.
+//!
+//! Emitting is a non-blocking hand-off. When the queue is full the record is
+//! dropped and counted (`Stats::dropped_queue_full`), never waited for.
+//!
+//! # What is never logged
+//!
+//! Bodies (never read), headers (none logged), query parameters off the
+//! allowlist, raw account and tenant IDs, JWTs, e-mails and tokens in paths,
+//! full client IPs (unless [`IpPolicy::Keep`] is chosen). See [`Policy`].
+
+mod builder;
+pub mod middleware;
+pub mod pipeline;
+pub mod policy;
+pub mod read;
+pub mod record;
+pub mod sink;
+
+pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};
+pub use middleware::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
+pub use pipeline::{Stats, StatsHandle};
+pub use policy::{
+    AccountSources, CidrError, Epoch, EpochKeys, IpPolicy, JwtClaims, KeyError, KeyId, MasterKey, Policy, PolicyError,
+    Pseudonym, Pseudonymizer, Purpose, QueryPolicy, Rotation, TrustedProxies, peek_jwt, scrub_path,
+};
+pub use record::{Outcome, Record, SCHEMA_VERSION};

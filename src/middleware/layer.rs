@@ -1,0 +1,70 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderName;
+use tower_layer::Layer;
+
+use super::PrivlogService;
+use crate::pipeline::{Handoff, Stats, StatsHandle};
+
+/// What the request path needs to know, shared by every service clone.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) handoff: Arc<Handoff>,
+    pub(crate) stats: StatsHandle,
+    pub(crate) capture: CaptureConfig,
+}
+
+/// Which request parts the request path keeps for the worker.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CaptureConfig {
+    /// Keep `Authorization` (Connect JWT source on).
+    pub(crate) authorization: bool,
+    /// Account headers, then tenant headers.
+    pub(crate) id_headers: Vec<HeaderName>,
+    /// Keep `Forwarded` / `X-Forwarded-For` (trusted proxies configured).
+    pub(crate) forwarding: bool,
+}
+
+/// The privlog tower [`Layer`]: one privacy-safe record per request.
+///
+/// Built with [`crate::builder`], together with the [`WorkerGuard`](crate::WorkerGuard)
+/// that flushes the records at shutdown. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PrivlogLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl PrivlogLayer {
+    /// Wraps `inner` for a connection whose socket peer is `peer` — the way to
+    /// give a plain hyper server the client address without touching requests.
+    pub fn layer_with_peer<S>(&self, inner: S, peer: SocketAddr) -> PrivlogService<S> {
+        PrivlogService {
+            inner,
+            shared: self.shared.clone(),
+            peer: Some(peer),
+        }
+    }
+
+    /// The pipeline's accounting right now.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats.stats()
+    }
+
+    /// A handle for reading the accounting from elsewhere (a metrics endpoint).
+    pub fn stats_handle(&self) -> StatsHandle {
+        self.shared.stats.clone()
+    }
+}
+
+impl<S> Layer<S> for PrivlogLayer {
+    type Service = PrivlogService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PrivlogService {
+            inner,
+            shared: self.shared.clone(),
+            peer: None,
+        }
+    }
+}

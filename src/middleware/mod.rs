@@ -1,0 +1,16 @@
+//! The tower layer: captures request metadata on the request path, cheaply,
+//! and hands one raw record per request to the pipeline.
+
+mod body;
+mod extensions;
+mod future;
+mod guard;
+mod layer;
+mod service;
+
+pub use body::{RequestBody, ResponseBody};
+pub use extensions::{AccountId, ClientAddr, RouteTemplate, TenantId};
+pub use future::ResponseFuture;
+pub use layer::PrivlogLayer;
+pub(crate) use layer::{CaptureConfig, Shared};
+pub use service::PrivlogService;

@@ -1,0 +1,85 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::sink::{Ledger, SinkStats};
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Records made by the request path.
+    pub(crate) created: AtomicU64,
+    /// Records refused by the full hand-off queue.
+    pub(crate) dropped_queue_full: AtomicU64,
+    /// Records refused because the pipeline had shut down.
+    pub(crate) dropped_closed: AtomicU64,
+    /// Records sanitized and offered to every sink.
+    pub(crate) dispatched: AtomicU64,
+    /// Set once the worker has stopped taking records.
+    pub(crate) closed: std::sync::atomic::AtomicBool,
+}
+
+/// Reads the pipeline's accounting at run time. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StatsHandle {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) sinks: Arc<Vec<Ledger>>,
+}
+
+impl StatsHandle {
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        // Read the later stages first so a concurrent record cannot be seen
+        // in two places at once.
+        let sinks: Vec<SinkStats> = self.sinks.iter().map(Ledger::stats).collect();
+        let dispatched = c.dispatched.load(Relaxed);
+        let dropped_queue_full = c.dropped_queue_full.load(Relaxed);
+        let dropped_shutdown = c.dropped_closed.load(Relaxed);
+        let created = c.created.load(Relaxed);
+        Stats {
+            created,
+            queued: created.saturating_sub(dispatched + dropped_queue_full + dropped_shutdown),
+            dropped_queue_full,
+            dropped_shutdown,
+            dispatched,
+            sinks,
+        }
+    }
+}
+
+/// A snapshot of the pipeline's accounting.
+///
+/// `created = queued + dropped_queue_full + dropped_shutdown + dispatched`, and
+/// every dispatched record was offered to every sink, whose own accounting is
+/// in [`Stats::sinks`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Records made by the request path (one per request).
+    pub created: u64,
+    /// Records in the hand-off queue or being sanitized.
+    pub queued: u64,
+    /// Records dropped because the hand-off queue was full.
+    pub dropped_queue_full: u64,
+    /// Records dropped because the pipeline had shut down.
+    pub dropped_shutdown: u64,
+    /// Records sanitized and offered to every sink.
+    pub dispatched: u64,
+    /// Per-sink accounting.
+    pub sinks: Vec<SinkStats>,
+}
+
+impl Stats {
+    /// Whether every record is accounted for: in the pipeline and in every sink.
+    pub fn is_balanced(&self) -> bool {
+        self.created == self.queued + self.dropped_queue_full + self.dropped_shutdown + self.dispatched
+            && self
+                .sinks
+                .iter()
+                .all(|s| s.is_balanced() && s.received == self.dispatched)
+    }
+
+    /// Records delivered by every sink (the smallest delivered count).
+    pub fn delivered_everywhere(&self) -> u64 {
+        self.sinks.iter().map(|s| s.delivered).min().unwrap_or(0)
+    }
+}

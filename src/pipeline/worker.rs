@@ -1,0 +1,275 @@
+//! The worker thread: sanitizes raw captures into records and fans batches
+//! out to the sinks' queues.
+
+use std::io;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::Handoff;
+use super::runner::{self, Deadline, RateLimited};
+use super::stats::{Counters, StatsHandle};
+use crate::Record;
+use crate::policy::sanitize::Sanitizer;
+use crate::record::raw::RawRecord;
+use crate::sink::{DropReason, Ledger, Sink};
+
+/// Tuning of the pipeline; see the builder for the meaning and defaults.
+#[derive(Clone, Debug)]
+pub(crate) struct PipelineConfig {
+    pub(crate) queue_capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) sink_queue_batches: usize,
+    pub(crate) max_idle: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_capacity: 16_384,
+            batch_size: 512,
+            sink_queue_batches: 64,
+            max_idle: Duration::from_millis(10),
+        }
+    }
+}
+
+struct SinkSlot {
+    tx: SyncSender<Arc<[Record]>>,
+    ledger: Ledger,
+}
+
+/// A running pipeline: the hand-off for the request path, the stats, and the
+/// threads to stop.
+pub(crate) struct Pipeline {
+    pub(crate) handoff: Arc<Handoff>,
+    pub(crate) stats: StatsHandle,
+    closing: Arc<AtomicBool>,
+    deadline: Deadline,
+    worker: Option<JoinHandle<()>>,
+    sinks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("stats", &self.stats.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box<dyn Sink>>) -> io::Result<Pipeline> {
+    let counters = Arc::new(Counters::default());
+    let deadline: Deadline = Arc::new(Mutex::new(None));
+    let mut slots = Vec::with_capacity(sinks.len());
+    let mut ledgers = Vec::with_capacity(sinks.len());
+    let mut sink_threads = Vec::with_capacity(sinks.len());
+    for sink in sinks {
+        let ledger = Ledger::new(sink.name());
+        let (tx, rx) = mpsc::sync_channel(config.sink_queue_batches.max(1));
+        let l = ledger.clone();
+        let d = deadline.clone();
+        let name = format!("privlog-sink-{}", sink.name());
+        let handle = thread::Builder::new()
+            .name(name)
+            .spawn(move || runner::run(sink, rx, l, d))?;
+        sink_threads.push(handle);
+        ledgers.push(ledger.clone());
+        slots.push(SinkSlot { tx, ledger });
+    }
+    let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
+    let closing = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let counters = counters.clone();
+        let closing = closing.clone();
+        let deadline = deadline.clone();
+        thread::Builder::new()
+            .name("privlog-worker".to_owned())
+            .spawn(move || {
+                Worker {
+                    rx,
+                    sanitizer,
+                    slots,
+                    counters,
+                    closing,
+                    deadline,
+                    config,
+                }
+                .run()
+            })?
+    };
+    let handoff = Arc::new(Handoff::new(tx, counters.clone(), worker.thread().clone()));
+    Ok(Pipeline {
+        handoff,
+        stats: StatsHandle {
+            counters,
+            sinks: Arc::new(ledgers),
+        },
+        closing,
+        deadline,
+        worker: Some(worker),
+        sinks: sink_threads,
+    })
+}
+
+impl Pipeline {
+    /// Stops taking records, drains what is queued through the sinks and waits
+    /// until `timeout` for them to finish. Returns whether everything finished.
+    pub(crate) fn shutdown(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
+        self.closing.store(true, Release);
+        let mut finished = true;
+        if let Some(w) = self.worker.take() {
+            w.thread().unpark();
+            finished &= join_until(w, deadline);
+        }
+        for s in self.sinks.drain(..) {
+            finished &= join_until(s, deadline);
+        }
+        finished
+    }
+}
+
+/// Joins `handle` if it finishes before `deadline`; otherwise leaves it running.
+fn join_until(handle: JoinHandle<()>, deadline: Instant) -> bool {
+    let mut wait = Duration::from_micros(200);
+    while !handle.is_finished() {
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        thread::sleep(wait.min(deadline - now));
+        wait = (wait * 2).min(Duration::from_millis(20));
+    }
+    handle.join().is_ok()
+}
+
+struct Worker {
+    rx: Receiver<RawRecord>,
+    sanitizer: Sanitizer,
+    slots: Vec<SinkSlot>,
+    counters: Arc<Counters>,
+    closing: Arc<AtomicBool>,
+    deadline: Deadline,
+    config: PipelineConfig,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut batch: Vec<Record> = Vec::with_capacity(self.config.batch_size);
+        let mut idle = Duration::from_micros(100);
+        let mut warn = RateLimited::default();
+        let mut seen_full = 0;
+        loop {
+            let drained = self.drain(&mut batch);
+            if !batch.is_empty() {
+                self.dispatch(&mut batch, false);
+                idle = Duration::from_micros(100);
+            }
+            let full = self.counters.dropped_queue_full.load(Relaxed);
+            if full > seen_full {
+                if let Some(suppressed) = warn.check() {
+                    tracing::warn!(
+                        target: "privlog",
+                        records_dropped = full - seen_full,
+                        warnings_suppressed = suppressed,
+                        "privlog hand-off queue full: records dropped (raise the queue capacity or speed up the sinks)"
+                    );
+                    seen_full = full;
+                }
+            }
+            if drained {
+                continue;
+            }
+            if self.closing.load(Acquire) {
+                break;
+            }
+            // Park instead of blocking on the channel: a blocked receiver would
+            // make every `try_send` on the request path pay for a wake-up.
+            thread::park_timeout(idle);
+            idle = (idle * 2).min(self.config.max_idle);
+        }
+        // Closing: refuse new records, then take what is already queued.
+        self.counters.closed.store(true, Release);
+        for _ in 0..2 {
+            while self.drain(&mut batch) {
+                self.dispatch(&mut batch, true);
+            }
+            self.dispatch(&mut batch, true);
+            // A request that checked `closed` just before it was set may still
+            // be sending; give it a moment to land.
+            thread::sleep(Duration::from_millis(5));
+        }
+        // Dropping the senders lets every sink thread finish and close.
+    }
+
+    /// Takes up to one batch from the hand-off; returns whether the batch filled up.
+    fn drain(&mut self, batch: &mut Vec<Record>) -> bool {
+        while batch.len() < self.config.batch_size {
+            match self.rx.try_recv() {
+                Ok(raw) => batch.push(self.sanitizer.sanitize(raw)),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return false,
+            }
+        }
+        true
+    }
+
+    fn dispatch(&mut self, batch: &mut Vec<Record>, closing: bool) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len() as u64;
+        let records: Arc<[Record]> = batch.drain(..).collect();
+        for slot in &self.slots {
+            slot.ledger.received(n);
+            slot.ledger.inner.queued.fetch_add(n, Relaxed);
+            let mut item = records.clone();
+            loop {
+                match slot.tx.try_send(item) {
+                    Ok(()) => break,
+                    Err(TrySendError::Full(back)) if closing && !self.past_deadline() => {
+                        // At shutdown a slow sink is waited for, up to the deadline.
+                        item = back;
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(TrySendError::Full(_)) => {
+                        sub_queued(&slot.ledger, n);
+                        slot.ledger.dropped(
+                            if closing {
+                                DropReason::Shutdown
+                            } else {
+                                DropReason::SinkQueueFull
+                            },
+                            n,
+                        );
+                        break;
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        sub_queued(&slot.ledger, n);
+                        slot.ledger.dropped(DropReason::SinkError, n);
+                        break;
+                    }
+                }
+            }
+        }
+        self.counters.dispatched.fetch_add(n, Relaxed);
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+fn sub_queued(ledger: &Ledger, n: u64) {
+    let _ = ledger
+        .inner
+        .queued
+        .fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_sub(n)));
+}

@@ -1,0 +1,123 @@
+use std::fmt;
+
+use time::OffsetDateTime;
+
+/// How often pseudonyms change.
+///
+/// Within one epoch the same account always gets the same pseudonym, so
+/// analysts can count distinct accounts; across epochs the pseudonyms are
+/// unlinkable, so nobody can follow a person for longer than one epoch.
+///
+/// The default is [`Rotation::Monthly`]: monthly active accounts are the figure
+/// add-on vendors report most, and a month bounds how long any one pseudonym
+/// can be followed. Choose [`Rotation::Daily`] for the strongest unlinkability
+/// (daily figures only) and [`Rotation::None`] only when you must link records
+/// across long periods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// One epoch forever (`static`).
+    None,
+    /// A new epoch each UTC day (`2026-11-22`).
+    Daily,
+    /// A new epoch each ISO week (`2026-W47`).
+    Weekly,
+    /// A new epoch each UTC month (`2026-11`).
+    #[default]
+    Monthly,
+}
+
+impl Rotation {
+    /// The epoch label for a moment in time.
+    pub fn epoch_of(self, ts: OffsetDateTime) -> Epoch {
+        let ts = ts.to_offset(time::UtcOffset::UTC);
+        let label = match self {
+            Rotation::None => "static".to_owned(),
+            Rotation::Daily => format!("{:04}-{:02}-{:02}", ts.year(), u8::from(ts.month()), ts.day()),
+            Rotation::Weekly => {
+                let (y, w, _) = ts.to_iso_week_date();
+                format!("{y:04}-W{w:02}")
+            }
+            Rotation::Monthly => format!("{:04}-{:02}", ts.year(), u8::from(ts.month())),
+        };
+        Epoch(label)
+    }
+
+    /// The key identifying a moment's epoch cheaply (days since 1970 for daily,
+    /// and so on); equal keys mean equal epochs.
+    pub(crate) fn bucket(self, ts: OffsetDateTime) -> i64 {
+        let ts = ts.to_offset(time::UtcOffset::UTC);
+        match self {
+            Rotation::None => 0,
+            Rotation::Daily => ts.unix_timestamp().div_euclid(86_400),
+            Rotation::Weekly => {
+                let (y, w, _) = ts.to_iso_week_date();
+                i64::from(y) * 100 + i64::from(w)
+            }
+            Rotation::Monthly => i64::from(ts.year()) * 100 + i64::from(u8::from(ts.month())),
+        }
+    }
+
+    /// The name used in configuration (`none`, `daily`, `weekly`, `monthly`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rotation::None => "none",
+            Rotation::Daily => "daily",
+            Rotation::Weekly => "weekly",
+            Rotation::Monthly => "monthly",
+        }
+    }
+}
+
+impl std::str::FromStr for Rotation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" | "static" => Ok(Rotation::None),
+            "daily" => Ok(Rotation::Daily),
+            "weekly" => Ok(Rotation::Weekly),
+            "monthly" => Ok(Rotation::Monthly),
+            other => Err(format!(
+                "unknown rotation {other:?}; expected one of none, daily, weekly, monthly"
+            )),
+        }
+    }
+}
+
+/// A key period's label, as written in the `epoch` record field.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Epoch(String);
+
+impl Epoch {
+    /// The label (`2026-11-22`, `2026-W47`, `2026-11` or `static`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn labels_follow_the_rotation() {
+        let ts = datetime!(2026-11-22 23:59:59 UTC);
+        assert_eq!(Rotation::Daily.epoch_of(ts).as_str(), "2026-11-22");
+        assert_eq!(Rotation::Weekly.epoch_of(ts).as_str(), "2026-W47");
+        assert_eq!(Rotation::Monthly.epoch_of(ts).as_str(), "2026-11");
+        assert_eq!(Rotation::None.epoch_of(ts).as_str(), "static");
+    }
+
+    #[test]
+    fn labels_use_utc_whatever_the_offset() {
+        let ts = datetime!(2026-11-23 01:00:00 +02:00);
+        assert_eq!(Rotation::Daily.epoch_of(ts).as_str(), "2026-11-22");
+    }
+}

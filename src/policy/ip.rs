@@ -1,0 +1,440 @@
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+use super::{EpochKeys, Purpose};
+
+/// What the `client` field holds.
+///
+/// Dynamic IP addresses are personal data; the default keeps only the network
+/// prefix, which still answers "which region / network" questions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IpPolicy {
+    /// Keep only the network prefix: `203.0.113.0/24`, `2001:db8:1::/48`.
+    /// IPv4-mapped IPv6 addresses are treated as IPv4.
+    Truncate {
+        /// IPv4 prefix length, 0–32.
+        v4_prefix: u8,
+        /// IPv6 prefix length, 0–128.
+        v6_prefix: u8,
+    },
+    /// Replace the address with a keyed per-epoch pseudonym.
+    Pseudonymize,
+    /// Leave `client` empty.
+    Drop,
+    /// Log the full address. Only when your privacy statement says so.
+    Keep,
+}
+
+impl Default for IpPolicy {
+    /// Truncate to /24 (IPv4) and /48 (IPv6).
+    fn default() -> Self {
+        IpPolicy::Truncate {
+            v4_prefix: 24,
+            v6_prefix: 48,
+        }
+    }
+}
+
+impl IpPolicy {
+    /// Applies the policy to a (resolved) client address.
+    pub fn apply(&self, ip: IpAddr, keys: &EpochKeys) -> Option<String> {
+        let ip = normalize(ip);
+        match *self {
+            IpPolicy::Truncate { v4_prefix, v6_prefix } => Some(truncate(ip, v4_prefix, v6_prefix).to_string()),
+            IpPolicy::Pseudonymize => Some(keys.pseudonym(Purpose::Ip, &ip.to_string()).into_string()),
+            IpPolicy::Drop => None,
+            IpPolicy::Keep => Some(ip.to_string()),
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 (`::ffff:203.0.113.9`) becomes plain IPv4.
+pub fn normalize(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    }
+}
+
+/// The network of `ip` with the given prefix lengths (clamped to the valid range).
+pub fn truncate(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpNet {
+    match normalize(ip) {
+        IpAddr::V4(v4) => {
+            let p = v4_prefix.min(32);
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - u32::from(p)) };
+            let net = Ipv4Addr::from(u32::from(v4) & mask);
+            IpNet::V4(ipnet::Ipv4Net::new(net, p).unwrap_or_default())
+        }
+        IpAddr::V6(v6) => {
+            let p = v6_prefix.min(128);
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - u32::from(p)) };
+            let net = Ipv6Addr::from(u128::from(v6) & mask);
+            IpNet::V6(ipnet::Ipv6Net::new(net, p).unwrap_or_default())
+        }
+    }
+}
+
+/// The networks of the reverse proxies you run. Only when the socket peer is
+/// inside one of them do `Forwarded` / `X-Forwarded-For` count, and then the
+/// rightmost hop that is not a trusted proxy is the client.
+///
+/// Empty by default: forwarding headers are attacker-controlled unless a proxy
+/// you run wrote them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+}
+
+/// A trusted-proxy entry that is not a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CidrError {
+    value: String,
+}
+
+impl fmt::Display for CidrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid trusted proxy {:?}: expected an address or a network like 10.0.0.0/8 or fd00::/8",
+            self.value
+        )
+    }
+}
+
+impl std::error::Error for CidrError {}
+
+impl TrustedProxies {
+    /// No trusted proxies: the socket peer is always the client.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Parses networks (`10.0.0.0/8`) or single addresses (`127.0.0.1`).
+    ///
+    /// # Errors
+    /// [`CidrError`] naming the first entry that is neither.
+    pub fn parse<I, S>(entries: I) -> Result<Self, CidrError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut nets = Vec::new();
+        for e in entries {
+            let s = e.as_ref().trim();
+            let net = s
+                .parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| CidrError {
+                    value: s.chars().take(100).collect(),
+                })?;
+            nets.push(net);
+        }
+        Ok(TrustedProxies { nets })
+    }
+
+    /// Whether any proxy is configured.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    /// Whether `ip` belongs to a trusted proxy.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = normalize(ip);
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The configured networks.
+    pub fn networks(&self) -> &[IpNet] {
+        &self.nets
+    }
+}
+
+/// The most hops of a forwarding chain that are looked at.
+pub const MAX_HOPS: usize = 32;
+/// The most bytes of forwarding headers that are looked at (the rightmost ones).
+pub const MAX_FORWARD_BYTES: usize = 4096;
+
+/// One hop of a forwarding chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// A usable address.
+    Addr(IpAddr),
+    /// `unknown`, `_hidden`-style obfuscated identifiers, or garbage.
+    Opaque,
+}
+
+/// Resolves the client address: the socket `peer`, or — when the peer is a
+/// trusted proxy — the rightmost untrusted hop of the forwarding chain.
+///
+/// `hops` yields the chain from right (nearest) to left. When the rightmost
+/// untrusted hop is opaque (`unknown`, `_hidden`, garbage), the client is
+/// unknown (`None`): an earlier hop could have been forged by the client.
+pub fn resolve_client<I>(peer: Option<IpAddr>, trusted: &TrustedProxies, hops: I) -> Option<IpAddr>
+where
+    I: IntoIterator<Item = Hop>,
+{
+    let peer = normalize(peer?);
+    if trusted.is_empty() || !trusted.contains(peer) {
+        return Some(peer);
+    }
+    let mut last_trusted = peer;
+    for hop in hops.into_iter().take(MAX_HOPS) {
+        match hop {
+            Hop::Addr(ip) => {
+                let ip = normalize(ip);
+                if !trusted.contains(ip) {
+                    return Some(ip);
+                }
+                last_trusted = ip;
+            }
+            Hop::Opaque => return None,
+        }
+    }
+    // Every hop was a trusted proxy (or the chain was empty or too long): the
+    // leftmost trusted address we saw is as close to the client as we can get.
+    Some(last_trusted)
+}
+
+/// Hops of `X-Forwarded-For` values (in header order), right to left, bounded.
+pub fn xff_hops<'a>(values: &'a [&'a [u8]]) -> impl Iterator<Item = Hop> + 'a {
+    values
+        .iter()
+        .rev()
+        .flat_map(|v| tail(v).rsplit(|b| *b == b','))
+        .map(|h| parse_node(trim(h)))
+}
+
+/// Hops of `Forwarded` values (RFC 7239), right to left, bounded. Elements
+/// without a `for=` parameter are opaque.
+pub fn forwarded_hops<'a>(values: &'a [&'a [u8]]) -> impl Iterator<Item = Hop> + 'a {
+    values
+        .iter()
+        .rev()
+        .flat_map(|v| split_unquoted(tail(v)).into_iter().rev())
+        .map(|element| {
+            for pair in element.split(|b| *b == b';') {
+                let pair = trim(pair);
+                if pair.len() > 4 && pair[..4].eq_ignore_ascii_case(b"for=") {
+                    return parse_node(trim(&pair[4..]));
+                }
+            }
+            Hop::Opaque
+        })
+}
+
+/// The last [`MAX_FORWARD_BYTES`] of a header value.
+fn tail(v: &[u8]) -> &[u8] {
+    &v[v.len().saturating_sub(MAX_FORWARD_BYTES)..]
+}
+
+/// Splits on commas outside double quotes, at most `MAX_HOPS` pieces from the right.
+fn split_unquoted(v: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut in_quotes = false;
+    let mut start = 0;
+    for (i, b) in v.iter().enumerate() {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b',' if !in_quotes => {
+                out.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&v[start..]);
+    let skip = out.len().saturating_sub(MAX_HOPS);
+    out.drain(..skip);
+    out
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &v[start..end.max(start)]
+}
+
+/// Parses a node: `203.0.113.9`, `203.0.113.9:8080`, `2001:db8::1`,
+/// `[2001:db8::1]:443`, `"[2001:db8::1]:443"`, `unknown`, `_hidden`.
+fn parse_node(v: &[u8]) -> Hop {
+    let v = if v.len() >= 2 && v[0] == b'"' && v[v.len() - 1] == b'"' {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    };
+    let Ok(s) = std::str::from_utf8(v) else {
+        return Hop::Opaque;
+    };
+    if s.len() > 64 {
+        return Hop::Opaque;
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Hop::Addr(ip);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            if let Ok(ip) = rest[..end].parse::<Ipv6Addr>() {
+                return Hop::Addr(IpAddr::V6(ip));
+            }
+        }
+        return Hop::Opaque;
+    }
+    if let Some((host, port)) = s.rsplit_once(':') {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(ip) = host.parse::<Ipv4Addr>() {
+                return Hop::Addr(IpAddr::V4(ip));
+            }
+        }
+    }
+    Hop::Opaque
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MasterKey, Pseudonymizer, Rotation};
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    fn keys() -> EpochKeys {
+        Pseudonymizer::new(&MasterKey::from_bytes([3; 32]))
+            .epoch_keys(&Rotation::None.epoch_of(time::OffsetDateTime::UNIX_EPOCH))
+    }
+
+    #[test]
+    fn ip_policy_table() {
+        let k = keys();
+        let d = IpPolicy::default();
+        let cases = [
+            ("203.0.113.77", Some("203.0.113.0/24")),
+            ("::ffff:203.0.113.77", Some("203.0.113.0/24")),
+            ("2001:db8:abcd:1234::1", Some("2001:db8:abcd::/48")),
+            ("127.0.0.1", Some("127.0.0.0/24")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(d.apply(ip(input), &k).as_deref(), want, "{input}");
+        }
+        assert_eq!(IpPolicy::Drop.apply(ip("203.0.113.77"), &k), None);
+        assert_eq!(
+            IpPolicy::Keep.apply(ip("203.0.113.77"), &k).as_deref(),
+            Some("203.0.113.77")
+        );
+        let p = IpPolicy::Pseudonymize.apply(ip("203.0.113.77"), &k).expect("some");
+        assert!(!p.contains("203"));
+        assert_eq!(p.len(), 22);
+        assert_eq!(IpPolicy::Pseudonymize.apply(ip("::ffff:203.0.113.77"), &k), Some(p));
+    }
+
+    fn resolve_xff(peer: &str, trusted: &[&str], xff: &[&str]) -> Option<IpAddr> {
+        let t = TrustedProxies::parse(trusted).expect("cidrs");
+        let vals: Vec<&[u8]> = xff.iter().map(|s| s.as_bytes()).collect();
+        resolve_client(Some(ip(peer)), &t, xff_hops(&vals))
+    }
+
+    fn resolve_fwd(peer: &str, trusted: &[&str], fwd: &[&str]) -> Option<IpAddr> {
+        let t = TrustedProxies::parse(trusted).expect("cidrs");
+        let vals: Vec<&[u8]> = fwd.iter().map(|s| s.as_bytes()).collect();
+        resolve_client(Some(ip(peer)), &t, forwarded_hops(&vals))
+    }
+
+    #[test]
+    fn spoofing_matrix() {
+        let proxy = ["10.0.0.0/8"];
+        // untrusted peer: headers ignored
+        assert_eq!(
+            resolve_xff("198.51.100.7", &proxy, &["1.2.3.4"]),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(resolve_xff("198.51.100.7", &[], &["1.2.3.4"]), Some(ip("198.51.100.7")));
+        // trusted peer: rightmost untrusted hop wins, a forged left part is ignored
+        assert_eq!(
+            resolve_xff("10.0.0.1", &proxy, &["6.6.6.6, 203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            resolve_xff("10.0.0.1", &proxy, &["6.6.6.6, 203.0.113.9, 10.0.0.2"]),
+            Some(ip("203.0.113.9"))
+        );
+        // repeated headers are one list
+        assert_eq!(
+            resolve_xff("10.0.0.1", &proxy, &["6.6.6.6", "203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+        // garbage at the rightmost untrusted position: unknown, not a forged address
+        assert_eq!(resolve_xff("10.0.0.1", &proxy, &["6.6.6.6, garbage"]), None);
+        // all hops trusted: the leftmost one
+        assert_eq!(resolve_xff("10.0.0.1", &proxy, &["10.1.1.1"]), Some(ip("10.1.1.1")));
+        // no header at all
+        assert_eq!(resolve_xff("10.0.0.1", &proxy, &[]), Some(ip("10.0.0.1")));
+        // Forwarded, quoted v6 with port, obfuscated identifiers
+        assert_eq!(
+            resolve_fwd(
+                "10.0.0.1",
+                &proxy,
+                &["for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https"]
+            ),
+            Some(ip("2001:db8::7"))
+        );
+        assert_eq!(resolve_fwd("10.0.0.1", &proxy, &["for=6.6.6.6, for=_hidden"]), None);
+        assert_eq!(resolve_fwd("10.0.0.1", &proxy, &["for=unknown"]), None);
+        assert_eq!(
+            resolve_fwd("10.0.0.1", &proxy, &["For=203.0.113.9:80;by=10.0.0.1"]),
+            Some(ip("203.0.113.9"))
+        );
+        // IPv4-mapped peer counts as the IPv4 proxy
+        assert_eq!(
+            resolve_xff("::ffff:10.0.0.1", &proxy, &["203.0.113.9"]),
+            Some(ip("203.0.113.9"))
+        );
+    }
+
+    #[test]
+    fn ten_thousand_hops_are_bounded() {
+        let long = vec!["10.0.0.3"; 10_000].join(", ");
+        let hops: Vec<&[u8]> = vec![long.as_bytes()];
+        let n = xff_hops(&hops).count();
+        assert!(n <= MAX_FORWARD_BYTES / 9 + 1, "looked at {n} hops");
+        assert_eq!(resolve_xff("10.0.0.1", &["10.0.0.0/8"], &[&long]), Some(ip("10.0.0.3")));
+    }
+
+    #[test]
+    fn bad_trusted_proxy_is_named() {
+        let e = TrustedProxies::parse(["10.0.0.0/8", "not-a-net"]).err().expect("error");
+        assert!(e.to_string().contains("\"not-a-net\""));
+    }
+
+    proptest! {
+        #[test]
+        fn truncation_is_idempotent_and_clears_host_bits(a in any::<u32>(), b in any::<u128>(), p4 in 0u8..=32, p6 in 0u8..=128) {
+            let v4 = IpAddr::V4(Ipv4Addr::from(a));
+            let t = truncate(v4, p4, p6);
+            prop_assert_eq!(truncate(t.network(), p4, p6), t);
+            prop_assert_eq!(t.network(), t.trunc().network());
+            prop_assert_eq!(t.prefix_len(), p4);
+            let v6 = IpAddr::V6(Ipv6Addr::from(b));
+            let t6 = truncate(v6, p4, p6);
+            prop_assert_eq!(truncate(t6.network(), p4, p6), t6);
+            prop_assert_eq!(t6.network(), t6.trunc().network());
+            prop_assert!(t6.contains(&normalize(v6)));
+        }
+
+        #[test]
+        fn forwarding_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let vals: Vec<&[u8]> = vec![&bytes];
+            let _ = xff_hops(&vals).count();
+            let _ = forwarded_hops(&vals).count();
+        }
+    }
+}

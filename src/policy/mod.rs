@@ -1,0 +1,31 @@
+//! The privacy policy: keys, epochs and pseudonyms, the IP policy, trusted
+//! proxies, path and query scrubbing, and where account IDs come from.
+//!
+//! A [`Policy`] is plain data, validated when the layer is built and applied on
+//! the pipeline worker, never on the request path.
+
+mod epoch;
+mod ip;
+mod jwt;
+mod key;
+#[allow(clippy::module_inception)]
+mod policy;
+mod pseudonym;
+mod query;
+pub(crate) mod sanitize;
+mod scrub;
+
+pub use epoch::{Epoch, Rotation};
+pub use ip::{
+    CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, TrustedProxies, forwarded_hops, normalize as normalize_ip,
+    resolve_client, truncate as truncate_ip, xff_hops,
+};
+pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
+pub use key::{KeyError, KeyId, MasterKey};
+pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
+pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
+pub use query::{MAX_QUERY_LEN, QueryPolicy};
+pub use scrub::{
+    MAX_SEGMENT_LEN, MAX_SEGMENTS, Placeholder, ScrubbedPath, classify as classify_segment, classify_value,
+    is_account_id, is_email, is_jwt, is_token, is_uuid, sanitize_text, scrub_path,
+};

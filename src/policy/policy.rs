@@ -1,0 +1,307 @@
+use std::fmt;
+
+use http::HeaderName;
+
+use super::{IpPolicy, QueryPolicy, Rotation, TrustedProxies};
+use crate::record::raw::MAX_CAPTURED;
+
+/// Where account and tenant IDs come from, besides what the application tells
+/// the layer itself (see [`AccountId`](crate::AccountId)), which always wins.
+///
+/// Order of precedence for the account: the application, the Connect JWT
+/// `sub`, configured headers, configured query parameters, an account ID found
+/// in the path. For the tenant: the application, the JWT `iss`, configured
+/// headers, configured query parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSources {
+    /// Read `sub`/`iss` from `Authorization: JWT …` and `?jwt=`.
+    pub connect_jwt: bool,
+    /// Headers whose value is the account ID.
+    pub account_headers: Vec<HeaderName>,
+    /// Headers whose value is the tenant ID.
+    pub tenant_headers: Vec<HeaderName>,
+    /// Query parameters whose value is the account ID.
+    pub account_query: Vec<String>,
+    /// Query parameters whose value is the tenant ID.
+    pub tenant_query: Vec<String>,
+    /// Use an account ID found in the path when nothing better is known.
+    pub path_account_ids: bool,
+}
+
+impl Default for AccountSources {
+    fn default() -> Self {
+        AccountSources {
+            connect_jwt: false,
+            account_headers: Vec::new(),
+            tenant_headers: Vec::new(),
+            account_query: Vec::new(),
+            tenant_query: Vec::new(),
+            path_account_ids: true,
+        }
+    }
+}
+
+/// The privacy policy applied to every record.
+///
+/// The default is the secure baseline: IPs truncated to /24 and /48,
+/// forwarding headers ignored, every query parameter dropped, no headers
+/// logged, pseudonyms rotated monthly, account IDs only from the application
+/// and from paths. [`Policy::atlassian_connect`] adds what a Connect add-on needs.
+///
+/// ```
+/// use privlog::{IpPolicy, Policy, Rotation, TrustedProxies};
+/// let policy = Policy::atlassian_connect()
+///     .rotation(Rotation::Daily)
+///     .ip(IpPolicy::Pseudonymize)
+///     .trusted_proxies(TrustedProxies::parse(["10.0.0.0/8"])?);
+/// # Ok::<(), privlog::CidrError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub(crate) ip: IpPolicy,
+    pub(crate) trusted: TrustedProxies,
+    pub(crate) query: QueryPolicy,
+    pub(crate) rotation: Rotation,
+    pub(crate) sources: AccountSources,
+}
+
+/// Query keys the Atlassian Connect preset never logs: the JWT, the customer's
+/// site URL and context parameters that identify people.
+pub const CONNECT_DENIED_QUERY: [&str; 6] = ["jwt", "xdm_e", "xdm_c", "cp", "user_id", "user_key"];
+
+impl Policy {
+    /// The secure baseline (same as `Default`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The Atlassian Connect preset: accounts and tenants from Connect JWTs
+    /// (`Authorization: JWT …` or `?jwt=`), `lic` and `cv` kept from the query,
+    /// and `jwt`, `xdm_e`, `xdm_c`, `cp`, `user_id`, `user_key` never logged.
+    pub fn atlassian_connect() -> Self {
+        let mut p = Self::default();
+        p.sources.connect_jwt = true;
+        p.query = QueryPolicy::drop_all().allow(["lic", "cv"]).deny(CONNECT_DENIED_QUERY);
+        p
+    }
+
+    /// Sets the IP policy. Defaults to truncating to /24 and /48.
+    pub fn ip(mut self, ip: IpPolicy) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// Sets the trusted reverse proxies. Defaults to none.
+    pub fn trusted_proxies(mut self, trusted: TrustedProxies) -> Self {
+        self.trusted = trusted;
+        self
+    }
+
+    /// Sets the query policy. Defaults to dropping every parameter.
+    pub fn query(mut self, query: QueryPolicy) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Sets the pseudonym rotation. Defaults to [`Rotation::Monthly`].
+    pub fn rotation(mut self, rotation: Rotation) -> Self {
+        self.rotation = rotation;
+        self
+    }
+
+    /// Reads accounts and tenants from Connect JWTs. Defaults to off (on in the Connect preset).
+    pub fn connect_jwt(mut self, on: bool) -> Self {
+        self.sources.connect_jwt = on;
+        self
+    }
+
+    /// Reads the account ID from this header. None by default.
+    pub fn account_header(mut self, name: HeaderName) -> Self {
+        self.sources.account_headers.push(name);
+        self
+    }
+
+    /// Reads the tenant ID from this header. None by default.
+    pub fn tenant_header(mut self, name: HeaderName) -> Self {
+        self.sources.tenant_headers.push(name);
+        self
+    }
+
+    /// Reads the account ID from this query parameter (it is never logged). None by default.
+    pub fn account_query_param(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        self.query = self.query.deny([key.clone()]);
+        self.sources.account_query.push(key);
+        self
+    }
+
+    /// Reads the tenant ID from this query parameter (it is never logged). None by default.
+    pub fn tenant_query_param(mut self, key: impl Into<String>) -> Self {
+        let key = key.into();
+        self.query = self.query.deny([key.clone()]);
+        self.sources.tenant_query.push(key);
+        self
+    }
+
+    /// Uses account IDs found in paths. Defaults to on.
+    pub fn path_account_ids(mut self, on: bool) -> Self {
+        self.sources.path_account_ids = on;
+        self
+    }
+
+    /// The IP policy.
+    pub fn ip_policy(&self) -> IpPolicy {
+        self.ip
+    }
+
+    /// The trusted proxies.
+    pub fn trusted(&self) -> &TrustedProxies {
+        &self.trusted
+    }
+
+    /// The query policy.
+    pub fn query_policy(&self) -> &QueryPolicy {
+        &self.query
+    }
+
+    /// The pseudonym rotation.
+    pub fn rotation_period(&self) -> Rotation {
+        self.rotation
+    }
+
+    /// The account sources.
+    pub fn sources(&self) -> &AccountSources {
+        &self.sources
+    }
+
+    /// Checks the policy for settings that cannot work.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the setting and the fix.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let headers = self.sources.account_headers.len() + self.sources.tenant_headers.len();
+        if headers > MAX_CAPTURED {
+            return Err(PolicyError::TooManyHeaders(headers));
+        }
+        if let IpPolicy::Truncate { v4_prefix, v6_prefix } = self.ip {
+            if v4_prefix > 32 || v6_prefix > 128 {
+                return Err(PolicyError::Prefix {
+                    v4: v4_prefix,
+                    v6: v6_prefix,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A human-readable summary of the effective policy (never contains a key).
+    pub fn describe(&self) -> String {
+        let ip = match self.ip {
+            IpPolicy::Truncate { v4_prefix, v6_prefix } => {
+                format!("truncate to /{v4_prefix} (IPv4) and /{v6_prefix} (IPv6)")
+            }
+            IpPolicy::Pseudonymize => "pseudonymize (keyed, per epoch)".to_owned(),
+            IpPolicy::Drop => "drop".to_owned(),
+            IpPolicy::Keep => "keep full address".to_owned(),
+        };
+        let trusted = if self.trusted.is_empty() {
+            "none (forwarding headers ignored)".to_owned()
+        } else {
+            self.trusted
+                .networks()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let list = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
+        let hdrs = |v: &[HeaderName]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.iter().map(HeaderName::as_str).collect::<Vec<_>>().join(", ")
+            }
+        };
+        format!(
+            "client ip:        {ip}\n\
+             trusted proxies:  {trusted}\n\
+             query kept:       {}\n\
+             query never kept: {}\n\
+             headers logged:   none\n\
+             bodies read:      never\n\
+             rotation:         {}\n\
+             account sources:  application{}{}{}{}\n\
+             tenant sources:   application{}{}{}\n",
+            list(self.query.allowed()),
+            list(self.query.denied()),
+            self.rotation.as_str(),
+            if self.sources.connect_jwt {
+                ", connect jwt sub"
+            } else {
+                ""
+            },
+            if self.sources.account_headers.is_empty() {
+                String::new()
+            } else {
+                format!(", headers [{}]", hdrs(&self.sources.account_headers))
+            },
+            if self.sources.account_query.is_empty() {
+                String::new()
+            } else {
+                format!(", query [{}]", list(&self.sources.account_query))
+            },
+            if self.sources.path_account_ids {
+                ", ids in paths"
+            } else {
+                ""
+            },
+            if self.sources.connect_jwt {
+                ", connect jwt iss"
+            } else {
+                ""
+            },
+            if self.sources.tenant_headers.is_empty() {
+                String::new()
+            } else {
+                format!(", headers [{}]", hdrs(&self.sources.tenant_headers))
+            },
+            if self.sources.tenant_query.is_empty() {
+                String::new()
+            } else {
+                format!(", query [{}]", list(&self.sources.tenant_query))
+            },
+        )
+    }
+}
+
+/// A policy setting that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// More account and tenant headers than the request path captures.
+    TooManyHeaders(usize),
+    /// A truncation prefix out of range.
+    Prefix {
+        /// The IPv4 prefix given.
+        v4: u8,
+        /// The IPv6 prefix given.
+        v6: u8,
+    },
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyError::TooManyHeaders(n) => write!(
+                f,
+                "{n} account/tenant headers configured; at most {MAX_CAPTURED} are supported, remove some"
+            ),
+            PolicyError::Prefix { v4, v6 } => write!(
+                f,
+                "ip truncation prefixes /{v4} (IPv4) and /{v6} (IPv6) out of range; IPv4 takes 0-32 and IPv6 0-128"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}

@@ -1,0 +1,143 @@
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode_str;
+
+use super::scrub::{classify_value, sanitize_text};
+
+/// Which query parameters reach the `query` field.
+///
+/// Everything is dropped unless its key is allowlisted; a denied key is never
+/// logged even if it is also allowlisted. Allowlisted values that look like
+/// personal data or secrets (e-mails, account IDs, tokens) are still replaced
+/// with placeholders.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueryPolicy {
+    allow: Vec<String>,
+    deny: Vec<String>,
+}
+
+/// The longest `query` value written.
+pub const MAX_QUERY_LEN: usize = 512;
+
+impl QueryPolicy {
+    /// Drops every query parameter (the default).
+    pub fn drop_all() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the parameters with these keys (exact, case-sensitive).
+    pub fn allow<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allow.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// Never keeps these keys, whatever the allowlist says.
+    pub fn deny<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deny.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// The allowlisted keys.
+    pub fn allowed(&self) -> &[String] {
+        &self.allow
+    }
+
+    /// The denied keys.
+    pub fn denied(&self) -> &[String] {
+        &self.deny
+    }
+
+    /// Filters a raw query string; `None` when nothing is kept.
+    pub fn filter(&self, raw: &str) -> Option<String> {
+        if self.allow.is_empty() {
+            return None;
+        }
+        let mut out = String::new();
+        for pair in raw.split('&').take(64) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = decode(k);
+            if !self.allow.iter().any(|a| *a == key) || self.deny.iter().any(|d| *d == key) {
+                continue;
+            }
+            let value = decode(v);
+            let value: Cow<'_, str> = match classify_value(&value) {
+                Some(p) => Cow::Borrowed(p.as_str()),
+                None => sanitize_text(&value, 128),
+            };
+            if !out.is_empty() {
+                out.push('&');
+            }
+            out.push_str(&sanitize_text(&key, 64));
+            out.push('=');
+            // Keep the output unambiguous: re-encode separators.
+            for c in value.chars() {
+                match c {
+                    '&' => out.push_str("%26"),
+                    '=' => out.push_str("%3D"),
+                    '%' => out.push_str("%25"),
+                    c => out.push(c),
+                }
+            }
+            if out.len() > MAX_QUERY_LEN {
+                out = sanitize_text(&out, MAX_QUERY_LEN).into_owned();
+                break;
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// The value of the first parameter named `key` (decoded), for account sources.
+    pub(crate) fn find<'a>(raw: &'a str, key: &str) -> Option<Cow<'a, str>> {
+        raw.split('&').take(256).find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (decode(k) == key).then(|| decode(v))
+        })
+    }
+}
+
+fn decode(s: &str) -> Cow<'_, str> {
+    if s.contains('+') {
+        let replaced = s.replace('+', " ");
+        Cow::Owned(percent_decode_str(&replaced).decode_utf8_lossy().into_owned())
+    } else {
+        percent_decode_str(s).decode_utf8_lossy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allowlisted_keys_survive() {
+        let q = QueryPolicy::drop_all().allow(["lic", "cv", "jwt"]).deny(["jwt"]);
+        assert_eq!(
+            q.filter("xdm_e=https%3A%2F%2Facme.atlassian.net&lic=active&cv=1.2&jwt=eyJ.x.y&q=secret")
+                .as_deref(),
+            Some("lic=active&cv=1.2")
+        );
+        assert_eq!(QueryPolicy::default().filter("a=b"), None);
+    }
+
+    #[test]
+    fn allowlisted_values_are_still_scrubbed() {
+        let q = QueryPolicy::drop_all().allow(["user", "x"]);
+        assert_eq!(
+            q.filter("user=jane%40example.com&x=a%26b").as_deref(),
+            Some("user={email}&x=a%26b")
+        );
+    }
+
+    #[test]
+    fn find_decodes() {
+        assert_eq!(QueryPolicy::find("a=1&jwt=t%2Bk", "jwt").as_deref(), Some("t+k"));
+    }
+}

@@ -1,0 +1,201 @@
+//! Turns the request path's raw capture into a sanitized [`Record`]. Runs on
+//! the pipeline worker only.
+
+use std::borrow::Cow;
+
+use http::Method;
+use time::OffsetDateTime;
+
+use super::ip::{forwarded_hops, resolve_client, xff_hops};
+use super::scrub::{sanitize_text, scrub_path};
+use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy, jwt_from_authorization, peek_jwt};
+use crate::record::raw::RawRecord;
+use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION};
+
+/// The longest account or tenant ID that is pseudonymized; longer values are
+/// not IDs and are ignored.
+const MAX_ID_LEN: usize = 256;
+
+pub(crate) struct Sanitizer {
+    policy: Policy,
+    pseudo: Pseudonymizer,
+    kid: String,
+    current: Option<(i64, String, EpochKeys)>,
+}
+
+impl Sanitizer {
+    pub(crate) fn new(policy: Policy, key: &MasterKey) -> Self {
+        Sanitizer {
+            policy,
+            pseudo: Pseudonymizer::new(key),
+            kid: key.id().as_str().to_owned(),
+            current: None,
+        }
+    }
+
+    fn epoch(&mut self, ts: OffsetDateTime) -> (String, &EpochKeys) {
+        let rotation = self.policy.rotation;
+        let bucket = rotation.bucket(ts);
+        if self.current.as_ref().is_some_and(|(b, _, _)| *b != bucket) {
+            self.current = None;
+        }
+        let pseudo = &self.pseudo;
+        let (_, label, keys) = self.current.get_or_insert_with(|| {
+            let epoch = rotation.epoch_of(ts);
+            let keys = pseudo.epoch_keys(&epoch);
+            (bucket, epoch.as_str().to_owned(), keys)
+        });
+        (label.clone(), keys)
+    }
+
+    pub(crate) fn sanitize(&mut self, raw: RawRecord) -> Record {
+        let ts = OffsetDateTime::from(raw.start);
+        let (connect_jwt, path_ids) = (self.policy.sources.connect_jwt, self.policy.sources.path_account_ids);
+        let uri_path = raw.uri.path();
+        let query = raw.uri.query();
+
+        // Route and path.
+        #[cfg(feature = "axum")]
+        let matched = raw.matched.as_ref().map(|m| m.as_str());
+        #[cfg(not(feature = "axum"))]
+        let matched: Option<&str> = None;
+        let route = raw
+            .app
+            .route
+            .as_deref()
+            .or(matched)
+            .map(|r| sanitize_text(r, MAX_FIELD_LEN).into_owned());
+        let scrubbed = scrub_path(uri_path);
+        let path = match &route {
+            Some(r) => r.clone(),
+            None => scrubbed.path,
+        };
+
+        // Account and tenant.
+        let jwt = if connect_jwt {
+            raw.authorization
+                .as_ref()
+                .and_then(|v| jwt_from_authorization(v.as_bytes()))
+                .map(Cow::Borrowed)
+                .or_else(|| query.and_then(|q| QueryPolicy::find(q, "jwt")))
+                .and_then(|t| peek_jwt(&t))
+        } else {
+            None
+        };
+        let (jwt_sub, jwt_iss) = jwt.map(|c| (c.sub, c.iss)).unwrap_or_default();
+        let n_account_headers = self.policy.sources.account_headers.len();
+        let header = |range: std::ops::Range<usize>| -> Option<String> {
+            raw.account_headers.values[range].iter().flatten().find_map(|v| {
+                v.to_str()
+                    .ok()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            })
+        };
+        let from_query = |keys: &[String]| -> Option<String> {
+            let q = query?;
+            keys.iter()
+                .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()).map(Cow::into_owned))
+        };
+        let account = raw
+            .app
+            .account
+            .or(jwt_sub)
+            .or_else(|| header(0..n_account_headers.min(raw.account_headers.values.len())))
+            .or_else(|| from_query(&self.policy.sources.account_query))
+            .or_else(|| {
+                if path_ids {
+                    scrubbed.account_id.map(Cow::into_owned)
+                } else {
+                    None
+                }
+            });
+        let tenant = raw
+            .app
+            .tenant
+            .or(jwt_iss)
+            .or_else(|| {
+                header(n_account_headers.min(raw.account_headers.values.len())..raw.account_headers.values.len())
+            })
+            .or_else(|| from_query(&self.policy.sources.tenant_query));
+
+        // Client address.
+        let peer = raw.peer.map(|a| a.ip());
+        let client_ip = if self.policy.trusted.is_empty() {
+            peer.map(super::ip::normalize)
+        } else {
+            let fwd: Vec<&[u8]> = raw.forwarded.iter().map(|v| v.as_bytes()).collect();
+            if fwd.is_empty() {
+                let xff: Vec<&[u8]> = raw.x_forwarded_for.iter().map(|v| v.as_bytes()).collect();
+                resolve_client(peer, &self.policy.trusted, xff_hops(&xff))
+            } else {
+                resolve_client(peer, &self.policy.trusted, forwarded_hops(&fwd))
+            }
+        };
+
+        let query_out = query.and_then(|q| self.policy.query.filter(q));
+        let ip_policy = self.policy.ip;
+        let (epoch, keys) = self.epoch(ts);
+        let client = client_ip.and_then(|ip| ip_policy.apply(ip, keys));
+        let account = account
+            .filter(|a| a.len() <= MAX_ID_LEN)
+            .map(|a| keys.pseudonym(Purpose::Account, &a).into_string());
+        let tenant = tenant
+            .filter(|t| t.len() <= MAX_ID_LEN)
+            .map(|t| keys.pseudonym(Purpose::Tenant, &t).into_string());
+
+        let req_bytes = match raw.req_bytes {
+            Some(n) if n > 0 => n,
+            _ => raw.declared_req_bytes.unwrap_or(0),
+        };
+
+        Record {
+            v: SCHEMA_VERSION,
+            ts,
+            client,
+            method: method_name(&raw.method).to_owned(),
+            route,
+            path,
+            query: query_out,
+            status: raw.status,
+            req_bytes,
+            resp_bytes: raw.resp_bytes,
+            ttfb_us: raw.ttfb.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            duration_us: u64::try_from(raw.duration.as_micros()).unwrap_or(u64::MAX),
+            outcome: raw.outcome,
+            proto: proto_name(raw.version).to_owned(),
+            account,
+            tenant,
+            epoch,
+            kid: self.kid.clone(),
+        }
+    }
+}
+
+/// The method name, or `_OTHER` for methods outside the registered set.
+pub(crate) fn method_name(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+pub(crate) fn proto_name(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "_OTHER",
+    }
+}

@@ -1,0 +1,313 @@
+//! Path scrubbing and string sanitizing.
+//!
+//! Without a route template the path is the only place user content can hide
+//! in a request line, so each segment is classified and anything that looks
+//! like an identifier, address, token or free text becomes a placeholder.
+
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode;
+
+/// The most path segments kept; the rest become one `…` segment.
+pub const MAX_SEGMENTS: usize = 32;
+/// The longest segment kept as it is; longer ones are `{text}`.
+pub const MAX_SEGMENT_LEN: usize = 64;
+
+/// What a scrubbed path segment was replaced with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placeholder {
+    /// An e-mail address.
+    Email,
+    /// A UUID.
+    Uuid,
+    /// An Atlassian account ID (`557058:<uuid>`, 24 hex digits, `digits:…`).
+    AccountId,
+    /// A JSON Web Token.
+    Jwt,
+    /// A long high-entropy token (keys, session IDs, hashes).
+    Token,
+    /// A number.
+    Number,
+    /// Percent-encoded, non-ASCII, over-long or otherwise free text.
+    Text,
+}
+
+impl Placeholder {
+    /// The placeholder as written in the path (`{email}` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placeholder::Email => "{email}",
+            Placeholder::Uuid => "{uuid}",
+            Placeholder::AccountId => "{account_id}",
+            Placeholder::Jwt => "{jwt}",
+            Placeholder::Token => "{token}",
+            Placeholder::Number => "{id}",
+            Placeholder::Text => "{text}",
+        }
+    }
+}
+
+/// A scrubbed path and the first account ID seen in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrubbedPath<'a> {
+    /// The path with placeholders.
+    pub path: String,
+    /// The first segment that was an Atlassian account ID, decoded.
+    pub account_id: Option<Cow<'a, str>>,
+}
+
+/// Scrubs a raw (percent-encoded) request path.
+///
+/// ```
+/// let s = privlog::scrub_path("/users/jane.doe%40example.com/pages/12345/a1b2c3d4-e5f6-4789-8abc-def012345678");
+/// assert_eq!(s.path, "/users/{email}/pages/{id}/{uuid}");
+/// ```
+pub fn scrub_path(raw: &str) -> ScrubbedPath<'_> {
+    let mut out = String::with_capacity(raw.len().min(256));
+    let mut account_id = None;
+    let trimmed = raw.strip_prefix('/').unwrap_or(raw);
+    for (i, seg) in trimmed.split('/').enumerate() {
+        out.push('/');
+        if i == MAX_SEGMENTS {
+            out.push('…');
+            break;
+        }
+        match classify(seg) {
+            None => out.push_str(seg),
+            Some(p) => {
+                if p == Placeholder::AccountId && account_id.is_none() {
+                    account_id = Some(percent_decode(seg.as_bytes()).decode_utf8_lossy());
+                }
+                out.push_str(p.as_str());
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    ScrubbedPath { path: out, account_id }
+}
+
+/// Classifies one raw path segment; `None` means it is safe to keep as it is.
+pub fn classify(seg: &str) -> Option<Placeholder> {
+    if seg.is_empty() {
+        return None;
+    }
+    let decoded: Cow<'_, str> = if seg.contains('%') {
+        percent_decode(seg.as_bytes()).decode_utf8_lossy()
+    } else {
+        Cow::Borrowed(seg)
+    };
+    let s = decoded.as_ref();
+    if let Some(p) = classify_value(s) {
+        return Some(p);
+    }
+    // Anything that needed escaping, or is long, is free text.
+    let plain = seg
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+    if !plain || seg.len() > MAX_SEGMENT_LEN {
+        return Some(Placeholder::Text);
+    }
+    None
+}
+
+/// Classifies a decoded value as personal data or a secret, if it is one.
+pub fn classify_value(s: &str) -> Option<Placeholder> {
+    if is_email(s) {
+        Some(Placeholder::Email)
+    } else if is_account_id(s) {
+        Some(Placeholder::AccountId)
+    } else if is_uuid(s) {
+        Some(Placeholder::Uuid)
+    } else if is_jwt(s) {
+        Some(Placeholder::Jwt)
+    } else if s.len() >= 2 && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Some(Placeholder::Number)
+    } else if is_token(s) {
+        Some(Placeholder::Token)
+    } else {
+        None
+    }
+}
+
+/// `local@domain.tld`, loosely.
+pub fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        }
+        None => false,
+    }
+}
+
+/// `8-4-4-4-12` hex.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Atlassian account IDs: `557058:<uuid>`, other `digits:<id>`, or 24 hex digits.
+pub fn is_account_id(s: &str) -> bool {
+    if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return true;
+    }
+    match s.split_once(':') {
+        Some((prefix, rest)) => {
+            !prefix.is_empty()
+                && prefix.len() <= 10
+                && prefix.bytes().all(|b| b.is_ascii_digit())
+                && rest.len() >= 8
+                && rest.len() <= 64
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        }
+        None => false,
+    }
+}
+
+/// Three base64url parts separated by dots, the first a JSON object header.
+pub fn is_jwt(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let b64 = |x: &str| x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    h.starts_with("eyJ") && p.len() >= 2 && b64(h) && b64(p) && b64(sig)
+}
+
+/// Long strings that mix letters and digits or are long hex: keys, session IDs,
+/// hashes. Words and slugs (`release-notes-2026`) are not tokens.
+pub fn is_token(s: &str) -> bool {
+    if s.len() < 16 {
+        return false;
+    }
+    let b = s.as_bytes();
+    if b.len() >= 16 && b.iter().all(|c| c.is_ascii_hexdigit()) && b.iter().any(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    let allowed = b
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'/' | b'=' | b'.'));
+    if !allowed {
+        return false;
+    }
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
+    let classes = usize::from(digits > 0) + usize::from(upper > 0) + usize::from(lower > 0);
+    // Real words are separated by dashes or underscores into short runs.
+    let longest_run = s
+        .split(|c: char| matches!(c, '-' | '_' | '.'))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    classes >= 2 && longest_run >= 16 && (digits >= 2 || upper >= 2)
+}
+
+/// Makes a string safe to write: control characters (C0, DEL, C1), U+2028/9
+/// and ANSI escape sequences removed, and the length capped at `max` bytes.
+pub fn sanitize_text(s: &str, max: usize) -> Cow<'_, str> {
+    let clean = s.chars().all(|c| !is_unsafe_char(c));
+    if clean && s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().min(max));
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip a CSI sequence: ESC [ params final-byte.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                while let Some(n) = chars.next() {
+                    if ('@'..='~').contains(&n) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if is_unsafe_char(c) {
+            continue;
+        }
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn scrubbing_table() {
+        let cases = [
+            ("/", "/"),
+            ("/health", "/health"),
+            ("/rest/api/2/issue/10042", "/rest/api/2/issue/{id}"),
+            ("/users/jane@example.com", "/users/{email}"),
+            ("/users/jane%40example.com", "/users/{email}"),
+            ("/a/557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff/b", "/a/{account_id}/b"),
+            ("/a/557058%3Af0e1d2c3-b4a5-4697-8899-aabbccddeeff", "/a/{account_id}"),
+            ("/a/5b10ac8d82e05b22cc7d4ef5", "/a/{account_id}"),
+            ("/a/f0e1d2c3-b4a5-4697-8899-aabbccddeeff", "/a/{uuid}"),
+            ("/t/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "/t/{jwt}"),
+            ("/k/sk_live_51HxTzQ2eZvKYlo2C8nR4u7Wq", "/k/{token}"),
+            ("/k/9f86d081884c7d659a2feaa0c55ad015", "/k/{token}"),
+            ("/search/hello%20world", "/search/{text}"),
+            ("/wiki/Caf%C3%A9", "/wiki/{text}"),
+            ("/docs/release-notes-for-november", "/docs/release-notes-for-november"),
+            ("/static/app.min.js", "/static/app.min.js"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(scrub_path(raw).path, want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn account_id_in_path_is_reported_decoded() {
+        let s = scrub_path("/rest/accounts/557058%3Af0e1d2c3-b4a5-4697-8899-aabbccddeeff/history");
+        assert_eq!(
+            s.account_id.as_deref(),
+            Some("557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff")
+        );
+    }
+
+    #[test]
+    fn many_segments_are_capped() {
+        let raw = "/a".repeat(10_000);
+        let s = scrub_path(&raw);
+        assert_eq!(s.path.matches('/').count(), MAX_SEGMENTS + 1);
+    }
+
+    #[test]
+    fn sanitize_removes_controls_and_ansi() {
+        assert_eq!(
+            sanitize_text("a\u{1b}[31mred\u{1b}[0m\r\n\u{85}\u{2028}b", 100),
+            "aredb"
+        );
+        assert_eq!(sanitize_text("abcdef", 3), "abc");
+    }
+
+    proptest! {
+        #[test]
+        fn scrubbed_paths_hold_no_control_or_escape(raw in "(/[\\PC%\u{0}-\u{1f}\u{85}\u{2028}]{0,20}){0,8}") {
+            let s = scrub_path(&raw).path;
+            prop_assert!(s.starts_with('/'));
+            prop_assert!(!s.contains('%'));
+            let ok = s.chars().all(|c| !c.is_control() && c != '\u{2028}');
+            prop_assert!(ok);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The sanitized log record (schema v1) and its NDJSON encoding.
+//!
+//! A [`Record`] is the only thing a [`Sink`](crate::sink::Sink) ever sees: every
+//! field has already passed the privacy policy. Raw request data lives in a
+//! crate-private type that never leaves the pipeline worker.
+
+mod encode;
+mod outcome;
+pub(crate) mod raw;
+#[allow(clippy::module_inception)]
+mod record;
+
+pub use encode::{MAX_FIELD_LEN, write_ndjson};
+pub use outcome::Outcome;
+pub use record::{Record, SCHEMA_VERSION};

@@ -1,0 +1,114 @@
+//! Where records go: the [`Sink`] trait and the built-in sinks.
+//!
+//! Each sink runs on its own thread with its own bounded queue, so one slow or
+//! failing sink cannot stall the others or the request path. A sink sees only
+//! sanitized [`Record`](crate::Record)s.
+//!
+//! # Writing a sink
+//!
+//! ```
+//! use privlog::{Record, sink::{Sink, SinkError}};
+//!
+//! struct CountingSink(u64);
+//!
+//! impl Sink for CountingSink {
+//!     fn name(&self) -> &str { "counting" }
+//!     fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
+//!         self.0 += batch.len() as u64;
+//!         Ok(())
+//!     }
+//! }
+//! ```
+//!
+//! By default the pipeline counts a batch as delivered when `write` returns
+//! `Ok` and as dropped (`sink_error`) when it returns `Err`. A sink that buffers
+//! or spools records itself returns [`Accounting::Sink`] from [`Sink::attach`]
+//! and reports every record's fate through the [`Ledger`].
+
+mod error;
+mod ledger;
+mod memory;
+mod writer;
+
+pub use error::SinkError;
+pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
+pub use memory::MemorySink;
+pub use writer::{FileSink, WriterSink};
+
+use std::time::Instant;
+
+use crate::Record;
+
+/// A destination for records.
+///
+/// Methods are called from the sink's own thread, never concurrently, never
+/// from the request path. Implementations may block (a network round trip, an
+/// fsync): only this sink waits.
+pub trait Sink: Send + 'static {
+    /// A short name for statistics and warnings (`stdout`, `file`, `clickhouse`).
+    fn name(&self) -> &str;
+
+    /// Writes one batch.
+    ///
+    /// # Errors
+    /// With [`Accounting::Pipeline`] an error counts the whole batch as dropped
+    /// for reason `sink_error`; the error is reported through `tracing`,
+    /// rate-limited.
+    fn write(&mut self, batch: &[Record]) -> Result<(), SinkError>;
+
+    /// Pushes buffered output to its destination. Called when the sink's queue
+    /// is idle and before shutdown.
+    ///
+    /// # Errors
+    /// Reported through `tracing`, rate-limited.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Called about every 100 ms while the sink's queue is idle: retry timers,
+    /// linger deadlines, spool draining.
+    ///
+    /// # Errors
+    /// Reported through `tracing`, rate-limited.
+    fn tick(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Called once before the first batch with this sink's ledger. Return
+    /// [`Accounting::Sink`] to report delivery yourself.
+    fn attach(&mut self, ledger: Ledger) -> Accounting {
+        let _ = ledger;
+        Accounting::Pipeline
+    }
+
+    /// Called once at shutdown after the last batch: deliver or persist what
+    /// is held before `deadline`. Defaults to [`Sink::flush`].
+    ///
+    /// # Errors
+    /// Reported through `tracing`.
+    fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        let _ = deadline;
+        self.flush()
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
+        (**self).write(batch)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        (**self).flush()
+    }
+    fn tick(&mut self) -> Result<(), SinkError> {
+        (**self).tick()
+    }
+    fn attach(&mut self, ledger: Ledger) -> Accounting {
+        (**self).attach(ledger)
+    }
+    fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        (**self).close(deadline)
+    }
+}
