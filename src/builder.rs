@@ -1,10 +1,10 @@
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderName;
 
-use crate::middleware::{CaptureConfig, PrivlogLayer, Shared};
+use crate::middleware::{CaptureConfig, Clock, PrivlogLayer, Shared};
 use crate::pipeline::{self, Pipeline, PipelineConfig, Stats, StatsHandle};
 use crate::policy::sanitize::Sanitizer;
 use crate::sink::Sink;
@@ -38,6 +38,7 @@ pub struct Builder {
     sinks: Vec<Box<dyn Sink>>,
     config: PipelineConfig,
     shutdown_timeout: Duration,
+    clock: Option<Clock>,
 }
 
 impl Default for Builder {
@@ -48,6 +49,7 @@ impl Default for Builder {
             sinks: Vec::new(),
             config: PipelineConfig::default(),
             shutdown_timeout: Duration::from_secs(5),
+            clock: None,
         }
     }
 }
@@ -123,6 +125,13 @@ impl Builder {
     /// Defaults to 5 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Where record timestamps (and so pseudonym epochs) come from. Defaults
+    /// to the system clock; set it to test rotation or replay traffic.
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
         self
     }
 

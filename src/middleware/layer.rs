@@ -8,11 +8,24 @@ use super::PrivlogService;
 use crate::pipeline::{Handoff, Stats, StatsHandle};
 
 /// What the request path needs to know, shared by every service clone.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) handoff: Arc<Handoff>,
     pub(crate) stats: StatsHandle,
     pub(crate) capture: CaptureConfig,
+    /// Where request start times come from; `None` is the system clock.
+    pub(crate) clock: Option<Clock>,
+}
+
+/// A source of wall-clock time for record timestamps.
+pub(crate) type Clock = Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>;
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("capture", &self.capture)
+            .field("clock", &self.clock.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which request parts the request path keeps for the worker.

@@ -51,7 +51,10 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let start = SystemTime::now();
+        let start = match &self.shared.clock {
+            None => SystemTime::now(),
+            Some(clock) => clock(),
+        };
         let t0 = Instant::now();
         let cfg = &self.shared.capture;
         let headers = req.headers();
