@@ -178,6 +178,7 @@ impl Builder {
             handoff: pipeline.handoff.clone(),
             stats: pipeline.stats.clone(),
             capture,
+            clock: self.clock,
         });
         Ok((
             PrivlogLayer { shared },
