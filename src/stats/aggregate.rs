@@ -606,3 +606,170 @@ impl Accumulator for Vec<Aggregator> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::borrow::Cow;
+
+    fn obs(ts_ms: i64, route: &str, status: u16, account: Option<String>) -> Observation<'static> {
+        Observation {
+            ts_ms,
+            method: Cow::Borrowed("GET"),
+            route: Some(Cow::Owned(route.to_owned())),
+            path: Cow::Borrowed("/p"),
+            status: Some(status),
+            req_bytes: 1,
+            resp_bytes: 10,
+            duration_us: 100,
+            account: account.map(Cow::Owned),
+            tenant: None,
+        }
+    }
+
+    fn by(s: &str) -> Aggregator {
+        Aggregator::new(Dimension::parse_list(s).expect("valid"))
+    }
+
+    #[test]
+    fn small_groups_fold_into_an_other_row_that_keeps_the_totals() {
+        let mut a = by("day,route");
+        for i in 0..10 {
+            a.add(&obs(0, "/big", 200, Some(format!("acc_{i}"))));
+        }
+        for i in 0..3 {
+            a.add(&obs(0, "/small1", 200, Some(format!("acc_s{i}"))));
+            a.add(&obs(0, "/small2", 200, Some(format!("acc_t{i}"))));
+        }
+        let out = a.summaries(5);
+        assert_eq!(out.rows.len(), 2);
+        assert_eq!(out.rows[0].route.as_deref(), Some("/big"));
+        assert_eq!(out.rows[1].route.as_deref(), Some(OTHER));
+        assert_eq!(out.rows[1].distinct_accounts, 6);
+        assert_eq!(out.rows.iter().map(|r| r.requests).sum::<u64>(), 16);
+        assert_eq!(out.folded_groups, 2);
+        assert_eq!(out.suppressed_groups, 0);
+    }
+
+    #[test]
+    fn an_other_row_below_k_is_withheld() {
+        let mut a = by("day,route");
+        a.add(&obs(0, "/one", 200, Some("acc_1".into())));
+        a.add(&obs(0, "/two", 200, Some("acc_2".into())));
+        let out = a.summaries(5);
+        assert!(out.rows.is_empty());
+        assert_eq!(out.suppressed_groups, 1);
+        assert_eq!(out.suppressed_requests, 2);
+    }
+
+    #[test]
+    fn a_period_alone_below_k_is_withheld() {
+        let mut a = by("day");
+        a.add(&obs(0, "/one", 200, Some("acc_1".into())));
+        for i in 0..5 {
+            a.add(&obs(86_400_000, "/one", 200, Some(format!("acc_{i}"))));
+        }
+        let out = a.summaries(5);
+        assert_eq!(out.rows.len(), 1);
+        assert_eq!(out.rows[0].day.as_deref(), Some("1970-01-02"));
+        assert_eq!(out.suppressed_requests, 1);
+    }
+
+    #[test]
+    fn k_one_shows_every_group() {
+        let mut a = by("route");
+        a.add(&obs(0, "/one", 200, Some("acc_1".into())));
+        let out = a.summaries(1);
+        assert_eq!(out.rows.len(), 1);
+        assert_eq!(out.rows[0].route.as_deref(), Some("/one"));
+    }
+
+    #[test]
+    fn groups_without_accounts_are_shown() {
+        let mut a = by("route");
+        a.add(&obs(0, "/health", 200, None));
+        let out = a.summaries(5);
+        assert_eq!(out.rows.len(), 1);
+        assert_eq!(out.rows[0].distinct_accounts, 0);
+    }
+
+    #[test]
+    fn keys_are_labelled_in_their_own_words() {
+        let mut a = by("hour,week,status,tenant,method");
+        let mut o = obs(1_795_000_000_000, "/", 503, None);
+        o.status = None;
+        a.add(&o);
+        a.add(&obs(1_795_000_000_000, "/", 503, None));
+        let rows = a.summaries(5).rows;
+        assert_eq!(rows.len(), 2);
+        let statuses: Vec<_> = rows.iter().filter_map(|r| r.status.clone()).collect();
+        assert!(statuses.contains(&"5xx".to_owned()) && statuses.contains(&NONE.to_owned()));
+        assert_eq!(rows[0].hour.as_deref(), Some("2026-11-18T11:00:00Z"));
+        assert_eq!(rows[0].week.as_deref(), Some("2026-W47"));
+        assert_eq!(rows[0].tenant.as_deref(), Some(NONE));
+        assert_eq!(rows[0].method.as_deref(), Some("GET"));
+    }
+
+    #[test]
+    fn a_group_cap_counts_new_groups_under_other() {
+        let mut a = by("day,route").max_groups(2);
+        for r in ["/a", "/b", "/c", "/d"] {
+            a.add(&obs(0, r, 200, None));
+        }
+        assert_eq!(a.len(), 3);
+        let rows = a.summaries(1).rows;
+        let other = rows.iter().find(|r| r.route.as_deref() == Some(OTHER)).expect("other row");
+        assert_eq!(other.requests, 2);
+    }
+
+    #[test]
+    fn taking_past_periods_leaves_the_current_one() {
+        let mut a = by("route,day");
+        a.add(&obs(0, "/a", 200, None));
+        a.add(&obs(86_400_000, "/a", 200, None));
+        let past = a.take_periods_before(86_400_000);
+        assert_eq!(past.requests(), 1);
+        assert_eq!(a.requests(), 1);
+        assert_eq!(a.summaries(1).rows[0].day.as_deref(), Some("1970-01-02"));
+    }
+
+    fn arb_obs() -> impl Strategy<Value = Observation<'static>> {
+        (0i64..5, 0usize..4, prop::sample::select(vec![200u16, 404, 500]), prop::option::of(0u32..12))
+            .prop_map(|(day, r, s, acc)| {
+                obs(
+                    day * 86_400_000,
+                    ["/a", "/b", "/c", "/d"][r],
+                    s,
+                    acc.map(|a| format!("acc_{a}")),
+                )
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn merged_partial_results_equal_one_pass(items in prop::collection::vec(arb_obs(), 0..200), split in 0usize..200) {
+            let mut whole = by("day,route,status");
+            let mut left = by("day,route,status");
+            let mut right = by("day,route,status");
+            for (i, o) in items.iter().enumerate() {
+                whole.add(o);
+                if i < split { left.add(o) } else { right.add(o) }
+            }
+            left.merge(right);
+            prop_assert_eq!(left.summaries(3), whole.summaries(3));
+        }
+
+        #[test]
+        fn no_released_row_has_between_one_and_k_minus_one_accounts(items in prop::collection::vec(arb_obs(), 0..200), k in 1u64..8) {
+            let mut a = by("day,route,status");
+            for o in &items { a.add(o); }
+            let out = a.summaries(k);
+            for row in &out.rows {
+                prop_assert!(row.distinct_accounts == 0 || row.distinct_accounts >= k, "{:?}", row);
+            }
+            let shown: u64 = out.rows.iter().map(|r| r.requests).sum();
+            prop_assert_eq!(shown + out.suppressed_requests, items.len() as u64);
+        }
+    }
+}
