@@ -3,8 +3,8 @@
 SELECT
     toDate(ts) AS day,
     count() AS requests,
-    uniqExact(account) AS active_accounts,
-    uniqExact(tenant) AS active_tenants
+    uniqExactIf(assumeNotNull(account), isNotNull(account)) AS active_accounts,
+    uniqExactIf(assumeNotNull(tenant), isNotNull(tenant)) AS active_tenants
 FROM privlog_records
 GROUP BY day
 HAVING active_accounts = 0 OR active_accounts >= 5

@@ -3,9 +3,9 @@
 SELECT
     toDate(ts) AS day,
     count() AS requests,
-    countIf(status >= 500) AS server_errors,
-    countIf(status IS NULL) AS no_response,
-    round(100 * countIf(status >= 500 OR status IS NULL) / count(), 3) AS error_rate_pct
+    countIf(isNotNull(status) AND assumeNotNull(status) >= 500) AS server_errors,
+    countIf(isNull(status)) AS no_response,
+    round(100 * (server_errors + no_response) / requests, 3) AS error_rate_pct
 FROM privlog_records
 GROUP BY day
 ORDER BY day;
