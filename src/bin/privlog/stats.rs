@@ -147,19 +147,28 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     let nfiles = args.files.len();
     let (agg, report) = scan_with_progress(args.files, args.threads, filter, || Aggregator::new(dims.clone()))?;
     let out = agg.summaries(args.k);
+    let written = print_rows(args.format, &dims, &out.rows);
+    eprintln!("{}", footer(nfiles, &report, &out));
+    match written {
+        // The reader went away (`| head`): not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(format!("cannot write the statistics to standard output: {e}").into()),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print_rows(format: Format, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    match args.format {
-        Format::Table => write_table(&mut w, &dims, &out.rows)?,
-        Format::Csv => write_csv(&mut w, &dims, &out.rows)?,
+    match format {
+        Format::Table => write_table(&mut w, dims, rows)?,
+        Format::Csv => write_csv(&mut w, dims, rows)?,
         Format::Json => {
-            serde_json::to_writer_pretty(&mut w, &out.rows)?;
+            serde_json::to_writer_pretty(&mut w, rows)?;
             writeln!(w)?;
         }
     }
-    w.flush()?;
-    eprintln!("{}", footer(nfiles, &report, &out));
-    Ok(ExitCode::SUCCESS)
+    w.flush()
 }
 
 pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> String {
