@@ -37,19 +37,36 @@ fn app(layer: privlog::PrivlogLayer) -> Router {
 /// [`STEP_SECS`] per request; returns the record file written by a
 /// `FileSink` in `dir`.
 pub(crate) fn traffic(dir: &Path, n: usize) -> PathBuf {
+    traffic_with(dir, n, Arc::new(AtomicU64::new(0)), None).0
+}
+
+/// The simulated wall clock: [`START`] plus [`STEP_SECS`] per request sent.
+pub(crate) fn sim_clock(tick: &Arc<AtomicU64>) -> impl Fn() -> SystemTime + Send + Sync + 'static {
+    let tick = Arc::clone(tick);
+    move || UNIX_EPOCH + Duration::from_secs(START + tick.load(Ordering::SeqCst) * STEP_SECS)
+}
+
+/// [`traffic`] with the request counter behind the clock given, and one
+/// more sink next to the file; returns the file and the shutdown report.
+pub(crate) fn traffic_with(
+    dir: &Path,
+    n: usize,
+    tick: Arc<AtomicU64>,
+    extra: Option<Box<dyn privlog::sink::Sink>>,
+) -> (PathBuf, privlog::ShutdownReport) {
     let file = dir.join("records.ndjson");
-    let tick = Arc::new(AtomicU64::new(0));
-    let clock_tick = Arc::clone(&tick);
     let policy = Policy::new()
         .account_header(HeaderName::from_static("x-account-id"))
         .tenant_header(HeaderName::from_static("x-tenant-id"));
-    let (layer, guard) = privlog::builder()
+    let mut builder = privlog::builder()
         .key(MasterKey::from_bytes([7u8; 32]))
         .policy(policy)
         .sink(FileSink::open(&file).expect("open record file"))
-        .clock(move || UNIX_EPOCH + Duration::from_secs(START + clock_tick.load(Ordering::SeqCst) * STEP_SECS))
-        .build()
-        .expect("build layer");
+        .clock(sim_clock(&tick));
+    if let Some(sink) = extra {
+        builder = builder.boxed_sink(sink);
+    }
+    let (layer, guard) = builder.build().expect("build layer");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,7 +111,7 @@ pub(crate) fn traffic(dir: &Path, n: usize) -> PathBuf {
     });
     let report = guard.shutdown();
     assert!(report.complete, "every record written before the test reads them");
-    file
+    (file, report)
 }
 
 /// Reads back every record of `file`.
