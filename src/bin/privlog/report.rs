@@ -50,11 +50,12 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         vec![Dimension::Day, Dimension::Status],
         vec![Dimension::Route],
         vec![],
+        vec![Dimension::Status],
     ];
     let (aggs, scan) = scan_with_progress(args.files, args.threads, filter, || {
         groupings.iter().map(|d| Aggregator::new(d.clone())).collect::<Vec<_>>()
     })?;
-    let [by_day, by_day_status, by_route, total] = <[Aggregator; 4]>::try_from(aggs)
+    let [by_day, by_day_status, by_route, total, by_status] = <[Aggregator; 5]>::try_from(aggs)
         .map_err(|_| "internal error: the report's groupings were lost")?;
     let data = ReportData {
         title: args.title,
@@ -63,6 +64,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         by_day_status: by_day_status.summaries(args.k),
         by_route: by_route.summaries(args.k),
         total: total.summaries(args.k),
+        by_status: by_status.summaries(args.k),
         records: scan.read.records,
         matched: scan.matched,
         skipped: scan.read.skipped,
@@ -82,6 +84,7 @@ struct ReportData {
     by_day_status: Summaries,
     by_route: Summaries,
     total: Summaries,
+    by_status: Summaries,
     records: u64,
     matched: u64,
     skipped: u64,
@@ -108,7 +111,7 @@ fn render(d: &ReportData) -> String {
     let total = d.total.rows.first();
     let requests = total.map_or(0, |t| t.requests);
     let errors: u64 = d
-        .by_day_status
+        .by_status
         .rows
         .iter()
         .filter(|s| matches!(s.status.as_deref(), Some("5xx") | Some(NONE)))
@@ -126,7 +129,7 @@ fn render(d: &ReportData) -> String {
 <div class="card"><div class="num">{}</div><div class="lbl">requests</div></div>
 <div class="card"><div class="num">{}</div><div class="lbl">distinct accounts</div></div>
 <div class="card"><div class="num">{}</div><div class="lbl">median response time</div></div>
-<div class="card"><div class="num">{}</div><div class="lbl">server errors or no response</div></div>
+<div class="card"><div class="num">{}</div><div class="lbl">server errors or no response{}</div></div>
 </section>
 "#,
         esc(&d.title),
@@ -143,6 +146,11 @@ fn render(d: &ReportData) -> String {
         }),
         total.map_or("–".to_owned(), |t| human_ms(t.p50_us)),
         if requests == 0 { "–".to_owned() } else { format!("{:.2} %", 100.0 * errors as f64 / requests as f64) },
+        if d.by_status.rows.iter().any(Summary::is_other) || d.by_status.suppressed_requests > 0 {
+            " (outcomes of fewer than k accounts not counted)"
+        } else {
+            ""
+        },
     );
 
     // 1. Requests per day.
@@ -245,6 +253,8 @@ svg .axis{stroke:#9ca3af;stroke-width:1}
 svg .grid{stroke:#e5e7eb;stroke-width:1}
 .empty{fill:#6b7280;font-size:14px}
 footer{color:#4b5563;font-size:13px;margin-top:18px}
+.legend{display:flex;gap:16px;justify-content:flex-end;font-size:13px;color:#374151;margin:-4px 0 2px}
+.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 ";
 
 fn chart(out: &mut String, id: &str, title: &str, explain: &str, svg: &str) {
@@ -256,6 +266,16 @@ fn chart(out: &mut String, id: &str, title: &str, explain: &str, svg: &str) {
         esc(explain),
         svg.replacen("<svg ", &format!(r#"<svg data-chart="{id}" "#), 1)
     );
+}
+
+/// A colour key above a chart: (label, colour) pairs.
+fn legend(items: &[(&str, &str)]) -> String {
+    let mut s = String::from(r#"<div class="legend">"#);
+    for (label, color) in items {
+        let _ = write!(s, r#"<span><i style="background:{color}"></i>{}</span>"#, esc(label));
+    }
+    s.push_str("</div>");
+    s
 }
 
 const W: f64 = 940.0;
@@ -373,7 +393,7 @@ fn line_chart(labels: &[String], series: &[(&str, &str, Vec<Option<f64>>)], unit
     frame(&mut s, labels, ymax, step, unit, &|v| trim_num(v));
     let ph = H - TOP - BOTTOM;
     let slot = (W - LEFT - RIGHT) / labels.len() as f64;
-    for (si, (name, color, values)) in series.iter().enumerate() {
+    for (name, color, values) in series {
         let pts: Vec<(f64, f64, f64, &String)> = values
             .iter()
             .zip(labels)
@@ -395,19 +415,10 @@ fn line_chart(labels: &[String], series: &[(&str, &str, Vec<Option<f64>>)], unit
                 trim_num(*v)
             );
         }
-        // Legend, top right.
-        let lx = W - RIGHT - 330.0 + si as f64 * 110.0;
-        let _ = write!(
-            s,
-            r#"<rect x="{lx:.1}" y="{}" width="14" height="4" fill="{color}"/><text x="{:.1}" y="{}">{}</text>"#,
-            TOP + 2.0,
-            lx + 20.0,
-            TOP + 8.0,
-            esc(name)
-        );
     }
     s.push_str("</svg>");
-    s
+    let keys: Vec<(&str, &str)> = series.iter().map(|(n, c, _)| (*n, *c)).collect();
+    legend(&keys) + &s
 }
 
 fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
@@ -448,22 +459,20 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
             );
         }
     }
-    // Legend below the plot, right aligned.
-    let mut lx = W - RIGHT - present.len() as f64 * 78.0;
-    for class in present {
-        let color = STATUS_COLORS.iter().find(|(c, _)| *c == class).map_or("#000", |(_, c)| c);
-        let _ = write!(
-            s,
-            r#"<rect x="{lx:.1}" y="{}" width="12" height="12" fill="{color}"/><text x="{:.1}" y="{}">{}</text>"#,
-            H - 17.0,
-            lx + 16.0,
-            H - 7.0,
-            esc(if class == NONE { "none" } else { class })
-        );
-        lx += 78.0;
-    }
     s.push_str("</svg>");
-    s
+    let keys: Vec<(&str, &str)> = STATUS_COLORS
+        .iter()
+        .filter(|(c, _)| present.contains(c))
+        .map(|(c, color)| {
+            let label = match *c {
+                NONE => "no response",
+                OTHER => "other (few accounts)",
+                c => c,
+            };
+            (label, *color)
+        })
+        .collect();
+    legend(&keys) + &s
 }
 
 fn hbar_chart(routes: &[&Summary]) -> String {
