@@ -59,7 +59,7 @@ def run(cmd):
     if status != 0:
         sys.exit(f"bench-stats: {cmd[0]} failed: {p.stderr.read().decode()[-2000:]}")
     p.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024  # MiB
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # s, s, MiB
 
 # Warm the page cache so neither side pays for the first read.
 with open(data, "rb") as f:
@@ -67,18 +67,21 @@ with open(data, "rb") as f:
         pass
 
 times = {"privlog": [], "duckdb": []}
+cpu = {"privlog": [], "duckdb": []}
 rss = {"privlog": 0.0, "duckdb": 0.0}
 for r in range(rounds):
     for name, cmd in (("privlog", privlog), ("duckdb", duckdb)):
-        t, m = run(cmd)
+        t, c, m = run(cmd)
         times[name].append(t)
+        cpu[name].append(c)
         rss[name] = max(rss[name], m)
-        print(f"round {r + 1}/{rounds}: {name:8} {t:7.2f} s  ({size / t / 1e6:6.0f} MB/s, peak {m:6.0f} MiB)", file=sys.stderr)
+        print(f"round {r + 1}/{rounds}: {name:8} {t:7.2f} s wall, {c:6.2f} s CPU ({size / t / 1e6:5.0f} MB/s, peak {m:4.0f} MiB)", file=sys.stderr)
 
 import duckdb as _d
 p, d = statistics.median(times["privlog"]), statistics.median(times["duckdb"])
+pc, dc = statistics.median(cpu["privlog"]), statistics.median(cpu["duckdb"])
 print(f"records: {size / 1e9:.2f} GB NDJSON, {cores} cores, {rounds} rounds, DuckDB {_d.__version__}")
-print(f"privlog stats --by day,route : median {p:6.2f} s  {size / p / 1e6:6.0f} MB/s  peak {rss['privlog']:5.0f} MiB")
-print(f"duckdb read_json_auto        : median {d:6.2f} s  {size / d / 1e6:6.0f} MB/s  peak {rss['duckdb']:5.0f} MiB")
-print(f"ratio: privlog is {d / p:.2f}x {'faster' if p < d else 'slower'} than DuckDB")
+print(f"privlog stats --by day,route : median {p:6.2f} s wall {pc:6.2f} s CPU  {size / p / 1e6:5.0f} MB/s  peak {rss['privlog']:4.0f} MiB")
+print(f"duckdb read_json_auto        : median {d:6.2f} s wall {dc:6.2f} s CPU  {size / d / 1e6:5.0f} MB/s  peak {rss['duckdb']:4.0f} MiB")
+print(f"ratio (wall): privlog is {d / p:.2f}x {'faster' if p < d else 'slower'} than DuckDB; CPU time ratio {dc / pc:.2f}x")
 PY
