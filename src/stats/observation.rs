@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn torn_lines_and_other_schemas_are_rejected() {
         let line = Record::new(OffsetDateTime::UNIX_EPOCH, "GET", "/").to_ndjson();
-        assert!(Observation::parse(line[..line.len() / 2].as_bytes()).is_none());
+        assert!(Observation::parse(&line.as_bytes()[..line.len() / 2]).is_none());
         let v2 = line.replacen("{\"v\":1", "{\"v\":2", 1);
         assert!(Observation::parse(v2.as_bytes()).is_none());
         assert!(Observation::parse(b"not json").is_none());
@@ -340,32 +340,55 @@ mod tests {
         let mut r = Record::new(OffsetDateTime::UNIX_EPOCH, "GET", "/a\\b");
         r.account = Some("x".into());
         let line = r.to_ndjson();
-        assert!(Scanner::new(&line).canonical().is_none(), "an escape takes the general path");
+        assert!(
+            Scanner::new(&line).canonical().is_none(),
+            "an escape takes the general path"
+        );
         assert_eq!(Observation::parse(line.as_bytes()), Some(Observation::from_record(&r)));
         let reordered = r#"{"ts":"1970-01-01T00:00:00.000Z","v":1,"method":"GET","path":"/","req_bytes":0,"resp_bytes":0,"duration_us":5}"#;
         assert_eq!(Observation::parse(reordered.as_bytes()).map(|o| o.duration_us), Some(5));
-        let leading_zero = Record::new(OffsetDateTime::UNIX_EPOCH, "GET", "/").to_ndjson().replace("\"req_bytes\":0", "\"req_bytes\":01");
+        let leading_zero = Record::new(OffsetDateTime::UNIX_EPOCH, "GET", "/")
+            .to_ndjson()
+            .replace("\"req_bytes\":0", "\"req_bytes\":01");
         assert!(Observation::parse(leading_zero.as_bytes()).is_none());
     }
 
     fn arb_record() -> impl Strategy<Value = Record> {
         let text = "[\\x00-~\\u{80}-\\u{10ffff}\\\\\"]{0,12}";
         (
-            (0i64..4_000_000_000, text, prop::option::of(text), prop::option::of(text), prop::option::of(any::<u16>())),
-            (any::<u64>(), any::<u64>(), any::<u64>(), prop::option::of(text), prop::option::of(text)),
+            (
+                0i64..4_000_000_000,
+                text,
+                prop::option::of(text),
+                prop::option::of(text),
+                prop::option::of(any::<u16>()),
+            ),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                prop::option::of(text),
+                prop::option::of(text),
+            ),
         )
-            .prop_map(|((secs, method, route, account, status), (req, resp, dur, tenant, client))| {
-                let mut r = Record::new(OffsetDateTime::from_unix_timestamp(secs).expect("in range"), method, "/p");
-                r.route = route;
-                r.account = account;
-                r.status = status;
-                r.req_bytes = req;
-                r.resp_bytes = resp;
-                r.duration_us = dur;
-                r.tenant = tenant;
-                r.client = client;
-                r
-            })
+            .prop_map(
+                |((secs, method, route, account, status), (req, resp, dur, tenant, client))| {
+                    let mut r = Record::new(
+                        OffsetDateTime::from_unix_timestamp(secs).expect("in range"),
+                        method,
+                        "/p",
+                    );
+                    r.route = route;
+                    r.account = account;
+                    r.status = status;
+                    r.req_bytes = req;
+                    r.resp_bytes = resp;
+                    r.duration_us = dur;
+                    r.tenant = tenant;
+                    r.client = client;
+                    r
+                },
+            )
     }
 
     proptest! {

@@ -55,8 +55,8 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     let (aggs, scan) = scan_with_progress(args.files, args.threads, filter, || {
         groupings.iter().map(|d| Aggregator::new(d.clone())).collect::<Vec<_>>()
     })?;
-    let [by_day, by_day_status, by_route, total, by_status] = <[Aggregator; 5]>::try_from(aggs)
-        .map_err(|_| "internal error: the report's groupings were lost")?;
+    let [by_day, by_day_status, by_route, total, by_status] =
+        <[Aggregator; 5]>::try_from(aggs).map_err(|_| "internal error: the report's groupings were lost")?;
     let data = ReportData {
         title: args.title,
         k: args.k,
@@ -145,7 +145,11 @@ fn render(d: &ReportData) -> String {
             }
         }),
         total.map_or("–".to_owned(), |t| human_ms(t.p50_us)),
-        if requests == 0 { "–".to_owned() } else { format!("{:.2} %", 100.0 * errors as f64 / requests as f64) },
+        if requests == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.2} %", 100.0 * errors as f64 / requests as f64)
+        },
         if d.by_status.rows.iter().any(Summary::is_other) || d.by_status.suppressed_requests > 0 {
             " (outcomes of fewer than k accounts not counted)"
         } else {
@@ -175,9 +179,21 @@ fn render(d: &ReportData) -> String {
 
     // 3. Latency percentiles.
     let series = [
-        ("median (p50)", "#16a34a", days.iter().map(|s| Some(s.p50_us as f64 / 1000.0)).collect::<Vec<_>>()),
-        ("p95", "#f59e0b", days.iter().map(|s| Some(s.p95_us as f64 / 1000.0)).collect()),
-        ("p99", "#dc2626", days.iter().map(|s| Some(s.p99_us as f64 / 1000.0)).collect()),
+        (
+            "median (p50)",
+            "#16a34a",
+            days.iter().map(|s| Some(s.p50_us as f64 / 1000.0)).collect::<Vec<_>>(),
+        ),
+        (
+            "p95",
+            "#f59e0b",
+            days.iter().map(|s| Some(s.p95_us as f64 / 1000.0)).collect(),
+        ),
+        (
+            "p99",
+            "#dc2626",
+            days.iter().map(|s| Some(s.p99_us as f64 / 1000.0)).collect(),
+        ),
     ];
     chart(
         &mut body,
@@ -198,7 +214,7 @@ fn render(d: &ReportData) -> String {
 
     // 5. Top routes.
     let mut routes: Vec<&Summary> = d.by_route.rows.iter().collect();
-    routes.sort_by(|a, b| b.requests.cmp(&a.requests));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.requests));
     routes.truncate(12);
     chart(
         &mut body,
@@ -215,10 +231,18 @@ fn render(d: &ReportData) -> String {
 <p>Read {records} records ({matched} in range){skipped}. Times are UTC. Percentiles are accurate to about 2 %; distinct counts above 1024 are estimates accurate to about 2 %.</p></footer>"#,
         k = d.k,
         km = d.k.saturating_sub(1),
-        withheld = if withheld > 0 { format!(" ({} requests were left out)", group_digits(withheld)) } else { String::new() },
+        withheld = if withheld > 0 {
+            format!(" ({} requests were left out)", group_digits(withheld))
+        } else {
+            String::new()
+        },
         records = group_digits(d.records),
         matched = group_digits(d.matched),
-        skipped = if d.skipped > 0 { format!("; {} damaged lines were skipped", d.skipped) } else { String::new() },
+        skipped = if d.skipped > 0 {
+            format!("; {} damaged lines were skipped", d.skipped)
+        } else {
+            String::new()
+        },
     );
 
     format!(
@@ -258,10 +282,9 @@ footer{color:#4b5563;font-size:13px;margin-top:18px}
 ";
 
 fn chart(out: &mut String, id: &str, title: &str, explain: &str, svg: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        r#"<section class="chart" id="{id}"><h2>{}</h2><p class="explain">{}</p>{}</section>
-"#,
+        r#"<section class="chart" id="{id}"><h2>{}</h2><p class="explain">{}</p>{}</section>"#,
         esc(title),
         esc(explain),
         svg.replacen("<svg ", &format!(r#"<svg data-chart="{id}" "#), 1)
@@ -287,12 +310,16 @@ const BOTTOM: f64 = 48.0;
 
 /// A rounded axis maximum and tick step: 1, 2 or 5 times a power of ten.
 fn nice_scale(max: f64) -> (f64, f64) {
-    if !(max > 0.0) {
+    if max.is_nan() || max <= 0.0 {
         return (1.0, 0.25);
     }
     let raw = max / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
     ((max / step).ceil() * step, step)
 }
 
@@ -355,7 +382,13 @@ fn empty_svg(msg: &str) -> String {
     )
 }
 
-fn bar_chart(labels: &[String], values: &[Option<f64>], color: &str, unit: &str, fmt: &dyn Fn(f64) -> String) -> String {
+fn bar_chart(
+    labels: &[String],
+    values: &[Option<f64>],
+    color: &str,
+    unit: &str,
+    fmt: &dyn Fn(f64) -> String,
+) -> String {
     if values.iter().all(Option::is_none) {
         return empty_svg("No data in this period");
     }
@@ -384,7 +417,11 @@ fn bar_chart(labels: &[String], values: &[Option<f64>], color: &str, unit: &str,
 }
 
 fn line_chart(labels: &[String], series: &[(&str, &str, Vec<Option<f64>>)], unit: &str) -> String {
-    let max = series.iter().flat_map(|(_, _, v)| v.iter().flatten()).cloned().fold(0.0, f64::max);
+    let max = series
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().flatten())
+        .cloned()
+        .fold(0.0, f64::max);
     if labels.is_empty() {
         return empty_svg("No data in this period");
     }
@@ -432,14 +469,22 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
     let bw = (slot * 0.72).max(1.0);
     let mut present: Vec<&str> = Vec::new();
     for (i, day) in labels.iter().enumerate() {
-        let rows: Vec<&Summary> = by_day_status.rows.iter().filter(|r| r.day.as_deref() == Some(day)).collect();
+        let rows: Vec<&Summary> = by_day_status
+            .rows
+            .iter()
+            .filter(|r| r.day.as_deref() == Some(day))
+            .collect();
         let total: u64 = rows.iter().map(|r| r.requests).sum();
         if total == 0 {
             continue;
         }
         let mut y = TOP + ph;
         for (class, color) in STATUS_COLORS {
-            let n: u64 = rows.iter().filter(|r| r.status.as_deref() == Some(class)).map(|r| r.requests).sum();
+            let n: u64 = rows
+                .iter()
+                .filter(|r| r.status.as_deref() == Some(class))
+                .map(|r| r.requests)
+                .sum();
             if n == 0 {
                 continue;
             }
@@ -556,7 +601,7 @@ fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
