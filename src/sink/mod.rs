@@ -28,11 +28,13 @@
 mod error;
 mod ledger;
 mod memory;
+mod rolling;
 mod writer;
 
 pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
+pub use rolling::{Fsync, LogFile, Retention, RetentionReport, RollingFileSink, log_files};
 pub use writer::{FileSink, WriterSink};
 
 use std::time::Instant;
