@@ -29,12 +29,14 @@ mod error;
 mod ledger;
 mod memory;
 mod rolling;
+mod trace;
 mod writer;
 
 pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
 pub use rolling::{Fsync, LogFile, Retention, RetentionReport, RollingFileSink, log_files};
+pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
 
 use std::time::Instant;
