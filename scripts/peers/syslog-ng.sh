@@ -3,6 +3,7 @@
 #
 #   scripts/peers/syslog-ng.sh start DIR   # writes DIR/ports.env, returns once listening
 #   scripts/peers/syslog-ng.sh stop DIR
+#   TCP_PORT=N scripts/peers/syslog-ng.sh start DIR2   # same port again (restart tests)
 #
 # Sources: RFC 5424 over TCP (octet counting), UDP, TLS (RFC 5425, a test CA
 # and server certificate made here with openssl), and a Unix datagram socket
@@ -54,7 +55,9 @@ start() {
   local bin; bin=$(find_syslog_ng)
   make_certs
   local tcp udp tls
-  tcp=$(free_port SOCK_STREAM); udp=$(free_port SOCK_DGRAM); tls=$(free_port SOCK_STREAM)
+  # Preset TCP_PORT / UDP_PORT / TLS_PORT (a restarted server) are kept.
+  tcp=${TCP_PORT:-$(free_port SOCK_STREAM)}; udp=${UDP_PORT:-$(free_port SOCK_DGRAM)}
+  tls=${TLS_PORT:-$(free_port SOCK_STREAM)}
   while [ "$tls" = "$tcp" ]; do tls=$(free_port SOCK_STREAM); done
   local json='$(format-json --key PRI --key FACILITY --key SEVERITY --key HOST --key PROGRAM --key PID --key MSGID --key ISODATE --key MESSAGE --key RAWMSG --scope sdata)\n'
   cat > "$dir/syslog-ng.conf" <<CONF
