@@ -86,10 +86,10 @@ impl Job {
             if files.iter().any(|g| g.path == gz) {
                 // Compressed before a crash that left the original behind; the
                 // `.gz` was renamed into place only once complete.
-                if let Err(e) = fs::remove_file(&f.path) {
-                    if e.kind() != io::ErrorKind::NotFound {
-                        problems.push(format!("cannot remove {} after compressing it: {e}", f.path.display()));
-                    }
+                if let Err(e) = fs::remove_file(&f.path)
+                    && e.kind() != io::ErrorKind::NotFound
+                {
+                    problems.push(format!("cannot remove {} after compressing it: {e}", f.path.display()));
                 }
                 continue;
             }
@@ -110,10 +110,10 @@ impl Job {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if let Some(stem) = name.strip_suffix(".tmp") {
-                if LogFile::parse(Path::new(stem)).is_some_and(|f| f.compressed && f.prefix == self.prefix) {
-                    let _ = fs::remove_file(&path);
-                }
+            if let Some(stem) = name.strip_suffix(".tmp")
+                && LogFile::parse(Path::new(stem)).is_some_and(|f| f.compressed && f.prefix == self.prefix)
+            {
+                let _ = fs::remove_file(&path);
             }
         }
     }

@@ -93,10 +93,10 @@ pub fn log_files(dir: &Path, prefix: Option<&str>) -> std::io::Result<Vec<LogFil
         if !entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
             continue;
         }
-        if let Some(f) = LogFile::parse(&entry.path()) {
-            if prefix.is_none_or(|p| p == f.prefix) {
-                out.push(f);
-            }
+        if let Some(f) = LogFile::parse(&entry.path())
+            && prefix.is_none_or(|p| p == f.prefix)
+        {
+            out.push(f);
         }
     }
     out.sort_by(|a, b| a.order().cmp(&b.order()).then(a.compressed.cmp(&b.compressed)));

@@ -99,7 +99,7 @@ impl Retention {
         for prefix in prefixes {
             let mut group: Vec<&LogFile> = files.iter().filter(|f| f.prefix == prefix).collect();
             // Newest first.
-            group.sort_by(|a, b| b.order().cmp(&a.order()));
+            group.sort_by_key(|f| std::cmp::Reverse(f.order()));
             let scheduled = self.schedule.map(|s| s.days_kept(&group));
             for (rank, f) in group.iter().enumerate() {
                 if exclude.iter().any(|p| *p == f.path) {
@@ -354,7 +354,7 @@ mod tests {
             for f in &files {
                 let age_days = (date!(2026 - 11 - 22) - f.date).whole_days();
                 // A file of day D is expired when D + 1 + days <= today.
-                let expired = age_days >= 1 + days as i64;
+                let expired = age_days > days as i64;
                 prop_assert_eq!(gone.contains(&f), expired);
             }
         }

@@ -602,10 +602,10 @@ impl Sink for RollingFileSink {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         // Lines go straight to the file; only the fsync policy is left to honour.
-        if let Fsync::Interval(every) = self.fsync {
-            if self.last_sync.elapsed() >= every {
-                return self.sync_active();
-            }
+        if let Fsync::Interval(every) = self.fsync
+            && self.last_sync.elapsed() >= every
+        {
+            return self.sync_active();
         }
         Ok(())
     }
@@ -615,10 +615,10 @@ impl Sink for RollingFileSink {
         if let Err(e) = self.flush() {
             problems.push(e);
         }
-        if self.maintenance.as_ref().is_some_and(JoinHandle::is_finished) {
-            if let Err(e) = self.finish_maintenance(None) {
-                problems.push(e);
-            }
+        if self.maintenance.as_ref().is_some_and(JoinHandle::is_finished)
+            && let Err(e) = self.finish_maintenance(None)
+        {
+            problems.push(e);
         }
         join_problems(problems)
     }
