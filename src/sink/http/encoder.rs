@@ -112,7 +112,9 @@ impl Encoder for Ndjson {
 /// with the canonical NDJSON lines as rows.
 ///
 /// Unknown fields are skipped (`input_format_skip_unknown_fields=1`), so a
-/// table made for schema v1 keeps working when records gain fields.
+/// table made for schema v1 keeps working when records gain fields, and `ts`
+/// is parsed as RFC 3339 (`date_time_input_format=best_effort`) into a
+/// `DateTime` column.
 #[derive(Clone, Debug)]
 pub struct ClickHouse {
     table: String,
@@ -162,7 +164,7 @@ impl Encoder for ClickHouse {
     fn url_query(&self) -> Option<String> {
         let q = format!("INSERT INTO {} FORMAT JSONEachRow", self.table);
         Some(format!(
-            "query={}&input_format_skip_unknown_fields=1",
+            "query={}&input_format_skip_unknown_fields=1&date_time_input_format=best_effort",
             utf8_percent_encode(&q, NON_ALPHANUMERIC)
         ))
     }
