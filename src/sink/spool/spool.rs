@@ -360,20 +360,19 @@ impl Spool {
                             Err(_) => damaged += 1,
                         }
                     }
-                    Parse::Invalid => match frame::resync(data, cur.offset + 1) {
+                    // Damage (or a cut length) here: read on at the next valid frame,
+                    // else at the next segment; at the end of the newest one, wait.
+                    Parse::Invalid | Parse::Short => match frame::resync(data, cur.offset + 1) {
                         Some(at) => cur.offset = at,
-                        None if next_segment.is_none() => break 'segments,
-                        None => cur.offset = data.len(),
+                        None => match next_segment {
+                            Some(next) => {
+                                cur.segment = next;
+                                cur.offset = SEGMENT_MAGIC.len();
+                                continue 'segments;
+                            }
+                            None => break 'segments,
+                        },
                     },
-                    Parse::Short => {
-                        // The end of the newest segment, or a torn tail of an older one.
-                        let Some(next) = next_segment else {
-                            break 'segments;
-                        };
-                        cur.segment = next;
-                        cur.offset = SEGMENT_MAGIC.len();
-                        continue 'segments;
-                    }
                 }
             }
             break;
@@ -486,10 +485,9 @@ fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
                 max = Some(max.map_or(f.seq, |m: u64| m.max(f.seq)));
                 at = f.end;
             }
-            Parse::Short => return (max, at < bytes.len()),
-            Parse::Invalid => match frame::resync(bytes, at + 1) {
+            Parse::Short | Parse::Invalid => match frame::resync(bytes, at + 1) {
                 Some(next) => at = next,
-                None => return (max, true),
+                None => return (max, at < bytes.len()),
             },
         }
     }
