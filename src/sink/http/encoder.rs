@@ -34,6 +34,13 @@ pub trait Encoder: Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// Whether a 5xx response says the batch itself is invalid (so retrying
+    /// it would fail forever) rather than that the collector is unwell.
+    fn refuses_batch(&self, status: u16, body: &[u8]) -> bool {
+        let _ = (status, body);
+        false
+    }
+
     /// For collectors that answer 2xx while refusing some records (the
     /// Elasticsearch `_bulk` API): which records of a batch of `len` failed.
     fn item_failures(&self, body: &[u8], len: usize) -> Option<ItemFailures> {
@@ -161,6 +168,18 @@ impl Encoder for ClickHouse {
         }
     }
 
+    fn refuses_batch(&self, status: u16, body: &[u8]) -> bool {
+        // Older servers answer 500 to data they cannot parse; the exception
+        // code in the body tells a bad batch from an unwell server.
+        let text = String::from_utf8_lossy(&body[..body.len().min(64)]);
+        let code = text
+            .trim_start()
+            .strip_prefix("Code: ")
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u32>().ok());
+        status >= 500 && code.is_some_and(|c| CLICKHOUSE_DATA_ERRORS.contains(&c))
+    }
+
     fn url_query(&self) -> Option<String> {
         let q = format!("INSERT INTO {} FORMAT JSONEachRow", self.table);
         Some(format!(
@@ -169,6 +188,13 @@ impl Encoder for ClickHouse {
         ))
     }
 }
+
+/// ClickHouse exception codes that mean "this data or this table is wrong":
+/// cannot parse (6, 26, 27, 38, 41, 72), unexpected end of data (32, 33),
+/// no such column, table or database (16, 60, 81), syntax (62), type
+/// mismatch or conversion (53, 70), out of bound (69), unknown format (73),
+/// incorrect data (117), null into a non-nullable column (349).
+const CLICKHOUSE_DATA_ERRORS: &[u32] = &[6, 16, 26, 27, 32, 33, 38, 41, 53, 60, 62, 69, 70, 72, 73, 81, 117, 349];
 
 /// Writes `s` as a JSON string without a length cap (for whole lines).
 pub(crate) fn write_json_string(s: &str, out: &mut Vec<u8>) {
@@ -199,6 +225,14 @@ mod tests {
         for bad in ["", "t; DROP TABLE x", "a.b.c", "1abc", "t FORMAT CSV"] {
             assert!(ClickHouse::new(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn clickhouse_parse_errors_answered_with_500_refuse_the_batch() {
+        let ch = ClickHouse::new("t").expect("valid");
+        assert!(ch.refuses_batch(500, b"Code: 27, e.displayText() = DB::Exception: Cannot parse input"));
+        assert!(!ch.refuses_batch(500, b"Code: 241, e.displayText() = DB::Exception: Memory limit exceeded"));
+        assert!(!ch.refuses_batch(503, b"Service Unavailable"));
     }
 
     #[test]

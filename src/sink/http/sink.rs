@@ -265,6 +265,12 @@ impl HttpSink {
                 retry_after,
                 body,
             } => match classify(status) {
+                Class::Retry if self.encoder.refuses_batch(status, &body) => {
+                    let detail = format!("status {status}: {}", snippet(&body));
+                    self.warn("collector refused a batch as invalid", &detail);
+                    let all: Vec<usize> = (0..flight.records.len()).collect();
+                    self.partly_delivered(flight, &[], &all, status, &body);
+                }
                 Class::Delivered => {
                     self.backoff.succeeded();
                     let failures = if self.encoder.reads_response() {
