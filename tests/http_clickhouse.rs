@@ -26,7 +26,12 @@ impl ClickHouseServer {
         let dir = std::env::temp_dir().join(format!("privlog-clickhouse-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/clickhouse.sh");
-        let out = Command::new("bash").arg(&script).arg("start").arg(&dir).output().unwrap();
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "could not start ClickHouse ({}); install it with scripts/install-peers.sh \
@@ -95,7 +100,9 @@ async fn records_from_requests_arrive_in_clickhouse_with_their_fields() {
         .route("/items/{id}", get(|| async { "twelve bytes" }))
         .layer(layer);
     for i in 0..250 {
-        let req = http::Request::get(format!("/items/{i}")).body(axum::body::Body::empty()).unwrap();
+        let req = http::Request::get(format!("/items/{i}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
         let resp = app.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         let _ = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();

@@ -70,7 +70,9 @@ impl Collector {
         rt.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let st = Arc::clone(&st);
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&st), req));
@@ -102,7 +104,12 @@ impl Collector {
 
 async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let gzip = req.headers().get("content-encoding").is_some_and(|v| v == "gzip");
-    let raw = req.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let raw = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
     let body = if gzip {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out)?;
@@ -127,7 +134,12 @@ async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Respons
         }
         action
     };
-    let resp = |status: u16| Response::builder().status(status).body(Full::new(Bytes::new())).unwrap();
+    let resp = |status: u16| {
+        Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
     match action {
         Action::Ok => Ok(resp(200)),
         Action::Slow(d) => {
@@ -198,7 +210,11 @@ fn attach(sink: &mut HttpSink) -> Ledger {
 
 fn assert_each_once(paths: &BTreeMap<String, u64>, prefix: &str, n: usize) {
     for i in 0..n {
-        assert_eq!(paths.get(&format!("/{prefix}/{i}")), Some(&1), "/{prefix}/{i} not delivered exactly once");
+        assert_eq!(
+            paths.get(&format!("/{prefix}/{i}")),
+            Some(&1),
+            "/{prefix}/{i} not delivered exactly once"
+        );
     }
     assert_eq!(paths.len(), n, "unexpected paths at the collector");
 }
@@ -353,7 +369,9 @@ fn a_poison_400_batch_goes_to_the_dead_letter_file_once_and_the_rest_is_delivere
     sink.write(&records("good", 10)).unwrap();
     sink.write(&poison).unwrap();
     sink.write(&records("fine", 10)).unwrap();
-    drive(&mut sink, &ledger, "all settled", |s| s.delivered + s.dropped_total() == 30);
+    drive(&mut sink, &ledger, "all settled", |s| {
+        s.delivered + s.dropped_total() == 30
+    });
     let s = ledger.stats();
     assert_eq!(s.delivered, 20);
     assert_eq!(s.dropped_for(DropReason::Rejected), 10);
@@ -364,8 +382,15 @@ fn a_poison_400_batch_goes_to_the_dead_letter_file_once_and_the_rest_is_delivere
         .filter(|l| !l.is_empty())
         .map(|l| privlog::read::parse_line(l).unwrap())
         .collect();
-    assert_eq!(dead_records, poison, "the dead-letter file holds exactly the poison batch");
-    let bad_requests = c.requests().iter().filter(|(_, a)| matches!(a, Action::Status(400, _))).count();
+    assert_eq!(
+        dead_records, poison,
+        "the dead-letter file holds exactly the poison batch"
+    );
+    let bad_requests = c
+        .requests()
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::Status(400, _)))
+        .count();
     assert_eq!(bad_requests, 1, "a 400 batch is never retried");
     let paths = c.paths();
     assert!(paths.keys().all(|p| !p.starts_with("/poison/")));
@@ -526,13 +551,20 @@ fn sigkill_mid_stream_then_restart_delivers_every_spooled_record_once() {
         .unwrap();
     let ledger = attach(&mut sink);
     let recovered = ledger.stats().recovered;
-    assert!(recovered >= spooled as u64, "recovered {recovered} < reported {spooled}");
+    assert!(
+        recovered >= spooled as u64,
+        "recovered {recovered} < reported {spooled}"
+    );
     drive(&mut sink, &ledger, "spool drained", |s| s.spooled == 0);
     let s = ledger.stats();
     assert_balanced(&s, 0);
     let paths = c.paths();
     for i in 0..spooled {
-        assert_eq!(paths.get(&format!("/k/{i}")), Some(&1), "/k/{i} spooled before the kill, not delivered once");
+        assert_eq!(
+            paths.get(&format!("/k/{i}")),
+            Some(&1),
+            "/k/{i} spooled before the kill, not delivered once"
+        );
     }
     assert!(paths.values().all(|n| *n == 1), "a record was delivered twice");
     assert_eq!(s.delivered + s.dropped_for(DropReason::Corrupt), recovered);

@@ -120,7 +120,12 @@ fn a_torn_tail_is_counted_and_the_valid_prefix_recovered() {
     }
     let seg = &segments(&tmp.0)[0];
     let len = fs::metadata(seg).unwrap().len();
-    fs::OpenOptions::new().write(true).open(seg).unwrap().set_len(len - 7).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(seg)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
     let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
     assert_eq!((rec.records, rec.torn), (9, 1));
     let (read, damaged) = drain(&mut spool);
@@ -179,7 +184,9 @@ fn a_segment_of_garbage_never_hangs_or_fails_the_open() {
         let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
         spool.append(&records(5)).unwrap();
     }
-    let garbage: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     fs::write(tmp.0.join("00000000000000000100.spool"), &garbage).unwrap();
     fs::write(tmp.0.join("acked"), b"not a number").unwrap();
     fs::write(tmp.0.join("notes.txt"), b"left alone").unwrap();
@@ -188,7 +195,10 @@ fn a_segment_of_garbage_never_hangs_or_fails_the_open() {
     let (read, damaged) = drain(&mut spool);
     assert_eq!(read, records(5));
     assert_eq!(damaged, 0);
-    assert!(tmp.0.join("notes.txt").exists(), "files that are not segments are never touched");
+    assert!(
+        tmp.0.join("notes.txt").exists(),
+        "files that are not segments are never touched"
+    );
 }
 
 #[test]
@@ -201,7 +211,10 @@ fn appends_stop_at_the_size_cap() {
     assert_eq!(spool.append(&records(1)).unwrap(), 0, "a full spool takes nothing");
     let (read, _) = drain(&mut spool);
     assert_eq!(read.len(), n);
-    assert!(spool.append(&records(1)).unwrap() == 1, "space is given back after delivery");
+    assert!(
+        spool.append(&records(1)).unwrap() == 1,
+        "space is given back after delivery"
+    );
 }
 
 #[test]

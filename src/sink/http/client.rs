@@ -178,7 +178,12 @@ fn send(shared: &Shared, records: &[Record], body: &mut Vec<u8>) -> Reply {
             } else {
                 MAX_RESPONSE_SNIPPET
             };
-            let body = resp.body_mut().with_config().limit(limit).read_to_vec().unwrap_or_default();
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(limit)
+                .read_to_vec()
+                .unwrap_or_default();
             Reply::Status {
                 status,
                 retry_after,

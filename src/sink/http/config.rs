@@ -206,7 +206,10 @@ impl HttpSinkBuilder {
         }
         let uri: Uri = self.url.parse().map_err(|e| {
             SinkError::with_source(
-                format!("invalid collector url {:?}: use http://host:port/path or https://…", shown(&self.url)),
+                format!(
+                    "invalid collector url {:?}: use http://host:port/path or https://…",
+                    shown(&self.url)
+                ),
                 e,
             )
         })?;
@@ -251,12 +254,17 @@ mod tests {
             .basic_auth("user", "hunter2");
         let dbg = format!("{b:?}");
         assert!(dbg.contains("authorization"), "{dbg}");
-        assert!(!dbg.contains("s3cr3t") && !dbg.contains("hunter2") && !dbg.contains("dXNlcjpodW50ZXIy"), "{dbg}");
+        assert!(
+            !dbg.contains("s3cr3t") && !dbg.contains("hunter2") && !dbg.contains("dXNlcjpodW50ZXIy"),
+            "{dbg}"
+        );
     }
 
     #[test]
     fn urls_with_credentials_or_other_schemes_are_refused() {
-        let e = HttpSinkBuilder::new("http://u:pw@127.0.0.1:9/").build().expect_err("refused");
+        let e = HttpSinkBuilder::new("http://u:pw@127.0.0.1:9/")
+            .build()
+            .expect_err("refused");
         assert!(!e.to_string().contains("pw"), "{e}");
         assert!(HttpSinkBuilder::new("ftp://127.0.0.1/").build().is_err());
         assert!(HttpSinkBuilder::new("not a url").build().is_err());

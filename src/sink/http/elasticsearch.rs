@@ -113,6 +113,10 @@ mod tests {
         let f = Elasticsearch::new().item_failures(body, 4).expect("failures");
         assert_eq!(f.retry, [1]);
         assert_eq!(f.rejected, [2]);
-        assert!(Elasticsearch::new().item_failures(br#"{"errors":false,"items":[]}"#, 0).is_none());
+        assert!(
+            Elasticsearch::new()
+                .item_failures(br#"{"errors":false,"items":[]}"#, 0)
+                .is_none()
+        );
     }
 }

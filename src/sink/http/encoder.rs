@@ -231,13 +231,19 @@ mod tests {
     fn clickhouse_parse_errors_answered_with_500_refuse_the_batch() {
         let ch = ClickHouse::new("t").expect("valid");
         assert!(ch.refuses_batch(500, b"Code: 27, e.displayText() = DB::Exception: Cannot parse input"));
-        assert!(!ch.refuses_batch(500, b"Code: 241, e.displayText() = DB::Exception: Memory limit exceeded"));
+        assert!(!ch.refuses_batch(
+            500,
+            b"Code: 241, e.displayText() = DB::Exception: Memory limit exceeded"
+        ));
         assert!(!ch.refuses_batch(503, b"Service Unavailable"));
     }
 
     #[test]
     fn clickhouse_query_names_the_table_and_format() {
         let q = ClickHouse::new("db.t").expect("valid").url_query().expect("query");
-        assert!(q.starts_with("query=INSERT%20INTO%20db%2Et%20FORMAT%20JSONEachRow"), "{q}");
+        assert!(
+            q.starts_with("query=INSERT%20INTO%20db%2Et%20FORMAT%20JSONEachRow"),
+            "{q}"
+        );
     }
 }

@@ -79,7 +79,9 @@ impl Encoder for Otlp {
     }
 
     fn encode(&self, batch: &[Record], out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":");
+        out.extend_from_slice(
+            b"{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":",
+        );
         write_str(&self.service, out);
         out.extend_from_slice(b"}}]},\"scopeLogs\":[{\"scope\":{\"name\":\"privlog\",\"version\":\"");
         out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
@@ -154,7 +156,11 @@ mod tests {
 
     #[test]
     fn otlp_uses_semantic_convention_names_and_nanosecond_time() {
-        let mut r = Record::new(OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("ts"), "POST", "/p");
+        let mut r = Record::new(
+            OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("ts"),
+            "POST",
+            "/p",
+        );
         r.status = Some(201);
         r.account = Some("acc_x".into());
         r.route = Some("/p".into());

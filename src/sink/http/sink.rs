@@ -201,7 +201,11 @@ impl HttpSink {
             return;
         }
         // While the collector is failing one request at a time probes it.
-        let limit = if self.backoff.failures() > 0 { 1 } else { self.max_in_flight };
+        let limit = if self.backoff.failures() > 0 {
+            1
+        } else {
+            self.max_in_flight
+        };
         while self.in_flight.len() < limit {
             if !self.spool_in_flight && self.send_from_spool() {
                 continue;
@@ -258,7 +262,9 @@ impl HttpSink {
     }
 
     fn on_reply(&mut self, id: u64, reply: Reply, now: Instant) {
-        let Some(flight) = self.in_flight.remove(&id) else { return };
+        let Some(flight) = self.in_flight.remove(&id) else {
+            return;
+        };
         match reply {
             Reply::Status {
                 status,
@@ -288,7 +294,10 @@ impl HttpSink {
                     let detail = format!(
                         "status {status}, retry {} in {:?}",
                         self.backoff.failures(),
-                        self.backoff.until().map(|t| t.saturating_duration_since(now)).unwrap_or_default()
+                        self.backoff
+                            .until()
+                            .map(|t| t.saturating_duration_since(now))
+                            .unwrap_or_default()
                     );
                     self.warn("collector unavailable, will retry", &detail);
                     self.retry_later(flight);
@@ -339,7 +348,8 @@ impl HttpSink {
         } else {
             Held::Buffered
         };
-        let pick = |idx: &[usize]| -> Vec<Record> { idx.iter().filter_map(|&i| flight.records.get(i)).cloned().collect() };
+        let pick =
+            |idx: &[usize]| -> Vec<Record> { idx.iter().filter_map(|&i| flight.records.get(i)).cloned().collect() };
         let again = pick(retry);
         let refused = pick(rejected);
         let ok = (flight.records.len() - again.len() - refused.len()) as u64;
@@ -381,7 +391,6 @@ impl HttpSink {
             }
         }
     }
-
 }
 
 fn snippet(body: &[u8]) -> String {
@@ -445,8 +454,15 @@ impl Sink for HttpSink {
                     _ => break,
                 }
             }
-            let wake = self.backoff.until().filter(|t| *t > now).unwrap_or(deadline).min(deadline);
-            let wait = wake.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50));
+            let wake = self
+                .backoff
+                .until()
+                .filter(|t| *t > now)
+                .unwrap_or(deadline)
+                .min(deadline);
+            let wait = wake
+                .saturating_duration_since(now)
+                .clamp(Duration::from_millis(1), Duration::from_millis(50));
             if let Some((id, reply)) = self.client.reply_within(wait) {
                 self.on_reply(id, reply, Instant::now());
             }

@@ -109,9 +109,13 @@ mod tests {
         let mut buf = Vec::new();
         encode(7, b"hello", &mut buf);
         encode(8, b"", &mut buf);
-        let Parse::Frame(f) = parse(&buf, 0) else { panic!("first frame") };
+        let Parse::Frame(f) = parse(&buf, 0) else {
+            panic!("first frame")
+        };
         assert_eq!((f.seq, f.payload), (7, &b"hello"[..]));
-        let Parse::Frame(g) = parse(&buf, f.end) else { panic!("second frame") };
+        let Parse::Frame(g) = parse(&buf, f.end) else {
+            panic!("second frame")
+        };
         assert_eq!((g.seq, g.payload, g.end), (8, &b""[..], buf.len()));
     }
 
@@ -133,7 +137,9 @@ mod tests {
         let mut damaged = buf.clone();
         damaged[HEADER_LEN] ^= 0xff;
         let next = resync(&damaged, 1).expect("second frame found");
-        let Parse::Frame(f) = parse(&damaged, next) else { panic!("frame") };
+        let Parse::Frame(f) = parse(&damaged, next) else {
+            panic!("frame")
+        };
         assert_eq!(f.seq, 2);
     }
 }

@@ -88,7 +88,10 @@ impl Spool {
             if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_EXT) {
                 continue;
             }
-            let Some(first_seq) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok())
+            let Some(first_seq) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok())
             else {
                 continue;
             };
@@ -272,10 +275,11 @@ impl Spool {
 
     /// Stops appending to the current segment; the next append starts a new one.
     fn seal(&mut self) -> Result<(), SinkError> {
-        if let Some(file) = self.writer.take() {
-            if self.cfg.fsync != Fsync::Never {
-                file.sync_data().map_err(|e| io_err("cannot fsync spool segment", &self.cfg.dir, e))?;
-            }
+        if let Some(file) = self.writer.take()
+            && self.cfg.fsync != Fsync::Never
+        {
+            file.sync_data()
+                .map_err(|e| io_err("cannot fsync spool segment", &self.cfg.dir, e))?;
         }
         Ok(())
     }
@@ -506,7 +510,10 @@ fn sync_dir(dir: &Path) {
 
 fn io_err(what: &str, path: &Path, e: io::Error) -> SinkError {
     SinkError::with_source(
-        format!("{what} {} (check the disk and the directory's permissions)", path.display()),
+        format!(
+            "{what} {} (check the disk and the directory's permissions)",
+            path.display()
+        ),
         e,
     )
 }
