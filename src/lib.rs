@@ -70,6 +70,7 @@ pub mod policy;
 pub mod read;
 pub mod record;
 pub mod sink;
+pub mod stats;
 
 pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};
 pub use middleware::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
