@@ -63,6 +63,7 @@ pub mod policy;
 pub mod read;
 pub mod record;
 pub mod sink;
+pub mod subject;
 
 pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};
 pub use middleware::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
