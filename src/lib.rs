@@ -56,6 +56,7 @@
 //! allowlist, raw account and tenant IDs, JWTs, e-mails and tokens in paths,
 //! full client IPs (unless [`IpPolicy::Keep`] is chosen). See [`Policy`].
 
+pub mod audit;
 mod builder;
 pub mod middleware;
 pub mod pipeline;
