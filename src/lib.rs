@@ -63,6 +63,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod read;
 pub mod record;
+pub mod retention;
 pub mod sink;
 pub mod subject;
 
