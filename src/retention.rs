@@ -56,7 +56,11 @@ pub fn record_file_day(name: &str) -> Option<Date> {
     let year: i32 = day.get(0..4)?.parse().ok()?;
     let month: u8 = day.get(5..7)?.parse().ok()?;
     let dom: u8 = day.get(8..10)?.parse().ok()?;
-    if !day.bytes().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()) {
+    if !day
+        .bytes()
+        .enumerate()
+        .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
         return None;
     }
     Date::from_calendar_date(year, Month::try_from(month).ok()?, dom).ok()
@@ -104,10 +108,16 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
             plan.ignored += 1;
             continue;
         };
-        let day_end = day.next_day().map_or(OffsetDateTime::UNIX_EPOCH, |d| d.midnight().assume_utc());
+        let day_end = day
+            .next_day()
+            .map_or(OffsetDateTime::UNIX_EPOCH, |d| d.midnight().assume_utc());
         let modified = meta.modified().map(OffsetDateTime::from).unwrap_or(now);
         if day_end <= cutoff && modified <= cutoff {
-            plan.expired.push(ExpiredFile { path: entry.path(), day, bytes: meta.len() });
+            plan.expired.push(ExpiredFile {
+                path: entry.path(),
+                day,
+                bytes: meta.len(),
+            });
         } else {
             plan.kept += 1;
         }
@@ -145,7 +155,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("privlog-retention-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("dir");
-        let names = ["a.2026-10-01.ndjson", "a.2026-10-20.ndjson.gz", "a.2026-11-21.ndjson", "notes.txt", "x.2026-01-01.log"];
+        let names = [
+            "a.2026-10-01.ndjson",
+            "a.2026-10-20.ndjson.gz",
+            "a.2026-11-21.ndjson",
+            "notes.txt",
+            "x.2026-01-01.log",
+        ];
         for name in names {
             fs::write(dir.join(name), "x").expect("write");
         }

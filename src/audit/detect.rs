@@ -131,7 +131,10 @@ const MIN_TOKEN_LEN: usize = 20;
 pub fn scan_line(line: &[u8], found: &mut dyn FnMut(Kind, String)) {
     let mut skip: [(usize, usize); 3] = [(0, 0); 3];
     if line.starts_with(b"{\"v\":") {
-        for (slot, field) in skip.iter_mut().zip([&b",\"account\":\""[..], b",\"tenant\":\"", b",\"client\":\""]) {
+        for (slot, field) in skip
+            .iter_mut()
+            .zip([&b",\"account\":\""[..], b",\"tenant\":\"", b",\"client\":\""])
+        {
             if let Some(at) = memchr::memmem::find(line, field) {
                 let start = at + field.len();
                 if let Some(len) = memchr::memchr(b'"', &line[start..])
@@ -228,7 +231,11 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
     if flags & SPECIAL != 0 {
         emails(w, found);
     }
-    let colons = if flags & SPECIAL != 0 { memchr::memchr_iter(b':', w).count() } else { 0 };
+    let colons = if flags & SPECIAL != 0 {
+        memchr::memchr_iter(b':', w).count()
+    } else {
+        0
+    };
     if colons >= 2 {
         ipv6(line, w, end, found);
     }
@@ -248,7 +255,10 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
     if len >= MIN_TOKEN_LEN {
         for seg in value.split(|b| matches!(b, b'.' | b':' | b'=' | b'@' | b'%' | b'~' | b'$')) {
             if looks_random(seg) {
-                found(Kind::Token, format!("{}*** ({} chars)", String::from_utf8_lossy(&seg[..3]), seg.len()));
+                found(
+                    Kind::Token,
+                    format!("{}*** ({} chars)", String::from_utf8_lossy(&seg[..3]), seg.len()),
+                );
             }
         }
     }
@@ -323,7 +333,12 @@ fn is_network(line: &[u8], end: usize, full: u32) -> bool {
     if line.get(end) != Some(&b'/') {
         return false;
     }
-    let digits: Vec<u8> = line[end + 1..].iter().take(3).take_while(|b| b.is_ascii_digit()).copied().collect();
+    let digits: Vec<u8> = line[end + 1..]
+        .iter()
+        .take(3)
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
     std::str::from_utf8(&digits)
         .ok()
         .and_then(|s| s.parse::<u32>().ok())
@@ -396,7 +411,11 @@ fn is_product_version(line: &[u8], at: usize) -> bool {
         .iter()
         .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
         .map_or(0, |p| p + 1);
-    let before = if name_start == 0 { None } else { Some(line[name_start - 1]) };
+    let before = if name_start == 0 {
+        None
+    } else {
+        Some(line[name_start - 1])
+    };
     name_start < name_end && !matches!(before, Some(b'/'))
 }
 
@@ -491,10 +510,18 @@ mod tests {
                 Kind::Jwt,
                 "eyJ*** (",
             ),
-            ("/accounts/557058:0c7b7d4e-6a4b-4c6b-9b7e-1f2e3d4c5b6a/h", Kind::AccountId, "557058:***"),
+            (
+                "/accounts/557058:0c7b7d4e-6a4b-4c6b-9b7e-1f2e3d4c5b6a/h",
+                Kind::AccountId,
+                "557058:***",
+            ),
             ("/accounts/5b10ac8d82e05b22cc7d4ef5", Kind::AccountId, "5b***"),
             ("Authorization: Bearer abcdefghijkl", Kind::Credential, "Bearer ***"),
-            ("Authorization: basic dXNlcjpwYXNzd29yZA==", Kind::Credential, "basic ***"),
+            (
+                "Authorization: basic dXNlcjpwYXNzd29yZA==",
+                Kind::Credential,
+                "basic ***",
+            ),
             ("/login?user=x&password=hunter22", Kind::Credential, "password=***"),
             ("https://admin:s3cret@db.example.com/", Kind::Credential, "***:***@"),
             ("/download?sig=Q2hhbmdlTWVOb3dQbGVhc2U4Nzg5MzQ1", Kind::Token, "Q2h***"),
@@ -526,7 +553,10 @@ mod tests {
         assert_eq!(only(clean), vec![]);
         let pseudonymized_ip = clean.replace("203.0.113.0/24", "Xq2x9Vd1kQ0bZg7mH4sT1B");
         assert_eq!(only(&pseudonymized_ip), vec![]);
-        let leaked = clean.replace("\"3q2x9Vd1kQ0bZg7mH4sT1A\"", "\"557058:0c7b7d4e-6a4b-4c6b-9b7e-1f2e3d4c5b6a\"");
+        let leaked = clean.replace(
+            "\"3q2x9Vd1kQ0bZg7mH4sT1A\"",
+            "\"557058:0c7b7d4e-6a4b-4c6b-9b7e-1f2e3d4c5b6a\"",
+        );
         assert_eq!(only(&leaked), vec![Kind::AccountId]);
         let kept_ip = clean.replace("203.0.113.0/24", "203.0.113.9");
         assert_eq!(only(&kept_ip), vec![Kind::Ipv4]);

@@ -187,7 +187,10 @@ pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditRep
                     report.bytes += bytes;
                 }
                 Err(source) => {
-                    outcome = Err(AuditError::Io { path: path.clone(), source });
+                    outcome = Err(AuditError::Io {
+                        path: path.clone(),
+                        source,
+                    });
                     break;
                 }
             }
@@ -302,22 +305,32 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("create"), Default::default());
         enc.write_all(text.as_bytes()).expect("gz");
         enc.finish().expect("finish");
-        let options = AuditOptions { examples: 100, threads: 3, block_bytes: 4096 };
+        let options = AuditOptions {
+            examples: 100,
+            threads: 3,
+            block_bytes: 4096,
+        };
         let report = audit_files(&[plain.clone(), gz.clone()], &options).expect("audit");
         assert_eq!(report.files, 2);
         assert_eq!(report.lines, 10_000);
         assert_eq!(report.bytes, 2 * text.len() as u64);
         assert_eq!(report.counts.get(&Kind::Email), Some(&(2 * planted.len() as u64)));
-        let found: Vec<(PathBuf, u64)> = report.examples[&Kind::Email].iter().map(|e| (e.path.clone(), e.line)).collect();
-        let expected: Vec<(PathBuf, u64)> =
-            [&plain, &gz].iter().flat_map(|p| planted.iter().map(|l| ((*p).clone(), *l))).collect();
+        let found: Vec<(PathBuf, u64)> = report.examples[&Kind::Email]
+            .iter()
+            .map(|e| (e.path.clone(), e.line))
+            .collect();
+        let expected: Vec<(PathBuf, u64)> = [&plain, &gz]
+            .iter()
+            .flat_map(|p| planted.iter().map(|l| ((*p).clone(), *l)))
+            .collect();
         assert_eq!(found, expected);
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn a_missing_file_is_an_error_naming_it() {
-        let e = audit_files(&[PathBuf::from("/nonexistent/privlog.log")], &AuditOptions::default()).expect_err("missing");
+        let e =
+            audit_files(&[PathBuf::from("/nonexistent/privlog.log")], &AuditOptions::default()).expect_err("missing");
         assert!(e.to_string().contains("/nonexistent/privlog.log"));
     }
 }

@@ -36,7 +36,9 @@ pub struct KeyRing {
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyRing").field("ids", &self.ids().collect::<Vec<_>>()).finish()
+        f.debug_struct("KeyRing")
+            .field("ids", &self.ids().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -64,7 +66,9 @@ impl KeyRing {
         let mut ring = KeyRing::new();
         ring.add_text(text, Path::new("<text>"))?;
         if ring.is_empty() {
-            return Err(KeyRingError::Empty { path: PathBuf::from("<text>") });
+            return Err(KeyRingError::Empty {
+                path: PathBuf::from("<text>"),
+            });
         }
         Ok(ring)
     }
@@ -93,7 +97,10 @@ impl KeyRing {
     /// when a file cannot be read, [`KeyRingError::BadKey`] for a line that is
     /// not a key, [`KeyRingError::Empty`] when no key was found.
     pub fn load(path: &Path) -> Result<KeyRing, KeyRingError> {
-        let io_err = |source| KeyRingError::Io { path: path.to_owned(), source };
+        let io_err = |source| KeyRingError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let meta = fs::metadata(path).map_err(io_err)?;
         let mut files = Vec::new();
         if meta.is_dir() {
@@ -110,9 +117,10 @@ impl KeyRing {
         let mut ring = KeyRing::new();
         for file in &files {
             check_private(file)?;
-            let text = zeroize::Zeroizing::new(
-                fs::read_to_string(file).map_err(|source| KeyRingError::Io { path: file.clone(), source })?,
-            );
+            let text = zeroize::Zeroizing::new(fs::read_to_string(file).map_err(|source| KeyRingError::Io {
+                path: file.clone(),
+                source,
+            })?);
             ring.add_text(&text, file)?;
         }
         if ring.is_empty() {
@@ -161,10 +169,16 @@ impl From<MasterKey> for KeyRing {
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), KeyRingError> {
     use std::os::unix::fs::PermissionsExt as _;
-    let meta = fs::metadata(path).map_err(|source| KeyRingError::Io { path: path.to_owned(), source })?;
+    let meta = fs::metadata(path).map_err(|source| KeyRingError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyRingError::Permissions { path: path.to_owned(), mode });
+        return Err(KeyRingError::Permissions {
+            path: path.to_owned(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -192,7 +206,10 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), KeyRingError> 
         if source.kind() == io::ErrorKind::AlreadyExists {
             KeyRingError::Exists { path: path.to_owned() }
         } else {
-            KeyRingError::Io { path: path.to_owned(), source }
+            KeyRingError::Io {
+                path: path.to_owned(),
+                source,
+            }
         }
     })?;
     let hex = key.to_hex();
@@ -200,7 +217,10 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), KeyRingError> 
         .write_all(hex.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all());
-    written.map_err(|source| KeyRingError::Io { path: path.to_owned(), source })
+    written.map_err(|source| KeyRingError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Why a key ring or key file could not be loaded or written. Never contains
@@ -306,7 +326,10 @@ mod tests {
         assert_eq!(ring.current().map(MasterKey::id), Some(key.id()));
         let again = write_key_file(&p, &MasterKey::from_bytes([4; 32]));
         assert!(matches!(again, Err(KeyRingError::Exists { .. })));
-        assert_eq!(KeyRing::load(&p).expect("load").current().map(MasterKey::id), Some(key.id()));
+        assert_eq!(
+            KeyRing::load(&p).expect("load").current().map(MasterKey::id),
+            Some(key.id())
+        );
         let _ = fs::remove_dir_all(d);
     }
 
@@ -343,7 +366,10 @@ mod tests {
 
     #[test]
     fn bad_line_is_named_without_its_content() {
-        let text = format!("# keys\n{}\nnot-a-key-secretish\n", MasterKey::from_bytes([1; 32]).to_hex().as_str());
+        let text = format!(
+            "# keys\n{}\nnot-a-key-secretish\n",
+            MasterKey::from_bytes([1; 32]).to_hex().as_str()
+        );
         let e = KeyRing::parse(&text).expect_err("bad");
         let msg = e.to_string();
         assert!(msg.contains("line 3"), "{msg}");

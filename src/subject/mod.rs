@@ -43,7 +43,11 @@ mod tests {
     fn record(key: &MasterKey, ts: OffsetDateTime, account: Option<&str>) -> Record {
         let epoch = Rotation::Daily.epoch_of(ts);
         let mut r = Record::new(ts, "GET", "/x");
-        r.account = account.map(|a| Pseudonymizer::new(key).pseudonym(Purpose::Account, &epoch, a).into_string());
+        r.account = account.map(|a| {
+            Pseudonymizer::new(key)
+                .pseudonym(Purpose::Account, &epoch, a)
+                .into_string()
+        });
         r.epoch = epoch.as_str().to_owned();
         r.kid = key.id().as_str().to_owned();
         r
@@ -63,15 +67,33 @@ mod tests {
         let mut ring = KeyRing::from(old.clone());
         ring.push(new.clone());
         let mut m = SubjectMatcher::new(ring, ["a".to_owned(), "b".to_owned()]);
-        for (key, ts) in [(&old, datetime!(2026-10-30 1:00 UTC)), (&new, datetime!(2026-11-02 1:00 UTC))] {
-            assert_eq!(m.match_line(record(key, ts, Some("a")).to_ndjson().as_bytes()), LineMatch::Subject(0));
-            assert_eq!(m.match_line(record(key, ts, Some("b")).to_ndjson().as_bytes()), LineMatch::Subject(1));
-            assert_eq!(m.match_line(record(key, ts, Some("c")).to_ndjson().as_bytes()), LineMatch::Other);
-            assert_eq!(m.match_line(record(key, ts, None).to_ndjson().as_bytes()), LineMatch::Other);
+        for (key, ts) in [
+            (&old, datetime!(2026-10-30 1:00 UTC)),
+            (&new, datetime!(2026-11-02 1:00 UTC)),
+        ] {
+            assert_eq!(
+                m.match_line(record(key, ts, Some("a")).to_ndjson().as_bytes()),
+                LineMatch::Subject(0)
+            );
+            assert_eq!(
+                m.match_line(record(key, ts, Some("b")).to_ndjson().as_bytes()),
+                LineMatch::Subject(1)
+            );
+            assert_eq!(
+                m.match_line(record(key, ts, Some("c")).to_ndjson().as_bytes()),
+                LineMatch::Other
+            );
+            assert_eq!(
+                m.match_line(record(key, ts, None).to_ndjson().as_bytes()),
+                LineMatch::Other
+            );
         }
         let stranger = MasterKey::from_bytes([3; 32]);
         let line = record(&stranger, datetime!(2026-11-02 1:00 UTC), Some("a")).to_ndjson();
-        assert_eq!(m.match_line(line.as_bytes()), LineMatch::UnknownKey(stranger.id().as_str().to_owned()));
+        assert_eq!(
+            m.match_line(line.as_bytes()),
+            LineMatch::UnknownKey(stranger.id().as_str().to_owned())
+        );
         assert_eq!(m.match_line(b"{\"v\":1,\"ts\":"), LineMatch::NotARecord);
         assert_eq!(m.match_line(b"\n"), LineMatch::NotARecord);
     }
@@ -86,7 +108,9 @@ mod tests {
             let who = ["jane", "joe", "ann"][usize::from(i % 3)];
             let ts = datetime!(2026-11-20 0:00 UTC) + time::Duration::hours(i64::from(i));
             // a line that is not what the encoder writes: must still be kept as is
-            let line = record(&key, ts, Some(who)).to_ndjson().replacen("{\"v\":1,", "{ \"v\": 1, ", 1);
+            let line = record(&key, ts, Some(who))
+                .to_ndjson()
+                .replacen("{\"v\":1,", "{ \"v\": 1, ", 1);
             plain.extend_from_slice(line.as_bytes());
             if who != "jane" {
                 expected.extend_from_slice(line.as_bytes());
@@ -103,7 +127,10 @@ mod tests {
 
         let mut m = SubjectMatcher::new(KeyRing::from(key), ["jane".to_owned()]);
         let dry = erase_file(&p, &mut m, true).expect("dry run");
-        assert_eq!((dry.records, dry.matched, dry.not_records, dry.rewritten), (50, 17, 2, false));
+        assert_eq!(
+            (dry.records, dry.matched, dry.not_records, dry.rewritten),
+            (50, 17, 2, false)
+        );
         assert_eq!(std::fs::read(&p).expect("read"), plain);
 
         let r = erase_file(&p, &mut m, false).expect("erase");

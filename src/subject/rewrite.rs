@@ -94,7 +94,11 @@ impl std::error::Error for SubjectError {
 }
 
 fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> SubjectError + 'a {
-    move |source| SubjectError::Io { path: path.to_owned(), action, source }
+    move |source| SubjectError::Io {
+        path: path.to_owned(),
+        action,
+        source,
+    }
 }
 
 /// Opens `path` for reading lines, decompressing gzip (by its magic bytes).
@@ -112,7 +116,10 @@ fn open_decoded(path: &Path) -> io::Result<(Box<dyn BufRead + Send>, bool)> {
     }
     let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok((Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(head))), true))
+        Ok((
+            Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(head))),
+            true,
+        ))
     } else {
         Ok((Box::new(BufReader::with_capacity(1 << 16, head)), false))
     }
@@ -128,7 +135,10 @@ pub fn export_file(
     matcher: &mut SubjectMatcher,
     mut found: impl FnMut(usize, &[u8]) -> io::Result<()>,
 ) -> Result<FileReport, SubjectError> {
-    let mut report = FileReport { path: path.to_owned(), ..FileReport::default() };
+    let mut report = FileReport {
+        path: path.to_owned(),
+        ..FileReport::default()
+    };
     let (mut reader, _) = open_decoded(path).map_err(io_err(path, "open"))?;
     let mut line = Vec::with_capacity(1024);
     loop {
@@ -200,7 +210,10 @@ fn fingerprint(path: &Path) -> io::Result<(u64, Option<SystemTime>)> {
 /// file cannot be written, [`SubjectError::Changed`] when the file grew or
 /// changed during the rewrite. The original file is then unchanged.
 pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> Result<FileReport, SubjectError> {
-    let mut report = FileReport { path: path.to_owned(), ..FileReport::default() };
+    let mut report = FileReport {
+        path: path.to_owned(),
+        ..FileReport::default()
+    };
     let before = fingerprint(path).map_err(io_err(path, "open"))?;
     let (mut reader, gz) = open_decoded(path).map_err(io_err(path, "open"))?;
     let mut temp: Option<Temp> = None;
@@ -219,7 +232,9 @@ pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> R
             temp = Some(start_temp(path, gz, offset)?);
         }
         if !erase && let Some(out) = temp.as_mut().and_then(|t| t.out.as_mut()) {
-            out.writer().write_all(&line).map_err(io_err(path, "write the new copy of"))?;
+            out.writer()
+                .write_all(&line)
+                .map_err(io_err(path, "write the new copy of"))?;
         }
         offset += n as u64;
     }
@@ -232,7 +247,11 @@ pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> R
     let finished = out.finish().and_then(|f| f.sync_all().map(|()| f));
     if let Err(source) = finished {
         let _ = fs::remove_file(&temp.path);
-        return Err(SubjectError::Io { path: path.to_owned(), action: "write the new copy of", source });
+        return Err(SubjectError::Io {
+            path: path.to_owned(),
+            action: "write the new copy of",
+            source,
+        });
     }
     let after = fingerprint(path);
     if after.as_ref().ok() != Some(&before) {
@@ -244,7 +263,11 @@ pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> R
         .and_then(|()| fs::rename(&temp.path, path));
     if let Err(source) = renamed {
         let _ = fs::remove_file(&temp.path);
-        return Err(SubjectError::Io { path: path.to_owned(), action: "replace", source });
+        return Err(SubjectError::Io {
+            path: path.to_owned(),
+            action: "replace",
+            source,
+        });
     }
     sync_dir(path).map_err(io_err(path, "sync the directory of"))?;
     report.rewritten = true;
@@ -255,7 +278,10 @@ pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> R
 /// the (decompressed) original, which all stay.
 fn start_temp(path: &Path, gz: bool, offset: u64) -> Result<Temp, SubjectError> {
     let dir = parent(path);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp_path = dir.join(format!(".{name}.erase-{}.tmp", std::process::id()));
     let file = fs::OpenOptions::new()
         .write(true)
@@ -268,7 +294,10 @@ fn start_temp(path: &Path, gz: bool, offset: u64) -> Result<Temp, SubjectError> 
     } else {
         Output::Plain(buffered)
     };
-    let mut temp = Temp { path: tmp_path, out: Some(out) };
+    let mut temp = Temp {
+        path: tmp_path,
+        out: Some(out),
+    };
     let (reader, _) = open_decoded(path).map_err(io_err(path, "open"))?;
     if let Some(out) = temp.out.as_mut() {
         let copied = io::copy(&mut reader.take(offset), out.writer()).map_err(io_err(path, "copy"))?;

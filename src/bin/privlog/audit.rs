@@ -51,5 +51,9 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         report.lines,
         if secs > 0.0 { mb / secs } else { 0.0 }
     )?;
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

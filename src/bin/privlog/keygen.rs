@@ -62,12 +62,16 @@ fn load_ring(file: Option<&Path>) -> Result<KeyRing, Box<dyn std::error::Error +
         Ok(text) => {
             let text = zeroize::Zeroizing::new(text);
             KeyRing::parse(&text).map_err(|e| match e {
-                privlog::policy::KeyRingError::BadKey { source, .. } => format!("PRIVLOG_KEY is not a key: {source}").into(),
+                privlog::policy::KeyRingError::BadKey { source, .. } => {
+                    format!("PRIVLOG_KEY is not a key: {source}").into()
+                }
                 _ => "PRIVLOG_KEY is empty; set it to the key's 64 hex characters".into(),
             })
         }
-        Err(_) => Err("no key given: pass --key-file FILE (a key file or a key ring directory) \
+        Err(_) => Err(
+            "no key given: pass --key-file FILE (a key file or a key ring directory) \
                        or set PRIVLOG_KEY to the key's 64 hex characters"
-            .into()),
+                .into(),
+        ),
     }
 }

@@ -62,12 +62,22 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     }
     let ring = args.keys.ring()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "kid\tepoch\taccount{}", if args.tenant.is_some() { "\ttenant" } else { "" })?;
+    writeln!(
+        out,
+        "kid\tepoch\taccount{}",
+        if args.tenant.is_some() { "\ttenant" } else { "" }
+    )?;
     for key in ring.iter() {
         let p = Pseudonymizer::new(key);
         for epoch in epochs(args.rotation, args.from, args.to) {
             let keys = p.epoch_keys(&epoch);
-            write!(out, "{}\t{}\t{}", key.id(), epoch, keys.pseudonym(Purpose::Account, &args.account))?;
+            write!(
+                out,
+                "{}\t{}\t{}",
+                key.id(),
+                epoch,
+                keys.pseudonym(Purpose::Account, &args.account)
+            )?;
             if let Some(t) = &args.tenant {
                 write!(out, "\t{}", keys.pseudonym(Purpose::Tenant, t))?;
             }

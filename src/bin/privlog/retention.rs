@@ -46,7 +46,11 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
             if args.dry_run {
                 writeln!(out, "would delete {} ({}, {} bytes)", f.path.display(), f.day, f.bytes)?;
             } else if let Err(e) = std::fs::remove_file(&f.path) {
-                writeln!(std::io::stderr().lock(), "error: cannot delete {}: {e}", f.path.display())?;
+                writeln!(
+                    std::io::stderr().lock(),
+                    "error: cannot delete {}: {e}",
+                    f.path.display()
+                )?;
                 failed += 1;
                 continue;
             } else {
@@ -65,6 +69,13 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         )?;
     }
     let verb = if args.dry_run { "would delete" } else { "deleted" };
-    writeln!(std::io::stderr().lock(), "retention: {verb} {files} files, {bytes} bytes")?;
-    Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    writeln!(
+        std::io::stderr().lock(),
+        "retention: {verb} {files} files, {bytes} bytes"
+    )?;
+    Ok(if failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -53,8 +53,7 @@ impl Accounts {
 fn parse_accounts(text: &str) -> Result<Vec<String>, String> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let value: serde_json::Value =
-            serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?;
+        let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?;
         let mut out = Vec::new();
         collect_account_ids(&value, &mut out);
         if out.is_empty() {
@@ -180,7 +179,13 @@ impl Out {
 fn file_stem(id: &str) -> String {
     let s: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     s.trim_start_matches('.').chars().take(120).collect()
 }
@@ -213,9 +218,11 @@ fn export(args: ExportArgs) -> crate::CliResult {
             outs.push(Out::new(args.format, create(&dir.join(format!("{stem}.{ext}")))?));
         }
     } else if accounts.len() > 1 {
-        return Err("several accounts need --out-dir DIR (one export file per account), so one person's \
+        return Err(
+            "several accounts need --out-dir DIR (one export file per account), so one person's \
                     export never holds another's records"
-            .into());
+                .into(),
+        );
     } else if let Some(path) = &args.output {
         outs.push(Out::new(args.format, create(path)?));
     } else {
@@ -280,9 +287,16 @@ fn erase(args: EraseArgs) -> crate::CliResult {
             }
         }
     }
-    let code = summarize(&mut io::stderr().lock(), &reports, if args.dry_run { "to erase" } else { "erased" })?;
+    let code = summarize(
+        &mut io::stderr().lock(),
+        &reports,
+        if args.dry_run { "to erase" } else { "erased" },
+    )?;
     if failed > 0 {
-        writeln!(io::stderr().lock(), "{failed} files could not be processed and are unchanged")?;
+        writeln!(
+            io::stderr().lock(),
+            "{failed} files could not be processed and are unchanged"
+        )?;
         return Ok(ExitCode::from(2));
     }
     Ok(code)
@@ -294,7 +308,11 @@ fn summarize(err: &mut impl Write, reports: &[FileReport], verb: &str) -> io::Re
     let matched: u64 = reports.iter().map(|r| r.matched).sum();
     let records: u64 = reports.iter().map(|r| r.records).sum();
     let damaged: u64 = reports.iter().map(|r| r.not_records).sum();
-    writeln!(err, "{} files, {records} records, {matched} {verb}, {damaged} lines that are not records", reports.len())?;
+    writeln!(
+        err,
+        "{} files, {records} records, {matched} {verb}, {damaged} lines that are not records",
+        reports.len()
+    )?;
     let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
     for r in reports {
         for (kid, n) in &r.unknown_keys {
@@ -320,8 +338,12 @@ mod tests {
 
     #[test]
     fn accounts_come_from_lines_or_from_report_json() {
-        assert_eq!(parse_accounts("# erase\n a \n\nb\n"), Ok(vec!["a".to_owned(), "b".to_owned()]));
-        let json = r#"{"accounts":[{"accountId":"557058:x","status":"closed"},{"accountId":"5b10","status":"updated"}]}"#;
+        assert_eq!(
+            parse_accounts("# erase\n a \n\nb\n"),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+        let json =
+            r#"{"accounts":[{"accountId":"557058:x","status":"closed"},{"accountId":"5b10","status":"updated"}]}"#;
         assert_eq!(parse_accounts(json), Ok(vec!["557058:x".to_owned(), "5b10".to_owned()]));
         assert!(parse_accounts("{\"nothing\":1}").is_err());
     }
