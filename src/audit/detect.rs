@@ -208,13 +208,13 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
             }
         }
         // `scheme://user:password@host`
-        if start >= 2 && &line[start - 2..start] == b"//" {
-            if let (Some(colon), Some(at)) = (memchr::memchr(b':', w), memchr::memchr(b'@', w))
-                && colon < at
-            {
-                found(Kind::Credential, "***:***@".to_owned());
-                return;
-            }
+        if start >= 2
+            && &line[start - 2..start] == b"//"
+            && let (Some(colon), Some(at)) = (memchr::memchr(b':', w), memchr::memchr(b'@', w))
+            && colon < at
+        {
+            found(Kind::Credential, "***:***@".to_owned());
+            return;
         }
     }
     if let Some(at) = memchr::memmem::find(w, b"eyJ") {
@@ -386,9 +386,9 @@ fn ipv4(line: &[u8], start: usize, end: usize, found: &mut dyn FnMut(Kind, Strin
         let after = i + stop;
         let next = line.get(after).copied();
         let next2 = line.get(after + 1).copied();
-        let boundary_after = !next.is_some_and(|b| b.is_ascii_alphanumeric())
-            && !(next == Some(b'.') && next2.is_some_and(|b| b.is_ascii_digit()));
-        if boundary_after
+        let continues = next.is_some_and(|b| b.is_ascii_alphanumeric())
+            || (next == Some(b'.') && next2.is_some_and(|b| b.is_ascii_digit()));
+        if !continues
             && !addr.is_loopback()
             && !addr.is_unspecified()
             && !is_network(line, after, 32)

@@ -139,14 +139,14 @@ pub(crate) fn run(cmd: Command) -> crate::CliResult {
 /// Where one account's export goes.
 enum Out {
     Ndjson(Box<dyn Write>),
-    Csv(csv::Writer<Box<dyn Write>>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
 }
 
 impl Out {
     fn new(format: Format, w: Box<dyn Write>) -> Out {
         match format {
             Format::Ndjson => Out::Ndjson(w),
-            Format::Csv => Out::Csv(csv::Writer::from_writer(w)),
+            Format::Csv => Out::Csv(Box::new(csv::Writer::from_writer(w))),
         }
     }
 
