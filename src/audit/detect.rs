@@ -562,6 +562,46 @@ mod tests {
         assert_eq!(only(&kept_ip), vec![Kind::Ipv4]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn planted_items_are_found_once_each(
+            local in "[a-z][a-z0-9._]{0,12}[a-z0-9]",
+            domain in "[a-z][a-z0-9-]{0,10}[a-z0-9]",
+            tld in "[a-z]{2,6}",
+            octets in proptest::array::uniform4(1u8..=254),
+            prefix in 1u32..=999_999,
+            id in "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        ) {
+            // 127.x.x.x is loopback, not a finding
+            let first = if octets[0] == 127 { 128 } else { octets[0] };
+            let ip = format!("{first}.{}.{}.{}", octets[1], octets[2], octets[3]);
+            let line = format!(
+                "{ip} - - [22/Nov/2026:09:30:00 +0000] \"GET /u/{local}@{domain}.{tld}/a/{prefix}:{id} HTTP/1.1\" 200 5 \"-\" \"curl/8.5.0\""
+            );
+            let mut got = only(&line);
+            got.sort();
+            proptest::prop_assert_eq!(got, vec![Kind::Ipv4, Kind::Email, Kind::AccountId], "{}", line);
+        }
+
+        #[test]
+        fn scrubbed_paths_hold_nothing_to_find(
+            segments in proptest::collection::vec(proptest::prop_oneof![
+                "[a-z]{1,8}[0-9a-z._]{0,8}@[a-z]{2,8}\\.(com|org|io)",
+                "[0-9]{6}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                "[0-9a-f]{24}",
+                "eyJ[A-Za-z0-9_-]{10,40}\\.eyJ[A-Za-z0-9_-]{10,40}\\.[A-Za-z0-9_-]{10,40}",
+                "[A-Za-z0-9]{24,48}",
+                "[a-z]{1,12}(-[a-z]{1,12}){0,3}",
+                "[0-9]{1,8}",
+            ], 1..8),
+        ) {
+            let raw = format!("/{}", segments.join("/"));
+            let scrubbed = crate::policy::scrub_path(&raw).path;
+            let found = kinds(&scrubbed);
+            proptest::prop_assert!(found.is_empty(), "{} -> {} -> {:?}", raw, scrubbed, found);
+        }
+    }
+
     #[test]
     fn scanner_never_panics_on_arbitrary_bytes() {
         proptest::proptest!(|(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512))| {

@@ -40,8 +40,8 @@ impl Accounts {
             let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             ids.extend(parse_accounts(&text).map_err(|e| format!("{}: {e}", path.display()))?);
         }
-        ids.retain(|s| !s.is_empty());
-        ids.dedup();
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|s| !s.is_empty() && seen.insert(s.clone()));
         if ids.is_empty() {
             return Err("no account ID given".into());
         }
