@@ -9,8 +9,8 @@
 //! scan_line(b"198.51.100.23 - - \"GET /u/jane@example.com HTTP/1.1\"", &mut |kind, masked| {
 //!     found.push((kind, masked))
 //! });
-//! assert_eq!(found[0], (Kind::Email, "j***@e***.com".to_owned()));
-//! assert_eq!(found[1], (Kind::Ipv4, "198.***.***.***".to_owned()));
+//! assert_eq!(found[0], (Kind::Ipv4, "198.***.***.***".to_owned()));
+//! assert_eq!(found[1], (Kind::Email, "j***@e***.com".to_owned()));
 //! ```
 //!
 //! Findings are reported masked, never in full. privlog records are
