@@ -61,6 +61,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod audit;
 mod builder;
 #[cfg(feature = "config")]
 pub mod config;
@@ -69,8 +70,10 @@ pub mod pipeline;
 pub mod policy;
 pub mod read;
 pub mod record;
+pub mod retention;
 pub mod sink;
 pub mod stats;
+pub mod subject;
 
 pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};
 pub use middleware::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
