@@ -53,7 +53,10 @@ async fn forwarding_headers_from_a_trusted_proxy_give_the_rightmost_untrusted_ho
         (&[(XFF, "10.0.0.5")], Some("10.0.0.5")),
         (&[(FWD, "for=203.0.113.9")], Some("203.0.113.9")),
         (&[(FWD, "for=\"[2001:db8::7]:4711\";proto=https")], Some("2001:db8::7")),
-        (&[(FWD, "for=198.51.100.1, for=203.0.113.9;by=10.0.0.1")], Some("203.0.113.9")),
+        (
+            &[(FWD, "for=198.51.100.1, for=203.0.113.9;by=10.0.0.1")],
+            Some("203.0.113.9"),
+        ),
         (&[(FWD, "for=_hidden")], None),
         (&[(FWD, "proto=https")], None),
         // Forwarded wins over X-Forwarded-For.

@@ -174,18 +174,28 @@ impl Server {
     /// Stops the server (graceful), shuts the pipeline down and returns the
     /// report and the log file's text.
     pub async fn stop(mut self) -> (ShutdownReport, String) {
+        self.stop_serving().await;
+        let report = self.shutdown_pipeline().await;
+        let text = std::fs::read_to_string(&self.log).expect("read log file");
+        (report, text)
+    }
+
+    /// Stops accepting and waits for open connections to finish.
+    pub async fn stop_serving(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.expect("server task");
         }
-        let guard = self.guard.take().expect("guard");
-        let report = tokio::task::spawn_blocking(move || guard.shutdown())
+    }
+
+    /// Shuts the pipeline down (the server may keep serving).
+    pub async fn shutdown_pipeline(&mut self) -> ShutdownReport {
+        let guard = self.guard.take().expect("the pipeline is shut down once");
+        tokio::task::spawn_blocking(move || guard.shutdown())
             .await
-            .expect("shutdown");
-        let text = std::fs::read_to_string(&self.log).expect("read log file");
-        (report, text)
+            .expect("shutdown")
     }
 }
 
