@@ -4,54 +4,24 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::future::Future as _;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::process::{Example, example_binary};
 use common::{KEY, TempDir, empty, expected_pseudonym, get, post, send};
 use privlog::{MasterKey, Outcome, Purpose, Rotation};
 
 const ACCOUNT: &str = "557058:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
-/// Builds the example (a no-op when it is fresh) and returns its path.
-fn example_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> → target/<profile>
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir");
-    let target_dir = profile_dir.parent().expect("target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "--example",
-        "connect_addon",
-        "--all-features",
-        "--target-dir",
-    ])
-    .arg(target_dir)
-    .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("run cargo build for the connect_addon example");
-    assert!(status.success(), "cargo build --example connect_addon failed");
-    let bin = profile_dir.join("examples").join("connect_addon");
-    assert!(bin.exists(), "{} missing after the build", bin.display());
-    bin
-}
-
-/// A running connect_addon process and its collected stderr.
+/// A running connect_addon process writing to a log file in a temp dir.
 struct Addon {
-    child: Child,
+    example: Example,
     addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
     log: PathBuf,
     _dir: TempDir,
 }
@@ -60,81 +30,32 @@ impl Addon {
     fn start(extra: &[&str]) -> Addon {
         let dir = TempDir::new("addon");
         let log = dir.path().join("requests.ndjson");
-        let mut child = Command::new(example_binary())
-            .args(["--addr", "127.0.0.1:0", "--log-file"])
-            .arg(&log)
-            .args(extra)
-            .env("PRIVLOG_KEY", MasterKey::from_bytes(KEY).to_hex().as_str())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start connect_addon");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr");
-        let collected = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("connect_addon: listening on http://") {
-                    let _ = tx.send(addr.parse::<SocketAddr>().expect("bound address"));
-                }
-                let mut all = collected.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("connect_addon did not start: {}", stderr.lock().unwrap());
-            }
-        };
+        let mut args: Vec<&OsStr> = vec!["--addr".as_ref(), "127.0.0.1:0".as_ref(), "--log-file".as_ref()];
+        args.push(log.as_os_str());
+        args.extend(extra.iter().map(OsStr::new));
+        let example = Example::start("connect_addon", &args);
         Addon {
-            child,
-            addr,
-            stderr,
+            addr: example.addr,
+            example,
             log,
             _dir: dir,
         }
     }
 
     fn terminate(&self) {
-        // The shell's built-in `kill`: no extra package needed.
-        let status = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {}", self.child.id())])
-            .status()
-            .expect("run sh -c kill");
-        assert!(status.success());
+        self.example.terminate();
     }
 
     fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!(
-                    "connect_addon did not exit after SIGTERM: {}",
-                    self.stderr.lock().unwrap()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.example.wait()
+    }
+
+    fn stderr(&self) -> String {
+        self.example.stderr()
     }
 
     fn records(&self) -> Vec<privlog::Record> {
         common::parse_file(&std::fs::read_to_string(&self.log).expect("log file"))
-    }
-}
-
-impl Drop for Addon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -199,11 +120,7 @@ async fn sigterm_finishes_in_flight_requests_and_writes_every_record() {
     .await
     .unwrap();
     let (status, addon) = status;
-    assert!(
-        status.success(),
-        "exit status {status}: {}",
-        addon.stderr.lock().unwrap()
-    );
+    assert!(status.success(), "exit status {status}: {}", addon.stderr());
     let total = n + 2;
     let records = addon.records();
     assert_eq!(records.len(), total, "every request has its record in the file");
@@ -213,7 +130,7 @@ async fn sigterm_finishes_in_flight_requests_and_writes_every_record() {
         .find(|r| r.route.as_deref() == Some("/rest/pages/{page_id}/index"))
         .expect("the in-flight upload's record");
     assert_eq!(upload.req_bytes, 3000);
-    let stderr = addon.stderr.lock().unwrap().clone();
+    let stderr = addon.stderr();
     assert!(
         stderr.contains(&format!("{total} records created, {total} written to")),
         "summary line: {stderr}"
@@ -287,7 +204,7 @@ async fn clock_offset_days_moves_records_into_another_epoch() {
 
 #[test]
 fn bad_arguments_get_a_usage_message() {
-    let out = Command::new(example_binary())
+    let out = Command::new(example_binary("connect_addon"))
         .args(["--addr", "not-an-address", "--log-file", "x.ndjson"])
         .output()
         .expect("run connect_addon");
@@ -302,7 +219,7 @@ fn bad_arguments_get_a_usage_message() {
         "{stderr}"
     );
 
-    let out = Command::new(example_binary())
+    let out = Command::new(example_binary("connect_addon"))
         .args(["--addr", "127.0.0.1:0"])
         .output()
         .expect("run connect_addon");

@@ -4,6 +4,7 @@
 
 #[path = "../../examples/connect_addon/app.rs"]
 pub mod app;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
