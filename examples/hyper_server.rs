@@ -12,6 +12,7 @@
 //! the service names its route templates with [`RouteTemplate`]. Set
 //! `PRIVLOG_KEY` (64 hex characters) for stable pseudonyms. Stop with Ctrl-C
 //! or SIGTERM: every record is written before the process exits.
+#![allow(clippy::print_stderr)] // an example's messages go to the terminal
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! The connect_addon example run as a real child process: SIGTERM stops it
 //! gracefully with every record written, `--clock-offset-days` moves records
 //! into another pseudonym epoch, and bad arguments get a usage message.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 

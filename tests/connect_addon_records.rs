@@ -2,6 +2,7 @@
 //! served on a real socket: sizes (exact, chunked, streamed), HEAD, 204, 404,
 //! aborted downloads and uploads, panicking handlers, HTTP/2, and accounts
 //! told by the application.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 

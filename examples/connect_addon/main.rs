@@ -21,6 +21,7 @@
 //! Without `PRIVLOG_KEY` a random key is used (with a warning), so pseudonyms
 //! change at every restart. On SIGTERM or Ctrl-C the server stops accepting,
 //! lets in-flight requests finish, writes every record and prints a summary.
+#![allow(clippy::print_stderr)] // an example's messages go to the terminal
 
 mod app;
 
@@ -101,10 +102,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = privlog::builder()
         .policy(Policy::atlassian_connect().trusted_proxies(trusted))
         .sink(FileSink::open(&args.log_file)?);
-    match std::env::var("PRIVLOG_KEY") {
-        Ok(hex) => builder = builder.key(MasterKey::from_hex(hex.trim()).map_err(|e| format!("PRIVLOG_KEY: {e}"))?),
-        // The builder warns and uses a random key.
-        Err(_) => {}
+    // Without a key the builder warns and uses a random one.
+    if let Ok(hex) = std::env::var("PRIVLOG_KEY") {
+        builder = builder.key(MasterKey::from_hex(hex.trim()).map_err(|e| format!("PRIVLOG_KEY: {e}"))?);
     }
     if args.clock_offset_days != 0 {
         let days = args.clock_offset_days;
