@@ -432,8 +432,110 @@ async fn file_sink_holds_the_same_records_as_memory_sink() {
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     assert_eq!(report.stats.created, 4);
     assert_eq!(report.stats.delivered_everywhere(), 4);
-    assert_eq!(common::parse_file(&text).len(), 4);
+    assert_eq!(
+        common::parse_file(&text),
+        mem,
+        "a record read back equals the one written"
+    );
     assert_eq!(mem_sink.len(), 4);
     let expected: String = mem.iter().map(Record::to_ndjson).collect();
     assert_eq!(text, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptor_revalidation_is_a_304_without_response_bytes() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let (res, body) = send(s.addr, get(s.addr, "/atlassian-connect.json").body(empty()).unwrap()).await;
+    assert_eq!(res.status(), 200);
+    let etag = res.headers().get("etag").expect("etag").clone();
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.resp_bytes, body.len() as u64);
+    let t0 = now();
+    let req = get(s.addr, "/atlassian-connect.json")
+        .header("if-none-match", etag)
+        .body(empty())
+        .unwrap();
+    let (res, body) = send(s.addr, req).await;
+    assert_eq!(res.status(), 304);
+    assert!(body.is_empty());
+    let r = s.one_record_after(1).await;
+    assert_common(&r, t0);
+    assert_eq!(r.route.as_deref(), Some("/atlassian-connect.json"));
+    assert_eq!(r.status, Some(304));
+    assert_eq!(r.resp_bytes, 0);
+    assert_eq!(r.outcome, Outcome::Completed);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_gone_before_the_response_is_aborted_without_status() {
+    let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
+        app::routes()
+            .route(
+                "/slow",
+                route_get(|| async {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    "too late"
+                }),
+            )
+            .layer(layer)
+    })
+    .await;
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    conn.write_all(format!("GET /slow HTTP/1.1\r\nhost: {}\r\n\r\n", s.addr).as_bytes())
+        .await
+        .unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(conn);
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.route.as_deref(), Some("/slow"));
+    assert_eq!(r.status, None);
+    assert_eq!(r.ttfb_us, None);
+    assert_eq!(r.resp_bytes, 0);
+    assert_eq!(r.outcome, Outcome::Aborted);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_stream_reset_mid_download_is_aborted_with_partial_bytes() {
+    use http_body_util::BodyExt as _;
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let size: u64 = 256 << 20;
+    let conn = TcpStream::connect(s.addr).await.unwrap();
+    let (mut sender, c) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(conn))
+            .await
+            .unwrap();
+    tokio::spawn(c);
+    let req = hyper::Request::get(s.url(&format!("/export/big.csv?size={size}")))
+        .body(empty())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.into_body();
+    let mut read = 0;
+    while read < 100_000 {
+        let frame = body.frame().await.expect("a frame").expect("data");
+        read += frame.data_ref().map_or(0, Bytes::len);
+    }
+    // Dropping the body resets the stream; the connection stays open.
+    drop(body);
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.proto, "HTTP/2");
+    assert_eq!(r.status, Some(200));
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert!(
+        r.resp_bytes >= read as u64 && r.resp_bytes < size,
+        "partial: {}",
+        r.resp_bytes
+    );
+    // The same connection still serves requests.
+    let res = sender
+        .send_request(hyper::Request::get(s.url("/health")).body(empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    drop(sender);
+    s.stop().await;
 }

@@ -38,6 +38,7 @@ pub(crate) const SESSION_ACCOUNT_HEADER: &str = "x-addon-account";
 /// The add-on's routes, without logging.
 pub(crate) fn routes() -> Router {
     Router::new()
+        .route("/atlassian-connect.json", get(descriptor))
         .route("/installed", post(installed))
         .route("/uninstalled", post(uninstalled))
         .route("/macro", get(macro_view))
@@ -53,6 +54,28 @@ pub(crate) fn routes() -> Router {
 /// The add-on with privlog around every route and the fallback.
 pub(crate) fn app(layer: PrivlogLayer) -> Router {
     routes().layer(layer)
+}
+
+/// The add-on descriptor Atlassian fetches at install time; revalidated with
+/// its ETag, so repeat fetches get `304 Not Modified`.
+const DESCRIPTOR: &str = r#"{"key":"privlog-demo","name":"privlog demo","baseUrl":"https://addon.example.com","authentication":{"type":"jwt"},"lifecycle":{"installed":"/installed","uninstalled":"/uninstalled"},"scopes":["READ"],"modules":{"staticContentMacros":[{"key":"page-stats","name":{"value":"Page statistics"},"url":"/macro?pageId={page.id}&spaceKey={space.key}"}]}}"#;
+const DESCRIPTOR_ETAG: &str = "\"descriptor-v1\"";
+
+async fn descriptor(headers: HeaderMap) -> Response {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == DESCRIPTOR_ETAG.as_bytes())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, DESCRIPTOR_ETAG)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ETAG, DESCRIPTOR_ETAG),
+        ],
+        DESCRIPTOR,
+    )
+        .into_response()
 }
 
 /// The Connect lifecycle payload; only `clientKey` is used, `sharedSecret` is
