@@ -184,7 +184,7 @@ async fn clock_offset_days_moves_records_into_another_epoch() {
     let (status, addon) = tokio::task::spawn_blocking(move || (addon.wait(), addon))
         .await
         .unwrap();
-    assert!(status.success());
+    assert!(status.success(), "exit status {status}: {}", addon.stderr());
     let records = addon.records();
     assert_eq!(records.len(), 1);
     let r = &records[0];
