@@ -227,3 +227,19 @@ fn bad_arguments_get_a_usage_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--log-file is required"));
 }
+
+#[test]
+fn sigterm_right_after_start_is_a_clean_shutdown() {
+    let mut addon = Addon::start(&[]);
+    // No request first: the handler must already be installed when the
+    // address is announced.
+    addon.terminate();
+    let status = addon.wait();
+    assert!(status.success(), "exit status {status}: {}", addon.stderr());
+    assert!(
+        addon.stderr().contains("0 records created, 0 written"),
+        "{}",
+        addon.stderr()
+    );
+    assert!(addon.records().is_empty());
+}
