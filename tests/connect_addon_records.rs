@@ -543,3 +543,30 @@ async fn http2_stream_reset_mid_download_is_aborted_with_partial_bytes() {
     drop(sender);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_client_is_disconnected_after_the_header_read_timeout() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    // Half a request head, then silence.
+    conn.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(app::HEADER_READ_TIMEOUT * 6, conn.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the connection is still open after {:?}",
+        started.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "closed, at most with a 408: {answer:?}"
+    );
+    // The request never reached the service: there is nothing to record.
+    assert_eq!(s.mem.len(), 0);
+    let (report, _) = s.stop().await;
+    assert_eq!(report.stats.created, 0);
+}
