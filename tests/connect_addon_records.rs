@@ -570,3 +570,37 @@ async fn slowloris_client_is_disconnected_after_the_header_read_timeout() {
     let (report, _) = s.stop().await;
     assert_eq!(report.stats.created, 0);
 }
+
+/// Sends a raw request head on a fresh connection and reads until the server closes.
+async fn raw_exchange(s: &Server, head: &str) -> String {
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_request_records_its_protocol() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let answer = raw_exchange(&s, "GET /health HTTP/1.0\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.proto, "HTTP/1.0");
+    assert_eq!(r.route.as_deref(), Some("/health"));
+    assert_eq!(r.resp_bytes, 2);
+    assert_eq!(r.outcome, Outcome::Completed);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unregistered_method_is_recorded_as_other() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let answer = raw_exchange(&s, "BREW /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.method, "_OTHER");
+    assert_eq!(r.status, Some(405));
+    assert_eq!(r.outcome, Outcome::Completed);
+    s.stop().await;
+}
