@@ -382,15 +382,84 @@ fn every_request_is_accounted_for_after_shutdown() {
 #[test]
 fn disk_full_drops_are_counted_and_requests_still_complete() {
     let tmp = TempDir::new("disk-full");
-    let today = OffsetDateTime::now_utc().date();
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
     // The day's file is /dev/full: every write fails with "no space left on device".
-    let name = LogFile::file_name("requests", today, 0, false);
+    let name = LogFile::file_name("requests", datetime!(2026-11-22 12:00 UTC).date(), 0, false);
     std::os::unix::fs::symlink("/dev/full", tmp.0.join(name)).expect("symlink");
-    let sink = RollingFileSink::new(&tmp.0, "requests").expect("sink");
+    let sink = RollingFileSink::new(&tmp.0, "requests")
+        .expect("sink")
+        .clock(clock.source());
     let report = serve_requests(sink, 25);
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     let s = &report.stats.sinks[0];
     assert_eq!(s.received, 25);
     assert_eq!(s.delivered, 0);
     assert_eq!(s.dropped_for(DropReason::Other("disk_full")), 25, "{s:?}");
+}
+
+/// A 64 KiB tmpfs mounted for one test, unmounted on drop.
+#[cfg(target_os = "linux")]
+struct TinyDisk(TempDir);
+
+#[cfg(target_os = "linux")]
+impl TinyDisk {
+    fn mount() -> Self {
+        let tmp = TempDir::new("tiny-disk");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&tmp.0)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a 64 KiB tmpfs to fill a real disk and needs root (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyDisk(tmp)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0.0).status();
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn full_disk_keeps_whole_lines_and_counts_every_lost_record() {
+    let disk = TinyDisk::mount();
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&disk.0.0, "r")
+        .expect("sink")
+        .clock(clock.source());
+    let ledger = attach(&mut sink);
+    let all = records(2_000, "fill");
+    let mut errors = 0;
+    for batch in all.chunks(100) {
+        if let Err(e) = sink.write(batch) {
+            errors += 1;
+            assert!(e.to_string().contains("free disk space"), "{e}");
+        }
+    }
+    close(&mut sink);
+    let s = ledger.stats();
+    assert!(errors > 0);
+    assert!(s.delivered > 0 && s.delivered < 2_000, "{s:?}");
+    assert_eq!(
+        s.delivered + s.dropped_for(DropReason::Other("disk_full")),
+        2_000,
+        "{s:?}"
+    );
+    let (back, skipped) = read_all(
+        log_files(&disk.0.0, Some("r"))
+            .expect("list")
+            .into_iter()
+            .map(|f| f.path)
+            .collect(),
+    );
+    assert_eq!(skipped, 0, "the line cut by the full disk was removed");
+    assert_eq!(back.len() as u64, s.delivered);
+    assert_eq!(back[..], all[..back.len()]);
 }
