@@ -463,3 +463,20 @@ fn full_disk_keeps_whole_lines_and_counts_every_lost_record() {
     assert_eq!(back.len() as u64, s.delivered);
     assert_eq!(back[..], all[..back.len()]);
 }
+
+#[test]
+fn a_log_directory_removed_while_writing_is_made_again() {
+    let tmp = TempDir::new("dir-removed");
+    let dir = tmp.0.join("logs");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&dir, "r").expect("sink").clock(clock.source());
+    let ledger = attach(&mut sink);
+    sink.write(&records(1, "a")).expect("write");
+    // Removed on the same day, while its file is open.
+    std::fs::remove_dir_all(&dir).expect("remove");
+    sink.write(&records(2, "b")).expect("write after removal");
+    close(&mut sink);
+    let (back, _) = read_all(vec![dir.join("r.2026-11-22.0000.ndjson")]);
+    assert_eq!(back, records(2, "b"));
+    assert_eq!(ledger.stats().delivered, 3);
+}

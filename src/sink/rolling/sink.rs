@@ -39,7 +39,8 @@ pub enum Fsync {
 /// Files are named `{prefix}.{YYYY-MM-DD}.{seq}.ndjson` (`.ndjson.gz` once
 /// compressed): `requests.2026-11-22.0000.ndjson`, then `….0001.ndjson` when
 /// the size limit is reached. On start the sink appends to the newest file of
-/// the day if it has room.
+/// the day if it has room. A file (or the whole directory) removed or moved
+/// away while open is noticed before the next batch and started anew.
 ///
 /// Every batch is written with whole-line writes, so a crash leaves at most
 /// one torn last line, which [`RecordReader`](crate::read::RecordReader) skips
@@ -216,7 +217,16 @@ impl RollingFileSink {
     /// Opens the file to write for `date`: the newest plain one of that day
     /// with room left, or the next number.
     fn open(&mut self, date: Date) -> io::Result<()> {
-        let files = log_files(&self.dir, Some(&self.prefix))?;
+        let files = match log_files(&self.dir, Some(&self.prefix)) {
+            Ok(files) => files,
+            // The directory was removed while running (a clean-up gone too
+            // far): make it again rather than lose every record from now on.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.dir)?;
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let today: Vec<&LogFile> = files.iter().filter(|f| f.date == date).collect();
         let newest = today.iter().map(|f| f.seq).max();
         let reuse = newest.and_then(|seq| {
@@ -408,6 +418,15 @@ impl RollingFileSink {
         let ledger = self.ledger();
         let mut problems: Vec<SinkError> = Vec::new();
         let date = self.now().date();
+        // A file deleted or moved away under us (by hand, or by an outside
+        // rotation tool) would swallow every record written to it from now on.
+        let gone = self
+            .active
+            .as_ref()
+            .is_some_and(|a| matches!(fs::metadata(&a.path), Err(e) if e.kind() == io::ErrorKind::NotFound));
+        if gone && let Err(e) = self.close_active() {
+            problems.push(e);
+        }
         if self.active.as_ref().is_some_and(|a| a.date != date) {
             if let Err(e) = self.close_active() {
                 problems.push(e);
