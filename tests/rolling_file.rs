@@ -480,3 +480,42 @@ fn a_log_directory_removed_while_writing_is_made_again() {
     assert_eq!(back, records(2, "b"));
     assert_eq!(ledger.stats().delivered, 3);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// A crash can cut the file at any byte; the file then holds a whole-record
+    /// prefix plus at most one damaged line, and a restarted sink appends after it.
+    #[test]
+    fn a_crash_at_any_byte_damages_at_most_one_line(
+        sizes in proptest::collection::vec(1..20usize, 1..6),
+        cut in 0.0..1.0f64,
+    ) {
+        let tmp = TempDir::new("crash");
+        let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+        let mut sink = RollingFileSink::new(&tmp.0, "r").expect("sink").clock(clock.source());
+        attach(&mut sink);
+        let mut written = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            let batch = records(*n, &format!("b{i}"));
+            sink.write(&batch).expect("write");
+            written.extend(batch);
+        }
+        drop(sink);
+        let path = tmp.0.join("r.2026-11-22.0000.ndjson");
+        let len = std::fs::metadata(&path).expect("meta").len();
+        let at = (len as f64 * cut) as u64;
+        std::fs::OpenOptions::new().write(true).open(&path).expect("open").set_len(at).expect("cut");
+
+        let mut sink = RollingFileSink::new(&tmp.0, "r").expect("sink").clock(clock.source());
+        attach(&mut sink);
+        sink.write(&records(3, "after")).expect("write after restart");
+        close(&mut sink);
+
+        let (back, skipped) = read_all(vec![path]);
+        proptest::prop_assert!(skipped <= 1);
+        let survivors = back.len() - 3;
+        proptest::prop_assert_eq!(&back[..survivors], &written[..survivors]);
+        proptest::prop_assert_eq!(&back[survivors..], &records(3, "after")[..]);
+    }
+}
