@@ -77,6 +77,10 @@ pub struct RollingFileSink {
     ends: Vec<usize>,
     last_sync: Instant,
     maintenance: Option<JoinHandle<Vec<String>>>,
+    /// A rollover happened while a round was running: run another after it.
+    maintenance_pending: bool,
+    /// The file written last, spared by maintenance while no file is open.
+    last_path: Option<PathBuf>,
     maintained_once: bool,
 }
 
@@ -155,6 +159,8 @@ impl RollingFileSink {
             ends: Vec::new(),
             last_sync: Instant::now(),
             maintenance: None,
+            maintenance_pending: false,
+            last_path: None,
             maintained_once: false,
         })
     }
@@ -266,7 +272,9 @@ impl RollingFileSink {
     /// maintenance. Returns an error only for a failed `fsync`.
     fn close_active(&mut self) -> Result<(), SinkError> {
         let result = self.sync_active();
-        self.active = None;
+        if let Some(a) = self.active.take() {
+            self.last_path = Some(a.path);
+        }
         result
     }
 
@@ -304,14 +312,22 @@ impl RollingFileSink {
         if !self.compress && self.retention.is_keep_all() {
             return Ok(());
         }
-        // One round at a time; rollovers are rare, so waiting is fine.
+        // One round at a time, and never waited for here: compressing a big
+        // file takes seconds the writes must not. A round started later
+        // covers whatever this one would have done.
+        if self.maintenance.as_ref().is_some_and(|h| !h.is_finished()) {
+            self.maintenance_pending = true;
+            return Ok(());
+        }
         let problems = self.finish_maintenance(None);
+        self.maintenance_pending = false;
+        let newest = self.active.as_ref().map(|a| &a.path).or(self.last_path.as_ref());
         let job = Job {
             dir: self.dir.clone(),
             prefix: self.prefix.clone(),
             compress: self.compress,
             retention: self.retention.clone(),
-            active: self.active.as_ref().and_then(|a| LogFile::parse(&a.path)),
+            active: newest.and_then(|p| LogFile::parse(p)),
             now: self.now(),
         };
         match std::thread::Builder::new()
@@ -634,10 +650,15 @@ impl Sink for RollingFileSink {
         if let Err(e) = self.flush() {
             problems.push(e);
         }
-        if self.maintenance.as_ref().is_some_and(JoinHandle::is_finished)
-            && let Err(e) = self.finish_maintenance(None)
-        {
-            problems.push(e);
+        if self.maintenance.as_ref().is_some_and(JoinHandle::is_finished) {
+            if let Err(e) = self.finish_maintenance(None) {
+                problems.push(e);
+            }
+            if self.maintenance_pending
+                && let Err(e) = self.start_maintenance()
+            {
+                problems.push(e);
+            }
         }
         join_problems(problems)
     }
@@ -649,6 +670,14 @@ impl Sink for RollingFileSink {
         }
         if let Err(e) = self.finish_maintenance(Some(deadline)) {
             problems.push(e);
+        }
+        if self.maintenance_pending && self.maintenance.is_none() && Instant::now() < deadline {
+            if let Err(e) = self.start_maintenance() {
+                problems.push(e);
+            }
+            if let Err(e) = self.finish_maintenance(Some(deadline)) {
+                problems.push(e);
+            }
         }
         join_problems(problems)
     }
