@@ -49,10 +49,10 @@ pub enum Severity {
 }
 
 /// The largest HOSTNAME, APP-NAME, PROCID and MSGID (RFC 5424 §6).
-const HOSTNAME_MAX: usize = 255;
-const APP_NAME_MAX: usize = 48;
-const PROCID_MAX: usize = 128;
-const MSGID_MAX: usize = 32;
+pub(super) const HOSTNAME_MAX: usize = 255;
+pub(super) const APP_NAME_MAX: usize = 48;
+pub(super) const PROCID_MAX: usize = 128;
+pub(super) const MSGID_MAX: usize = 32;
 const SD_NAME_MAX: usize = 32;
 /// Structured-data values are capped; the MSG carries the whole record.
 const SD_VALUE_MAX: usize = 256;
@@ -174,8 +174,6 @@ pub(super) fn valid_sd_id(id: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'=' | b']' | b'"'))
 }
-
-pub(super) const LIMITS: (usize, usize, usize, usize) = (HOSTNAME_MAX, APP_NAME_MAX, PROCID_MAX, MSGID_MAX);
 
 /// This machine's name, from the kernel; empty when unknown.
 fn local_hostname() -> String {

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::message::{Facility, Header, LIMITS, Severity, header_field, valid_sd_id};
+use super::message::{
+    APP_NAME_MAX, Facility, HOSTNAME_MAX, Header, MSGID_MAX, PROCID_MAX, Severity, header_field, valid_sd_id,
+};
 #[cfg(feature = "syslog-tls")]
 use super::tls::SyslogTls;
 use super::transport::{Conn, Target};
@@ -153,25 +155,25 @@ impl SyslogSink {
 
     /// HOSTNAME. Defaults to this machine's name.
     pub fn hostname(mut self, hostname: &str) -> Self {
-        self.header.hostname = header_field(hostname, LIMITS.0);
+        self.header.hostname = header_field(hostname, HOSTNAME_MAX);
         self
     }
 
     /// APP-NAME. Defaults to `privlog`.
     pub fn app_name(mut self, app_name: &str) -> Self {
-        self.header.app_name = header_field(app_name, LIMITS.1);
+        self.header.app_name = header_field(app_name, APP_NAME_MAX);
         self
     }
 
     /// PROCID. Defaults to this process's id.
     pub fn procid(mut self, procid: &str) -> Self {
-        self.header.procid = header_field(procid, LIMITS.2);
+        self.header.procid = header_field(procid, PROCID_MAX);
         self
     }
 
     /// MSGID. Defaults to `request`.
     pub fn msgid(mut self, msgid: &str) -> Self {
-        self.header.msgid = header_field(msgid, LIMITS.3);
+        self.header.msgid = header_field(msgid, MSGID_MAX);
         self
     }
 
