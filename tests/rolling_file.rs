@@ -389,12 +389,57 @@ fn disk_full_drops_are_counted_and_requests_still_complete() {
     let sink = RollingFileSink::new(&tmp.0, "requests")
         .expect("sink")
         .clock(clock.source());
+    let warnings = Captured::global();
     let report = serve_requests(sink, 25);
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     let s = &report.stats.sinks[0];
     assert_eq!(s.received, 25);
     assert_eq!(s.delivered, 0);
     assert_eq!(s.dropped_for(DropReason::Other("disk_full")), 25, "{s:?}");
+    // The operator is told, through tracing, which file and what to do.
+    let warnings = warnings.text();
+    assert!(warnings.contains("privlog sink write failed"), "{warnings}");
+    assert!(
+        warnings.contains(&format!("cannot write log file {}", tmp.0.display())),
+        "{warnings}"
+    );
+    assert!(warnings.contains("free disk space"), "{warnings}");
+}
+
+/// Everything logged through `tracing` by this test binary.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The global subscriber's capture (installed on first use).
+    fn global() -> Captured {
+        static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        CAPTURED
+            .get_or_init(|| {
+                let c = Captured::default();
+                let w = c.clone();
+                tracing_subscriber::fmt()
+                    .with_writer(move || w.clone())
+                    .with_ansi(false)
+                    .init();
+                c
+            })
+            .clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
 }
 
 /// A 64 KiB tmpfs mounted for one test, unmounted on drop.
