@@ -21,7 +21,7 @@ const UNREACHABLE: DropReason = DropReason::Other("unreachable");
 const TOO_LONG: DropReason = DropReason::Other("too_long");
 
 /// Sends each record as one RFC 5424 syslog message over UDP, TCP, TLS or a
-/// Unix datagram socket.
+/// Unix (datagram or stream) socket.
 ///
 /// The message is
 ///
@@ -45,8 +45,9 @@ const TOO_LONG: DropReason = DropReason::Other("too_long");
 ///   non-ASCII character is sent as MSG-UTF8, starting with the UTF-8 BOM as
 ///   RFC 5424 requires.
 ///
-/// Framing: one message per datagram over UDP (RFC 5426) and Unix sockets;
-/// octet counting (`LEN SP MSG`, RFC 6587 §3.4.1) over TCP and TLS (RFC 5425).
+/// Framing: one message per datagram over UDP (RFC 5426) and Unix datagram
+/// sockets; octet counting (`LEN SP MSG`, RFC 6587 §3.4.1) over TCP and TLS
+/// (RFC 5425); one message per line over Unix stream sockets.
 ///
 /// Delivery: a record counts as delivered once the operating system accepted
 /// its message (syslog has no acknowledgements; over UDP a message can still
@@ -139,6 +140,14 @@ impl SyslogSink {
     #[cfg(unix)]
     pub fn unix_datagram(path: impl AsRef<Path>) -> Self {
         Self::with_target(Target::Unix(path.as_ref().to_path_buf()))
+    }
+
+    /// Messages over the Unix stream socket at `path` (a syslog-ng
+    /// `unix-stream()` source), one per line: Unix stream receivers split on
+    /// newlines (RFC 6587 §3.4.2), and a message never holds one.
+    #[cfg(unix)]
+    pub fn unix_stream(path: impl AsRef<Path>) -> Self {
+        Self::with_target(Target::UnixStream(path.as_ref().to_path_buf()))
     }
 
     /// The facility. Defaults to [`Facility::Local0`].
@@ -249,7 +258,8 @@ impl SyslogSink {
     fn encode(&mut self, batch: &[Record]) -> u64 {
         self.buf.clear();
         self.ends.clear();
-        let stream = !self.target.is_datagram();
+        let counted = !self.target.is_datagram() && !self.target.is_newline_framed();
+        let newline = self.target.is_newline_framed();
         let mut too_long = 0;
         for r in batch {
             self.msg.clear();
@@ -258,11 +268,14 @@ impl SyslogSink {
                 too_long += 1;
                 continue;
             }
-            if stream {
+            if counted {
                 self.buf.extend_from_slice(self.msg.len().to_string().as_bytes());
                 self.buf.push(b' ');
             }
             self.buf.extend_from_slice(&self.msg);
+            if newline {
+                self.buf.push(b'\n');
+            }
             self.ends.push(self.buf.len());
         }
         too_long
