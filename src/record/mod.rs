@@ -13,3 +13,6 @@ mod record;
 pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
 pub use record::{Record, SCHEMA_VERSION};
+
+#[cfg(feature = "http")]
+pub(crate) use encode::{write_str, write_ts, write_u64};
