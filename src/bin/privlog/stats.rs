@@ -226,22 +226,15 @@ fn metrics(s: &Summary) -> [u64; 8] {
 }
 
 fn write_csv(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
     let header: Vec<&str> = dims.iter().map(|d| d.as_str()).chain(METRICS).collect();
-    writeln!(w, "{}", header.join(","))?;
+    out.write_record(&header)?;
     for r in rows {
-        let mut cells: Vec<String> = dims.iter().map(|d| csv_cell(r.key(*d).unwrap_or(""))).collect();
+        let mut cells: Vec<String> = dims.iter().map(|d| r.key(*d).unwrap_or("").to_owned()).collect();
         cells.extend(metrics(r).iter().map(u64::to_string));
-        writeln!(w, "{}", cells.join(","))?;
+        out.write_record(&cells)?;
     }
-    Ok(())
-}
-
-fn csv_cell(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_owned()
-    }
+    out.flush()
 }
 
 fn human_us(us: u64) -> String {
