@@ -68,6 +68,10 @@ pub(crate) fn traffic_with(
         .key(MasterKey::from_bytes([7u8; 32]))
         .policy(policy)
         .sink(FileSink::open(&file).expect("open record file"))
+        // These tests compare every record, so no sink may shed load even on
+        // a busy machine: room for every request in each sink's queue.
+        .sink_queue_batches(n + 16)
+        .shutdown_timeout(Duration::from_secs(60))
         .clock(sim_clock(&tick));
     if let Some(sink) = extra {
         builder = builder.boxed_sink(sink);
