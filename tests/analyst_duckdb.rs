@@ -178,3 +178,16 @@ fn privlog_stats_agrees_with_duckdb_per_day() {
     }
     assert!(stderr.contains("1 damaged or torn line skipped"), "{stderr}");
 }
+
+#[test]
+fn a_path_with_a_quote_is_escaped_in_the_view() {
+    require_duckdb();
+    let dir = temp_dir("duckdb-quote").join("o'brien's logs");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(&data().file, dir.join("records.ndjson")).expect("copy");
+    let glob = format!("{}/*.ndjson", dir.display());
+    let (schema, _) = privlog(&["schema", "duckdb", "--files", &glob]);
+    assert!(schema.contains("o''brien''s logs"), "{schema}");
+    let rows = duckdb(&format!("{schema}\nSELECT count(*) FROM privlog_records"));
+    assert_eq!(rows.last().expect("result")[0][0], Value::from(600));
+}
