@@ -18,7 +18,7 @@ data="$dir/records-$size.ndjson"
 
 python3 -c 'import duckdb' 2>/dev/null || scripts/install-peers.sh
 echo "bench-stats: building privlog (release)…" >&2
-cargo build --release --quiet --features cli --bin privlog --example gen_records
+cargo build --release --quiet --all-features --bin privlog --example gen_records
 if [ ! -s "$data" ]; then
   echo "bench-stats: generating $size bytes of records into $data…" >&2
   target/release/examples/gen_records --bytes "$size" > "$data.tmp"

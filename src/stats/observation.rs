@@ -147,14 +147,9 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let start = self.pos + 1;
-        let mut i = start;
-        loop {
-            match *b.get(i)? {
-                b'"' => break,
-                b'\\' => return None,
-                c if c < 0x20 => return None,
-                _ => i += 1,
-            }
+        let i = start + find_special(b.get(start..)?)?;
+        if b[i] != b'"' {
+            return None;
         }
         self.pos = i + 1;
         // Both ends are ASCII quotes, so these are character boundaries.
@@ -252,6 +247,34 @@ impl<'a> Scanner<'a> {
             tenant: tenant.map(Cow::Borrowed),
         })
     }
+}
+
+/// The index of the first `"`, `\\` or control character, eight bytes at a
+/// time (the bit tricks find a candidate word, a byte loop the position).
+#[inline]
+fn find_special(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let special = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+    let mut i = 0;
+    while let Some(word) = b.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        let quote = w ^ (LO * u64::from(b'"'));
+        let backslash = w ^ (LO * u64::from(b'\\'));
+        let hit = (quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (w.wrapping_sub(LO * 0x20) & !w);
+        if hit & HI != 0 {
+            return word.iter().position(|&c| special(c)).map(|p| i + p).or_else(|| {
+                // A false candidate (a borrow across bytes): go on after it.
+                b[i + 8..].iter().position(|&c| special(c)).map(|p| i + 8 + p)
+            });
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| special(c)).map(|p| i + p)
 }
 
 /// Parses an RFC 3339 timestamp into Unix milliseconds. The form privlog
@@ -392,6 +415,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn word_at_a_time_search_finds_the_first_special_byte(b in prop::collection::vec(any::<u8>(), 0..64)) {
+            let naive = b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            prop_assert_eq!(find_special(&b), naive);
+        }
+
         #[test]
         fn fast_and_general_parsers_agree_on_every_record(r in arb_record()) {
             let line = r.to_ndjson();
