@@ -261,8 +261,11 @@ fn parse_chunks<A: Accumulator>(
         };
         let Ok(chunk) = chunk else { break };
         let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
-        for line in body.split(|&b| b == b'\n') {
-            let line = line.trim_ascii();
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        for end in ends {
+            let line = body[start..end].trim_ascii();
+            start = end + 1;
             if line.is_empty() {
                 report.read.blank += 1;
                 continue;
