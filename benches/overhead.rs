@@ -1,1 +1,224 @@
-fn main() {}
+//! What one request costs on the request path: a bare hello-world service,
+//! the same service behind privlog, and behind tower-http's `TraceLayer` with
+//! tracing-subscriber's JSON formatter.
+//!
+//! ```sh
+//! cargo bench --bench overhead
+//! ```
+//!
+//! Each request is driven by hand on the bench thread (`poll_ready`, `call`,
+//! the response future, then the response body to its end) with a no-op
+//! waker, so the figures are the middleware's own cost, without a runtime or
+//! a socket. privlog hands its records to a worker thread whose sink discards
+//! them; requests are sent in rounds smaller than the hand-off queue and the
+//! worker is let drain between rounds (outside the timed part), so every
+//! record takes the normal path into the queue rather than the "queue full"
+//! path. At the end the bench prints the medians and the ratios it measured.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group};
+use http::{Request, Response, header};
+use http_body::Body;
+use http_body_util::{Empty, Full};
+use privlog::sink::{Sink, SinkError};
+use privlog::{MasterKey, Policy, Record};
+use tower::{Service, ServiceBuilder};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// An Atlassian Connect JWT: `{"alg":"HS256","typ":"JWT"}` .
+/// `{"sub":"557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff","iss":"jira:1f4c6d0e-2b3a-4c5d-8e9f-0a1b2c3d4e5f","qsh":"…","iat":1795000000,"exp":1795000180}` . signature
+const CONNECT_JWT: &str = "JWT eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMtYjRhNS00Njk3LTg4OTktYWFiYmNjZGRlZWZmIiwiaXNzIjoiamlyYToxZjRjNmQwZS0yYjNhLTRjNWQtOGU5Zi0wYTFiMmMzZDRlNWYiLCJxc2giOiI4MDYzZmYyYmQwYjE2NjdjNWE3NDdmMmQ0ZTdjNjYxNTYwMjFjNmM2NTc1NDRjZDliMmFhMWY4ZDFlNTFlYzhmIiwiaWF0IjoxNzk1MDAwMDAwLCJleHAiOjE3OTUwMDAxODB9.c2lnbmF0dXJlLW5vdC1jaGVja2Vk";
+const URI: &str = "/rest/api/3/issue/PROJ-123/comment?lic=active&cv=1001.0.0&xdm_e=https%3A%2F%2Fexample.atlassian.net";
+/// Requests per timed round; well below the default hand-off queue (16 384).
+const ROUND: u64 = 4096;
+
+/// The bare service: hello world, ready at once.
+fn hello<B>(_req: Request<B>) -> Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    ready(Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!")))))
+}
+
+fn request(uri: &http::Uri, auth: &http::HeaderValue) -> Request<Empty<Bytes>> {
+    let mut req = Request::new(Empty::new());
+    *req.uri_mut() = uri.clone();
+    req.headers_mut().insert(header::AUTHORIZATION, auth.clone());
+    req.headers_mut()
+        .insert(header::USER_AGENT, http::HeaderValue::from_static("bench/1.0"));
+    req
+}
+
+/// Sends one request through `svc` and reads the response body to its end,
+/// polling by hand; returns the number of body bytes.
+fn drive<S, B>(svc: &mut S, req: Request<Empty<Bytes>>) -> usize
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => unreachable!("hello world is always ready"),
+    }
+    let fut = pin!(svc.call(req));
+    let Poll::Ready(Ok(res)) = fut.poll(&mut cx) else {
+        unreachable!("hello world answers at once")
+    };
+    let mut body = pin!(res.into_body());
+    let mut n = 0;
+    while let Poll::Ready(Some(frame)) = body.as_mut().poll_frame(&mut cx) {
+        if let Ok(data) = frame.expect("body never fails").into_data() {
+            n += data.len();
+        }
+    }
+    n
+}
+
+/// A sink that throws records away.
+struct Discard;
+
+impl Sink for Discard {
+    fn name(&self) -> &str {
+        "discard"
+    }
+    fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+/// Per-request medians measured by the timed rounds, for the summary.
+static SAMPLES: Mutex<Vec<(&'static str, f64)>> = Mutex::new(Vec::new());
+
+/// Times `iters` requests in rounds of [`ROUND`], calling `between` (untimed)
+/// after each round.
+fn timed<S, B>(name: &'static str, svc: &mut S, iters: u64, between: &mut dyn FnMut()) -> Duration
+where
+    S: Service<Request<Empty<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let uri = http::Uri::from_static(URI);
+    let auth = http::HeaderValue::from_static(CONNECT_JWT);
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(ROUND);
+        // Requests are made before the clock starts: building them is the
+        // server's cost, not the middleware's.
+        let reqs: Vec<_> = (0..n).map(|_| request(&uri, &auth)).collect();
+        let t = Instant::now();
+        for req in reqs {
+            black_box(drive(svc, black_box(req)));
+        }
+        total += t.elapsed();
+        left -= n;
+        between();
+    }
+    if iters >= 1000 {
+        if let Ok(mut s) = SAMPLES.lock() {
+            s.push((name, total.as_nanos() as f64 / iters as f64));
+        }
+    }
+    total
+}
+
+fn overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request");
+
+    let mut bare = tower::service_fn(hello::<Empty<Bytes>>);
+    group.bench_function("bare", |b| b.iter_custom(|iters| timed("bare", &mut bare, iters, &mut || {})));
+
+    let (layer, guard) = privlog::builder()
+        .key(MasterKey::from_bytes([7; 32]))
+        .policy(Policy::atlassian_connect())
+        .sink(Discard)
+        .build()
+        .expect("privlog builds");
+    let stats = guard.stats_handle().expect("running pipeline");
+    let mut with_privlog = ServiceBuilder::new().layer(layer).service_fn(hello);
+    let mut drain = || {
+        // Let the worker empty the hand-off queue before the next round.
+        while stats.stats().queued > 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    };
+    group.bench_function("privlog", |b| {
+        b.iter_custom(|iters| timed("privlog", &mut with_privlog, iters, &mut drain))
+    });
+    let report = guard.shutdown();
+    assert_eq!(report.stats.dropped_queue_full, 0, "every record took the normal path");
+
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let mut with_trace = ServiceBuilder::new()
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<Empty<Bytes>>| {
+                    tracing::info_span!("request", method = %req.method(), path = req.uri().path())
+                })
+                .on_request(())
+                .on_response(|res: &Response<Full<Bytes>>, latency: Duration, _span: &Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_us = latency.as_micros() as u64,
+                        resp_bytes = res.body().size_hint().exact(),
+                        "response"
+                    );
+                })
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
+        .service_fn(hello);
+    group.bench_function("tracelayer", |b| {
+        b.iter_custom(|iters| timed("tracelayer", &mut with_trace, iters, &mut || {}))
+    });
+    group.finish();
+}
+
+/// The median of the per-request times measured for `name`.
+fn median(name: &str) -> Option<f64> {
+    let s = SAMPLES.lock().ok()?;
+    let mut v: Vec<f64> = s.iter().filter(|(n, _)| *n == name).map(|(_, t)| *t).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+fn summary() {
+    let (Some(bare), Some(privlog), Some(trace)) = (median("bare"), median("privlog"), median("tracelayer")) else {
+        return; // test mode: nothing measured
+    };
+    let (p, t) = (privlog - bare, trace - bare);
+    println!();
+    println!("per request (median of the timed samples):");
+    println!("  bare        {bare:8.1} ns");
+    println!("  privlog     {privlog:8.1} ns   adds {p:7.1} ns");
+    println!("  tracelayer  {trace:8.1} ns   adds {t:7.1} ns");
+    println!("  tracelayer adds {:.1}x what privlog adds", t / p.max(1.0));
+}
+
+criterion_group!(benches, overhead);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

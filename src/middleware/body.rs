@@ -1,12 +1,11 @@
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::counter::ByteCounter;
 use super::guard::RecordGuard;
 use crate::record::Outcome;
 
@@ -71,12 +70,12 @@ pin_project! {
     pub struct RequestBody<B> {
         #[pin]
         inner: B,
-        counter: Option<Arc<AtomicU64>>,
+        counter: Option<ByteCounter>,
     }
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn new(inner: B, counter: Option<Arc<AtomicU64>>) -> Self {
+    pub(crate) fn new(inner: B, counter: Option<ByteCounter>) -> Self {
         RequestBody { inner, counter }
     }
 
@@ -95,7 +94,7 @@ impl<B: Body> Body for RequestBody<B> {
         let polled = this.inner.poll_frame(cx);
         if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (this.counter.as_ref(), &polled) {
             if let Some(data) = frame.data_ref() {
-                counter.fetch_add(data.remaining() as u64, Relaxed);
+                counter.add(data.remaining() as u64);
             }
         }
         polled

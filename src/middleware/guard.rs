@@ -3,11 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderValue, Method, Response, Uri, Version};
 
+use super::counter::ByteCounter;
 use super::layer::Shared;
 use super::{AccountId, RouteTemplate, TenantId};
 use crate::record::Outcome;
@@ -28,7 +28,7 @@ pub(crate) struct Capture {
     pub(crate) forwarded: Captured,
     pub(crate) x_forwarded_for: Captured,
     pub(crate) declared_req_bytes: Option<u64>,
-    pub(crate) req_counter: Option<Arc<AtomicU64>>,
+    pub(crate) req_counter: Option<ByteCounter>,
 }
 
 struct Pending {
@@ -105,7 +105,7 @@ impl RecordGuard {
             forwarded: cap.forwarded,
             x_forwarded_for: cap.x_forwarded_for,
             declared_req_bytes: cap.declared_req_bytes,
-            req_bytes: cap.req_counter.map(|c| c.load(Relaxed)),
+            req_bytes: cap.req_counter.map(|c| c.get()),
             resp_bytes: p.resp_bytes,
             status: p.status,
             ttfb: p.ttfb,

@@ -3,6 +3,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::thread::Thread;
 
+use super::WallClock;
 use super::stats::Counters;
 use crate::record::raw::RawRecord;
 
@@ -13,11 +14,23 @@ pub(crate) struct Handoff {
     tx: SyncSender<RawRecord>,
     counters: Arc<Counters>,
     worker: Thread,
+    /// Wall-clock time of request start instants, kept current by the worker.
+    pub(crate) clock: Arc<WallClock>,
 }
 
 impl Handoff {
-    pub(crate) fn new(tx: SyncSender<RawRecord>, counters: Arc<Counters>, worker: Thread) -> Self {
-        Handoff { tx, counters, worker }
+    pub(crate) fn new(
+        tx: SyncSender<RawRecord>,
+        counters: Arc<Counters>,
+        worker: Thread,
+        clock: Arc<WallClock>,
+    ) -> Self {
+        Handoff {
+            tx,
+            counters,
+            worker,
+            clock,
+        }
     }
 
     pub(crate) fn submit(&self, raw: RawRecord) {

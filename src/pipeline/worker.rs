@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::Handoff;
+use super::{Handoff, WallClock};
 use super::runner::{self, Deadline, RateLimited};
 use super::stats::{Counters, StatsHandle};
 use crate::Record;
@@ -82,7 +82,9 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
     }
     let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
     let closing = Arc::new(AtomicBool::new(false));
+    let clock = Arc::new(WallClock::new());
     let worker = {
+        let wall_clock = clock.clone();
         let counters = counters.clone();
         let closing = closing.clone();
         let deadline = deadline.clone();
@@ -97,11 +99,12 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
                     closing,
                     deadline,
                     config,
+                    clock: wall_clock,
                 }
                 .run()
             })?
     };
-    let handoff = Arc::new(Handoff::new(tx, counters.clone(), worker.thread().clone()));
+    let handoff = Arc::new(Handoff::new(tx, counters.clone(), worker.thread().clone(), clock));
     Ok(Pipeline {
         handoff,
         stats: StatsHandle {
@@ -156,6 +159,7 @@ struct Worker {
     closing: Arc<AtomicBool>,
     deadline: Deadline,
     config: PipelineConfig,
+    clock: Arc<WallClock>,
 }
 
 impl Worker {
@@ -165,6 +169,7 @@ impl Worker {
         let mut warn = RateLimited::default();
         let mut seen_full = 0;
         loop {
+            self.clock.resync();
             let drained = self.drain(&mut batch);
             if !batch.is_empty() {
                 self.dispatch(&mut batch, false);
