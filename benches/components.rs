@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion};
 use privlog::record::write_ndjson;
 use privlog::{IpPolicy, MasterKey, Outcome, Policy, Pseudonymizer, Purpose, Record, Rotation, peek_jwt, scrub_path};
 use time::OffsetDateTime;
@@ -84,5 +84,8 @@ fn components(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, components);
-criterion_main!(benches);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    components(&mut c);
+    c.final_summary();
+}

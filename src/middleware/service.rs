@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response, header};
 use http_body::Body;
@@ -11,7 +11,8 @@ use super::counter::ByteCounter;
 use super::guard::{Capture, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::record::raw::Captured;
+use crate::record::Outcome;
+use crate::record::raw::{AppProvided, Captured, RawRecord};
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
 ///
@@ -98,9 +99,9 @@ where
             let (body, guard) = ByteCounter::pair();
             (Some(body), Some(guard))
         };
-        let cap = Capture {
+        let mut raw = self.shared.handoff.take_box();
+        *raw = RawRecord {
             start,
-            t0,
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
@@ -112,8 +113,15 @@ where
             forwarded,
             x_forwarded_for,
             declared_req_bytes,
-            req_counter,
+            req_bytes: None,
+            resp_bytes: 0,
+            status: None,
+            ttfb: None,
+            duration: Duration::ZERO,
+            outcome: Outcome::Aborted,
+            app: AppProvided::default(),
         };
+        let cap = Capture { raw, t0, req_counter };
         let guard = RecordGuard::new(cap, self.shared.clone());
         let req = req.map(|body| RequestBody::new(body, body_counter));
         ResponseFuture::new(self.inner.call(req), guard)

@@ -12,6 +12,6 @@ mod stats;
 mod worker;
 
 pub(crate) use clock::WallClock;
-pub(crate) use handoff::Handoff;
+pub(crate) use handoff::{Handoff, RawBox};
 pub use stats::{Stats, StatsHandle};
 pub(crate) use worker::{Pipeline, PipelineConfig, spawn};

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::handoff::{RawBox, blank, box_pool};
 use super::{Handoff, WallClock};
 use super::runner::{self, Deadline, RateLimited};
 use super::stats::{Counters, StatsHandle};
 use crate::Record;
 use crate::policy::sanitize::Sanitizer;
-use crate::record::raw::RawRecord;
+use crossbeam_queue::ArrayQueue;
 use crate::sink::{DropReason, Ledger, Sink};
 
 /// Tuning of the pipeline; see the builder for the meaning and defaults.
@@ -83,8 +84,10 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
     let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
     let closing = Arc::new(AtomicBool::new(false));
     let clock = Arc::new(WallClock::new());
+    let pool = Arc::new(box_pool(config.queue_capacity));
     let worker = {
         let wall_clock = clock.clone();
+        let pool = pool.clone();
         let counters = counters.clone();
         let closing = closing.clone();
         let deadline = deadline.clone();
@@ -93,6 +96,7 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
             .spawn(move || {
                 Worker {
                     rx,
+                    pool,
                     sanitizer,
                     slots,
                     counters,
@@ -104,7 +108,7 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
                 .run()
             })?
     };
-    let handoff = Arc::new(Handoff::new(tx, counters.clone(), worker.thread().clone(), clock));
+    let handoff = Arc::new(Handoff::new(tx, pool, counters.clone(), worker.thread().clone(), clock));
     Ok(Pipeline {
         handoff,
         stats: StatsHandle {
@@ -152,7 +156,8 @@ fn join_until(handle: JoinHandle<()>, deadline: Instant) -> bool {
 }
 
 struct Worker {
-    rx: Receiver<RawRecord>,
+    rx: Receiver<RawBox>,
+    pool: Arc<ArrayQueue<RawBox>>,
     sanitizer: Sanitizer,
     slots: Vec<SinkSlot>,
     counters: Arc<Counters>,
@@ -216,7 +221,12 @@ impl Worker {
     fn drain(&mut self, batch: &mut Vec<Record>) -> bool {
         while batch.len() < self.config.batch_size {
             match self.rx.try_recv() {
-                Ok(raw) => batch.push(self.sanitizer.sanitize(raw)),
+                Ok(mut boxed) => {
+                    let raw = std::mem::replace(&mut *boxed, blank());
+                    // Back to the request path; the request data is freed here.
+                    let _ = self.pool.push(boxed);
+                    batch.push(self.sanitizer.sanitize(raw));
+                }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return false,
             }
         }
@@ -261,7 +271,7 @@ impl Worker {
                 }
             }
         }
-        self.counters.dispatched.fetch_add(n, Relaxed);
+        self.counters.dispatched.0.fetch_add(n, Relaxed);
     }
 
     fn past_deadline(&self) -> bool {
