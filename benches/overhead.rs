@@ -159,6 +159,8 @@ fn overhead(c: &mut Criterion) {
     });
     let report = guard.shutdown();
     assert_eq!(report.stats.dropped_queue_full, 0, "every record took the normal path");
+    assert!(report.stats.delivered_everywhere() > 0 && report.stats.is_balanced());
+    println!("privlog records delivered: {}", report.stats.delivered_everywhere());
 
     let subscriber = tracing_subscriber::fmt()
         .json()

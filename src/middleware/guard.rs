@@ -2,7 +2,6 @@
 //! record is handed off, and handing it off never panics or blocks.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use http::{Method, Response};
 
@@ -16,7 +15,8 @@ use crate::pipeline::RawBox;
 pub(crate) struct Capture {
     /// The capture handed to the worker, filled in as the request goes on.
     pub(crate) raw: RawBox,
-    pub(crate) t0: Instant,
+    /// A [`RequestClock`](crate::pipeline::RequestClock) reading.
+    pub(crate) t0: u64,
     pub(crate) req_counter: Option<ByteCounter>,
 }
 
@@ -47,7 +47,7 @@ impl RecordGuard {
         let status = res.status();
         let raw = &mut p.cap.raw;
         raw.status = Some(status.as_u16());
-        raw.ttfb = Some(p.cap.t0.elapsed());
+        raw.ttfb = Some(self.shared.handoff.clock.since(p.cap.t0));
         p.bodiless = raw.method == Method::HEAD
             || status.is_informational()
             || status == http::StatusCode::NO_CONTENT
@@ -76,7 +76,7 @@ impl RecordGuard {
             req_counter,
         } = p.cap;
         raw.req_bytes = req_counter.map(|c| c.get());
-        raw.duration = t0.elapsed();
+        raw.duration = self.shared.handoff.clock.since(t0);
         raw.outcome = outcome;
         self.shared.handoff.submit(raw);
     }

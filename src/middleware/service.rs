@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Request, Response, header};
 use http_body::Body;
@@ -53,9 +53,9 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         // One clock read: the wall-clock start is derived from the monotonic one.
-        let t0 = Instant::now();
+        let t0 = self.shared.handoff.clock.now();
         let start = match &self.shared.clock {
-            None => self.shared.handoff.clock.at(t0),
+            None => self.shared.handoff.clock.wall(t0),
             Some(clock) => clock(),
         };
         let cfg = &self.shared.capture;

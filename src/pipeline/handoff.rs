@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use crossbeam_queue::ArrayQueue;
 use http::{Method, Uri, Version};
 
-use super::WallClock;
+use super::RequestClock;
 use super::stats::Counters;
 use crate::record::Outcome;
 use crate::record::raw::{AppProvided, Captured, RawRecord};
@@ -34,7 +34,7 @@ pub(crate) struct Handoff {
     counters: Arc<Counters>,
     worker: Thread,
     /// Wall-clock time of request start instants, kept current by the worker.
-    pub(crate) clock: Arc<WallClock>,
+    pub(crate) clock: Arc<RequestClock>,
 }
 
 /// The empty capture a pooled box holds: no request data, nothing to free.
@@ -77,7 +77,7 @@ impl Handoff {
         pool: Arc<ArrayQueue<RawBox>>,
         counters: Arc<Counters>,
         worker: Thread,
-        clock: Arc<WallClock>,
+        clock: Arc<RequestClock>,
     ) -> Self {
         Handoff {
             tx,

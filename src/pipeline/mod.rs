@@ -11,7 +11,7 @@ mod runner;
 mod stats;
 mod worker;
 
-pub(crate) use clock::WallClock;
+pub(crate) use clock::RequestClock;
 pub(crate) use handoff::{Handoff, RawBox};
 pub use stats::{Stats, StatsHandle};
 pub(crate) use worker::{Pipeline, PipelineConfig, spawn};

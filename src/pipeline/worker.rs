@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::handoff::{RawBox, blank, box_pool};
-use super::{Handoff, WallClock};
+use super::{Handoff, RequestClock};
 use super::runner::{self, Deadline, RateLimited};
 use super::stats::{Counters, StatsHandle};
 use crate::Record;
@@ -83,7 +83,7 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
     }
     let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
     let closing = Arc::new(AtomicBool::new(false));
-    let clock = Arc::new(WallClock::new());
+    let clock = Arc::new(RequestClock::new());
     let pool = Arc::new(box_pool(config.queue_capacity));
     let worker = {
         let wall_clock = clock.clone();
@@ -164,7 +164,7 @@ struct Worker {
     closing: Arc<AtomicBool>,
     deadline: Deadline,
     config: PipelineConfig,
-    clock: Arc<WallClock>,
+    clock: Arc<RequestClock>,
 }
 
 impl Worker {
