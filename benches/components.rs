@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use criterion::{Criterion};
+use criterion::Criterion;
 use privlog::record::write_ndjson;
 use privlog::{IpPolicy, MasterKey, Outcome, Policy, Pseudonymizer, Purpose, Record, Rotation, peek_jwt, scrub_path};
 use time::OffsetDateTime;
@@ -42,13 +42,23 @@ fn components(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("component");
     g.bench_function("pseudonym/account", |b| {
-        b.iter(|| keys.pseudonym(Purpose::Account, black_box("557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff")))
+        b.iter(|| {
+            keys.pseudonym(
+                Purpose::Account,
+                black_box("557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff"),
+            )
+        })
     });
     g.bench_function("scrub_path/ids", |b| {
         b.iter(|| scrub_path(black_box("/rest/api/3/issue/PROJ-123/comment/10042")).path)
     });
     g.bench_function("scrub_path/email+account", |b| {
-        b.iter(|| scrub_path(black_box("/rest/accounts/557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff/mail/jane@example.com")).path)
+        b.iter(|| {
+            scrub_path(black_box(
+                "/rest/accounts/557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff/mail/jane@example.com",
+            ))
+            .path
+        })
     });
     g.bench_function("peek_jwt", |b| b.iter(|| peek_jwt(black_box(JWT))));
     let v4 = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9));
@@ -62,7 +72,11 @@ fn components(c: &mut Criterion) {
     let connect = Policy::atlassian_connect();
     let query = connect.query_policy();
     g.bench_function("query/connect_filter", |b| {
-        b.iter(|| query.filter(black_box("lic=active&cv=1001.0.0&xdm_e=https%3A%2F%2Facme.atlassian.net&jwt=abc.def.ghi")))
+        b.iter(|| {
+            query.filter(black_box(
+                "lic=active&cv=1001.0.0&xdm_e=https%3A%2F%2Facme.atlassian.net&jwt=abc.def.ghi",
+            ))
+        })
     });
     let rec = record();
     let mut buf = Vec::with_capacity(1024);

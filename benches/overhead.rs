@@ -15,6 +15,9 @@
 //! record takes the normal path into the queue rather than the "queue full"
 //! path. At the end the bench prints the medians and the ratios it measured.
 
+// The bench prints its summary of ratios.
+#![allow(clippy::print_stdout)]
+
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::hint::black_box;
@@ -137,7 +140,9 @@ fn overhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("request");
 
     let mut bare = tower::service_fn(hello::<Empty<Bytes>>);
-    group.bench_function("bare", |b| b.iter_custom(|iters| timed("bare", &mut bare, iters, &mut || {})));
+    group.bench_function("bare", |b| {
+        b.iter_custom(|iters| timed("bare", &mut bare, iters, &mut || {}))
+    });
 
     let (layer, guard) = privlog::builder()
         .key(MasterKey::from_bytes([7; 32]))

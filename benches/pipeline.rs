@@ -48,8 +48,13 @@ fn requests() -> Vec<(Request<()>, SocketAddr)> {
     (0..256)
         .map(|i| {
             let uri = match i % 5 {
-                0 => format!("/rest/api/3/issue/PROJ-{i}/comment?lic=active&cv=1001.0.0&xdm_e=https%3A%2F%2Facme.atlassian.net"),
-                1 => format!("/wiki/rest/api/content/{}/child/page?expand=body.storage&lic=active", 100_000 + i),
+                0 => format!(
+                    "/rest/api/3/issue/PROJ-{i}/comment?lic=active&cv=1001.0.0&xdm_e=https%3A%2F%2Facme.atlassian.net"
+                ),
+                1 => format!(
+                    "/wiki/rest/api/content/{}/child/page?expand=body.storage&lic=active",
+                    100_000 + i
+                ),
                 2 => format!("/rest/accounts/557058:{i:08x}-b4a5-4697-8899-aabbccddeeff/history"),
                 3 => format!("/users/jane.doe{i}@example.com/avatar?size=48"),
                 _ => "/assets/app.js".to_owned(),

@@ -15,6 +15,9 @@
 //! ratios. Stop the server with Ctrl-C (SIGINT); privlog's mode then flushes
 //! its records and prints its accounting to stderr.
 
+// A command-line program: it reports on stderr.
+#![allow(clippy::print_stderr)]
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,7 +53,8 @@ struct Args {
     threads: usize,
 }
 
-const USAGE: &str = "usage: bench_server --mode bare|privlog|tracelayer [--addr 127.0.0.1:8080] [--log FILE] [--threads N]";
+const USAGE: &str =
+    "usage: bench_server --mode bare|privlog|tracelayer [--addr 127.0.0.1:8080] [--log FILE] [--threads N]";
 
 fn args() -> Result<Args, String> {
     let mut mode = None;
@@ -201,7 +205,10 @@ fn main() {
                     .on_body_chunk(())
                     .on_eos(())
                     .on_failure(());
-                serve(listener, |_| ServiceBuilder::new().layer(trace.clone()).service_fn(hello)).await
+                serve(listener, |_| {
+                    ServiceBuilder::new().layer(trace.clone()).service_fn(hello)
+                })
+                .await
             }
         }
     });

@@ -24,7 +24,8 @@ use privlog::{MasterKey, Policy, PrivlogLayer, TrustedProxies, WorkerGuard};
 use tower::{Service, ServiceBuilder};
 
 /// An Atlassian Connect JWT (`sub` and `iss` claims).
-const CONNECT_JWT: &str = "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMiLCJpc3MiOiJqaXJhOjFmNGM2ZDBlIn0.c2ln";
+const CONNECT_JWT: &str =
+    "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMiLCJpc3MiOiJqaXJhOjFmNGM2ZDBlIn0.c2ln";
 const WARM_UP: usize = 64;
 const MEASURED: usize = 256;
 

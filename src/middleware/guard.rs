@@ -8,8 +8,8 @@ use http::{Method, Response};
 use super::counter::ByteCounter;
 use super::layer::Shared;
 use super::{AccountId, RouteTemplate, TenantId};
-use crate::record::Outcome;
 use crate::pipeline::RawBox;
+use crate::record::Outcome;
 
 /// What the request path captured before calling the inner service.
 pub(crate) struct Capture {

@@ -64,17 +64,3 @@ impl BenchSanitizer {
         self.0.sanitize(raw.0)
     }
 }
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        eprintln!("RawRecord {}", std::mem::size_of::<crate::record::raw::RawRecord>());
-        eprintln!("Uri {}", std::mem::size_of::<http::Uri>());
-        eprintln!("Method {}", std::mem::size_of::<http::Method>());
-        eprintln!("HeaderValue {}", std::mem::size_of::<Option<http::HeaderValue>>());
-        eprintln!("Captured {}", std::mem::size_of::<crate::record::raw::Captured>());
-        eprintln!("PQ {}", std::mem::size_of::<http::uri::PathAndQuery>());
-        eprintln!("AppProvided {}", std::mem::size_of::<crate::record::raw::AppProvided>());
-    }
-}

@@ -10,13 +10,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::handoff::{RawBox, blank, box_pool};
-use super::{Handoff, RequestClock};
 use super::runner::{self, Deadline, RateLimited};
 use super::stats::{Counters, StatsHandle};
+use super::{Handoff, RequestClock};
 use crate::Record;
 use crate::policy::sanitize::Sanitizer;
-use crossbeam_queue::ArrayQueue;
 use crate::sink::{DropReason, Ledger, Sink};
+use crossbeam_queue::ArrayQueue;
 
 /// Tuning of the pipeline; see the builder for the meaning and defaults.
 #[derive(Clone, Debug)]
@@ -181,16 +181,16 @@ impl Worker {
                 idle = Duration::from_micros(100);
             }
             let full = self.counters.dropped_queue_full.load(Relaxed);
-            if full > seen_full {
-                if let Some(suppressed) = warn.check() {
-                    tracing::warn!(
-                        target: "privlog",
-                        records_dropped = full - seen_full,
-                        warnings_suppressed = suppressed,
-                        "privlog hand-off queue full: records dropped (raise the queue capacity or speed up the sinks)"
-                    );
-                    seen_full = full;
-                }
+            if full > seen_full
+                && let Some(suppressed) = warn.check()
+            {
+                tracing::warn!(
+                    target: "privlog",
+                    records_dropped = full - seen_full,
+                    warnings_suppressed = suppressed,
+                    "privlog hand-off queue full: records dropped (raise the queue capacity or speed up the sinks)"
+                );
+                seen_full = full;
             }
             if drained {
                 continue;
