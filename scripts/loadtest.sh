@@ -78,6 +78,8 @@ run_mode() { # run_mode MODE ROUND -> prints requests/s
   kill -KILL "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=
+  # Write the log out now, not during the next mode's run.
+  sync "$log" 2>/dev/null || sync
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   if [ -z "$rps" ]; then
     echo "loadtest: wrk printed no Requests/sec for $mode:" >&2
@@ -89,6 +91,7 @@ run_mode() { # run_mode MODE ROUND -> prints requests/s
     grep -h '^privlog:' "$work/$mode.$round.stderr" >&2 || true
     echo "loadtest: privlog wrote $(wc -l <"$log") records" >&2
   fi
+  rm -f "$log"
   echo "$rps"
 }
 
@@ -96,10 +99,12 @@ declare -A results
 echo "loadtest: $ROUNDS rounds x ${DURATION}s per mode, $CONNECTIONS connections, server on CPU $SERVER_CPUS, wrk on CPU $WRK_CPUS" >&2
 for round in $(seq 1 "$ROUNDS"); do
   line="round $round:"
-  for mode in "${MODES[@]}"; do
+  # Rotate the order each round so no mode always follows the same one.
+  for i in 0 1 2; do
+    mode=${MODES[$(((round - 1 + i) % 3))]}
     rps=$(run_mode "$mode" "$round")
-    results[$mode]+="$rps "
     line+=" $mode $rps"
+    results[$mode]+="$rps "
   done
   echo "$line"
 done

@@ -126,6 +126,7 @@ fn take_slot() -> Option<&'static Slot> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn both_handles_see_the_same_count() {
@@ -161,6 +162,63 @@ mod tests {
             others.push((x, y));
         }
         assert_eq!(body.get(), 3);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Open,
+        Add(usize, u64),
+        DropBody(usize),
+        DropGuard(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Open),
+            (any::<usize>(), 0u64..10_000).prop_map(|(i, n)| Op::Add(i, n)),
+            any::<usize>().prop_map(Op::DropBody),
+            any::<usize>().prop_map(Op::DropGuard),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the order in which counters are opened, counted and
+        /// released, each guard reads exactly what its own body counted: a
+        /// slot is never shared by two live requests.
+        #[test]
+        fn each_guard_reads_exactly_its_own_bodys_bytes(ops in proptest::collection::vec(op(), 1..400)) {
+            // (body handle, guard handle, bytes counted through the body)
+            let mut live: Vec<(Option<ByteCounter>, Option<ByteCounter>, u64)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Open => {
+                        let (b, g) = ByteCounter::pair();
+                        live.push((Some(b), Some(g), 0));
+                    }
+                    Op::Add(i, n) if !live.is_empty() => {
+                        let k = i % live.len();
+                        if let Some(b) = &live[k].0 {
+                            b.add(n);
+                            live[k].2 += n;
+                        }
+                    }
+                    Op::DropBody(i) if !live.is_empty() => {
+                        let k = i % live.len();
+                        live[k].0 = None;
+                    }
+                    Op::DropGuard(i) if !live.is_empty() => {
+                        let k = i % live.len();
+                        live[k].1 = None;
+                    }
+                    _ => {}
+                }
+                for (_, g, expected) in &live {
+                    if let Some(g) = g {
+                        prop_assert_eq!(g.get(), *expected);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
