@@ -56,8 +56,15 @@
 //! allowlist, raw account and tenant IDs, JWTs, e-mails and tokens in paths,
 //! full client IPs (unless [`IpPolicy::Keep`] is chosen). See [`Policy`].
 
+// Library code never prints and never unwraps; tests, examples, benches and
+// the CLI may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod audit;
 mod builder;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod middleware;
 pub mod pipeline;
 pub mod policy;

@@ -93,10 +93,10 @@ impl<B: Body> Body for RequestBody<B> {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let polled = this.inner.poll_frame(cx);
-        if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (this.counter.as_ref(), &polled) {
-            if let Some(data) = frame.data_ref() {
-                counter.fetch_add(data.remaining() as u64, Relaxed);
-            }
+        if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (this.counter.as_ref(), &polled)
+            && let Some(data) = frame.data_ref()
+        {
+            counter.fetch_add(data.remaining() as u64, Relaxed);
         }
         polled
     }

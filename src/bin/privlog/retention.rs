@@ -16,8 +16,8 @@ pub(crate) struct Args {
     /// Only list what would be deleted.
     #[arg(long)]
     dry_run: bool,
-    /// Directories holding record files (`<prefix>.YYYY-MM-DD[.N].ndjson[.gz]`);
-    /// other files are never touched.
+    /// Directories holding record files (`<prefix>.YYYY-MM-DD.NNNN.ndjson[.gz]`, as the
+    /// rolling file sink names them); other files are never touched.
     #[arg(required = true, value_name = "DIR")]
     dirs: Vec<PathBuf>,
 }
