@@ -68,7 +68,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let mut n = 0u64;
                 for line in data.split(|c| *c == b'\n') {
-                    scan_line(black_box(line), &mut |_, _| n += 1);
+                    scan_line(black_box(line), &mut |_| n += 1);
                 }
                 n
             })

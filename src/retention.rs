@@ -97,15 +97,15 @@ mod tests {
 
     #[test]
     fn only_record_files_past_the_limit_by_name_and_modification_are_expired() {
-        let dir = std::env::temp_dir().join(format!("privlog-retention-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("privlog-offline-retention-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("dir");
         let names = [
-            "a.2026-10-01.ndjson",
-            "a.2026-10-20.ndjson.gz",
-            "a.2026-11-21.ndjson",
+            "a.2026-10-01.0000.ndjson",
+            "a.2026-10-20.0003.ndjson.gz",
+            "a.2026-11-21.0000.ndjson",
             "notes.txt",
-            "x.2026-01-01.log",
+            "a.2026-01-01.ndjson",
         ];
         for name in names {
             fs::write(dir.join(name), "x").expect("write");

@@ -126,12 +126,12 @@ fn scan_block(block: &Block, keep: usize) -> BlockResult {
     for line in block.data.split_inclusive(|b| *b == b'\n') {
         r.lines += 1;
         let n = r.lines;
-        scan_line(line, &mut |kind, masked| {
-            let i = kind.index();
+        scan_line(line, &mut |finding| {
+            let i = finding.kind().index();
             r.counts[i] += 1;
             if per_kind[i] < keep {
                 per_kind[i] += 1;
-                r.examples.push((kind, n, masked));
+                r.examples.push((finding.kind(), n, finding.masked()));
             }
         });
     }
