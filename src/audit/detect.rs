@@ -244,7 +244,7 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
         }
     }
     if flags & EQ != 0
-        && let Some(eq) = memchr::memchr(b'=', w)
+        && let Some(eq) = find(w, b'=')
     {
         let key = &w[..eq];
         let value = &w[eq + 1..];
@@ -259,7 +259,7 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
     if flags & (AT | COLON) == AT | COLON
         && start >= 2
         && &line[start - 2..start] == b"//"
-        && let (Some(colon), Some(at)) = (memchr::memchr(b':', w), memchr::memchr(b'@', w))
+        && let (Some(colon), Some(at)) = (find(w, b':'), find(w, b'@'))
         && colon < at
     {
         found(Finding::new(Kind::Credential, &|| "***:***@".to_owned()));
@@ -284,14 +284,14 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
     if flags & (AT | PCT) != 0 {
         emails(w, found);
     }
-    if flags & COLON != 0 && memchr::memchr_iter(b':', w).nth(1).is_some() {
+    if flags & COLON != 0 && w.iter().filter(|b| **b == b':').nth(1).is_some() {
         ipv6(line, w, end, found);
     }
     if flags & (DIGIT | DOT) == DIGIT | DOT {
         ipv4(line, start, end, found);
     }
     // The value of `key=value`, or the whole word.
-    let value = match memchr::memrchr(b'=', w) {
+    let value = match if flags & EQ != 0 { rfind(w, b'=') } else { None } {
         Some(eq) => &w[eq + 1..],
         None => w,
     };
@@ -311,6 +311,16 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
     }
 }
 
+/// Position of `b` in a short slice (words are too short for `memchr` to pay off).
+fn find(s: &[u8], b: u8) -> Option<usize> {
+    s.iter().position(|c| *c == b)
+}
+
+/// Last position of `b` in a short slice.
+fn rfind(s: &[u8], b: u8) -> Option<usize> {
+    s.iter().rposition(|c| *c == b)
+}
+
 fn trim_dots(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., b'.' | b'-' | b','] = s {
         s = rest;
@@ -320,7 +330,7 @@ fn trim_dots(mut s: &[u8]) -> &[u8] {
 
 fn account_id(v: &[u8]) -> bool {
     let decoded;
-    let v = if memchr::memmem::find(v, b"%3A").is_some() || memchr::memmem::find(v, b"%3a").is_some() {
+    let v = if v.windows(3).any(|x| x.eq_ignore_ascii_case(b"%3A")) {
         decoded = String::from_utf8_lossy(v).replace("%3A", ":").replace("%3a", ":");
         decoded.as_bytes()
     } else {
@@ -330,7 +340,7 @@ fn account_id(v: &[u8]) -> bool {
 }
 
 fn mask_account(v: &[u8]) -> String {
-    match memchr::memchr(b':', v) {
+    match find(v, b':') {
         Some(c) => format!("{}:***", String::from_utf8_lossy(&v[..c])),
         None => format!("{}***", String::from_utf8_lossy(&v[..v.len().min(2)])),
     }
@@ -357,7 +367,7 @@ fn emails(w: &[u8], found: &mut dyn FnMut(Finding<'_>)) {
             .map_or(w.len(), |p| domain_start + p);
         let local = &w[local_start..at];
         let domain = trim_dots(&w[domain_start..domain_end]);
-        if let Some(dot) = memchr::memrchr(b'.', domain) {
+        if let Some(dot) = rfind(domain, b'.') {
             let tld = &domain[dot + 1..];
             if !local.is_empty() && dot > 0 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
                 found(Finding::new(Kind::Email, &|| {
@@ -392,11 +402,11 @@ fn is_network(line: &[u8], end: usize, full: u32) -> bool {
 }
 
 fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Finding<'_>)) {
-    let cand = match memchr::memrchr(b'=', w) {
+    let cand = match rfind(w, b'=') {
         Some(eq) => &w[eq + 1..],
         None => w,
     };
-    let cand = match memchr::memchr(b'%', cand) {
+    let cand = match find(cand, b'%') {
         Some(p) => &cand[..p],
         None => cand,
     };
@@ -405,7 +415,10 @@ fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Finding<'_>)) {
         return;
     }
     let groups = cand.split(|b| *b == b':').filter(|g| !g.is_empty()).count();
-    if groups < 3 {
+    let colons = cand.iter().filter(|b| **b == b':').count();
+    // A full address has eight groups (seven colons) or a `::`; times like
+    // `2026:09:30:00` have neither.
+    if groups < 3 || (colons != 7 && !cand.windows(2).any(|x| x == b"::")) {
         return;
     }
     let Some(addr) = std::str::from_utf8(cand).ok().and_then(|s| s.parse::<Ipv6Addr>().ok()) else {
