@@ -164,6 +164,15 @@ const SECRET_KEYS: [&str; 16] = [
 /// The shortest segment the token detector considers.
 const MIN_TOKEN_LEN: usize = 20;
 
+/// The record fields that hold pseudonyms, searched once per record line.
+static PSEUDONYM_FIELDS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> = std::sync::LazyLock::new(|| {
+    [
+        memchr::memmem::Finder::new(b",\"account\":\""),
+        memchr::memmem::Finder::new(b",\"tenant\":\""),
+        memchr::memmem::Finder::new(b",\"client\":\""),
+    ]
+});
+
 /// Calls `found` with a [`Finding`] for every piece of personal data or secret in
 /// `line`. Lines that are privlog records (`{"v":…`) have their `account`,
 /// `tenant` and `client` values skipped when they hold pseudonyms; every other
@@ -171,12 +180,9 @@ const MIN_TOKEN_LEN: usize = 20;
 pub fn scan_line(line: &[u8], found: &mut dyn FnMut(Finding<'_>)) {
     let mut skip: [(usize, usize); 3] = [(0, 0); 3];
     if line.starts_with(b"{\"v\":") {
-        for (slot, field) in skip
-            .iter_mut()
-            .zip([&b",\"account\":\""[..], b",\"tenant\":\"", b",\"client\":\""])
-        {
-            if let Some(at) = memchr::memmem::find(line, field) {
-                let start = at + field.len();
+        for (slot, finder) in skip.iter_mut().zip(PSEUDONYM_FIELDS.iter()) {
+            if let Some(at) = finder.find(line) {
+                let start = at + finder.needle().len();
                 if let Some(len) = memchr::memchr(b'"', &line[start..])
                     && is_pseudonym(&line[start..start + len])
                 {
