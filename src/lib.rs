@@ -47,6 +47,9 @@
 //!   cancellation: outcome `aborted` with the bytes counted so far; during a
 //!   panic: outcome `error`.
 //!
+//! A request whose body failed to arrive (the client went away mid-upload) is
+//! `aborted` even when the service still answered it.
+//!
 //! Emitting is a non-blocking hand-off. When the queue is full the record is
 //! dropped and counted (`Stats::dropped_queue_full`), never waited for.
 //!
@@ -72,6 +75,7 @@ pub mod read;
 pub mod record;
 pub mod retention;
 pub mod sink;
+pub mod stats;
 pub mod subject;
 
 pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};

@@ -33,6 +33,11 @@ mod syslog;
 mod trace;
 mod writer;
 
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "spool")]
+pub mod spool;
+
 pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
