@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-256}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cargo build --release --quiet --features cli --bin privlog
+cargo build --release --quiet --all-features --bin privlog
 python3 - "$dir" "$SIZE_MB" <<'PY'
 import sys
 out, size = sys.argv[1], int(sys.argv[2]) << 20
