@@ -361,7 +361,7 @@ async fn erase_takes_accounts_from_a_personal_data_report() {
     std::fs::write(
         &report,
         format!(
-            r#"{{"accounts":[{{"accountId":"{JOE}","status":"closed"}},{{"accountId":"{ANN}","status":"closed"}}]}}"#
+            r#"{{"accounts":[{{"accountId":"{JOE}","status":"closed"}},{{"accountId":"{ANN}","status":"closed"}},{{"accountId":"{JANE}","status":"updated"}}]}}"#
         ),
     )
     .expect("write");
