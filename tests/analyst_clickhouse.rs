@@ -7,7 +7,7 @@ mod analyst_common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use analyst_common::{privlog, read_records, temp_dir, traffic};
@@ -15,7 +15,7 @@ use privlog::Record;
 
 /// A ClickHouse server on 127.0.0.1, stopped when dropped.
 struct ClickHouse {
-    dir: PathBuf,
+    dir: analyst_common::TempDir,
     port: u16,
 }
 
@@ -26,7 +26,7 @@ impl ClickHouse {
         let out = Command::new("bash")
             .arg(script)
             .arg("start")
-            .arg(&dir)
+            .arg(&*dir)
             .output()
             .expect("run clickhouse.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -99,8 +99,7 @@ fn dechunk(head: &str, body: &str) -> String {
 impl Drop for ClickHouse {
     fn drop(&mut self) {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/clickhouse.sh");
-        let _ = Command::new("bash").arg(script).arg("stop").arg(&self.dir).output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = Command::new("bash").arg(script).arg("stop").arg(&*self.dir).output();
     }
 }
 

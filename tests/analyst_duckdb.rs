@@ -4,7 +4,7 @@
 mod analyst_common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use analyst_common::{duckdb, privlog, read_records, require_duckdb, temp_dir, traffic};
@@ -21,7 +21,11 @@ struct Data {
 fn data() -> &'static Data {
     static DATA: OnceLock<Data> = OnceLock::new();
     DATA.get_or_init(|| {
-        let dir = temp_dir("duckdb");
+        // A static is never dropped, so the data lives in a fixed place under
+        // the target directory that the next run replaces.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analyst-duckdb");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("data dir");
         let file = traffic(&dir, 600);
         let records = read_records(&file);
         assert_eq!(records.len(), 600);
@@ -182,7 +186,8 @@ fn privlog_stats_agrees_with_duckdb_per_day() {
 #[test]
 fn a_path_with_a_quote_is_escaped_in_the_view() {
     require_duckdb();
-    let dir = temp_dir("duckdb-quote").join("o'brien's logs");
+    let tmp = temp_dir("duckdb-quote");
+    let dir = tmp.join("o'brien's logs");
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::copy(&data().file, dir.join("records.ndjson")).expect("copy");
     let glob = format!("{}/*.ndjson", dir.display());

@@ -131,12 +131,28 @@ pub(crate) fn read_records(file: &Path) -> Vec<Record> {
         .collect()
 }
 
-/// A fresh directory under the system temp dir.
-pub(crate) fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory under the system temp dir, removed when dropped.
+pub(crate) struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub(crate) fn temp_dir(name: &str) -> TempDir {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let dir = std::env::temp_dir().join(format!("privlog-{name}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    TempDir(dir)
 }
 
 /// Python with DuckDB, or a failure that says how to install it.
