@@ -37,8 +37,9 @@
 //!      itself is refused and retrying would never end, so its records are
 //!      appended to the [dead-letter file](HttpSinkBuilder::dead_letter) and
 //!      counted as `rejected`.
-//! 4. Spooled batches are sent, oldest first, as soon as the collector
-//!    answers again — also by the next process that opens the same spool.
+//! 4. Spooled batches are sent, oldest first and one at a time, as soon as
+//!    the collector answers again — also by the next process that opens the
+//!    same spool. They may arrive after newer batches sent directly.
 //!
 //! Every record is counted in the sink's ledger as buffered, spooled,
 //! delivered or dropped with a reason (`rejected`, `spool_full`, `corrupt`,
