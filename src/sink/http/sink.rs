@@ -206,7 +206,8 @@ impl HttpSink {
         } else {
             self.max_in_flight
         };
-        while self.in_flight.len() < limit {
+        // A failure inside this loop (the request threads are gone) starts a backoff.
+        while self.in_flight.len() < limit && self.backoff.ready(now) {
             if !self.spool_in_flight && self.send_from_spool() {
                 continue;
             }
