@@ -1,6 +1,7 @@
 //! Encoding and spool throughput of the HTTP sink.
 //!
 //! Run with `cargo bench --features http --bench sinks_http`.
+#![allow(missing_docs)] // the harness macros generate undocumented items
 
 use std::hint::black_box;
 use std::time::Duration;
