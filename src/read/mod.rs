@@ -10,6 +10,11 @@ use flate2::read::MultiGzDecoder;
 
 use crate::Record;
 
+/// The longest line [`RecordReader`] reads; longer lines are skipped and
+/// counted as damaged. A record line is a few hundred bytes; its string fields
+/// are capped at [`MAX_FIELD_LEN`](crate::record::MAX_FIELD_LEN).
+pub const MAX_LINE_LEN: usize = 1 << 20;
+
 /// Counts of what a reader skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -128,9 +133,23 @@ impl Iterator for RecordReader {
                 }
             };
             self.line.clear();
-            match reader.read_until(b'\n', &mut self.line) {
+            // Bounded: a file with no newlines (or a gzip bomb) must not make
+            // the reader buffer it whole.
+            match (&mut *reader).take(MAX_LINE_LEN as u64 + 1).read_until(b'\n', &mut self.line) {
                 Ok(0) => {
                     self.current = None;
+                    continue;
+                }
+                Ok(_) if self.line.len() > MAX_LINE_LEN => {
+                    self.stats.skipped += 1;
+                    if self.line.last() != Some(&b'\n') {
+                        if let Err(e) = reader.skip_until(b'\n') {
+                            self.current = None;
+                            if e.kind() != io::ErrorKind::UnexpectedEof && e.kind() != io::ErrorKind::InvalidData {
+                                return Some(Err(e));
+                            }
+                        }
+                    }
                     continue;
                 }
                 Ok(_) => {}
@@ -186,6 +205,22 @@ mod tests {
         assert_eq!(n, 4);
         assert_eq!(r.stats().skipped, 1);
         assert_eq!(r.stats().blank, 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn over_long_line_is_skipped_without_buffering_it_whole() {
+        let dir = std::env::temp_dir().join(format!("privlog-read-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("a.ndjson");
+        let l = line();
+        let long = "x".repeat(MAX_LINE_LEN * 3);
+        std::fs::write(&p, format!("{l}{long}\n{l}{long}")).expect("write");
+        let mut r = RecordReader::new(vec![p]);
+        let n = r.by_ref().filter(|r| r.is_ok()).count();
+        assert_eq!(n, 2);
+        assert_eq!(r.stats().skipped, 2);
+        assert!(r.line.capacity() <= 2 * MAX_LINE_LEN + 2, "line buffer grew to {}", r.line.capacity());
         let _ = std::fs::remove_dir_all(dir);
     }
 }
