@@ -67,6 +67,8 @@ mod encoder;
 mod loki;
 mod otlp;
 mod retry;
+#[cfg(feature = "config")]
+mod settings;
 mod sink;
 
 pub use batch::BatchConfig;
@@ -76,4 +78,6 @@ pub use encoder::{ClickHouse, Encoder, ItemFailures, Ndjson};
 pub use loki::Loki;
 pub use otlp::Otlp;
 pub use retry::RetryPolicy;
+#[cfg(feature = "config")]
+pub use settings::{EncodingName, HttpSinkSettings, SettingsError};
 pub use sink::HttpSink;
