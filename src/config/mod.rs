@@ -165,6 +165,10 @@ pub enum SinkConfig {
         #[serde(default)]
         fsync: bool,
     },
+    /// Batches to an HTTP collector (feature `http`), see
+    /// [`HttpSinkSettings`](crate::sink::http::HttpSinkSettings).
+    #[cfg(feature = "http")]
+    Http(crate::sink::http::HttpSinkSettings),
 }
 
 impl SinkConfig {
@@ -173,6 +177,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout {} => "stdout",
             SinkConfig::File { .. } => "file",
+            #[cfg(feature = "http")]
+            SinkConfig::Http(_) => "http",
         }
     }
 
@@ -181,6 +187,8 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout {} => "stdout (NDJSON)".to_owned(),
             SinkConfig::File { path, fsync } => format!("file {} (NDJSON, fsync on flush: {fsync})", path.display()),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.describe(),
         }
     }
 
@@ -191,6 +199,11 @@ impl SinkConfig {
                 FileSink::open(path)
                     .map_err(|e| ConfigError::invalid("sinks.file.path", e.to_string()))?
                     .sync_on_flush(*fsync),
+            ),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => Box::new(
+                h.build()
+                    .map_err(|e| ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason))?,
             ),
         })
     }
