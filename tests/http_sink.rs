@@ -460,14 +460,14 @@ fn slow_responses_time_out_and_are_retried_delivering_at_least_once() {
     let ledger = attach(&mut sink);
     sink.write(&records("s", 25)).unwrap();
     drive(&mut sink, &ledger, "25 delivered", |s| s.delivered == 25);
-    assert!(c.requests().len() >= 2, "the timed-out request was retried");
+    let requests = c.requests().len() as u64;
+    assert!(requests >= 2, "the timed-out request was retried");
     let paths = c.paths();
     // The slow request was ingested before it timed out: every record arrives,
-    // the first attempt's records once more (counted here, never lost).
+    // once per attempt (counted here, never lost). Each attempt after the
+    // first followed a timeout.
     assert_eq!(paths.len(), 25);
-    let duplicates: u64 = paths.values().map(|n| n - 1).sum();
-    assert!(paths.values().all(|n| *n >= 1));
-    assert_eq!(duplicates, 25, "exactly the timed-out batch was duplicated");
+    assert!(paths.values().all(|n| *n == requests), "{paths:?}");
     assert_balanced(&ledger.stats(), 25);
 }
 
