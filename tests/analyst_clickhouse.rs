@@ -23,7 +23,12 @@ impl ClickHouse {
     fn start() -> Self {
         let dir = temp_dir("clickhouse");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/clickhouse.sh");
-        let out = Command::new("bash").arg(script).arg("start").arg(&dir).output().expect("run clickhouse.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .expect("run clickhouse.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -43,7 +48,12 @@ impl ClickHouse {
     fn post(&self, params: &[(&str, &str)], body: &[u8]) -> String {
         let query: String = params
             .iter()
-            .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to clickhouse");
@@ -126,7 +136,10 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     load(&ch, &file);
 
     // Every record loaded, the torn line skipped.
-    assert_eq!(ch.query("SELECT count() FROM privlog_records"), vec![vec!["600".to_owned()]]);
+    assert_eq!(
+        ch.query("SELECT count() FROM privlog_records"),
+        vec![vec!["600".to_owned()]]
+    );
 
     let mut days: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>, u64, Vec<u64>)> = BTreeMap::new();
     let mut routes: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
@@ -137,7 +150,9 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
         d.2.extend(r.tenant.clone());
         d.3 += u64::from(r.status.is_none_or(|s| s >= 500));
         d.4.push(r.duration_us);
-        let e = routes.entry(r.route.clone().unwrap_or_else(|| r.path.clone())).or_default();
+        let e = routes
+            .entry(r.route.clone().unwrap_or_else(|| r.path.clone()))
+            .or_default();
         e.0 += 1;
         e.1.extend(r.account.clone());
     }

@@ -67,7 +67,13 @@ fn daily_active_accounts_match_the_records() {
     assert!(expected.len() >= 3, "traffic spans several days");
     let got: Vec<(String, u64, u64)> = rows
         .iter()
-        .map(|r| (r[0].as_str().expect("day").to_owned(), r[1].as_u64().expect("n"), r[2].as_u64().expect("n")))
+        .map(|r| {
+            (
+                r[0].as_str().expect("day").to_owned(),
+                r[1].as_u64().expect("n"),
+                r[2].as_u64().expect("n"),
+            )
+        })
         .collect();
     let want: Vec<(String, u64, u64)> = expected
         .into_iter()
@@ -98,7 +104,10 @@ fn top_routes_group_by_template_or_scrubbed_path_and_withhold_small_ones() {
         .collect();
     assert_eq!(got, want);
     assert!(got.contains_key("/rest/issues/{id}"));
-    assert!(got.keys().any(|k| k.starts_with("/nowhere/")), "a path without a route appears as its scrubbed path");
+    assert!(
+        got.keys().any(|k| k.starts_with("/nowhere/")),
+        "a path without a route appears as its scrubbed path"
+    );
     let requests: Vec<u64> = rows.iter().map(|r| r[1].as_u64().expect("n")).collect();
     assert!(requests.windows(2).all(|w| w[0] >= w[1]), "ordered by requests");
 }
@@ -148,7 +157,16 @@ fn privlog_stats_agrees_with_duckdb_per_day() {
     let sql = "SELECT strftime(CAST(ts AS DATE), '%Y-%m-%d'), count(*), count(DISTINCT account), count(DISTINCT tenant), sum(resp_bytes) \
                FROM privlog_records GROUP BY 1 ORDER BY 1";
     let rows = with_schema(sql);
-    let (json, stderr) = privlog(&["stats", "--by", "day", "--format", "json", "--k", "1", data().file.to_str().expect("path")]);
+    let (json, stderr) = privlog(&[
+        "stats",
+        "--by",
+        "day",
+        "--format",
+        "json",
+        "--k",
+        "1",
+        data().file.to_str().expect("path"),
+    ]);
     let stats: Vec<Value> = serde_json::from_str(&json).expect("json array");
     assert_eq!(stats.len(), rows.len());
     for (s, r) in stats.iter().zip(&rows) {

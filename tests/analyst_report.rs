@@ -8,7 +8,13 @@ use std::process::Command;
 
 use analyst_common::{privlog, read_records, temp_dir, traffic};
 
-const CHARTS: [&str; 5] = ["requests-per-day", "accounts-per-day", "latency", "status-mix", "top-routes"];
+const CHARTS: [&str; 5] = [
+    "requests-per-day",
+    "accounts-per-day",
+    "latency",
+    "status-mix",
+    "top-routes",
+];
 
 fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("chromium")
@@ -28,7 +34,9 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .output();
     match out {
         Ok(o) => o,
-        Err(e) => panic!("chromium cannot run ({e}): install it with scripts/install-peers.sh (Debian package chromium)"),
+        Err(e) => {
+            panic!("chromium cannot run ({e}): install it with scripts/install-peers.sh (Debian package chromium)")
+        }
     }
 }
 

@@ -25,8 +25,8 @@ use privlog::policy::{Hop, resolve_client};
 use privlog::record::write_ndjson;
 use privlog::sink::MemorySink;
 use privlog::{
-    AccountId, ClientAddr, IpPolicy, MasterKey, Outcome, Policy, Pseudonymizer, Purpose, Record, RouteTemplate,
-    Rotation, TenantId, TrustedProxies,
+    AccountId, ClientAddr, IpPolicy, MasterKey, Outcome, Policy, Pseudonymizer, Purpose, Record, Rotation,
+    RouteTemplate, TenantId, TrustedProxies,
 };
 use proptest::prelude::*;
 use support::{assert_clean_line, is_unsafe, max_line_len};
@@ -116,7 +116,10 @@ fn encodings(secret: &str) -> Vec<String> {
         STANDARD.encode(secret),
         URL_SAFE_NO_PAD.encode(secret),
         secret.to_ascii_lowercase(),
-        serde_json::to_string(secret).expect("json").trim_matches('"').to_owned(),
+        serde_json::to_string(secret)
+            .expect("json")
+            .trim_matches('"')
+            .to_owned(),
     ];
     // The distinctive middle of the secret (a prefix or suffix could be kept
     // by a truncation).

@@ -171,10 +171,13 @@ fn open_counted(path: &std::path::Path, counter: &Arc<AtomicU64>) -> io::Result<
     } else {
         Box::new(File::open(path)?)
     };
-    let mut r = BufReader::with_capacity(1 << 16, Counted {
-        inner: raw,
-        counter: Arc::clone(counter),
-    });
+    let mut r = BufReader::with_capacity(
+        1 << 16,
+        Counted {
+            inner: raw,
+            counter: Arc::clone(counter),
+        },
+    );
     let head = io::BufRead::fill_buf(&mut r)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(MultiGzDecoder::new(r)))

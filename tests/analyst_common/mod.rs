@@ -26,8 +26,14 @@ pub(crate) const STEP_SECS: u64 = 431;
 fn app(layer: privlog::PrivlogLayer) -> Router {
     Router::new()
         .route("/rest/issues/{id}", get(|| async { "issue" }))
-        .route("/rest/search", post(|body: String| async move { format!("found {}", body.len()) }))
-        .route("/rest/reports/{id}", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .route(
+            "/rest/search",
+            post(|body: String| async move { format!("found {}", body.len()) }),
+        )
+        .route(
+            "/rest/reports/{id}",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
         .route("/health", get(|| async { "ok" }))
         .layer(layer)
 }
@@ -155,7 +161,10 @@ json.dump(out, sys.stdout)
 "#;
     let statements: Vec<&str> = sql
         .split(';')
-        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
         .collect();
     let mut child = std::process::Command::new("python3")
         .args(["-c", SCRIPT])
@@ -172,7 +181,11 @@ json.dump(out, sys.stdout)
             .expect("write sql");
     }
     let out = child.wait_with_output().expect("python3 runs");
-    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "duckdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: Vec<Vec<Vec<serde_json::Value>>> = serde_json::from_slice(&out.stdout).expect("json result");
     results
 }

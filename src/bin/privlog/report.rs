@@ -54,8 +54,8 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     let (aggs, scan) = scan_with_progress(args.files, args.threads, filter, || {
         groupings.iter().map(|d| Aggregator::new(d.clone())).collect::<Vec<_>>()
     })?;
-    let [by_day, by_day_status, by_route, total] = <[Aggregator; 4]>::try_from(aggs)
-        .map_err(|_| "internal error: the report's groupings were lost")?;
+    let [by_day, by_day_status, by_route, total] =
+        <[Aggregator; 4]>::try_from(aggs).map_err(|_| "internal error: the report's groupings were lost")?;
     let data = ReportData {
         title: args.title,
         k: args.k,
@@ -142,7 +142,11 @@ fn render(d: &ReportData) -> String {
             }
         }),
         total.map_or("–".to_owned(), |t| human_ms(t.p50_us)),
-        if requests == 0 { "–".to_owned() } else { format!("{:.2} %", 100.0 * errors as f64 / requests as f64) },
+        if requests == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.2} %", 100.0 * errors as f64 / requests as f64)
+        },
     );
 
     // 1. Requests per day.
@@ -167,9 +171,21 @@ fn render(d: &ReportData) -> String {
 
     // 3. Latency percentiles.
     let series = [
-        ("median (p50)", "#16a34a", days.iter().map(|s| Some(s.p50_us as f64 / 1000.0)).collect::<Vec<_>>()),
-        ("p95", "#f59e0b", days.iter().map(|s| Some(s.p95_us as f64 / 1000.0)).collect()),
-        ("p99", "#dc2626", days.iter().map(|s| Some(s.p99_us as f64 / 1000.0)).collect()),
+        (
+            "median (p50)",
+            "#16a34a",
+            days.iter().map(|s| Some(s.p50_us as f64 / 1000.0)).collect::<Vec<_>>(),
+        ),
+        (
+            "p95",
+            "#f59e0b",
+            days.iter().map(|s| Some(s.p95_us as f64 / 1000.0)).collect(),
+        ),
+        (
+            "p99",
+            "#dc2626",
+            days.iter().map(|s| Some(s.p99_us as f64 / 1000.0)).collect(),
+        ),
     ];
     chart(
         &mut body,
@@ -207,10 +223,18 @@ fn render(d: &ReportData) -> String {
 <p>Read {records} records ({matched} in range){skipped}. Times are UTC. Percentiles are accurate to about 2 %; distinct counts above 1024 are estimates accurate to about 2 %.</p></footer>"#,
         k = d.k,
         km = d.k.saturating_sub(1),
-        withheld = if withheld > 0 { format!(" ({} requests were left out)", group_digits(withheld)) } else { String::new() },
+        withheld = if withheld > 0 {
+            format!(" ({} requests were left out)", group_digits(withheld))
+        } else {
+            String::new()
+        },
         records = group_digits(d.records),
         matched = group_digits(d.matched),
-        skipped = if d.skipped > 0 { format!("; {} damaged lines were skipped", d.skipped) } else { String::new() },
+        skipped = if d.skipped > 0 {
+            format!("; {} damaged lines were skipped", d.skipped)
+        } else {
+            String::new()
+        },
     );
 
     format!(
@@ -272,7 +296,11 @@ fn nice_scale(max: f64) -> (f64, f64) {
     }
     let raw = max / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
     ((max / step).ceil() * step, step)
 }
 
@@ -335,7 +363,13 @@ fn empty_svg(msg: &str) -> String {
     )
 }
 
-fn bar_chart(labels: &[String], values: &[Option<f64>], color: &str, unit: &str, fmt: &dyn Fn(f64) -> String) -> String {
+fn bar_chart(
+    labels: &[String],
+    values: &[Option<f64>],
+    color: &str,
+    unit: &str,
+    fmt: &dyn Fn(f64) -> String,
+) -> String {
     if values.iter().all(Option::is_none) {
         return empty_svg("No data in this period");
     }
@@ -364,7 +398,11 @@ fn bar_chart(labels: &[String], values: &[Option<f64>], color: &str, unit: &str,
 }
 
 fn line_chart(labels: &[String], series: &[(&str, &str, Vec<Option<f64>>)], unit: &str) -> String {
-    let max = series.iter().flat_map(|(_, _, v)| v.iter().flatten()).cloned().fold(0.0, f64::max);
+    let max = series
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().flatten())
+        .cloned()
+        .fold(0.0, f64::max);
     if labels.is_empty() {
         return empty_svg("No data in this period");
     }
@@ -421,14 +459,22 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
     let bw = (slot * 0.72).max(1.0);
     let mut present: Vec<&str> = Vec::new();
     for (i, day) in labels.iter().enumerate() {
-        let rows: Vec<&Summary> = by_day_status.rows.iter().filter(|r| r.day.as_deref() == Some(day)).collect();
+        let rows: Vec<&Summary> = by_day_status
+            .rows
+            .iter()
+            .filter(|r| r.day.as_deref() == Some(day))
+            .collect();
         let total: u64 = rows.iter().map(|r| r.requests).sum();
         if total == 0 {
             continue;
         }
         let mut y = TOP + ph;
         for (class, color) in STATUS_COLORS {
-            let n: u64 = rows.iter().filter(|r| r.status.as_deref() == Some(class)).map(|r| r.requests).sum();
+            let n: u64 = rows
+                .iter()
+                .filter(|r| r.status.as_deref() == Some(class))
+                .map(|r| r.requests)
+                .sum();
             if n == 0 {
                 continue;
             }
@@ -451,7 +497,10 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
     // Legend below the plot, right aligned.
     let mut lx = W - RIGHT - present.len() as f64 * 78.0;
     for class in present {
-        let color = STATUS_COLORS.iter().find(|(c, _)| *c == class).map_or("#000", |(_, c)| c);
+        let color = STATUS_COLORS
+            .iter()
+            .find(|(c, _)| *c == class)
+            .map_or("#000", |(_, c)| c);
         let _ = write!(
             s,
             r#"<rect x="{lx:.1}" y="{}" width="12" height="12" fill="{color}"/><text x="{:.1}" y="{}">{}</text>"#,

@@ -260,7 +260,11 @@ fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
@@ -268,9 +272,18 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
         .iter()
         .map(|d| d.as_str().to_owned())
         .chain(
-            ["requests", "accounts", "tenants", "p50", "p95", "p99", "bytes in", "bytes out"]
-                .iter()
-                .map(|s| (*s).to_owned()),
+            [
+                "requests",
+                "accounts",
+                "tenants",
+                "p50",
+                "p95",
+                "p99",
+                "bytes in",
+                "bytes out",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
         )
         .collect();
     let mut table: Vec<Vec<String>> = vec![header];
