@@ -168,7 +168,7 @@ pub enum SinkConfig {
     /// Batches to an HTTP collector (feature `http`), see
     /// [`HttpSinkSettings`](crate::sink::http::HttpSinkSettings).
     #[cfg(feature = "http")]
-    Http(crate::sink::http::HttpSinkSettings),
+    Http(Box<crate::sink::http::HttpSinkSettings>),
 }
 
 impl SinkConfig {
