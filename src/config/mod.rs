@@ -173,6 +173,10 @@ pub enum SinkConfig {
     Tracing(TracingSettings),
     /// RFC 5424 syslog messages.
     Syslog(Box<SyslogSettings>),
+    /// Batches to an HTTP collector (feature `http`), see
+    /// [`HttpSinkSettings`](crate::sink::http::HttpSinkSettings).
+    #[cfg(feature = "http")]
+    Http(Box<crate::sink::http::HttpSinkSettings>),
 }
 
 impl SinkConfig {
@@ -184,6 +188,8 @@ impl SinkConfig {
             SinkConfig::Rolling(_) => "rolling",
             SinkConfig::Tracing(_) => "tracing",
             SinkConfig::Syslog(_) => "syslog",
+            #[cfg(feature = "http")]
+            SinkConfig::Http(_) => "http",
         }
     }
 
@@ -195,6 +201,8 @@ impl SinkConfig {
             SinkConfig::Rolling(r) => r.describe(),
             SinkConfig::Tracing(t) => t.describe(),
             SinkConfig::Syslog(s) => s.describe(),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.describe(),
         }
     }
 
@@ -209,6 +217,11 @@ impl SinkConfig {
             SinkConfig::Rolling(r) => r.build()?,
             SinkConfig::Tracing(t) => t.build()?,
             SinkConfig::Syslog(s) => s.build()?,
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => Box::new(
+                h.build()
+                    .map_err(|e| ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason))?,
+            ),
         })
     }
 

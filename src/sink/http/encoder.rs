@@ -10,7 +10,7 @@ use crate::sink::SinkError;
 
 /// Turns a batch of records into one request body for a kind of collector.
 ///
-/// The built-in encoders are [`Ndjson`], [`ClickHouse`], [`Loki`],
+/// The built-in encoders are [`Ndjson`], [`ClickHouse`], [`Loki`](super::Loki),
 /// [`Elasticsearch`](super::Elasticsearch) and [`Otlp`](super::Otlp).
 /// Encoders see only sanitized records and must not add anything else.
 pub trait Encoder: Send + Sync + fmt::Debug + 'static {

@@ -37,8 +37,9 @@
 //!      itself is refused and retrying would never end, so its records are
 //!      appended to the [dead-letter file](HttpSinkBuilder::dead_letter) and
 //!      counted as `rejected`.
-//! 4. Spooled batches are sent, oldest first, as soon as the collector
-//!    answers again — also by the next process that opens the same spool.
+//! 4. Spooled batches are sent, oldest first and one at a time, as soon as
+//!    the collector answers again — also by the next process that opens the
+//!    same spool. They may arrive after newer batches sent directly.
 //!
 //! Every record is counted in the sink's ledger as buffered, spooled,
 //! delivered or dropped with a reason (`rejected`, `spool_full`, `corrupt`,
@@ -66,6 +67,8 @@ mod encoder;
 mod loki;
 mod otlp;
 mod retry;
+#[cfg(feature = "config")]
+mod settings;
 mod sink;
 
 pub use batch::BatchConfig;
@@ -75,4 +78,6 @@ pub use encoder::{ClickHouse, Encoder, ItemFailures, Ndjson};
 pub use loki::Loki;
 pub use otlp::Otlp;
 pub use retry::RetryPolicy;
+#[cfg(feature = "config")]
+pub use settings::{EncodingName, HttpSinkSettings, SettingsError};
 pub use sink::HttpSink;

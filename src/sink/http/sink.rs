@@ -206,7 +206,8 @@ impl HttpSink {
         } else {
             self.max_in_flight
         };
-        while self.in_flight.len() < limit {
+        // A failure inside this loop (the request threads are gone) starts a backoff.
+        while self.in_flight.len() < limit && self.backoff.ready(now) {
             if !self.spool_in_flight && self.send_from_spool() {
                 continue;
             }
@@ -286,7 +287,13 @@ impl HttpSink {
                     };
                     match failures {
                         None => self.delivered(flight),
-                        Some(f) => self.partly_delivered(flight, &f.retry, &f.rejected, status, &body),
+                        Some(f) => {
+                            if !f.retry.is_empty() {
+                                // Overloaded for some records: wait before sending them again.
+                                self.backoff.failed(&self.retry, retry_after, now);
+                            }
+                            self.partly_delivered(flight, &f.retry, &f.rejected, status, &body);
+                        }
                     }
                 }
                 Class::Retry => {
@@ -348,11 +355,33 @@ impl HttpSink {
         } else {
             Held::Buffered
         };
-        let pick =
-            |idx: &[usize]| -> Vec<Record> { idx.iter().filter_map(|&i| flight.records.get(i)).cloned().collect() };
-        let again = pick(retry);
-        let refused = pick(rejected);
-        let ok = (flight.records.len() - again.len() - refused.len()) as u64;
+        // Each record has one fate; an index named twice counts once, rejection first.
+        const OK: u8 = 0;
+        const AGAIN: u8 = 1;
+        const REFUSED: u8 = 2;
+        let mut fate = vec![OK; flight.records.len()];
+        for &i in retry {
+            if let Some(f) = fate.get_mut(i) {
+                *f = AGAIN;
+            }
+        }
+        for &i in rejected {
+            if let Some(f) = fate.get_mut(i) {
+                *f = REFUSED;
+            }
+        }
+        let pick = |want: u8| -> Vec<Record> {
+            flight
+                .records
+                .iter()
+                .zip(&fate)
+                .filter(|(_, f)| **f == want)
+                .map(|(r, _)| r.clone())
+                .collect()
+        };
+        let again = pick(AGAIN);
+        let refused = pick(REFUSED);
+        let ok = fate.iter().filter(|f| **f == OK).count() as u64;
         if let Some(batch) = &flight.spooled {
             self.ack(batch);
             self.ledger.drop_held(Held::Spooled, DropReason::Corrupt, batch.damaged);

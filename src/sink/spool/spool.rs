@@ -124,17 +124,17 @@ impl Spool {
                 torn = 1;
             }
         }
-        let first_segment = found.first().map_or(acked + 1, |s| s.first_seq);
+        let first_segment = found.first().map_or(acked.saturating_add(1), |s| s.first_seq);
         let spool = Spool {
             cursor: Cursor {
                 segment: first_segment,
                 offset: SEGMENT_MAGIC.len(),
-                expected: acked + 1,
+                expected: acked.saturating_add(1),
             },
             total_bytes: found.iter().map(|s| s.bytes).sum(),
             segments: found.into(),
             writer: None,
-            next_seq: max_seq + 1,
+            next_seq: max_seq.saturating_add(1),
             acked,
             cache: None,
             unsynced: false,
@@ -151,7 +151,7 @@ impl Spool {
 
     /// Records appended and not yet acknowledged (damaged ones not yet reached included).
     pub fn pending(&self) -> u64 {
-        self.next_seq - 1 - self.acked
+        self.next_seq.saturating_sub(1).saturating_sub(self.acked)
     }
 
     /// Whether every appended record was acknowledged.
@@ -354,7 +354,7 @@ impl Spool {
                             continue; // already delivered
                         }
                         damaged += f.seq - cur.expected;
-                        cur.expected = f.seq + 1;
+                        cur.expected = f.seq.saturating_add(1);
                         last_seq = f.seq;
                         match crate::read::parse_line(f.payload) {
                             Ok(r) => {
@@ -428,7 +428,7 @@ impl Spool {
         // Whole segments before the one being read are done.
         while let Some(front) = self.segments.front() {
             let done_before_cursor = front.first_seq < self.cursor.segment;
-            let all_acked = self.segments.len() == 1 && self.acked + 1 >= self.next_seq;
+            let all_acked = self.segments.len() == 1 && self.acked.saturating_add(1) >= self.next_seq;
             if !(done_before_cursor || all_acked) {
                 break;
             }
@@ -498,7 +498,12 @@ fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
 }
 
 fn read_ack(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+    fs::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n <= frame::MAX_SEQ)
 }
 
 fn sync_dir(dir: &Path) {
