@@ -21,7 +21,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 echo "fuzz: building ${#targets[@]} target(s)" >&2
-cargo fuzz build -O "${targets[@]/#/}" 2>/dev/null || cargo fuzz build -O
+if [ ${#targets[@]} -eq 1 ]; then cargo fuzz build -O "${targets[0]}"; else cargo fuzz build -O; fi
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
