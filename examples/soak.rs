@@ -41,7 +41,8 @@ enum Fault {
     Ok = 0,
     /// Fails every batch (counted as `sink_error`).
     Fail = 1,
-    /// Takes 20 ms per batch: slower than traffic, so its queue overflows.
+    /// Takes 1 ms per record: roughly 100× slower than the traffic one core
+    /// serves, so its queue overflows.
     Slow = 2,
     /// Blocks until the mode changes.
     Stuck = 3,
@@ -95,7 +96,7 @@ impl Sink for FaultSink {
                 Fault::Ok => break,
                 Fault::Fail => return Err(SinkError::new("fault sink set to fail")),
                 Fault::Slow => {
-                    std::thread::sleep(Duration::from_millis(20));
+                    std::thread::sleep(Duration::from_millis(1) * batch.len().min(1000) as u32);
                     break;
                 }
                 Fault::Stuck => std::thread::sleep(Duration::from_millis(10)),
