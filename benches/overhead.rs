@@ -1,1 +1,3 @@
+//! Request-path overhead benchmark.
+
 fn main() {}

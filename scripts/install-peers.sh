@@ -27,8 +27,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
   echo "install-peers: installing ${need_apt[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "install-peers: installing Python packages ${need_pip[*]}" >&2

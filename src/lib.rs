@@ -47,6 +47,9 @@
 //!   cancellation: outcome `aborted` with the bytes counted so far; during a
 //!   panic: outcome `error`.
 //!
+//! A request whose body failed to arrive (the client went away mid-upload) is
+//! `aborted` even when the service still answered it.
+//!
 //! Emitting is a non-blocking hand-off. When the queue is full the record is
 //! dropped and counted (`Stats::dropped_queue_full`), never waited for.
 //!
@@ -56,13 +59,24 @@
 //! allowlist, raw account and tenant IDs, JWTs, e-mails and tokens in paths,
 //! full client IPs (unless [`IpPolicy::Keep`] is chosen). See [`Policy`].
 
+// Library code never prints and never unwraps; tests, examples, benches and
+// the CLI may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod audit;
 mod builder;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod middleware;
 pub mod pipeline;
 pub mod policy;
 pub mod read;
 pub mod record;
+pub mod retention;
 pub mod sink;
+pub mod stats;
+pub mod subject;
 
 pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};
 pub use middleware::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};

@@ -65,6 +65,10 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 }
 
+/// Set in the request byte counter when reading the request body failed: the
+/// client went away or broke the framing mid-upload.
+pub(crate) const REQ_BODY_FAILED: u64 = 1 << 63;
+
 pin_project! {
     /// The request body handed to the inner service: the original body,
     /// unchanged, with the bytes the service reads counted.
@@ -93,9 +97,16 @@ impl<B: Body> Body for RequestBody<B> {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let polled = this.inner.poll_frame(cx);
-        if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (this.counter.as_ref(), &polled) {
-            if let Some(data) = frame.data_ref() {
-                counter.fetch_add(data.remaining() as u64, Relaxed);
+        if let (Some(counter), Poll::Ready(Some(result))) = (this.counter.as_ref(), &polled) {
+            match result {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        counter.fetch_add(data.remaining() as u64, Relaxed);
+                    }
+                }
+                Err(_) => {
+                    counter.fetch_or(REQ_BODY_FAILED, Relaxed);
+                }
             }
         }
         polled

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderValue, Method, Response, Uri, Version};
 
+use super::body::REQ_BODY_FAILED;
 use super::layer::Shared;
 use super::{AccountId, RouteTemplate, TenantId};
 use crate::record::Outcome;
@@ -92,6 +93,13 @@ impl RecordGuard {
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         let Some(p) = self.pending.take() else { return };
         let cap = p.cap;
+        let req = cap.req_counter.map(|c| c.load(Relaxed));
+        // A response to a request the client never finished sending says
+        // nothing about what the client got: the client went away.
+        let outcome = match req {
+            Some(n) if n & REQ_BODY_FAILED != 0 && outcome == Outcome::Completed => Outcome::Aborted,
+            _ => outcome,
+        };
         let raw = RawRecord {
             start: cap.start,
             method: cap.method,
@@ -105,7 +113,7 @@ impl RecordGuard {
             forwarded: cap.forwarded,
             x_forwarded_for: cap.x_forwarded_for,
             declared_req_bytes: cap.declared_req_bytes,
-            req_bytes: cap.req_counter.map(|c| c.load(Relaxed)),
+            req_bytes: req.map(|n| n & !REQ_BODY_FAILED),
             resp_bytes: p.resp_bytes,
             status: p.status,
             ttfb: p.ttfb,

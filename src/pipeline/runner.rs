@@ -82,8 +82,11 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, rx: Receiver<Arc<[Record]>>, ledger: 
                         }
                     }
                     Err(e) => {
-                        ledger.dropped(DropReason::SinkError, n);
-                        report("write", &e, n);
+                        // A sink that keeps its own accounting has already
+                        // counted the records this error cost.
+                        let lost = if accounting == Accounting::Pipeline { n } else { 0 };
+                        ledger.dropped(DropReason::SinkError, lost);
+                        report("write", &e, lost);
                     }
                 }
                 let _ = ledger

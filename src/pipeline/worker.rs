@@ -171,16 +171,16 @@ impl Worker {
                 idle = Duration::from_micros(100);
             }
             let full = self.counters.dropped_queue_full.load(Relaxed);
-            if full > seen_full {
-                if let Some(suppressed) = warn.check() {
-                    tracing::warn!(
-                        target: "privlog",
-                        records_dropped = full - seen_full,
-                        warnings_suppressed = suppressed,
-                        "privlog hand-off queue full: records dropped (raise the queue capacity or speed up the sinks)"
-                    );
-                    seen_full = full;
-                }
+            if full > seen_full
+                && let Some(suppressed) = warn.check()
+            {
+                tracing::warn!(
+                    target: "privlog",
+                    records_dropped = full - seen_full,
+                    warnings_suppressed = suppressed,
+                    "privlog hand-off queue full: records dropped (raise the queue capacity or speed up the sinks)"
+                );
+                seen_full = full;
             }
             if drained {
                 continue;

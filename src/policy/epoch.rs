@@ -93,6 +93,19 @@ impl Epoch {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The epoch a record's `epoch` field names, for finding the pseudonyms of
+    /// stored records again. `None` when the text is not an epoch label of any
+    /// rotation (`2026-11-22`, `2026-W47`, `2026-11`, `static`).
+    pub fn from_label(label: &str) -> Option<Epoch> {
+        let b = label.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+        let ok = label == "static"
+            || (b.len() == 7 && digits(0..4) && b[4] == b'-' && digits(5..7))
+            || (b.len() == 8 && digits(0..4) && &b[4..6] == b"-W" && digits(6..8))
+            || (b.len() == 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10));
+        ok.then(|| Epoch(label.to_owned()))
+    }
 }
 
 impl fmt::Display for Epoch {
@@ -113,6 +126,18 @@ mod tests {
         assert_eq!(Rotation::Weekly.epoch_of(ts).as_str(), "2026-W47");
         assert_eq!(Rotation::Monthly.epoch_of(ts).as_str(), "2026-11");
         assert_eq!(Rotation::None.epoch_of(ts).as_str(), "static");
+    }
+
+    #[test]
+    fn labels_parse_back_to_the_same_epoch() {
+        let ts = datetime!(2026-11-22 23:59:59 UTC);
+        for r in [Rotation::None, Rotation::Daily, Rotation::Weekly, Rotation::Monthly] {
+            let e = r.epoch_of(ts);
+            assert_eq!(Epoch::from_label(e.as_str()), Some(e));
+        }
+        for bad in ["", "2026", "2026-1", "2026-W4x", "2026-11-2", "x026-11", "static "] {
+            assert_eq!(Epoch::from_label(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

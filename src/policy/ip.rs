@@ -281,19 +281,18 @@ fn parse_node(v: &[u8]) -> Hop {
         return Hop::Addr(ip);
     }
     if let Some(rest) = s.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            if let Ok(ip) = rest[..end].parse::<Ipv6Addr>() {
-                return Hop::Addr(IpAddr::V6(ip));
-            }
+        if let Some(end) = rest.find(']')
+            && let Ok(ip) = rest[..end].parse::<Ipv6Addr>()
+        {
+            return Hop::Addr(IpAddr::V6(ip));
         }
         return Hop::Opaque;
     }
-    if let Some((host, port)) = s.rsplit_once(':') {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(ip) = host.parse::<Ipv4Addr>() {
-                return Hop::Addr(IpAddr::V4(ip));
-            }
-        }
+    if let Some((host, port)) = s.rsplit_once(':')
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(ip) = host.parse::<Ipv4Addr>()
+    {
+        return Hop::Addr(IpAddr::V4(ip));
     }
     Hop::Opaque
 }
@@ -411,7 +410,7 @@ mod tests {
 
     #[test]
     fn bad_trusted_proxy_is_named() {
-        let e = TrustedProxies::parse(["10.0.0.0/8", "not-a-net"]).err().expect("error");
+        let e = TrustedProxies::parse(["10.0.0.0/8", "not-a-net"]).expect_err("error");
         assert!(e.to_string().contains("\"not-a-net\""));
     }
 

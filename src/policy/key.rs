@@ -181,10 +181,10 @@ mod tests {
 
     #[test]
     fn bad_hex_names_the_problem_but_not_the_key() {
-        let e = MasterKey::from_hex("abc").err().expect("error");
+        let e = MasterKey::from_hex("abc").expect_err("error");
         assert!(e.to_string().contains("got 3 characters"));
         let bad = HEXKEY.replace("0f", "0g");
-        let e = MasterKey::from_hex(&bad).err().expect("error");
+        let e = MasterKey::from_hex(&bad).expect_err("error");
         assert!(e.to_string().contains("position 31"));
         assert!(!e.to_string().contains("0g"));
     }

@@ -183,13 +183,13 @@ impl Policy {
         if headers > MAX_CAPTURED {
             return Err(PolicyError::TooManyHeaders(headers));
         }
-        if let IpPolicy::Truncate { v4_prefix, v6_prefix } = self.ip {
-            if v4_prefix > 32 || v6_prefix > 128 {
-                return Err(PolicyError::Prefix {
-                    v4: v4_prefix,
-                    v6: v6_prefix,
-                });
-            }
+        if let IpPolicy::Truncate { v4_prefix, v6_prefix } = self.ip
+            && (v4_prefix > 32 || v6_prefix > 128)
+        {
+            return Err(PolicyError::Prefix {
+                v4: v4_prefix,
+                v6: v6_prefix,
+            });
         }
         Ok(())
     }

@@ -200,11 +200,7 @@ pub fn is_token(s: &str) -> bool {
     let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
     let classes = usize::from(digits > 0) + usize::from(upper > 0) + usize::from(lower > 0);
     // Real words are separated by dashes or underscores into short runs.
-    let longest_run = s
-        .split(|c: char| matches!(c, '-' | '_' | '.'))
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest_run = s.split(['-', '_', '.']).map(str::len).max().unwrap_or(0);
     classes >= 2 && longest_run >= 16 && (digits >= 2 || upper >= 2)
 }
 
@@ -222,7 +218,7 @@ pub fn sanitize_text(s: &str, max: usize) -> Cow<'_, str> {
             // Skip a CSI sequence: ESC [ params final-byte.
             if chars.peek() == Some(&'[') {
                 chars.next();
-                while let Some(n) = chars.next() {
+                for n in chars.by_ref() {
                     if ('@'..='~').contains(&n) {
                         break;
                     }

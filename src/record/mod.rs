@@ -10,6 +10,10 @@ pub(crate) mod raw;
 #[allow(clippy::module_inception)]
 mod record;
 
+pub(crate) use encode::write_ts;
 pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
 pub use record::{Record, SCHEMA_VERSION};
+
+#[cfg(feature = "http")]
+pub(crate) use encode::{write_str, write_ts, write_u64};

@@ -28,11 +28,24 @@
 mod error;
 mod ledger;
 mod memory;
+mod rolling;
+mod syslog;
+mod trace;
 mod writer;
+
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "spool")]
+pub mod spool;
 
 pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
+pub use rolling::{Fsync, LogFile, Retention, RetentionReport, RollingFileSink, log_files};
+#[cfg(feature = "syslog-tls")]
+pub use syslog::SyslogTls;
+pub use syslog::{Facility, Severity, SyslogSink};
+pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
 
 use std::time::Instant;

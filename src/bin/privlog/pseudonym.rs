@@ -1,9 +1,88 @@
-//! `privlog pseudonym` (not built yet).
+//! `privlog pseudonym`: an account's (and tenant's) pseudonyms for every epoch
+//! of a date range, under every key of the ring.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use privlog::{Pseudonymizer, Purpose, Rotation};
+use time::Date;
+
+use crate::keygen::KeyArgs;
 
 /// Arguments of `privlog pseudonym`.
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The account ID (e.g. an Atlassian accountId).
+    #[arg(long, value_name = "ID")]
+    account: String,
+    /// A tenant ID (Connect clientKey) to show the pseudonyms of too.
+    #[arg(long, value_name = "ID")]
+    tenant: Option<String>,
+    /// First day of the range (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    from: Date,
+    /// Last day of the range (YYYY-MM-DD, UTC), included.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    to: Date,
+    /// The rotation the records were written with: none, daily, weekly, monthly.
+    #[arg(long, default_value = "monthly")]
+    rotation: Rotation,
+    #[command(flatten)]
+    keys: KeyArgs,
+}
 
-pub(crate) fn run(_args: Args) -> crate::CliResult {
-    Err("`privlog pseudonym` is not available in this build".into())
+pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &format).map_err(|_| format!("{s:?} is not a date; write it as YYYY-MM-DD"))
+}
+
+/// Every epoch label of `rotation` from `from` to `to`, in order.
+pub(crate) fn epochs(rotation: Rotation, from: Date, to: Date) -> Vec<privlog::Epoch> {
+    let mut out: Vec<privlog::Epoch> = Vec::new();
+    let mut day = from;
+    while day <= to {
+        let e = rotation.epoch_of(day.midnight().assume_utc());
+        if out.last() != Some(&e) {
+            out.push(e);
+        }
+        match day.next_day() {
+            Some(d) => day = d,
+            None => break,
+        }
+    }
+    out
+}
+
+pub(crate) fn run(args: Args) -> crate::CliResult {
+    if args.from > args.to {
+        return Err(format!("--from {} is after --to {}", args.from, args.to).into());
+    }
+    if (args.to - args.from).whole_days() > 366 * 20 {
+        return Err("the range is longer than 20 years; choose a shorter one".into());
+    }
+    let ring = args.keys.ring()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "kid\tepoch\taccount{}",
+        if args.tenant.is_some() { "\ttenant" } else { "" }
+    )?;
+    for key in ring.iter() {
+        let p = Pseudonymizer::new(key);
+        for epoch in epochs(args.rotation, args.from, args.to) {
+            let keys = p.epoch_keys(&epoch);
+            write!(
+                out,
+                "{}\t{}\t{}",
+                key.id(),
+                epoch,
+                keys.pseudonym(Purpose::Account, &args.account)
+            )?;
+            if let Some(t) = &args.tenant {
+                write!(out, "\t{}", keys.pseudonym(Purpose::Tenant, t))?;
+            }
+            writeln!(out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,322 @@
-//! `privlog stats` (not built yet).
+//! `privlog stats`: anonymized usage statistics from record files.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use privlog::stats::{Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, Scan, ScanReport, Summaries, Summary};
 
 /// Arguments of `privlog stats`.
 #[derive(clap::Args)]
-pub(crate) struct Args {}
+#[command(after_help = "\
+Examples:
+  privlog stats --by day records-*.ndjson.gz
+  privlog stats --by day,route --format csv --from 2026-11-01 --to 2026-12-01 records.ndjson > nov.csv
+  cat records.ndjson | privlog stats --by hour,status --status 5xx -
 
-pub(crate) fn run(_args: Args) -> crate::CliResult {
-    Err("`privlog stats` is not available in this build".into())
+Groups seen by 1 to k-1 distinct accounts are folded into an (other) row per period;
+an (other) row that still has fewer than k accounts is withheld. Totals of what was
+folded or withheld are printed on standard error.")]
+pub(crate) struct Args {
+    /// Record files: NDJSON, plain or .gz; `-` reads standard input.
+    #[arg(required = true, value_name = "FILES")]
+    pub(crate) files: Vec<PathBuf>,
+    /// Group by a comma list of hour, day, week, route, method, status, tenant.
+    #[arg(long, default_value = "day", value_name = "KEYS")]
+    pub(crate) by: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+    /// k-anonymity: hide groups seen by 1 to k-1 distinct accounts (1 turns it off).
+    #[arg(long, default_value_t = DEFAULT_K, value_name = "N")]
+    pub(crate) k: u64,
+    /// Only requests that started at or after this time (2026-11-22 or RFC 3339).
+    #[arg(long, value_name = "T")]
+    pub(crate) from: Option<String>,
+    /// Only requests that started before this time (2026-11-22 or RFC 3339).
+    #[arg(long, value_name = "T")]
+    pub(crate) to: Option<String>,
+    /// Only this route template (or scrubbed path); end with `*` for a prefix.
+    #[arg(long, value_name = "R")]
+    pub(crate) route: Option<String>,
+    /// Only this status: a code (404), a class (4xx) or `none`.
+    #[arg(long, value_name = "S")]
+    pub(crate) status: Option<String>,
+    /// Only this tenant pseudonym.
+    #[arg(long, value_name = "T")]
+    pub(crate) tenant: Option<String>,
+    /// Parsing threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+}
+
+/// How `privlog stats` prints its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns for reading.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// The filter and validated k described by the common arguments.
+pub(crate) fn filter_from(
+    from: Option<&str>,
+    to: Option<&str>,
+    route: Option<&str>,
+    status: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<Filter, Box<dyn std::error::Error + Send + Sync>> {
+    let mut f = Filter::default();
+    f.from_ms = from.map(Filter::parse_time).transpose()?;
+    f.to_ms = to.map(Filter::parse_time).transpose()?;
+    f.route = route.map(str::to_owned);
+    f.status = status.map(str::parse).transpose()?;
+    f.tenant = tenant.map(str::to_owned);
+    Ok(f)
+}
+
+pub(crate) fn check_k(k: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if k == 0 || k > EXACT_LIMIT as u64 {
+        return Err(format!("invalid --k {k}: use 1 (no suppression) to {EXACT_LIMIT}").into());
+    }
+    Ok(())
+}
+
+/// Scans `files` with a progress bar on a terminal (nothing on a pipe).
+pub(crate) fn scan_with_progress<A: privlog::stats::Accumulator>(
+    files: Vec<PathBuf>,
+    threads: Option<usize>,
+    filter: Filter,
+    make: impl Fn() -> A + Sync,
+) -> Result<(A, ScanReport), Box<dyn std::error::Error + Send + Sync>> {
+    let total: u64 = files
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut scan = Scan::new(files).filter(filter);
+    if let Some(n) = threads {
+        scan = scan.threads(n);
+    }
+    let progress = scan.progress();
+    let done = Arc::new(AtomicBool::new(false));
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} reading {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left) {wide_bar}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let (bar2, done2, progress2) = (bar.clone(), Arc::clone(&done), Arc::clone(&progress));
+        std::thread::spawn(move || poll_progress(&bar2, &done2, &progress2));
+        bar
+    });
+    let result = scan.run(make);
+    done.store(true, Ordering::SeqCst);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+fn poll_progress(bar: &indicatif::ProgressBar, done: &AtomicBool, progress: &AtomicU64) {
+    while !done.load(Ordering::SeqCst) {
+        bar.set_position(progress.load(Ordering::Relaxed));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub(crate) fn run(args: Args) -> crate::CliResult {
+    let dims = Dimension::parse_list(&args.by)?;
+    check_k(args.k)?;
+    let filter = filter_from(
+        args.from.as_deref(),
+        args.to.as_deref(),
+        args.route.as_deref(),
+        args.status.as_deref(),
+        args.tenant.as_deref(),
+    )?;
+    let nfiles = args.files.len();
+    let (agg, report) = scan_with_progress(args.files, args.threads, filter, || Aggregator::new(dims.clone()))?;
+    let out = agg.summaries(args.k);
+    let written = print_rows(args.format, &dims, &out.rows);
+    eprintln!("{}", footer(nfiles, &report, &out));
+    match written {
+        // The reader went away (`| head`): not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(format!("cannot write the statistics to standard output: {e}").into()),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print_rows(format: Format, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    match format {
+        Format::Table => write_table(&mut w, dims, rows)?,
+        Format::Csv => write_csv(&mut w, dims, rows)?,
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut w, rows)?;
+            writeln!(w)?;
+        }
+    }
+    w.flush()
+}
+
+pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> String {
+    let mut s = format!(
+        "privlog stats: {} records from {} file{}, {} counted",
+        report.read.records,
+        nfiles,
+        if nfiles == 1 { "" } else { "s" },
+        report.matched
+    );
+    if report.read.skipped > 0 {
+        s.push_str(&format!(
+            "; {} damaged or torn line{} skipped",
+            report.read.skipped,
+            if report.read.skipped == 1 { "" } else { "s" }
+        ));
+    }
+    if out.k > 1 {
+        s.push_str(&format!(
+            "; k={}: {} small group{} folded into (other), {} withheld ({} requests)",
+            out.k,
+            out.folded_groups,
+            if out.folded_groups == 1 { "" } else { "s" },
+            out.suppressed_groups,
+            out.suppressed_requests
+        ));
+    } else {
+        s.push_str("; k-anonymity off (--k 1)");
+    }
+    s
+}
+
+const METRICS: [&str; 8] = [
+    "requests",
+    "distinct_accounts",
+    "distinct_tenants",
+    "p50_us",
+    "p95_us",
+    "p99_us",
+    "req_bytes",
+    "resp_bytes",
+];
+
+fn metrics(s: &Summary) -> [u64; 8] {
+    [
+        s.requests,
+        s.distinct_accounts,
+        s.distinct_tenants,
+        s.p50_us,
+        s.p95_us,
+        s.p99_us,
+        s.req_bytes,
+        s.resp_bytes,
+    ]
+}
+
+fn write_csv(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+    let header: Vec<&str> = dims.iter().map(|d| d.as_str()).chain(METRICS).collect();
+    writeln!(w, "{}", header.join(","))?;
+    for r in rows {
+        let mut cells: Vec<String> = dims.iter().map(|d| csv_cell(r.key(*d).unwrap_or(""))).collect();
+        cells.extend(metrics(r).iter().map(u64::to_string));
+        writeln!(w, "{}", cells.join(","))?;
+    }
+    Ok(())
+}
+
+fn csv_cell(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_owned()
+    }
+}
+
+fn human_us(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..1_000_000 => format!("{:.1} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+    let header: Vec<String> = dims
+        .iter()
+        .map(|d| d.as_str().to_owned())
+        .chain(
+            ["requests", "accounts", "tenants", "p50", "p95", "p99", "bytes in", "bytes out"]
+                .iter()
+                .map(|s| (*s).to_owned()),
+        )
+        .collect();
+    let mut table: Vec<Vec<String>> = vec![header];
+    for r in rows {
+        let mut line: Vec<String> = dims
+            .iter()
+            .map(|d| r.key(*d).unwrap_or("").chars().filter(|c| !c.is_control()).collect())
+            .collect();
+        line.extend([
+            r.requests.to_string(),
+            r.distinct_accounts.to_string(),
+            r.distinct_tenants.to_string(),
+            human_us(r.p50_us),
+            human_us(r.p95_us),
+            human_us(r.p99_us),
+            human_bytes(r.req_bytes),
+            human_bytes(r.resp_bytes),
+        ]);
+        table.push(line);
+    }
+    let cols = table[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| table.iter().map(|row| row[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (i, row) in table.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if c < dims.len() {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            } else {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            }
+        }
+        writeln!(w, "{}", line.trim_end())?;
+        if i == 0 {
+            writeln!(w, "{}", "-".repeat(widths.iter().sum::<usize>() + 2 * (cols - 1)))?;
+        }
+    }
+    if rows.is_empty() {
+        writeln!(w, "(no rows)")?;
+    }
+    Ok(())
 }

@@ -1,0 +1,249 @@
+//! The add-on itself: its routes, its handlers and the server loop. `main.rs`
+//! wires it to the command line; the tests drive the same code over sockets.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, Query, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use privlog::{AccountId, PrivlogLayer, TenantId};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// How long a client may take to send a request's headers (HTTP/1). Slower
+/// clients are disconnected, so a slowloris cannot hold connections open.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for in-flight requests before giving up on them.
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The header a front-end session service sets with the signed-in account;
+/// read by [`session_account`], the add-on's inner middleware.
+pub(crate) const SESSION_ACCOUNT_HEADER: &str = "x-addon-account";
+
+/// The add-on's routes, without logging.
+pub(crate) fn routes() -> Router {
+    Router::new()
+        .route("/installed", post(installed))
+        .route("/uninstalled", post(uninstalled))
+        .route("/macro", get(macro_view))
+        .route("/rest/accounts/{account_id}/history", get(history))
+        .route("/search", get(search))
+        .route("/rest/pages/{page_id}/index", post(index_page))
+        .route("/export/{name}", get(export))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(middleware::from_fn(session_account))
+}
+
+/// The add-on with privlog around every route and the fallback.
+pub(crate) fn app(layer: PrivlogLayer) -> Router {
+    routes().layer(layer)
+}
+
+/// The Connect lifecycle payload; only `clientKey` is used, `sharedSecret` is
+/// read (the add-on would store it) and dropped.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Lifecycle {
+    client_key: String,
+    #[allow(dead_code)]
+    shared_secret: Option<String>,
+}
+
+async fn installed(body: Bytes) -> Response {
+    match serde_json::from_slice::<Lifecycle>(&body) {
+        // Tell privlog which customer site this was: it logs only a pseudonym.
+        Ok(event) => (TenantId::new(event.client_key), StatusCode::NO_CONTENT).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "expected a Connect lifecycle payload\n").into_response(),
+    }
+}
+
+async fn uninstalled(body: Bytes) -> Response {
+    match serde_json::from_slice::<Lifecycle>(&body) {
+        Ok(event) => (TenantId::new(event.client_key), StatusCode::NO_CONTENT).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "expected a Connect lifecycle payload\n").into_response(),
+    }
+}
+
+/// The iframe Confluence loads for the macro:
+/// `/macro?xdm_e=…&xdm_c=…&cp=…&lic=active&cv=…&jwt=…&pageId=…&spaceKey=…`.
+async fn macro_view(Query(q): Query<std::collections::HashMap<String, String>>) -> impl IntoResponse {
+    let page = q.get("pageId").map(String::as_str).unwrap_or("?");
+    let licensed = q.get("lic").is_some_and(|l| l == "active");
+    let html = format!(
+        "<!doctype html><html><body><div id=\"macro\" data-page=\"{}\" data-licensed=\"{licensed}\">\
+         page statistics</div></body></html>\n",
+        page.len()
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html)
+}
+
+async fn history(Path(account_id): Path<String>) -> impl IntoResponse {
+    let body = format!("{{\"account\":{},\"views\":[3,1,4,1,5]}}\n", account_id.len());
+    // The handler knows whose history this is.
+    (
+        AccountId::new(account_id),
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+}
+
+async fn search(Query(q): Query<std::collections::HashMap<String, String>>) -> impl IntoResponse {
+    let terms = q.get("q").map(|s| s.split_whitespace().count()).unwrap_or(0);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{\"terms\":{terms},\"results\":[]}}\n"),
+    )
+}
+
+/// Reads the whole page body (any size) and reports how much was indexed.
+async fn index_page(Path(page_id): Path<u64>, body: Body) -> Response {
+    let mut body = body;
+    let mut n: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => n += frame.data_ref().map_or(0, |d| d.len() as u64),
+            Err(_) => return (StatusCode::BAD_REQUEST, "upload interrupted\n").into_response(),
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{\"page\":{page_id},\"indexed_bytes\":{n}}}\n"),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ExportParams {
+    size: Option<u64>,
+}
+
+/// Streams `size` bytes (default 1 MiB) in chunks, without a Content-Length.
+async fn export(Path(_name): Path<String>, Query(p): Query<ExportParams>) -> Response {
+    let size = p.size.unwrap_or(1 << 20);
+    (
+        [(header::CONTENT_TYPE, "text/csv")],
+        Body::new(Chunks::new(size, 16 * 1024)),
+    )
+        .into_response()
+}
+
+/// A streamed body of `remaining` bytes in chunks of at most `chunk` bytes.
+pub(crate) struct Chunks {
+    remaining: u64,
+    chunk: Bytes,
+}
+
+impl Chunks {
+    /// `total` bytes in chunks of `chunk` bytes.
+    pub(crate) fn new(total: u64, chunk: usize) -> Self {
+        Chunks {
+            remaining: total,
+            chunk: Bytes::from(vec![b'x'; chunk.max(1)]),
+        }
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let n = self.remaining.min(self.chunk.len() as u64);
+        self.remaining -= n;
+        Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n as usize)))))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // Deliberately inexact: the response goes out chunked.
+        SizeHint::default()
+    }
+}
+
+/// The add-on's session middleware, inside the privlog layer: it knows the
+/// signed-in account and tells privlog through the response, unless the
+/// handler already did.
+async fn session_account(req: Request, next: Next) -> Response {
+    let account = session_of(req.headers());
+    let mut res = next.run(req).await;
+    if let Some(account) = account {
+        if res.extensions().get::<AccountId>().is_none() {
+            res.extensions_mut().insert(AccountId::new(account));
+        }
+    }
+    res
+}
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(SESSION_ACCOUNT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Serves `app` on `listener` (HTTP/1.1 and HTTP/2 with prior knowledge)
+/// until `shutdown` resolves, then stops accepting, lets in-flight requests
+/// finish (up to [`DRAIN_TIMEOUT`]) and returns.
+pub(crate) async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    eprintln!("connect_addon: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            app.clone().oneshot(req)
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Connection errors (client gone, timeout) are the client's business;
+            // the privlog record already says how the request ended.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        eprintln!(
+            "connect_addon: requests still running after {}s; stopping anyway",
+            DRAIN_TIMEOUT.as_secs()
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! An Atlassian Connect add-on on axum, logging every request with privlog.
+//!
+//! ```sh
+//! export PRIVLOG_KEY=$(openssl rand -hex 32)   # 64 hex characters, keep it secret
+//! cargo run --release --example connect_addon -- --addr 127.0.0.1:8080 --log-file requests.ndjson
+//! curl -s 'http://127.0.0.1:8080/search?q=quarterly+report'
+//! curl -s 'http://127.0.0.1:8080/export/report.csv?size=100000' >/dev/null
+//! tail -n 2 requests.ndjson
+//! ```
+//!
+//! Options:
+//!
+//! - `--addr HOST:PORT` where to listen (port 0 picks a free port; the bound
+//!   address is printed on stderr);
+//! - `--log-file FILE` where NDJSON records are appended;
+//! - `--trusted-proxy CIDR` (repeatable) reverse proxies whose `Forwarded` /
+//!   `X-Forwarded-For` headers are believed;
+//! - `--clock-offset-days N` shifts record timestamps by N days (may be
+//!   negative), to produce traffic in other pseudonym epochs.
+//!
+//! Without `PRIVLOG_KEY` a random key is used (with a warning), so pseudonyms
+//! change at every restart. On SIGTERM or Ctrl-C the server stops accepting,
+//! lets in-flight requests finish, writes every record and prints a summary.
+
+mod app;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use privlog::sink::FileSink;
+use privlog::{MasterKey, Policy, TrustedProxies};
+
+const USAGE: &str =
+    "usage: connect_addon --addr HOST:PORT --log-file FILE [--trusted-proxy CIDR]... [--clock-offset-days N]";
+
+struct Args {
+    addr: SocketAddr,
+    log_file: PathBuf,
+    trusted: Vec<String>,
+    clock_offset_days: i64,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let (mut addr, mut log_file, mut trusted, mut offset) = (None, None, Vec::new(), 0i64);
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match flag.as_str() {
+            "--addr" => {
+                let v = value("--addr")?;
+                addr = Some(
+                    v.parse::<SocketAddr>()
+                        .map_err(|_| format!("--addr {v:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"))?,
+                );
+            }
+            "--log-file" => log_file = Some(PathBuf::from(value("--log-file")?)),
+            "--trusted-proxy" => trusted.push(value("--trusted-proxy")?),
+            "--clock-offset-days" => {
+                let v = value("--clock-offset-days")?;
+                offset = v
+                    .parse()
+                    .map_err(|_| format!("--clock-offset-days {v:?} is not a whole number of days"))?;
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Args {
+        addr: addr.ok_or("--addr is required")?,
+        log_file: log_file.ok_or("--log-file is required")?,
+        trusted,
+        clock_offset_days: offset,
+    })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("connect_addon: {msg}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("connect_addon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let trusted = TrustedProxies::parse(&args.trusted)?;
+    let mut builder = privlog::builder()
+        .policy(Policy::atlassian_connect().trusted_proxies(trusted))
+        .sink(FileSink::open(&args.log_file)?);
+    match std::env::var("PRIVLOG_KEY") {
+        Ok(hex) => builder = builder.key(MasterKey::from_hex(hex.trim()).map_err(|e| format!("PRIVLOG_KEY: {e}"))?),
+        // The builder warns and uses a random key.
+        Err(_) => {}
+    }
+    if args.clock_offset_days != 0 {
+        let days = args.clock_offset_days;
+        let shift = Duration::from_secs(days.unsigned_abs() * 86_400);
+        builder = builder.clock(move || {
+            let now = SystemTime::now();
+            if days > 0 { now + shift } else { now - shift }
+        });
+    }
+    let (layer, guard) = builder.build()?;
+
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    eprintln!("connect_addon: listening on http://{}", listener.local_addr()?);
+    app::serve(listener, app::app(layer), shutdown_signal()).await;
+
+    // Every connection is closed, so no new record can appear: write them all.
+    let report = guard.shutdown();
+    let s = &report.stats;
+    let lost = s.created.saturating_sub(s.delivered_everywhere());
+    eprintln!(
+        "connect_addon: {} records created, {} written to {}{}",
+        s.created,
+        s.delivered_everywhere(),
+        args.log_file.display(),
+        if lost == 0 {
+            String::new()
+        } else {
+            format!(" ({lost} not written, see the warnings above)")
+        }
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("connect_addon: cannot watch SIGTERM ({e}); stop with Ctrl-C");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    eprintln!("connect_addon: shutting down");
+}

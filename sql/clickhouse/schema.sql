@@ -1,0 +1,29 @@
+-- privlog record schema v1 as a ClickHouse MergeTree table. Works on
+-- ClickHouse 18.16 (Debian) and later; `ts` keeps whole seconds there (on
+-- 20.1 and later `DateTime64(3, 'UTC')` keeps the milliseconds).
+-- Load NDJSON record files, skipping up to 1000 torn or damaged lines per insert:
+--   clickhouse-client --query "INSERT INTO privlog_records SETTINGS date_time_input_format = 'best_effort', input_format_allow_errors_num = 1000 FORMAT JSONEachRow" < {files}
+CREATE TABLE IF NOT EXISTS privlog_records
+(
+    v UInt8,
+    ts DateTime('UTC'),
+    client Nullable(String),
+    method String,
+    route Nullable(String),
+    path String,
+    query Nullable(String),
+    status Nullable(UInt16),
+    req_bytes UInt64,
+    resp_bytes UInt64,
+    ttfb_us Nullable(UInt64),
+    duration_us UInt64,
+    outcome String,
+    proto String,
+    account Nullable(String),
+    tenant Nullable(String),
+    epoch String,
+    kid String
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(ts)
+ORDER BY (toDate(ts), method, path, ts);

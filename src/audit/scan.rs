@@ -1,0 +1,336 @@
+//! Scanning files on every core: one thread reads (and decompresses) blocks of
+//! whole lines, the others scan them; results are put back in file order.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use super::{Kind, scan_line};
+
+/// How an audit runs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AuditOptions {
+    /// Masked examples kept per kind. Defaults to 5.
+    pub examples: usize,
+    /// Scanning threads. Defaults to the number of cores.
+    pub threads: usize,
+    /// Bytes per block handed to a scanning thread. Defaults to 1 MiB.
+    pub block_bytes: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            examples: 5,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+            block_bytes: 1 << 20,
+        }
+    }
+}
+
+/// One masked finding and where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Example {
+    /// The file.
+    pub path: PathBuf,
+    /// The line number, from 1 (of the decompressed text for `.gz` files).
+    pub line: u64,
+    /// The finding, masked (`j***@e***.com`); never the full value.
+    pub masked: String,
+}
+
+/// What an audit found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditReport {
+    /// Findings per kind.
+    pub counts: BTreeMap<Kind, u64>,
+    /// The first findings of each kind, in file and line order.
+    pub examples: BTreeMap<Kind, Vec<Example>>,
+    /// Files scanned.
+    pub files: u64,
+    /// Lines scanned.
+    pub lines: u64,
+    /// Bytes scanned (decompressed).
+    pub bytes: u64,
+}
+
+impl AuditReport {
+    /// Whether nothing was found.
+    pub fn is_clean(&self) -> bool {
+        self.counts.values().all(|n| *n == 0)
+    }
+
+    /// All findings.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+/// Why an audit stopped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// A file could not be opened or read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for AuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditError::Io { path, .. } => write!(f, "cannot read {}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for AuditError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuditError::Io { source, .. } => Some(source),
+        }
+    }
+}
+
+struct Block {
+    file: usize,
+    seq: u64,
+    data: Vec<u8>,
+}
+
+struct BlockResult {
+    file: usize,
+    seq: u64,
+    lines: u64,
+    counts: [u64; 7],
+    examples: Vec<(Kind, u64, String)>,
+}
+
+fn scan_block(block: &Block, keep: usize) -> BlockResult {
+    let mut r = BlockResult {
+        file: block.file,
+        seq: block.seq,
+        lines: 0,
+        counts: [0; 7],
+        examples: Vec::new(),
+    };
+    let mut per_kind = [0usize; 7];
+    for line in block.data.split_inclusive(|b| *b == b'\n') {
+        r.lines += 1;
+        let n = r.lines;
+        scan_line(line, &mut |kind, masked| {
+            let i = kind.index();
+            r.counts[i] += 1;
+            if per_kind[i] < keep {
+                per_kind[i] += 1;
+                r.examples.push((kind, n, masked));
+            }
+        });
+    }
+    r
+}
+
+/// Scans `paths` (plain or gzip text, `-` for standard input) for personal
+/// data and secrets on `options.threads` threads.
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("privlog-audit-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let log = dir.join("access.log");
+/// std::fs::write(&log, "198.51.100.23 - - [22/Nov/2026:09:30:00 +0000] \"GET /users/jane@example.com HTTP/1.1\" 200 5\n")?;
+/// let report = privlog::audit::audit_files(&[log], &Default::default())?;
+/// assert_eq!(report.total(), 2); // an IPv4 address and an e-mail address
+/// # std::fs::remove_dir_all(dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// [`AuditError::Io`] naming the first file that could not be read.
+pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditReport, AuditError> {
+    let threads = options.threads.max(1);
+    let keep = options.examples;
+    let (block_tx, block_rx) = mpsc::sync_channel::<Block>(threads * 2);
+    let block_rx = Arc::new(Mutex::new(block_rx));
+    let (result_tx, result_rx) = mpsc::channel::<BlockResult>();
+    let mut report = AuditReport::default();
+    let read = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let rx = Arc::clone(&block_rx);
+            let tx = result_tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let next = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(block) = next else { return };
+                    if tx.send(scan_block(&block, keep)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(result_tx);
+        let mut outcome = Ok(());
+        for (file, path) in paths.iter().enumerate() {
+            match read_blocks(path, file, options.block_bytes.max(4096), &block_tx) {
+                Ok(bytes) => {
+                    report.files += 1;
+                    report.bytes += bytes;
+                }
+                Err(source) => {
+                    outcome = Err(AuditError::Io {
+                        path: path.clone(),
+                        source,
+                    });
+                    break;
+                }
+            }
+        }
+        drop(block_tx);
+        outcome
+    });
+    read?;
+    let mut results: Vec<BlockResult> = result_rx.into_iter().collect();
+    results.sort_by_key(|r| (r.file, r.seq));
+    let mut line_base = 0u64;
+    let mut current_file = usize::MAX;
+    for r in results {
+        if r.file != current_file {
+            current_file = r.file;
+            line_base = 0;
+        }
+        for kind in Kind::ALL {
+            let n = r.counts[kind.index()];
+            if n > 0 {
+                *report.counts.entry(kind).or_default() += n;
+            }
+        }
+        for (kind, line, masked) in r.examples {
+            let list = report.examples.entry(kind).or_default();
+            if list.len() < keep {
+                list.push(Example {
+                    path: paths.get(r.file).cloned().unwrap_or_default(),
+                    line: line_base + line,
+                    masked,
+                });
+            }
+        }
+        line_base += r.lines;
+        report.lines += r.lines;
+    }
+    Ok(report)
+}
+
+/// Reads `path` in blocks that end at a line end and sends them on; returns
+/// the bytes read.
+fn read_blocks(path: &Path, file: usize, block_bytes: usize, tx: &mpsc::SyncSender<Block>) -> io::Result<u64> {
+    let mut reader = crate::read::open(path)?;
+    let mut total = 0u64;
+    let mut seq = 0u64;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut data = std::mem::take(&mut carry);
+        let want = block_bytes.max(data.len() + block_bytes / 2);
+        data.reserve(want.saturating_sub(data.len()));
+        let mut eof = false;
+        while data.len() < want {
+            let start = data.len();
+            data.resize(want, 0);
+            match reader.read(&mut data[start..]) {
+                Ok(0) => {
+                    data.truncate(start);
+                    eof = true;
+                    break;
+                }
+                Ok(n) => data.truncate(start + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => data.truncate(start),
+                Err(e) => return Err(e),
+            }
+        }
+        if !eof {
+            // Keep the partial last line for the next block; a block without
+            // any line end is sent whole once it is 64 times the block size.
+            match memchr::memrchr(b'\n', &data) {
+                Some(p) => carry = data.split_off(p + 1),
+                None if data.len() < block_bytes.saturating_mul(64) => {
+                    carry = data;
+                    continue;
+                }
+                None => {}
+            }
+        }
+        total += data.len() as u64;
+        if !data.is_empty() && tx.send(Block { file, seq, data }).is_err() {
+            return Err(io::Error::other("the scanning threads stopped"));
+        }
+        seq += 1;
+        if eof {
+            return Ok(total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    #[test]
+    fn findings_keep_their_file_and_line_across_blocks_threads_and_gzip() {
+        let dir = std::env::temp_dir().join(format!("privlog-audit-scan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut text = String::new();
+        let mut planted = Vec::new();
+        for i in 1..=5000u64 {
+            if i % 997 == 0 {
+                text.push_str(&format!("GET /u/user{i}@example.com 200\n"));
+                planted.push(i);
+            } else {
+                text.push_str("GET /static/app.css 200 clean line\n");
+            }
+        }
+        let plain = dir.join("a.log");
+        std::fs::write(&plain, &text).expect("write");
+        let gz = dir.join("b.log.gz");
+        let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("create"), Default::default());
+        enc.write_all(text.as_bytes()).expect("gz");
+        enc.finish().expect("finish");
+        let options = AuditOptions {
+            examples: 100,
+            threads: 3,
+            block_bytes: 4096,
+        };
+        let report = audit_files(&[plain.clone(), gz.clone()], &options).expect("audit");
+        assert_eq!(report.files, 2);
+        assert_eq!(report.lines, 10_000);
+        assert_eq!(report.bytes, 2 * text.len() as u64);
+        assert_eq!(report.counts.get(&Kind::Email), Some(&(2 * planted.len() as u64)));
+        let found: Vec<(PathBuf, u64)> = report.examples[&Kind::Email]
+            .iter()
+            .map(|e| (e.path.clone(), e.line))
+            .collect();
+        let expected: Vec<(PathBuf, u64)> = [&plain, &gz]
+            .iter()
+            .flat_map(|p| planted.iter().map(|l| ((*p).clone(), *l)))
+            .collect();
+        assert_eq!(found, expected);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let e =
+            audit_files(&[PathBuf::from("/nonexistent/privlog.log")], &AuditOptions::default()).expect_err("missing");
+        assert!(e.to_string().contains("/nonexistent/privlog.log"));
+    }
+}

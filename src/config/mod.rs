@@ -1,0 +1,600 @@
+//! Operator configuration: one TOML file that sets the key source, the
+//! privacy policy, the pipeline and the sinks, with environment overrides for
+//! secrets and endpoints.
+//!
+//! ```
+//! use privlog::config::Config;
+//!
+//! let cfg = Config::from_toml(r#"
+//!     [key]
+//!     env = "PRIVLOG_KEY"
+//!
+//!     [policy]
+//!     preset = "atlassian-connect"
+//!     rotation = "monthly"
+//!     ip = "truncate"
+//!
+//!     [[sinks]]
+//!     type = "stdout"
+//! "#, [("PRIVLOG_KEY".to_owned(), "11".repeat(32))])?;
+//! let (layer, guard) = cfg.build()?;
+//! # drop(layer); guard.shutdown();
+//! # Ok::<(), privlog::config::ConfigError>(())
+//! ```
+//!
+//! Unknown fields and bad values are errors naming the field and the reason.
+//!
+//! # Environment overrides
+//!
+//! The library reads no environment by itself: callers pass the variables
+//! (`std::env::vars()`). A variable `PRIVLOG__A__B=value` sets the field `a.b`
+//! of the file (`PRIVLOG__POLICY__ROTATION=daily`,
+//! `PRIVLOG__SINKS__0__ENDPOINT=https://…` for the first sink); the key is
+//! read from the variable named by `key.env`.
+
+mod duration;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use duration::parse_duration;
+
+use crate::sink::{FileSink, Sink, WriterSink};
+use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "PRIVLOG__";
+
+/// A parsed, validated configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where the master key comes from.
+    #[serde(default)]
+    pub key: KeyConfig,
+    /// The privacy policy.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Queue and shutdown tuning.
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    /// Where records go.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    #[serde(skip)]
+    env: BTreeMap<String, String>,
+}
+
+/// `[key]`: where the master key comes from. With neither field a random
+/// per-process key is used, with a warning.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KeyConfig {
+    /// A file holding the key as 64 hex characters, readable by its owner only.
+    pub file: Option<PathBuf>,
+    /// An environment variable holding the key as 64 hex characters.
+    pub env: Option<String>,
+}
+
+/// `[policy]`: the privacy policy; every field defaults to the preset's value.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PolicyConfig {
+    /// `default` (the secure baseline) or `atlassian-connect`.
+    #[serde(default)]
+    pub preset: Preset,
+    /// `none`, `daily`, `weekly` or `monthly` (default).
+    pub rotation: Option<String>,
+    /// `truncate` (default), `pseudonymize`, `drop` or `keep`.
+    pub ip: Option<String>,
+    /// IPv4 prefix kept by `truncate` (default 24).
+    pub ipv4_prefix: Option<u8>,
+    /// IPv6 prefix kept by `truncate` (default 48).
+    pub ipv6_prefix: Option<u8>,
+    /// Networks of your reverse proxies (default none).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Query keys kept (added to the preset's).
+    #[serde(default)]
+    pub query_allow: Vec<String>,
+    /// Query keys never kept (added to the preset's).
+    #[serde(default)]
+    pub query_deny: Vec<String>,
+    /// Headers holding the account ID.
+    #[serde(default)]
+    pub account_headers: Vec<String>,
+    /// Headers holding the tenant ID.
+    #[serde(default)]
+    pub tenant_headers: Vec<String>,
+    /// Query parameters holding the account ID (never logged).
+    #[serde(default)]
+    pub account_query: Vec<String>,
+    /// Query parameters holding the tenant ID (never logged).
+    #[serde(default)]
+    pub tenant_query: Vec<String>,
+    /// Use account IDs found in paths (default true).
+    pub path_account_ids: Option<bool>,
+}
+
+/// A policy preset.
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Preset {
+    /// [`Policy::default`].
+    #[default]
+    Default,
+    /// [`Policy::atlassian_connect`].
+    AtlassianConnect,
+}
+
+/// `[pipeline]`: queue sizes and the shutdown deadline.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PipelineConfig {
+    /// Hand-off queue capacity in records (default 16384).
+    pub queue_capacity: Option<usize>,
+    /// Records per batch (default 512).
+    pub batch_size: Option<usize>,
+    /// Batches each sink may have queued (default 64).
+    pub sink_queue_batches: Option<usize>,
+    /// How long shutdown waits for queued records (default `5s`).
+    pub shutdown_timeout: Option<String>,
+}
+
+/// `[[sinks]]`: one destination; `type` selects the kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum SinkConfig {
+    /// NDJSON to standard output.
+    Stdout {},
+    /// NDJSON appended to one file.
+    File {
+        /// The file's path.
+        path: PathBuf,
+        /// `fsync` after each flush (default false).
+        #[serde(default)]
+        fsync: bool,
+    },
+}
+
+impl SinkConfig {
+    /// The sink's kind, as written in `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::Stdout {} => "stdout",
+            SinkConfig::File { .. } => "file",
+        }
+    }
+
+    /// A one-line description for `privlog check` (never contains credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            SinkConfig::Stdout {} => "stdout (NDJSON)".to_owned(),
+            SinkConfig::File { path, fsync } => format!("file {} (NDJSON, fsync on flush: {fsync})", path.display()),
+        }
+    }
+
+    fn build(&self) -> Result<Box<dyn Sink>, ConfigError> {
+        Ok(match self {
+            SinkConfig::Stdout {} => Box::new(WriterSink::stdout()),
+            SinkConfig::File { path, fsync } => Box::new(
+                FileSink::open(path)
+                    .map_err(|e| ConfigError::invalid("sinks.file.path", e.to_string()))?
+                    .sync_on_flush(*fsync),
+            ),
+        })
+    }
+}
+
+/// Why a configuration could not be loaded or used.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or did not match the schema (unknown field, wrong type).
+    Parse(String),
+    /// A field has a value that cannot work.
+    Invalid {
+        /// The field, as a dotted path (`policy.rotation`).
+        field: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The layer could not be built.
+    Build(BuildError),
+}
+
+impl ConfigError {
+    fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, .. } => write!(f, "cannot read config file {}", path.display()),
+            ConfigError::Parse(msg) => write!(f, "invalid config: {msg}"),
+            ConfigError::Invalid { field, reason } => write!(f, "invalid config field `{field}`: {reason}"),
+            ConfigError::Build(e) => write!(f, "cannot start privlog from config: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            ConfigError::Build(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file, applying the `PRIVLOG__…`
+    /// overrides found in `env`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file, field and reason.
+    pub fn load<I>(path: &Path, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, env)
+    }
+
+    /// Parses and validates configuration text, applying the `PRIVLOG__…`
+    /// overrides found in `env`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field and reason.
+    pub fn from_toml<I>(text: &str, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut root = toml::Value::Table(doc);
+        for (name, value) in &env {
+            if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut root, path, value)?;
+            }
+        }
+        let mut cfg: Config = Config::deserialize(root).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.env = env;
+        cfg.policy()?;
+        cfg.pipeline_settings()?;
+        if cfg.sinks.is_empty() {
+            return Err(ConfigError::invalid(
+                "sinks",
+                "no sink configured; add at least one [[sinks]] table, e.g. type = \"stdout\"",
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// The effective privacy policy.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the bad field.
+    pub fn policy(&self) -> Result<Policy, ConfigError> {
+        let p = &self.policy;
+        let mut policy = match p.preset {
+            Preset::Default => Policy::default(),
+            Preset::AtlassianConnect => Policy::atlassian_connect(),
+        };
+        if let Some(r) = &p.rotation {
+            policy = policy.rotation(
+                r.parse::<Rotation>()
+                    .map_err(|e| ConfigError::invalid("policy.rotation", e))?,
+            );
+        }
+        let v4 = p.ipv4_prefix.unwrap_or(24);
+        let v6 = p.ipv6_prefix.unwrap_or(48);
+        if v4 > 32 {
+            return Err(ConfigError::invalid(
+                "policy.ipv4_prefix",
+                format!("{v4} is out of range; use 0-32 (default 24)"),
+            ));
+        }
+        if v6 > 128 {
+            return Err(ConfigError::invalid(
+                "policy.ipv6_prefix",
+                format!("{v6} is out of range; use 0-128 (default 48)"),
+            ));
+        }
+        let ip = match p.ip.as_deref().unwrap_or("truncate") {
+            "truncate" => IpPolicy::Truncate {
+                v4_prefix: v4,
+                v6_prefix: v6,
+            },
+            "pseudonymize" => IpPolicy::Pseudonymize,
+            "drop" => IpPolicy::Drop,
+            "keep" => IpPolicy::Keep,
+            other => {
+                return Err(ConfigError::invalid(
+                    "policy.ip",
+                    format!("unknown value {other:?}; expected truncate, pseudonymize, drop or keep"),
+                ));
+            }
+        };
+        policy = policy.ip(ip);
+        policy = policy.trusted_proxies(
+            TrustedProxies::parse(&p.trusted_proxies)
+                .map_err(|e| ConfigError::invalid("policy.trusted_proxies", e.to_string()))?,
+        );
+        let q = policy
+            .query_policy()
+            .clone()
+            .allow(p.query_allow.iter().cloned())
+            .deny(p.query_deny.iter().cloned());
+        policy = policy.query(q);
+        for (field, names, tenant) in [
+            ("policy.account_headers", &p.account_headers, false),
+            ("policy.tenant_headers", &p.tenant_headers, true),
+        ] {
+            for n in names {
+                let name = http::HeaderName::from_bytes(n.as_bytes())
+                    .map_err(|_| ConfigError::invalid(field, format!("{n:?} is not a valid header name")))?;
+                policy = if tenant {
+                    policy.tenant_header(name)
+                } else {
+                    policy.account_header(name)
+                };
+            }
+        }
+        for k in &p.account_query {
+            policy = policy.account_query_param(k.clone());
+        }
+        for k in &p.tenant_query {
+            policy = policy.tenant_query_param(k.clone());
+        }
+        if let Some(on) = p.path_account_ids {
+            policy = policy.path_account_ids(on);
+        }
+        policy
+            .validate()
+            .map_err(|e| ConfigError::invalid("policy", e.to_string()))?;
+        Ok(policy)
+    }
+
+    fn pipeline_settings(&self) -> Result<Duration, ConfigError> {
+        let p = &self.pipeline;
+        for (field, v) in [
+            ("pipeline.queue_capacity", p.queue_capacity),
+            ("pipeline.batch_size", p.batch_size),
+            ("pipeline.sink_queue_batches", p.sink_queue_batches),
+        ] {
+            if v == Some(0) {
+                return Err(ConfigError::invalid(field, "must be at least 1"));
+            }
+        }
+        match &p.shutdown_timeout {
+            Some(s) => parse_duration(s).map_err(|e| ConfigError::invalid("pipeline.shutdown_timeout", e)),
+            None => Ok(Duration::from_secs(5)),
+        }
+    }
+
+    /// The master key, from `key.file` or the variable named by `key.env`;
+    /// `None` when neither is set.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when the source is set but unusable.
+    pub fn master_key(&self) -> Result<Option<MasterKey>, ConfigError> {
+        if let Some(var) = &self.key.env {
+            let hex = self.env.get(var).ok_or_else(|| {
+                ConfigError::invalid(
+                    "key.env",
+                    format!("environment variable {var} is not set; export it with the 64-hex-character key"),
+                )
+            })?;
+            return MasterKey::from_hex(hex)
+                .map(Some)
+                .map_err(|e| ConfigError::invalid("key.env", format!("{var}: {e}")));
+        }
+        if let Some(path) = &self.key.file {
+            return crate::policy::load_key_file(path)
+                .map(Some)
+                .map_err(|e| ConfigError::invalid("key.file", e.to_string()));
+        }
+        Ok(None)
+    }
+
+    /// A builder with the key, policy, pipeline settings and sinks of this file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the key or a sink cannot be set up.
+    pub fn builder(&self) -> Result<Builder, ConfigError> {
+        let mut b = crate::builder()
+            .policy(self.policy()?)
+            .shutdown_timeout(self.pipeline_settings()?);
+        if let Some(k) = self.master_key()? {
+            b = b.key(k);
+        }
+        if let Some(n) = self.pipeline.queue_capacity {
+            b = b.queue_capacity(n);
+        }
+        if let Some(n) = self.pipeline.batch_size {
+            b = b.batch_size(n);
+        }
+        if let Some(n) = self.pipeline.sink_queue_batches {
+            b = b.sink_queue_batches(n);
+        }
+        for s in &self.sinks {
+            b = b.boxed_sink(s.build()?);
+        }
+        Ok(b)
+    }
+
+    /// Builds the layer and starts the pipeline.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the key, a sink or the pipeline cannot be set up.
+    pub fn build(&self) -> Result<(PrivlogLayer, WorkerGuard), ConfigError> {
+        self.builder()?.build().map_err(ConfigError::Build)
+    }
+
+    /// A human-readable summary of the effective settings: policy, key source
+    /// and fingerprint, pipeline, sinks. Never contains the key.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the key cannot be loaded.
+    pub fn describe(&self) -> Result<String, ConfigError> {
+        let policy = self.policy()?;
+        let key = match (self.master_key()?, &self.key.env, &self.key.file) {
+            (Some(k), Some(var), _) => format!("from environment variable {var} (kid {})", k.id()),
+            (Some(k), None, Some(path)) => format!("from file {} (kid {})", path.display(), k.id()),
+            _ => "none: a random key per process (pseudonyms change at every restart)".to_owned(),
+        };
+        let mut out = format!("key:              {key}\n{}", policy.describe());
+        out.push_str(&format!(
+            "queue capacity:   {}\nshutdown timeout: {:?}\nsinks:\n",
+            self.pipeline.queue_capacity.unwrap_or(16_384),
+            self.pipeline_settings()?
+        ));
+        for s in &self.sinks {
+            out.push_str(&format!("  - {}\n", s.describe()));
+        }
+        Ok(out)
+    }
+}
+
+fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(), ConfigError> {
+    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let field = parts.join(".");
+    let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let mut cur: &mut toml::Value = root;
+    let (last, parents) = parts
+        .split_last()
+        .ok_or_else(|| ConfigError::invalid(ENV_PREFIX, "empty override name"))?;
+    for p in parents {
+        cur = match cur {
+            toml::Value::Table(t) => t
+                .entry(p.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+            toml::Value::Array(a) => {
+                let i: usize = p
+                    .parse()
+                    .map_err(|_| ConfigError::invalid(&field, format!("{p:?} is not an index into the list")))?;
+                let len = a.len();
+                a.get_mut(i).ok_or_else(|| {
+                    ConfigError::invalid(&field, format!("index {i} is past the {len} entries in the file"))
+                })?
+            }
+            _ => {
+                return Err(ConfigError::invalid(
+                    &field,
+                    format!("{p:?} is not a table in the file"),
+                ));
+            }
+        };
+    }
+    match cur {
+        toml::Value::Table(t) => {
+            t.insert(last.clone(), parsed);
+            Ok(())
+        }
+        _ => Err(ConfigError::invalid(
+            &field,
+            "the parent of this field is not a table in the file",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    const MIN: &str = "[[sinks]]\ntype = \"stdout\"\n";
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let e = Config::from_toml(&format!("[policy]\nrotaton = \"daily\"\n{MIN}"), env(&[])).expect_err("error");
+        assert!(e.to_string().contains("rotaton"), "{e}");
+        let e = Config::from_toml("[[sinks]]\ntype = \"stdout\"\ncolour = 1\n", env(&[])).expect_err("error");
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = Config::from_toml("[[sinks]]\ntype = \"carrier-pigeon\"\n", env(&[])).expect_err("error");
+        assert!(e.to_string().contains("carrier-pigeon"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_field_and_fix() {
+        let e = Config::from_toml(&format!("[policy]\nrotation = \"hourly\"\n{MIN}"), env(&[])).expect_err("error");
+        assert!(
+            e.to_string().contains("policy.rotation") && e.to_string().contains("monthly"),
+            "{e}"
+        );
+        let e = Config::from_toml(
+            &format!("[policy]\ntrusted_proxies = [\"10.0.0.0/33\"]\n{MIN}"),
+            env(&[]),
+        )
+        .expect_err("error");
+        assert!(e.to_string().contains("policy.trusted_proxies"), "{e}");
+        let e = Config::from_toml("", env(&[])).expect_err("error");
+        assert!(e.to_string().contains("sinks"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_fields_and_list_entries() {
+        let text =
+            "[policy]\nrotation = \"monthly\"\n[[sinks]]\ntype = \"file\"\npath = \"/nonexistent/a\"\n".to_string();
+        let cfg = Config::from_toml(
+            &text,
+            env(&[
+                ("PRIVLOG__POLICY__ROTATION", "daily"),
+                ("PRIVLOG__SINKS__0__PATH", "/tmp/b.ndjson"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(cfg.policy().expect("policy").rotation_period(), Rotation::Daily);
+        assert!(matches!(&cfg.sinks[0], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
+        let e = Config::from_toml(&text, env(&[("PRIVLOG__SINKS__3__PATH", "x")])).expect_err("error");
+        assert!(e.to_string().contains("sinks.3.path"), "{e}");
+    }
+
+    #[test]
+    fn key_comes_from_the_named_variable_and_is_never_described() {
+        let hex = "ab".repeat(32);
+        let cfg =
+            Config::from_toml(&format!("[key]\nenv = \"MY_KEY\"\n{MIN}"), env(&[("MY_KEY", &hex)])).expect("valid");
+        let k = cfg.master_key().expect("ok").expect("some");
+        let d = cfg.describe().expect("describe");
+        assert!(d.contains(k.id().as_str()));
+        assert!(!d.contains(&hex) && !d.contains("abababab"));
+        let missing = Config::from_toml(&format!("[key]\nenv = \"MY_KEY\"\n{MIN}"), env(&[])).expect("parses");
+        let e = missing.master_key().expect_err("error");
+        assert!(e.to_string().contains("MY_KEY is not set"), "{e}");
+    }
+}

@@ -1,0 +1,278 @@
+//! Everything an operator sets on the HTTP sink, with its default.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::{HeaderName, HeaderValue, Uri};
+
+use super::batch::BatchConfig;
+use super::encoder::{Encoder, Ndjson};
+use super::retry::RetryPolicy;
+use super::sink::HttpSink;
+use crate::sink::SinkError;
+use crate::sink::spool::SpoolConfig;
+
+/// Request headers sent with every request; the values are secrets (collector
+/// credentials) and never appear in `Debug` output, logs or errors.
+#[derive(Clone, Default)]
+pub(crate) struct Headers(pub(crate) Vec<(HeaderName, HeaderValue)>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, _)| (k.as_str(), "<redacted>")))
+            .finish()
+    }
+}
+
+/// Builds an [`HttpSink`]. Every setting names its default.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use privlog::sink::http::{BatchConfig, HttpSink, Loki};
+/// use privlog::sink::spool::SpoolConfig;
+///
+/// # fn main() -> Result<(), privlog::sink::SinkError> {
+/// let sink = HttpSink::builder("https://loki.example.net/loki/api/v1/push")
+///     .encoder(Loki::new())
+///     .bearer_token("collector-token")
+///     .batch(BatchConfig::new().max_records(500).linger(Duration::from_secs(2)))
+///     .gzip(true)
+///     .spool(SpoolConfig::new("/var/lib/myapp/spool"))
+///     .dead_letter("/var/lib/myapp/privlog-rejected.ndjson")
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct HttpSinkBuilder {
+    pub(crate) name: Option<String>,
+    pub(crate) url: String,
+    pub(crate) encoder: Arc<dyn Encoder>,
+    pub(crate) headers: Headers,
+    pub(crate) header_error: Option<String>,
+    pub(crate) batch: BatchConfig,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_buffered_records: usize,
+    pub(crate) gzip: bool,
+    pub(crate) spool: Option<SpoolConfig>,
+    pub(crate) dead_letter: Option<PathBuf>,
+    pub(crate) ca_pem: Option<Vec<u8>>,
+}
+
+impl HttpSinkBuilder {
+    pub(crate) fn new(url: impl Into<String>) -> Self {
+        HttpSinkBuilder {
+            name: None,
+            url: url.into(),
+            encoder: Arc::new(Ndjson::new()),
+            headers: Headers::default(),
+            header_error: None,
+            batch: BatchConfig::default(),
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(10),
+            max_in_flight: 2,
+            max_buffered_records: 10_000,
+            gzip: false,
+            spool: None,
+            dead_letter: None,
+            ca_pem: None,
+        }
+    }
+
+    /// The name in statistics and warnings. Defaults to the encoder's name
+    /// (`ndjson`, `clickhouse`, `loki`, `elasticsearch`, `otlp`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How batches are encoded. Defaults to [`Ndjson`].
+    pub fn encoder(mut self, encoder: impl Encoder) -> Self {
+        self.encoder = Arc::new(encoder);
+        self
+    }
+
+    /// Adds a header to every request, e.g. collector credentials. Values are
+    /// never logged or shown by `Debug`. An invalid name or value makes
+    /// [`HttpSinkBuilder::build`] fail.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(n), Ok(mut v)) => {
+                v.set_sensitive(true);
+                self.headers.0.push((n, v));
+            }
+            _ => {
+                self.header_error.get_or_insert_with(|| {
+                    format!("invalid http header {name:?}: use a token name and a visible-ASCII value")
+                });
+            }
+        }
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn bearer_token(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// `Authorization: Basic …` from a user name and password.
+    pub fn basic_auth(self, user: &str, password: &str) -> Self {
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.header("authorization", &format!("Basic {creds}"))
+    }
+
+    /// When a batch is sent (count, bytes, linger). Defaults to
+    /// [`BatchConfig::default`]: 1000 records, 1 MiB, 1 s.
+    pub fn batch(mut self, batch: BatchConfig) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// How failed requests are retried. Defaults to [`RetryPolicy::default`]:
+    /// 1 s → 30 s with full jitter, `Retry-After` honoured up to 300 s.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The limit for one attempt: connecting, sending and reading the
+    /// response. A request that takes longer is retried. Defaults to 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Requests sent at the same time. While the collector is failing only one
+    /// request at a time probes it. Defaults to 2.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.clamp(1, 64);
+        self
+    }
+
+    /// Records held in memory waiting to be sent. Beyond it the oldest batches
+    /// go to the spool, or, without a spool, are dropped and counted as
+    /// `buffer_full`. Defaults to 10 000.
+    pub fn max_buffered_records(mut self, n: usize) -> Self {
+        self.max_buffered_records = n.max(1);
+        self
+    }
+
+    /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
+    /// Defaults to off.
+    pub fn gzip(mut self, on: bool) -> Self {
+        self.gzip = on;
+        self
+    }
+
+    /// Keeps undeliverable batches in a durable on-disk spool and delivers
+    /// them later, also after a restart. Defaults to none: without a spool,
+    /// batches wait in memory (see [`HttpSinkBuilder::max_buffered_records`])
+    /// and what is left at shutdown is dropped and counted as `shutdown`.
+    pub fn spool(mut self, spool: SpoolConfig) -> Self {
+        self.spool = Some(spool);
+        self
+    }
+
+    /// The file (NDJSON, appended) that receives batches the collector
+    /// refused as invalid (4xx other than 408 and 429, and 501). Those records
+    /// are counted as `rejected` in any case. Defaults to none: refused records
+    /// are counted and a warning is logged, but they are not kept.
+    pub fn dead_letter(mut self, path: impl Into<PathBuf>) -> Self {
+        self.dead_letter = Some(path.into());
+        self
+    }
+
+    /// Trusts only these PEM root certificates for `https://` (a private CA).
+    /// Defaults to the Mozilla root set.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Checks the settings, opens the spool and starts the request threads.
+    ///
+    /// # Errors
+    /// An invalid URL (not `http://` or `https://`, credentials in it), an
+    /// invalid header, an unreadable CA file, or a spool directory that cannot
+    /// be created.
+    pub fn build(self) -> Result<HttpSink, SinkError> {
+        if let Some(e) = &self.header_error {
+            return Err(SinkError::new(e.clone()));
+        }
+        let uri: Uri = self.url.parse().map_err(|e| {
+            SinkError::with_source(
+                format!(
+                    "invalid collector url {:?}: use http://host:port/path or https://…",
+                    shown(&self.url)
+                ),
+                e,
+            )
+        })?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => {
+                return Err(SinkError::new(format!(
+                    "invalid collector url {:?}: the scheme must be http:// or https://",
+                    shown(&self.url)
+                )));
+            }
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(SinkError::new(
+                "collector url contains credentials: pass them with .basic_auth(), .bearer_token() or .header() instead",
+            ));
+        }
+        HttpSink::from_builder(self)
+    }
+}
+
+/// The URL without its query string (which may hold credentials), for messages.
+pub(crate) fn shown(url: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or("");
+    match base.find("://").map(|i| (i, &base[i + 3..])) {
+        Some((i, rest)) if rest.contains('@') => {
+            let at = rest.rfind('@').map_or(0, |p| p + 1);
+            format!("{}://<redacted>@{}", &base[..i], &rest[at..])
+        }
+        _ => base.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_header_values() {
+        let b = HttpSinkBuilder::new("http://127.0.0.1:9/x")
+            .bearer_token("s3cr3t-token")
+            .basic_auth("user", "hunter2");
+        let dbg = format!("{b:?}");
+        assert!(dbg.contains("authorization"), "{dbg}");
+        assert!(
+            !dbg.contains("s3cr3t") && !dbg.contains("hunter2") && !dbg.contains("dXNlcjpodW50ZXIy"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn urls_with_credentials_or_other_schemes_are_refused() {
+        let e = HttpSinkBuilder::new("http://u:pw@127.0.0.1:9/")
+            .build()
+            .expect_err("refused");
+        assert!(!e.to_string().contains("pw"), "{e}");
+        assert!(HttpSinkBuilder::new("ftp://127.0.0.1/").build().is_err());
+        assert!(HttpSinkBuilder::new("not a url").build().is_err());
+    }
+
+    #[test]
+    fn shown_url_drops_query_and_userinfo() {
+        assert_eq!(shown("http://h:1/p?password=x"), "http://h:1/p");
+        assert_eq!(shown("http://a:b@h/p"), "http://<redacted>@h/p");
+    }
+}

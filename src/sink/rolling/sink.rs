@@ -1,0 +1,636 @@
+//! The rolling file sink itself.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use time::{Date, OffsetDateTime};
+
+use super::maintain::Job;
+use super::name::{LogFile, log_files, valid_prefix};
+use super::retention::Retention;
+use crate::Record;
+use crate::record::write_ndjson;
+use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
+
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// When a [`RollingFileSink`] asks the operating system to put written
+/// records on disk (`fsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// After every batch: a record counts as delivered only once it is on
+    /// disk. Survives power loss; costs one `fsync` per batch.
+    EveryBatch,
+    /// At most this often, and when a file is closed. A power loss can lose
+    /// up to this much of the most recent records.
+    Interval(Duration),
+    /// Never: the operating system writes records back in its own time.
+    Never,
+}
+
+/// Writes records as NDJSON into files that roll over daily (UTC) and by size,
+/// compresses closed files and deletes old ones.
+///
+/// Files are named `{prefix}.{YYYY-MM-DD}.{seq}.ndjson` (`.ndjson.gz` once
+/// compressed): `requests.2026-11-22.0000.ndjson`, then `….0001.ndjson` when
+/// the size limit is reached. On start the sink appends to the newest file of
+/// the day if it has room.
+///
+/// Every batch is written with whole-line writes, so a crash leaves at most
+/// one torn last line, which [`RecordReader`](crate::read::RecordReader) skips
+/// and counts; a write that fails half-way (disk full) is cut back to the last
+/// whole line. Records that could not be written are counted as dropped
+/// (`disk_full`, or `sink_error` for other I/O errors) and warned about; the
+/// requests are never affected.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use privlog::sink::{Fsync, Retention, RollingFileSink};
+///
+/// let sink = RollingFileSink::new("/var/log/myapp", "requests")?
+///     .max_file_size(256 << 20)
+///     .compress(true)
+///     .fsync(Fsync::Interval(Duration::from_secs(1)))
+///     .retention(Retention::keep_all().max_age(Duration::from_secs(30 * 86_400)));
+/// let (layer, guard) = privlog::builder().sink(sink).build()?;
+/// # let _ = (layer, guard);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RollingFileSink {
+    dir: PathBuf,
+    prefix: String,
+    name: String,
+    max_file_size: Option<u64>,
+    retention: Retention,
+    compress: bool,
+    fsync: Fsync,
+    clock: Clock,
+    active: Option<Active>,
+    ledger: Option<Ledger>,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+    last_sync: Instant,
+    maintenance: Option<JoinHandle<Vec<String>>>,
+    maintained_once: bool,
+}
+
+struct Active {
+    file: File,
+    path: PathBuf,
+    date: Date,
+    seq: u32,
+    len: u64,
+    /// Records written since the last `fsync` that are not yet counted as
+    /// delivered (only with [`Fsync::EveryBatch`]).
+    unsynced_records: u64,
+    /// Whether bytes were written since the last `fsync`.
+    dirty: bool,
+}
+
+impl fmt::Debug for RollingFileSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RollingFileSink")
+            .field("dir", &self.dir)
+            .field("prefix", &self.prefix)
+            .field("max_file_size", &self.max_file_size)
+            .field("retention", &self.retention)
+            .field("compress", &self.compress)
+            .field("fsync", &self.fsync)
+            .field("active", &self.active.as_ref().map(|a| &a.path))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of writing one run of lines.
+struct Written {
+    records: u64,
+    error: Option<io::Error>,
+}
+
+impl RollingFileSink {
+    /// A sink writing into `dir` (created if missing) with file names starting
+    /// with `prefix`.
+    ///
+    /// Defaults: daily rotation only, no compression, [`Fsync::Never`],
+    /// [`Retention::keep_all`].
+    ///
+    /// # Errors
+    /// `prefix` is empty or holds a path separator, or `dir` cannot be created.
+    pub fn new(dir: impl AsRef<Path>, prefix: impl Into<String>) -> Result<Self, SinkError> {
+        let dir = dir.as_ref().to_path_buf();
+        let prefix = prefix.into();
+        if !valid_prefix(&prefix) {
+            return Err(SinkError::new(format!(
+                "invalid log file prefix {prefix:?}: use a plain name such as \"requests\" \
+                 (no path separators, no leading dot)"
+            )));
+        }
+        fs::create_dir_all(&dir).map_err(|e| {
+            SinkError::with_source(
+                format!(
+                    "cannot create log directory {} (check the parent exists and is writable)",
+                    dir.display()
+                ),
+                e,
+            )
+        })?;
+        Ok(RollingFileSink {
+            name: format!("rolling:{}", dir.join(&prefix).display()),
+            dir,
+            prefix,
+            max_file_size: None,
+            retention: Retention::keep_all(),
+            compress: false,
+            fsync: Fsync::Never,
+            clock: Arc::new(SystemTime::now),
+            active: None,
+            ledger: None,
+            buf: Vec::with_capacity(64 * 1024),
+            ends: Vec::new(),
+            last_sync: Instant::now(),
+            maintenance: None,
+            maintained_once: false,
+        })
+    }
+
+    /// Starts a new file (the next `seq`) before one would grow past `bytes`.
+    /// A single record larger than the limit gets a file of its own. Defaults
+    /// to no size limit.
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = Some(bytes.max(1));
+        self
+    }
+
+    /// Which closed files to delete; see [`Retention`]. Applied at start and
+    /// after every rollover. Defaults to keeping every file.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Gzip-compresses closed files (`.ndjson.gz`) in the background. Defaults
+    /// to off.
+    pub fn compress(mut self, on: bool) -> Self {
+        self.compress = on;
+        self
+    }
+
+    /// When to `fsync`; see [`Fsync`]. Defaults to [`Fsync::Never`].
+    pub fn fsync(mut self, fsync: Fsync) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// The wall clock that decides the day of a file and the age of old files.
+    /// Defaults to the system clock; set it to test rotation and retention.
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The directory written to.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file being written, if one is open.
+    pub fn current_file(&self) -> Option<&Path> {
+        self.active.as_ref().map(|a| a.path.as_path())
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from((self.clock)())
+    }
+
+    fn ledger(&self) -> Ledger {
+        // `attach` is always called first by the pipeline; a sink driven by
+        // hand without it still works, counting into a private ledger.
+        self.ledger.clone().unwrap_or_else(|| Ledger::detached("rolling"))
+    }
+
+    /// Opens the file to write for `date`: the newest plain one of that day
+    /// with room left, or the next number.
+    fn open(&mut self, date: Date) -> io::Result<()> {
+        let files = log_files(&self.dir, Some(&self.prefix))?;
+        let today: Vec<&LogFile> = files.iter().filter(|f| f.date == date).collect();
+        let newest = today.iter().map(|f| f.seq).max();
+        let reuse = newest.and_then(|seq| {
+            let plain = today.iter().find(|f| f.seq == seq && !f.compressed)?;
+            let has_gz = today.iter().any(|f| f.seq == seq && f.compressed);
+            let len = fs::metadata(&plain.path).map(|m| m.len()).unwrap_or(0);
+            let room = self.max_file_size.is_none_or(|max| len < max);
+            (!has_gz && room).then(|| plain.path.clone())
+        });
+        let (path, seq) = match reuse {
+            Some(p) => (p, newest.unwrap_or(0)),
+            None => {
+                let seq = newest.map_or(0, |s| s.saturating_add(1));
+                (self.dir.join(LogFile::file_name(&self.prefix, date, seq, false)), seq)
+            }
+        };
+        let mut file = OpenOptions::new().create(true).append(true).read(true).open(&path)?;
+        let mut len = file.metadata()?.len();
+        if len > 0 && last_byte(&mut file, len)? != Some(b'\n') {
+            // A torn line from a crash: end it so the next record starts clean.
+            file.write_all(b"\n")?;
+            len += 1;
+        }
+        self.active = Some(Active {
+            file,
+            path,
+            date,
+            seq,
+            len,
+            unsynced_records: 0,
+            dirty: false,
+        });
+        Ok(())
+    }
+
+    /// Closes the current file (synced unless [`Fsync::Never`]) and starts
+    /// maintenance. Returns an error only for a failed `fsync`.
+    fn close_active(&mut self) -> Result<(), SinkError> {
+        let result = self.sync_active();
+        self.active = None;
+        result
+    }
+
+    /// Syncs the current file per the policy and counts records waiting on it.
+    fn sync_active(&mut self) -> Result<(), SinkError> {
+        let ledger = self.ledger();
+        let fsync = self.fsync;
+        let Some(a) = self.active.as_mut() else { return Ok(()) };
+        if !a.dirty || fsync == Fsync::Never {
+            a.dirty = false;
+            return Ok(());
+        }
+        let waiting = std::mem::take(&mut a.unsynced_records);
+        a.dirty = false;
+        self.last_sync = Instant::now();
+        match a.file.sync_data() {
+            Ok(()) => {
+                ledger.delivered(waiting);
+                Ok(())
+            }
+            Err(e) => {
+                ledger.dropped(drop_reason(&e), waiting);
+                Err(SinkError::with_source(
+                    format!(
+                        "cannot fsync log file {} ({waiting} records may be lost; check the disk)",
+                        a.path.display()
+                    ),
+                    e,
+                ))
+            }
+        }
+    }
+
+    fn start_maintenance(&mut self) -> Result<(), SinkError> {
+        if !self.compress && self.retention.is_keep_all() {
+            return Ok(());
+        }
+        // One round at a time; rollovers are rare, so waiting is fine.
+        let problems = self.finish_maintenance(None);
+        let job = Job {
+            dir: self.dir.clone(),
+            prefix: self.prefix.clone(),
+            compress: self.compress,
+            retention: self.retention.clone(),
+            active: self.active.as_ref().and_then(|a| LogFile::parse(&a.path)),
+            now: self.now(),
+        };
+        match std::thread::Builder::new()
+            .name("privlog-rolling-maintenance".to_owned())
+            .spawn(move || job.run())
+        {
+            Ok(handle) => self.maintenance = Some(handle),
+            Err(e) => {
+                return Err(SinkError::with_source(
+                    format!("cannot start compression and retention for {}", self.dir.display()),
+                    e,
+                ));
+            }
+        }
+        problems
+    }
+
+    /// Waits for the running maintenance round (until `deadline`, or for ever)
+    /// and reports its problems.
+    fn finish_maintenance(&mut self, deadline: Option<Instant>) -> Result<(), SinkError> {
+        let Some(handle) = self.maintenance.take() else {
+            return Ok(());
+        };
+        if let Some(deadline) = deadline {
+            while !handle.is_finished() {
+                if Instant::now() >= deadline {
+                    // Left running; the next start finishes the job.
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        match handle.join() {
+            Ok(problems) if problems.is_empty() => Ok(()),
+            Ok(problems) => Err(SinkError::new(problems.join("; "))),
+            Err(_) => Err(SinkError::new(format!(
+                "compression or retention for {} stopped unexpectedly",
+                self.dir.display()
+            ))),
+        }
+    }
+
+    /// Writes the lines `from..to` of the encoded batch to the current file.
+    fn write_lines(&mut self, from: usize, to: usize) -> Written {
+        let Some(a) = self.active.as_mut() else {
+            return Written {
+                records: 0,
+                error: Some(io::Error::other("no open log file")),
+            };
+        };
+        let start = if from == 0 { 0 } else { self.ends[from - 1] };
+        let bytes = &self.buf[start..self.ends[to - 1]];
+        let mut off = 0;
+        let mut error = None;
+        while off < bytes.len() {
+            match a.file.write(&bytes[off..]) {
+                Ok(0) => {
+                    error = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if off > 0 {
+            a.dirty = true;
+        }
+        let whole = self.ends[from..to]
+            .iter()
+            .take_while(|&&end| end - start <= off)
+            .count();
+        let whole_bytes = if whole == 0 {
+            0
+        } else {
+            self.ends[from + whole - 1] - start
+        };
+        a.len += whole_bytes as u64;
+        if error.is_some() && off > whole_bytes {
+            // Cut the torn line off. If even that fails, `open` ends the line
+            // with a newline when the file is next opened.
+            let _ = a.file.set_len(a.len);
+        }
+        Written {
+            records: whole as u64,
+            error,
+        }
+    }
+
+    fn count_written(&mut self, n: u64) {
+        if self.fsync == Fsync::EveryBatch {
+            if let Some(a) = self.active.as_mut() {
+                a.unsynced_records += n;
+            }
+        } else {
+            self.ledger().delivered(n);
+        }
+    }
+
+    fn write_batch(&mut self, batch: &[Record]) -> Result<(), SinkError> {
+        let ledger = self.ledger();
+        let mut problems: Vec<SinkError> = Vec::new();
+        let date = self.now().date();
+        if self.active.as_ref().is_some_and(|a| a.date != date) {
+            if let Err(e) = self.close_active() {
+                problems.push(e);
+            }
+            // Compression and retention run once the new day's file is open.
+            self.maintained_once = false;
+        }
+        self.buf.clear();
+        self.ends.clear();
+        for r in batch {
+            write_ndjson(r, &mut self.buf);
+            self.ends.push(self.buf.len());
+        }
+        let mut next = 0;
+        while next < batch.len() {
+            if self.active.is_none() {
+                if let Err(e) = self.open(date) {
+                    let lost = (batch.len() - next) as u64;
+                    ledger.dropped(drop_reason(&e), lost);
+                    problems.push(open_error(&self.dir, &self.prefix, lost, e));
+                    break;
+                }
+                if !self.maintained_once {
+                    self.maintained_once = true;
+                    if let Err(e) = self.start_maintenance() {
+                        problems.push(e);
+                    }
+                }
+            }
+            let (len, seq) = match &self.active {
+                Some(a) => (a.len, a.seq),
+                None => break,
+            };
+            // How many lines fit before the size limit (at least one in an empty file).
+            let start = if next == 0 { 0 } else { self.ends[next - 1] };
+            let mut end = batch.len();
+            if let Some(max) = self.max_file_size {
+                let room = max.saturating_sub(len);
+                end = next
+                    + self.ends[next..]
+                        .iter()
+                        .take_while(|&&e| (e - start) as u64 <= room)
+                        .count();
+                if end == next && len == 0 {
+                    end = next + 1;
+                }
+            }
+            if end > next {
+                let w = self.write_lines(next, end);
+                self.count_written(w.records);
+                next += w.records as usize;
+                if let Some(e) = w.error {
+                    let lost = (batch.len() - next) as u64;
+                    ledger.dropped(drop_reason(&e), lost);
+                    let path = self.current_file().map(Path::to_path_buf).unwrap_or_default();
+                    problems.push(write_error(&path, lost, e));
+                    // Reopened (and its tail checked) on the next batch.
+                    if let Err(e) = self.close_active() {
+                        problems.push(e);
+                    }
+                    break;
+                }
+            }
+            if next < batch.len() {
+                // Size limit reached: the next number of the same day.
+                if let Err(e) = self.close_active() {
+                    problems.push(e);
+                }
+                let path = self
+                    .dir
+                    .join(LogFile::file_name(&self.prefix, date, seq.saturating_add(1), false));
+                if let Err(e) = self.open_exact(&path, date, seq.saturating_add(1)) {
+                    let lost = (batch.len() - next) as u64;
+                    ledger.dropped(drop_reason(&e), lost);
+                    problems.push(write_error(&path, lost, e));
+                    break;
+                }
+                if let Err(e) = self.start_maintenance() {
+                    problems.push(e);
+                }
+            }
+        }
+        match self.fsync {
+            Fsync::EveryBatch => {
+                if let Err(e) = self.sync_active() {
+                    problems.push(e);
+                }
+            }
+            Fsync::Interval(every) if self.last_sync.elapsed() >= every => {
+                if let Err(e) = self.sync_active() {
+                    problems.push(e);
+                }
+            }
+            _ => {}
+        }
+        join_problems(problems)
+    }
+
+    fn open_exact(&mut self, path: &Path, date: Date, seq: u32) -> io::Result<()> {
+        let file = OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        let len = file.metadata()?.len();
+        self.active = Some(Active {
+            file,
+            path: path.to_path_buf(),
+            date,
+            seq,
+            len,
+            unsynced_records: 0,
+            dirty: false,
+        });
+        Ok(())
+    }
+}
+
+fn last_byte(file: &mut File, len: u64) -> io::Result<Option<u8>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut b = [0u8; 1];
+    // Append mode ignores the read position for writes; reading needs a seek.
+    match file.seek(SeekFrom::Start(len - 1)) {
+        Ok(_) => {}
+        // Not seekable (a device): nothing to repair.
+        Err(_) => return Ok(Some(b'\n')),
+    }
+    match file.read(&mut b) {
+        Ok(1) => Ok(Some(b[0])),
+        _ => Ok(Some(b'\n')),
+    }
+}
+
+fn drop_reason(e: &io::Error) -> DropReason {
+    if e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded {
+        DropReason::Other("disk_full")
+    } else {
+        DropReason::SinkError
+    }
+}
+
+fn open_error(dir: &Path, prefix: &str, lost: u64, e: io::Error) -> SinkError {
+    SinkError::with_source(
+        format!(
+            "cannot open a log file {}.* in {} ({lost} records dropped; check the directory exists and is writable)",
+            prefix,
+            dir.display()
+        ),
+        e,
+    )
+}
+
+fn write_error(path: &Path, lost: u64, e: io::Error) -> SinkError {
+    let hint = if drop_reason(&e) == DropReason::Other("disk_full") {
+        "free disk space or lower the retention"
+    } else {
+        "check the disk and the file's permissions"
+    };
+    SinkError::with_source(
+        format!(
+            "cannot write log file {} ({lost} records dropped; {hint})",
+            path.display()
+        ),
+        e,
+    )
+}
+
+fn join_problems(mut problems: Vec<SinkError>) -> Result<(), SinkError> {
+    match problems.len() {
+        0 => Ok(()),
+        1 => Err(problems.remove(0)),
+        _ => Err(SinkError::new(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        )),
+    }
+}
+
+impl Sink for RollingFileSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn attach(&mut self, ledger: Ledger) -> Accounting {
+        self.ledger = Some(ledger);
+        Accounting::Sink
+    }
+
+    fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write_batch(batch)
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        // Lines go straight to the file; only the fsync policy is left to honour.
+        if let Fsync::Interval(every) = self.fsync
+            && self.last_sync.elapsed() >= every
+        {
+            return self.sync_active();
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) -> Result<(), SinkError> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.flush() {
+            problems.push(e);
+        }
+        if self.maintenance.as_ref().is_some_and(JoinHandle::is_finished)
+            && let Err(e) = self.finish_maintenance(None)
+        {
+            problems.push(e);
+        }
+        join_problems(problems)
+    }
+
+    fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.close_active() {
+            problems.push(e);
+        }
+        if let Err(e) = self.finish_maintenance(Some(deadline)) {
+            problems.push(e);
+        }
+        join_problems(problems)
+    }
+}

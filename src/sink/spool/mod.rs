@@ -1,0 +1,122 @@
+//! A durable, bounded, checksummed on-disk spool for network sinks.
+//!
+//! When a collector is down or slow, a network sink appends the records it
+//! could not deliver to the spool instead of dropping them, and delivers them
+//! from the spool when the collector — or the restarted process — comes back.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use privlog::sink::spool::{Fsync, Spool, SpoolConfig};
+//!
+//! # fn main() -> Result<(), privlog::sink::SinkError> {
+//! let config = SpoolConfig::new("/var/lib/myapp/privlog-spool")
+//!     .max_bytes(512 * 1024 * 1024)
+//!     .fsync(Fsync::Interval(Duration::from_millis(500)));
+//! let (mut spool, recovery) = Spool::open(config)?;
+//! println!("{} records waiting from the last run", recovery.records);
+//! # Ok(()) }
+//! ```
+//!
+//! # On disk
+//!
+//! A directory of segment files named after the sequence number of their first
+//! record (`00000000000000000001.spool`), each up to
+//! [`SpoolConfig::segment_bytes`], plus one small `acked` file holding the
+//! sequence number of the last delivered record. Every record is one frame:
+//! magic, length, sequence number and a CRC32 over all of them, then the
+//! record's NDJSON line. Fully delivered segments are deleted.
+//!
+//! # Guarantees
+//!
+//! - Appends stop at [`SpoolConfig::max_bytes`]: the records that do not fit
+//!   are refused and the caller counts them as
+//!   [`DropReason::SpoolFull`](crate::sink::DropReason::SpoolFull). Nothing else
+//!   is ever dropped by the spool.
+//! - [`Spool::open`] never hangs and never fails on damaged content: a torn
+//!   last write, a corrupt frame or a missing segment are skipped; valid
+//!   records before and after them are kept. Damage is counted exactly where
+//!   the sequence numbers allow (a corrupt frame or a missing segment between
+//!   valid records) and as one record for a torn tail. The count reaches the
+//!   ledger as [`DropReason::Corrupt`](crate::sink::DropReason::Corrupt).
+//! - Records are delivered at least once: a record whose delivery succeeded
+//!   but whose acknowledgement was not yet persisted when the process died is
+//!   delivered again after the restart.
+//! - Durability against power loss follows [`Fsync`]; a killed process loses
+//!   nothing that was appended (the operating system still holds it).
+//!
+//! One process at a time may use a spool directory.
+
+mod frame;
+#[allow(clippy::module_inception)]
+mod spool;
+
+pub use spool::{Recovery, Spool, SpoolBatch};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When the spool calls `fsync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fsync {
+    /// After every append and acknowledgement: survives power loss, slowest.
+    Always,
+    /// At most this long after a write (checked on every append and on
+    /// [`Spool::maintain`]). A power loss can lose up to this much.
+    Interval(Duration),
+    /// Never; the operating system writes data back on its own schedule.
+    Never,
+}
+
+impl Default for Fsync {
+    fn default() -> Self {
+        Fsync::Interval(Duration::from_millis(500))
+    }
+}
+
+/// Where the spool lives and how big it may grow.
+#[derive(Clone, Debug)]
+pub struct SpoolConfig {
+    pub(crate) dir: PathBuf,
+    pub(crate) max_bytes: u64,
+    pub(crate) segment_bytes: u64,
+    pub(crate) fsync: Fsync,
+}
+
+impl SpoolConfig {
+    /// A spool in `dir` (created when missing) with the default limits.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        SpoolConfig {
+            dir: dir.into(),
+            max_bytes: 256 * 1024 * 1024,
+            segment_bytes: 8 * 1024 * 1024,
+            fsync: Fsync::default(),
+        }
+    }
+
+    /// The most bytes all segment files may take together; appends beyond it
+    /// are refused and counted as `spool_full`. Defaults to 256 MiB.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The size at which a new segment file is started. Space is given back
+    /// one whole segment at a time once all its records are delivered.
+    /// Defaults to 8 MiB.
+    pub fn segment_bytes(mut self, bytes: u64) -> Self {
+        self.segment_bytes = bytes.max(1024);
+        self
+    }
+
+    /// When to `fsync`. Defaults to [`Fsync::Interval`] of 500 ms.
+    pub fn fsync(mut self, fsync: Fsync) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}

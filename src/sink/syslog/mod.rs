@@ -1,0 +1,12 @@
+//! RFC 5424 syslog over UDP, TCP, TLS and Unix sockets. See [`SyslogSink`].
+
+mod message;
+mod sink;
+#[cfg(feature = "syslog-tls")]
+mod tls;
+mod transport;
+
+pub use message::{Facility, Severity};
+pub use sink::SyslogSink;
+#[cfg(feature = "syslog-tls")]
+pub use tls::SyslogTls;

@@ -1,0 +1,49 @@
+//! Anonymized usage statistics: counts, distinct accounts, latency
+//! percentiles and bytes per period, route, method and status — with
+//! k-anonymity, and never a per-person row.
+//!
+//! Two ways in:
+//!
+//! - live, as a sink: [`StatsSink`] aggregates records as they are made and
+//!   emits [`Summary`] rows at each period's end;
+//! - afterwards, from record files: [`Scan`] reads NDJSON files (plain,
+//!   gzip, standard input) on all cores into an [`Aggregator`]; the
+//!   `privlog stats` and `privlog report` commands are built on it.
+//!
+//! ```
+//! use privlog::stats::{Aggregator, Dimension, Observation};
+//! use privlog::Record;
+//!
+//! let mut agg = Aggregator::new(Dimension::parse_list("day,status").unwrap());
+//! for i in 0..10 {
+//!     let mut r = Record::new(time::OffsetDateTime::UNIX_EPOCH, "GET", "/");
+//!     r.status = Some(200);
+//!     r.duration_us = 1000 + i;
+//!     r.account = Some(format!("acc_{i}"));
+//!     agg.add(&Observation::from_record(&r));
+//! }
+//! let rows = agg.summaries(5).rows;
+//! assert_eq!(rows[0].status.as_deref(), Some("2xx"));
+//! assert_eq!(rows[0].distinct_accounts, 10);
+//! ```
+//!
+//! Distinct counts are exact up to 1024 values and estimated by a
+//! HyperLogLog sketch (about 1.6 % standard error) beyond; percentiles come
+//! from a log-bucket histogram accurate to about 1.6 %. Both merge, so
+//! results from threads, files and periods combine.
+
+mod aggregate;
+mod distinct;
+mod filter;
+mod histogram;
+mod observation;
+mod scan;
+mod sink;
+
+pub use aggregate::{Accumulator, Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary, UnknownDimension};
+pub use distinct::{DistinctCounter, EXACT_LIMIT, hash_value};
+pub use filter::{Filter, FilterError, StatusFilter};
+pub use histogram::LatencyHistogram;
+pub use observation::Observation;
+pub use scan::{Scan, ScanError, ScanReport};
+pub use sink::{Period, StatsSink};

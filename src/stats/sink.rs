@@ -1,0 +1,378 @@
+//! The aggregating statistics sink.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::aggregate::{Aggregator, DEFAULT_K, Dimension, Summaries, period_end};
+use super::distinct::EXACT_LIMIT;
+use super::observation::Observation;
+use crate::Record;
+use crate::sink::{Accounting, DropReason, Held, Ledger, Sink, SinkError};
+
+type Output = Box<dyn FnMut(&Summaries) -> Result<(), SinkError> + Send>;
+type Clock = Box<dyn Fn() -> SystemTime + Send>;
+
+/// How long a statistics period lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Period {
+    /// One UTC hour.
+    Hour,
+    /// One UTC day.
+    Day,
+}
+
+impl Period {
+    fn dimension(self) -> Dimension {
+        match self {
+            Period::Hour => Dimension::Hour,
+            Period::Day => Dimension::Day,
+        }
+    }
+}
+
+/// Turns records into anonymized usage statistics instead of storing them:
+/// per period (hour or day) × route × method × status class it counts
+/// requests, distinct accounts and tenants, latency percentiles and bytes,
+/// and emits [`Summaries`] when a period ends and on shutdown. It keeps no
+/// per-person row: accounts live only inside distinct counters, as 64-bit
+/// hashes of their pseudonyms, until the period is emitted.
+///
+/// ```no_run
+/// use privlog::stats::{Period, StatsSink};
+///
+/// let stats = StatsSink::to_file("usage-stats.ndjson")?.period(Period::Day).k(5);
+/// let (layer, guard) = privlog::builder().sink(stats).build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Each output line is one [`Summary`](super::Summary):
+///
+/// ```text
+/// {"day":"2026-11-22","route":"/rest/issues/{id}","method":"GET","status":"2xx","requests":18211,"distinct_accounts":412,"distinct_tenants":37,"p50_us":1830,"p95_us":9210,"p99_us":21500,"req_bytes":0,"resp_bytes":9912231}
+/// ```
+///
+/// # k-anonymity
+///
+/// A group seen by 1 to k-1 distinct accounts is folded into its period's
+/// `(other)` row instead of being dropped, so per-period totals stay right;
+/// if the `(other)` row itself has fewer than k accounts it is withheld and
+/// counted in [`Summaries::suppressed_requests`]. Groups without any account
+/// (health checks, anonymous pages) are shown. `k` defaults to 5.
+///
+/// # When summaries are emitted
+///
+/// A period is emitted once the clock has passed its end plus a grace time
+/// (default one minute, for requests still finishing), checked on every
+/// batch and on every idle tick, and every open period is emitted by
+/// [`Sink::close`]. A record for a period already emitted (a very late one)
+/// is emitted with the next period as an extra row for the same key.
+///
+/// # Accounting
+///
+/// Records wait as `buffered` until their period is emitted, then count as
+/// delivered; if the output fails they are dropped with reason `sink_error`.
+pub struct StatsSink {
+    period: Period,
+    k: u64,
+    grace: Duration,
+    agg: Aggregator,
+    held: BTreeMap<i64, u64>,
+    out: Output,
+    clock: Clock,
+    ledger: Option<Ledger>,
+}
+
+impl std::fmt::Debug for StatsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsSink")
+            .field("period", &self.period)
+            .field("k", &self.k)
+            .field("grace", &self.grace)
+            .field("groups", &self.agg.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// At most this many groups are kept per sink; more distinct routes than
+/// this count under `(other)`.
+const MAX_GROUPS: usize = 20_000;
+
+impl StatsSink {
+    /// Hands each batch of summaries to `f` (called on the sink's thread).
+    pub fn to_callback(f: impl FnMut(&Summaries) -> Result<(), SinkError> + Send + 'static) -> Self {
+        StatsSink {
+            period: Period::Day,
+            k: DEFAULT_K,
+            grace: Duration::from_secs(60),
+            agg: Aggregator::new(vec![Dimension::Day, Dimension::Route, Dimension::Method, Dimension::Status])
+                .max_groups(MAX_GROUPS),
+            held: BTreeMap::new(),
+            out: Box::new(f),
+            clock: Box::new(SystemTime::now),
+            ledger: None,
+        }
+    }
+
+    /// Writes summaries as NDJSON, one row per line, to `w`.
+    pub fn to_writer(mut w: impl Write + Send + 'static) -> Self {
+        let mut buf = Vec::with_capacity(4096);
+        Self::to_callback(move |s: &Summaries| {
+            buf.clear();
+            for row in &s.rows {
+                serde_json::to_writer(&mut buf, row)
+                    .map_err(|e| SinkError::with_source("cannot encode a statistics row", e))?;
+                buf.push(b'\n');
+            }
+            w.write_all(&buf)
+                .and_then(|()| w.flush())
+                .map_err(|e| SinkError::with_source("cannot write statistics", e))
+        })
+    }
+
+    /// Appends summaries as NDJSON to the file at `path` (created if missing).
+    ///
+    /// # Errors
+    /// The file cannot be opened for appending.
+    pub fn to_file(path: impl AsRef<Path>) -> Result<Self, SinkError> {
+        let path = path.as_ref();
+        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+            SinkError::with_source(
+                format!(
+                    "cannot open statistics file {} for appending (check the directory exists and is writable)",
+                    path.display()
+                ),
+                e,
+            )
+        })?;
+        Ok(Self::to_writer(file))
+    }
+
+    /// Summary period. Defaults to [`Period::Day`].
+    pub fn period(mut self, period: Period) -> Self {
+        self.period = period;
+        self.agg = Aggregator::new(vec![
+            period.dimension(),
+            Dimension::Route,
+            Dimension::Method,
+            Dimension::Status,
+        ])
+        .max_groups(MAX_GROUPS);
+        self
+    }
+
+    /// The k of k-anonymity, 1 (off) to 1024. Defaults to 5.
+    pub fn k(mut self, k: u64) -> Self {
+        self.k = k.clamp(1, EXACT_LIMIT as u64);
+        self
+    }
+
+    /// How long after a period's end its summaries wait for late requests.
+    /// Defaults to one minute.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The wall clock that decides when a period has ended. Defaults to
+    /// [`SystemTime::now`]; give the builder's clock here when you inject one.
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    fn period_secs(&self) -> i64 {
+        period_end(self.period.dimension(), 0)
+    }
+
+    /// Emits every period that started before `before_ms`.
+    fn emit_before(&mut self, before_ms: i64) -> Result<(), SinkError> {
+        let taken = self.agg.take_periods_before(before_ms);
+        let cut = before_ms.div_euclid(1000) + i64::from(before_ms.rem_euclid(1000) != 0);
+        let mut n = 0;
+        let later = self.held.split_off(&cut);
+        for c in self.held.values() {
+            n += c;
+        }
+        self.held = later;
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let summaries = taken.summaries(self.k);
+        let result = (self.out)(&summaries);
+        if let Some(l) = &self.ledger {
+            match result {
+                Ok(()) => l.deliver_held(Held::Buffered, n),
+                Err(_) => l.drop_held(Held::Buffered, DropReason::SinkError, n),
+            }
+        }
+        result
+    }
+
+    fn emit_due(&mut self) -> Result<(), SinkError> {
+        let now_ms = (self.clock)()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
+        // A period is due when start + length + grace <= now.
+        let before = now_ms
+            .saturating_sub(grace_ms)
+            .saturating_sub(self.period_secs() * 1000)
+            .saturating_add(1);
+        match self.held.keys().next() {
+            Some(&first) if first.saturating_mul(1000) < before => self.emit_before(before),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Sink for StatsSink {
+    fn name(&self) -> &str {
+        "stats"
+    }
+
+    fn attach(&mut self, ledger: Ledger) -> Accounting {
+        self.ledger = Some(ledger);
+        Accounting::Sink
+    }
+
+    fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
+        let len = self.period_secs();
+        for r in batch {
+            let o = Observation::from_record(r);
+            let secs = o.ts_ms.div_euclid(1000);
+            *self.held.entry(secs - secs.rem_euclid(len)).or_insert(0) += 1;
+            self.agg.add(&o);
+        }
+        if let Some(l) = &self.ledger {
+            l.hold(Held::Buffered, batch.len() as u64);
+        }
+        self.emit_due()
+    }
+
+    fn tick(&mut self) -> Result<(), SinkError> {
+        self.emit_due()
+    }
+
+    fn close(&mut self, _deadline: Instant) -> Result<(), SinkError> {
+        self.emit_before(i64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    struct Harness {
+        sink: StatsSink,
+        ledger: Ledger,
+        out: Arc<Mutex<Vec<Summaries>>>,
+        now: Arc<AtomicI64>,
+    }
+
+    fn harness(period: Period) -> Harness {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let now = Arc::new(AtomicI64::new(0));
+        let (o, n) = (Arc::clone(&out), Arc::clone(&now));
+        let mut sink = StatsSink::to_callback(move |s: &Summaries| {
+            o.lock().expect("lock").push(s.clone());
+            Ok(())
+        })
+        .period(period)
+        .k(2)
+        .clock(move || UNIX_EPOCH + Duration::from_secs(n.load(Ordering::SeqCst) as u64));
+        let ledger = Ledger::detached("stats");
+        assert_eq!(sink.attach(ledger.clone()), Accounting::Sink);
+        Harness { sink, ledger, out, now }
+    }
+
+    fn record(secs: i64, account: &str) -> Record {
+        let mut r = Record::new(
+            time::OffsetDateTime::from_unix_timestamp(secs).expect("valid"),
+            "GET",
+            "/x",
+        );
+        r.route = Some("/x".into());
+        r.status = Some(200);
+        r.account = Some(account.into());
+        r
+    }
+
+    #[test]
+    fn a_period_is_emitted_after_its_end_plus_grace_and_not_before() {
+        let mut h = harness(Period::Hour);
+        h.sink.write(&[record(10, "acc_a"), record(20, "acc_b")]).expect("write");
+        h.now.store(3600 + 59, Ordering::SeqCst);
+        h.sink.tick().expect("tick");
+        assert!(h.out.lock().expect("lock").is_empty());
+        let stats = h.ledger.stats();
+        assert_eq!(stats.buffered, 2);
+        h.now.store(3600 + 60, Ordering::SeqCst);
+        h.sink.tick().expect("tick");
+        let out = h.out.lock().expect("lock");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rows[0].hour.as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(out[0].rows[0].requests, 2);
+        assert_eq!(out[0].rows[0].distinct_accounts, 2);
+        assert_eq!(out[0].rows[0].status.as_deref(), Some("2xx"));
+        assert_eq!(h.ledger.stats().delivered, 2);
+        assert_eq!(h.ledger.stats().buffered, 0);
+    }
+
+    #[test]
+    fn close_emits_every_open_period_and_balances_the_ledger() {
+        let mut h = harness(Period::Day);
+        h.sink.write(&[record(10, "acc_a"), record(86_400 * 3, "acc_b")]).expect("write");
+        h.sink.close(Instant::now()).expect("close");
+        let out = h.out.lock().expect("lock");
+        assert_eq!(out.len(), 1);
+        // k = 2: each day has one account, so both rows are withheld.
+        assert!(out[0].rows.is_empty());
+        assert_eq!(out[0].suppressed_requests, 2);
+        let mut stats = h.ledger.stats();
+        stats.received = 2; // the pipeline counts `received`; here the test does
+        assert_eq!(stats.delivered, 2);
+        assert!(stats.is_balanced());
+    }
+
+    #[test]
+    fn a_failing_output_drops_the_held_records_with_a_reason() {
+        let ledger = Ledger::detached("stats");
+        let mut sink =
+            StatsSink::to_callback(|_: &Summaries| Err(SinkError::new("disk full"))).clock(|| UNIX_EPOCH);
+        sink.attach(ledger.clone());
+        sink.write(&[record(10, "acc_a")]).expect("the period is still open");
+        assert!(sink.close(Instant::now()).is_err());
+        assert_eq!(ledger.stats().dropped_for(DropReason::SinkError), 1);
+        assert_eq!(ledger.stats().buffered, 0);
+    }
+
+    #[test]
+    fn ndjson_output_has_one_summary_per_line_and_no_pseudonym() {
+        #[derive(Clone, Default)]
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("lock").extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Shared::default();
+        let mut sink = StatsSink::to_writer(buf.clone()).k(1);
+        sink.write(&[record(10, "acc_secret1"), record(10, "acc_secret2")]).expect("write");
+        sink.close(Instant::now()).expect("close");
+        let text = String::from_utf8(buf.0.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(text.lines().count(), 1);
+        let row: super::super::Summary = serde_json::from_str(text.trim()).expect("json");
+        assert_eq!(row.distinct_accounts, 2);
+        assert!(!text.contains("acc_secret"));
+    }
+}

@@ -1,0 +1,180 @@
+//! Data-subject requests over pseudonymous record files: find every record of
+//! a person (right of access) and erase them (right to erasure).
+//!
+//! Records hold only keyed pseudonyms, so only the key holder can find a
+//! person's records: for each record's key (`kid`) and epoch the
+//! [`SubjectMatcher`] derives the account's pseudonym with the matching key
+//! from a [`KeyRing`](crate::policy::KeyRing) and compares.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use privlog::{policy::KeyRing, subject::{SubjectMatcher, erase_file}};
+//!
+//! let ring = KeyRing::load(Path::new("/etc/privlog/keys"))?;
+//! let mut matcher = SubjectMatcher::new(ring, ["557058:f00d".to_owned()]);
+//! let report = erase_file(Path::new("/var/log/app/privlog.2026-11-22.ndjson.gz"), &mut matcher, false)?;
+//! eprintln!("erased {} of {} records", report.matched, report.records);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Erasing rewrites a file atomically and keeps every other line byte for
+//! byte; see [`erase_file`]. Records made with a key that is not in the ring
+//! cannot be attributed and are counted in [`FileReport::unknown_keys`].
+
+mod matcher;
+mod rewrite;
+
+pub use matcher::{LineMatch, SubjectMatcher};
+pub use rewrite::{FileReport, SubjectError, erase_file, export_file};
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::policy::KeyRing;
+    use crate::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
+
+    fn record(key: &MasterKey, ts: OffsetDateTime, account: Option<&str>) -> Record {
+        let epoch = Rotation::Daily.epoch_of(ts);
+        let mut r = Record::new(ts, "GET", "/x");
+        r.account = account.map(|a| {
+            Pseudonymizer::new(key)
+                .pseudonym(Purpose::Account, &epoch, a)
+                .into_string()
+        });
+        r.epoch = epoch.as_str().to_owned();
+        r.kid = key.id().as_str().to_owned();
+        r
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("privlog-subject-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        d
+    }
+
+    #[test]
+    fn matcher_finds_the_account_under_every_key_and_epoch() {
+        let old = MasterKey::from_bytes([1; 32]);
+        let new = MasterKey::from_bytes([2; 32]);
+        let mut ring = KeyRing::from(old.clone());
+        ring.push(new.clone());
+        let mut m = SubjectMatcher::new(ring, ["a".to_owned(), "b".to_owned()]);
+        for (key, ts) in [
+            (&old, datetime!(2026-10-30 1:00 UTC)),
+            (&new, datetime!(2026-11-02 1:00 UTC)),
+        ] {
+            assert_eq!(
+                m.match_line(record(key, ts, Some("a")).to_ndjson().as_bytes()),
+                LineMatch::Subject(0)
+            );
+            assert_eq!(
+                m.match_line(record(key, ts, Some("b")).to_ndjson().as_bytes()),
+                LineMatch::Subject(1)
+            );
+            assert_eq!(
+                m.match_line(record(key, ts, Some("c")).to_ndjson().as_bytes()),
+                LineMatch::Other
+            );
+            assert_eq!(
+                m.match_line(record(key, ts, None).to_ndjson().as_bytes()),
+                LineMatch::Other
+            );
+        }
+        let stranger = MasterKey::from_bytes([3; 32]);
+        let line = record(&stranger, datetime!(2026-11-02 1:00 UTC), Some("a")).to_ndjson();
+        assert_eq!(
+            m.match_line(line.as_bytes()),
+            LineMatch::UnknownKey(stranger.id().as_str().to_owned())
+        );
+        assert_eq!(m.match_line(b"{\"v\":1,\"ts\":"), LineMatch::NotARecord);
+        assert_eq!(m.match_line(b"\n"), LineMatch::NotARecord);
+    }
+
+    #[test]
+    fn erase_keeps_other_lines_byte_for_byte_and_gzip_stays_gzip() {
+        let key = MasterKey::from_bytes([9; 32]);
+        let d = tempdir("erase");
+        let mut plain = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..50u8 {
+            let who = ["jane", "joe", "ann"][usize::from(i % 3)];
+            let ts = datetime!(2026-11-20 0:00 UTC) + time::Duration::hours(i64::from(i));
+            // a line that is not what the encoder writes: must still be kept as is
+            let line = record(&key, ts, Some(who))
+                .to_ndjson()
+                .replacen("{\"v\":1,", "{ \"v\": 1, ", 1);
+            plain.extend_from_slice(line.as_bytes());
+            if who != "jane" {
+                expected.extend_from_slice(line.as_bytes());
+            }
+        }
+        plain.extend_from_slice(b"garbage line\n{\"torn");
+        expected.extend_from_slice(b"garbage line\n{\"torn");
+        let p = d.join("privlog.2026-11-20.ndjson");
+        std::fs::write(&p, &plain).expect("write");
+        let gzp = d.join("privlog.2026-11-21.ndjson.gz");
+        let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gzp).expect("create"), Default::default());
+        enc.write_all(&plain).expect("gz");
+        enc.finish().expect("finish");
+
+        let mut m = SubjectMatcher::new(KeyRing::from(key), ["jane".to_owned()]);
+        let dry = erase_file(&p, &mut m, true).expect("dry run");
+        assert_eq!(
+            (dry.records, dry.matched, dry.not_records, dry.rewritten),
+            (50, 17, 2, false)
+        );
+        assert_eq!(std::fs::read(&p).expect("read"), plain);
+
+        let r = erase_file(&p, &mut m, false).expect("erase");
+        assert!(r.rewritten);
+        assert_eq!(std::fs::read(&p).expect("read"), expected);
+        let r = erase_file(&gzp, &mut m, false).expect("erase gz");
+        assert_eq!(r.matched, 17);
+        let raw = std::fs::read(&gzp).expect("read");
+        assert_eq!(&raw[..2], &[0x1f, 0x8b]);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&raw[..]), &mut back).expect("gunzip");
+        assert_eq!(back, expected);
+        // nothing left to erase: the file is not rewritten again
+        assert!(!erase_file(&p, &mut m, false).expect("again").rewritten);
+        let leftovers: Vec<_> = std::fs::read_dir(&d).expect("dir").filter_map(Result::ok).collect();
+        assert_eq!(leftovers.len(), 2, "no temporary file is left behind");
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn erase_removes_exactly_the_subjects_records(owners in proptest::collection::vec(0usize..4, 0..40)) {
+            let key = MasterKey::from_bytes([4; 32]);
+            let d = tempdir(&format!("prop-{}", owners.len()));
+            let names = ["a", "b", "c", "d"];
+            let mut all = Vec::new();
+            let mut kept = Vec::new();
+            for (i, o) in owners.iter().enumerate() {
+                let ts = datetime!(2026-11-01 0:00 UTC) + time::Duration::hours(7 * i as i64);
+                let line = record(&key, ts, Some(names[*o])).to_ndjson();
+                all.extend_from_slice(line.as_bytes());
+                if *o != 1 { kept.extend_from_slice(line.as_bytes()); }
+            }
+            let p = d.join("f.ndjson");
+            std::fs::write(&p, &all).expect("write");
+            let mut m = SubjectMatcher::new(KeyRing::from(key), ["b".to_owned()]);
+            let mut exported = Vec::new();
+            let r = export_file(&p, &mut m, |_, l| { exported.extend_from_slice(l); Ok(()) }).expect("export");
+            prop_assert_eq!(r.matched as usize, owners.iter().filter(|o| **o == 1).count());
+            prop_assert_eq!(exported.len() + kept.len(), all.len());
+            erase_file(&p, &mut m, false).expect("erase");
+            prop_assert_eq!(std::fs::read(&p).expect("read"), kept);
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The ClickHouse schema and analyst queries, run for real in a private
+//! ClickHouse server (scripts/peers/clickhouse.sh) against records the layer
+//! produced.
+
+mod analyst_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use analyst_common::{privlog, read_records, temp_dir, traffic};
+use privlog::Record;
+
+/// A ClickHouse server on 127.0.0.1, stopped when dropped.
+struct ClickHouse {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl ClickHouse {
+    fn start() -> Self {
+        let dir = temp_dir("clickhouse");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/clickhouse.sh");
+        let out = Command::new("bash").arg(script).arg("start").arg(&dir).output().expect("run clickhouse.sh");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ClickHouse did not start ({}): install it with scripts/install-peers.sh (Debian package clickhouse-server)",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let port = stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http_port="))
+            .and_then(|p| p.parse().ok())
+            .expect("clickhouse.sh prints http_port=N");
+        ClickHouse { dir, port }
+    }
+
+    /// POSTs `body` to the HTTP interface with `query` in the URL (when
+    /// given); returns the response body, failing the test on an error status.
+    fn post(&self, params: &[(&str, &str)], body: &[u8]) -> String {
+        let query: String = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to clickhouse");
+        let head = format!(
+            "POST /?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("send");
+        s.write_all(body).expect("send body");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read response");
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+        assert!(head.starts_with("HTTP/1.1 200"), "clickhouse error: {head}\n{body}");
+        dechunk(head, body)
+    }
+
+    fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        self.post(&[], sql.as_bytes())
+            .lines()
+            .map(|l| l.split('\t').map(str::to_owned).collect())
+            .collect()
+    }
+}
+
+fn dechunk(head: &str, body: &str) -> String {
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return body.to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    out
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/clickhouse.sh");
+        let _ = Command::new("bash").arg(script).arg("stop").arg(&self.dir).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn query_file(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/sql/clickhouse/{name}.sql", env!("CARGO_MANIFEST_DIR"))).expect("sql file")
+}
+
+fn day(r: &Record) -> String {
+    format!("{:04}-{:02}-{:02}", r.ts.year(), u8::from(r.ts.month()), r.ts.day())
+}
+
+fn load(ch: &ClickHouse, file: &Path) {
+    let (schema, _) = privlog(&["schema", "clickhouse", "--files", file.to_str().expect("path")]);
+    ch.query(&schema);
+    let mut data = std::fs::read(file).expect("records");
+    data.extend_from_slice(br#"{"v":1,"ts":"2026-11-21T10:00:00.000Z","client":nu"#);
+    ch.post(
+        &[
+            ("query", "INSERT INTO privlog_records FORMAT JSONEachRow"),
+            ("date_time_input_format", "best_effort"),
+            ("input_format_allow_errors_num", "1000"),
+        ],
+        &data,
+    );
+}
+
+#[test]
+fn analyst_queries_in_clickhouse_match_the_layers_records() {
+    let dir = temp_dir("clickhouse-data");
+    let file = traffic(&dir, 600);
+    let records = read_records(&file);
+    let ch = ClickHouse::start();
+    load(&ch, &file);
+
+    // Every record loaded, the torn line skipped.
+    assert_eq!(ch.query("SELECT count() FROM privlog_records"), vec![vec!["600".to_owned()]]);
+
+    let mut days: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>, u64, Vec<u64>)> = BTreeMap::new();
+    let mut routes: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
+    for r in &records {
+        let d = days.entry(day(r)).or_default();
+        d.0 += 1;
+        d.1.extend(r.account.clone());
+        d.2.extend(r.tenant.clone());
+        d.3 += u64::from(r.status.is_none_or(|s| s >= 500));
+        d.4.push(r.duration_us);
+        let e = routes.entry(r.route.clone().unwrap_or_else(|| r.path.clone())).or_default();
+        e.0 += 1;
+        e.1.extend(r.account.clone());
+    }
+    assert!(days.len() >= 3);
+
+    let daa = ch.query(&query_file("daily_active_accounts"));
+    let want: Vec<Vec<String>> = days
+        .iter()
+        .filter(|(_, d)| d.1.is_empty() || d.1.len() >= 5)
+        .map(|(k, d)| vec![k.clone(), d.0.to_string(), d.1.len().to_string(), d.2.len().to_string()])
+        .collect();
+    assert_eq!(daa, want, "daily active accounts");
+
+    let top = ch.query(&query_file("top_routes"));
+    let got: BTreeMap<String, String> = top.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    let want: BTreeMap<String, String> = routes
+        .iter()
+        .filter(|(_, (_, a))| a.is_empty() || a.len() >= 5)
+        .map(|(k, (n, _))| (k.clone(), n.to_string()))
+        .collect();
+    assert_eq!(got, want, "top routes");
+    assert!(got.contains_key("/health"), "routes without accounts are shown");
+
+    let errors = ch.query(&query_file("error_rate"));
+    assert_eq!(errors.len(), days.len());
+    for row in &errors {
+        let d = &days[&row[0]];
+        assert_eq!(row[1], d.0.to_string());
+        let errs: u64 = row[2].parse::<u64>().expect("n") + row[3].parse::<u64>().expect("n");
+        assert_eq!(errs, d.3, "errors on {}", row[0]);
+    }
+
+    let lat = ch.query(&query_file("latency_percentiles"));
+    for row in &lat {
+        let mut v = days[&row[0]].4.clone();
+        v.sort_unstable();
+        for (col, q) in [(2, 0.5), (3, 0.95), (4, 0.99)] {
+            let got: u64 = row[col].parse().expect("percentile");
+            let lo = v[((q * (v.len() - 1) as f64).floor() as usize).min(v.len() - 1)];
+            let hi = v[((q * v.len() as f64).ceil() as usize).min(v.len() - 1)];
+            assert!((lo..=hi).contains(&got), "p{q} {got} outside [{lo}, {hi}]");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Shared by the analyst tests: real traffic through the real layer into a
+//! record file, and a check that the peers are installed.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use privlog::sink::FileSink;
+use privlog::{MasterKey, Policy, Record};
+
+/// 2026-11-20T00:00:00Z.
+pub(crate) const START: u64 = 1_795_132_800;
+/// Simulated time between two requests: 600 requests span about three days.
+pub(crate) const STEP_SECS: u64 = 431;
+
+fn app(layer: privlog::PrivlogLayer) -> Router {
+    Router::new()
+        .route("/rest/issues/{id}", get(|| async { "issue" }))
+        .route("/rest/search", post(|body: String| async move { format!("found {}", body.len()) }))
+        .route("/rest/reports/{id}", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .route("/health", get(|| async { "ok" }))
+        .layer(layer)
+}
+
+/// Sends `n` requests through an axum app wrapped in the privlog layer, over
+/// a real socket on 127.0.0.1, with a simulated clock that advances
+/// [`STEP_SECS`] per request; returns the record file written by a
+/// `FileSink` in `dir`.
+pub(crate) fn traffic(dir: &Path, n: usize) -> PathBuf {
+    traffic_with(dir, n, Arc::new(AtomicU64::new(0)), None).0
+}
+
+/// The simulated wall clock: [`START`] plus [`STEP_SECS`] per request sent.
+pub(crate) fn sim_clock(tick: &Arc<AtomicU64>) -> impl Fn() -> SystemTime + Send + Sync + 'static {
+    let tick = Arc::clone(tick);
+    move || UNIX_EPOCH + Duration::from_secs(START + tick.load(Ordering::SeqCst) * STEP_SECS)
+}
+
+/// [`traffic`] with the request counter behind the clock given, and one
+/// more sink next to the file; returns the file and the shutdown report.
+pub(crate) fn traffic_with(
+    dir: &Path,
+    n: usize,
+    tick: Arc<AtomicU64>,
+    extra: Option<Box<dyn privlog::sink::Sink>>,
+) -> (PathBuf, privlog::ShutdownReport) {
+    let file = dir.join("records.ndjson");
+    let policy = Policy::new()
+        .account_header(HeaderName::from_static("x-account-id"))
+        .tenant_header(HeaderName::from_static("x-tenant-id"));
+    let mut builder = privlog::builder()
+        .key(MasterKey::from_bytes([7u8; 32]))
+        .policy(policy)
+        .sink(FileSink::open(&file).expect("open record file"))
+        .clock(sim_clock(&tick));
+    if let Some(sink) = extra {
+        builder = builder.boxed_sink(sink);
+    }
+    let (layer, guard) = builder.build().expect("build layer");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app(layer).into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .expect("serve");
+        });
+        let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        for i in 0..n {
+            tick.store(i as u64, Ordering::SeqCst);
+            // Accounts 0..29 are busy; 30..39 appear once each, on rare routes.
+            let account = if i % 20 == 19 { 30 + (i / 20) % 10 } else { (i * 7) % 30 };
+            let tenant = account % 4;
+            let (method, path, body) = match i % 10 {
+                0..=4 => ("GET", format!("/rest/issues/{}", 1000 + i), ""),
+                5 | 6 => ("POST", "/rest/search".to_owned(), "query=status%3Dopen"),
+                7 => ("GET", "/health".to_owned(), ""),
+                8 => ("GET", format!("/rest/reports/{i}"), ""),
+                _ => ("GET", format!("/nowhere/{}", ["a", "b", "c"][i % 3]), ""),
+            };
+            let mut req = http::Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}"));
+            if path != "/health" {
+                req = req
+                    .header("x-account-id", format!("557058:account-{account}"))
+                    .header("x-tenant-id", format!("tenant-{tenant}.atlassian.net"));
+            }
+            let res = client
+                .request(req.body(Full::new(bytes::Bytes::from(body))).expect("request"))
+                .await
+                .expect("response");
+            let _ = res.into_body().collect().await.expect("body");
+        }
+        server.abort();
+    });
+    let report = guard.shutdown();
+    assert!(report.complete, "every record written before the test reads them");
+    (file, report)
+}
+
+/// Reads back every record of `file`.
+pub(crate) fn read_records(file: &Path) -> Vec<Record> {
+    privlog::read::RecordReader::new(vec![file.to_path_buf()])
+        .map(|r| r.expect("readable"))
+        .collect()
+}
+
+/// A fresh directory under the system temp dir.
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("privlog-{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Python with DuckDB, or a failure that says how to install it.
+pub(crate) fn require_duckdb() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "DuckDB for Python is missing: run scripts/install-peers.sh (or python3 -m pip install duckdb)"
+    );
+}
+
+/// Runs `sql` (statements separated by `;`) in DuckDB and returns each
+/// statement's rows as JSON arrays.
+pub(crate) fn duckdb(sql: &str) -> Vec<Vec<Vec<serde_json::Value>>> {
+    const SCRIPT: &str = r#"
+import sys, json, duckdb
+con = duckdb.connect()
+out = []
+for stmt in json.load(sys.stdin):
+    rows = con.execute(stmt).fetchall()
+    out.append([[v if v is None or isinstance(v, (int, float, str)) else str(v) for v in r] for r in rows])
+json.dump(out, sys.stdout)
+"#;
+    let statements: Vec<&str> = sql
+        .split(';')
+        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+        .collect();
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(serde_json::to_string(&statements).expect("json").as_bytes())
+            .expect("write sql");
+    }
+    let out = child.wait_with_output().expect("python3 runs");
+    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    let results: Vec<Vec<Vec<serde_json::Value>>> = serde_json::from_slice(&out.stdout).expect("json result");
+    results
+}
+
+/// Runs the `privlog` binary with `args`; returns stdout, stderr.
+pub(crate) fn privlog(args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_privlog"))
+        .args(args)
+        .output()
+        .expect("run privlog");
+    assert!(
+        out.status.success(),
+        "privlog {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    )
+}

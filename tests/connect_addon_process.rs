@@ -1,0 +1,228 @@
+//! The connect_addon example run as a real child process: SIGTERM stops it
+//! gracefully with every record written, `--clock-offset-days` moves records
+//! into another pseudonym epoch, and bad arguments get a usage message.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::future::Future as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::process::{Example, example_binary};
+use common::{KEY, TempDir, empty, expected_pseudonym, get, post, send};
+use privlog::{MasterKey, Outcome, Purpose, Rotation};
+
+const ACCOUNT: &str = "557058:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+/// A running connect_addon process writing to a log file in a temp dir.
+struct Addon {
+    example: Example,
+    addr: SocketAddr,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Addon {
+    fn start(extra: &[&str]) -> Addon {
+        let dir = TempDir::new("addon");
+        let log = dir.path().join("requests.ndjson");
+        let mut args: Vec<&OsStr> = vec!["--addr".as_ref(), "127.0.0.1:0".as_ref(), "--log-file".as_ref()];
+        args.push(log.as_os_str());
+        args.extend(extra.iter().map(OsStr::new));
+        let example = Example::start("connect_addon", &args);
+        Addon {
+            addr: example.addr,
+            example,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn terminate(&self) {
+        self.example.terminate();
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        self.example.wait()
+    }
+
+    fn stderr(&self) -> String {
+        self.example.stderr()
+    }
+
+    fn records(&self) -> Vec<privlog::Record> {
+        common::parse_file(&std::fs::read_to_string(&self.log).expect("log file"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_writes_every_record() {
+    let mut addon = Addon::start(&[]);
+    let addr = addon.addr;
+    let n = 60;
+    for i in 0..n {
+        let path = match i % 4 {
+            0 => "/health".to_owned(),
+            1 => format!("/rest/accounts/{ACCOUNT}/history"),
+            2 => "/search?q=roadmap".to_owned(),
+            _ => "/export/r.csv?size=50000".to_owned(),
+        };
+        let (res, _) = send(addr, get(addr, &path).body(empty()).unwrap()).await;
+        assert_eq!(res.status(), 200);
+    }
+    // An idle keep-alive connection must not hold the shutdown up.
+    let idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut idle_sender, idle_conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(idle))
+        .await
+        .unwrap();
+    let idle_task = tokio::spawn(idle_conn);
+    idle_sender
+        .send_request(get(addr, "/health").body(empty()).unwrap())
+        .await
+        .unwrap();
+
+    // A request still uploading when SIGTERM arrives is finished, not cut.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let upload = tokio::spawn(async move {
+        let conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, c) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(conn))
+            .await
+            .unwrap();
+        tokio::spawn(c);
+        let body = SlowBody {
+            first: Some(Bytes::from(vec![b'a'; 1000])),
+            rest: Some(Bytes::from(vec![b'b'; 2000])),
+            release: Some(rx),
+        };
+        let req = post(addr, "/rest/pages/11/index")
+            .header("content-length", "3000")
+            .body(body)
+            .unwrap();
+        let res = sender.send_request(req).await.expect("in-flight request answered");
+        res.status()
+    });
+    // Give the upload time to reach the handler, then stop the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    addon.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = tx.send(());
+    assert_eq!(upload.await.unwrap(), 200);
+    let _ = idle_task.await;
+
+    let status = tokio::task::spawn_blocking(move || {
+        let s = addon.wait();
+        (s, addon)
+    })
+    .await
+    .unwrap();
+    let (status, addon) = status;
+    assert!(status.success(), "exit status {status}: {}", addon.stderr());
+    let total = n + 2;
+    let records = addon.records();
+    assert_eq!(records.len(), total, "every request has its record in the file");
+    assert!(records.iter().all(|r| r.outcome == Outcome::Completed));
+    let upload = records
+        .iter()
+        .find(|r| r.route.as_deref() == Some("/rest/pages/{page_id}/index"))
+        .expect("the in-flight upload's record");
+    assert_eq!(upload.req_bytes, 3000);
+    let stderr = addon.stderr();
+    assert!(
+        stderr.contains(&format!("{total} records created, {total} written to")),
+        "summary line: {stderr}"
+    );
+}
+
+/// A request body that sends its first part, waits for `release`, then the rest.
+struct SlowBody {
+    first: Option<Bytes>,
+    rest: Option<Bytes>,
+    release: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl hyper::body::Body for SlowBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(hyper::body::Frame::data(first))));
+        }
+        if let Some(release) = self.release.as_mut() {
+            match std::pin::Pin::new(release).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => self.release = None,
+            }
+        }
+        Poll::Ready(self.rest.take().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_offset_days_moves_records_into_another_epoch() {
+    let mut addon = Addon::start(&["--clock-offset-days", "40"]);
+    let addr = addon.addr;
+    let before = time::OffsetDateTime::now_utc();
+    let (res, _) = send(
+        addr,
+        get(addr, &format!("/rest/accounts/{ACCOUNT}/history"))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    addon.terminate();
+    let (status, addon) = tokio::task::spawn_blocking(move || (addon.wait(), addon))
+        .await
+        .unwrap();
+    assert!(status.success());
+    let records = addon.records();
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    let shifted = before + Duration::from_secs(40 * 86_400);
+    assert!(
+        r.ts >= shifted - Duration::from_secs(1) && r.ts <= shifted + Duration::from_secs(120),
+        "ts {} is 40 days ahead of {before}",
+        r.ts
+    );
+    let epoch = Rotation::Monthly.epoch_of(r.ts);
+    assert_eq!(r.epoch, epoch.as_str());
+    assert_ne!(r.epoch, Rotation::Monthly.epoch_of(before).as_str(), "another month");
+    assert_eq!(r.kid, MasterKey::from_bytes(KEY).id().as_str());
+    // Same key, same account, another epoch: another, unlinkable pseudonym.
+    assert_eq!(r.account, Some(expected_pseudonym(Purpose::Account, r.ts, ACCOUNT)));
+    assert_ne!(r.account, Some(expected_pseudonym(Purpose::Account, before, ACCOUNT)));
+}
+
+#[test]
+fn bad_arguments_get_a_usage_message() {
+    let out = Command::new(example_binary("connect_addon"))
+        .args(["--addr", "not-an-address", "--log-file", "x.ndjson"])
+        .output()
+        .expect("run connect_addon");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--addr \"not-an-address\" is not HOST:PORT"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("usage: connect_addon --addr HOST:PORT --log-file FILE"),
+        "{stderr}"
+    );
+
+    let out = Command::new(example_binary("connect_addon"))
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .expect("run connect_addon");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--log-file is required"));
+}

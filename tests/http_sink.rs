@@ -1,0 +1,607 @@
+//! The HTTP sink against a real HTTP server (hyper on 127.0.0.1) that
+//! misbehaves on purpose: down, 503 with Retry-After, 429, a poison 400 batch,
+//! slow responses, connection resets, and a process killed mid-stream.
+#![cfg(feature = "http")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use privlog::Record;
+use privlog::sink::http::{BatchConfig, HttpSink, RetryPolicy};
+use privlog::sink::spool::{Spool, SpoolConfig};
+use privlog::sink::{DropReason, Ledger, Sink, SinkStats};
+use time::OffsetDateTime;
+
+// ---------------------------------------------------------------- collector
+
+/// What the collector does with one request.
+#[derive(Clone, Debug)]
+enum Action {
+    /// Ingest and answer 200.
+    Ok,
+    /// Answer this status (with `Retry-After` when given) without ingesting.
+    Status(u16, Option<&'static str>),
+    /// Ingest, then answer 200 after this delay.
+    Slow(Duration),
+    /// Close the connection without answering, without ingesting.
+    Reset,
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Action>,
+    /// Requests whose body contains this string get a 400.
+    poison: Option<&'static str>,
+    /// Paths ingested, with how often.
+    paths: BTreeMap<String, u64>,
+    requests: Vec<(Instant, Action)>,
+}
+
+struct Collector {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    fn start_on(listener: TcpListener) -> Collector {
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = Arc::clone(&state);
+        rt.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let st = Arc::clone(&st);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&st), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Collector { addr, state, _rt: rt }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/ingest", self.addr)
+    }
+
+    fn script(&self, actions: impl IntoIterator<Item = Action>) {
+        self.state.lock().unwrap().script.extend(actions);
+    }
+
+    fn paths(&self) -> BTreeMap<String, u64> {
+        self.state.lock().unwrap().paths.clone()
+    }
+
+    fn requests(&self) -> Vec<(Instant, Action)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let gzip = req.headers().get("content-encoding").is_some_and(|v| v == "gzip");
+    let raw = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    let body = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        out
+    } else {
+        raw.to_vec()
+    };
+    let action = {
+        let mut s = st.lock().unwrap();
+        let poisoned = s.poison.is_some_and(|p| String::from_utf8_lossy(&body).contains(p));
+        let action = if poisoned {
+            Action::Status(400, None)
+        } else {
+            s.script.pop_front().unwrap_or(Action::Ok)
+        };
+        s.requests.push((Instant::now(), action.clone()));
+        if matches!(action, Action::Ok | Action::Slow(_)) {
+            for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let r = privlog::read::parse_line(line).expect("collector got a valid NDJSON record");
+                *s.paths.entry(r.path).or_insert(0) += 1;
+            }
+        }
+        action
+    };
+    let resp = |status: u16| {
+        Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    match action {
+        Action::Ok => Ok(resp(200)),
+        Action::Slow(d) => {
+            tokio::time::sleep(d).await;
+            Ok(resp(200))
+        }
+        Action::Status(code, retry_after) => {
+            let mut r = resp(code);
+            if let Some(ra) = retry_after {
+                r.headers_mut().insert("retry-after", ra.parse().unwrap());
+            }
+            Ok(r)
+        }
+        Action::Reset => Err(std::io::Error::other("reset on purpose")),
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn records(prefix: &str, n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            // Millisecond precision, like the records the layer makes.
+            let ts = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap() + Duration::from_millis(i as u64);
+            let mut r = Record::new(ts, "GET", format!("/{prefix}/{i}"));
+            r.status = Some(200);
+            r.resp_bytes = i as u64;
+            r
+        })
+        .collect()
+}
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy::new()
+        .initial(Duration::from_millis(20))
+        .max(Duration::from_millis(100))
+}
+
+/// Ticks the sink until `done` holds; fails the test after a generous limit
+/// (a safety net against hangs, not a speed requirement).
+fn drive(sink: &mut HttpSink, ledger: &Ledger, what: &str, done: impl Fn(&SinkStats) -> bool) {
+    let limit = Instant::now() + Duration::from_secs(60);
+    loop {
+        sink.tick().unwrap();
+        let s = ledger.stats();
+        if done(&s) {
+            return;
+        }
+        assert!(Instant::now() < limit, "gave up waiting for {what}: {s:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The identity for a sink driven without the pipeline (which counts `received`).
+fn assert_balanced(s: &SinkStats, written: u64) {
+    assert_eq!(
+        written + s.recovered,
+        s.delivered + s.buffered + s.spooled + s.dropped_total(),
+        "accounting identity broken: {s:?}"
+    );
+}
+
+fn attach(sink: &mut HttpSink) -> Ledger {
+    let ledger = Ledger::detached("test");
+    sink.attach(ledger.clone());
+    ledger
+}
+
+fn assert_each_once(paths: &BTreeMap<String, u64>, prefix: &str, n: usize) {
+    for i in 0..n {
+        assert_eq!(
+            paths.get(&format!("/{prefix}/{i}")),
+            Some(&1),
+            "/{prefix}/{i} not delivered exactly once"
+        );
+    }
+    assert_eq!(paths.len(), n, "unexpected paths at the collector");
+}
+
+fn segment_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "spool"))
+        .count()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn batches_by_count_and_delivers_every_record_exactly_once() {
+    let c = Collector::start();
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(100).linger(Duration::from_secs(3600)))
+        .gzip(true)
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    for chunk in records("a", 1000).chunks(37) {
+        sink.write(chunk).unwrap();
+    }
+    drive(&mut sink, &ledger, "1000 delivered", |s| s.delivered == 1000);
+    assert_each_once(&c.paths(), "a", 1000);
+    assert_eq!(c.requests().len(), 10, "1000 records in batches of 100");
+    assert_balanced(&ledger.stats(), 1000);
+}
+
+#[test]
+fn a_partial_batch_is_sent_after_its_linger_time() {
+    let c = Collector::start();
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(1000).linger(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("l", 3)).unwrap();
+    assert_eq!(ledger.stats().buffered, 3);
+    drive(&mut sink, &ledger, "3 delivered", |s| s.delivered == 3);
+    assert_each_once(&c.paths(), "l", 3);
+}
+
+#[test]
+fn collector_down_then_back_delivers_everything_from_the_spool_once() {
+    let tmp = tempdir("down");
+    // Reserve a port, then close it: connections are refused until the collector starts.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut sink = HttpSink::builder(format!("http://127.0.0.1:{port}/ingest"))
+        .batch(BatchConfig::new().max_records(50).linger(Duration::from_millis(10)))
+        .retry(fast_retry())
+        .spool(SpoolConfig::new(&tmp.0))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    for chunk in records("d", 300).chunks(50) {
+        sink.write(chunk).unwrap();
+    }
+    drive(&mut sink, &ledger, "300 spooled", |s| s.spooled == 300);
+    assert_eq!(ledger.stats().delivered, 0);
+    assert_balanced(&ledger.stats(), 300);
+
+    let c = Collector::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    drive(&mut sink, &ledger, "300 delivered", |s| s.delivered == 300);
+    let s = ledger.stats();
+    assert_eq!((s.spooled, s.buffered, s.dropped_total()), (0, 0, 0), "{s:?}");
+    assert_each_once(&c.paths(), "d", 300);
+    assert_eq!(segment_files(&tmp), 0, "delivered segments are deleted");
+}
+
+#[test]
+fn retry_after_of_a_503_is_waited_for_then_the_batch_is_delivered() {
+    let c = Collector::start();
+    c.script([Action::Status(503, Some("1"))]);
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(10))
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("r", 10)).unwrap();
+    drive(&mut sink, &ledger, "10 delivered", |s| s.delivered == 10);
+    let reqs = c.requests();
+    assert_eq!(reqs.len(), 2);
+    let waited = reqs[1].0.duration_since(reqs[0].0);
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}, before the 1 s Retry-After (own backoff is ≤ 100 ms)"
+    );
+    assert_each_once(&c.paths(), "r", 10);
+    assert_balanced(&ledger.stats(), 10);
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_honoured() {
+    let c = Collector::start();
+    let at = httpdate_in(2);
+    c.script([Action::Status(503, Some(at))]);
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(5))
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("h", 5)).unwrap();
+    drive(&mut sink, &ledger, "5 delivered", |s| s.delivered == 5);
+    let reqs = c.requests();
+    assert_eq!(reqs.len(), 2);
+    // The date has whole-second precision: at least one full second remains.
+    assert!(reqs[1].0.duration_since(reqs[0].0) >= Duration::from_millis(900));
+}
+
+fn httpdate_in(secs: u64) -> &'static str {
+    let t = std::time::SystemTime::now() + Duration::from_secs(secs);
+    Box::leak(httpdate::fmt_http_date(t).into_boxed_str())
+}
+
+#[test]
+fn status_429_is_retried_until_accepted() {
+    let c = Collector::start();
+    c.script([Action::Status(429, None), Action::Status(429, None)]);
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(20))
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("t", 20)).unwrap();
+    drive(&mut sink, &ledger, "20 delivered", |s| s.delivered == 20);
+    assert_eq!(c.requests().len(), 3);
+    assert_each_once(&c.paths(), "t", 20);
+    assert_balanced(&ledger.stats(), 20);
+}
+
+#[test]
+fn a_poison_400_batch_goes_to_the_dead_letter_file_once_and_the_rest_is_delivered() {
+    let tmp = tempdir("poison");
+    let dead = tmp.join("dead.ndjson");
+    let c = Collector::start();
+    c.state.lock().unwrap().poison = Some("/poison/");
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(10).linger(Duration::from_secs(3600)))
+        .retry(fast_retry())
+        .max_in_flight(1)
+        .dead_letter(&dead)
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    let poison = records("poison", 10);
+    sink.write(&records("good", 10)).unwrap();
+    sink.write(&poison).unwrap();
+    sink.write(&records("fine", 10)).unwrap();
+    drive(&mut sink, &ledger, "all settled", |s| {
+        s.delivered + s.dropped_total() == 30
+    });
+    let s = ledger.stats();
+    assert_eq!(s.delivered, 20);
+    assert_eq!(s.dropped_for(DropReason::Rejected), 10);
+    assert_balanced(&s, 30);
+    let dead_records: Vec<Record> = std::fs::read(&dead)
+        .unwrap()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| privlog::read::parse_line(l).unwrap())
+        .collect();
+    assert_eq!(
+        dead_records, poison,
+        "the dead-letter file holds exactly the poison batch"
+    );
+    let bad_requests = c
+        .requests()
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::Status(400, _)))
+        .count();
+    assert_eq!(bad_requests, 1, "a 400 batch is never retried");
+    let paths = c.paths();
+    assert!(paths.keys().all(|p| !p.starts_with("/poison/")));
+    assert_eq!(paths.len(), 20);
+}
+
+#[test]
+fn slow_responses_time_out_and_are_retried_delivering_at_least_once() {
+    let c = Collector::start();
+    c.script([Action::Slow(Duration::from_secs(3))]);
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(25))
+        .retry(fast_retry())
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("s", 25)).unwrap();
+    drive(&mut sink, &ledger, "25 delivered", |s| s.delivered == 25);
+    assert!(c.requests().len() >= 2, "the timed-out request was retried");
+    let paths = c.paths();
+    // The slow request was ingested before it timed out: every record arrives,
+    // the first attempt's records once more (counted here, never lost).
+    assert_eq!(paths.len(), 25);
+    let duplicates: u64 = paths.values().map(|n| n - 1).sum();
+    assert!(paths.values().all(|n| *n >= 1));
+    assert_eq!(duplicates, 25, "exactly the timed-out batch was duplicated");
+    assert_balanced(&ledger.stats(), 25);
+}
+
+#[test]
+fn connection_resets_are_retried_and_nothing_is_lost_or_duplicated() {
+    let c = Collector::start();
+    c.script([Action::Reset, Action::Reset]);
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(40))
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("x", 40)).unwrap();
+    drive(&mut sink, &ledger, "40 delivered", |s| s.delivered == 40);
+    assert_eq!(c.requests().len(), 3);
+    assert_each_once(&c.paths(), "x", 40);
+    assert_balanced(&ledger.stats(), 40);
+}
+
+#[test]
+fn close_delivers_what_is_buffered_before_the_deadline() {
+    let c = Collector::start();
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().linger(Duration::from_secs(3600)))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("c", 50)).unwrap();
+    sink.close(Instant::now() + Duration::from_secs(30)).unwrap();
+    let s = ledger.stats();
+    assert_eq!(s.delivered, 50, "{s:?}");
+    assert_each_once(&c.paths(), "c", 50);
+}
+
+#[test]
+fn close_with_the_collector_down_keeps_every_record_spooled_for_the_next_start() {
+    let tmp = tempdir("close");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut sink = HttpSink::builder(format!("http://127.0.0.1:{port}/"))
+        .batch(BatchConfig::new().max_records(30).linger(Duration::from_secs(3600)))
+        .retry(fast_retry())
+        .spool(SpoolConfig::new(&tmp.0))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("k", 75)).unwrap();
+    sink.close(Instant::now() + Duration::from_millis(500)).unwrap();
+    let s = ledger.stats();
+    assert_eq!((s.spooled, s.delivered, s.dropped_total()), (75, 0, 0), "{s:?}");
+    drop(sink);
+    let (spool, recovery) = Spool::open(SpoolConfig::new(&tmp.0)).unwrap();
+    assert_eq!((recovery.records, recovery.torn, spool.pending()), (75, 0, 75));
+}
+
+#[test]
+fn without_a_spool_close_counts_what_it_could_not_deliver_as_shutdown() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut sink = HttpSink::builder(format!("http://127.0.0.1:{port}/"))
+        .retry(fast_retry())
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    sink.write(&records("n", 12)).unwrap();
+    sink.close(Instant::now() + Duration::from_millis(300)).unwrap();
+    let s = ledger.stats();
+    assert_eq!(s.dropped_for(DropReason::Shutdown), 12, "{s:?}");
+    assert_balanced(&s, 12);
+}
+
+const CHILD_ENV: &str = "PRIVLOG_TEST_SPOOL_CHILD";
+
+/// Re-invoked as a child process (see below): spools records to a collector
+/// that is down, reporting progress on stdout, until it is killed.
+fn spool_child(spool_dir: &str, url: &str) {
+    let mut sink = HttpSink::builder(url)
+        .batch(BatchConfig::new().max_records(20).linger(Duration::from_millis(5)))
+        .retry(fast_retry())
+        .spool(SpoolConfig::new(spool_dir))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    let mut written = 0usize;
+    // Bounded, in case the parent is gone.
+    while written < 20_000 {
+        let batch: Vec<Record> = records("k", written + 20).split_off(written);
+        sink.write(&batch).unwrap();
+        written += 20;
+        drive(&mut sink, &ledger, "spooled", |s| s.spooled as usize == written);
+        println!("spooled {written}");
+    }
+}
+
+#[test]
+fn sigkill_mid_stream_then_restart_delivers_every_spooled_record_once() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/ingest");
+    if let Ok(dir) = std::env::var(CHILD_ENV) {
+        spool_child(&dir, &url_from_env().unwrap_or(url));
+        return;
+    }
+    let tmp = tempdir("sigkill");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sigkill_mid_stream_then_restart_delivers_every_spooled_record_once",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &tmp.0)
+        .env("PRIVLOG_TEST_SPOOL_URL", &url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut spooled = 0usize;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while spooled < 600 {
+        let line = lines.next().expect("child ended early").unwrap();
+        if let Some(n) = line.strip_prefix("spooled ") {
+            spooled = n.parse().unwrap();
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Progress lines may lag the spool: the child may have spooled more.
+    let c = Collector::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let mut sink = HttpSink::builder(c.url())
+        .retry(fast_retry())
+        .spool(SpoolConfig::new(&tmp.0))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    let recovered = ledger.stats().recovered;
+    assert!(
+        recovered >= spooled as u64,
+        "recovered {recovered} < reported {spooled}"
+    );
+    drive(&mut sink, &ledger, "spool drained", |s| s.spooled == 0);
+    let s = ledger.stats();
+    assert_balanced(&s, 0);
+    let paths = c.paths();
+    for i in 0..spooled {
+        assert_eq!(
+            paths.get(&format!("/k/{i}")),
+            Some(&1),
+            "/k/{i} spooled before the kill, not delivered once"
+        );
+    }
+    assert!(paths.values().all(|n| *n == 1), "a record was delivered twice");
+    assert_eq!(s.delivered + s.dropped_for(DropReason::Corrupt), recovered);
+}
+
+fn url_from_env() -> Option<String> {
+    std::env::var("PRIVLOG_TEST_SPOOL_URL").ok()
+}
+
+/// A temporary directory, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir(name: &str) -> TempDir {
+    let d = std::env::temp_dir().join(format!(
+        "privlog-http-{name}-{}-{}",
+        std::process::id(),
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    TempDir(d)
+}

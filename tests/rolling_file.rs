@@ -1,0 +1,396 @@
+//! The rolling file sink on a real file system: rotation, compression,
+//! retention, crash leftovers, disk full and accounting through the pipeline.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use privlog::read::RecordReader;
+use privlog::sink::{DropReason, Fsync, Ledger, LogFile, Retention, RollingFileSink, Sink, log_files};
+use privlog::{MasterKey, Record};
+use time::OffsetDateTime;
+use time::macros::datetime;
+use tower::{Layer, ServiceExt};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("privlog-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A settable wall clock, in seconds since the epoch.
+#[derive(Clone)]
+struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    fn at(t: OffsetDateTime) -> Self {
+        Clock(Arc::new(AtomicI64::new(t.unix_timestamp())))
+    }
+    fn set(&self, t: OffsetDateTime) {
+        self.0.store(t.unix_timestamp(), Ordering::SeqCst);
+    }
+    fn source(&self) -> impl Fn() -> SystemTime + Send + Sync + 'static {
+        let c = self.0.clone();
+        move || UNIX_EPOCH + Duration::from_secs(c.load(Ordering::SeqCst).max(0) as u64)
+    }
+}
+
+fn records(n: usize, tag: &str) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let mut r = Record::new(datetime!(2026-11-22 10:00 UTC), "GET", format!("/{tag}/{i}"));
+            r.status = Some(200);
+            r.resp_bytes = i as u64;
+            r
+        })
+        .collect()
+}
+
+fn read_all(paths: Vec<PathBuf>) -> (Vec<Record>, u64) {
+    let mut reader = RecordReader::new(paths);
+    let recs: Vec<Record> = reader.by_ref().map(|r| r.expect("readable file")).collect();
+    (recs, reader.stats().skipped)
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn attach(sink: &mut RollingFileSink) -> Ledger {
+    let ledger = Ledger::detached("rolling");
+    sink.attach(ledger.clone());
+    ledger
+}
+
+fn close(sink: &mut RollingFileSink) {
+    sink.close(Instant::now() + Duration::from_secs(30)).expect("close");
+}
+
+#[test]
+fn rolls_over_at_utc_midnight() {
+    let tmp = TempDir::new("roll-day");
+    let clock = Clock::at(datetime!(2026-11-22 23:59:59 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "requests")
+        .expect("sink")
+        .clock(clock.source());
+    let ledger = attach(&mut sink);
+    sink.write(&records(3, "a")).expect("write day 1");
+    clock.set(datetime!(2026-11-23 00:00:00 UTC));
+    sink.write(&records(2, "b")).expect("write day 2");
+    close(&mut sink);
+
+    assert_eq!(
+        names(&tmp.0),
+        ["requests.2026-11-22.0000.ndjson", "requests.2026-11-23.0000.ndjson"]
+    );
+    let (day1, _) = read_all(vec![tmp.0.join("requests.2026-11-22.0000.ndjson")]);
+    let (day2, _) = read_all(vec![tmp.0.join("requests.2026-11-23.0000.ndjson")]);
+    assert_eq!(day1, records(3, "a"));
+    assert_eq!(day2, records(2, "b"));
+    let stats = ledger.stats();
+    assert_eq!(stats.delivered, 5);
+    assert_eq!(stats.dropped_total(), 0);
+}
+
+#[test]
+fn rolls_over_by_size_without_splitting_lines() {
+    let tmp = TempDir::new("roll-size");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let line_len = records(1, "s")[0].to_ndjson().len() as u64;
+    let max = line_len * 4 + 10;
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .max_file_size(max);
+    let ledger = attach(&mut sink);
+    let all = records(37, "s");
+    for chunk in all.chunks(5) {
+        sink.write(chunk).expect("write");
+    }
+    close(&mut sink);
+
+    let files = log_files(&tmp.0, Some("r")).expect("list");
+    assert_eq!(files.len(), 10, "{:?}", names(&tmp.0));
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(f.seq, i as u32);
+        let len = std::fs::metadata(&f.path).expect("meta").len();
+        assert!(len <= max, "{} is {len} bytes, limit {max}", f.path.display());
+    }
+    let (back, skipped) = read_all(files.into_iter().map(|f| f.path).collect());
+    assert_eq!(skipped, 0);
+    assert_eq!(back, all);
+    assert_eq!(ledger.stats().delivered, 37);
+}
+
+#[test]
+fn record_larger_than_the_size_limit_gets_a_file_of_its_own() {
+    let tmp = TempDir::new("roll-big");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .max_file_size(10);
+    attach(&mut sink);
+    sink.write(&records(3, "big")).expect("write");
+    close(&mut sink);
+    let files = log_files(&tmp.0, Some("r")).expect("list");
+    assert_eq!(files.len(), 3);
+    let (back, _) = read_all(files.into_iter().map(|f| f.path).collect());
+    assert_eq!(back, records(3, "big"));
+}
+
+#[test]
+fn compresses_closed_files_and_leaves_the_open_one_plain() {
+    let tmp = TempDir::new("gzip");
+    let clock = Clock::at(datetime!(2026-11-20 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .compress(true);
+    attach(&mut sink);
+    let mut expected = Vec::new();
+    for (day, t) in [
+        datetime!(2026-11-20 12:00 UTC),
+        datetime!(2026-11-21 12:00 UTC),
+        datetime!(2026-11-22 12:00 UTC),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        clock.set(t);
+        let batch = records(4, &format!("d{day}"));
+        sink.write(&batch).expect("write");
+        expected.extend(batch);
+    }
+    close(&mut sink);
+
+    assert_eq!(
+        names(&tmp.0),
+        [
+            "r.2026-11-20.0000.ndjson.gz",
+            "r.2026-11-21.0000.ndjson.gz",
+            "r.2026-11-22.0000.ndjson"
+        ]
+    );
+    let paths = log_files(&tmp.0, Some("r"))
+        .expect("list")
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let (back, skipped) = read_all(paths);
+    assert_eq!(skipped, 0);
+    assert_eq!(back, expected);
+}
+
+#[test]
+fn leftovers_of_a_crash_during_compression_are_cleaned_up_on_start() {
+    let tmp = TempDir::new("gzip-crash");
+    let day1 = tmp.0.join("r.2026-11-20.0000.ndjson");
+    std::fs::write(
+        &day1,
+        records(2, "old").iter().map(Record::to_ndjson).collect::<String>(),
+    )
+    .expect("write");
+    std::fs::write(tmp.0.join("r.2026-11-20.0000.ndjson.gz.tmp"), b"\x1f\x8b half").expect("write");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .compress(true);
+    attach(&mut sink);
+    sink.write(&records(1, "new")).expect("write");
+    close(&mut sink);
+    assert_eq!(
+        names(&tmp.0),
+        ["r.2026-11-20.0000.ndjson.gz", "r.2026-11-22.0000.ndjson"]
+    );
+    let (back, _) = read_all(vec![tmp.0.join("r.2026-11-20.0000.ndjson.gz")]);
+    assert_eq!(back, records(2, "old"));
+}
+
+#[test]
+fn retention_by_age_deletes_only_old_files_of_its_own_pattern() {
+    let tmp = TempDir::new("retention");
+    // With 30 days, on 2026-11-22 the oldest day kept is 2026-10-23.
+    for day in ["2026-10-01", "2026-10-22", "2026-10-23", "2026-11-01"] {
+        std::fs::write(tmp.0.join(format!("r.{day}.0000.ndjson")), "").expect("write");
+    }
+    std::fs::write(tmp.0.join("other.2026-10-01.0000.ndjson"), "").expect("write");
+    std::fs::write(tmp.0.join("r.2026-10-01.ndjson"), "").expect("write");
+    std::fs::write(tmp.0.join("notes.txt"), "").expect("write");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .retention(Retention::keep_all().max_age(Duration::from_secs(30 * 86_400)));
+    attach(&mut sink);
+    sink.write(&records(1, "x")).expect("write");
+    close(&mut sink);
+    assert_eq!(
+        names(&tmp.0),
+        [
+            "notes.txt",
+            "other.2026-10-01.0000.ndjson",
+            "r.2026-10-01.ndjson",
+            "r.2026-10-23.0000.ndjson",
+            "r.2026-11-01.0000.ndjson",
+            "r.2026-11-22.0000.ndjson"
+        ]
+    );
+}
+
+#[test]
+fn retention_by_count_never_deletes_the_open_file() {
+    let tmp = TempDir::new("retention-count");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .max_file_size(1)
+        .retention(Retention::keep_all().max_files(2));
+    attach(&mut sink);
+    for _ in 0..5 {
+        sink.write(&records(1, "x")).expect("write");
+        assert!(sink.current_file().is_some_and(Path::exists));
+    }
+    close(&mut sink);
+    assert_eq!(names(&tmp.0), ["r.2026-11-22.0003.ndjson", "r.2026-11-22.0004.ndjson"]);
+}
+
+#[test]
+fn restart_appends_to_todays_file_after_ending_a_torn_line() {
+    let tmp = TempDir::new("torn");
+    let path = tmp.0.join("r.2026-11-22.0000.ndjson");
+    let before = records(2, "before");
+    let mut content: String = before.iter().map(Record::to_ndjson).collect();
+    let torn = records(1, "torn")[0].to_ndjson();
+    content.push_str(&torn[..torn.len() / 2]);
+    std::fs::write(&path, content).expect("write");
+
+    let clock = Clock::at(datetime!(2026-11-22 13:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r").expect("sink").clock(clock.source());
+    attach(&mut sink);
+    sink.write(&records(3, "after")).expect("write");
+    close(&mut sink);
+
+    assert_eq!(names(&tmp.0), ["r.2026-11-22.0000.ndjson"]);
+    let (back, skipped) = read_all(vec![path]);
+    assert_eq!(skipped, 1, "only the torn line is damaged");
+    let mut expected = before;
+    expected.extend(records(3, "after"));
+    assert_eq!(back, expected);
+}
+
+#[test]
+fn invalid_prefix_is_refused_with_the_fix() {
+    let tmp = TempDir::new("prefix");
+    let err = RollingFileSink::new(&tmp.0, "a/b").expect_err("separator refused");
+    assert!(err.to_string().contains("\"a/b\""), "{err}");
+    assert!(err.to_string().contains("no path separators"), "{err}");
+}
+
+#[test]
+fn every_batch_fsync_counts_records_once_synced() {
+    let tmp = TempDir::new("fsync");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .fsync(Fsync::EveryBatch);
+    let ledger = attach(&mut sink);
+    sink.write(&records(7, "x")).expect("write");
+    let stats = ledger.stats();
+    assert_eq!(stats.delivered, 7);
+    close(&mut sink);
+    assert_eq!(ledger.stats().delivered, 7);
+}
+
+/// Runs `n` requests through a service wrapped in privlog's layer and
+/// returns the shutdown report.
+fn serve_requests(sink: RollingFileSink, n: usize) -> privlog::ShutdownReport {
+    let (layer, guard) = privlog::builder()
+        .key(MasterKey::from_bytes([7; 32]))
+        .sink(sink)
+        .build()
+        .expect("build");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let svc = layer.layer(tower::service_fn(|_req: http::Request<_>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+        for i in 0..n {
+            let req = http::Request::get(format!("/items/{i}"))
+                .body(Full::new(Bytes::new()))
+                .expect("request");
+            let resp = svc.clone().oneshot(req).await.expect("infallible");
+            assert_eq!(resp.status(), 200);
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            assert_eq!(&body[..], b"ok", "the response is unaffected by logging");
+        }
+    });
+    guard.shutdown_within(Duration::from_secs(30))
+}
+
+#[test]
+fn every_request_is_accounted_for_after_shutdown() {
+    let tmp = TempDir::new("pipeline");
+    let sink = RollingFileSink::new(&tmp.0, "requests")
+        .expect("sink")
+        .max_file_size(2_000)
+        .fsync(Fsync::EveryBatch)
+        .compress(true);
+    let report = serve_requests(sink, 120);
+    assert!(report.complete);
+    assert!(report.stats.is_balanced(), "{:?}", report.stats);
+    let s = &report.stats.sinks[0];
+    assert_eq!((s.received, s.delivered, s.dropped_total()), (120, 120, 0));
+    let paths = log_files(&tmp.0, Some("requests"))
+        .expect("list")
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let (back, skipped) = read_all(paths);
+    assert_eq!((back.len(), skipped), (120, 0));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn disk_full_drops_are_counted_and_requests_still_complete() {
+    let tmp = TempDir::new("disk-full");
+    let today = OffsetDateTime::now_utc().date();
+    // The day's file is /dev/full: every write fails with "no space left on device".
+    let name = LogFile::file_name("requests", today, 0, false);
+    std::os::unix::fs::symlink("/dev/full", tmp.0.join(name)).expect("symlink");
+    let sink = RollingFileSink::new(&tmp.0, "requests").expect("sink");
+    let report = serve_requests(sink, 25);
+    assert!(report.stats.is_balanced(), "{:?}", report.stats);
+    let s = &report.stats.sinks[0];
+    assert_eq!(s.received, 25);
+    assert_eq!(s.delivered, 0);
+    assert_eq!(s.dropped_for(DropReason::Other("disk_full")), 25, "{s:?}");
+}

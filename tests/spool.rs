@@ -1,0 +1,304 @@
+//! The durable spool on a real file system: reopening, damage of every kind,
+//! the size cap, and deletion of delivered segments.
+#![cfg(feature = "spool")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use privlog::Record;
+use privlog::sink::spool::{Fsync, Spool, SpoolConfig};
+use proptest::prelude::*;
+use time::OffsetDateTime;
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> TempDir {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "privlog-spool-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    TempDir(d)
+}
+
+fn records(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let ts = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap() + Duration::from_millis(i as u64);
+            let mut r = Record::new(ts, "GET", format!("/r/{i}"));
+            r.status = Some(200);
+            r
+        })
+        .collect()
+}
+
+fn config(dir: &Path) -> SpoolConfig {
+    SpoolConfig::new(dir).fsync(Fsync::Never)
+}
+
+/// Reads and acknowledges everything: (records read, damaged records skipped).
+fn drain(spool: &mut Spool) -> (Vec<Record>, u64) {
+    let mut out = Vec::new();
+    let mut damaged = 0;
+    // Bounded: every round either acknowledges something or ends.
+    for _ in 0..100_000 {
+        match spool.peek(64, 1 << 20).unwrap() {
+            Some(b) => {
+                damaged += b.damaged;
+                spool.ack(&b).unwrap();
+                out.extend(b.records);
+            }
+            None => return (out, damaged),
+        }
+    }
+    panic!("spool never ran dry");
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn appended_records_survive_a_reopen_in_order() {
+    let tmp = tempdir();
+    let rs = records(100);
+    {
+        let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
+        assert_eq!(rec.records, 0);
+        assert_eq!(spool.append(&rs).unwrap(), 100);
+        spool.sync().unwrap();
+    }
+    let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
+    assert_eq!((rec.records, rec.torn), (100, 0));
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!(read, rs);
+    assert_eq!(damaged, 0);
+    assert!(spool.is_empty());
+}
+
+#[test]
+fn acknowledged_records_are_not_read_again_after_a_reopen() {
+    let tmp = tempdir();
+    let rs = records(50);
+    {
+        let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
+        spool.append(&rs).unwrap();
+        let b = spool.peek(20, 1 << 20).unwrap().unwrap();
+        spool.ack(&b).unwrap();
+    }
+    let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
+    assert_eq!(rec.records, 30);
+    let (read, _) = drain(&mut spool);
+    assert_eq!(read, rs[20..]);
+}
+
+#[test]
+fn a_torn_tail_is_counted_and_the_valid_prefix_recovered() {
+    let tmp = tempdir();
+    let rs = records(10);
+    {
+        let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
+        spool.append(&rs).unwrap();
+    }
+    let seg = &segments(&tmp.0)[0];
+    let len = fs::metadata(seg).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(seg)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
+    let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
+    assert_eq!((rec.records, rec.torn), (9, 1));
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!(read, rs[..9]);
+    assert_eq!(damaged, 0);
+    // New appends after the damage are read too.
+    spool.append(&records(3)).unwrap();
+    assert_eq!(drain(&mut spool).0.len(), 3);
+}
+
+#[test]
+fn a_corrupt_record_in_the_middle_is_skipped_and_counted_exactly() {
+    let tmp = tempdir();
+    let rs = records(10);
+    {
+        let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
+        spool.append(&rs).unwrap();
+    }
+    let seg = &segments(&tmp.0)[0];
+    let mut bytes = fs::read(seg).unwrap();
+    let at = find(&bytes, b"/r/4").unwrap();
+    bytes[at + 1] ^= 0x55;
+    fs::write(seg, bytes).unwrap();
+    let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
+    assert_eq!((rec.records, rec.torn), (10, 0));
+    let (read, damaged) = drain(&mut spool);
+    let expected: Vec<Record> = rs.iter().filter(|r| r.path != "/r/4").cloned().collect();
+    assert_eq!(read, expected);
+    assert_eq!(damaged, 1);
+}
+
+#[test]
+fn a_missing_segment_is_counted_by_its_sequence_gap() {
+    let tmp = tempdir();
+    let rs = records(200);
+    {
+        let (mut spool, _) = Spool::open(config(&tmp.0).segment_bytes(4096)).unwrap();
+        spool.append(&rs).unwrap();
+    }
+    let segs = segments(&tmp.0);
+    assert!(segs.len() >= 3, "several segments: {}", segs.len());
+    let first_seq = |p: &Path| p.file_stem().unwrap().to_str().unwrap().parse::<u64>().unwrap();
+    let lost = first_seq(&segs[2]) - first_seq(&segs[1]);
+    fs::remove_file(&segs[1]).unwrap();
+    let (mut spool, rec) = Spool::open(config(&tmp.0).segment_bytes(4096)).unwrap();
+    assert_eq!(rec.records, 200);
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!(damaged, lost);
+    assert_eq!(read.len() as u64 + damaged, 200);
+}
+
+#[test]
+fn a_segment_of_garbage_never_hangs_or_fails_the_open() {
+    let tmp = tempdir();
+    {
+        let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
+        spool.append(&records(5)).unwrap();
+    }
+    let garbage: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(tmp.0.join("00000000000000000100.spool"), &garbage).unwrap();
+    fs::write(tmp.0.join("acked"), b"not a number").unwrap();
+    fs::write(tmp.0.join("notes.txt"), b"left alone").unwrap();
+    let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
+    assert_eq!(rec.torn, 1, "the newest segment ends in bytes that are no record");
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!(read, records(5));
+    assert_eq!(damaged, 0);
+    assert!(
+        tmp.0.join("notes.txt").exists(),
+        "files that are not segments are never touched"
+    );
+}
+
+#[test]
+fn appends_stop_at_the_size_cap() {
+    let tmp = tempdir();
+    let (mut spool, _) = Spool::open(config(&tmp.0).max_bytes(10_000)).unwrap();
+    let n = spool.append(&records(1000)).unwrap();
+    assert!(n > 0 && n < 1000, "{n} records fit");
+    assert!(spool.bytes() <= 10_000);
+    assert_eq!(spool.append(&records(1)).unwrap(), 0, "a full spool takes nothing");
+    let (read, _) = drain(&mut spool);
+    assert_eq!(read.len(), n);
+    assert!(
+        spool.append(&records(1)).unwrap() == 1,
+        "space is given back after delivery"
+    );
+}
+
+#[test]
+fn delivered_segments_are_deleted() {
+    let tmp = tempdir();
+    let (mut spool, _) = Spool::open(config(&tmp.0).segment_bytes(4096)).unwrap();
+    spool.append(&records(300)).unwrap();
+    assert!(segments(&tmp.0).len() > 2);
+    let (read, _) = drain(&mut spool);
+    assert_eq!(read.len(), 300);
+    assert!(segments(&tmp.0).is_empty(), "{:?}", segments(&tmp.0));
+    assert_eq!(spool.bytes(), 0);
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[derive(Clone, Debug)]
+enum Damage {
+    Flip { segment: usize, at: usize, bits: u8 },
+    Truncate { segment: usize, cut: usize },
+    Remove { segment: usize },
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        (0usize..8, any::<usize>(), 1u8..=255).prop_map(|(segment, at, bits)| Damage::Flip { segment, at, bits }),
+        (0usize..8, any::<usize>()).prop_map(|(segment, cut)| Damage::Truncate { segment, cut }),
+        (0usize..8).prop_map(|segment| Damage::Remove { segment }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the damage, opening never fails, reading ends, every record read
+    /// is one that was written (in order, none twice), and with the
+    /// acknowledgement file intact every record is either read or counted.
+    #[test]
+    fn damage_never_loses_count_or_invents_records(n in 1usize..400, damages in prop::collection::vec(damage(), 0..4)) {
+        let tmp = tempdir();
+        let rs = records(n);
+        {
+            let (mut spool, _) = Spool::open(config(&tmp.0).segment_bytes(2048)).unwrap();
+            prop_assert_eq!(spool.append(&rs).unwrap(), n);
+        }
+        for d in &damages {
+            let segs = segments(&tmp.0);
+            if segs.is_empty() {
+                break;
+            }
+            match *d {
+                Damage::Flip { segment, at, bits } => {
+                    let p = &segs[segment % segs.len()];
+                    let mut b = fs::read(p).unwrap();
+                    if !b.is_empty() {
+                        let i = at % b.len();
+                        b[i] ^= bits;
+                        fs::write(p, b).unwrap();
+                    }
+                }
+                Damage::Truncate { segment, cut } => {
+                    let p = &segs[segment % segs.len()];
+                    let len = fs::metadata(p).unwrap().len() as usize;
+                    fs::OpenOptions::new().write(true).open(p).unwrap().set_len((cut % (len + 1)) as u64).unwrap();
+                }
+                Damage::Remove { segment } => {
+                    let i = segment % segs.len();
+                    fs::remove_file(&segs[i]).unwrap();
+                }
+            }
+        }
+        let (mut spool, rec) = Spool::open(config(&tmp.0).segment_bytes(2048)).unwrap();
+        let (read, damaged) = drain(&mut spool);
+        // Read records are written ones, in order, without repeats.
+        let mut next = 0;
+        for r in &read {
+            let pos = rs[next..].iter().position(|w| w == r);
+            prop_assert!(pos.is_some(), "record {:?} was never written or came out of order", r.path);
+            next += pos.unwrap_or(0) + 1;
+        }
+        // Everything the open announced is read or counted as damaged.
+        prop_assert_eq!(read.len() as u64 + damaged, rec.records);
+        prop_assert!(spool.is_empty());
+    }
+}
