@@ -10,7 +10,6 @@ pub(crate) mod raw;
 #[allow(clippy::module_inception)]
 mod record;
 
-pub(crate) use encode::write_ts;
 pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
 pub use record::{Record, SCHEMA_VERSION};
