@@ -207,7 +207,11 @@ fn args() -> Result<Args, String> {
                 a.fault = Fault::parse(&v).ok_or(format!("--fault {v:?}: use ok, fail, slow or stuck"))?;
             }
             "--queue-capacity" => a.queue_capacity = value()?.parse().map_err(|e| format!("--queue-capacity: {e}"))?,
-            other => return Err(format!("unknown option {other:?} (see the example's header for options)")),
+            other => {
+                return Err(format!(
+                    "unknown option {other:?} (see the example's header for options)"
+                ));
+            }
         }
     }
     Ok(a)

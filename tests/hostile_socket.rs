@@ -90,7 +90,9 @@ async fn start(policy: Policy) -> App {
 impl App {
     /// A normal request still succeeds.
     async fn assert_healthy(&self) {
-        let r = http_get(self.server.addr, "/health", &[]).await.expect("health answered");
+        let r = http_get(self.server.addr, "/health", &[])
+            .await
+            .expect("health answered");
         assert_eq!(r.status, 200, "service unhealthy after the attack: {}", r.head);
         assert_eq!(r.body, b"ok");
     }
@@ -160,8 +162,16 @@ async fn trusted_proxy_chain_yields_the_rightmost_untrusted_hop() {
         // A client can prepend anything; the proxy appends what it saw.
         ("X-Forwarded-For", "10.9.9.9, 198.51.100.7", Some("198.51.100.0/24")),
         ("X-Forwarded-For", "198.51.100.7, 127.0.0.1", Some("198.51.100.0/24")),
-        ("Forwarded", "for=\"[2001:db8:aa:bb::1]:4711\"", Some("2001:db8:aa::/48")),
-        ("Forwarded", "for=198.51.100.7;proto=https, for=127.0.0.1", Some("198.51.100.0/24")),
+        (
+            "Forwarded",
+            "for=\"[2001:db8:aa:bb::1]:4711\"",
+            Some("2001:db8:aa::/48"),
+        ),
+        (
+            "Forwarded",
+            "for=198.51.100.7;proto=https, for=127.0.0.1",
+            Some("198.51.100.0/24"),
+        ),
         ("Forwarded", "for=unknown", None),
         ("Forwarded", "for=_hidden", None),
         ("X-Forwarded-For", "not-an-ip", None),
@@ -215,7 +225,13 @@ async fn uris_and_headers_over_64_kib_leave_capped_records() {
         (long_path.as_str(), vec![]),
         (many_segments.as_str(), vec![]),
         ("/health", vec![("X-Big", long_header.as_str())]),
-        ("/health", vec![("Cookie", long_header.as_str()), ("Authorization", long_header.as_str())]),
+        (
+            "/health",
+            vec![
+                ("Cookie", long_header.as_str()),
+                ("Authorization", long_header.as_str()),
+            ],
+        ),
     ] {
         // hyper may refuse an oversized head (431/414) before the service runs;
         // either way the connection is answered, not hung.
@@ -304,7 +320,12 @@ async fn injection_in_header_values_and_methods_stays_out_of_the_output() {
             }
         }
     }
-    let r = http_get(app.server.addr, "/health", &[("Authorization", &format!("JWT {evil_jwt}"))]).await;
+    let r = http_get(
+        app.server.addr,
+        "/health",
+        &[("Authorization", &format!("JWT {evil_jwt}"))],
+    )
+    .await;
     if r.is_some_and(|r| r.status == 200) {
         reached += 1;
     }
@@ -328,7 +349,9 @@ async fn slowloris_connections_are_closed_and_leave_no_record() {
     let mut conns = Vec::new();
     for _ in 0..32 {
         let mut s = TcpStream::connect(app.server.addr).await.expect("connect");
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.expect("write");
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("write");
         conns.push(s);
     }
     // While they hang, normal clients are served.
@@ -390,7 +413,11 @@ async fn client_aborting_mid_upload_leaves_one_record_with_partial_bytes() {
         r.outcome != Outcome::Completed || r.status.is_some_and(|s| s >= 400),
         "an aborted upload is not a success: {r:?}"
     );
-    assert!(r.req_bytes <= declared as u64, "req_bytes {} over the declared length", r.req_bytes);
+    assert!(
+        r.req_bytes <= declared as u64,
+        "req_bytes {} over the declared length",
+        r.req_bytes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,7 +426,9 @@ async fn client_aborting_mid_download_leaves_one_aborted_record_with_partial_byt
     let mut got = 0usize;
     {
         let mut s = TcpStream::connect(app.server.addr).await.expect("connect");
-        s.write_all(b"GET /download HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("request");
+        s.write_all(b"GET /download HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
         let mut buf = vec![0u8; 64 * 1024];
         while got < 1024 * 1024 {
             let n = s.read(&mut buf).await.expect("read");
@@ -463,7 +492,9 @@ async fn a_burst_of_hostile_connections_leaves_the_service_healthy() {
     let records = app.finish(None);
     assert!(records.iter().any(|r| r.route.as_deref() == Some("/health")));
     assert!(
-        records.iter().all(|r| r.route.as_deref() == Some("/health") || r.status.is_none_or(|s| s >= 400)),
+        records
+            .iter()
+            .all(|r| r.route.as_deref() == Some("/health") || r.status.is_none_or(|s| s >= 400)),
         "only the health check succeeded"
     );
 }

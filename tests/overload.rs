@@ -141,7 +141,11 @@ async fn requests_complete_while_the_sink_is_blocked_forever() {
         .expect("build");
     let server = serve(app(layer)).await;
     let n = 600;
-    assert_eq!(traffic(&server, n, 4).await, n, "every request completed while the sink was stuck");
+    assert_eq!(
+        traffic(&server, n, 4).await,
+        n,
+        "every request completed while the sink was stuck"
+    );
 
     let s = settled(&guard);
     let sink_stats = &s.sinks[0];
@@ -233,13 +237,20 @@ async fn a_sink_far_slower_than_traffic_drops_exactly_what_it_reports() {
     assert!(report.complete);
     assert!(s.is_balanced(), "{s:?}");
     assert_eq!(s.created, n as u64);
-    assert_eq!(sink.delivered, mem.len() as u64, "delivered counts exactly the records written");
+    assert_eq!(
+        sink.delivered,
+        mem.len() as u64,
+        "delivered counts exactly the records written"
+    );
     assert_eq!(
         sink.delivered + sink.dropped_total() + s.dropped_queue_full,
         s.created,
         "every record is delivered or dropped with a reason"
     );
-    assert!(sink.dropped_total() + s.dropped_queue_full > 0, "the slow sink could not keep up");
+    assert!(
+        sink.dropped_total() + s.dropped_queue_full > 0,
+        "the slow sink could not keep up"
+    );
     let reasons: Vec<&String> = sink.dropped.keys().collect();
     assert!(reasons.iter().all(|r| *r == "sink_queue_full"), "{reasons:?}");
 }
@@ -313,7 +324,11 @@ async fn a_full_hand_off_queue_drops_the_newest_and_counts_them() {
     let s = settled(&guard);
     assert_eq!(s.created, n as u64);
     assert!(s.is_balanced(), "{s:?}");
-    assert!(s.sinks[0].queued <= 2, "held {} records with caps of one", s.sinks[0].queued);
+    assert!(
+        s.sinks[0].queued <= 2,
+        "held {} records with caps of one",
+        s.sinks[0].queued
+    );
     assert_eq!(
         s.dropped_queue_full + s.sinks[0].dropped_for(DropReason::SinkQueueFull) + s.sinks[0].queued,
         n as u64

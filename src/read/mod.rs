@@ -135,7 +135,10 @@ impl Iterator for RecordReader {
             self.line.clear();
             // Bounded: a file with no newlines (or a gzip bomb) must not make
             // the reader buffer it whole.
-            match (&mut *reader).take(MAX_LINE_LEN as u64 + 1).read_until(b'\n', &mut self.line) {
+            match (&mut *reader)
+                .take(MAX_LINE_LEN as u64 + 1)
+                .read_until(b'\n', &mut self.line)
+            {
                 Ok(0) => {
                     self.current = None;
                     continue;
@@ -220,7 +223,11 @@ mod tests {
         let n = r.by_ref().filter(|r| r.is_ok()).count();
         assert_eq!(n, 2);
         assert_eq!(r.stats().skipped, 2);
-        assert!(r.line.capacity() <= 2 * MAX_LINE_LEN + 2, "line buffer grew to {}", r.line.capacity());
+        assert!(
+            r.line.capacity() <= 2 * MAX_LINE_LEN + 2,
+            "line buffer grew to {}",
+            r.line.capacity()
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -124,7 +124,11 @@ pub fn wait_records(mem: &MemorySink, n: usize) -> Vec<Record> {
 pub fn assert_clean_line(line: &str, max_len: usize) {
     assert!(line.ends_with('\n'), "record line must end in a newline: {line:?}");
     assert_eq!(line.matches('\n').count(), 1, "one line per record: {line:?}");
-    assert!(line.len() <= max_len, "record line is {} bytes, cap {max_len}", line.len());
+    assert!(
+        line.len() <= max_len,
+        "record line is {} bytes, cap {max_len}",
+        line.len()
+    );
     assert!(
         line.trim_end_matches('\n').chars().all(|c| !is_unsafe(c)),
         "raw control character in {line:?}"
@@ -133,7 +137,10 @@ pub fn assert_clean_line(line: &str, max_len: usize) {
     let obj = v.as_object().expect("record line is a JSON object");
     for (k, v) in obj {
         if let Some(s) = v.as_str() {
-            assert!(s.chars().all(|c| !is_unsafe(c)), "control character in field {k}: {s:?}");
+            assert!(
+                s.chars().all(|c| !is_unsafe(c)),
+                "control character in field {k}: {s:?}"
+            );
             assert!(
                 s.len() <= privlog::record::MAX_FIELD_LEN + '…'.len_utf8(),
                 "field {k} is {} bytes, over the cap",
