@@ -18,6 +18,11 @@
 //! - `--fault MODE`       the fault sink's mode at start (default `ok`)
 //! - `--queue-capacity N` the hand-off queue size (default 16 384)
 //!
+//! `soak --verify FILE` checks a record file instead of serving: it prints
+//! `{"lines":…,"records":…,"invalid":…}`, where a line is invalid when it does
+//! not parse as a record or holds a raw control character (C0, DEL, C1,
+//! U+2028/9).
+//!
 //! `scripts/soak.sh` and `scripts/stuck-sink-latency.sh` drive it.
 
 use std::net::SocketAddr;
@@ -217,8 +222,46 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Whether `line` (without its newline) holds a byte sequence no record line
+/// may contain raw: C0 controls, DEL, C1 controls, U+2028 or U+2029.
+fn has_raw_control(line: &[u8]) -> bool {
+    line.iter().enumerate().any(|(i, &b)| {
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2 && matches!(line.get(i + 1), Some(0x80..=0x9f)))
+            || (b == 0xe2 && line.get(i + 1) == Some(&0x80) && matches!(line.get(i + 2), Some(0xa8 | 0xa9)))
+    })
+}
+
+fn verify(path: &Path) -> std::io::Result<serde_json::Value> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let (mut lines, mut records, mut invalid) = (0u64, 0u64, 0u64);
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        lines += 1;
+        let body = line.strip_suffix(b"\n").unwrap_or(&line);
+        if line.last() != Some(&b'\n') || has_raw_control(body) || privlog::read::parse_line(body).is_err() {
+            invalid += 1;
+        } else {
+            records += 1;
+        }
+    }
+    Ok(serde_json::json!({ "lines": lines, "records": records, "invalid": invalid }))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut argv = std::env::args().skip(1);
+    if argv.next().as_deref() == Some("--verify") {
+        let path: PathBuf = argv.next().ok_or("--verify needs a record file")?.into();
+        println!("{}", verify(&path)?);
+        return Ok(());
+    }
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let args = args()?;
     std::fs::create_dir_all(&args.dir)?;

@@ -145,12 +145,12 @@ impl Iterator for RecordReader {
                 }
                 Ok(_) if self.line.len() > MAX_LINE_LEN => {
                     self.stats.skipped += 1;
-                    if self.line.last() != Some(&b'\n') {
-                        if let Err(e) = reader.skip_until(b'\n') {
-                            self.current = None;
-                            if e.kind() != io::ErrorKind::UnexpectedEof && e.kind() != io::ErrorKind::InvalidData {
-                                return Some(Err(e));
-                            }
+                    if self.line.last() != Some(&b'\n')
+                        && let Err(e) = reader.skip_until(b'\n')
+                    {
+                        self.current = None;
+                        if e.kind() != io::ErrorKind::UnexpectedEof && e.kind() != io::ErrorKind::InvalidData {
+                            return Some(Err(e));
                         }
                     }
                     continue;

@@ -14,5 +14,6 @@ pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
 pub use record::{Record, SCHEMA_VERSION};
 
+pub(crate) use encode::write_ts;
 #[cfg(feature = "http")]
-pub(crate) use encode::{write_str, write_ts, write_u64};
+pub(crate) use encode::{write_str, write_u64};
