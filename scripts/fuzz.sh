@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../fuzz"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(scrub_path query_filter jwt_peek forwarded record_reader)
+[ ${#targets[@]} -gt 0 ] || targets=(scrub_path query_filter jwt_peek forwarded record_reader spool_recovery)
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz from crates.io" >&2
   cargo install cargo-fuzz --locked

@@ -16,6 +16,9 @@ const FRAME_MAGIC: u32 = 0x5246_4c50; // "PLFR" little-endian
 pub(crate) const HEADER_LEN: usize = 20;
 /// The longest payload accepted when reading; longer lengths are damage.
 pub(crate) const MAX_PAYLOAD: usize = 1 << 20;
+/// The highest sequence number accepted when reading; higher ones are damage
+/// (no spool appends 2^62 records, and sums stay far from overflowing).
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
 
 /// Appends one frame to `out`.
 pub(crate) fn encode(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
@@ -68,7 +71,7 @@ pub(crate) fn parse(buf: &[u8], at: usize) -> Parse<'_> {
     let seq = u64::from(word(8)) | (u64::from(word(12)) << 32);
     let crc = word(16);
     let len_usize = len as usize;
-    if len_usize > MAX_PAYLOAD {
+    if len_usize > MAX_PAYLOAD || seq > MAX_SEQ {
         return Parse::Invalid;
     }
     let start = at + HEADER_LEN;
