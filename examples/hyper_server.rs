@@ -12,6 +12,7 @@
 //! the service names its route templates with [`RouteTemplate`]. Set
 //! `PRIVLOG_KEY` (64 hex characters) for stable pseudonyms. Stop with Ctrl-C
 //! or SIGTERM: every record is written before the process exits.
+#![allow(clippy::print_stderr)] // an example's messages go to the terminal
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -78,13 +79,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (layer, guard) = builder.build()?;
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let shutdown = shutdown_signal();
     eprintln!("hyper_server: listening on http://{}", listener.local_addr()?);
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10));
     let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -124,24 +126,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C; the handlers are installed before this returns.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
+                    _ = int.recv() => {}
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Every record is accounted for, over real sockets: requests complete while
 //! a sink is stuck, overflow drops are counted exactly, records made after
 //! shutdown are counted, and a graceful shutdown writes everything queued.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Client address resolution over the wire: `X-Forwarded-For` and `Forwarded`
 //! are believed only when the socket peer is a trusted proxy, and then only up
 //! to the rightmost untrusted hop. Every test connects from 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 
@@ -28,6 +29,9 @@ async fn client_for(s: &Server, headers: &[(&str, &str)]) -> Option<String> {
     s.one_record_after(before).await.client
 }
 
+/// Request headers of one case.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 const XFF: &str = "x-forwarded-for";
 const FWD: &str = "forwarded";
 
@@ -35,7 +39,7 @@ const FWD: &str = "forwarded";
 async fn forwarding_headers_from_a_trusted_proxy_give_the_rightmost_untrusted_hop() {
     // The peer (127.0.0.1) and the internal 10/8 network are proxies.
     let s = server(&["127.0.0.1/32", "10.0.0.0/8"]).await;
-    let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+    let cases: &[(Headers, Option<&str>)] = &[
         (&[], Some("127.0.0.1")),
         (&[(XFF, "203.0.113.7")], Some("203.0.113.7")),
         // The client may prepend anything; only the hop our proxy saw counts.

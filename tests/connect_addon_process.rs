@@ -1,6 +1,7 @@
 //! The connect_addon example run as a real child process: SIGTERM stops it
 //! gracefully with every record written, `--clock-offset-days` moves records
 //! into another pseudonym epoch, and bad arguments get a usage message.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 
@@ -183,7 +184,7 @@ async fn clock_offset_days_moves_records_into_another_epoch() {
     let (status, addon) = tokio::task::spawn_blocking(move || (addon.wait(), addon))
         .await
         .unwrap();
-    assert!(status.success());
+    assert!(status.success(), "exit status {status}: {}", addon.stderr());
     let records = addon.records();
     assert_eq!(records.len(), 1);
     let r = &records[0];
@@ -225,4 +226,59 @@ fn bad_arguments_get_a_usage_message() {
         .expect("run connect_addon");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--log-file is required"));
+}
+
+#[test]
+fn sigterm_right_after_start_is_a_clean_shutdown() {
+    let mut addon = Addon::start(&[]);
+    // No request first: the handler must already be installed when the
+    // address is announced.
+    addon.terminate();
+    let status = addon.wait();
+    assert!(status.success(), "exit status {status}: {}", addon.stderr());
+    assert!(
+        addon.stderr().contains("0 records created, 0 written"),
+        "{}",
+        addon.stderr()
+    );
+    assert!(addon.records().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_it_warns_and_uses_a_random_one() {
+    let dir = TempDir::new("addon-nokey");
+    let log = dir.path().join("requests.ndjson");
+    let args: Vec<&OsStr> = vec![
+        "--addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log-file".as_ref(),
+        log.as_os_str(),
+    ];
+    let mut ex = Example::start_with_key("connect_addon", &args, None);
+    let addr = ex.addr;
+    send(addr, get(addr, "/health").body(empty()).unwrap()).await;
+    ex.terminate();
+    let (status, ex) = tokio::task::spawn_blocking(move || (ex.wait(), ex)).await.unwrap();
+    assert!(status.success(), "exit status {status}: {}", ex.stderr());
+    assert!(ex.stderr().contains("no privlog key configured"), "{}", ex.stderr());
+    let records = common::parse_file(&std::fs::read_to_string(&log).unwrap());
+    assert_eq!(records.len(), 1);
+    assert!(records[0].kid.starts_with("k_"));
+    assert_ne!(records[0].kid, MasterKey::from_bytes(KEY).id().as_str());
+}
+
+#[test]
+fn a_malformed_key_is_refused_without_echoing_it() {
+    let secretish = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeZ";
+    let dir = TempDir::new("addon-badkey");
+    let out = Command::new(example_binary("connect_addon"))
+        .args(["--addr", "127.0.0.1:0", "--log-file"])
+        .arg(dir.path().join("requests.ndjson"))
+        .env("PRIVLOG_KEY", secretish)
+        .output()
+        .expect("run connect_addon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connect_addon: PRIVLOG_KEY: "), "{stderr}");
+    assert!(!stderr.contains("0123456789abcdef"), "the key text leaked: {stderr}");
 }

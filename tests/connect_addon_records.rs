@@ -2,6 +2,7 @@
 //! served on a real socket: sizes (exact, chunked, streamed), HEAD, 204, 404,
 //! aborted downloads and uploads, panicking handlers, HTTP/2, and accounts
 //! told by the application.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 
@@ -21,12 +22,16 @@ const CLIENT_KEY: &str = "c8a7d2f1-5b3e-4c9a-8e7d-6f5a4b3c2d1e";
 /// The fields every record of these tests shares, checked once.
 fn assert_common(r: &Record, started: time::OffsetDateTime) {
     assert_eq!(r.v, 1);
+    // The request's own time, give or take the millisecond truncation and a
+    // wall clock derived from a monotonic one.
     let now = time::OffsetDateTime::now_utc();
+    let slack = Duration::from_secs(2);
     assert!(
-        r.ts >= started - Duration::from_millis(1) && r.ts <= now,
-        "ts {} outside the request's lifetime",
+        r.ts >= started - slack && r.ts <= now + slack,
+        "ts {} is not the request's time ({started} .. {now})",
         r.ts
     );
+    assert_eq!(r.ts.nanosecond() % 1_000_000, 0, "millisecond precision");
     assert_eq!(r.client.as_deref(), Some("127.0.0.0/24"), "client truncated to /24");
     assert_eq!(r.epoch, Rotation::Monthly.epoch_of(r.ts).as_str());
     assert_eq!(r.kid, MasterKey::from_bytes(KEY).id().as_str());
@@ -431,8 +436,171 @@ async fn file_sink_holds_the_same_records_as_memory_sink() {
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     assert_eq!(report.stats.created, 4);
     assert_eq!(report.stats.delivered_everywhere(), 4);
-    assert_eq!(common::parse_file(&text).len(), 4);
+    assert_eq!(
+        common::parse_file(&text),
+        mem,
+        "a record read back equals the one written"
+    );
     assert_eq!(mem_sink.len(), 4);
     let expected: String = mem.iter().map(Record::to_ndjson).collect();
     assert_eq!(text, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptor_revalidation_is_a_304_without_response_bytes() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let (res, body) = send(s.addr, get(s.addr, "/atlassian-connect.json").body(empty()).unwrap()).await;
+    assert_eq!(res.status(), 200);
+    let etag = res.headers().get("etag").expect("etag").clone();
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.resp_bytes, body.len() as u64);
+    let t0 = now();
+    let req = get(s.addr, "/atlassian-connect.json")
+        .header("if-none-match", etag)
+        .body(empty())
+        .unwrap();
+    let (res, body) = send(s.addr, req).await;
+    assert_eq!(res.status(), 304);
+    assert!(body.is_empty());
+    let r = s.one_record_after(1).await;
+    assert_common(&r, t0);
+    assert_eq!(r.route.as_deref(), Some("/atlassian-connect.json"));
+    assert_eq!(r.status, Some(304));
+    assert_eq!(r.resp_bytes, 0);
+    assert_eq!(r.outcome, Outcome::Completed);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_gone_before_the_response_is_aborted_without_status() {
+    let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
+        app::routes()
+            .route(
+                "/slow",
+                route_get(|| async {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    "too late"
+                }),
+            )
+            .layer(layer)
+    })
+    .await;
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    conn.write_all(format!("GET /slow HTTP/1.1\r\nhost: {}\r\n\r\n", s.addr).as_bytes())
+        .await
+        .unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(conn);
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.route.as_deref(), Some("/slow"));
+    assert_eq!(r.status, None);
+    assert_eq!(r.ttfb_us, None);
+    assert_eq!(r.resp_bytes, 0);
+    assert_eq!(r.outcome, Outcome::Aborted);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_stream_reset_mid_download_is_aborted_with_partial_bytes() {
+    use http_body_util::BodyExt as _;
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let size: u64 = 256 << 20;
+    let conn = TcpStream::connect(s.addr).await.unwrap();
+    let (mut sender, c) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(conn))
+            .await
+            .unwrap();
+    tokio::spawn(c);
+    let req = hyper::Request::get(s.url(&format!("/export/big.csv?size={size}")))
+        .body(empty())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.into_body();
+    let mut read = 0;
+    while read < 100_000 {
+        let frame = body.frame().await.expect("a frame").expect("data");
+        read += frame.data_ref().map_or(0, Bytes::len);
+    }
+    // Dropping the body resets the stream; the connection stays open.
+    drop(body);
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.proto, "HTTP/2");
+    assert_eq!(r.status, Some(200));
+    assert_eq!(r.outcome, Outcome::Aborted);
+    assert!(
+        r.resp_bytes >= read as u64 && r.resp_bytes < size,
+        "partial: {}",
+        r.resp_bytes
+    );
+    // The same connection still serves requests.
+    let res = sender
+        .send_request(hyper::Request::get(s.url("/health")).body(empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    drop(sender);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_client_is_disconnected_after_the_header_read_timeout() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    // Half a request head, then silence.
+    conn.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(app::HEADER_READ_TIMEOUT * 6, conn.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the connection is still open after {:?}",
+        started.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "closed, at most with a 408: {answer:?}"
+    );
+    // The request never reached the service: there is nothing to record.
+    assert_eq!(s.mem.len(), 0);
+    let (report, _) = s.stop().await;
+    assert_eq!(report.stats.created, 0);
+}
+
+/// Sends a raw request head on a fresh connection and reads until the server closes.
+async fn raw_exchange(s: &Server, head: &str) -> String {
+    let mut conn = TcpStream::connect(s.addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http10_request_records_its_protocol() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let answer = raw_exchange(&s, "GET /health HTTP/1.0\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.proto, "HTTP/1.0");
+    assert_eq!(r.route.as_deref(), Some("/health"));
+    assert_eq!(r.resp_bytes, 2);
+    assert_eq!(r.outcome, Outcome::Completed);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unregistered_method_is_recorded_as_other() {
+    let s = Server::connect_addon(Policy::atlassian_connect()).await;
+    let answer = raw_exchange(&s, "BREW /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.method, "_OTHER");
+    assert_eq!(r.status, Some(405));
+    assert_eq!(r.outcome, Outcome::Completed);
+    s.stop().await;
 }

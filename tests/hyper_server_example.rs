@@ -1,6 +1,7 @@
 //! The hyper_server example (plain hyper 1, no axum) run as a child process:
 //! the client address comes from `layer_with_peer`, route templates from
 //! `RouteTemplate`, and SIGTERM writes every record to stdout before exit.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! JWTs in the header and in `?jwt=`, userinfo-like strings, bodies — and none
 //! of them, in plain, percent-encoded or base64 form, reaches any sink output.
 //! Driven over a real socket against the connect_addon example.
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
 mod common;
 

@@ -382,15 +382,185 @@ fn every_request_is_accounted_for_after_shutdown() {
 #[test]
 fn disk_full_drops_are_counted_and_requests_still_complete() {
     let tmp = TempDir::new("disk-full");
-    let today = OffsetDateTime::now_utc().date();
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
     // The day's file is /dev/full: every write fails with "no space left on device".
-    let name = LogFile::file_name("requests", today, 0, false);
+    let name = LogFile::file_name("requests", datetime!(2026-11-22 12:00 UTC).date(), 0, false);
     std::os::unix::fs::symlink("/dev/full", tmp.0.join(name)).expect("symlink");
-    let sink = RollingFileSink::new(&tmp.0, "requests").expect("sink");
+    let sink = RollingFileSink::new(&tmp.0, "requests")
+        .expect("sink")
+        .clock(clock.source());
+    let warnings = Captured::global();
     let report = serve_requests(sink, 25);
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     let s = &report.stats.sinks[0];
     assert_eq!(s.received, 25);
     assert_eq!(s.delivered, 0);
     assert_eq!(s.dropped_for(DropReason::Other("disk_full")), 25, "{s:?}");
+    // The operator is told, through tracing, which file and what to do.
+    let warnings = warnings.text();
+    assert!(warnings.contains("privlog sink write failed"), "{warnings}");
+    assert!(
+        warnings.contains(&format!("cannot write log file {}", tmp.0.display())),
+        "{warnings}"
+    );
+    assert!(warnings.contains("free disk space"), "{warnings}");
+}
+
+/// Everything logged through `tracing` by this test binary.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The global subscriber's capture (installed on first use).
+    fn global() -> Captured {
+        static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        CAPTURED
+            .get_or_init(|| {
+                let c = Captured::default();
+                let w = c.clone();
+                tracing_subscriber::fmt()
+                    .with_writer(move || w.clone())
+                    .with_ansi(false)
+                    .init();
+                c
+            })
+            .clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+/// A 64 KiB tmpfs mounted for one test, unmounted on drop.
+#[cfg(target_os = "linux")]
+struct TinyDisk(TempDir);
+
+#[cfg(target_os = "linux")]
+impl TinyDisk {
+    fn mount() -> Self {
+        let tmp = TempDir::new("tiny-disk");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&tmp.0)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a 64 KiB tmpfs to fill a real disk and needs root (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyDisk(tmp)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0.0).status();
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn full_disk_keeps_whole_lines_and_counts_every_lost_record() {
+    let disk = TinyDisk::mount();
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&disk.0.0, "r")
+        .expect("sink")
+        .clock(clock.source());
+    let ledger = attach(&mut sink);
+    let all = records(2_000, "fill");
+    let mut errors = 0;
+    for batch in all.chunks(100) {
+        if let Err(e) = sink.write(batch) {
+            errors += 1;
+            assert!(e.to_string().contains("free disk space"), "{e}");
+        }
+    }
+    close(&mut sink);
+    let s = ledger.stats();
+    assert!(errors > 0);
+    assert!(s.delivered > 0 && s.delivered < 2_000, "{s:?}");
+    assert_eq!(
+        s.delivered + s.dropped_for(DropReason::Other("disk_full")),
+        2_000,
+        "{s:?}"
+    );
+    let (back, skipped) = read_all(
+        log_files(&disk.0.0, Some("r"))
+            .expect("list")
+            .into_iter()
+            .map(|f| f.path)
+            .collect(),
+    );
+    assert_eq!(skipped, 0, "the line cut by the full disk was removed");
+    assert_eq!(back.len() as u64, s.delivered);
+    assert_eq!(back[..], all[..back.len()]);
+}
+
+#[test]
+fn a_log_directory_removed_while_writing_is_made_again() {
+    let tmp = TempDir::new("dir-removed");
+    let dir = tmp.0.join("logs");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&dir, "r").expect("sink").clock(clock.source());
+    let ledger = attach(&mut sink);
+    sink.write(&records(1, "a")).expect("write");
+    // Removed on the same day, while its file is open.
+    std::fs::remove_dir_all(&dir).expect("remove");
+    sink.write(&records(2, "b")).expect("write after removal");
+    close(&mut sink);
+    let (back, _) = read_all(vec![dir.join("r.2026-11-22.0000.ndjson")]);
+    assert_eq!(back, records(2, "b"));
+    assert_eq!(ledger.stats().delivered, 3);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+    /// A crash can cut the file at any byte; the file then holds a whole-record
+    /// prefix plus at most one damaged line, and a restarted sink appends after it.
+    #[test]
+    fn a_crash_at_any_byte_damages_at_most_one_line(
+        sizes in proptest::collection::vec(1..20usize, 1..6),
+        cut in 0.0..1.0f64,
+    ) {
+        let tmp = TempDir::new("crash");
+        let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+        let mut sink = RollingFileSink::new(&tmp.0, "r").expect("sink").clock(clock.source());
+        attach(&mut sink);
+        let mut written = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            let batch = records(*n, &format!("b{i}"));
+            sink.write(&batch).expect("write");
+            written.extend(batch);
+        }
+        drop(sink);
+        let path = tmp.0.join("r.2026-11-22.0000.ndjson");
+        let len = std::fs::metadata(&path).expect("meta").len();
+        let at = (len as f64 * cut) as u64;
+        std::fs::OpenOptions::new().write(true).open(&path).expect("open").set_len(at).expect("cut");
+
+        let mut sink = RollingFileSink::new(&tmp.0, "r").expect("sink").clock(clock.source());
+        attach(&mut sink);
+        sink.write(&records(3, "after")).expect("write after restart");
+        close(&mut sink);
+
+        let (back, skipped) = read_all(vec![path]);
+        proptest::prop_assert!(skipped <= 1);
+        let survivors = back.len() - 3;
+        proptest::prop_assert_eq!(&back[..survivors], &written[..survivors]);
+        proptest::prop_assert_eq!(&back[survivors..], &records(3, "after")[..]);
+    }
 }

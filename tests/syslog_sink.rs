@@ -548,6 +548,16 @@ fn syslog_ng_receives_every_record_over_a_unix_socket() {
     );
 }
 
+#[test]
+fn syslog_ng_receives_every_record_over_a_unix_stream_socket() {
+    let ng = SyslogNg::start("unix-stream", &[]);
+    roundtrip(
+        &ng,
+        configured(SyslogSink::unix_stream(&ng.env["UNIX_STREAM_SOCKET"])),
+        "unix-stream.log",
+    );
+}
+
 #[cfg(feature = "syslog-tls")]
 #[test]
 fn syslog_ng_receives_every_record_over_tls() {

@@ -38,6 +38,7 @@ pub(crate) const SESSION_ACCOUNT_HEADER: &str = "x-addon-account";
 /// The add-on's routes, without logging.
 pub(crate) fn routes() -> Router {
     Router::new()
+        .route("/atlassian-connect.json", get(descriptor))
         .route("/installed", post(installed))
         .route("/uninstalled", post(uninstalled))
         .route("/macro", get(macro_view))
@@ -55,26 +56,51 @@ pub(crate) fn app(layer: PrivlogLayer) -> Router {
     routes().layer(layer)
 }
 
+/// The add-on descriptor Atlassian fetches at install time; revalidated with
+/// its ETag, so repeat fetches get `304 Not Modified`.
+const DESCRIPTOR: &str = r#"{"key":"privlog-demo","name":"privlog demo","baseUrl":"https://addon.example.com","authentication":{"type":"jwt"},"lifecycle":{"installed":"/installed","uninstalled":"/uninstalled"},"scopes":["READ"],"modules":{"staticContentMacros":[{"key":"page-stats","name":{"value":"Page statistics"},"url":"/macro?pageId={page.id}&spaceKey={space.key}"}]}}"#;
+const DESCRIPTOR_ETAG: &str = "\"descriptor-v1\"";
+
+async fn descriptor(headers: HeaderMap) -> Response {
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == DESCRIPTOR_ETAG.as_bytes())
+    {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, DESCRIPTOR_ETAG)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::ETAG, DESCRIPTOR_ETAG),
+        ],
+        DESCRIPTOR,
+    )
+        .into_response()
+}
+
 /// The Connect lifecycle payload; only `clientKey` is used, `sharedSecret` is
 /// read (the add-on would store it) and dropped.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Lifecycle {
     client_key: String,
-    #[allow(dead_code)]
+    #[allow(dead_code)] // read to validate the payload, then dropped
     shared_secret: Option<String>,
 }
 
 async fn installed(body: Bytes) -> Response {
-    match serde_json::from_slice::<Lifecycle>(&body) {
-        // Tell privlog which customer site this was: it logs only a pseudonym.
-        Ok(event) => (TenantId::new(event.client_key), StatusCode::NO_CONTENT).into_response(),
-        Err(_) => (StatusCode::BAD_REQUEST, "expected a Connect lifecycle payload\n").into_response(),
-    }
+    // A real add-on stores `clientKey` and `sharedSecret` here.
+    lifecycle(&body)
 }
 
 async fn uninstalled(body: Bytes) -> Response {
-    match serde_json::from_slice::<Lifecycle>(&body) {
+    // A real add-on deletes the installation's data here.
+    lifecycle(&body)
+}
+
+fn lifecycle(body: &[u8]) -> Response {
+    match serde_json::from_slice::<Lifecycle>(body) {
+        // Tell privlog which customer site this was: it logs only a pseudonym.
         Ok(event) => (TenantId::new(event.client_key), StatusCode::NO_CONTENT).into_response(),
         Err(_) => (StatusCode::BAD_REQUEST, "expected a Connect lifecycle payload\n").into_response(),
     }
@@ -83,23 +109,21 @@ async fn uninstalled(body: Bytes) -> Response {
 /// The iframe Confluence loads for the macro:
 /// `/macro?xdm_e=…&xdm_c=…&cp=…&lic=active&cv=…&jwt=…&pageId=…&spaceKey=…`.
 async fn macro_view(Query(q): Query<std::collections::HashMap<String, String>>) -> impl IntoResponse {
-    let page = q.get("pageId").map(String::as_str).unwrap_or("?");
     let licensed = q.get("lic").is_some_and(|l| l == "active");
+    let page_id: u64 = q.get("pageId").and_then(|p| p.parse().ok()).unwrap_or(0);
     let html = format!(
-        "<!doctype html><html><body><div id=\"macro\" data-page=\"{}\" data-licensed=\"{licensed}\">\
-         page statistics</div></body></html>\n",
-        page.len()
+        "<!doctype html><html><body><div id=\"page-stats\" data-page=\"{page_id}\" data-licensed=\"{licensed}\">\
+         loading page statistics</div></body></html>\n"
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html)
 }
 
 async fn history(Path(account_id): Path<String>) -> impl IntoResponse {
-    let body = format!("{{\"account\":{},\"views\":[3,1,4,1,5]}}\n", account_id.len());
     // The handler knows whose history this is.
     (
         AccountId::new(account_id),
         [(header::CONTENT_TYPE, "application/json")],
-        body,
+        "{\"views\":[{\"page\":98765,\"count\":3},{\"page\":4242,\"count\":1}]}\n",
     )
 }
 

@@ -21,6 +21,7 @@
 //! Without `PRIVLOG_KEY` a random key is used (with a warning), so pseudonyms
 //! change at every restart. On SIGTERM or Ctrl-C the server stops accepting,
 //! lets in-flight requests finish, writes every record and prints a summary.
+#![allow(clippy::print_stderr)] // an example's messages go to the terminal
 
 mod app;
 
@@ -101,10 +102,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = privlog::builder()
         .policy(Policy::atlassian_connect().trusted_proxies(trusted))
         .sink(FileSink::open(&args.log_file)?);
-    match std::env::var("PRIVLOG_KEY") {
-        Ok(hex) => builder = builder.key(MasterKey::from_hex(hex.trim()).map_err(|e| format!("PRIVLOG_KEY: {e}"))?),
-        // The builder warns and uses a random key.
-        Err(_) => {}
+    // Without a key the builder warns and uses a random one.
+    if let Ok(hex) = std::env::var("PRIVLOG_KEY") {
+        builder = builder.key(MasterKey::from_hex(hex.trim()).map_err(|e| format!("PRIVLOG_KEY: {e}"))?);
     }
     if args.clock_offset_days != 0 {
         let days = args.clock_offset_days;
@@ -119,8 +119,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let shutdown = shutdown_signal();
     eprintln!("connect_addon: listening on http://{}", listener.local_addr()?);
-    app::serve(listener, app::app(layer), shutdown_signal()).await;
+    app::serve(listener, app::app(layer), shutdown).await;
 
     // Every connection is closed, so no new record can appear: write them all.
     let report = guard.shutdown();
@@ -140,26 +141,30 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed before this
+/// returns, so a signal that arrives right after start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("connect_addon: cannot watch SIGTERM ({e}); stop with Ctrl-C");
-                let _ = ctrl_c.await;
-                return;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("connect_addon: cannot watch SIGTERM/SIGINT ({e}); stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("connect_addon: shutting down");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-    eprintln!("connect_addon: shutting down");
 }

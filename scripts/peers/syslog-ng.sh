@@ -6,12 +6,14 @@
 #   TCP_PORT=N scripts/peers/syslog-ng.sh start DIR2   # same port again (restart tests)
 #
 # Sources: RFC 5424 over TCP (octet counting), UDP, TLS (RFC 5425, a test CA
-# and server certificate made here with openssl), and a Unix datagram socket
-# (DIR/log.sock). Each source writes what it received to DIR/<transport>.log,
+# and server certificate made here with openssl), a Unix datagram socket
+# (DIR/log.sock) and a Unix stream socket (DIR/stream.sock, one message per
+# line). Each source writes what it received to DIR/<transport>.log,
 # one JSON object per message: the parsed header fields, the structured data,
 # the MSG and the raw message as received.
 #
-# DIR/ports.env holds TCP_PORT, UDP_PORT, TLS_PORT, UNIX_SOCKET and CA_CERT.
+# DIR/ports.env holds TCP_PORT, UDP_PORT, TLS_PORT, UNIX_SOCKET,
+# UNIX_STREAM_SOCKET and CA_CERT.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -69,23 +71,26 @@ source s_udp { syslog(ip(127.0.0.1) port($udp) transport("udp") flags(store-raw-
 source s_tls { syslog(ip(127.0.0.1) port($tls) transport("tls") flags(store-raw-message)
   tls(key-file("$dir/server.key") cert-file("$dir/server.crt") peer-verify(optional-untrusted))); };
 source s_unix { unix-dgram("$dir/log.sock" flags(syslog-protocol, store-raw-message)); };
+source s_unix_stream { unix-stream("$dir/stream.sock" flags(syslog-protocol, store-raw-message)); };
 destination d_tcp { file("$dir/tcp.log" template(t_json) flush-lines(1)); };
 destination d_udp { file("$dir/udp.log" template(t_json) flush-lines(1)); };
 destination d_tls { file("$dir/tls.log" template(t_json) flush-lines(1)); };
 destination d_unix { file("$dir/unix.log" template(t_json) flush-lines(1)); };
+destination d_unix_stream { file("$dir/unix-stream.log" template(t_json) flush-lines(1)); };
 log { source(s_tcp); destination(d_tcp); };
 log { source(s_udp); destination(d_udp); };
 log { source(s_tls); destination(d_tls); };
 log { source(s_unix); destination(d_unix); };
+log { source(s_unix_stream); destination(d_unix_stream); };
 CONF
   "$bin" -F -f "$dir/syslog-ng.conf" -R "$dir/syslog-ng.persist" -p "$dir/syslog-ng.pid" \
     -c "$dir/syslog-ng.ctl" >"$dir/syslog-ng.out" 2>&1 </dev/null &
   echo $! > "$dir/syslog-ng.launcher.pid"
   for _ in $(seq 1 200); do
-    if [ -S "$dir/log.sock" ] && (exec 3<>"/dev/tcp/127.0.0.1/$tcp") 2>/dev/null \
+    if [ -S "$dir/log.sock" ] && [ -S "$dir/stream.sock" ] && (exec 3<>"/dev/tcp/127.0.0.1/$tcp") 2>/dev/null \
       && (exec 3<>"/dev/tcp/127.0.0.1/$tls") 2>/dev/null; then
-      printf 'TCP_PORT=%s\nUDP_PORT=%s\nTLS_PORT=%s\nUNIX_SOCKET=%s\nCA_CERT=%s\n' \
-        "$tcp" "$udp" "$tls" "$dir/log.sock" "$dir/ca.crt" > "$dir/ports.env"
+      printf 'TCP_PORT=%s\nUDP_PORT=%s\nTLS_PORT=%s\nUNIX_SOCKET=%s\nUNIX_STREAM_SOCKET=%s\nCA_CERT=%s\n' \
+        "$tcp" "$udp" "$tls" "$dir/log.sock" "$dir/stream.sock" "$dir/ca.crt" > "$dir/ports.env"
       return 0
     fi
     if ! kill -0 "$(cat "$dir/syslog-ng.launcher.pid")" 2>/dev/null; then

@@ -1,12 +1,11 @@
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::counter::ByteCounter;
 use super::guard::RecordGuard;
 use crate::record::Outcome;
 
@@ -65,22 +64,18 @@ impl<B: Body> Body for ResponseBody<B> {
     }
 }
 
-/// Set in the request byte counter when reading the request body failed: the
-/// client went away or broke the framing mid-upload.
-pub(crate) const REQ_BODY_FAILED: u64 = 1 << 63;
-
 pin_project! {
     /// The request body handed to the inner service: the original body,
     /// unchanged, with the bytes the service reads counted.
     pub struct RequestBody<B> {
         #[pin]
         inner: B,
-        counter: Option<Arc<AtomicU64>>,
+        counter: Option<ByteCounter>,
     }
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn new(inner: B, counter: Option<Arc<AtomicU64>>) -> Self {
+    pub(crate) fn new(inner: B, counter: Option<ByteCounter>) -> Self {
         RequestBody { inner, counter }
     }
 
@@ -101,12 +96,10 @@ impl<B: Body> Body for RequestBody<B> {
             match result {
                 Ok(frame) => {
                     if let Some(data) = frame.data_ref() {
-                        counter.fetch_add(data.remaining() as u64, Relaxed);
+                        counter.add(data.remaining() as u64);
                     }
                 }
-                Err(_) => {
-                    counter.fetch_or(REQ_BODY_FAILED, Relaxed);
-                }
+                Err(_) => counter.fail(),
             }
         }
         polled

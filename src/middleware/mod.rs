@@ -2,6 +2,7 @@
 //! and hands one raw record per request to the pipeline.
 
 mod body;
+mod counter;
 mod extensions;
 mod future;
 mod guard;

@@ -1,17 +1,18 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::Duration;
 
 use http::{Request, Response, header};
 use http_body::Body;
 use tower_service::Service;
 
+use super::counter::ByteCounter;
 use super::guard::{Capture, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::record::raw::Captured;
+use crate::record::Outcome;
+use crate::record::raw::{AppProvided, Captured, RawRecord};
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
 ///
@@ -51,11 +52,12 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
+        // One clock read: the wall-clock start is derived from the monotonic one.
+        let t0 = self.shared.handoff.clock.now();
         let start = match &self.shared.clock {
-            None => SystemTime::now(),
+            None => self.shared.handoff.clock.wall(t0),
             Some(clock) => clock(),
         };
-        let t0 = Instant::now();
         let cfg = &self.shared.capture;
         let headers = req.headers();
 
@@ -91,14 +93,15 @@ where
         #[cfg(feature = "axum")]
         let matched = ext.get::<axum::extract::MatchedPath>().cloned();
 
-        let req_counter = if req.body().is_end_stream() {
-            None
+        let (body_counter, req_counter) = if req.body().is_end_stream() {
+            (None, None)
         } else {
-            Some(Arc::new(AtomicU64::new(0)))
+            let (body, guard) = ByteCounter::pair();
+            (Some(body), Some(guard))
         };
-        let cap = Capture {
+        let mut raw = self.shared.handoff.take_box();
+        *raw = RawRecord {
             start,
-            t0,
             method: req.method().clone(),
             uri: req.uri().clone(),
             version: req.version(),
@@ -110,10 +113,17 @@ where
             forwarded,
             x_forwarded_for,
             declared_req_bytes,
-            req_counter: req_counter.clone(),
+            req_bytes: None,
+            resp_bytes: 0,
+            status: None,
+            ttfb: None,
+            duration: Duration::ZERO,
+            outcome: Outcome::Aborted,
+            app: AppProvided::default(),
         };
+        let cap = Capture { raw, t0, req_counter };
         let guard = RecordGuard::new(cap, self.shared.clone());
-        let req = req.map(|body| RequestBody::new(body, req_counter));
+        let req = req.map(|body| RequestBody::new(body, body_counter));
         ResponseFuture::new(self.inner.call(req), guard)
     }
 }

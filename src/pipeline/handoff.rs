@@ -2,25 +2,99 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::thread::Thread;
+use std::time::SystemTime;
 
+use crossbeam_queue::ArrayQueue;
+use http::{Method, Uri, Version};
+
+use super::RequestClock;
 use super::stats::Counters;
-use crate::record::raw::RawRecord;
+use crate::record::Outcome;
+use crate::record::raw::{AppProvided, Captured, RawRecord};
+
+/// Boxes made up front for the capture pool: enough for the records of a
+/// busy stretch between two worker rounds.
+const PREFILLED_BOXES: usize = 1024;
+
+/// A capture on the heap, so the request path moves one pointer around
+/// instead of the whole capture (request future, response body, queue).
+pub(crate) type RawBox = Box<RawRecord>;
 
 /// The request path's end of the pipeline: `submit` never blocks and never
 /// makes a system call while the queue has room.
+///
+/// Captures travel in boxes that the worker hands back through a pool once it
+/// has read them, so in steady state the request path allocates nothing: it
+/// takes a box from the pool, fills it, and queues the pointer. Only when the
+/// pool is empty (the worker is far behind) is a new box allocated.
 #[derive(Debug)]
 pub(crate) struct Handoff {
-    tx: SyncSender<RawRecord>,
+    tx: SyncSender<RawBox>,
+    pool: Arc<ArrayQueue<RawBox>>,
     counters: Arc<Counters>,
     worker: Thread,
+    /// Wall-clock time of request start instants, kept current by the worker.
+    pub(crate) clock: Arc<RequestClock>,
+}
+
+/// The empty capture a pooled box holds: no request data, nothing to free.
+pub(crate) fn blank() -> RawRecord {
+    RawRecord {
+        start: SystemTime::UNIX_EPOCH,
+        method: Method::GET,
+        uri: Uri::from_static("/"),
+        version: Version::HTTP_11,
+        peer: None,
+        #[cfg(feature = "axum")]
+        matched: None,
+        authorization: None,
+        account_headers: Captured::default(),
+        forwarded: Captured::default(),
+        x_forwarded_for: Captured::default(),
+        declared_req_bytes: None,
+        req_bytes: None,
+        resp_bytes: 0,
+        status: None,
+        ttfb: None,
+        duration: std::time::Duration::ZERO,
+        outcome: Outcome::Aborted,
+        app: AppProvided::default(),
+    }
+}
+
+/// A pool of `capacity` capture boxes, `PREFILLED_BOXES` of them made now.
+pub(crate) fn box_pool(capacity: usize) -> ArrayQueue<RawBox> {
+    let pool = ArrayQueue::new(capacity.max(1));
+    for _ in 0..PREFILLED_BOXES.min(capacity) {
+        let _ = pool.push(Box::new(blank()));
+    }
+    pool
 }
 
 impl Handoff {
-    pub(crate) fn new(tx: SyncSender<RawRecord>, counters: Arc<Counters>, worker: Thread) -> Self {
-        Handoff { tx, counters, worker }
+    pub(crate) fn new(
+        tx: SyncSender<RawBox>,
+        pool: Arc<ArrayQueue<RawBox>>,
+        counters: Arc<Counters>,
+        worker: Thread,
+        clock: Arc<RequestClock>,
+    ) -> Self {
+        Handoff {
+            tx,
+            pool,
+            counters,
+            worker,
+            clock,
+        }
     }
 
-    pub(crate) fn submit(&self, raw: RawRecord) {
+    /// A box for a new capture: from the pool, or new when the pool is empty.
+    /// Its content is a [`blank`] capture or one already handed off.
+    pub(crate) fn take_box(&self) -> RawBox {
+        self.pool.pop().unwrap_or_else(|| Box::new(blank()))
+    }
+
+    pub(crate) fn submit(&self, raw: RawBox) {
         self.counters.created.fetch_add(1, Relaxed);
         if self.counters.closed.load(Relaxed) {
             self.counters.dropped_closed.fetch_add(1, Relaxed);
@@ -28,8 +102,10 @@ impl Handoff {
         }
         match self.tx.try_send(raw) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(mut raw)) => {
                 self.counters.dropped_queue_full.fetch_add(1, Relaxed);
+                *raw = blank();
+                let _ = self.pool.push(raw);
                 // The worker is behind: wake it now rather than at its next tick.
                 self.worker.unpark();
             }

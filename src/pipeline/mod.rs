@@ -2,11 +2,16 @@
 //! with `try_send` on the request path, one worker thread that sanitizes and
 //! batches, and one thread per sink.
 
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
+mod clock;
 mod handoff;
 mod runner;
 mod stats;
 mod worker;
 
-pub(crate) use handoff::Handoff;
+pub(crate) use clock::RequestClock;
+pub(crate) use handoff::{Handoff, RawBox};
 pub use stats::{Stats, StatsHandle};
 pub(crate) use worker::{Pipeline, PipelineConfig, spawn};

@@ -3,6 +3,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::sink::{Ledger, SinkStats};
 
+/// Keeps a value on its own cache line, so the worker's writes don't slow
+/// down request threads that touch a neighbouring counter.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct OwnLine<T>(pub(crate) T);
+
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     /// Records made by the request path.
@@ -12,7 +18,7 @@ pub(crate) struct Counters {
     /// Records refused because the pipeline had shut down.
     pub(crate) dropped_closed: AtomicU64,
     /// Records sanitized and offered to every sink.
-    pub(crate) dispatched: AtomicU64,
+    pub(crate) dispatched: OwnLine<AtomicU64>,
     /// Set once the worker has stopped taking records.
     pub(crate) closed: std::sync::atomic::AtomicBool,
 }
@@ -31,7 +37,7 @@ impl StatsHandle {
         // Read the later stages first so a concurrent record cannot be seen
         // in two places at once.
         let sinks: Vec<SinkStats> = self.sinks.iter().map(Ledger::stats).collect();
-        let dispatched = c.dispatched.load(Relaxed);
+        let dispatched = c.dispatched.0.load(Relaxed);
         let dropped_queue_full = c.dropped_queue_full.load(Relaxed);
         let dropped_shutdown = c.dropped_closed.load(Relaxed);
         let created = c.created.load(Relaxed);

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::Handoff;
+use super::handoff::{RawBox, blank, box_pool};
 use super::runner::{self, Deadline, RateLimited};
 use super::stats::{Counters, StatsHandle};
+use super::{Handoff, RequestClock};
 use crate::Record;
 use crate::policy::sanitize::Sanitizer;
-use crate::record::raw::RawRecord;
 use crate::sink::{DropReason, Ledger, Sink};
+use crossbeam_queue::ArrayQueue;
 
 /// Tuning of the pipeline; see the builder for the meaning and defaults.
 #[derive(Clone, Debug)]
@@ -82,7 +83,11 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
     }
     let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
     let closing = Arc::new(AtomicBool::new(false));
+    let clock = Arc::new(RequestClock::new());
+    let pool = Arc::new(box_pool(config.queue_capacity));
     let worker = {
+        let wall_clock = clock.clone();
+        let pool = pool.clone();
         let counters = counters.clone();
         let closing = closing.clone();
         let deadline = deadline.clone();
@@ -91,17 +96,19 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
             .spawn(move || {
                 Worker {
                     rx,
+                    pool,
                     sanitizer,
                     slots,
                     counters,
                     closing,
                     deadline,
                     config,
+                    clock: wall_clock,
                 }
                 .run()
             })?
     };
-    let handoff = Arc::new(Handoff::new(tx, counters.clone(), worker.thread().clone()));
+    let handoff = Arc::new(Handoff::new(tx, pool, counters.clone(), worker.thread().clone(), clock));
     Ok(Pipeline {
         handoff,
         stats: StatsHandle {
@@ -149,13 +156,15 @@ fn join_until(handle: JoinHandle<()>, deadline: Instant) -> bool {
 }
 
 struct Worker {
-    rx: Receiver<RawRecord>,
+    rx: Receiver<RawBox>,
+    pool: Arc<ArrayQueue<RawBox>>,
     sanitizer: Sanitizer,
     slots: Vec<SinkSlot>,
     counters: Arc<Counters>,
     closing: Arc<AtomicBool>,
     deadline: Deadline,
     config: PipelineConfig,
+    clock: Arc<RequestClock>,
 }
 
 impl Worker {
@@ -165,6 +174,7 @@ impl Worker {
         let mut warn = RateLimited::default();
         let mut seen_full = 0;
         loop {
+            self.clock.resync();
             let drained = self.drain(&mut batch);
             if !batch.is_empty() {
                 self.dispatch(&mut batch, false);
@@ -211,7 +221,12 @@ impl Worker {
     fn drain(&mut self, batch: &mut Vec<Record>) -> bool {
         while batch.len() < self.config.batch_size {
             match self.rx.try_recv() {
-                Ok(raw) => batch.push(self.sanitizer.sanitize(raw)),
+                Ok(mut boxed) => {
+                    let raw = std::mem::replace(&mut *boxed, blank());
+                    // Back to the request path; the request data is freed here.
+                    let _ = self.pool.push(boxed);
+                    batch.push(self.sanitizer.sanitize(raw));
+                }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return false,
             }
         }
@@ -256,7 +271,7 @@ impl Worker {
                 }
             }
         }
-        self.counters.dispatched.fetch_add(n, Relaxed);
+        self.counters.dispatched.0.fetch_add(n, Relaxed);
     }
 
     fn past_deadline(&self) -> bool {

@@ -49,7 +49,10 @@ impl Sanitizer {
     }
 
     pub(crate) fn sanitize(&mut self, raw: RawRecord) -> Record {
+        // The schema promises millisecond precision: a record read back from
+        // a file equals the one the sinks were given.
         let ts = OffsetDateTime::from(raw.start);
+        let ts = ts.replace_millisecond(ts.millisecond()).unwrap_or(ts);
         let (connect_jwt, path_ids) = (self.policy.sources.connect_jwt, self.policy.sources.path_account_ids);
         let uri_path = raw.uri.path();
         let query = raw.uri.query();

@@ -42,9 +42,17 @@ pub struct Example {
 impl Example {
     /// Starts example `name` with `args` and `PRIVLOG_KEY` set to the test key.
     pub fn start(name: &str, args: &[&std::ffi::OsStr]) -> Example {
-        let mut child = Command::new(example_binary(name))
-            .args(args)
-            .env("PRIVLOG_KEY", MasterKey::from_bytes(super::KEY).to_hex().as_str())
+        Example::start_with_key(name, args, Some(MasterKey::from_bytes(super::KEY).to_hex().as_str()))
+    }
+
+    /// Starts example `name` with `args` and `PRIVLOG_KEY` set to `key`, or unset.
+    pub fn start_with_key(name: &str, args: &[&std::ffi::OsStr], key: Option<&str>) -> Example {
+        let mut cmd = Command::new(example_binary(name));
+        cmd.args(args).env_remove("PRIVLOG_KEY");
+        if let Some(key) = key {
+            cmd.env("PRIVLOG_KEY", key);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

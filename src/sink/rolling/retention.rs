@@ -126,11 +126,12 @@ impl Retention {
     /// [`RetentionReport::failed`] and does not stop the others.
     pub fn apply(
         &self,
-        dir: &Path,
+        dir: impl AsRef<Path>,
         prefix: Option<&str>,
         now: OffsetDateTime,
         exclude: &[&Path],
     ) -> io::Result<RetentionReport> {
+        let dir = dir.as_ref();
         let files = log_files(dir, prefix).map_err(|e| {
             io::Error::new(
                 e.kind(),

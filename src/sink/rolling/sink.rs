@@ -39,7 +39,8 @@ pub enum Fsync {
 /// Files are named `{prefix}.{YYYY-MM-DD}.{seq}.ndjson` (`.ndjson.gz` once
 /// compressed): `requests.2026-11-22.0000.ndjson`, then `….0001.ndjson` when
 /// the size limit is reached. On start the sink appends to the newest file of
-/// the day if it has room.
+/// the day if it has room. A file (or the whole directory) removed or moved
+/// away while open is noticed before the next batch and started anew.
 ///
 /// Every batch is written with whole-line writes, so a crash leaves at most
 /// one torn last line, which [`RecordReader`](crate::read::RecordReader) skips
@@ -76,6 +77,10 @@ pub struct RollingFileSink {
     ends: Vec<usize>,
     last_sync: Instant,
     maintenance: Option<JoinHandle<Vec<String>>>,
+    /// A rollover happened while a round was running: run another after it.
+    maintenance_pending: bool,
+    /// The file written last, spared by maintenance while no file is open.
+    last_path: Option<PathBuf>,
     maintained_once: bool,
 }
 
@@ -154,6 +159,8 @@ impl RollingFileSink {
             ends: Vec::new(),
             last_sync: Instant::now(),
             maintenance: None,
+            maintenance_pending: false,
+            last_path: None,
             maintained_once: false,
         })
     }
@@ -216,7 +223,16 @@ impl RollingFileSink {
     /// Opens the file to write for `date`: the newest plain one of that day
     /// with room left, or the next number.
     fn open(&mut self, date: Date) -> io::Result<()> {
-        let files = log_files(&self.dir, Some(&self.prefix))?;
+        let files = match log_files(&self.dir, Some(&self.prefix)) {
+            Ok(files) => files,
+            // The directory was removed while running (a clean-up gone too
+            // far): make it again rather than lose every record from now on.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.dir)?;
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let today: Vec<&LogFile> = files.iter().filter(|f| f.date == date).collect();
         let newest = today.iter().map(|f| f.seq).max();
         let reuse = newest.and_then(|seq| {
@@ -256,7 +272,9 @@ impl RollingFileSink {
     /// maintenance. Returns an error only for a failed `fsync`.
     fn close_active(&mut self) -> Result<(), SinkError> {
         let result = self.sync_active();
-        self.active = None;
+        if let Some(a) = self.active.take() {
+            self.last_path = Some(a.path);
+        }
         result
     }
 
@@ -294,14 +312,22 @@ impl RollingFileSink {
         if !self.compress && self.retention.is_keep_all() {
             return Ok(());
         }
-        // One round at a time; rollovers are rare, so waiting is fine.
+        // One round at a time, and never waited for here: compressing a big
+        // file takes seconds the writes must not. A round started later
+        // covers whatever this one would have done.
+        if self.maintenance.as_ref().is_some_and(|h| !h.is_finished()) {
+            self.maintenance_pending = true;
+            return Ok(());
+        }
         let problems = self.finish_maintenance(None);
+        self.maintenance_pending = false;
+        let newest = self.active.as_ref().map(|a| &a.path).or(self.last_path.as_ref());
         let job = Job {
             dir: self.dir.clone(),
             prefix: self.prefix.clone(),
             compress: self.compress,
             retention: self.retention.clone(),
-            active: self.active.as_ref().and_then(|a| LogFile::parse(&a.path)),
+            active: newest.and_then(|p| LogFile::parse(p)),
             now: self.now(),
         };
         match std::thread::Builder::new()
@@ -408,6 +434,15 @@ impl RollingFileSink {
         let ledger = self.ledger();
         let mut problems: Vec<SinkError> = Vec::new();
         let date = self.now().date();
+        // A file deleted or moved away under us (by hand, or by an outside
+        // rotation tool) would swallow every record written to it from now on.
+        let gone = self
+            .active
+            .as_ref()
+            .is_some_and(|a| matches!(fs::metadata(&a.path), Err(e) if e.kind() == io::ErrorKind::NotFound));
+        if gone && let Err(e) = self.close_active() {
+            problems.push(e);
+        }
         if self.active.as_ref().is_some_and(|a| a.date != date) {
             if let Err(e) = self.close_active() {
                 problems.push(e);
@@ -615,10 +650,15 @@ impl Sink for RollingFileSink {
         if let Err(e) = self.flush() {
             problems.push(e);
         }
-        if self.maintenance.as_ref().is_some_and(JoinHandle::is_finished)
-            && let Err(e) = self.finish_maintenance(None)
-        {
-            problems.push(e);
+        if self.maintenance.as_ref().is_some_and(JoinHandle::is_finished) {
+            if let Err(e) = self.finish_maintenance(None) {
+                problems.push(e);
+            }
+            if self.maintenance_pending
+                && let Err(e) = self.start_maintenance()
+            {
+                problems.push(e);
+            }
         }
         join_problems(problems)
     }
@@ -630,6 +670,14 @@ impl Sink for RollingFileSink {
         }
         if let Err(e) = self.finish_maintenance(Some(deadline)) {
             problems.push(e);
+        }
+        if self.maintenance_pending && self.maintenance.is_none() && Instant::now() < deadline {
+            if let Err(e) = self.start_maintenance() {
+                problems.push(e);
+            }
+            if let Err(e) = self.finish_maintenance(Some(deadline)) {
+                problems.push(e);
+            }
         }
         join_problems(problems)
     }

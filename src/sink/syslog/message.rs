@@ -49,10 +49,10 @@ pub enum Severity {
 }
 
 /// The largest HOSTNAME, APP-NAME, PROCID and MSGID (RFC 5424 §6).
-const HOSTNAME_MAX: usize = 255;
-const APP_NAME_MAX: usize = 48;
-const PROCID_MAX: usize = 128;
-const MSGID_MAX: usize = 32;
+pub(super) const HOSTNAME_MAX: usize = 255;
+pub(super) const APP_NAME_MAX: usize = 48;
+pub(super) const PROCID_MAX: usize = 128;
+pub(super) const MSGID_MAX: usize = 32;
 const SD_NAME_MAX: usize = 32;
 /// Structured-data values are capped; the MSG carries the whole record.
 const SD_VALUE_MAX: usize = 256;
@@ -175,8 +175,6 @@ pub(super) fn valid_sd_id(id: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'=' | b']' | b'"'))
 }
 
-pub(super) const LIMITS: (usize, usize, usize, usize) = (HOSTNAME_MAX, APP_NAME_MAX, PROCID_MAX, MSGID_MAX);
-
 /// This machine's name, from the kernel; empty when unknown.
 fn local_hostname() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
@@ -228,7 +226,7 @@ mod tests {
             &Record::new(datetime!(2026-11-22 09:30 UTC), "GET", "/caf\u{e9}"),
             &mut out,
         );
-        assert!(out.windows(4).any(|w| w == b" \xef\xbb\xbf{"));
+        assert!(out.windows(5).any(|w| w == b" \xef\xbb\xbf{"));
         out.clear();
         header().encode(&Record::new(datetime!(2026-11-22 09:30 UTC), "GET", "/cafe"), &mut out);
         assert!(!out.windows(3).any(|w| w == b"\xef\xbb\xbf"));
@@ -236,7 +234,7 @@ mod tests {
 
     #[test]
     fn header_fields_are_printable_ascii_and_capped() {
-        assert_eq!(header_field("my app\u{e9}\t", 48), "my_app__");
+        assert_eq!(header_field("my app\u{e9}\tx", 48), "my_app__x");
         assert_eq!(header_field(&"x".repeat(100), APP_NAME_MAX).len(), 48);
         assert_eq!(header_field("-", 48), "");
         assert!(valid_sd_id("privlog@32473"));

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::message::{Facility, Header, LIMITS, Severity, header_field, valid_sd_id};
+use super::message::{
+    APP_NAME_MAX, Facility, HOSTNAME_MAX, Header, MSGID_MAX, PROCID_MAX, Severity, header_field, valid_sd_id,
+};
 #[cfg(feature = "syslog-tls")]
 use super::tls::SyslogTls;
 use super::transport::{Conn, Target};
@@ -19,7 +21,7 @@ const UNREACHABLE: DropReason = DropReason::Other("unreachable");
 const TOO_LONG: DropReason = DropReason::Other("too_long");
 
 /// Sends each record as one RFC 5424 syslog message over UDP, TCP, TLS or a
-/// Unix datagram socket.
+/// Unix (datagram or stream) socket.
 ///
 /// The message is
 ///
@@ -43,8 +45,9 @@ const TOO_LONG: DropReason = DropReason::Other("too_long");
 ///   non-ASCII character is sent as MSG-UTF8, starting with the UTF-8 BOM as
 ///   RFC 5424 requires.
 ///
-/// Framing: one message per datagram over UDP (RFC 5426) and Unix sockets;
-/// octet counting (`LEN SP MSG`, RFC 6587 §3.4.1) over TCP and TLS (RFC 5425).
+/// Framing: one message per datagram over UDP (RFC 5426) and Unix datagram
+/// sockets; octet counting (`LEN SP MSG`, RFC 6587 §3.4.1) over TCP and TLS
+/// (RFC 5425); one message per line over Unix stream sockets.
 ///
 /// Delivery: a record counts as delivered once the operating system accepted
 /// its message (syslog has no acknowledgements; over UDP a message can still
@@ -139,6 +142,14 @@ impl SyslogSink {
         Self::with_target(Target::Unix(path.as_ref().to_path_buf()))
     }
 
+    /// Messages over the Unix stream socket at `path` (a syslog-ng
+    /// `unix-stream()` source), one per line: Unix stream receivers split on
+    /// newlines (RFC 6587 §3.4.2), and a message never holds one.
+    #[cfg(unix)]
+    pub fn unix_stream(path: impl AsRef<Path>) -> Self {
+        Self::with_target(Target::UnixStream(path.as_ref().to_path_buf()))
+    }
+
     /// The facility. Defaults to [`Facility::Local0`].
     pub fn facility(mut self, facility: Facility) -> Self {
         self.header.facility = facility;
@@ -153,25 +164,25 @@ impl SyslogSink {
 
     /// HOSTNAME. Defaults to this machine's name.
     pub fn hostname(mut self, hostname: &str) -> Self {
-        self.header.hostname = header_field(hostname, LIMITS.0);
+        self.header.hostname = header_field(hostname, HOSTNAME_MAX);
         self
     }
 
     /// APP-NAME. Defaults to `privlog`.
     pub fn app_name(mut self, app_name: &str) -> Self {
-        self.header.app_name = header_field(app_name, LIMITS.1);
+        self.header.app_name = header_field(app_name, APP_NAME_MAX);
         self
     }
 
     /// PROCID. Defaults to this process's id.
     pub fn procid(mut self, procid: &str) -> Self {
-        self.header.procid = header_field(procid, LIMITS.2);
+        self.header.procid = header_field(procid, PROCID_MAX);
         self
     }
 
     /// MSGID. Defaults to `request`.
     pub fn msgid(mut self, msgid: &str) -> Self {
-        self.header.msgid = header_field(msgid, LIMITS.3);
+        self.header.msgid = header_field(msgid, MSGID_MAX);
         self
     }
 
@@ -247,7 +258,8 @@ impl SyslogSink {
     fn encode(&mut self, batch: &[Record]) -> u64 {
         self.buf.clear();
         self.ends.clear();
-        let stream = !self.target.is_datagram();
+        let counted = !self.target.is_datagram() && !self.target.is_newline_framed();
+        let newline = self.target.is_newline_framed();
         let mut too_long = 0;
         for r in batch {
             self.msg.clear();
@@ -256,11 +268,14 @@ impl SyslogSink {
                 too_long += 1;
                 continue;
             }
-            if stream {
+            if counted {
                 self.buf.extend_from_slice(self.msg.len().to_string().as_bytes());
                 self.buf.push(b' ');
             }
             self.buf.extend_from_slice(&self.msg);
+            if newline {
+                self.buf.push(b'\n');
+            }
             self.ends.push(self.buf.len());
         }
         too_long

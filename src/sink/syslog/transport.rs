@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 #[cfg(unix)]
-use std::os::unix::net::UnixDatagram;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub(super) enum Target {
     Tls(String, SyslogTls),
     #[cfg(unix)]
     Unix(PathBuf),
+    #[cfg(unix)]
+    UnixStream(PathBuf),
 }
 
 impl Target {
@@ -34,10 +36,22 @@ impl Target {
             Target::Tls(a, _) => format!("tls://{a}"),
             #[cfg(unix)]
             Target::Unix(p) => format!("unix://{}", p.display()),
+            #[cfg(unix)]
+            Target::UnixStream(p) => format!("unix-stream://{}", p.display()),
         }
     }
 
     /// Whether messages go one per datagram (else octet-counted on a stream).
+    /// Whether messages end with a newline instead of an octet count (Unix
+    /// stream sockets, whose receivers split on newlines).
+    pub(super) fn is_newline_framed(&self) -> bool {
+        #[cfg(unix)]
+        if let Target::UnixStream(_) = self {
+            return true;
+        }
+        false
+    }
+
     pub(super) fn is_datagram(&self) -> bool {
         match self {
             Target::Udp(_) => true,
@@ -70,6 +84,12 @@ impl Target {
                 sock.connect(path)?;
                 sock.set_write_timeout(Some(IO_TIMEOUT))?;
                 Ok(Conn::Unix(sock))
+            }
+            #[cfg(unix)]
+            Target::UnixStream(path) => {
+                let sock = UnixStream::connect(path)?;
+                sock.set_write_timeout(Some(IO_TIMEOUT))?;
+                Ok(Conn::UnixStream(sock))
             }
         }
     }
@@ -104,6 +124,8 @@ pub(super) enum Conn {
     Tls(Box<TlsStream>),
     #[cfg(unix)]
     Unix(UnixDatagram),
+    #[cfg(unix)]
+    UnixStream(UnixStream),
 }
 
 impl Conn {
@@ -128,6 +150,8 @@ impl Conn {
             Conn::Tcp(s) => s,
             #[cfg(feature = "syslog-tls")]
             Conn::Tls(s) => s.as_mut(),
+            #[cfg(unix)]
+            Conn::UnixStream(s) => s,
             _ => return (0, Some(io::Error::other("not a stream socket"))),
         };
         let mut off = 0;
@@ -153,6 +177,8 @@ impl Conn {
             Conn::Tcp(s) => tcp_closed(s),
             #[cfg(feature = "syslog-tls")]
             Conn::Tls(s) => s.as_mut().peer_closed(),
+            #[cfg(unix)]
+            Conn::UnixStream(s) => unix_stream_closed(s),
             _ => false,
         }
     }
@@ -164,6 +190,23 @@ pub(super) fn tcp_closed(s: &TcpStream) -> bool {
     }
     let mut b = [0u8; 1];
     let closed = match s.peek(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    s.set_nonblocking(false).is_err() || closed
+}
+
+/// Like [`tcp_closed`]; reading is safe since the server never sends.
+#[cfg(unix)]
+fn unix_stream_closed(s: &UnixStream) -> bool {
+    use std::io::Read;
+    if s.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    let mut r = s;
+    let closed = match r.read(&mut b) {
         Ok(0) => true,
         Ok(_) => false,
         Err(e) => e.kind() != io::ErrorKind::WouldBlock,

@@ -1,0 +1,188 @@
+//! The worker's throughput on one core: records sanitized (Atlassian Connect
+//! policy: JWT peeked, account and tenant pseudonymized, path scrubbed, query
+//! filtered, IP truncated), encoded as NDJSON and written to a file, in
+//! batches of 512 like the pipeline's.
+//!
+//! ```sh
+//! cargo bench --features bench --bench pipeline
+//! ```
+//!
+//! Criterion prints `thrpt` in records per second (`elem/s`). The captures
+//! are made before the clock starts; what is timed is exactly the worker's
+//! and the file sink's work. `encode/*` compares the crate's NDJSON encoder
+//! with serde_json on the same records.
+
+use std::fs::{File, OpenOptions};
+use std::hint::black_box;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{BatchSize, Criterion, Throughput};
+use http::{HeaderValue, Request, header};
+use privlog::pipeline::bench::{BenchSanitizer, RawCapture, capture};
+use privlog::record::write_ndjson;
+use privlog::{MasterKey, Policy, Record};
+
+/// Records per batch, as the pipeline's default batch size.
+const BATCH: usize = 512;
+/// The file is emptied (untimed) when it grows past this.
+const MAX_FILE: u64 = 256 << 20;
+
+fn jwt(account: usize, tenant: usize) -> String {
+    let claims = format!(
+        r#"{{"sub":"557058:{account:08x}-b4a5-4697-8899-aabbccddeeff","iss":"jira:{tenant:08x}-2b3a-4c5d-8e9f-0a1b2c3d4e5f","qsh":"8063ff2bd0b1667c5a747f2d4e7c66156021c6c657544cd9b2aa1f8d1e51ec8f","iat":1795000000,"exp":1795000180}}"#
+    );
+    format!(
+        "JWT {}.{}.c2lnbmF0dXJl",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims)
+    )
+}
+
+/// A mix of Connect add-on traffic: 256 distinct requests.
+fn requests() -> Vec<(Request<()>, SocketAddr)> {
+    (0..256)
+        .map(|i| {
+            let uri = match i % 5 {
+                0 => format!(
+                    "/rest/api/3/issue/PROJ-{i}/comment?lic=active&cv=1001.0.0&xdm_e=https%3A%2F%2Facme.atlassian.net"
+                ),
+                1 => format!(
+                    "/wiki/rest/api/content/{}/child/page?expand=body.storage&lic=active",
+                    100_000 + i
+                ),
+                2 => format!("/rest/accounts/557058:{i:08x}-b4a5-4697-8899-aabbccddeeff/history"),
+                3 => format!("/users/jane.doe{i}@example.com/avatar?size=48"),
+                _ => "/assets/app.js".to_owned(),
+            };
+            let mut req = Request::builder().uri(uri);
+            if i % 5 != 4 {
+                let value = HeaderValue::from_str(&jwt(i % 64, i % 8)).expect("valid header");
+                req = req.header(header::AUTHORIZATION, value);
+            }
+            let req = req.body(()).expect("valid request");
+            let ip = if i % 4 == 0 {
+                IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, i as u16, 0, 0, 0, 0, 1))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(203, 0, 113, i as u8))
+            };
+            (req, SocketAddr::new(ip, 40_000))
+        })
+        .collect()
+}
+
+fn batch(reqs: &[(Request<()>, SocketAddr)], from: &mut usize) -> Vec<RawCapture> {
+    let now = SystemTime::now();
+    (0..BATCH)
+        .map(|_| {
+            let (req, peer) = &reqs[*from % reqs.len()];
+            *from += 1;
+            capture(req, *peer, now, 200, 1234)
+        })
+        .collect()
+}
+
+struct Scratch {
+    path: PathBuf,
+    file: File,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("privlog-bench-pipeline-{}.ndjson", std::process::id()));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("temp file");
+        Scratch { path, file }
+    }
+
+    fn keep_small(&self) {
+        if self.file.metadata().map(|m| m.len() > MAX_FILE).unwrap_or(false) {
+            let _ = self.file.set_len(0);
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let reqs = requests();
+    let key = MasterKey::from_bytes([7; 32]);
+    let mut sanitizer = BenchSanitizer::new(Policy::atlassian_connect(), &key);
+    let scratch = Scratch::new();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut next = 0;
+
+    let mut group = c.benchmark_group("worker");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("sanitize+encode+write", |b| {
+        b.iter_batched(
+            || {
+                scratch.keep_small();
+                batch(&reqs, &mut next)
+            },
+            |raws| {
+                buf.clear();
+                for raw in raws {
+                    let record = sanitizer.sanitize(raw);
+                    write_ndjson(&record, &mut buf);
+                }
+                (&scratch.file).write_all(&buf).expect("write");
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("sanitize", |b| {
+        b.iter_batched(
+            || batch(&reqs, &mut next),
+            |raws| raws.into_iter().map(|r| sanitizer.sanitize(r)).collect::<Vec<Record>>(),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+
+    let records: Vec<Record> = batch(&reqs, &mut next)
+        .into_iter()
+        .map(|r| sanitizer.sanitize(r))
+        .collect();
+    let mut group = c.benchmark_group("encode+write");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("privlog", |b| {
+        b.iter(|| {
+            scratch.keep_small();
+            buf.clear();
+            for r in &records {
+                write_ndjson(black_box(r), &mut buf);
+            }
+            (&scratch.file).write_all(&buf).expect("write");
+        })
+    });
+    group.bench_function("serde_json", |b| {
+        b.iter(|| {
+            scratch.keep_small();
+            buf.clear();
+            for r in &records {
+                serde_json::to_writer(&mut buf, black_box(r)).expect("serializable");
+                buf.push(b'\n');
+            }
+            (&scratch.file).write_all(&buf).expect("write");
+        })
+    });
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    pipeline(&mut c);
+    c.final_summary();
+}

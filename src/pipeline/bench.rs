@@ -1,0 +1,66 @@
+//! Hooks for privlog's own benchmarks, compiled only with the `bench`
+//! feature. Not part of the API: hidden from the docs, no stability promise.
+//!
+//! They let `benches/pipeline.rs` drive the worker's sanitizer on captures
+//! made up front, without the request path in the measurement.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use http::{Request, header};
+
+use crate::policy::sanitize::Sanitizer;
+use crate::record::Outcome;
+use crate::record::raw::{AppProvided, Captured, RawRecord};
+use crate::{MasterKey, Policy, Record};
+
+/// What the request path hands the worker for one finished request.
+#[derive(Debug)]
+pub struct RawCapture(RawRecord);
+
+/// The capture of a request the way the layer makes it for a policy that reads
+/// Connect JWTs (the `Authorization` value is kept), answered with `status`.
+pub fn capture<B>(req: &Request<B>, peer: SocketAddr, start: SystemTime, status: u16, resp_bytes: u64) -> RawCapture {
+    RawCapture(RawRecord {
+        start,
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        version: req.version(),
+        peer: Some(peer),
+        #[cfg(feature = "axum")]
+        matched: None,
+        authorization: req.headers().get(header::AUTHORIZATION).cloned(),
+        account_headers: Captured::default(),
+        forwarded: Captured::default(),
+        x_forwarded_for: Captured::default(),
+        declared_req_bytes: None,
+        req_bytes: None,
+        resp_bytes,
+        status: Some(status),
+        ttfb: Some(Duration::from_micros(180)),
+        duration: Duration::from_micros(240),
+        outcome: Outcome::Completed,
+        app: AppProvided::default(),
+    })
+}
+
+/// The worker's sanitizer.
+pub struct BenchSanitizer(Sanitizer);
+
+impl std::fmt::Debug for BenchSanitizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BenchSanitizer")
+    }
+}
+
+impl BenchSanitizer {
+    /// The sanitizer the builder would make for `policy` and `key`.
+    pub fn new(policy: Policy, key: &MasterKey) -> Self {
+        BenchSanitizer(Sanitizer::new(policy, key))
+    }
+
+    /// Turns one capture into a record, as the worker does.
+    pub fn sanitize(&mut self, raw: RawCapture) -> Record {
+        self.0.sanitize(raw.0)
+    }
+}
