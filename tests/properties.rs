@@ -419,7 +419,7 @@ proptest! {
         // Without an app-provided route the path is the scrubbed request path.
         prop_assert!(records[0].path.starts_with('/'));
         for r in &records {
-            prop_assert!(r.query.as_ref().is_none_or(|q| q.len() <= privlog::policy::MAX_QUERY_LEN + 3));
+            prop_assert!(r.query.as_ref().is_none_or(|q| q.len() <= privlog::policy::MAX_QUERY_LEN));
         }
     }
 
