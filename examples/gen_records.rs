@@ -93,7 +93,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let start = OffsetDateTime::from_unix_timestamp(1_793_491_200)?; // 2026-11-01T00:00:00Z
     let span_ms = days * 86_400_000;
-    let step = span_ms as f64 / if bytes > 0 { bytes as f64 / 330.0 } else { records as f64 };
+    let step = span_ms as f64
+        / if bytes > 0 {
+            bytes as f64 / 330.0
+        } else {
+            records as f64
+        };
     let tenant_names: Vec<String> = (0..tenants).map(|t| pseudonym("ten_", t)).collect();
     let account_names: Vec<String> = (0..accounts).map(|a| pseudonym("acc_", a)).collect();
     let out = std::io::stdout();

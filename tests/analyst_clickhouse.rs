@@ -7,7 +7,7 @@ mod analyst_common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use analyst_common::{privlog, read_records, temp_dir, traffic};
@@ -15,7 +15,7 @@ use privlog::Record;
 
 /// A ClickHouse server on 127.0.0.1, stopped when dropped.
 struct ClickHouse {
-    dir: PathBuf,
+    dir: analyst_common::TempDir,
     port: u16,
 }
 
@@ -23,7 +23,12 @@ impl ClickHouse {
     fn start() -> Self {
         let dir = temp_dir("clickhouse");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/clickhouse.sh");
-        let out = Command::new("bash").arg(script).arg("start").arg(&dir).output().expect("run clickhouse.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .arg(&*dir)
+            .output()
+            .expect("run clickhouse.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -43,7 +48,12 @@ impl ClickHouse {
     fn post(&self, params: &[(&str, &str)], body: &[u8]) -> String {
         let query: String = params
             .iter()
-            .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to clickhouse");
@@ -89,8 +99,7 @@ fn dechunk(head: &str, body: &str) -> String {
 impl Drop for ClickHouse {
     fn drop(&mut self) {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/clickhouse.sh");
-        let _ = Command::new("bash").arg(script).arg("stop").arg(&self.dir).output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = Command::new("bash").arg(script).arg("stop").arg(&*self.dir).output();
     }
 }
 
@@ -117,6 +126,16 @@ fn load(ch: &ClickHouse, file: &Path) {
     );
 }
 
+/// What one UTC day of records holds, computed from the records themselves.
+#[derive(Default)]
+struct Day {
+    requests: u64,
+    accounts: BTreeSet<String>,
+    tenants: BTreeSet<String>,
+    errors: u64,
+    durations: Vec<u64>,
+}
+
 #[test]
 fn analyst_queries_in_clickhouse_match_the_layers_records() {
     let dir = temp_dir("clickhouse-data");
@@ -126,18 +145,23 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     load(&ch, &file);
 
     // Every record loaded, the torn line skipped.
-    assert_eq!(ch.query("SELECT count() FROM privlog_records"), vec![vec!["600".to_owned()]]);
+    assert_eq!(
+        ch.query("SELECT count() FROM privlog_records"),
+        vec![vec!["600".to_owned()]]
+    );
 
-    let mut days: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>, u64, Vec<u64>)> = BTreeMap::new();
+    let mut days: BTreeMap<String, Day> = BTreeMap::new();
     let mut routes: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
     for r in &records {
         let d = days.entry(day(r)).or_default();
-        d.0 += 1;
-        d.1.extend(r.account.clone());
-        d.2.extend(r.tenant.clone());
-        d.3 += u64::from(r.status.is_none_or(|s| s >= 500));
-        d.4.push(r.duration_us);
-        let e = routes.entry(r.route.clone().unwrap_or_else(|| r.path.clone())).or_default();
+        d.requests += 1;
+        d.accounts.extend(r.account.clone());
+        d.tenants.extend(r.tenant.clone());
+        d.errors += u64::from(r.status.is_none_or(|s| s >= 500));
+        d.durations.push(r.duration_us);
+        let e = routes
+            .entry(r.route.clone().unwrap_or_else(|| r.path.clone()))
+            .or_default();
         e.0 += 1;
         e.1.extend(r.account.clone());
     }
@@ -146,8 +170,15 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     let daa = ch.query(&query_file("daily_active_accounts"));
     let want: Vec<Vec<String>> = days
         .iter()
-        .filter(|(_, d)| d.1.is_empty() || d.1.len() >= 5)
-        .map(|(k, d)| vec![k.clone(), d.0.to_string(), d.1.len().to_string(), d.2.len().to_string()])
+        .filter(|(_, d)| d.accounts.is_empty() || d.accounts.len() >= 5)
+        .map(|(k, d)| {
+            vec![
+                k.clone(),
+                d.requests.to_string(),
+                d.accounts.len().to_string(),
+                d.tenants.len().to_string(),
+            ]
+        })
         .collect();
     assert_eq!(daa, want, "daily active accounts");
 
@@ -165,14 +196,14 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     assert_eq!(errors.len(), days.len());
     for row in &errors {
         let d = &days[&row[0]];
-        assert_eq!(row[1], d.0.to_string());
+        assert_eq!(row[1], d.requests.to_string());
         let errs: u64 = row[2].parse::<u64>().expect("n") + row[3].parse::<u64>().expect("n");
-        assert_eq!(errs, d.3, "errors on {}", row[0]);
+        assert_eq!(errs, d.errors, "errors on {}", row[0]);
     }
 
     let lat = ch.query(&query_file("latency_percentiles"));
     for row in &lat {
-        let mut v = days[&row[0]].4.clone();
+        let mut v = days[&row[0]].durations.clone();
         v.sort_unstable();
         for (col, q) in [(2, 0.5), (3, 0.95), (4, 0.99)] {
             let got: u64 = row[col].parse().expect("percentile");

@@ -4,7 +4,7 @@
 mod analyst_common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use analyst_common::{duckdb, privlog, read_records, require_duckdb, temp_dir, traffic};
@@ -21,7 +21,11 @@ struct Data {
 fn data() -> &'static Data {
     static DATA: OnceLock<Data> = OnceLock::new();
     DATA.get_or_init(|| {
-        let dir = temp_dir("duckdb");
+        // A static is never dropped, so the data lives in a fixed place under
+        // the target directory that the next run replaces.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analyst-duckdb");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("data dir");
         let file = traffic(&dir, 600);
         let records = read_records(&file);
         assert_eq!(records.len(), 600);
@@ -67,7 +71,13 @@ fn daily_active_accounts_match_the_records() {
     assert!(expected.len() >= 3, "traffic spans several days");
     let got: Vec<(String, u64, u64)> = rows
         .iter()
-        .map(|r| (r[0].as_str().expect("day").to_owned(), r[1].as_u64().expect("n"), r[2].as_u64().expect("n")))
+        .map(|r| {
+            (
+                r[0].as_str().expect("day").to_owned(),
+                r[1].as_u64().expect("n"),
+                r[2].as_u64().expect("n"),
+            )
+        })
         .collect();
     let want: Vec<(String, u64, u64)> = expected
         .into_iter()
@@ -98,7 +108,10 @@ fn top_routes_group_by_template_or_scrubbed_path_and_withhold_small_ones() {
         .collect();
     assert_eq!(got, want);
     assert!(got.contains_key("/rest/issues/{id}"));
-    assert!(got.keys().any(|k| k.starts_with("/nowhere/")), "a path without a route appears as its scrubbed path");
+    assert!(
+        got.keys().any(|k| k.starts_with("/nowhere/")),
+        "a path without a route appears as its scrubbed path"
+    );
     let requests: Vec<u64> = rows.iter().map(|r| r[1].as_u64().expect("n")).collect();
     assert!(requests.windows(2).all(|w| w[0] >= w[1]), "ordered by requests");
 }
@@ -148,7 +161,16 @@ fn privlog_stats_agrees_with_duckdb_per_day() {
     let sql = "SELECT strftime(CAST(ts AS DATE), '%Y-%m-%d'), count(*), count(DISTINCT account), count(DISTINCT tenant), sum(resp_bytes) \
                FROM privlog_records GROUP BY 1 ORDER BY 1";
     let rows = with_schema(sql);
-    let (json, stderr) = privlog(&["stats", "--by", "day", "--format", "json", "--k", "1", data().file.to_str().expect("path")]);
+    let (json, stderr) = privlog(&[
+        "stats",
+        "--by",
+        "day",
+        "--format",
+        "json",
+        "--k",
+        "1",
+        data().file.to_str().expect("path"),
+    ]);
     let stats: Vec<Value> = serde_json::from_str(&json).expect("json array");
     assert_eq!(stats.len(), rows.len());
     for (s, r) in stats.iter().zip(&rows) {
@@ -159,4 +181,18 @@ fn privlog_stats_agrees_with_duckdb_per_day() {
         assert_eq!(s["resp_bytes"], r[4]);
     }
     assert!(stderr.contains("1 damaged or torn line skipped"), "{stderr}");
+}
+
+#[test]
+fn a_path_with_a_quote_is_escaped_in_the_view() {
+    require_duckdb();
+    let tmp = temp_dir("duckdb-quote");
+    let dir = tmp.join("o'brien's logs");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(&data().file, dir.join("records.ndjson")).expect("copy");
+    let glob = format!("{}/*.ndjson", dir.display());
+    let (schema, _) = privlog(&["schema", "duckdb", "--files", &glob]);
+    assert!(schema.contains("o''brien''s logs"), "{schema}");
+    let rows = duckdb(&format!("{schema}\nSELECT count(*) FROM privlog_records"));
+    assert_eq!(rows.last().expect("result")[0][0], Value::from(600));
 }

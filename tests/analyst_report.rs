@@ -8,7 +8,13 @@ use std::process::Command;
 
 use analyst_common::{privlog, read_records, temp_dir, traffic};
 
-const CHARTS: [&str; 5] = ["requests-per-day", "accounts-per-day", "latency", "status-mix", "top-routes"];
+const CHARTS: [&str; 5] = [
+    "requests-per-day",
+    "accounts-per-day",
+    "latency",
+    "status-mix",
+    "top-routes",
+];
 
 fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("chromium")
@@ -28,7 +34,9 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .output();
     match out {
         Ok(o) => o,
-        Err(e) => panic!("chromium cannot run ({e}): install it with scripts/install-peers.sh (Debian package chromium)"),
+        Err(e) => {
+            panic!("chromium cannot run ({e}): install it with scripts/install-peers.sh (Debian package chromium)")
+        }
     }
 }
 
@@ -101,5 +109,4 @@ fn every_chart_draws_in_chromium_from_a_self_contained_page() {
         report_size > 10 * blank_size,
         "report screenshot ({report_size} bytes) looks blank next to an empty page ({blank_size} bytes)"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

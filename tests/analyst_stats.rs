@@ -36,11 +36,23 @@ fn sample() -> Vec<Record> {
         v.push(record(d1, "/rare1", 404, Some(&format!("acc_rare1_{i}")), 500));
     }
     for i in 0..3 {
-        v.push(record(d1, "/rare2,with \"comma\"", 200, Some(&format!("acc_rare2_{i}")), 500));
+        v.push(record(
+            d1,
+            "/rare2,with \"comma\"",
+            200,
+            Some(&format!("acc_rare2_{i}")),
+            500,
+        ));
     }
     v.push(record(d1, "/health", 200, None, 50));
     for i in 0..6 {
-        v.push(record(d2, "/busy", if i == 0 { 500 } else { 200 }, Some(&format!("acc_busy{i}")), 2000));
+        v.push(record(
+            d2,
+            "/busy",
+            if i == 0 { 500 } else { 200 },
+            Some(&format!("acc_busy{i}")),
+            2000,
+        ));
     }
     v
 }
@@ -64,7 +76,8 @@ fn plain_gzip_and_stdin_inputs_are_read_and_torn_lines_counted() {
     let (a, b) = records.split_at(7);
     let plain = write_plain(&dir, "a.ndjson", a);
     let gz = dir.join("b.ndjson.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("create"), flate2::Compression::fast());
+    let mut enc =
+        flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("create"), flate2::Compression::fast());
     for r in &b[..3] {
         enc.write_all(r.to_ndjson().as_bytes()).expect("gz");
     }
@@ -81,14 +94,22 @@ fn plain_gzip_and_stdin_inputs_are_read_and_torn_lines_counted() {
         .spawn()
         .expect("run");
     let stdin_text: String = b[3..].iter().map(Record::to_ndjson).collect();
-    child.stdin.take().expect("stdin").write_all(stdin_text.as_bytes()).expect("feed stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin_text.as_bytes())
+        .expect("feed stdin");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success());
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json");
     let total: u64 = rows.iter().map(|r| r["requests"].as_u64().expect("n")).sum();
     assert_eq!(total, records.len() as u64);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{} records from 3 files", records.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} records from 3 files", records.len())),
+        "{stderr}"
+    );
     assert!(stderr.contains("1 damaged or torn line skipped"), "{stderr}");
     // A pipe gets no progress bar: the footer is the only line.
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -98,7 +119,14 @@ fn plain_gzip_and_stdin_inputs_are_read_and_torn_lines_counted() {
 fn small_route_groups_fold_into_other_and_the_totals_stay_right() {
     let dir = temp_dir("stats-k");
     let f = write_plain(&dir, "r.ndjson", &sample());
-    let rows = json(&["stats", "--by", "day,route", "--format", "json", f.to_str().expect("path")]);
+    let rows = json(&[
+        "stats",
+        "--by",
+        "day,route",
+        "--format",
+        "json",
+        f.to_str().expect("path"),
+    ]);
     let day1: Vec<&Value> = rows.iter().filter(|r| r["day"] == "2026-11-20").collect();
     let routes: Vec<&str> = day1.iter().map(|r| r["route"].as_str().expect("route")).collect();
     assert_eq!(routes, ["/busy", "/health", "(other)"]);
@@ -132,12 +160,27 @@ fn k_one_turns_suppression_off_and_a_higher_k_withholds_more() {
 fn json_rows_carry_keys_and_every_figure() {
     let dir = temp_dir("stats-json");
     let f = write_plain(&dir, "r.ndjson", &sample());
-    let rows = json(&["stats", "--by", "day,status", "--format", "json", f.to_str().expect("path")]);
+    let rows = json(&[
+        "stats",
+        "--by",
+        "day,status",
+        "--format",
+        "json",
+        f.to_str().expect("path"),
+    ]);
     let busy = rows
         .iter()
         .find(|r| r["day"] == "2026-11-20" && r["status"] == "2xx")
         .expect("2xx row");
-    for key in ["requests", "distinct_accounts", "p50_us", "p95_us", "p99_us", "req_bytes", "resp_bytes"] {
+    for key in [
+        "requests",
+        "distinct_accounts",
+        "p50_us",
+        "p95_us",
+        "p99_us",
+        "req_bytes",
+        "resp_bytes",
+    ] {
         assert!(busy[key].is_u64(), "{key} in {busy}");
     }
     assert_eq!(busy["requests"], 12);
@@ -158,11 +201,17 @@ fn filters_select_by_time_route_status_and_tenant() {
     };
     assert_eq!(count(&["--from", "2026-11-21"]), 6);
     assert_eq!(count(&["--to", "2026-11-21"]), 14);
-    assert_eq!(count(&["--from", "2026-11-20T10:00:00Z", "--to", "2026-11-20T10:00:00.001Z"]), 14);
+    assert_eq!(
+        count(&["--from", "2026-11-20T10:00:00Z", "--to", "2026-11-20T10:00:00.001Z"]),
+        14
+    );
     assert_eq!(count(&["--route", "/rare*"]), 5);
     assert_eq!(count(&["--status", "5xx"]), 1);
     assert_eq!(count(&["--status", "404"]), 2);
-    assert_eq!(count(&["--tenant", "ten_0"]), sample().iter().filter(|r| r.tenant.as_deref() == Some("ten_0")).count() as u64);
+    assert_eq!(
+        count(&["--tenant", "ten_0"]),
+        sample().iter().filter(|r| r.tenant.as_deref() == Some("ten_0")).count() as u64
+    );
 }
 
 #[test]
@@ -190,7 +239,10 @@ fn bad_arguments_name_the_value_and_the_fix() {
     let f = write_plain(&dir, "r.ndjson", &sample());
     let p = f.to_str().expect("path");
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_privlog")).args(args).output().expect("run");
+        let out = Command::new(env!("CARGO_BIN_EXE_privlog"))
+            .args(args)
+            .output()
+            .expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
@@ -200,5 +252,8 @@ fn bad_arguments_name_the_value_and_the_fix() {
     assert!(run(&["stats", "--from", "monday", p]).contains("invalid time \"monday\""));
     let missing = dir.join("missing.ndjson");
     let msg = run(&["stats", missing.to_str().expect("path")]);
-    assert!(msg.contains("cannot read record file") && msg.contains("missing.ndjson"), "{msg}");
+    assert!(
+        msg.contains("cannot read record file") && msg.contains("missing.ndjson"),
+        "{msg}"
+    );
 }

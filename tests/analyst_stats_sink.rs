@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use analyst_common::{read_records, sim_clock, temp_dir, traffic_with};
 use privlog::stats::{Period, StatsSink, Summaries};
 
+/// Day, route, method, status class.
+type GroupKey = (String, String, String, String);
+
 #[test]
 fn daily_summaries_from_the_layer_match_the_records_and_balance() {
     let dir = temp_dir("stats-sink");
@@ -26,13 +29,21 @@ fn daily_summaries_from_the_layer_match_the_records_and_balance() {
     .clock(sim_clock(&tick));
     let (file, report) = traffic_with(&dir, 600, tick, Some(Box::new(sink)));
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
-    let stats_sink = report.stats.sinks.iter().find(|s| s.name == "stats").expect("stats sink");
+    let stats_sink = report
+        .stats
+        .sinks
+        .iter()
+        .find(|s| s.name == "stats")
+        .expect("stats sink");
     assert_eq!(stats_sink.delivered, 600);
     assert_eq!(stats_sink.buffered, 0);
 
     let batches = batches.lock().expect("lock");
-    assert!(batches.len() >= 2, "days were emitted as they ended, not only at shutdown");
-    let mut got: BTreeMap<(String, String, String, String), (u64, u64)> = BTreeMap::new();
+    assert!(
+        batches.len() >= 2,
+        "days were emitted as they ended, not only at shutdown"
+    );
+    let mut got: BTreeMap<GroupKey, (u64, u64)> = BTreeMap::new();
     for row in batches.iter().flat_map(|b| &b.rows) {
         let key = (
             row.day.clone().expect("day"),
@@ -40,10 +51,13 @@ fn daily_summaries_from_the_layer_match_the_records_and_balance() {
             row.method.clone().expect("method"),
             row.status.clone().expect("status"),
         );
-        assert!(got.insert(key, (row.requests, row.distinct_accounts)).is_none(), "each group emitted once");
+        assert!(
+            got.insert(key, (row.requests, row.distinct_accounts)).is_none(),
+            "each group emitted once"
+        );
     }
 
-    let mut want: BTreeMap<(String, String, String, String), (u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut want: BTreeMap<GroupKey, (u64, BTreeSet<String>)> = BTreeMap::new();
     for r in read_records(&file) {
         let day = format!("{:04}-{:02}-{:02}", r.ts.year(), u8::from(r.ts.month()), r.ts.day());
         let route = r.route.clone().unwrap_or_else(|| r.path.clone());

@@ -220,7 +220,7 @@ async fn fixture(tag: &str) -> Fixture {
     let mut files = Vec::new();
     let mut jane_requests = 0;
     for (k, day) in days {
-        let file = logs.join(format!("privlog.{}.ndjson", day.date()));
+        let file = logs.join(format!("privlog.{}.0000.ndjson", day.date()));
         let made = serve_day(&ring[k], day, &file).await;
         jane_requests += made[JANE];
         files.push(file);
@@ -361,7 +361,7 @@ async fn erase_takes_accounts_from_a_personal_data_report() {
     std::fs::write(
         &report,
         format!(
-            r#"{{"accounts":[{{"accountId":"{JOE}","status":"closed"}},{{"accountId":"{ANN}","status":"closed"}}]}}"#
+            r#"{{"accounts":[{{"accountId":"{JOE}","status":"closed"}},{{"accountId":"{ANN}","status":"closed"}},{{"accountId":"{JANE}","status":"updated"}}]}}"#
         ),
     )
     .expect("write");
@@ -626,9 +626,9 @@ fn retention_deletes_only_old_record_files() {
     let today = OffsetDateTime::now_utc().date();
     let long_ago = today - time::Duration::days(60);
     let names = [
-        format!("privlog.{long_ago}.ndjson"),
-        format!("privlog.{long_ago}.2.ndjson.gz"),
-        format!("privlog.{today}.ndjson"),
+        format!("privlog.{long_ago}.0000.ndjson"),
+        format!("privlog.{long_ago}.0001.ndjson.gz"),
+        format!("privlog.{today}.0000.ndjson"),
         "access.log".to_owned(),
         format!("notes.{long_ago}.txt"),
     ];

@@ -208,10 +208,10 @@ impl hyper::body::Body for Chunks {
 async fn session_account(req: Request, next: Next) -> Response {
     let account = session_of(req.headers());
     let mut res = next.run(req).await;
-    if let Some(account) = account {
-        if res.extensions().get::<AccountId>().is_none() {
-            res.extensions_mut().insert(AccountId::new(account));
-        }
+    if let Some(account) = account
+        && res.extensions().get::<AccountId>().is_none()
+    {
+        res.extensions_mut().insert(AccountId::new(account));
     }
     res
 }

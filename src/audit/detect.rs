@@ -72,11 +72,47 @@ impl fmt::Display for Kind {
     }
 }
 
+/// One finding: its kind and, built only when asked, its masked text.
+pub struct Finding<'a> {
+    kind: Kind,
+    mask: &'a dyn Fn() -> String,
+}
+
+impl<'a> Finding<'a> {
+    fn new(kind: Kind, mask: &'a dyn Fn() -> String) -> Self {
+        Finding { kind, mask }
+    }
+
+    /// What was found.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The finding masked for reports (`j***@e***.com`, `198.***.***.***`);
+    /// never the full value.
+    pub fn masked(&self) -> String {
+        (self.mask)()
+    }
+}
+
+impl fmt::Debug for Finding<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Finding")
+            .field("kind", &self.kind)
+            .field("masked", &self.masked())
+            .finish()
+    }
+}
+
 // Character classes of the word splitter.
 const WORD: u8 = 1;
 const DIGIT: u8 = 2;
 const ALPHA: u8 = 4;
-const SPECIAL: u8 = 8; // one of `@ : = %` — worth a closer look
+const AT: u8 = 8;
+const COLON: u8 = 16;
+const EQ: u8 = 32;
+const PCT: u8 = 64;
+const DOT: u8 = 128;
 
 const fn classes() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -89,8 +125,12 @@ const fn classes() -> [u8; 256] {
             WORD | ALPHA
         } else {
             match b {
-                b'@' | b':' | b'=' | b'%' => WORD | SPECIAL,
-                b'.' | b'-' | b'_' | b'+' | b'~' | b'$' => WORD,
+                b'@' => WORD | AT,
+                b':' => WORD | COLON,
+                b'=' => WORD | EQ,
+                b'%' => WORD | PCT,
+                b'.' => WORD | DOT,
+                b'-' | b'_' | b'+' | b'~' | b'$' => WORD,
                 _ => 0,
             }
         };
@@ -124,19 +164,25 @@ const SECRET_KEYS: [&str; 16] = [
 /// The shortest segment the token detector considers.
 const MIN_TOKEN_LEN: usize = 20;
 
-/// Calls `found(kind, masked)` for every piece of personal data or secret in
+/// The record fields that hold pseudonyms, searched once per record line.
+static PSEUDONYM_FIELDS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> = std::sync::LazyLock::new(|| {
+    [
+        memchr::memmem::Finder::new(b",\"account\":\""),
+        memchr::memmem::Finder::new(b",\"tenant\":\""),
+        memchr::memmem::Finder::new(b",\"client\":\""),
+    ]
+});
+
+/// Calls `found` with a [`Finding`] for every piece of personal data or secret in
 /// `line`. Lines that are privlog records (`{"v":…`) have their `account`,
 /// `tenant` and `client` values skipped when they hold pseudonyms; every other
 /// field, and those fields when they hold anything else, are scanned.
-pub fn scan_line(line: &[u8], found: &mut dyn FnMut(Kind, String)) {
+pub fn scan_line(line: &[u8], found: &mut dyn FnMut(Finding<'_>)) {
     let mut skip: [(usize, usize); 3] = [(0, 0); 3];
     if line.starts_with(b"{\"v\":") {
-        for (slot, field) in skip
-            .iter_mut()
-            .zip([&b",\"account\":\""[..], b",\"tenant\":\"", b",\"client\":\""])
-        {
-            if let Some(at) = memchr::memmem::find(line, field) {
-                let start = at + field.len();
+        for (slot, finder) in skip.iter_mut().zip(PSEUDONYM_FIELDS.iter()) {
+            if let Some(at) = finder.find(line) {
+                let start = at + finder.needle().len();
                 if let Some(len) = memchr::memchr(b'"', &line[start..])
                     && is_pseudonym(&line[start..start + len])
                 {
@@ -176,7 +222,7 @@ fn is_pseudonym(v: &[u8]) -> bool {
     v.len() == 22 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
 }
 
-fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), found: &mut dyn FnMut(Kind, String)) {
+fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), found: &mut dyn FnMut(Finding<'_>)) {
     let w = &line[start..end];
     let len = w.len();
     // `Authorization: Bearer <credential>` and the like.
@@ -186,82 +232,99 @@ fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), 
             && (p.eq_ignore_ascii_case(b"bearer") || p.eq_ignore_ascii_case(b"basic"))
             && line[prev.1..start].iter().all(|b| *b == b' ')
         {
-            found(Kind::Credential, format!("{} ***", String::from_utf8_lossy(p)));
+            found(Finding::new(Kind::Credential, &|| {
+                format!("{} ***", String::from_utf8_lossy(p))
+            }));
             return;
         }
     }
-    if len < 7 {
+    // The shortest finding is an e-mail address like `a@b.co`.
+    if len < 6 {
         return;
     }
-    if flags & SPECIAL != 0 {
-        let lower_has = |needle: &[u8]| w.windows(needle.len()).any(|x| x.eq_ignore_ascii_case(needle));
-        if lower_has(b"bearer%20") || lower_has(b"basic%20") {
-            found(Kind::Credential, "Bearer ***".to_owned());
-            return;
-        }
-        if let Some(eq) = memchr::memchr(b'=', w) {
-            let key = &w[..eq];
-            let value = &w[eq + 1..];
-            if value.len() >= 4 && SECRET_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k.as_bytes())) {
-                found(Kind::Credential, format!("{}=***", String::from_utf8_lossy(key)));
-                return;
-            }
-        }
-        // `scheme://user:password@host`
-        if start >= 2
-            && &line[start - 2..start] == b"//"
-            && let (Some(colon), Some(at)) = (memchr::memchr(b':', w), memchr::memchr(b'@', w))
-            && colon < at
-        {
-            found(Kind::Credential, "***:***@".to_owned());
+    if flags & PCT != 0 {
+        let has = |needle: &[u8]| w.windows(needle.len()).any(|x| x.eq_ignore_ascii_case(needle));
+        if has(b"bearer%20") || has(b"basic%20") {
+            found(Finding::new(Kind::Credential, &|| "Bearer ***".to_owned()));
             return;
         }
     }
-    if let Some(at) = memchr::memmem::find(w, b"eyJ") {
+    if flags & EQ != 0
+        && let Some(eq) = find(w, b'=')
+    {
+        let key = &w[..eq];
+        let value = &w[eq + 1..];
+        if value.len() >= 4 && SECRET_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k.as_bytes())) {
+            found(Finding::new(Kind::Credential, &|| {
+                format!("{}=***", String::from_utf8_lossy(key))
+            }));
+            return;
+        }
+    }
+    // `scheme://user:password@host`
+    if flags & (AT | COLON) == AT | COLON
+        && start >= 2
+        && &line[start - 2..start] == b"//"
+        && let (Some(colon), Some(at)) = (find(w, b':'), find(w, b'@'))
+        && colon < at
+    {
+        found(Finding::new(Kind::Credential, &|| "***:***@".to_owned()));
+        return;
+    }
+    if flags & DOT != 0
+        && len >= 16
+        && let Some(at) = w.windows(3).position(|x| x == b"eyJ")
+    {
         let run_end = w[at..]
             .iter()
             .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
             .map_or(len, |p| at + p);
         let candidate = trim_dots(&w[at..run_end]);
         if std::str::from_utf8(candidate).is_ok_and(is_jwt) {
-            found(Kind::Jwt, format!("eyJ*** ({} chars)", candidate.len()));
+            found(Finding::new(Kind::Jwt, &|| {
+                format!("eyJ*** ({} chars)", candidate.len())
+            }));
             return;
         }
     }
-    if flags & SPECIAL != 0 {
+    if flags & (AT | PCT) != 0 {
         emails(w, found);
     }
-    let colons = if flags & SPECIAL != 0 {
-        memchr::memchr_iter(b':', w).count()
-    } else {
-        0
-    };
-    if colons >= 2 {
+    if flags & COLON != 0 && w.iter().filter(|b| **b == b':').nth(1).is_some() {
         ipv6(line, w, end, found);
     }
-    if flags & DIGIT != 0 && memchr::memchr(b'.', w).is_some() {
+    if flags & (DIGIT | DOT) == DIGIT | DOT {
         ipv4(line, start, end, found);
     }
     // The value of `key=value`, or the whole word.
-    let value = match memchr::memrchr(b'=', w) {
+    let value = match if flags & EQ != 0 { rfind(w, b'=') } else { None } {
         Some(eq) => &w[eq + 1..],
         None => w,
     };
     let value = trim_dots(value);
-    if flags & DIGIT != 0 && account_id(value) {
-        found(Kind::AccountId, mask_account(value));
+    if flags & DIGIT != 0 && (flags & (COLON | PCT) != 0 || value.len() == 24) && account_id(value) {
+        found(Finding::new(Kind::AccountId, &|| mask_account(value)));
         return;
     }
     if len >= MIN_TOKEN_LEN {
         for seg in value.split(|b| matches!(b, b'.' | b':' | b'=' | b'@' | b'%' | b'~' | b'$')) {
             if looks_random(seg) {
-                found(
-                    Kind::Token,
-                    format!("{}*** ({} chars)", String::from_utf8_lossy(&seg[..3]), seg.len()),
-                );
+                found(Finding::new(Kind::Token, &|| {
+                    format!("{}*** ({} chars)", String::from_utf8_lossy(&seg[..3]), seg.len())
+                }));
             }
         }
     }
+}
+
+/// Position of `b` in a short slice (words are too short for `memchr` to pay off).
+fn find(s: &[u8], b: u8) -> Option<usize> {
+    s.iter().position(|c| *c == b)
+}
+
+/// Last position of `b` in a short slice.
+fn rfind(s: &[u8], b: u8) -> Option<usize> {
+    s.iter().rposition(|c| *c == b)
 }
 
 fn trim_dots(mut s: &[u8]) -> &[u8] {
@@ -273,7 +336,7 @@ fn trim_dots(mut s: &[u8]) -> &[u8] {
 
 fn account_id(v: &[u8]) -> bool {
     let decoded;
-    let v = if memchr::memmem::find(v, b"%3A").is_some() || memchr::memmem::find(v, b"%3a").is_some() {
+    let v = if v.windows(3).any(|x| x.eq_ignore_ascii_case(b"%3A")) {
         decoded = String::from_utf8_lossy(v).replace("%3A", ":").replace("%3a", ":");
         decoded.as_bytes()
     } else {
@@ -283,13 +346,13 @@ fn account_id(v: &[u8]) -> bool {
 }
 
 fn mask_account(v: &[u8]) -> String {
-    match memchr::memchr(b':', v) {
+    match find(v, b':') {
         Some(c) => format!("{}:***", String::from_utf8_lossy(&v[..c])),
         None => format!("{}***", String::from_utf8_lossy(&v[..v.len().min(2)])),
     }
 }
 
-fn emails(w: &[u8], found: &mut dyn FnMut(Kind, String)) {
+fn emails(w: &[u8], found: &mut dyn FnMut(Finding<'_>)) {
     let is_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-');
     let is_domain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-');
     let mut i = 0;
@@ -310,18 +373,17 @@ fn emails(w: &[u8], found: &mut dyn FnMut(Kind, String)) {
             .map_or(w.len(), |p| domain_start + p);
         let local = &w[local_start..at];
         let domain = trim_dots(&w[domain_start..domain_end]);
-        if let Some(dot) = memchr::memrchr(b'.', domain) {
+        if let Some(dot) = rfind(domain, b'.') {
             let tld = &domain[dot + 1..];
             if !local.is_empty() && dot > 0 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
-                found(
-                    Kind::Email,
+                found(Finding::new(Kind::Email, &|| {
                     format!(
                         "{}***@{}***.{}",
                         char::from(local[0]),
                         char::from(domain[0]),
                         String::from_utf8_lossy(tld)
-                    ),
-                );
+                    )
+                }));
             }
         }
         i = domain_end.max(at + width);
@@ -345,12 +407,12 @@ fn is_network(line: &[u8], end: usize, full: u32) -> bool {
         .is_some_and(|n| n < full)
 }
 
-fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Kind, String)) {
-    let cand = match memchr::memrchr(b'=', w) {
+fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Finding<'_>)) {
+    let cand = match rfind(w, b'=') {
         Some(eq) => &w[eq + 1..],
         None => w,
     };
-    let cand = match memchr::memchr(b'%', cand) {
+    let cand = match find(cand, b'%') {
         Some(p) => &cand[..p],
         None => cand,
     };
@@ -359,7 +421,10 @@ fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Kind, String)) 
         return;
     }
     let groups = cand.split(|b| *b == b':').filter(|g| !g.is_empty()).count();
-    if groups < 3 {
+    let colons = cand.iter().filter(|b| **b == b':').count();
+    // A full address has eight groups (seven colons) or a `::`; times like
+    // `2026:09:30:00` have neither.
+    if groups < 3 || (colons != 7 && !cand.windows(2).any(|x| x == b"::")) {
         return;
     }
     let Some(addr) = std::str::from_utf8(cand).ok().and_then(|s| s.parse::<Ipv6Addr>().ok()) else {
@@ -368,10 +433,10 @@ fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Kind, String)) 
     if addr.is_loopback() || addr.is_unspecified() || is_network(line, end, 128) {
         return;
     }
-    found(Kind::Ipv6, format!("{:x}:***", addr.segments()[0]));
+    found(Finding::new(Kind::Ipv6, &|| format!("{:x}:***", addr.segments()[0])));
 }
 
-fn ipv4(line: &[u8], start: usize, end: usize, found: &mut dyn FnMut(Kind, String)) {
+fn ipv4(line: &[u8], start: usize, end: usize, found: &mut dyn FnMut(Finding<'_>)) {
     let mut i = start;
     while i < end {
         let boundary_before = i == 0 || !(line[i - 1].is_ascii_alphanumeric() || line[i - 1] == b'.');
@@ -394,7 +459,9 @@ fn ipv4(line: &[u8], start: usize, end: usize, found: &mut dyn FnMut(Kind, Strin
             && !is_network(line, after, 32)
             && !is_product_version(line, i)
         {
-            found(Kind::Ipv4, format!("{}.***.***.***", addr.octets()[0]));
+            found(Finding::new(Kind::Ipv4, &|| {
+                format!("{}.***.***.***", addr.octets()[0])
+            }));
         }
         i = after;
     }
@@ -490,7 +557,7 @@ mod tests {
 
     fn kinds(line: &str) -> Vec<(Kind, String)> {
         let mut v = Vec::new();
-        scan_line(line.as_bytes(), &mut |k, m| v.push((k, m)));
+        scan_line(line.as_bytes(), &mut |f| v.push((f.kind(), f.masked())));
         v
     }
 
@@ -605,7 +672,7 @@ mod tests {
     #[test]
     fn scanner_never_panics_on_arbitrary_bytes() {
         proptest::proptest!(|(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512))| {
-            scan_line(&bytes, &mut |_, _| {});
+            scan_line(&bytes, &mut |f| { let _ = f.masked(); });
         });
     }
 }

@@ -6,8 +6,8 @@
 //! ```
 //! use privlog::audit::{Kind, scan_line};
 //! let mut found = Vec::new();
-//! scan_line(b"198.51.100.23 - - \"GET /u/jane@example.com HTTP/1.1\"", &mut |kind, masked| {
-//!     found.push((kind, masked))
+//! scan_line(b"198.51.100.23 - - \"GET /u/jane@example.com HTTP/1.1\"", &mut |f| {
+//!     found.push((f.kind(), f.masked()))
 //! });
 //! assert_eq!(found[0], (Kind::Ipv4, "198.***.***.***".to_owned()));
 //! assert_eq!(found[1], (Kind::Email, "j***@e***.com".to_owned()));
@@ -24,5 +24,5 @@
 mod detect;
 mod scan;
 
-pub use detect::{Kind, scan_line};
+pub use detect::{Finding, Kind, scan_line};
 pub use scan::{AuditError, AuditOptions, AuditReport, Example, audit_files};

@@ -123,15 +123,21 @@ fn scan_block(block: &Block, keep: usize) -> BlockResult {
         examples: Vec::new(),
     };
     let mut per_kind = [0usize; 7];
-    for line in block.data.split_inclusive(|b| *b == b'\n') {
+    let data = &block.data;
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', data).map(|i| i + 1);
+    let last = (data.last() != Some(&b'\n')).then_some(data.len());
+    for end in ends.chain(last) {
+        let line = &data[start..end];
+        start = end;
         r.lines += 1;
         let n = r.lines;
-        scan_line(line, &mut |kind, masked| {
-            let i = kind.index();
+        scan_line(line, &mut |finding| {
+            let i = finding.kind().index();
             r.counts[i] += 1;
             if per_kind[i] < keep {
                 per_kind[i] += 1;
-                r.examples.push((kind, n, masked));
+                r.examples.push((finding.kind(), n, finding.masked()));
             }
         });
     }

@@ -33,6 +33,7 @@
 //! read from the variable named by `key.env`.
 
 mod duration;
+mod local_sinks;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +43,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use duration::parse_duration;
+pub use local_sinks::{RollingSettings, SyslogSettings, TracingSettings};
 
 use crate::sink::{FileSink, Sink, WriterSink};
 use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
@@ -165,6 +167,12 @@ pub enum SinkConfig {
         #[serde(default)]
         fsync: bool,
     },
+    /// NDJSON files per UTC day with rotation, compression and retention.
+    Rolling(Box<RollingSettings>),
+    /// Each record as one `tracing` event.
+    Tracing(TracingSettings),
+    /// RFC 5424 syslog messages.
+    Syslog(Box<SyslogSettings>),
 }
 
 impl SinkConfig {
@@ -173,6 +181,9 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout {} => "stdout",
             SinkConfig::File { .. } => "file",
+            SinkConfig::Rolling(_) => "rolling",
+            SinkConfig::Tracing(_) => "tracing",
+            SinkConfig::Syslog(_) => "syslog",
         }
     }
 
@@ -181,6 +192,9 @@ impl SinkConfig {
         match self {
             SinkConfig::Stdout {} => "stdout (NDJSON)".to_owned(),
             SinkConfig::File { path, fsync } => format!("file {} (NDJSON, fsync on flush: {fsync})", path.display()),
+            SinkConfig::Rolling(r) => r.describe(),
+            SinkConfig::Tracing(t) => t.describe(),
+            SinkConfig::Syslog(s) => s.describe(),
         }
     }
 
@@ -192,7 +206,20 @@ impl SinkConfig {
                     .map_err(|e| ConfigError::invalid("sinks.file.path", e.to_string()))?
                     .sync_on_flush(*fsync),
             ),
+            SinkConfig::Rolling(r) => r.build()?,
+            SinkConfig::Tracing(t) => t.build()?,
+            SinkConfig::Syslog(s) => s.build()?,
         })
+    }
+
+    /// Checks the settings without opening anything.
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            SinkConfig::Rolling(r) => r.validate(),
+            SinkConfig::Tracing(t) => t.validate(),
+            SinkConfig::Syslog(s) => s.validate(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -288,6 +315,9 @@ impl Config {
         cfg.env = env;
         cfg.policy()?;
         cfg.pipeline_settings()?;
+        for sink in &cfg.sinks {
+            sink.validate()?;
+        }
         if cfg.sinks.is_empty() {
             return Err(ConfigError::invalid(
                 "sinks",
@@ -537,6 +567,37 @@ mod tests {
     }
 
     const MIN: &str = "[[sinks]]\ntype = \"stdout\"\n";
+
+    #[test]
+    fn local_sinks_parse_validate_and_describe() {
+        let text = "[[sinks]]\ntype = \"rolling\"\ndir = \"/var/log/app\"\nmax_age = \"30d\"\nschedule = [7, 8, 12]\n\
+                    [[sinks]]\ntype = \"tracing\"\nlevel = \"debug\"\n\
+                    [[sinks]]\ntype = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:514\"\nfacility = \"local3\"\n";
+        let cfg = Config::from_toml(text, env(&[])).expect("valid");
+        let d = cfg.describe().expect("describe");
+        assert!(
+            d.contains("max age 30d") && d.contains("7 daily, 8 weekly, 12 monthly"),
+            "{d}"
+        );
+        assert!(d.contains("level debug") && d.contains("facility local3"), "{d}");
+        let e = Config::from_toml(
+            "[[sinks]]\ntype = \"syslog\"\ntransport = \"carrier\"\naddress = \"x\"\n",
+            env(&[]),
+        )
+        .err()
+        .expect("error");
+        assert!(
+            e.to_string().contains("sinks.syslog.transport") && e.to_string().contains("udp"),
+            "{e}"
+        );
+        let e = Config::from_toml(
+            "[[sinks]]\ntype = \"rolling\"\ndir = \"/x\"\nmax_age = \"a month\"\n",
+            env(&[]),
+        )
+        .err()
+        .expect("error");
+        assert!(e.to_string().contains("sinks.rolling.max_age"), "{e}");
+    }
 
     #[test]
     fn unknown_fields_are_named() {

@@ -70,7 +70,11 @@ impl RecordGuard {
     /// Hands the record off with `outcome`. Later calls and the drop do nothing.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         let Some(p) = self.pending.take() else { return };
-        let Capture { mut raw, t0, req_counter } = p.cap;
+        let Capture {
+            mut raw,
+            t0,
+            req_counter,
+        } = p.cap;
         // A response to a request the client never finished sending says
         // nothing about what the client got: the client went away.
         raw.outcome = match &req_counter {

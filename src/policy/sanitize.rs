@@ -2,6 +2,7 @@
 //! the pipeline worker only.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use http::Method;
 use time::OffsetDateTime;
@@ -16,11 +17,30 @@ use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION};
 /// not IDs and are ignored.
 const MAX_ID_LEN: usize = 256;
 
+/// Pseudonyms remembered per epoch and purpose: most traffic comes from a few
+/// accounts and tenants, and a map lookup is cheaper than a keyed hash.
+const PSEUDONYM_CACHE: usize = 4096;
+
 pub(crate) struct Sanitizer {
     policy: Policy,
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
+    /// Account and tenant pseudonyms of the current epoch, by input.
+    cache: [HashMap<String, String>; 2],
+}
+
+/// The pseudonym of `input`, from the cache of the current epoch when it is there.
+fn cached(cache: &mut HashMap<String, String>, keys: &EpochKeys, purpose: Purpose, input: &str) -> String {
+    if let Some(p) = cache.get(input) {
+        return p.clone();
+    }
+    let p = keys.pseudonym(purpose, input).into_string();
+    if cache.len() >= PSEUDONYM_CACHE {
+        cache.clear();
+    }
+    cache.insert(input.to_owned(), p.clone());
+    p
 }
 
 impl Sanitizer {
@@ -30,22 +50,8 @@ impl Sanitizer {
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
+            cache: [HashMap::new(), HashMap::new()],
         }
-    }
-
-    fn epoch(&mut self, ts: OffsetDateTime) -> (String, &EpochKeys) {
-        let rotation = self.policy.rotation;
-        let bucket = rotation.bucket(ts);
-        if self.current.as_ref().is_some_and(|(b, _, _)| *b != bucket) {
-            self.current = None;
-        }
-        let pseudo = &self.pseudo;
-        let (_, label, keys) = self.current.get_or_insert_with(|| {
-            let epoch = rotation.epoch_of(ts);
-            let keys = pseudo.epoch_keys(&epoch);
-            (bucket, epoch.as_str().to_owned(), keys)
-        });
-        (label.clone(), keys)
     }
 
     pub(crate) fn sanitize(&mut self, raw: RawRecord) -> Record {
@@ -68,10 +74,13 @@ impl Sanitizer {
             .as_deref()
             .or(matched)
             .map(|r| sanitize_text(r, MAX_FIELD_LEN).into_owned());
-        let scrubbed = scrub_path(uri_path);
-        let path = match &route {
-            Some(r) => r.clone(),
-            None => scrubbed.path,
+        // With a route template the path is the template; the raw path is
+        // scrubbed only when it is the path, or may hold the account.
+        let scrubbed = (route.is_none() || path_ids).then(|| scrub_path(uri_path));
+        let path = match (&route, &scrubbed) {
+            (Some(r), _) => r.clone(),
+            (None, Some(s)) => s.path.clone(),
+            (None, None) => String::from("/"),
         };
 
         // Account and tenant.
@@ -109,7 +118,7 @@ impl Sanitizer {
             .or_else(|| from_query(&self.policy.sources.account_query))
             .or_else(|| {
                 if path_ids {
-                    scrubbed.account_id.map(Cow::into_owned)
+                    scrubbed.and_then(|s| s.account_id).map(Cow::into_owned)
                 } else {
                     None
                 }
@@ -139,14 +148,21 @@ impl Sanitizer {
 
         let query_out = query.and_then(|q| self.policy.query.filter(q));
         let ip_policy = self.policy.ip;
-        let (epoch, keys) = self.epoch(ts);
+        let [accounts, tenants] = &mut self.cache;
+        let (epoch, keys) = epoch_keys(
+            &mut self.current,
+            [accounts, tenants],
+            self.policy.rotation,
+            &self.pseudo,
+            ts,
+        );
         let client = client_ip.and_then(|ip| ip_policy.apply(ip, keys));
         let account = account
             .filter(|a| a.len() <= MAX_ID_LEN)
-            .map(|a| keys.pseudonym(Purpose::Account, &a).into_string());
+            .map(|a| cached(accounts, keys, Purpose::Account, &a));
         let tenant = tenant
             .filter(|t| t.len() <= MAX_ID_LEN)
-            .map(|t| keys.pseudonym(Purpose::Tenant, &t).into_string());
+            .map(|t| cached(tenants, keys, Purpose::Tenant, &t));
 
         let req_bytes = match raw.req_bytes {
             Some(n) if n > 0 => n,
@@ -174,6 +190,30 @@ impl Sanitizer {
             kid: self.kid.clone(),
         }
     }
+}
+
+/// The label and keys of `ts`'s epoch, derived once per epoch; a new epoch
+/// also forgets the cached pseudonyms of the old one.
+fn epoch_keys<'a>(
+    current: &'a mut Option<(i64, String, EpochKeys)>,
+    caches: [&mut HashMap<String, String>; 2],
+    rotation: super::Rotation,
+    pseudo: &Pseudonymizer,
+    ts: OffsetDateTime,
+) -> (String, &'a EpochKeys) {
+    let bucket = rotation.bucket(ts);
+    if current.as_ref().is_some_and(|(b, _, _)| *b != bucket) {
+        *current = None;
+        for c in caches {
+            c.clear();
+        }
+    }
+    let (_, label, keys) = current.get_or_insert_with(|| {
+        let epoch = rotation.epoch_of(ts);
+        let keys = pseudo.epoch_keys(&epoch);
+        (bucket, epoch.as_str().to_owned(), keys)
+    });
+    (label.clone(), keys)
 }
 
 /// The method name, or `_OTHER` for methods outside the registered set.

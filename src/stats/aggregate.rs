@@ -719,7 +719,10 @@ mod tests {
         }
         assert_eq!(a.len(), 3);
         let rows = a.summaries(1).rows;
-        let other = rows.iter().find(|r| r.route.as_deref() == Some(OTHER)).expect("other row");
+        let other = rows
+            .iter()
+            .find(|r| r.route.as_deref() == Some(OTHER))
+            .expect("other row");
         assert_eq!(other.requests, 2);
     }
 
@@ -735,7 +738,12 @@ mod tests {
     }
 
     fn arb_obs() -> impl Strategy<Value = Observation<'static>> {
-        (0i64..5, 0usize..4, prop::sample::select(vec![200u16, 404, 500]), prop::option::of(0u32..12))
+        (
+            0i64..5,
+            0usize..4,
+            prop::sample::select(vec![200u16, 404, 500]),
+            prop::option::of(0u32..12),
+        )
             .prop_map(|(day, r, s, acc)| {
                 obs(
                     day * 86_400_000,

@@ -54,12 +54,11 @@ impl std::str::FromStr for StatusFilter {
 ///
 /// ```
 /// use privlog::stats::Filter;
-/// let f = Filter {
-///     from_ms: Some(Filter::parse_time("2026-11-01").unwrap()),
-///     route: Some("/rest/*".into()),
-///     status: Some("5xx".parse().unwrap()),
-///     ..Filter::default()
-/// };
+/// let mut f = Filter::default();
+/// f.from_ms = Some(Filter::parse_time("2026-11-01")?);
+/// f.route = Some("/rest/*".into());
+/// f.status = Some("5xx".parse()?);
+/// # Ok::<(), privlog::stats::FilterError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

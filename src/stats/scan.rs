@@ -17,6 +17,8 @@ use crate::read::ReadStats;
 
 /// Bytes handed to a parsing thread at a time, cut at a line end.
 const CHUNK: usize = 1 << 20;
+/// A line longer than this (no record is; a damaged file may be) is cut.
+const MAX_LINE: usize = 16 << 20;
 
 /// What a scan read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,6 +72,7 @@ pub struct Scan {
     threads: usize,
     filter: Filter,
     progress: Arc<AtomicU64>,
+    chunk: usize,
 }
 
 impl Scan {
@@ -80,6 +83,7 @@ impl Scan {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             filter: Filter::default(),
             progress: Arc::new(AtomicU64::new(0)),
+            chunk: CHUNK,
         }
     }
 
@@ -122,7 +126,8 @@ impl Scan {
         let filter = &self.filter;
         let make = &make;
         std::thread::scope(|s| {
-            let reader = s.spawn(move || read_chunks(inputs, tx, pool_rx));
+            let chunk = self.chunk;
+            let reader = s.spawn(move || read_chunks(inputs, chunk, tx, pool_rx));
             let workers: Vec<_> = (0..self.threads)
                 .map(|_| {
                     let rx = &rx;
@@ -171,10 +176,13 @@ fn open_counted(path: &std::path::Path, counter: &Arc<AtomicU64>) -> io::Result<
     } else {
         Box::new(File::open(path)?)
     };
-    let mut r = BufReader::with_capacity(1 << 16, Counted {
-        inner: raw,
-        counter: Arc::clone(counter),
-    });
+    let mut r = BufReader::with_capacity(
+        1 << 16,
+        Counted {
+            inner: raw,
+            counter: Arc::clone(counter),
+        },
+    );
     let head = io::BufRead::fill_buf(&mut r)?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(MultiGzDecoder::new(r)))
@@ -185,18 +193,25 @@ fn open_counted(path: &std::path::Path, counter: &Arc<AtomicU64>) -> io::Result<
 
 /// Cuts every input into chunks that end at a line end; returns the number
 /// of read errors (each ends its file).
-fn read_chunks(inputs: Vec<Box<dyn Read + Send>>, tx: SyncSender<Vec<u8>>, pool: Receiver<Vec<u8>>) -> u64 {
+fn read_chunks(
+    inputs: Vec<Box<dyn Read + Send>>,
+    chunk: usize,
+    tx: SyncSender<Vec<u8>>,
+    pool: Receiver<Vec<u8>>,
+) -> u64 {
     let mut errors = 0;
     let mut carry: Vec<u8> = Vec::new();
     for mut input in inputs {
         loop {
-            let mut buf = pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK + 4096));
+            let mut buf = pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(chunk + 4096));
             buf.clear();
             buf.append(&mut carry);
             let mut eof = false;
-            while buf.len() < CHUNK {
+            // Fill to `chunk` bytes, and further while no line end has been
+            // seen yet, so a chunk never ends inside its only line.
+            while buf.len() < chunk || (buf.len() < MAX_LINE && !buf.contains(&b'\n')) {
                 let start = buf.len();
-                buf.resize(start + (CHUNK - start).max(4096), 0);
+                buf.resize(start + chunk.saturating_sub(start).max(4096), 0);
                 match input.read(&mut buf[start..]) {
                     Ok(0) => {
                         buf.truncate(start);
@@ -246,8 +261,11 @@ fn parse_chunks<A: Accumulator>(
         };
         let Ok(chunk) = chunk else { break };
         let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
-        for line in body.split(|&b| b == b'\n') {
-            let line = line.trim_ascii();
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+        for end in ends {
+            let line = body[start..end].trim_ascii();
+            start = end + 1;
             if line.is_empty() {
                 report.read.blank += 1;
                 continue;
@@ -266,4 +284,83 @@ fn parse_chunks<A: Accumulator>(
         let _ = pool.try_send(chunk);
     }
     (acc, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Record;
+    use crate::stats::{Aggregator, Dimension};
+    use proptest::prelude::*;
+
+    fn lines(n: usize, torn_every: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            let mut r = Record::new(
+                time::OffsetDateTime::from_unix_timestamp(1_795_000_000 + i as i64 * 4000).expect("valid"),
+                "GET",
+                format!("/r{}", i % 7),
+            );
+            r.status = Some([200, 404, 500][i % 3]);
+            r.duration_us = (i * 37 % 5000) as u64;
+            r.account = Some(format!("acc_{}", i % 11));
+            let line = r.to_ndjson();
+            if torn_every > 0 && i % torn_every == torn_every - 1 {
+                // A torn record followed by the next one on the same line.
+                out.extend_from_slice(&line.as_bytes()[..line.len() / 2]);
+            } else {
+                out.extend_from_slice(line.as_bytes());
+            }
+        }
+        out
+    }
+
+    fn sequential(data: &[u8]) -> (Aggregator, u64, u64) {
+        let mut agg = Aggregator::new(vec![Dimension::Day, Dimension::Route, Dimension::Status]);
+        let (mut ok, mut bad) = (0, 0);
+        for line in data
+            .split(|&b| b == b'\n')
+            .map(<[u8]>::trim_ascii)
+            .filter(|l| !l.is_empty())
+        {
+            match Observation::parse(line) {
+                Some(o) => {
+                    ok += 1;
+                    agg.add(&o);
+                }
+                None => bad += 1,
+            }
+        }
+        (agg, ok, bad)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn chunked_parallel_scan_equals_a_sequential_read(n in 0usize..300, torn in 0usize..9, chunk in 16usize..3000, threads in 1usize..4) {
+            let data = lines(n, torn);
+            let dir = std::env::temp_dir().join(format!("privlog-scan-{}-{n}-{torn}-{chunk}-{threads}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let path = dir.join("r.ndjson");
+            std::fs::write(&path, &data).expect("write");
+            let mut scan = Scan::new(vec![path]).threads(threads);
+            scan.chunk = chunk;
+            let (agg, report) = scan
+                .run(|| Aggregator::new(vec![Dimension::Day, Dimension::Route, Dimension::Status]))
+                .expect("scan");
+            let (want, ok, bad) = sequential(&data);
+            prop_assert_eq!(report.read.records, ok);
+            prop_assert_eq!(report.read.skipped, bad);
+            prop_assert_eq!(agg.summaries(1), want.summaries(1));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_named_in_the_error() {
+        let err = Scan::new(vec!["/nonexistent/privlog.ndjson".into()])
+            .run(|| Aggregator::new(vec![]))
+            .expect_err("missing file");
+        assert_eq!(err.to_string(), "cannot read record file /nonexistent/privlog.ndjson");
+    }
 }

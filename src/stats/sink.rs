@@ -108,8 +108,13 @@ impl StatsSink {
             period: Period::Day,
             k: DEFAULT_K,
             grace: Duration::from_secs(60),
-            agg: Aggregator::new(vec![Dimension::Day, Dimension::Route, Dimension::Method, Dimension::Status])
-                .max_groups(MAX_GROUPS),
+            agg: Aggregator::new(vec![
+                Dimension::Day,
+                Dimension::Route,
+                Dimension::Method,
+                Dimension::Status,
+            ])
+            .max_groups(MAX_GROUPS),
             held: BTreeMap::new(),
             out: Box::new(f),
             clock: Box::new(SystemTime::now),
@@ -265,8 +270,8 @@ impl Sink for StatsSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
     use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::{Arc, Mutex};
 
     struct Harness {
         sink: StatsSink,
@@ -306,7 +311,9 @@ mod tests {
     #[test]
     fn a_period_is_emitted_after_its_end_plus_grace_and_not_before() {
         let mut h = harness(Period::Hour);
-        h.sink.write(&[record(10, "acc_a"), record(20, "acc_b")]).expect("write");
+        h.sink
+            .write(&[record(10, "acc_a"), record(20, "acc_b")])
+            .expect("write");
         h.now.store(3600 + 59, Ordering::SeqCst);
         h.sink.tick().expect("tick");
         assert!(h.out.lock().expect("lock").is_empty());
@@ -327,7 +334,9 @@ mod tests {
     #[test]
     fn close_emits_every_open_period_and_balances_the_ledger() {
         let mut h = harness(Period::Day);
-        h.sink.write(&[record(10, "acc_a"), record(86_400 * 3, "acc_b")]).expect("write");
+        h.sink
+            .write(&[record(10, "acc_a"), record(86_400 * 3, "acc_b")])
+            .expect("write");
         h.sink.close(Instant::now()).expect("close");
         let out = h.out.lock().expect("lock");
         assert_eq!(out.len(), 1);
@@ -343,8 +352,7 @@ mod tests {
     #[test]
     fn a_failing_output_drops_the_held_records_with_a_reason() {
         let ledger = Ledger::detached("stats");
-        let mut sink =
-            StatsSink::to_callback(|_: &Summaries| Err(SinkError::new("disk full"))).clock(|| UNIX_EPOCH);
+        let mut sink = StatsSink::to_callback(|_: &Summaries| Err(SinkError::new("disk full"))).clock(|| UNIX_EPOCH);
         sink.attach(ledger.clone());
         sink.write(&[record(10, "acc_a")]).expect("the period is still open");
         assert!(sink.close(Instant::now()).is_err());
@@ -367,7 +375,8 @@ mod tests {
         }
         let buf = Shared::default();
         let mut sink = StatsSink::to_writer(buf.clone()).k(1);
-        sink.write(&[record(10, "acc_secret1"), record(10, "acc_secret2")]).expect("write");
+        sink.write(&[record(10, "acc_secret1"), record(10, "acc_secret2")])
+            .expect("write");
         sink.close(Instant::now()).expect("close");
         let text = String::from_utf8(buf.0.lock().expect("lock").clone()).expect("utf-8");
         assert_eq!(text.lines().count(), 1);

@@ -12,7 +12,7 @@
 //!
 //! let ring = KeyRing::load(Path::new("/etc/privlog/keys"))?;
 //! let mut matcher = SubjectMatcher::new(ring, ["557058:f00d".to_owned()]);
-//! let report = erase_file(Path::new("/var/log/app/privlog.2026-11-22.ndjson.gz"), &mut matcher, false)?;
+//! let report = erase_file(Path::new("/var/log/app/privlog.2026-11-22.0000.ndjson.gz"), &mut matcher, false)?;
 //! eprintln!("erased {} of {} records", report.matched, report.records);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

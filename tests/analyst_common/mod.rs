@@ -26,8 +26,14 @@ pub(crate) const STEP_SECS: u64 = 431;
 fn app(layer: privlog::PrivlogLayer) -> Router {
     Router::new()
         .route("/rest/issues/{id}", get(|| async { "issue" }))
-        .route("/rest/search", post(|body: String| async move { format!("found {}", body.len()) }))
-        .route("/rest/reports/{id}", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .route(
+            "/rest/search",
+            post(|body: String| async move { format!("found {}", body.len()) }),
+        )
+        .route(
+            "/rest/reports/{id}",
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        )
         .route("/health", get(|| async { "ok" }))
         .layer(layer)
 }
@@ -62,6 +68,10 @@ pub(crate) fn traffic_with(
         .key(MasterKey::from_bytes([7u8; 32]))
         .policy(policy)
         .sink(FileSink::open(&file).expect("open record file"))
+        // These tests compare every record, so no sink may shed load even on
+        // a busy machine: room for every request in each sink's queue.
+        .sink_queue_batches(n + 16)
+        .shutdown_timeout(Duration::from_secs(60))
         .clock(sim_clock(&tick));
     if let Some(sink) = extra {
         builder = builder.boxed_sink(sink);
@@ -121,12 +131,28 @@ pub(crate) fn read_records(file: &Path) -> Vec<Record> {
         .collect()
 }
 
-/// A fresh directory under the system temp dir.
-pub(crate) fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory under the system temp dir, removed when dropped.
+pub(crate) struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub(crate) fn temp_dir(name: &str) -> TempDir {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let dir = std::env::temp_dir().join(format!("privlog-{name}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    TempDir(dir)
 }
 
 /// Python with DuckDB, or a failure that says how to install it.
@@ -155,7 +181,10 @@ json.dump(out, sys.stdout)
 "#;
     let statements: Vec<&str> = sql
         .split(';')
-        .filter(|s| s.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--")))
+        .filter(|s| {
+            s.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with("--"))
+        })
         .collect();
     let mut child = std::process::Command::new("python3")
         .args(["-c", SCRIPT])
@@ -172,7 +201,11 @@ json.dump(out, sys.stdout)
             .expect("write sql");
     }
     let out = child.wait_with_output().expect("python3 runs");
-    assert!(out.status.success(), "duckdb failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "duckdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: Vec<Vec<Vec<serde_json::Value>>> = serde_json::from_slice(&out.stdout).expect("json result");
     results
 }

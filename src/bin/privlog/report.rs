@@ -50,12 +50,13 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         vec![Dimension::Day, Dimension::Status],
         vec![Dimension::Route],
         vec![],
+        vec![Dimension::Status],
     ];
     let (aggs, scan) = scan_with_progress(args.files, args.threads, filter, || {
         groupings.iter().map(|d| Aggregator::new(d.clone())).collect::<Vec<_>>()
     })?;
-    let [by_day, by_day_status, by_route, total] = <[Aggregator; 4]>::try_from(aggs)
-        .map_err(|_| "internal error: the report's groupings were lost")?;
+    let [by_day, by_day_status, by_route, total, by_status] =
+        <[Aggregator; 5]>::try_from(aggs).map_err(|_| "internal error: the report's groupings were lost")?;
     let data = ReportData {
         title: args.title,
         k: args.k,
@@ -63,6 +64,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         by_day_status: by_day_status.summaries(args.k),
         by_route: by_route.summaries(args.k),
         total: total.summaries(args.k),
+        by_status: by_status.summaries(args.k),
         records: scan.read.records,
         matched: scan.matched,
         skipped: scan.read.skipped,
@@ -82,6 +84,7 @@ struct ReportData {
     by_day_status: Summaries,
     by_route: Summaries,
     total: Summaries,
+    by_status: Summaries,
     records: u64,
     matched: u64,
     skipped: u64,
@@ -108,7 +111,7 @@ fn render(d: &ReportData) -> String {
     let total = d.total.rows.first();
     let requests = total.map_or(0, |t| t.requests);
     let errors: u64 = d
-        .by_day_status
+        .by_status
         .rows
         .iter()
         .filter(|s| matches!(s.status.as_deref(), Some("5xx") | Some(NONE)))
@@ -126,7 +129,7 @@ fn render(d: &ReportData) -> String {
 <div class="card"><div class="num">{}</div><div class="lbl">requests</div></div>
 <div class="card"><div class="num">{}</div><div class="lbl">distinct accounts</div></div>
 <div class="card"><div class="num">{}</div><div class="lbl">median response time</div></div>
-<div class="card"><div class="num">{}</div><div class="lbl">server errors or no response</div></div>
+<div class="card"><div class="num">{}</div><div class="lbl">server errors or no response{}</div></div>
 </section>
 "#,
         esc(&d.title),
@@ -142,7 +145,16 @@ fn render(d: &ReportData) -> String {
             }
         }),
         total.map_or("–".to_owned(), |t| human_ms(t.p50_us)),
-        if requests == 0 { "–".to_owned() } else { format!("{:.2} %", 100.0 * errors as f64 / requests as f64) },
+        if requests == 0 {
+            "–".to_owned()
+        } else {
+            format!("{:.2} %", 100.0 * errors as f64 / requests as f64)
+        },
+        if d.by_status.rows.iter().any(Summary::is_other) || d.by_status.suppressed_requests > 0 {
+            " (outcomes of fewer than k accounts not counted)"
+        } else {
+            ""
+        },
     );
 
     // 1. Requests per day.
@@ -167,9 +179,21 @@ fn render(d: &ReportData) -> String {
 
     // 3. Latency percentiles.
     let series = [
-        ("median (p50)", "#16a34a", days.iter().map(|s| Some(s.p50_us as f64 / 1000.0)).collect::<Vec<_>>()),
-        ("p95", "#f59e0b", days.iter().map(|s| Some(s.p95_us as f64 / 1000.0)).collect()),
-        ("p99", "#dc2626", days.iter().map(|s| Some(s.p99_us as f64 / 1000.0)).collect()),
+        (
+            "median (p50)",
+            "#16a34a",
+            days.iter().map(|s| Some(s.p50_us as f64 / 1000.0)).collect::<Vec<_>>(),
+        ),
+        (
+            "p95",
+            "#f59e0b",
+            days.iter().map(|s| Some(s.p95_us as f64 / 1000.0)).collect(),
+        ),
+        (
+            "p99",
+            "#dc2626",
+            days.iter().map(|s| Some(s.p99_us as f64 / 1000.0)).collect(),
+        ),
     ];
     chart(
         &mut body,
@@ -190,7 +214,7 @@ fn render(d: &ReportData) -> String {
 
     // 5. Top routes.
     let mut routes: Vec<&Summary> = d.by_route.rows.iter().collect();
-    routes.sort_by(|a, b| b.requests.cmp(&a.requests));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.requests));
     routes.truncate(12);
     chart(
         &mut body,
@@ -207,10 +231,18 @@ fn render(d: &ReportData) -> String {
 <p>Read {records} records ({matched} in range){skipped}. Times are UTC. Percentiles are accurate to about 2 %; distinct counts above 1024 are estimates accurate to about 2 %.</p></footer>"#,
         k = d.k,
         km = d.k.saturating_sub(1),
-        withheld = if withheld > 0 { format!(" ({} requests were left out)", group_digits(withheld)) } else { String::new() },
+        withheld = if withheld > 0 {
+            format!(" ({} requests were left out)", group_digits(withheld))
+        } else {
+            String::new()
+        },
         records = group_digits(d.records),
         matched = group_digits(d.matched),
-        skipped = if d.skipped > 0 { format!("; {} damaged lines were skipped", d.skipped) } else { String::new() },
+        skipped = if d.skipped > 0 {
+            format!("; {} damaged lines were skipped", d.skipped)
+        } else {
+            String::new()
+        },
     );
 
     format!(
@@ -245,17 +277,28 @@ svg .axis{stroke:#9ca3af;stroke-width:1}
 svg .grid{stroke:#e5e7eb;stroke-width:1}
 .empty{fill:#6b7280;font-size:14px}
 footer{color:#4b5563;font-size:13px;margin-top:18px}
+.legend{display:flex;gap:16px;justify-content:flex-end;font-size:13px;color:#374151;margin:-4px 0 2px}
+.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 ";
 
 fn chart(out: &mut String, id: &str, title: &str, explain: &str, svg: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        r#"<section class="chart" id="{id}"><h2>{}</h2><p class="explain">{}</p>{}</section>
-"#,
+        r#"<section class="chart" id="{id}"><h2>{}</h2><p class="explain">{}</p>{}</section>"#,
         esc(title),
         esc(explain),
         svg.replacen("<svg ", &format!(r#"<svg data-chart="{id}" "#), 1)
     );
+}
+
+/// A colour key above a chart: (label, colour) pairs.
+fn legend(items: &[(&str, &str)]) -> String {
+    let mut s = String::from(r#"<div class="legend">"#);
+    for (label, color) in items {
+        let _ = write!(s, r#"<span><i style="background:{color}"></i>{}</span>"#, esc(label));
+    }
+    s.push_str("</div>");
+    s
 }
 
 const W: f64 = 940.0;
@@ -267,12 +310,16 @@ const BOTTOM: f64 = 48.0;
 
 /// A rounded axis maximum and tick step: 1, 2 or 5 times a power of ten.
 fn nice_scale(max: f64) -> (f64, f64) {
-    if !(max > 0.0) {
+    if max.is_nan() || max <= 0.0 {
         return (1.0, 0.25);
     }
     let raw = max / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
     ((max / step).ceil() * step, step)
 }
 
@@ -335,7 +382,13 @@ fn empty_svg(msg: &str) -> String {
     )
 }
 
-fn bar_chart(labels: &[String], values: &[Option<f64>], color: &str, unit: &str, fmt: &dyn Fn(f64) -> String) -> String {
+fn bar_chart(
+    labels: &[String],
+    values: &[Option<f64>],
+    color: &str,
+    unit: &str,
+    fmt: &dyn Fn(f64) -> String,
+) -> String {
     if values.iter().all(Option::is_none) {
         return empty_svg("No data in this period");
     }
@@ -364,7 +417,11 @@ fn bar_chart(labels: &[String], values: &[Option<f64>], color: &str, unit: &str,
 }
 
 fn line_chart(labels: &[String], series: &[(&str, &str, Vec<Option<f64>>)], unit: &str) -> String {
-    let max = series.iter().flat_map(|(_, _, v)| v.iter().flatten()).cloned().fold(0.0, f64::max);
+    let max = series
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().flatten())
+        .cloned()
+        .fold(0.0, f64::max);
     if labels.is_empty() {
         return empty_svg("No data in this period");
     }
@@ -373,7 +430,7 @@ fn line_chart(labels: &[String], series: &[(&str, &str, Vec<Option<f64>>)], unit
     frame(&mut s, labels, ymax, step, unit, &|v| trim_num(v));
     let ph = H - TOP - BOTTOM;
     let slot = (W - LEFT - RIGHT) / labels.len() as f64;
-    for (si, (name, color, values)) in series.iter().enumerate() {
+    for (name, color, values) in series {
         let pts: Vec<(f64, f64, f64, &String)> = values
             .iter()
             .zip(labels)
@@ -395,19 +452,10 @@ fn line_chart(labels: &[String], series: &[(&str, &str, Vec<Option<f64>>)], unit
                 trim_num(*v)
             );
         }
-        // Legend, top right.
-        let lx = W - RIGHT - 330.0 + si as f64 * 110.0;
-        let _ = write!(
-            s,
-            r#"<rect x="{lx:.1}" y="{}" width="14" height="4" fill="{color}"/><text x="{:.1}" y="{}">{}</text>"#,
-            TOP + 2.0,
-            lx + 20.0,
-            TOP + 8.0,
-            esc(name)
-        );
     }
     s.push_str("</svg>");
-    s
+    let keys: Vec<(&str, &str)> = series.iter().map(|(n, c, _)| (*n, *c)).collect();
+    legend(&keys) + &s
 }
 
 fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
@@ -421,14 +469,22 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
     let bw = (slot * 0.72).max(1.0);
     let mut present: Vec<&str> = Vec::new();
     for (i, day) in labels.iter().enumerate() {
-        let rows: Vec<&Summary> = by_day_status.rows.iter().filter(|r| r.day.as_deref() == Some(day)).collect();
+        let rows: Vec<&Summary> = by_day_status
+            .rows
+            .iter()
+            .filter(|r| r.day.as_deref() == Some(day))
+            .collect();
         let total: u64 = rows.iter().map(|r| r.requests).sum();
         if total == 0 {
             continue;
         }
         let mut y = TOP + ph;
         for (class, color) in STATUS_COLORS {
-            let n: u64 = rows.iter().filter(|r| r.status.as_deref() == Some(class)).map(|r| r.requests).sum();
+            let n: u64 = rows
+                .iter()
+                .filter(|r| r.status.as_deref() == Some(class))
+                .map(|r| r.requests)
+                .sum();
             if n == 0 {
                 continue;
             }
@@ -448,22 +504,20 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
             );
         }
     }
-    // Legend below the plot, right aligned.
-    let mut lx = W - RIGHT - present.len() as f64 * 78.0;
-    for class in present {
-        let color = STATUS_COLORS.iter().find(|(c, _)| *c == class).map_or("#000", |(_, c)| c);
-        let _ = write!(
-            s,
-            r#"<rect x="{lx:.1}" y="{}" width="12" height="12" fill="{color}"/><text x="{:.1}" y="{}">{}</text>"#,
-            H - 17.0,
-            lx + 16.0,
-            H - 7.0,
-            esc(if class == NONE { "none" } else { class })
-        );
-        lx += 78.0;
-    }
     s.push_str("</svg>");
-    s
+    let keys: Vec<(&str, &str)> = STATUS_COLORS
+        .iter()
+        .filter(|(c, _)| present.contains(c))
+        .map(|(c, color)| {
+            let label = match *c {
+                NONE => "no response",
+                OTHER => "other (few accounts)",
+                c => c,
+            };
+            (label, *color)
+        })
+        .collect();
+    legend(&keys) + &s
 }
 
 fn hbar_chart(routes: &[&Summary]) -> String {
@@ -547,7 +601,7 @@ fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

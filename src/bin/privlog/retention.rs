@@ -10,30 +10,25 @@ use time::OffsetDateTime;
 /// Arguments of `privlog retention`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Delete record files older than this: a number and a unit, `30d`, `12h`, `4w`.
+    /// Delete record files older than this: a number and a unit (`30d`, `12h`, `4w`).
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     max_age: Duration,
     /// Only list what would be deleted.
     #[arg(long)]
     dry_run: bool,
-    /// Directories holding record files (`<prefix>.YYYY-MM-DD[.N].ndjson[.gz]`);
-    /// other files are never touched.
+    /// Directories holding record files (`<prefix>.YYYY-MM-DD.NNNN.ndjson[.gz]`, as the
+    /// rolling file sink names them); other files are never touched.
     #[arg(required = true, value_name = "DIR")]
     dirs: Vec<PathBuf>,
 }
 
+/// A duration with an explicit unit: a bare number would be seconds, which
+/// would delete far more than an operator meant.
 fn parse_age(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not an age; write a number and a unit: 30d, 12h, 4w");
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(secs).map(Duration::from_secs).ok_or_else(bad)
+    if !s.trim().ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(format!("{s:?} has no unit; write 30d, 12h or 4w"));
+    }
+    privlog::config::parse_duration(s)
 }
 
 pub(crate) fn run(args: Args) -> crate::CliResult {

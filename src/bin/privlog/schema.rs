@@ -34,18 +34,30 @@ pub(crate) enum Database {
 
 const DUCKDB: [(&str, &str); 5] = [
     ("schema", include_str!("../../../sql/duckdb/schema.sql")),
-    ("daily_active_accounts", include_str!("../../../sql/duckdb/daily_active_accounts.sql")),
+    (
+        "daily_active_accounts",
+        include_str!("../../../sql/duckdb/daily_active_accounts.sql"),
+    ),
     ("top_routes", include_str!("../../../sql/duckdb/top_routes.sql")),
     ("error_rate", include_str!("../../../sql/duckdb/error_rate.sql")),
-    ("latency_percentiles", include_str!("../../../sql/duckdb/latency_percentiles.sql")),
+    (
+        "latency_percentiles",
+        include_str!("../../../sql/duckdb/latency_percentiles.sql"),
+    ),
 ];
 
 const CLICKHOUSE: [(&str, &str); 5] = [
     ("schema", include_str!("../../../sql/clickhouse/schema.sql")),
-    ("daily_active_accounts", include_str!("../../../sql/clickhouse/daily_active_accounts.sql")),
+    (
+        "daily_active_accounts",
+        include_str!("../../../sql/clickhouse/daily_active_accounts.sql"),
+    ),
     ("top_routes", include_str!("../../../sql/clickhouse/top_routes.sql")),
     ("error_rate", include_str!("../../../sql/clickhouse/error_rate.sql")),
-    ("latency_percentiles", include_str!("../../../sql/clickhouse/latency_percentiles.sql")),
+    (
+        "latency_percentiles",
+        include_str!("../../../sql/clickhouse/latency_percentiles.sql"),
+    ),
 ];
 
 pub(crate) fn run(args: Args) -> crate::CliResult {

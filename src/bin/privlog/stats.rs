@@ -226,22 +226,15 @@ fn metrics(s: &Summary) -> [u64; 8] {
 }
 
 fn write_csv(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
     let header: Vec<&str> = dims.iter().map(|d| d.as_str()).chain(METRICS).collect();
-    writeln!(w, "{}", header.join(","))?;
+    out.write_record(&header)?;
     for r in rows {
-        let mut cells: Vec<String> = dims.iter().map(|d| csv_cell(r.key(*d).unwrap_or(""))).collect();
+        let mut cells: Vec<String> = dims.iter().map(|d| r.key(*d).unwrap_or("").to_owned()).collect();
         cells.extend(metrics(r).iter().map(u64::to_string));
-        writeln!(w, "{}", cells.join(","))?;
+        out.write_record(&cells)?;
     }
-    Ok(())
-}
-
-fn csv_cell(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_owned()
-    }
+    out.flush()
 }
 
 fn human_us(us: u64) -> String {
@@ -260,7 +253,11 @@ fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
@@ -268,9 +265,18 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
         .iter()
         .map(|d| d.as_str().to_owned())
         .chain(
-            ["requests", "accounts", "tenants", "p50", "p95", "p99", "bytes in", "bytes out"]
-                .iter()
-                .map(|s| (*s).to_owned()),
+            [
+                "requests",
+                "accounts",
+                "tenants",
+                "p50",
+                "p95",
+                "p99",
+                "bytes in",
+                "bytes out",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
         )
         .collect();
     let mut table: Vec<Vec<String>> = vec![header];

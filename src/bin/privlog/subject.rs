@@ -28,7 +28,7 @@ pub(crate) struct Accounts {
     #[arg(long, value_name = "ID")]
     account: Vec<String>,
     /// A file of account IDs: one per line (`#` comments), or the JSON of a
-    /// personal-data report (every `accountId` in it is taken).
+    /// personal-data report (every `accountId` whose `status` is `closed`).
     #[arg(long, value_name = "FILE")]
     accounts_file: Option<PathBuf>,
 }
@@ -57,7 +57,7 @@ fn parse_accounts(text: &str) -> Result<Vec<String>, String> {
         let mut out = Vec::new();
         collect_account_ids(&value, &mut out);
         if out.is_empty() {
-            return Err("the JSON holds no `accountId`".into());
+            return Err("the JSON holds no `accountId` with status `closed`".into());
         }
         return Ok(out);
     }
@@ -69,12 +69,20 @@ fn parse_accounts(text: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// Every `accountId` in a personal-data report. Entries with a `status` other
+/// than `closed` (`updated`: the person changed their profile) are not erasure
+/// requests and are skipped.
 fn collect_account_ids(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::Object(map) => {
+            let closed = map.get("status").is_none_or(|s| s.as_str() == Some("closed"));
             for (k, v) in map {
                 match v {
-                    serde_json::Value::String(s) if k == "accountId" => out.push(s.clone()),
+                    serde_json::Value::String(s) if k == "accountId" => {
+                        if closed {
+                            out.push(s.clone());
+                        }
+                    }
                     other => collect_account_ids(other, out),
                 }
             }
@@ -342,9 +350,8 @@ mod tests {
             parse_accounts("# erase\n a \n\nb\n"),
             Ok(vec!["a".to_owned(), "b".to_owned()])
         );
-        let json =
-            r#"{"accounts":[{"accountId":"557058:x","status":"closed"},{"accountId":"5b10","status":"updated"}]}"#;
-        assert_eq!(parse_accounts(json), Ok(vec!["557058:x".to_owned(), "5b10".to_owned()]));
+        let json = r#"{"accounts":[{"accountId":"557058:x","status":"closed"},{"accountId":"5b10","status":"updated"},{"accountId":"5c20"}]}"#;
+        assert_eq!(parse_accounts(json), Ok(vec!["557058:x".to_owned(), "5c20".to_owned()]));
         assert!(parse_accounts("{\"nothing\":1}").is_err());
     }
 
