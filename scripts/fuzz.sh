@@ -14,14 +14,14 @@ cd "$(dirname "$0")/../fuzz"
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(scrub_path query_filter jwt_peek forwarded record_reader)
+[ ${#targets[@]} -gt 0 ] || targets=(scrub_path query_filter jwt_peek forwarded record_reader spool_recovery)
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz from crates.io" >&2
   cargo install cargo-fuzz --locked
 fi
 export RUSTC_BOOTSTRAP=1
 echo "fuzz: building ${#targets[@]} target(s)" >&2
-cargo fuzz build -O "${targets[@]/#/}" 2>/dev/null || cargo fuzz build -O
+if [ ${#targets[@]} -eq 1 ]; then cargo fuzz build -O "${targets[0]}"; else cargo fuzz build -O; fi
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"

@@ -338,3 +338,41 @@ async fn a_full_hand_off_queue_drops_the_newest_and_counts_them() {
     let report = guard.shutdown_within(PATIENCE);
     assert!(report.complete && report.stats.is_balanced());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_writes_the_whole_backlog() {
+    // Scenario 11: the sink is held back during the burst, so at shutdown the
+    // whole burst is still queued; shutdown writes every record.
+    let sink = GatedSink::closed();
+    let (layer, guard) = privlog::builder()
+        .key(MasterKey::from_bytes([7; 32]))
+        .policy(Policy::new())
+        .queue_capacity(10_000)
+        .batch_size(64)
+        // Under trickling traffic a batch may hold a single record.
+        .sink_queue_batches(2048)
+        .sink(sink.clone())
+        .build()
+        .expect("build");
+    let server = serve(app(layer)).await;
+    let n = 1500;
+    assert_eq!(traffic(&server, n, 4).await, n);
+    drop(server);
+    let backlog = settled(&guard);
+    assert_eq!(backlog.sinks[0].delivered, 0);
+    assert_eq!(backlog.sinks[0].queued, n as u64, "the whole burst is queued");
+    sink.open();
+    let report = tokio::task::spawn_blocking(move || guard.shutdown_within(PATIENCE))
+        .await
+        .expect("shutdown");
+    let s = report.stats;
+    assert!(report.complete, "shutdown finished within its deadline");
+    assert!(s.is_balanced(), "{s:?}");
+    assert_eq!(s.created, n as u64);
+    assert_eq!(s.sinks[0].delivered, n as u64);
+    assert_eq!(
+        s.sinks[0].dropped_total() + s.dropped_queue_full + s.dropped_shutdown,
+        0
+    );
+    assert_eq!(sink.inner.len(), n);
+}

@@ -1,8 +1,10 @@
 //! Property tests of privlog's privacy and output invariants, end to end
 //! through the layer and the pipeline:
 //!
-//! - no secret placed anywhere in a request reaches the output, in any encoding;
-//! - every output record is one valid, capped JSON line without control characters;
+//! - no secret placed anywhere in a request reaches the output of any sink
+//!   (NDJSON, the HTTP collector bodies, RFC 5424 syslog), in any encoding;
+//! - every output is valid (one capped JSON line per record, JSON bodies,
+//!   syslog messages) and free of control characters;
 //! - pseudonyms are stable within an epoch and purpose, unlinkable across, keyed;
 //! - client addresses are truncated, pseudonymized or dropped as configured, and
 //!   forwarding headers never override an untrusted peer.
@@ -108,6 +110,142 @@ fn jwt(sub: &str, iss: &str) -> String {
     format!("{header}.{payload}.c2lnbmF0dXJlLW5vdC1jaGVja2Vk")
 }
 
+/// Each record of `records` as every built-in sink writes it, one entry per
+/// record: `(encoding, output)`. NDJSON (files, stdout), each HTTP collector
+/// body, and the RFC 5424 syslog message received on a real Unix datagram
+/// socket (`None` when the syslog sink dropped it as too long, which it counts).
+fn sink_outputs(records: &[Record]) -> Vec<Vec<(&'static str, String)>> {
+    use privlog::sink::{Ledger, Sink, SyslogSink};
+    use std::os::unix::net::UnixDatagram;
+
+    let dir = std::env::temp_dir().join(format!(
+        "privlog-prop-syslog-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let sock_path = dir.join("syslog.sock");
+    let server = UnixDatagram::bind(&sock_path).expect("bind syslog socket");
+    server.set_nonblocking(true).expect("nonblocking");
+    let mut syslog = SyslogSink::unix_datagram(&sock_path).hostname("host").procid("1");
+    let _ = syslog.attach(Ledger::detached("syslog"));
+
+    let mut all = Vec::new();
+    for r in records {
+        let one = std::slice::from_ref(r);
+        let mut outs = Vec::new();
+        let mut line = Vec::new();
+        write_ndjson(r, &mut line);
+        outs.push(("ndjson", String::from_utf8(line).expect("utf-8")));
+        #[cfg(feature = "http")]
+        {
+            use privlog::sink::http::{ClickHouse, Elasticsearch, Encoder, Loki, Ndjson, Otlp};
+            let encoders: Vec<(&'static str, Box<dyn Encoder>)> = vec![
+                ("http-ndjson", Box::new(Ndjson::new())),
+                ("http-json-array", Box::new(Ndjson::json_array())),
+                ("clickhouse", Box::new(ClickHouse::new("requests").expect("table"))),
+                ("loki", Box::new(Loki::new())),
+                ("elasticsearch", Box::new(Elasticsearch::new())),
+                ("otlp", Box::new(Otlp::new())),
+            ];
+            for (label, e) in encoders {
+                let mut body = Vec::new();
+                e.encode(one, &mut body);
+                outs.push((label, String::from_utf8(body).expect("http body is utf-8")));
+            }
+        }
+        syslog.write(one).expect("syslog write");
+        let mut buf = vec![0u8; 65536];
+        if let Ok(n) = server.recv(&mut buf) {
+            outs.push((
+                "syslog",
+                String::from_utf8(buf[..n].to_vec()).expect("syslog message is utf-8"),
+            ));
+        }
+        all.push(outs);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    all
+}
+
+/// Checks one sink output: JSON bodies parse (whole or per line) with clean
+/// strings; syslog messages are one line of printable text whose MSG is the
+/// record's JSON.
+fn assert_clean_output(encoding: &str, out: &str) {
+    if encoding == "ndjson" {
+        return assert_clean_line(out, max_line_len());
+    }
+    if encoding == "syslog" {
+        let body = out.replace('\u{feff}', "");
+        assert!(
+            body.chars().all(|c| !is_unsafe(c)),
+            "control character in syslog message {out:?}"
+        );
+        assert!(out.len() <= 8192, "syslog message over the cap");
+        let msg = &body[body.find("{\"v\":").expect("MSG holds the record")..];
+        assert_clean_line(&format!("{msg}\n"), max_line_len());
+        return;
+    }
+    fn walk(v: &serde_json::Value, encoding: &str) {
+        match v {
+            serde_json::Value::String(s) => {
+                assert!(
+                    s.chars().all(|c| !is_unsafe(c)),
+                    "{encoding}: control character in {s:?}"
+                )
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, encoding)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, encoding)),
+            _ => {}
+        }
+    }
+    assert!(
+        out.chars().all(|c| c == '\n' || !is_unsafe(c)),
+        "{encoding}: raw control character in body {out:?}"
+    );
+    match serde_json::from_str::<serde_json::Value>(out) {
+        Ok(v) => walk(&v, encoding),
+        Err(_) => {
+            for line in out.lines().filter(|l| !l.is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("{encoding}: invalid JSON line {line:?}: {e}"));
+                walk(&v, encoding);
+            }
+        }
+    }
+}
+
+/// Checks that one sink output is well-formed whatever the record held: no
+/// raw control character (newlines only as separators), JSON that parses
+/// (the whole body, each line, or a syslog message's MSG). Decoded strings
+/// may hold escaped control characters: a hand-built record can contain them.
+fn assert_well_formed(encoding: &str, out: &str) {
+    let body = out.replace('\u{feff}', "");
+    assert!(
+        body.chars().all(|c| c == '\n' || !is_unsafe(c)),
+        "{encoding}: raw control character in {out:?}"
+    );
+    if encoding == "syslog" {
+        assert!(!body.contains('\n'), "syslog message spans lines: {out:?}");
+        let msg = &body[body.find("{\"v\":").expect("MSG holds the record")..];
+        serde_json::from_str::<serde_json::Value>(msg).expect("syslog MSG is the record's JSON");
+        return;
+    }
+    if encoding == "ndjson" {
+        assert!(
+            out.ends_with('\n') && out.matches('\n').count() == 1,
+            "one line: {out:?}"
+        );
+    }
+    if serde_json::from_str::<serde_json::Value>(out).is_err() {
+        for line in out.lines().filter(|l| !l.is_empty()) {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{encoding}: invalid JSON line {line:?}: {e}"));
+        }
+    }
+}
+
 /// Every form a secret could take in the output.
 fn encodings(secret: &str) -> Vec<String> {
     let mut v = vec![
@@ -205,12 +343,17 @@ proptest! {
                 r
             })
             .collect();
-        let (records, lines) = run(connect_policy(), None, requests);
+        let (records, _) = run(connect_policy(), None, requests);
+        let outputs = sink_outputs(&records);
         for (i, name) in names.iter().enumerate() {
-            assert_no_leak(&lines[i..=i], &s, name);
-            assert_no_leak(&lines[i..=i], &token, name);
-            assert_no_leak(&lines[i..=i], &tenant, name);
-            assert_no_leak(&lines[i..=i], &ip.to_string(), name);
+            for (encoding, out) in &outputs[i] {
+                let out = std::slice::from_ref(out);
+                let at = format!("{name}, {encoding} output");
+                assert_no_leak(out, &s, &at);
+                assert_no_leak(out, &token, &at);
+                assert_no_leak(out, &tenant, &at);
+                assert_no_leak(out, &ip.to_string(), &at);
+            }
         }
         // The account did reach the records — as a pseudonym.
         let with_account = records.iter().filter(|r| r.account.is_some()).count();
@@ -267,20 +410,23 @@ proptest! {
             mk(format!("{path}?{q}"), false),
             mk(format!("{path}?page={q}&lic={q}"), true),
         ];
-        let (records, lines) = run(policy, None, requests);
-        for line in &lines {
-            assert_clean_line(line, max_line_len());
+        let (records, _) = run(policy, None, requests);
+        for outs in sink_outputs(&records) {
+            for (encoding, out) in outs {
+                assert_clean_output(encoding, &out);
+            }
         }
         // Without an app-provided route the path is the scrubbed request path.
         prop_assert!(records[0].path.starts_with('/'));
         for r in &records {
-            prop_assert!(r.query.as_ref().is_none_or(|q| q.len() <= privlog::policy::MAX_QUERY_LEN + 3));
+            prop_assert!(r.query.as_ref().is_none_or(|q| q.len() <= privlog::policy::MAX_QUERY_LEN));
         }
     }
 
     /// A record built by hand with any strings still encodes as one valid JSON
     /// line without raw control characters, and reads back to the same record
-    /// (strings under the field cap).
+    /// (strings under the field cap); every other sink encoding of it (HTTP
+    /// collector bodies, syslog messages) is well-formed too.
     #[test]
     fn hand_built_records_encode_to_one_valid_line(
         path in "\\PC{0,100}|[\u{0}-\u{ff}\u{2028}\u{2029}]{0,100}",
@@ -314,6 +460,10 @@ proptest! {
         prop_assert_eq!((back.req_bytes, back.resp_bytes, back.duration_us), bytes);
         let route = back.route.expect("route");
         prop_assert!(route.len() <= privlog::record::MAX_FIELD_LEN + '…'.len_utf8());
+        // Every other sink encoding is well-formed for the same record.
+        for (encoding, out) in sink_outputs(std::slice::from_ref(&r)).remove(0) {
+            assert_well_formed(encoding, &out);
+        }
     }
 
     /// Scenario 12 end to end: the same account within one epoch gets one

@@ -29,6 +29,9 @@ fuzz_target!(|data: &[u8]| {
         }
         // An untrusted peer is never overridden.
         let untrusted = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9));
-        assert_eq!(resolve_client(Some(untrusted), &trusted, hops.iter().copied()), Some(untrusted));
+        assert_eq!(
+            resolve_client(Some(untrusted), &trusted, hops.iter().copied()),
+            Some(untrusted)
+        );
     }
 });

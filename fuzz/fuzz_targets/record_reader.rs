@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(record) = parse_line(line) {
             let out = record.to_ndjson();
             assert_eq!(out.matches('\n').count(), 1, "one line per record: {out:?}");
-            assert!(parse_line(out.trim_end().as_bytes()).is_ok(), "re-encoded record does not parse: {out:?}");
+            assert!(
+                parse_line(out.trim_end().as_bytes()).is_ok(),
+                "re-encoded record does not parse: {out:?}"
+            );
         }
     }
     let path = std::env::temp_dir().join(format!("privlog-fuzz-reader-{}.ndjson", std::process::id()));

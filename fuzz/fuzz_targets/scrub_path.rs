@@ -12,7 +12,11 @@ fn clean(s: &str) -> bool {
 fuzz_target!(|data: &[u8]| {
     let raw = String::from_utf8_lossy(data);
     let s = scrub_path(&raw);
-    assert!(s.path.starts_with('/'), "scrubbed path {:?} lost its leading slash", s.path);
+    assert!(
+        s.path.starts_with('/'),
+        "scrubbed path {:?} lost its leading slash",
+        s.path
+    );
     assert!(!s.path.contains('%'), "percent-encoding survived in {:?}", s.path);
     assert!(clean(&s.path), "control character in {:?}", s.path);
     assert!(s.path.matches('/').count() <= MAX_SEGMENTS + 1);

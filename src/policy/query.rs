@@ -61,6 +61,7 @@ impl QueryPolicy {
             return None;
         }
         let mut out = String::new();
+        let mut kept = String::new();
         for pair in raw.split('&').take(64) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let key = decode(k);
@@ -72,24 +73,29 @@ impl QueryPolicy {
                 Some(p) => Cow::Borrowed(p.as_str()),
                 None => sanitize_text(&value, 128),
             };
-            if !out.is_empty() {
-                out.push('&');
-            }
-            out.push_str(&sanitize_text(&key, 64));
-            out.push('=');
+            kept.clear();
+            kept.push_str(&sanitize_text(&key, 64));
+            kept.push('=');
             // Keep the output unambiguous: re-encode separators.
             for c in value.chars() {
                 match c {
-                    '&' => out.push_str("%26"),
-                    '=' => out.push_str("%3D"),
-                    '%' => out.push_str("%25"),
-                    c => out.push(c),
+                    '&' => kept.push_str("%26"),
+                    '=' => kept.push_str("%3D"),
+                    '%' => kept.push_str("%25"),
+                    c => kept.push(c),
                 }
             }
-            if out.len() > MAX_QUERY_LEN {
-                out = sanitize_text(&out, MAX_QUERY_LEN).into_owned();
+            // Whole pairs only: a pair cut at the cap would leave a key that is
+            // not on the allowlist or half an escape. (One pair is at most
+            // 64 + 1 + 3 × 128 bytes, always under the cap.)
+            let sep = usize::from(!out.is_empty());
+            if out.len() + sep + kept.len() > MAX_QUERY_LEN {
                 break;
             }
+            if sep == 1 {
+                out.push('&');
+            }
+            out.push_str(&kept);
         }
         (!out.is_empty()).then_some(out)
     }
@@ -134,6 +140,19 @@ mod tests {
             q.filter("user=jane%40example.com&x=a%26b").as_deref(),
             Some("user={email}&x=a%26b")
         );
+    }
+
+    #[test]
+    fn the_cap_keeps_whole_allowlisted_pairs_only() {
+        let p = QueryPolicy::drop_all().allow(["page", "lang"]);
+        let raw = format!("page=a{}&lang={}&page=x", "=".repeat(120), "%3D".repeat(120));
+        let out = p.filter(&raw).expect("kept");
+        assert!(out.len() <= MAX_QUERY_LEN);
+        for pair in out.split('&') {
+            let (k, v) = pair.split_once('=').expect("key=value");
+            assert!(k == "page" || k == "lang", "{k:?} in {out:?}");
+            assert!(!v.ends_with('%') && !v.ends_with("%3"), "escape cut in {v:?}");
+        }
     }
 
     #[test]

@@ -95,11 +95,16 @@ impl Spool {
             else {
                 continue;
             };
+            if first_seq > frame::MAX_SEQ {
+                // No spool numbers a segment this high: not one of ours.
+                continue;
+            }
             let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
             found.push(Segment { first_seq, path, bytes });
         }
         found.sort_by_key(|s| s.first_seq);
-        let ack_from_file = read_ack(&dir.join(ACK_FILE));
+        // An acknowledgement beyond any possible sequence number is damage.
+        let ack_from_file = read_ack(&dir.join(ACK_FILE)).filter(|a| *a <= frame::MAX_SEQ);
         let acked = match ack_from_file {
             Some(a) => a,
             // Without the acknowledgement file nothing is known to be lost
@@ -124,6 +129,10 @@ impl Spool {
                 torn = 1;
             }
         }
+        // A segment named after a sequence number no valid record reached (a
+        // crash while starting it, or damage) holds nothing to read; the next
+        // append may reuse its name, so it must not stay in the list.
+        found.retain(|s| s.first_seq <= max_seq);
         let first_segment = found.first().map_or(acked.saturating_add(1), |s| s.first_seq);
         let spool = Spool {
             cursor: Cursor {
@@ -369,12 +378,13 @@ impl Spool {
                     Parse::Invalid | Parse::Short => match frame::resync(data, cur.offset + 1) {
                         Some(at) => cur.offset = at,
                         None => match next_segment {
-                            Some(next) => {
+                            // Segments are read in increasing order, never twice.
+                            Some(next) if next > cur.segment => {
                                 cur.segment = next;
                                 cur.offset = SEGMENT_MAGIC.len();
                                 continue 'segments;
                             }
-                            None => break 'segments,
+                            _ => break 'segments,
                         },
                     },
                 }

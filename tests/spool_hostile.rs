@@ -1,0 +1,136 @@
+//! Spool directories left damaged by crashes, disk faults or hands: opening
+//! and reading must terminate, keep the valid records and accept new ones.
+//! (The spool's own behaviour is tested in `spool.rs`; these are the inputs
+//! fuzzing found.)
+#![cfg(feature = "spool")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use privlog::Record;
+use privlog::sink::spool::{Spool, SpoolConfig};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("privlog-spool-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn segment(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.spool"))
+}
+
+fn record(path: &str) -> Record {
+    Record::new(time::OffsetDateTime::UNIX_EPOCH, "GET", path)
+}
+
+/// Writes `n` records through a real spool, so the segment holds real frames.
+fn spool_with(dir: &Path, n: usize) {
+    let (mut spool, _) = Spool::open(SpoolConfig::new(dir)).expect("open");
+    let records: Vec<Record> = (0..n).map(|i| record(&format!("/r{i}"))).collect();
+    assert_eq!(spool.append(&records).expect("append"), n);
+    spool.sync().expect("sync");
+}
+
+/// Runs `f` on another thread and fails the test if it does not return.
+fn terminates<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(PATIENCE)
+        .unwrap_or_else(|_| panic!("{what} did not terminate"))
+}
+
+/// Reads and acknowledges everything; returns the paths read and the damage counted.
+fn drain(spool: &mut Spool) -> (Vec<String>, u64) {
+    let (mut paths, mut damaged) = (Vec::new(), 0);
+    while let Some(batch) = spool.peek(64, 1 << 20).expect("peek") {
+        paths.extend(batch.records.iter().map(|r| r.path.clone()));
+        damaged += batch.damaged;
+        spool.ack(&batch).expect("ack");
+    }
+    (paths, damaged)
+}
+
+#[test]
+fn garbage_segments_after_the_valid_ones_do_not_make_reading_loop_forever() {
+    // Two valid records in segment 1, then two segments that never got a
+    // valid frame (crashes while starting them): the next append reuses the
+    // first garbage segment's name.
+    let d = dir("garbage-tail");
+    spool_with(&d, 2);
+    std::fs::write(segment(&d, 3), b"PLSPOOL1\x00\x01torn").expect("write");
+    std::fs::write(segment(&d, 10), b"PLSPOOL1garbage").expect("write");
+    let (paths, after) = terminates("reading a spool with garbage segments", move || {
+        let (mut spool, _) = Spool::open(SpoolConfig::new(&d)).expect("open never fails on damage");
+        let (paths, _) = drain(&mut spool);
+        spool.append(&[record("/after")]).expect("append");
+        let after = drain(&mut spool).0;
+        let _ = std::fs::remove_dir_all(&d);
+        (paths, after)
+    });
+    assert_eq!(paths, ["/r0", "/r1"]);
+    assert_eq!(after, ["/after"], "a record appended after recovery is read back");
+}
+
+#[test]
+fn a_segment_named_beyond_its_records_is_not_read_twice_or_forever() {
+    // Segment 1 holds records 1..=3; a copy of it was saved under a later name.
+    let d = dir("copied-segment");
+    spool_with(&d, 3);
+    std::fs::copy(segment(&d, 1), segment(&d, 8)).expect("copy");
+    let (paths, after) = terminates("reading a spool with a copied segment", move || {
+        let (mut spool, _) = Spool::open(SpoolConfig::new(&d)).expect("open");
+        let (paths, _) = drain(&mut spool);
+        spool.append(&[record("/after")]).expect("append");
+        let after = drain(&mut spool).0;
+        let _ = std::fs::remove_dir_all(&d);
+        (paths, after)
+    });
+    assert_eq!(paths, ["/r0", "/r1", "/r2"], "records are delivered once");
+    assert_eq!(after, ["/after"]);
+}
+
+#[test]
+fn absurd_acknowledgements_and_segment_names_do_not_overflow() {
+    let d = dir("absurd-numbers");
+    spool_with(&d, 2);
+    std::fs::write(d.join("acked"), format!("{}\n", u64::MAX)).expect("write");
+    std::fs::write(segment(&d, u64::MAX), b"PLSPOOL1").expect("write");
+    let after = terminates("opening a spool with absurd numbers", move || {
+        let (mut spool, _) = Spool::open(SpoolConfig::new(&d)).expect("open");
+        let _ = drain(&mut spool);
+        spool.append(&[record("/after")]).expect("append");
+        let after = drain(&mut spool).0;
+        let _ = std::fs::remove_dir_all(&d);
+        after
+    });
+    assert_eq!(after, ["/after"]);
+}
+
+#[test]
+fn a_spool_of_only_garbage_segments_accepts_and_returns_new_records() {
+    // Found by fuzzing: no valid frame anywhere, segments 1 and 8. The first
+    // append reuses the name of segment 1; reading used to cycle between the
+    // stale and the new entry forever.
+    let d = dir("garbage-only");
+    std::fs::write(segment(&d, 1), b"PLSPOOL1PLFR\x01\x01\x00\x00garbage").expect("write");
+    std::fs::write(segment(&d, 8), b"PLFR\x00\x00not a frame").expect("write");
+    let (first, after) = terminates("reading a spool of garbage segments", move || {
+        let (mut spool, recovery) = Spool::open(SpoolConfig::new(&d)).expect("open");
+        assert_eq!(recovery.records, 0);
+        let first = drain(&mut spool);
+        spool.append(&[record("/a"), record("/b")]).expect("append");
+        let after = drain(&mut spool).0;
+        let _ = std::fs::remove_dir_all(&d);
+        (first, after)
+    });
+    assert_eq!(first, (Vec::<String>::new(), 0));
+    assert_eq!(after, ["/a", "/b"]);
+}
