@@ -597,8 +597,7 @@ mod tests {
             "[[sinks]]\ntype = \"syslog\"\ntransport = \"carrier\"\naddress = \"x\"\n",
             env(&[]),
         )
-        .err()
-        .expect("error");
+        .expect_err("error");
         assert!(
             e.to_string().contains("sinks.syslog.transport") && e.to_string().contains("udp"),
             "{e}"
@@ -607,8 +606,7 @@ mod tests {
             "[[sinks]]\ntype = \"rolling\"\ndir = \"/x\"\nmax_age = \"a month\"\n",
             env(&[]),
         )
-        .err()
-        .expect("error");
+        .expect_err("error");
         assert!(e.to_string().contains("sinks.rolling.max_age"), "{e}");
     }
 
