@@ -78,7 +78,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KeyConfig {
-    /// A file holding the key as 64 hex characters, readable by its owner only.
+    /// A key file (64 hex characters per key, one per line; the last is used for new
+    /// records) or a directory of `*.key` files, readable by its owner only.
     pub file: Option<PathBuf>,
     /// An environment variable holding the key as 64 hex characters.
     pub env: Option<String>,
@@ -460,9 +461,19 @@ impl Config {
                 .map_err(|e| ConfigError::invalid("key.env", format!("{var}: {e}")));
         }
         if let Some(path) = &self.key.file {
-            return crate::policy::load_key_file(path)
-                .map(Some)
-                .map_err(|e| ConfigError::invalid("key.file", e.to_string()));
+            // A key file may hold a ring of keys; new records use the newest.
+            let ring =
+                crate::policy::KeyRing::load(path).map_err(|e| ConfigError::invalid("key.file", e.to_string()))?;
+            return ring.current().cloned().map(Some).ok_or_else(|| {
+                ConfigError::invalid(
+                    "key.file",
+                    format!(
+                        "{} holds no key; create one with `privlog keygen -o {}`",
+                        path.display(),
+                        path.display()
+                    ),
+                )
+            });
         }
         Ok(None)
     }

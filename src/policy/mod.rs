@@ -8,7 +8,6 @@ mod epoch;
 mod ip;
 mod jwt;
 mod key;
-mod key_file;
 mod keyring;
 #[allow(clippy::module_inception)]
 mod policy;
@@ -24,7 +23,6 @@ pub use ip::{
 };
 pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
-pub use key_file::{KeyFileError, load_key_file};
 pub use keyring::{KeyRing, KeyRingError, write_key_file};
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};

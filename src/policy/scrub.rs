@@ -15,6 +15,7 @@ pub const MAX_SEGMENT_LEN: usize = 64;
 
 /// What a scrubbed path segment was replaced with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Placeholder {
     /// An e-mail address.
     Email,
@@ -28,6 +29,8 @@ pub enum Placeholder {
     Token,
     /// A number.
     Number,
+    /// An IPv4 or IPv6 address.
+    Ip,
     /// Percent-encoded, non-ASCII, over-long or otherwise free text.
     Text,
 }
@@ -42,6 +45,7 @@ impl Placeholder {
             Placeholder::Jwt => "{jwt}",
             Placeholder::Token => "{token}",
             Placeholder::Number => "{id}",
+            Placeholder::Ip => "{ip}",
             Placeholder::Text => "{text}",
         }
     }
@@ -116,6 +120,8 @@ pub fn classify(seg: &str) -> Option<Placeholder> {
 pub fn classify_value(s: &str) -> Option<Placeholder> {
     if is_email(s) {
         Some(Placeholder::Email)
+    } else if s.len() >= 7 && s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok() {
+        Some(Placeholder::Ip)
     } else if is_account_id(s) {
         Some(Placeholder::AccountId)
     } else if is_uuid(s) {
@@ -265,6 +271,9 @@ mod tests {
             ("/wiki/Caf%C3%A9", "/wiki/{text}"),
             ("/docs/release-notes-for-november", "/docs/release-notes-for-november"),
             ("/static/app.min.js", "/static/app.min.js"),
+            ("/lookup/203.0.113.7", "/lookup/{ip}"),
+            ("/lookup/2001%3Adb8%3A%3A7", "/lookup/{ip}"),
+            ("/lookup/2001:db8::7/x", "/lookup/{ip}/x"),
         ];
         for (raw, want) in cases {
             assert_eq!(scrub_path(raw).path, want, "{raw}");

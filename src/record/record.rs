@@ -38,7 +38,7 @@ pub struct Record {
     #[serde(default)]
     pub route: Option<String>,
     /// The request path with identifiers, e-mails, tokens and free text replaced by
-    /// placeholders (`{uuid}`, `{email}`, `{account_id}`, `{token}`, `{text}` …).
+    /// placeholders (`{uuid}`, `{email}`, `{account_id}`, `{token}`, `{ip}`, `{text}` …).
     pub path: String,
     /// Allowlisted query pairs only (`lic=active&cv=1.0`), or `None`.
     #[serde(default)]
