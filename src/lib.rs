@@ -86,3 +86,23 @@ pub use policy::{
     Pseudonym, Pseudonymizer, Purpose, QueryPolicy, Rotation, TrustedProxies, peek_jwt, scrub_path,
 };
 pub use record::{Outcome, Record, SCHEMA_VERSION};
+
+/// The code in the README and the guides under `docs/` is compiled (and, where
+/// it can run without a server, run) as doc tests.
+#[cfg(doctest)]
+mod readme_doctests {
+    #[doc = include_str!("../README.md")]
+    struct Readme;
+    #[doc = include_str!("../docs/guide.md")]
+    struct Guide;
+    #[doc = include_str!("../docs/sinks.md")]
+    struct Sinks;
+    #[doc = include_str!("../docs/analysts.md")]
+    struct Analysts;
+    #[doc = include_str!("../docs/privacy-operations.md")]
+    struct PrivacyOperations;
+    #[doc = include_str!("../docs/performance.md")]
+    struct Performance;
+    #[doc = include_str!("../docs/hardening.md")]
+    struct Hardening;
+}
