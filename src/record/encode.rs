@@ -87,9 +87,9 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     // Most strings are printable ASCII without quotes or backslashes: one
     // branch-free pass decides, and they are copied whole.
-    let plain = bytes
-        .iter()
-        .fold(true, |ok, &b| ok & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\'));
+    let plain = bytes.iter().fold(true, |ok, &b| {
+        ok & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+    });
     if plain {
         out.extend_from_slice(bytes);
     } else {
