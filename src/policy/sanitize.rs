@@ -77,10 +77,10 @@ impl Sanitizer {
         // With a route template the path is the template; the raw path is
         // scrubbed only when it is the path, or may hold the account.
         let scrubbed = (route.is_none() || path_ids).then(|| scrub_path(uri_path));
-        let path = match (&route, &scrubbed) {
-            (Some(r), _) => r.clone(),
-            (None, Some(s)) => s.path.clone(),
-            (None, None) => String::from("/"),
+        let (path, scrubbed_account) = match (&route, scrubbed) {
+            (Some(r), s) => (r.clone(), s.and_then(|s| s.account_id)),
+            (None, Some(s)) => (s.path, s.account_id),
+            (None, None) => (String::from("/"), None),
         };
 
         // Account and tenant.
@@ -118,7 +118,7 @@ impl Sanitizer {
             .or_else(|| from_query(&self.policy.sources.account_query))
             .or_else(|| {
                 if path_ids {
-                    scrubbed.and_then(|s| s.account_id).map(Cow::into_owned)
+                    scrubbed_account.map(Cow::into_owned)
                 } else {
                     None
                 }

@@ -118,6 +118,22 @@ pub fn classify(seg: &str) -> Option<Placeholder> {
 
 /// Classifies a decoded value as personal data or a secret, if it is one.
 pub fn classify_value(s: &str) -> Option<Placeholder> {
+    // Most segments and values are short words: without `@`, `:` or `.` and
+    // under 16 bytes nothing but a number can match (an e-mail needs `@`, an
+    // account ID `:` or 24 bytes, a UUID 36, a JWT two dots, a token 16).
+    if s.len() < 16 && !s.bytes().any(|b| matches!(b, b'@' | b':' | b'.')) {
+        return is_number(s).then_some(Placeholder::Number);
+    }
+    classify_value_full(s)
+}
+
+/// 2 to 20 ASCII digits.
+fn is_number(s: &str) -> bool {
+    s.len() >= 2 && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// [`classify_value`] without the short-word fast path.
+fn classify_value_full(s: &str) -> Option<Placeholder> {
     if is_email(s) {
         Some(Placeholder::Email)
     } else if s.len() >= 7 && s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok() {
@@ -128,7 +144,7 @@ pub fn classify_value(s: &str) -> Option<Placeholder> {
         Some(Placeholder::Uuid)
     } else if is_jwt(s) {
         Some(Placeholder::Jwt)
-    } else if s.len() >= 2 && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) {
+    } else if is_number(s) {
         Some(Placeholder::Number)
     } else if is_token(s) {
         Some(Placeholder::Token)
@@ -306,6 +322,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fast_classification_matches_the_full_one(s in "[a-zA-Z0-9@:._%+/=-]{0,40}|\\PC{0,40}") {
+            prop_assert_eq!(classify_value(&s), classify_value_full(&s));
+        }
+
         #[test]
         fn scrubbed_paths_hold_no_control_or_escape(raw in "(/[\\PC%\u{0}-\u{1f}\u{85}\u{2028}]{0,20}){0,8}") {
             let s = scrub_path(&raw).path;

@@ -82,10 +82,28 @@ pub(crate) fn cap(s: &str, max: usize) -> (&str, bool) {
 
 /// Writes `s` as a JSON string, escaped and capped at [`MAX_FIELD_LEN`].
 pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let (s, cut) = cap(s, MAX_FIELD_LEN);
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings are printable ASCII without quotes or backslashes: one
+    // branch-free pass decides, and they are copied whole.
+    let plain = bytes.iter().fold(true, |ok, &b| {
+        ok & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.extend_from_slice(bytes);
+    } else {
+        write_escaped(bytes, out);
+    }
+    if cut {
+        out.extend_from_slice("…".as_bytes());
+    }
+    out.push(b'"');
+}
+
+/// Appends the bytes of a string, escaping what JSON or a log viewer must not see raw.
+fn write_escaped(bytes: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -124,10 +142,6 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
         i += 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    if cut {
-        out.extend_from_slice("…".as_bytes());
-    }
-    out.push(b'"');
 }
 
 pub(crate) fn write_u64(mut n: u64, out: &mut Vec<u8>) {
@@ -213,6 +227,20 @@ mod tests {
         let back: Record = serde_json::from_str(&r.to_ndjson()).expect("valid json");
         assert!(back.path.len() <= MAX_FIELD_LEN + "…".len());
         assert!(back.path.ends_with('…'));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_fast_path_writes_what_the_escaper_writes(s in "[ -~]{0,40}|\\PC{0,40}|[\u{0}-\u{a0}\u{2028}\u{2029}]{0,20}") {
+            let mut fast = Vec::new();
+            write_str(&s, &mut fast);
+            let mut slow = vec![b'"'];
+            write_escaped(s.as_bytes(), &mut slow);
+            slow.push(b'"');
+            proptest::prop_assert_eq!(&fast, &slow);
+            let back: String = serde_json::from_slice(&fast).expect("valid JSON string");
+            proptest::prop_assert_eq!(back, s);
+        }
     }
 
     #[test]
