@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::handoff::{RawBox, blank, box_pool};
-use super::runner::{self, Deadline, RateLimited};
+use super::runner::{self, Deadline, WARN_EVERY};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
 use crate::Record;
@@ -171,8 +171,10 @@ impl Worker {
     fn run(mut self) {
         let mut batch: Vec<Record> = Vec::with_capacity(self.config.batch_size);
         let mut idle = Duration::from_micros(100);
-        let mut warn = RateLimited::default();
-        let mut seen_full = 0;
+        // Drops reported so far and when; at most one warning per WARN_EVERY,
+        // carrying every drop since the previous one.
+        let mut reported_full = 0;
+        let mut last_warning: Option<Instant> = None;
         loop {
             self.clock.resync();
             let drained = self.drain(&mut batch);
@@ -181,16 +183,15 @@ impl Worker {
                 idle = Duration::from_micros(100);
             }
             let full = self.counters.dropped_queue_full.load(Relaxed);
-            if full > seen_full
-                && let Some(suppressed) = warn.check()
-            {
+            if full > reported_full && last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
                 tracing::warn!(
                     target: "privlog",
-                    records_dropped = full - seen_full,
-                    warnings_suppressed = suppressed,
+                    records_dropped = full - reported_full,
+                    records_dropped_total = full,
                     "privlog hand-off queue full: records dropped (raise the queue capacity or speed up the sinks)"
                 );
-                seen_full = full;
+                reported_full = full;
+                last_warning = Some(Instant::now());
             }
             if drained {
                 continue;
