@@ -1,7 +1,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::{Request, Response, header};
 use http_body::Body;
@@ -11,8 +10,12 @@ use super::counter::ByteCounter;
 use super::guard::{Capture, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::record::Outcome;
-use crate::record::raw::{AppProvided, Captured, RawRecord};
+use crate::policy::MAX_JWT_LEN;
+use crate::record::raw::MAX_CAPTURED;
+
+/// The longest `Authorization` value captured: a JWT scheme, a space and the
+/// longest token the worker reads. Longer values cannot carry a readable JWT.
+const MAX_AUTHORIZATION: usize = MAX_JWT_LEN + 64;
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
 ///
@@ -60,66 +63,50 @@ where
         };
         let cfg = &self.shared.capture;
         let headers = req.headers();
-
-        let authorization = if cfg.authorization {
-            headers.get(header::AUTHORIZATION).cloned()
-        } else {
-            None
-        };
-        let mut account_headers = Captured::default();
-        for (slot, name) in account_headers.values.iter_mut().zip(&cfg.id_headers) {
-            *slot = headers.get(name).cloned();
-        }
-        let mut forwarded = Captured::default();
-        let mut x_forwarded_for = Captured::default();
-        if cfg.forwarding {
-            // Keep the rightmost values: they are nearest to us.
-            for v in headers.get_all(header::FORWARDED) {
-                forwarded.push_keep_last(v);
-            }
-            for v in headers.get_all("x-forwarded-for") {
-                x_forwarded_for.push_keep_last(v);
-            }
-        }
         let declared_req_bytes = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok());
-
         let ext = req.extensions();
         let peer = self.peer.or_else(|| ext.get::<ClientAddr>().map(|c| c.0));
         #[cfg(feature = "axum")]
         let peer = peer.or_else(|| ext.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0));
+
+        // The capture copies the text it needs: nothing of the request
+        // (nor of the server's read buffer it lives in) outlives the request.
+        let mut raw = self.shared.handoff.take_box();
+        raw.start = start;
+        raw.method = req.method().clone();
+        raw.version = req.version();
+        raw.peer = peer;
+        raw.declared_req_bytes = declared_req_bytes;
+        let uri = req.uri();
+        raw.path = raw.push(uri.path().as_bytes()).unwrap_or_default();
+        raw.query = uri.query().and_then(|q| raw.push(q.as_bytes()));
         #[cfg(feature = "axum")]
-        let matched = ext.get::<axum::extract::MatchedPath>().cloned();
+        if let Some(m) = ext.get::<axum::extract::MatchedPath>() {
+            raw.matched = raw.push(m.as_str().as_bytes());
+        }
+        if cfg.authorization {
+            raw.authorization = headers
+                .get(header::AUTHORIZATION)
+                .filter(|v| v.len() <= MAX_AUTHORIZATION)
+                .and_then(|v| raw.push(v.as_bytes()));
+        }
+        for (i, name) in cfg.id_headers.iter().take(MAX_CAPTURED).enumerate() {
+            raw.account_headers.spans[i] = headers.get(name).and_then(|v| raw.push(v.as_bytes()));
+        }
+        if cfg.forwarding {
+            // Keep the rightmost values: they are nearest to us.
+            raw.forwarded = raw.push_last(headers.get_all(header::FORWARDED).iter());
+            raw.x_forwarded_for = raw.push_last(headers.get_all("x-forwarded-for").iter());
+        }
 
         let (body_counter, req_counter) = if req.body().is_end_stream() {
             (None, None)
         } else {
             let (body, guard) = ByteCounter::pair();
             (Some(body), Some(guard))
-        };
-        let mut raw = self.shared.handoff.take_box();
-        *raw = RawRecord {
-            start,
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            peer,
-            #[cfg(feature = "axum")]
-            matched,
-            authorization,
-            account_headers,
-            forwarded,
-            x_forwarded_for,
-            declared_req_bytes,
-            req_bytes: None,
-            resp_bytes: 0,
-            status: None,
-            ttfb: None,
-            duration: Duration::ZERO,
-            outcome: Outcome::Aborted,
-            app: AppProvided::default(),
         };
         let cap = Capture { raw, t0, req_counter };
         let guard = RecordGuard::new(cap, self.shared.clone());

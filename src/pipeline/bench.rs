@@ -11,7 +11,7 @@ use http::{Request, header};
 
 use crate::policy::sanitize::Sanitizer;
 use crate::record::Outcome;
-use crate::record::raw::{AppProvided, Captured, RawRecord};
+use crate::record::raw::{RawRecord, TEXT_CAPACITY};
 use crate::{MasterKey, Policy, Record};
 
 /// What the request path hands the worker for one finished request.
@@ -21,27 +21,23 @@ pub struct RawCapture(RawRecord);
 /// The capture of a request the way the layer makes it for a policy that reads
 /// Connect JWTs (the `Authorization` value is kept), answered with `status`.
 pub fn capture<B>(req: &Request<B>, peer: SocketAddr, start: SystemTime, status: u16, resp_bytes: u64) -> RawCapture {
-    RawCapture(RawRecord {
-        start,
-        method: req.method().clone(),
-        uri: req.uri().clone(),
-        version: req.version(),
-        peer: Some(peer),
-        #[cfg(feature = "axum")]
-        matched: None,
-        authorization: req.headers().get(header::AUTHORIZATION).cloned(),
-        account_headers: Captured::default(),
-        forwarded: Captured::default(),
-        x_forwarded_for: Captured::default(),
-        declared_req_bytes: None,
-        req_bytes: None,
-        resp_bytes,
-        status: Some(status),
-        ttfb: Some(Duration::from_micros(180)),
-        duration: Duration::from_micros(240),
-        outcome: Outcome::Completed,
-        app: AppProvided::default(),
-    })
+    let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+    raw.start = start;
+    raw.method = req.method().clone();
+    raw.version = req.version();
+    raw.peer = Some(peer);
+    raw.path = raw.push(req.uri().path().as_bytes()).unwrap_or_default();
+    raw.query = req.uri().query().and_then(|q| raw.push(q.as_bytes()));
+    raw.authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| raw.push(v.as_bytes()));
+    raw.resp_bytes = resp_bytes;
+    raw.status = Some(status);
+    raw.ttfb = Some(Duration::from_micros(180));
+    raw.duration = Duration::from_micros(240);
+    raw.outcome = Outcome::Completed;
+    RawCapture(raw)
 }
 
 /// The worker's sanitizer.
@@ -60,7 +56,7 @@ impl BenchSanitizer {
     }
 
     /// Turns one capture into a record, as the worker does.
-    pub fn sanitize(&mut self, raw: RawCapture) -> Record {
-        self.0.sanitize(raw.0)
+    pub fn sanitize(&mut self, mut raw: RawCapture) -> Record {
+        self.0.sanitize(&mut raw.0)
     }
 }

@@ -2,18 +2,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::thread::Thread;
-use std::time::SystemTime;
-
-use crossbeam_queue::ArrayQueue;
-use http::{Method, Uri, Version};
 
 use super::RequestClock;
 use super::stats::Counters;
-use crate::record::Outcome;
-use crate::record::raw::{AppProvided, Captured, RawRecord};
+use crate::record::raw::{RawRecord, TEXT_CAPACITY};
+use crossbeam_queue::ArrayQueue;
 
-/// Boxes made up front for the capture pool: enough for the records of a
-/// busy stretch between two worker rounds.
+/// Boxes made up front for the capture pool: enough for the requests in
+/// flight and the records of a busy stretch between two worker rounds (the
+/// worker may sleep up to its longest park, 10 ms by default).
 const PREFILLED_BOXES: usize = 1024;
 
 /// A capture on the heap, so the request path moves one pointer around
@@ -37,36 +34,11 @@ pub(crate) struct Handoff {
     pub(crate) clock: Arc<RequestClock>,
 }
 
-/// The empty capture a pooled box holds: no request data, nothing to free.
-pub(crate) fn blank() -> RawRecord {
-    RawRecord {
-        start: SystemTime::UNIX_EPOCH,
-        method: Method::GET,
-        uri: Uri::from_static("/"),
-        version: Version::HTTP_11,
-        peer: None,
-        #[cfg(feature = "axum")]
-        matched: None,
-        authorization: None,
-        account_headers: Captured::default(),
-        forwarded: Captured::default(),
-        x_forwarded_for: Captured::default(),
-        declared_req_bytes: None,
-        req_bytes: None,
-        resp_bytes: 0,
-        status: None,
-        ttfb: None,
-        duration: std::time::Duration::ZERO,
-        outcome: Outcome::Aborted,
-        app: AppProvided::default(),
-    }
-}
-
 /// A pool of `capacity` capture boxes, `PREFILLED_BOXES` of them made now.
 pub(crate) fn box_pool(capacity: usize) -> ArrayQueue<RawBox> {
     let pool = ArrayQueue::new(capacity.max(1));
     for _ in 0..PREFILLED_BOXES.min(capacity) {
-        let _ = pool.push(Box::new(blank()));
+        let _ = pool.push(Box::new(RawRecord::with_capacity(TEXT_CAPACITY)));
     }
     pool
 }
@@ -88,10 +60,12 @@ impl Handoff {
         }
     }
 
-    /// A box for a new capture: from the pool, or new when the pool is empty.
-    /// Its content is a [`blank`] capture or one already handed off.
+    /// A box for a new capture: from the pool (reset by the worker), or new
+    /// when the pool is empty.
     pub(crate) fn take_box(&self) -> RawBox {
-        self.pool.pop().unwrap_or_else(|| Box::new(blank()))
+        self.pool
+            .pop()
+            .unwrap_or_else(|| Box::new(RawRecord::with_capacity(TEXT_CAPACITY)))
     }
 
     pub(crate) fn submit(&self, raw: RawBox) {
@@ -104,7 +78,7 @@ impl Handoff {
             Ok(()) => {}
             Err(TrySendError::Full(mut raw)) => {
                 self.counters.dropped_queue_full.fetch_add(1, Relaxed);
-                *raw = blank();
+                raw.reset();
                 let _ = self.pool.push(raw);
                 // The worker is behind: wake it now rather than at its next tick.
                 self.worker.unpark();

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::handoff::{RawBox, blank, box_pool};
+use super::handoff::{RawBox, box_pool};
 use super::runner::{self, Deadline, WARN_EVERY};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
@@ -223,10 +223,11 @@ impl Worker {
         while batch.len() < self.config.batch_size {
             match self.rx.try_recv() {
                 Ok(mut boxed) => {
-                    let raw = std::mem::replace(&mut *boxed, blank());
-                    // Back to the request path; the request data is freed here.
+                    batch.push(self.sanitizer.sanitize(&mut boxed));
+                    // Back to the request path, emptied here so that the
+                    // request thread frees nothing.
+                    boxed.reset();
                     let _ = self.pool.push(boxed);
-                    batch.push(self.sanitizer.sanitize(raw));
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return false,
             }

@@ -54,23 +54,23 @@ impl Sanitizer {
         }
     }
 
-    pub(crate) fn sanitize(&mut self, raw: RawRecord) -> Record {
+    /// The record of `raw`; what the application provided is taken out of it.
+    pub(crate) fn sanitize(&mut self, raw: &mut RawRecord) -> Record {
+        let app_account = raw.app.account.take();
+        let app_tenant = raw.app.tenant.take();
+        let app_route = raw.app.route.take();
+        let raw = &*raw;
         // The schema promises millisecond precision: a record read back from
         // a file equals the one the sinks were given.
         let ts = OffsetDateTime::from(raw.start);
         let ts = ts.replace_millisecond(ts.millisecond()).unwrap_or(ts);
         let (connect_jwt, path_ids) = (self.policy.sources.connect_jwt, self.policy.sources.path_account_ids);
-        let uri_path = raw.uri.path();
-        let query = raw.uri.query();
+        let uri_path = raw.str(raw.path);
+        let query = raw.query.map(|q| raw.str(q));
 
         // Route and path.
-        #[cfg(feature = "axum")]
-        let matched = raw.matched.as_ref().map(|m| m.as_str());
-        #[cfg(not(feature = "axum"))]
-        let matched: Option<&str> = None;
-        let route = raw
-            .app
-            .route
+        let matched = raw.matched.map(|m| raw.str(m));
+        let route = app_route
             .as_deref()
             .or(matched)
             .map(|r| sanitize_text(r, MAX_FIELD_LEN).into_owned());
@@ -86,8 +86,7 @@ impl Sanitizer {
         // Account and tenant.
         let jwt = if connect_jwt {
             raw.authorization
-                .as_ref()
-                .and_then(|v| jwt_from_authorization(v.as_bytes()))
+                .and_then(|v| jwt_from_authorization(raw.bytes(v)))
                 .map(Cow::Borrowed)
                 .or_else(|| query.and_then(|q| QueryPolicy::find(q, "jwt")))
                 .and_then(|t| peek_jwt(&t))
@@ -96,10 +95,10 @@ impl Sanitizer {
         };
         let (jwt_sub, jwt_iss) = jwt.map(|c| (c.sub, c.iss)).unwrap_or_default();
         let n_account_headers = self.policy.sources.account_headers.len();
+        let n_captured = raw.account_headers.spans.len();
         let header = |range: std::ops::Range<usize>| -> Option<String> {
-            raw.account_headers.values[range].iter().flatten().find_map(|v| {
-                v.to_str()
-                    .ok()
+            raw.account_headers.spans[range].iter().flatten().find_map(|v| {
+                visible_ascii(raw.bytes(*v))
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
@@ -110,11 +109,9 @@ impl Sanitizer {
             keys.iter()
                 .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()).map(Cow::into_owned))
         };
-        let account = raw
-            .app
-            .account
+        let account = app_account
             .or(jwt_sub)
-            .or_else(|| header(0..n_account_headers.min(raw.account_headers.values.len())))
+            .or_else(|| header(0..n_account_headers.min(n_captured)))
             .or_else(|| from_query(&self.policy.sources.account_query))
             .or_else(|| {
                 if path_ids {
@@ -123,13 +120,9 @@ impl Sanitizer {
                     None
                 }
             });
-        let tenant = raw
-            .app
-            .tenant
+        let tenant = app_tenant
             .or(jwt_iss)
-            .or_else(|| {
-                header(n_account_headers.min(raw.account_headers.values.len())..raw.account_headers.values.len())
-            })
+            .or_else(|| header(n_account_headers.min(n_captured)..n_captured))
             .or_else(|| from_query(&self.policy.sources.tenant_query));
 
         // Client address.
@@ -137,9 +130,9 @@ impl Sanitizer {
         let client_ip = if self.policy.trusted.is_empty() {
             peer.map(super::ip::normalize)
         } else {
-            let fwd: Vec<&[u8]> = raw.forwarded.iter().map(|v| v.as_bytes()).collect();
+            let fwd: Vec<&[u8]> = raw.values(&raw.forwarded).collect();
             if fwd.is_empty() {
-                let xff: Vec<&[u8]> = raw.x_forwarded_for.iter().map(|v| v.as_bytes()).collect();
+                let xff: Vec<&[u8]> = raw.values(&raw.x_forwarded_for).collect();
                 resolve_client(peer, &self.policy.trusted, xff_hops(&xff))
             } else {
                 resolve_client(peer, &self.policy.trusted, forwarded_hops(&fwd))
@@ -214,6 +207,16 @@ fn epoch_keys<'a>(
         (bucket, epoch.as_str().to_owned(), keys)
     });
     (label.clone(), keys)
+}
+
+/// `bytes` as text if it is what `HeaderValue::to_str` accepts (visible
+/// ASCII, space and tab).
+fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
 }
 
 /// The method name, or `_OTHER` for methods outside the registered set.

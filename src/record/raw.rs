@@ -1,13 +1,20 @@
 //! The raw capture handed from the request path to the worker.
 //!
-//! It holds cheap, reference-counted clones of request parts (method, URI,
-//! selected header values) plus counters and clocks. It is crate-private: only
-//! the worker's sanitizer reads it, and what comes out is a [`Record`](super::Record).
+//! It holds copies of the request's text the worker needs (path, query, route
+//! template, selected header values) in one reusable buffer, plus counters
+//! and clocks. Copying a few hundred bytes is cheaper than it looks: a clone
+//! of `Uri` or `HeaderValue` would share the server's read buffer, keep it
+//! alive until the worker is done, and make the server allocate a fresh one
+//! for the next read. The buffer keeps its capacity when the capture box goes
+//! back to the pool, so in steady state nothing is allocated.
+//!
+//! It is crate-private: only the worker's sanitizer reads it, and what comes
+//! out is a [`Record`](super::Record).
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderValue, Method, Uri, Version};
+use http::{HeaderValue, Method, Version};
 
 use super::Outcome;
 
@@ -15,26 +22,28 @@ use super::Outcome;
 /// headers may repeat; account headers are configured by name).
 pub(crate) const MAX_CAPTURED: usize = 4;
 
-/// A fixed-size set of captured header values; no allocation.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Captured {
-    pub(crate) values: [Option<HeaderValue>; MAX_CAPTURED],
+/// The text capacity a pooled capture starts with: enough for a path, a
+/// query and a Connect JWT.
+pub(crate) const TEXT_CAPACITY: usize = 1024;
+
+/// A capture whose text grew past this gives the memory back when it is reset.
+const TEXT_KEEP: usize = 16 * 1024;
+
+/// The most text one capture holds; what does not fit is not captured (a
+/// request this large is refused by any server's header limits long before).
+const TEXT_MAX: usize = 1 << 20;
+
+/// Where one copied value sits in a capture's text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
 }
 
-impl Captured {
-    /// Appends `v`; when full, the oldest value makes room.
-    pub(crate) fn push_keep_last(&mut self, v: &HeaderValue) {
-        if let Some(slot) = self.values.iter_mut().find(|s| s.is_none()) {
-            *slot = Some(v.clone());
-            return;
-        }
-        self.values.rotate_left(1);
-        self.values[MAX_CAPTURED - 1] = Some(v.clone());
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &HeaderValue> {
-        self.values.iter().flatten()
-    }
+/// Up to [`MAX_CAPTURED`] copied header values, in header order.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Captured {
+    pub(crate) spans: [Option<Span>; MAX_CAPTURED],
 }
 
 /// What the application or an inner middleware said about the request
@@ -52,14 +61,16 @@ pub(crate) struct AppProvided {
 pub(crate) struct RawRecord {
     pub(crate) start: SystemTime,
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
     pub(crate) version: Version,
     pub(crate) peer: Option<SocketAddr>,
+    /// The copied request text the spans below point into.
+    text: Vec<u8>,
+    pub(crate) path: Span,
+    pub(crate) query: Option<Span>,
     /// The route template known on the request path (axum `MatchedPath`).
-    #[cfg(feature = "axum")]
-    pub(crate) matched: Option<axum::extract::MatchedPath>,
+    pub(crate) matched: Option<Span>,
     /// `Authorization` value, kept only when a JWT account source is on.
-    pub(crate) authorization: Option<HeaderValue>,
+    pub(crate) authorization: Option<Span>,
     /// Configured account / tenant header values, in configured order.
     pub(crate) account_headers: Captured,
     /// `Forwarded` values, kept only when the peer is a trusted proxy.
@@ -74,4 +85,130 @@ pub(crate) struct RawRecord {
     pub(crate) duration: Duration,
     pub(crate) outcome: Outcome,
     pub(crate) app: AppProvided,
+}
+
+impl RawRecord {
+    /// An empty capture whose text buffer holds `capacity` bytes before it grows.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        RawRecord {
+            start: SystemTime::UNIX_EPOCH,
+            method: Method::GET,
+            version: Version::HTTP_11,
+            peer: None,
+            text: Vec::with_capacity(capacity),
+            path: Span::default(),
+            query: None,
+            matched: None,
+            authorization: None,
+            account_headers: Captured::default(),
+            forwarded: Captured::default(),
+            x_forwarded_for: Captured::default(),
+            declared_req_bytes: None,
+            req_bytes: None,
+            resp_bytes: 0,
+            status: None,
+            ttfb: None,
+            duration: Duration::ZERO,
+            outcome: Outcome::Aborted,
+            app: AppProvided::default(),
+        }
+    }
+
+    /// Forgets the request: every field back to empty, the text buffer kept
+    /// (unless an unusually large request grew it).
+    pub(crate) fn reset(&mut self) {
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        if text.capacity() > TEXT_KEEP {
+            text = Vec::with_capacity(TEXT_CAPACITY);
+        }
+        *self = RawRecord {
+            text,
+            ..RawRecord::with_capacity(0)
+        };
+    }
+
+    /// Copies `bytes` into the text; `None` when the capture is full.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Option<Span> {
+        let start = self.text.len();
+        let end = start.checked_add(bytes.len()).filter(|&e| e <= TEXT_MAX)?;
+        self.text.extend_from_slice(bytes);
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+
+    /// Copies the last [`MAX_CAPTURED`] of `values` (the ones nearest to us
+    /// for forwarding headers), in their order.
+    pub(crate) fn push_last<'a, I>(&mut self, values: I) -> Captured
+    where
+        I: DoubleEndedIterator<Item = &'a HeaderValue>,
+    {
+        let mut last: [Option<&HeaderValue>; MAX_CAPTURED] = [None; MAX_CAPTURED];
+        let mut n = 0;
+        for v in values.rev().take(MAX_CAPTURED) {
+            n += 1;
+            last[MAX_CAPTURED - n] = Some(v);
+        }
+        let mut out = Captured::default();
+        for (slot, v) in out.spans.iter_mut().zip(last.iter().flatten()) {
+            *slot = self.push(v.as_bytes());
+        }
+        out
+    }
+
+    /// The bytes of `span`; empty if the span is not from this capture.
+    pub(crate) fn bytes(&self, span: Span) -> &[u8] {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// The text of `span`, which was copied from a `&str`; empty otherwise.
+    pub(crate) fn str(&self, span: Span) -> &str {
+        std::str::from_utf8(self.bytes(span)).unwrap_or_default()
+    }
+
+    /// The copied values of `captured`, in order.
+    pub(crate) fn values<'a>(&'a self, captured: &'a Captured) -> impl Iterator<Item = &'a [u8]> + 'a {
+        captured.spans.iter().flatten().map(|s| self.bytes(*s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_last_keeps_the_last_values_in_order() {
+        let mut raw = RawRecord::with_capacity(0);
+        let values: Vec<HeaderValue> = (0..6).map(|i| HeaderValue::from(i as u32)).collect();
+        let c = raw.push_last(values.iter());
+        let got: Vec<&[u8]> = raw.values(&c).collect();
+        assert_eq!(got, vec![&b"2"[..], b"3", b"4", b"5"]);
+        let few = raw.push_last(values[..2].iter());
+        let got: Vec<&[u8]> = raw.values(&few).collect();
+        assert_eq!(got, vec![&b"0"[..], b"1"]);
+    }
+
+    #[test]
+    fn reset_keeps_a_normal_buffer_and_frees_a_huge_one() {
+        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        let span = raw.push(b"/rest/api").expect("fits");
+        assert_eq!(raw.str(span), "/rest/api");
+        raw.reset();
+        assert_eq!(raw.text.capacity(), TEXT_CAPACITY);
+        assert_eq!(raw.bytes(span), b"", "a reset capture has no text");
+        raw.push(&vec![b'a'; TEXT_KEEP + 1]).expect("fits");
+        raw.reset();
+        assert_eq!(raw.text.capacity(), TEXT_CAPACITY);
+    }
+
+    #[test]
+    fn text_beyond_the_cap_is_not_captured() {
+        let mut raw = RawRecord::with_capacity(0);
+        assert!(raw.push(&vec![b'a'; TEXT_MAX]).is_some());
+        assert_eq!(raw.push(b"b"), None);
+    }
 }
