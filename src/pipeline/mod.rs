@@ -2,6 +2,7 @@
 //! with `try_send` on the request path, one worker thread that sanitizes and
 //! batches, and one thread per sink.
 
+mod batch;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;

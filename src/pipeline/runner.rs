@@ -5,7 +5,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::Record;
+use super::batch::Batch;
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
 /// How often an idle sink is ticked.
@@ -39,7 +39,7 @@ impl RateLimited {
 
 pub(crate) type Deadline = Arc<Mutex<Option<Instant>>>;
 
-pub(crate) fn run(mut sink: Box<dyn Sink>, rx: Receiver<Arc<[Record]>>, ledger: Ledger, deadline: Deadline) {
+pub(crate) fn run(mut sink: Box<dyn Sink>, rx: Receiver<Arc<Batch>>, ledger: Ledger, deadline: Deadline) {
     let accounting = sink.attach(ledger.clone());
     let name = sink.name().to_owned();
     let mut warn = RateLimited::default();
@@ -75,7 +75,7 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, rx: Receiver<Arc<[Record]>>, ledger: 
         match next {
             Ok(batch) => {
                 let n = batch.len() as u64;
-                match sink.write(&batch) {
+                match sink.write(batch.records()) {
                     Ok(()) => {
                         if accounting == Accounting::Pipeline {
                             ledger.delivered(n);

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::batch::{Batch, Batches};
 use super::handoff::{RawBox, box_pool};
 use super::runner::{self, Deadline, WARN_EVERY};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
-use crate::Record;
 use crate::policy::sanitize::Sanitizer;
 use crate::sink::{DropReason, Ledger, Sink};
 use crossbeam_queue::ArrayQueue;
@@ -38,8 +38,11 @@ impl Default for PipelineConfig {
     }
 }
 
+/// The shortest park of an idle worker.
+const MIN_IDLE: Duration = Duration::from_millis(1);
+
 struct SinkSlot {
-    tx: SyncSender<Arc<[Record]>>,
+    tx: SyncSender<Arc<Batch>>,
     ledger: Ledger,
 }
 
@@ -169,8 +172,10 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut batch: Vec<Record> = Vec::with_capacity(self.config.batch_size);
-        let mut idle = Duration::from_micros(100);
+        // Batches come back from the sinks for reuse: as many as a sink queue
+        // holds, and a few more in the sinks' hands.
+        let mut batch = Batches::new(self.config.batch_size, self.config.sink_queue_batches + 4);
+        let mut idle = MIN_IDLE;
         // Drops reported so far and when; at most one warning per WARN_EVERY,
         // carrying every drop since the previous one.
         let mut reported_full = 0;
@@ -178,9 +183,9 @@ impl Worker {
         loop {
             self.clock.resync();
             let drained = self.drain(&mut batch);
-            if !batch.is_empty() {
+            if batch.filled() > 0 {
                 self.dispatch(&mut batch, false);
-                idle = Duration::from_micros(100);
+                idle = MIN_IDLE;
             }
             let full = self.counters.dropped_queue_full.load(Relaxed);
             if full > reported_full && last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
@@ -219,11 +224,12 @@ impl Worker {
     }
 
     /// Takes up to one batch from the hand-off; returns whether the batch filled up.
-    fn drain(&mut self, batch: &mut Vec<Record>) -> bool {
+    fn drain(&mut self, batches: &mut Batches) -> bool {
+        let batch = batches.filling();
         while batch.len() < self.config.batch_size {
             match self.rx.try_recv() {
                 Ok(mut boxed) => {
-                    batch.push(self.sanitizer.sanitize(&mut boxed));
+                    self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
                     // Back to the request path, emptied here so that the
                     // request thread frees nothing.
                     boxed.reset();
@@ -235,12 +241,12 @@ impl Worker {
         true
     }
 
-    fn dispatch(&mut self, batch: &mut Vec<Record>, closing: bool) {
-        if batch.is_empty() {
+    fn dispatch(&mut self, batches: &mut Batches, closing: bool) {
+        if batches.filled() == 0 {
             return;
         }
-        let n = batch.len() as u64;
-        let records: Arc<[Record]> = batch.drain(..).collect();
+        let records = batches.take();
+        let n = records.len() as u64;
         for slot in &self.slots {
             slot.ledger.received(n);
             slot.ledger.inner.queued.fetch_add(n, Relaxed);

@@ -30,17 +30,40 @@ pub(crate) struct Sanitizer {
     cache: [HashMap<String, String>; 2],
 }
 
-/// The pseudonym of `input`, from the cache of the current epoch when it is there.
-fn cached(cache: &mut HashMap<String, String>, keys: &EpochKeys, purpose: Purpose, input: &str) -> String {
+/// Sets `dst` to the pseudonym of `input`, from the cache of the current
+/// epoch when it is there; reuses `dst`'s buffer.
+fn cached(
+    cache: &mut HashMap<String, String>,
+    keys: &EpochKeys,
+    purpose: Purpose,
+    input: &str,
+    dst: &mut Option<String>,
+) {
     if let Some(p) = cache.get(input) {
-        return p.clone();
+        set_opt(dst, Some(p));
+        return;
     }
     let p = keys.pseudonym(purpose, input).into_string();
     if cache.len() >= PSEUDONYM_CACHE {
         cache.clear();
     }
-    cache.insert(input.to_owned(), p.clone());
-    p
+    set_opt(dst, Some(&p));
+    cache.insert(input.to_owned(), p);
+}
+
+/// `dst = src`, in `dst`'s buffer.
+fn set(dst: &mut String, src: &str) {
+    dst.clear();
+    dst.push_str(src);
+}
+
+/// `dst = src`, in `dst`'s buffer when it has one.
+fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
+    match (dst.as_mut(), src) {
+        (Some(d), Some(s)) => set(d, s),
+        (None, Some(s)) => *dst = Some(s.to_owned()),
+        (_, None) => *dst = None,
+    }
 }
 
 impl Sanitizer {
@@ -56,6 +79,16 @@ impl Sanitizer {
 
     /// The record of `raw`; what the application provided is taken out of it.
     pub(crate) fn sanitize(&mut self, raw: &mut RawRecord) -> Record {
+        let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, String::new(), String::new());
+        self.sanitize_into(raw, &mut out);
+        out
+    }
+
+    /// Writes the record of `raw` into `out`, reusing `out`'s string buffers:
+    /// the worker keeps its records and fills them again, so in steady state
+    /// a record costs few allocations. What the application provided is
+    /// taken out of `raw`.
+    pub(crate) fn sanitize_into(&mut self, raw: &mut RawRecord, out: &mut Record) {
         let app_account = raw.app.account.take();
         let app_tenant = raw.app.tenant.take();
         let app_route = raw.app.route.take();
@@ -73,14 +106,24 @@ impl Sanitizer {
         let route = app_route
             .as_deref()
             .or(matched)
-            .map(|r| sanitize_text(r, MAX_FIELD_LEN).into_owned());
+            .map(|r| sanitize_text(r, MAX_FIELD_LEN));
+        set_opt(&mut out.route, route.as_deref());
         // With a route template the path is the template; the raw path is
         // scrubbed only when it is the path, or may hold the account.
         let scrubbed = (route.is_none() || path_ids).then(|| scrub_path(uri_path));
-        let (path, scrubbed_account) = match (&route, scrubbed) {
-            (Some(r), s) => (r.clone(), s.and_then(|s| s.account_id)),
-            (None, Some(s)) => (s.path, s.account_id),
-            (None, None) => (String::from("/"), None),
+        let scrubbed_account = match (&route, scrubbed) {
+            (Some(r), s) => {
+                set(&mut out.path, r);
+                s.and_then(|s| s.account_id)
+            }
+            (None, Some(s)) => {
+                out.path = s.path;
+                s.account_id
+            }
+            (None, None) => {
+                set(&mut out.path, "/");
+                None
+            }
         };
 
         // Account and tenant.
@@ -139,7 +182,7 @@ impl Sanitizer {
             }
         };
 
-        let query_out = query.and_then(|q| self.policy.query.filter(q));
+        out.query = query.and_then(|q| self.policy.query.filter(q));
         let ip_policy = self.policy.ip;
         let [accounts, tenants] = &mut self.cache;
         let (epoch, keys) = epoch_keys(
@@ -149,39 +192,31 @@ impl Sanitizer {
             &self.pseudo,
             ts,
         );
-        let client = client_ip.and_then(|ip| ip_policy.apply(ip, keys));
-        let account = account
-            .filter(|a| a.len() <= MAX_ID_LEN)
-            .map(|a| cached(accounts, keys, Purpose::Account, &a));
-        let tenant = tenant
-            .filter(|t| t.len() <= MAX_ID_LEN)
-            .map(|t| cached(tenants, keys, Purpose::Tenant, &t));
+        out.client = client_ip.and_then(|ip| ip_policy.apply(ip, keys));
+        match account.filter(|a| a.len() <= MAX_ID_LEN) {
+            Some(a) => cached(accounts, keys, Purpose::Account, &a, &mut out.account),
+            None => out.account = None,
+        }
+        match tenant.filter(|t| t.len() <= MAX_ID_LEN) {
+            Some(t) => cached(tenants, keys, Purpose::Tenant, &t, &mut out.tenant),
+            None => out.tenant = None,
+        }
+        set(&mut out.epoch, epoch);
+        set(&mut out.kid, &self.kid);
 
-        let req_bytes = match raw.req_bytes {
+        out.v = SCHEMA_VERSION;
+        out.ts = ts;
+        set(&mut out.method, method_name(&raw.method));
+        set(&mut out.proto, proto_name(raw.version));
+        out.status = raw.status;
+        out.req_bytes = match raw.req_bytes {
             Some(n) if n > 0 => n,
             _ => raw.declared_req_bytes.unwrap_or(0),
         };
-
-        Record {
-            v: SCHEMA_VERSION,
-            ts,
-            client,
-            method: method_name(&raw.method).to_owned(),
-            route,
-            path,
-            query: query_out,
-            status: raw.status,
-            req_bytes,
-            resp_bytes: raw.resp_bytes,
-            ttfb_us: raw.ttfb.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-            duration_us: u64::try_from(raw.duration.as_micros()).unwrap_or(u64::MAX),
-            outcome: raw.outcome,
-            proto: proto_name(raw.version).to_owned(),
-            account,
-            tenant,
-            epoch,
-            kid: self.kid.clone(),
-        }
+        out.resp_bytes = raw.resp_bytes;
+        out.ttfb_us = raw.ttfb.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        out.duration_us = u64::try_from(raw.duration.as_micros()).unwrap_or(u64::MAX);
+        out.outcome = raw.outcome;
     }
 }
 
@@ -193,7 +228,7 @@ fn epoch_keys<'a>(
     rotation: super::Rotation,
     pseudo: &Pseudonymizer,
     ts: OffsetDateTime,
-) -> (String, &'a EpochKeys) {
+) -> (&'a str, &'a EpochKeys) {
     let bucket = rotation.bucket(ts);
     if current.as_ref().is_some_and(|(b, _, _)| *b != bucket) {
         *current = None;
@@ -206,7 +241,7 @@ fn epoch_keys<'a>(
         let keys = pseudo.epoch_keys(&epoch);
         (bucket, epoch.as_str().to_owned(), keys)
     });
-    (label.clone(), keys)
+    (label, keys)
 }
 
 /// `bytes` as text if it is what `HeaderValue::to_str` accepts (visible
@@ -243,5 +278,68 @@ pub(crate) fn proto_name(v: http::Version) -> &'static str {
         http::Version::HTTP_2 => "HTTP/2",
         http::Version::HTTP_3 => "HTTP/3",
         _ => "_OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::record::Outcome;
+    use crate::record::raw::TEXT_CAPACITY;
+
+    /// A Connect-style capture: JWT, query, peer.
+    fn capture(path: &str, query: Option<&str>, authorization: Option<&str>, status: u16) -> RawRecord {
+        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        raw.start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        raw.method = Method::POST;
+        raw.peer = Some(SocketAddr::from(([203, 0, 113, 7], 4711)));
+        raw.path = raw.push(path.as_bytes()).unwrap_or_default();
+        raw.query = query.and_then(|q| raw.push(q.as_bytes()));
+        raw.authorization = authorization.and_then(|a| raw.push(a.as_bytes()));
+        raw.status = Some(status);
+        raw.resp_bytes = 512;
+        raw.duration = Duration::from_micros(910);
+        raw.outcome = Outcome::Completed;
+        raw
+    }
+
+    const JWT: &str = "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMiLCJpc3MiOiJqaXJhOjFmNGM2ZDBlIn0.c2ln";
+
+    #[test]
+    fn a_reused_record_equals_a_fresh_one() {
+        let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        // A record full of another request's values, some of which the
+        // next request does not have at all.
+        let mut reused = s.sanitize(&mut capture(
+            "/pages/alice@example.com/edit",
+            Some("lic=active&cv=1.0"),
+            Some(JWT),
+            201,
+        ));
+        reused.route = Some("/stale/{id}".to_owned());
+        reused.client = Some("stale".to_owned());
+        reused.ttfb_us = Some(1);
+        for (path, query, auth) in [
+            ("/rest/api/3/issue/PROJ-1", None, None),
+            ("/x", Some("lic=none"), Some(JWT)),
+            ("/", None, Some("JWT not.a.jwt")),
+        ] {
+            let fresh = s.sanitize(&mut capture(path, query, auth, 200));
+            s.sanitize_into(&mut capture(path, query, auth, 200), &mut reused);
+            assert_eq!(reused, fresh, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_application_s_account_is_taken_out_of_the_capture() {
+        let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut raw = capture("/x", None, None, 200);
+        raw.app.account = Some("557058:abc".to_owned());
+        let r = s.sanitize(&mut raw);
+        assert!(r.account.is_some());
+        assert_eq!(raw.app.account, None);
     }
 }
