@@ -11,7 +11,15 @@
 # Settings (environment): ROUNDS (5), DURATION seconds per run (10),
 # CONNECTIONS (32), WRK_THREADS (1), SERVER_THREADS (1), SERVER_CPUS and
 # WRK_CPUS (taskset CPU lists, default "0" and "1" so the server and the load
-# generator do not share a core). Needs wrk (scripts/install-peers.sh).
+# generator do not share a core), PRIVLOG_CPUS (unset: privlog's worker and
+# sink threads stay with the server on SERVER_CPUS; set, e.g. "1": they are
+# moved there once the server runs, as a server with a spare core would
+# schedule them). Needs wrk (scripts/install-peers.sh).
+#
+# Besides requests/s it prints the CPU time each kind of server thread spent
+# per request (from /proc, user + system): the request threads, privlog's
+# worker and its sink threads. Unlike requests/s this barely moves when the
+# machine is busy with something else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +30,7 @@ WRK_THREADS=${WRK_THREADS:-1}
 SERVER_THREADS=${SERVER_THREADS:-1}
 SERVER_CPUS=${SERVER_CPUS:-0}
 WRK_CPUS=${WRK_CPUS:-1}
+PRIVLOG_CPUS=${PRIVLOG_CPUS:-}
 MODES=(bare privlog tracelayer)
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -55,6 +64,35 @@ free_port() {
 JWT='JWT eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMtYjRhNS00Njk3LTg4OTktYWFiYmNjZGRlZWZmIiwiaXNzIjoiamlyYToxZjRjNmQwZS0yYjNhLTRjNWQtOGU5Zi0wYTFiMmMzZDRlNWYiLCJpYXQiOjE3OTUwMDAwMDAsImV4cCI6MTc5NTAwMDE4MH0.c2lnbmF0dXJl'
 PATH_Q='/rest/api/3/issue/PROJ-123/comment?lic=active&cv=1001.0.0'
 
+# Thread name, user and system clock ticks of every thread of process $1.
+cpu_snapshot() {
+  local t stat f
+  for t in /proc/"$1"/task/*; do
+    stat=$(cat "$t/stat" 2>/dev/null) || continue
+    # Fields after the ")" that closes the name: utime and stime are the 12th and 13th.
+    read -r -a f <<<"${stat##*) }"
+    echo "$(cat "$t/comm" 2>/dev/null) ${f[11]} ${f[12]}"
+  done
+}
+
+# CPU microseconds per request by kind of thread, between two snapshots.
+cpu_per_request() { # BEFORE AFTER REQUESTS
+  python3 - "$@" "$(getconf CLK_TCK)" <<'EOF'
+import sys
+before, after, requests, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def load(path):
+    ticks = {}
+    for line in open(path):
+        name, user, system = line.rsplit(None, 2)
+        kind = "worker" if name == "privlog-worker" else "sinks" if name.startswith("privlog-sink") else "server"
+        ticks[kind] = ticks.get(kind, 0) + int(user) + int(system)
+    return ticks
+b, a = load(before), load(after)
+us = {k: (a[k] - b.get(k, 0)) / hz / max(requests, 1) * 1e6 for k in a}
+print(" ".join(f"{k} {us[k]:.2f}" for k in ("server", "worker", "sinks") if k in us) + f" total {sum(us.values()):.2f}")
+EOF
+}
+
 run_mode() { # run_mode MODE ROUND -> prints requests/s
   local mode=$1 round=$2 port log out rps
   port=$(free_port)
@@ -68,8 +106,17 @@ run_mode() { # run_mode MODE ROUND -> prints requests/s
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
     sleep 0.05
   done
+  if [ -n "$PRIVLOG_CPUS" ] && [ "$mode" = privlog ]; then
+    for t in /proc/"$server_pid"/task/*; do
+      case $(cat "$t/comm" 2>/dev/null) in
+      privlog-*) taskset -pc "$PRIVLOG_CPUS" "${t##*/}" >/dev/null ;;
+      esac
+    done
+  fi
+  cpu_snapshot "$server_pid" >"$work/cpu.before"
   out=$("${pin_wrk[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
     -H "Authorization: $JWT" "http://127.0.0.1:$port$PATH_Q")
+  cpu_snapshot "$server_pid" >"$work/cpu.after"
   kill -INT "$server_pid"
   for _ in $(seq 1 200); do
     kill -0 "$server_pid" 2>/dev/null || break
@@ -92,6 +139,9 @@ run_mode() { # run_mode MODE ROUND -> prints requests/s
     echo "loadtest: privlog wrote $(wc -l <"$log") records" >&2
   fi
   rm -f "$log"
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu_per_request "$work/cpu.before" "$work/cpu.after" "$requests" >"$work/cpu.$mode.$round"
+  echo "loadtest: $mode round $round CPU us per request: $(cat "$work/cpu.$mode.$round")" >&2
   echo "$rps"
 }
 
@@ -109,7 +159,8 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "$line"
 done
 
-python3 - "${results[bare]}" "${results[privlog]}" "${results[tracelayer]}" <<'EOF'
+cpu_summary=$(for mode in "${MODES[@]}"; do cat "$work"/cpu."$mode".*; done)
+python3 - "${results[bare]}" "${results[privlog]}" "${results[tracelayer]}" "$cpu_summary" "$ROUNDS" <<'EOF'
 import statistics, sys
 bare, privlog, trace = ([float(x) for x in a.split()] for a in sys.argv[1:4])
 mb, mp, mt = (statistics.median(v) for v in (bare, privlog, trace))
@@ -117,4 +168,13 @@ print(f"median requests/s: bare {mb:.0f}  privlog {mp:.0f}  tracelayer {mt:.0f}"
 print(f"privlog/bare {mp / mb:.3f}  tracelayer/bare {mt / mb:.3f}")
 per_round = [p / b for b, p in zip(bare, privlog)]
 print("privlog/bare per round: " + " ".join(f"{r:.3f}" for r in per_round))
+lines, rounds = sys.argv[4].splitlines(), int(sys.argv[5])
+print("median CPU microseconds per request (user + system, by thread):")
+for mode, chunk in zip(("bare", "privlog", "tracelayer"), (lines[i * rounds:(i + 1) * rounds] for i in range(3))):
+    kinds = {}
+    for line in chunk:
+        words = line.split()
+        for k, v in zip(words[0::2], words[1::2]):
+            kinds.setdefault(k, []).append(float(v))
+    print(f"  {mode:<10} " + "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in kinds.items()))
 EOF

@@ -55,8 +55,16 @@ impl BenchSanitizer {
         BenchSanitizer(Sanitizer::new(policy, key))
     }
 
-    /// Turns one capture into a record, as the worker does.
+    /// Turns one capture into a new record.
     pub fn sanitize(&mut self, mut raw: RawCapture) -> Record {
         self.0.sanitize(&mut raw.0)
+    }
+
+    /// Turns one capture into a record the way the worker does: into a
+    /// record of an earlier batch, reusing its buffers, then empties the
+    /// capture for its next request.
+    pub fn sanitize_into(&mut self, raw: &mut RawCapture, out: &mut Record) {
+        self.0.sanitize_into(&mut raw.0, out);
+        raw.0.reset();
     }
 }

@@ -78,6 +78,7 @@ impl Sanitizer {
     }
 
     /// The record of `raw`; what the application provided is taken out of it.
+    #[cfg(any(test, feature = "bench"))]
     pub(crate) fn sanitize(&mut self, raw: &mut RawRecord) -> Record {
         let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, String::new(), String::new());
         self.sanitize_into(raw, &mut out);
