@@ -302,3 +302,18 @@ proptest! {
         prop_assert!(spool.is_empty());
     }
 }
+
+#[test]
+fn a_second_spool_on_the_same_directory_is_refused_until_the_first_closes() {
+    let dir = tempdir();
+    let (first, _) = Spool::open(config(&dir.0)).expect("first opens");
+    let err = Spool::open(config(&dir.0)).expect_err("the directory is taken");
+    let msg = err.to_string();
+    assert!(msg.contains("in use by another spool"), "{msg}");
+    assert!(
+        msg.contains(&dir.0.display().to_string()),
+        "the message names the directory: {msg}"
+    );
+    drop(first);
+    Spool::open(config(&dir.0)).expect("free again once the first spool is closed");
+}

@@ -13,6 +13,8 @@ use crate::sink::SinkError;
 const SEGMENT_EXT: &str = "spool";
 const ACK_FILE: &str = "acked";
 const ACK_TMP: &str = "acked.tmp";
+/// Held locked by the process that has the spool open.
+const LOCK_FILE: &str = "lock";
 
 /// What [`Spool::open`] found from an earlier run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,18 +71,43 @@ pub struct Spool {
     unsynced: bool,
     last_sync: Instant,
     buf: Vec<u8>,
+    /// The locked lock file: one process per spool directory.
+    _lock: File,
 }
 
 impl Spool {
     /// Opens (or creates) the spool in `cfg.dir` and scans what an earlier run
     /// left there.
     ///
+    /// The spool holds an exclusive lock on the file `lock` in its directory
+    /// while it is open: two spools in one directory would deliver records
+    /// twice and delete each other's segments.
+    ///
     /// # Errors
-    /// When the directory cannot be created or listed. Damaged content is never
-    /// an error.
+    /// When the directory cannot be created or listed, or another spool (in
+    /// this or another process) has it open. Damaged content is never an error.
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, Recovery), SinkError> {
         let dir = cfg.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| io_err("cannot create spool directory", &dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err("cannot open spool lock file", &lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(SinkError::new(format!(
+                    "spool directory {} is in use by another spool (the lock on {} is held); \
+                     give each process or sink its own spool directory",
+                    dir.display(),
+                    lock_path.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err("cannot lock spool lock file", &lock_path, e)),
+        }
         let mut found = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_err("cannot list spool directory", &dir, e))? {
             let entry = entry.map_err(|e| io_err("cannot list spool directory", &dir, e))?;
@@ -149,6 +176,7 @@ impl Spool {
             unsynced: false,
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
+            _lock: lock,
             cfg,
         };
         let recovery = Recovery {
