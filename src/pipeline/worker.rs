@@ -38,6 +38,9 @@ impl Default for PipelineConfig {
     }
 }
 
+/// Batches the worker keeps for reuse.
+const KEPT_BATCHES: usize = 4;
+
 /// The shortest park of an idle worker.
 const MIN_IDLE: Duration = Duration::from_millis(1);
 
@@ -172,9 +175,10 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        // Batches come back from the sinks for reuse: as many as a sink queue
-        // holds, and a few more in the sinks' hands.
-        let mut batch = Batches::new(self.config.batch_size, self.config.sink_queue_batches + 4);
+        // Batches come back from the sinks for reuse. Healthy sinks hold one
+        // or two at a time; batches a backed-up sink holds beyond these are
+        // its to free, so a slow sink does not make the worker keep memory.
+        let mut batch = Batches::new(self.config.batch_size, KEPT_BATCHES);
         let mut idle = MIN_IDLE;
         // Drops reported so far and when; at most one warning per WARN_EVERY,
         // carrying every drop since the previous one.
