@@ -13,6 +13,7 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use allocation_counter::measure;
 use bytes::Bytes;
@@ -28,6 +29,9 @@ const CONNECT_JWT: &str =
     "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMiLCJpc3MiOiJqaXJhOjFmNGM2ZDBlIn0.c2ln";
 const WARM_UP: usize = 64;
 const MEASURED: usize = 256;
+/// Requests between two worker rounds: more than a busy server sends in the
+/// millisecond the worker parks for, fewer than the boxes in the pool.
+const ROUND: usize = 128;
 
 /// Hello world that reads the request body to its end first, as a handler
 /// that takes the body would.
@@ -104,8 +108,10 @@ where
 }
 
 /// Heap allocations made on this thread by `MEASURED` requests through
-/// `svc`, after `WARM_UP` requests to reach the steady state.
-fn allocations<S, B>(svc: &mut S, template: &Template) -> u64
+/// `svc`, after `WARM_UP` requests to reach the steady state. Requests go in
+/// rounds of `ROUND`; between rounds (not counted) `settle` lets privlog's
+/// worker take what was queued, as it does every millisecond under load.
+fn allocations<S, B>(svc: &mut S, template: &Template, settle: impl Fn()) -> u64
 where
     S: Service<Request<Full<Bytes>>, Response = Response<B>>,
     B: Body<Data = Bytes>,
@@ -113,13 +119,31 @@ where
     for _ in 0..WARM_UP {
         assert_eq!(drive(svc, template.request()), 13);
     }
-    let reqs: Vec<_> = (0..MEASURED).map(|_| template.request()).collect();
-    measure(|| {
-        for req in reqs {
-            assert_eq!(drive(svc, req), 13);
+    settle();
+    let mut total = 0;
+    for _ in 0..MEASURED / ROUND {
+        let reqs: Vec<_> = (0..ROUND).map(|_| template.request()).collect();
+        total += measure(|| {
+            for req in reqs {
+                assert_eq!(drive(svc, req), 13);
+            }
+        })
+        .count_total;
+        settle();
+    }
+    total
+}
+
+/// Waits until privlog's worker has taken every record made so far.
+fn worker_caught_up(guard: &WorkerGuard) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = guard.stats();
+        if s.dispatched + s.dropped_queue_full >= s.created || Instant::now() > deadline {
+            return;
         }
-    })
-    .count_total
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn privlog(policy: Policy) -> (PrivlogLayer, WorkerGuard, MemorySink) {
@@ -137,11 +161,11 @@ fn privlog(policy: Policy) -> (PrivlogLayer, WorkerGuard, MemorySink) {
 /// it did log every request.
 fn assert_no_extra_allocations(policy: Policy, template: &Template) {
     let mut bare = tower::service_fn(hello::<Full<Bytes>>);
-    let bare_allocs = allocations(&mut bare, template);
+    let bare_allocs = allocations(&mut bare, template, || {});
 
     let (layer, guard, sink) = privlog(policy);
     let mut logged = ServiceBuilder::new().layer(layer).service_fn(hello);
-    let logged_allocs = allocations(&mut logged, template);
+    let logged_allocs = allocations(&mut logged, template, || worker_caught_up(&guard));
     drop(logged);
     let report = guard.shutdown();
 
