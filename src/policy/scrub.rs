@@ -244,6 +244,10 @@ pub fn is_account_id(s: &str) -> bool {
     if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return true;
     }
+    // The prefix is 1 to 10 digits: the first `:` is within the first 11 bytes.
+    if !s.bytes().take(11).any(|b| b == b':') {
+        return false;
+    }
     match s.split_once(':') {
         Some((prefix, rest)) => {
             !prefix.is_empty()
@@ -259,6 +263,9 @@ pub fn is_account_id(s: &str) -> bool {
 
 /// Three base64url parts separated by dots, the first a JSON object header.
 pub fn is_jwt(s: &str) -> bool {
+    if !s.starts_with("eyJ") {
+        return false;
+    }
     let mut parts = s.split('.');
     let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return false;
@@ -409,17 +416,43 @@ mod tests {
         None
     }
 
+    fn is_account_id_reference(s: &str) -> bool {
+        if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return true;
+        }
+        match s.split_once(':') {
+            Some((prefix, rest)) => {
+                !prefix.is_empty()
+                    && prefix.len() <= 10
+                    && prefix.bytes().all(|b| b.is_ascii_digit())
+                    && rest.len() >= 8
+                    && rest.len() <= 64
+                    && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }
+            None => false,
+        }
+    }
+
+    fn is_jwt_reference(s: &str) -> bool {
+        let mut parts = s.split('.');
+        let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        let b64 = |x: &str| x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        h.starts_with("eyJ") && p.len() >= 2 && b64(h) && b64(p) && b64(sig)
+    }
+
     /// Value classification without any fast path or IP pre-check.
     fn classify_value_reference(s: &str) -> Option<Placeholder> {
         if is_email(s) {
             Some(Placeholder::Email)
         } else if s.len() >= 7 && s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok() {
             Some(Placeholder::Ip)
-        } else if is_account_id(s) {
+        } else if is_account_id_reference(s) {
             Some(Placeholder::AccountId)
         } else if is_uuid(s) {
             Some(Placeholder::Uuid)
-        } else if is_jwt(s) {
+        } else if is_jwt_reference(s) {
             Some(Placeholder::Jwt)
         } else if is_number(s) {
             Some(Placeholder::Number)
@@ -455,6 +488,9 @@ mod tests {
             "[0-9a-fA-F:.]{0,40}",
             "[a-zA-Z0-9@:._%+/=-]{0,40}",
             "(%[0-9a-fA-F]{2}|[a-z0-9@.:]){0,20}",
+            "[0-9]{0,12}:[a-zA-Z0-9-]{0,70}",
+            "eyJ[a-zA-Z0-9_.-]{0,30}",
+            "[0-9a-f]{24}",
             any::<std::net::IpAddr>().prop_map(|ip| ip.to_string()),
             "\\PC{0,20}",
         ]
@@ -463,6 +499,8 @@ mod tests {
     proptest! {
         #[test]
         fn classify_matches_the_reference(seg in segment()) {
+            prop_assert_eq!(is_account_id(&seg), is_account_id_reference(&seg));
+            prop_assert_eq!(is_jwt(&seg), is_jwt_reference(&seg));
             prop_assert_eq!(classify(&seg), classify_reference(&seg));
             prop_assert_eq!(classify_value(&seg), classify_value_reference(&seg));
         }
