@@ -133,12 +133,18 @@ fn push_escaped(value: &str, out: &mut String) {
     out.push_str(value.get(start..).unwrap_or(""));
 }
 
-#[inline]
+/// `s` with `+` as space and percent-escapes decoded (lossily).
+#[inline(always)]
 fn decode(s: &str) -> Cow<'_, str> {
     // Most keys and values hold nothing to decode.
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
         return Cow::Borrowed(s);
     }
+    decode_escaped(s)
+}
+
+#[inline(never)]
+fn decode_escaped(s: &str) -> Cow<'_, str> {
     if s.contains('+') {
         let replaced = s.replace('+', " ");
         Cow::Owned(percent_decode_str(&replaced).decode_utf8_lossy().into_owned())

@@ -86,7 +86,11 @@ pub fn scrub_path(raw: &str) -> ScrubbedPath<'_> {
             None => out.push_str(seg),
             Some(p) => {
                 if p == Placeholder::AccountId && account_id.is_none() {
-                    account_id = Some(percent_decode(seg.as_bytes()).decode_utf8_lossy());
+                    account_id = Some(if seg.contains('%') {
+                        percent_decode(seg.as_bytes()).decode_utf8_lossy()
+                    } else {
+                        Cow::Borrowed(seg)
+                    });
                 }
                 out.push_str(p.as_str());
             }
@@ -464,8 +468,9 @@ mod tests {
     }
 
     /// Path scrubbing before segments were found with a byte loop.
-    fn scrub_path_reference(raw: &str) -> String {
+    fn scrub_path_reference(raw: &str) -> (String, Option<String>) {
         let mut out = String::new();
+        let mut account_id = None;
         let trimmed = raw.strip_prefix('/').unwrap_or(raw);
         for (i, seg) in trimmed.split('/').enumerate() {
             out.push('/');
@@ -475,10 +480,15 @@ mod tests {
             }
             match classify_reference(seg) {
                 None => out.push_str(seg),
-                Some(p) => out.push_str(p.as_str()),
+                Some(p) => {
+                    if p == Placeholder::AccountId && account_id.is_none() {
+                        account_id = Some(percent_decode(seg.as_bytes()).decode_utf8_lossy().into_owned());
+                    }
+                    out.push_str(p.as_str());
+                }
             }
         }
-        out
+        (out, account_id)
     }
 
     fn segment() -> impl Strategy<Value = String> {
@@ -509,7 +519,9 @@ mod tests {
         fn scrubbing_matches_the_reference(segs in proptest::collection::vec(segment(), 0..40), lead in any::<bool>()) {
             let raw = format!("{}{}", if lead { "/" } else { "" }, segs.join("/"));
             let s = scrub_path(&raw);
-            prop_assert_eq!(&s.path, &scrub_path_reference(&raw));
+            let (path, account_id) = scrub_path_reference(&raw);
+            prop_assert_eq!(&s.path, &path);
+            prop_assert_eq!(s.account_id.map(Cow::into_owned), account_id);
         }
 
         #[test]
