@@ -46,7 +46,7 @@ impl IpPolicy {
             IpPolicy::Truncate { v4_prefix, v6_prefix } => Some(match truncate(ip, v4_prefix, v6_prefix) {
                 // The formatter machinery costs more than the rest of the step.
                 IpNet::V4(net) => ipv4_net_text(net.addr(), net.prefix_len()),
-                v6 => v6.to_string(),
+                IpNet::V6(net) => ipv6_net_text(net.addr(), net.prefix_len()),
             }),
             IpPolicy::Pseudonymize => Some(keys.pseudonym(Purpose::Ip, &ip.to_string()).into_string()),
             IpPolicy::Drop => None,
@@ -57,21 +57,79 @@ impl IpPolicy {
 
 /// `a.b.c.d/p`, as `Ipv4Net`'s `Display` writes it.
 fn ipv4_net_text(addr: Ipv4Addr, prefix: u8) -> String {
-    fn push_decimal(out: &mut String, n: u8) {
-        if n >= 100 {
-            out.push(char::from(b'0' + n / 100));
-        }
-        if n >= 10 {
-            out.push(char::from(b'0' + n / 10 % 10));
-        }
-        out.push(char::from(b'0' + n % 10));
-    }
     let mut out = String::with_capacity(18);
     for (i, octet) in addr.octets().into_iter().enumerate() {
         if i > 0 {
             out.push('.');
         }
         push_decimal(&mut out, octet);
+    }
+    out.push('/');
+    push_decimal(&mut out, prefix);
+    out
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
+/// `addr/p` for IPv6, as `Ipv6Net`'s `Display` writes it (RFC 5952: lowercase
+/// hex, the first longest run of two or more zero groups as `::`).
+fn ipv6_net_text(addr: Ipv6Addr, prefix: u8) -> String {
+    fn push_hex(out: &mut String, n: u16) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut started = false;
+        for shift in [12u16, 8, 4, 0] {
+            let d = (n >> shift) & 0xf;
+            if d != 0 || started || shift == 0 {
+                out.push(char::from(HEX[usize::from(d)]));
+                started = true;
+            }
+        }
+    }
+    fn push_groups(out: &mut String, groups: &[u16]) {
+        for (i, g) in groups.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            push_hex(out, *g);
+        }
+    }
+    if addr.to_ipv4_mapped().is_some() {
+        // Written with a dotted tail; never left by truncation, which maps
+        // such addresses to IPv4 first.
+        return format!("{addr}/{prefix}");
+    }
+    let groups = addr.segments();
+    let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+    for (i, g) in groups.iter().enumerate() {
+        if *g == 0 {
+            if run_len == 0 {
+                run = i;
+            }
+            run_len += 1;
+            if run_len > best_len {
+                (best, best_len) = (run, run_len);
+            }
+        } else {
+            run_len = 0;
+        }
+    }
+    let mut out = String::with_capacity(44);
+    match (groups.get(..best), groups.get(best + best_len..)) {
+        (Some(head), Some(tail)) if best_len > 1 => {
+            push_groups(&mut out, head);
+            out.push_str("::");
+            push_groups(&mut out, tail);
+        }
+        _ => push_groups(&mut out, &groups),
     }
     out.push('/');
     push_decimal(&mut out, prefix);
@@ -461,6 +519,16 @@ mod tests {
             let addr = Ipv4Addr::from(a);
             let net = ipnet::Ipv4Net::new(addr, p).expect("prefix in range");
             prop_assert_eq!(ipv4_net_text(addr, p), net.to_string());
+        }
+
+        #[test]
+        fn ipv6_text_matches_display(
+            groups in proptest::array::uniform8(prop_oneof![3 => Just(0u16), 1 => Just(0xffff), 2 => any::<u16>(), 1 => 0u16..0x10]),
+            p in 0u8..=128,
+        ) {
+            let addr = Ipv6Addr::from(groups);
+            let net = ipnet::Ipv6Net::new(addr, p).expect("prefix in range");
+            prop_assert_eq!(ipv6_net_text(addr, p), net.to_string());
         }
 
         #[test]

@@ -69,34 +69,89 @@ pub struct ScrubbedPath<'a> {
 pub fn scrub_path(raw: &str) -> ScrubbedPath<'_> {
     let mut out = String::with_capacity(raw.len().min(256));
     let mut account_id = None;
-    let trimmed = raw.strip_prefix('/').unwrap_or(raw);
-    for (i, seg) in trimmed.split('/').enumerate() {
+    let mut rest = raw.strip_prefix('/').unwrap_or(raw);
+    for i in 0..=MAX_SEGMENTS {
         out.push('/');
         if i == MAX_SEGMENTS {
             out.push('…');
             break;
         }
+        // Segments are short: a plain loop beats a vectorized search here.
+        let end = rest.bytes().position(|b| b == b'/');
+        let (seg, next) = match end {
+            Some(end) => (rest.get(..end).unwrap_or(""), rest.get(end + 1..)),
+            None => (rest, None),
+        };
         match classify(seg) {
             None => out.push_str(seg),
             Some(p) => {
                 if p == Placeholder::AccountId && account_id.is_none() {
-                    account_id = Some(percent_decode(seg.as_bytes()).decode_utf8_lossy());
+                    account_id = Some(if seg.contains('%') {
+                        percent_decode(seg.as_bytes()).decode_utf8_lossy()
+                    } else {
+                        Cow::Borrowed(seg)
+                    });
                 }
                 out.push_str(p.as_str());
             }
         }
-    }
-    if out.is_empty() {
-        out.push('/');
+        match next {
+            Some(next) => rest = next,
+            None => break,
+        }
     }
     ScrubbedPath { path: out, account_id }
 }
+
+/// Byte classes for one-pass segment classification.
+const PLAIN: u8 = 1;
+const DIGIT: u8 = 2;
+/// `@ : . %`: the bytes without which a short segment can only be a number or a word.
+const SPECIAL: u8 = 4;
+
+const SEGMENT_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            t[c] |= PLAIN;
+        }
+        if b.is_ascii_digit() {
+            t[c] |= DIGIT;
+        }
+        if matches!(b, b'@' | b':' | b'.' | b'%') {
+            t[c] |= SPECIAL;
+        }
+        c += 1;
+    }
+    t
+};
 
 /// Classifies one raw path segment; `None` means it is safe to keep as it is.
 pub fn classify(seg: &str) -> Option<Placeholder> {
     if seg.is_empty() {
         return None;
     }
+    // Most segments are short words or numbers; one pass over a byte table
+    // settles them without decoding (see `classify_value`'s fast path).
+    if seg.len() < 16 {
+        let (all, any) = seg.bytes().fold((PLAIN | DIGIT, 0), |(all, any), b| {
+            let class = SEGMENT_BYTES[usize::from(b)];
+            (all & class, any | class)
+        });
+        if any & SPECIAL == 0 {
+            if all & DIGIT != 0 && seg.len() >= 2 {
+                return Some(Placeholder::Number);
+            }
+            return (all & PLAIN == 0).then_some(Placeholder::Text);
+        }
+    }
+    classify_decoded(seg)
+}
+
+/// [`classify`] without the short-segment fast path.
+fn classify_decoded(seg: &str) -> Option<Placeholder> {
     let decoded: Cow<'_, str> = if seg.contains('%') {
         percent_decode(seg.as_bytes()).decode_utf8_lossy()
     } else {
@@ -127,6 +182,21 @@ pub fn classify_value(s: &str) -> Option<Placeholder> {
     classify_value_full(s)
 }
 
+/// Whether `s` has the shape of an IP address the standard parser could
+/// accept: hex digits, `:` and `.` only, with a `:` (IPv6) or three `.` (IPv4).
+fn could_be_ip(s: &str) -> bool {
+    let (mut colons, mut dots) = (0usize, 0usize);
+    for b in s.bytes() {
+        match b {
+            b':' => colons += 1,
+            b'.' => dots += 1,
+            b if b.is_ascii_hexdigit() => {}
+            _ => return false,
+        }
+    }
+    colons > 0 || dots == 3
+}
+
 /// 2 to 20 ASCII digits.
 fn is_number(s: &str) -> bool {
     s.len() >= 2 && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
@@ -136,7 +206,7 @@ fn is_number(s: &str) -> bool {
 fn classify_value_full(s: &str) -> Option<Placeholder> {
     if is_email(s) {
         Some(Placeholder::Email)
-    } else if s.len() >= 7 && s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok() {
+    } else if s.len() >= 7 && s.len() <= 45 && could_be_ip(s) && s.parse::<std::net::IpAddr>().is_ok() {
         Some(Placeholder::Ip)
     } else if is_account_id(s) {
         Some(Placeholder::AccountId)
@@ -178,6 +248,10 @@ pub fn is_account_id(s: &str) -> bool {
     if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return true;
     }
+    // The prefix is 1 to 10 digits: the first `:` is within the first 11 bytes.
+    if !s.bytes().take(11).any(|b| b == b':') {
+        return false;
+    }
     match s.split_once(':') {
         Some((prefix, rest)) => {
             !prefix.is_empty()
@@ -193,6 +267,9 @@ pub fn is_account_id(s: &str) -> bool {
 
 /// Three base64url parts separated by dots, the first a JSON object header.
 pub fn is_jwt(s: &str) -> bool {
+    if !s.starts_with("eyJ") {
+        return false;
+    }
     let mut parts = s.split('.');
     let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return false;
@@ -321,7 +398,132 @@ mod tests {
         assert_eq!(sanitize_text("abcdef", 3), "abc");
     }
 
+    /// Segment classification before the one-pass fast path, kept as the reference.
+    fn classify_reference(seg: &str) -> Option<Placeholder> {
+        if seg.is_empty() {
+            return None;
+        }
+        let decoded: Cow<'_, str> = if seg.contains('%') {
+            percent_decode(seg.as_bytes()).decode_utf8_lossy()
+        } else {
+            Cow::Borrowed(seg)
+        };
+        if let Some(p) = classify_value_reference(decoded.as_ref()) {
+            return Some(p);
+        }
+        let plain = seg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        if !plain || seg.len() > MAX_SEGMENT_LEN {
+            return Some(Placeholder::Text);
+        }
+        None
+    }
+
+    fn is_account_id_reference(s: &str) -> bool {
+        if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return true;
+        }
+        match s.split_once(':') {
+            Some((prefix, rest)) => {
+                !prefix.is_empty()
+                    && prefix.len() <= 10
+                    && prefix.bytes().all(|b| b.is_ascii_digit())
+                    && rest.len() >= 8
+                    && rest.len() <= 64
+                    && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }
+            None => false,
+        }
+    }
+
+    fn is_jwt_reference(s: &str) -> bool {
+        let mut parts = s.split('.');
+        let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        let b64 = |x: &str| x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        h.starts_with("eyJ") && p.len() >= 2 && b64(h) && b64(p) && b64(sig)
+    }
+
+    /// Value classification without any fast path or IP pre-check.
+    fn classify_value_reference(s: &str) -> Option<Placeholder> {
+        if is_email(s) {
+            Some(Placeholder::Email)
+        } else if s.len() >= 7 && s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok() {
+            Some(Placeholder::Ip)
+        } else if is_account_id_reference(s) {
+            Some(Placeholder::AccountId)
+        } else if is_uuid(s) {
+            Some(Placeholder::Uuid)
+        } else if is_jwt_reference(s) {
+            Some(Placeholder::Jwt)
+        } else if is_number(s) {
+            Some(Placeholder::Number)
+        } else if is_token(s) {
+            Some(Placeholder::Token)
+        } else {
+            None
+        }
+    }
+
+    /// Path scrubbing before segments were found with a byte loop.
+    fn scrub_path_reference(raw: &str) -> (String, Option<String>) {
+        let mut out = String::new();
+        let mut account_id = None;
+        let trimmed = raw.strip_prefix('/').unwrap_or(raw);
+        for (i, seg) in trimmed.split('/').enumerate() {
+            out.push('/');
+            if i == MAX_SEGMENTS {
+                out.push('…');
+                break;
+            }
+            match classify_reference(seg) {
+                None => out.push_str(seg),
+                Some(p) => {
+                    if p == Placeholder::AccountId && account_id.is_none() {
+                        account_id = Some(percent_decode(seg.as_bytes()).decode_utf8_lossy().into_owned());
+                    }
+                    out.push_str(p.as_str());
+                }
+            }
+        }
+        (out, account_id)
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9._~-]{0,20}",
+            "[0-9]{0,22}",
+            "[0-9a-fA-F:.]{0,40}",
+            "[a-zA-Z0-9@:._%+/=-]{0,40}",
+            "(%[0-9a-fA-F]{2}|[a-z0-9@.:]){0,20}",
+            "[0-9]{0,12}:[a-zA-Z0-9-]{0,70}",
+            "eyJ[a-zA-Z0-9_.-]{0,30}",
+            "[0-9a-f]{24}",
+            any::<std::net::IpAddr>().prop_map(|ip| ip.to_string()),
+            "\\PC{0,20}",
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn classify_matches_the_reference(seg in segment()) {
+            prop_assert_eq!(is_account_id(&seg), is_account_id_reference(&seg));
+            prop_assert_eq!(is_jwt(&seg), is_jwt_reference(&seg));
+            prop_assert_eq!(classify(&seg), classify_reference(&seg));
+            prop_assert_eq!(classify_value(&seg), classify_value_reference(&seg));
+        }
+
+        #[test]
+        fn scrubbing_matches_the_reference(segs in proptest::collection::vec(segment(), 0..40), lead in any::<bool>()) {
+            let raw = format!("{}{}", if lead { "/" } else { "" }, segs.join("/"));
+            let s = scrub_path(&raw);
+            let (path, account_id) = scrub_path_reference(&raw);
+            prop_assert_eq!(&s.path, &path);
+            prop_assert_eq!(s.account_id.map(Cow::into_owned), account_id);
+        }
+
         #[test]
         fn fast_classification_matches_the_full_one(s in "[a-zA-Z0-9@:._%+/=-]{0,40}|\\PC{0,40}") {
             prop_assert_eq!(classify_value(&s), classify_value_full(&s));

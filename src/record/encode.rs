@@ -87,10 +87,7 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     // Most strings are printable ASCII without quotes or backslashes: one
     // branch-free pass decides, and they are copied whole.
-    let plain = bytes.iter().fold(true, |ok, &b| {
-        ok & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
+    if is_plain(bytes) {
         out.extend_from_slice(bytes);
     } else {
         write_escaped(bytes, out);
@@ -99,6 +96,47 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
         out.extend_from_slice("…".as_bytes());
     }
     out.push(b'"');
+}
+
+/// Whether `bytes` is printable ASCII without `"` or `\\` (nothing to escape),
+/// checked eight bytes at a time.
+fn is_plain(bytes: &[u8]) -> bool {
+    let word = |chunk: &[u8]| {
+        let mut w = [b' '; 8];
+        if let Some(dst) = w.get_mut(..chunk.len()) {
+            dst.copy_from_slice(chunk);
+        }
+        escape_hits(u64::from_le_bytes(w))
+    };
+    if bytes.len() <= 8 {
+        // Padded with spaces, which need no escaping.
+        return word(bytes) == 0;
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    let mut hits = 0u64;
+    for chunk in chunks.by_ref() {
+        hits |= word(chunk);
+    }
+    if !chunks.remainder().is_empty() {
+        // The last eight bytes, overlapping bytes already checked.
+        hits |= word(bytes.get(bytes.len() - 8..).unwrap_or(&[]));
+    }
+    hits == 0
+}
+
+/// Non-zero when a byte of `w` needs escaping: a byte's high bit is set when
+/// it is below 0x20, 0x7f or above, `"` or `\\`. Borrows and carries only
+/// spread from a byte that is itself a hit, so the result is exact.
+fn escape_hits(w: u64) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    (w.wrapping_sub(ONES * 0x20) & !w
+        | (w.wrapping_add(ONES) | w)
+        | quote.wrapping_sub(ONES) & !quote
+        | backslash.wrapping_sub(ONES) & !backslash)
+        & HIGH
 }
 
 /// Appends the bytes of a string, escaping what JSON or a log viewer must not see raw.
@@ -144,48 +182,60 @@ fn write_escaped(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-pub(crate) fn write_u64(mut n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+/// "00" to "99", for writing two digits at a time.
+const DIGITS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// The two ASCII digits of `n % 100`.
+fn two_digits(n: u32) -> [u8; 2] {
+    let i = (n % 100) as usize * 2;
+    [DIGITS[i], DIGITS[i + 1]]
 }
 
-fn write_padded(n: u32, width: usize, out: &mut Vec<u8>) {
-    let mut buf = [b'0'; 10];
-    let mut n = n;
-    for slot in buf[..width].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
+pub(crate) fn write_u64(mut n: u64, out: &mut Vec<u8>) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
     }
-    out.extend_from_slice(&buf[..width]);
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while n >= 100 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&two_digits((n % 100) as u32));
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&two_digits(n as u32));
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Writes `ts` as RFC 3339 UTC with millisecond precision: `2026-11-22T09:30:00.123Z`.
 pub(crate) fn write_ts(ts: OffsetDateTime, out: &mut Vec<u8>) {
     let ts = ts.to_offset(UtcOffset::UTC);
     let year = ts.year().clamp(0, 9999) as u32;
-    write_padded(year, 4, out);
-    out.push(b'-');
-    write_padded(u32::from(u8::from(ts.month())), 2, out);
-    out.push(b'-');
-    write_padded(u32::from(ts.day()), 2, out);
-    out.push(b'T');
-    write_padded(u32::from(ts.hour()), 2, out);
-    out.push(b':');
-    write_padded(u32::from(ts.minute()), 2, out);
-    out.push(b':');
-    write_padded(u32::from(ts.second()), 2, out);
-    out.push(b'.');
-    write_padded(u32::from(ts.millisecond()), 3, out);
-    out.push(b'Z');
+    let ms = u32::from(ts.millisecond());
+    let [y0, y1] = two_digits(year / 100);
+    let [y2, y3] = two_digits(year);
+    let [mo0, mo1] = two_digits(u32::from(u8::from(ts.month())));
+    let [d0, d1] = two_digits(u32::from(ts.day()));
+    let [h0, h1] = two_digits(u32::from(ts.hour()));
+    let [mi0, mi1] = two_digits(u32::from(ts.minute()));
+    let [s0, s1] = two_digits(u32::from(ts.second()));
+    let [ms1, ms2] = two_digits(ms);
+    let ms0 = b'0' + (ms / 100 % 10) as u8;
+    out.extend_from_slice(&[
+        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0, s1, b'.', ms0, ms1, ms2,
+        b'Z',
+    ]);
 }
 
 #[cfg(test)]
@@ -227,6 +277,212 @@ mod tests {
         let back: Record = serde_json::from_str(&r.to_ndjson()).expect("valid json");
         assert!(back.path.len() <= MAX_FIELD_LEN + "…".len());
         assert!(back.path.ends_with('…'));
+    }
+
+    /// The encoder before the word-at-a-time string check and the digit
+    /// tables, kept as the reference: the output must not change by a byte.
+    mod reference {
+        use time::{OffsetDateTime, UtcOffset};
+
+        use super::super::{MAX_FIELD_LEN, Record};
+
+        pub(super) fn write_ndjson(record: &Record, out: &mut Vec<u8>) {
+            out.extend_from_slice(b"{\"v\":");
+            write_u64(u64::from(record.v), out);
+            out.extend_from_slice(b",\"ts\":\"");
+            write_ts(record.ts, out);
+            out.extend_from_slice(b"\",\"client\":");
+            write_opt_str(record.client.as_deref(), out);
+            out.extend_from_slice(b",\"method\":");
+            write_str(&record.method, out);
+            out.extend_from_slice(b",\"route\":");
+            write_opt_str(record.route.as_deref(), out);
+            out.extend_from_slice(b",\"path\":");
+            write_str(&record.path, out);
+            out.extend_from_slice(b",\"query\":");
+            write_opt_str(record.query.as_deref(), out);
+            out.extend_from_slice(b",\"status\":");
+            match record.status {
+                Some(s) => write_u64(u64::from(s), out),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"req_bytes\":");
+            write_u64(record.req_bytes, out);
+            out.extend_from_slice(b",\"resp_bytes\":");
+            write_u64(record.resp_bytes, out);
+            out.extend_from_slice(b",\"ttfb_us\":");
+            match record.ttfb_us {
+                Some(t) => write_u64(t, out),
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"duration_us\":");
+            write_u64(record.duration_us, out);
+            out.extend_from_slice(b",\"outcome\":\"");
+            out.extend_from_slice(record.outcome.as_str().as_bytes());
+            out.extend_from_slice(b"\",\"proto\":");
+            write_str(&record.proto, out);
+            out.extend_from_slice(b",\"account\":");
+            write_opt_str(record.account.as_deref(), out);
+            out.extend_from_slice(b",\"tenant\":");
+            write_opt_str(record.tenant.as_deref(), out);
+            out.extend_from_slice(b",\"epoch\":");
+            write_str(&record.epoch, out);
+            out.extend_from_slice(b",\"kid\":");
+            write_str(&record.kid, out);
+            out.extend_from_slice(b"}\n");
+        }
+
+        fn write_opt_str(s: Option<&str>, out: &mut Vec<u8>) {
+            match s {
+                Some(s) => write_str(s, out),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+
+        fn write_str(s: &str, out: &mut Vec<u8>) {
+            let (s, cut) = super::super::cap(s, MAX_FIELD_LEN);
+            out.push(b'"');
+            let bytes = s.as_bytes();
+            // Most strings are printable ASCII without quotes or backslashes: one
+            // branch-free pass decides, and they are copied whole.
+            let plain = bytes.iter().fold(true, |ok, &b| {
+                ok & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+            });
+            if plain {
+                out.extend_from_slice(bytes);
+            } else {
+                super::super::write_escaped(bytes, out);
+            }
+            if cut {
+                out.extend_from_slice("…".as_bytes());
+            }
+            out.push(b'"');
+        }
+
+        fn write_u64(mut n: u64, out: &mut Vec<u8>) {
+            let mut buf = [0u8; 20];
+            let mut i = buf.len();
+            loop {
+                i -= 1;
+                buf[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            out.extend_from_slice(&buf[i..]);
+        }
+
+        fn write_padded(n: u32, width: usize, out: &mut Vec<u8>) {
+            let mut buf = [b'0'; 10];
+            let mut n = n;
+            for slot in buf[..width].iter_mut().rev() {
+                *slot = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            out.extend_from_slice(&buf[..width]);
+        }
+
+        // Writes `ts` as RFC 3339 UTC with millisecond precision: `2026-11-22T09:30:00.123Z`.
+        fn write_ts(ts: OffsetDateTime, out: &mut Vec<u8>) {
+            let ts = ts.to_offset(UtcOffset::UTC);
+            let year = ts.year().clamp(0, 9999) as u32;
+            write_padded(year, 4, out);
+            out.push(b'-');
+            write_padded(u32::from(u8::from(ts.month())), 2, out);
+            out.push(b'-');
+            write_padded(u32::from(ts.day()), 2, out);
+            out.push(b'T');
+            write_padded(u32::from(ts.hour()), 2, out);
+            out.push(b':');
+            write_padded(u32::from(ts.minute()), 2, out);
+            out.push(b':');
+            write_padded(u32::from(ts.second()), 2, out);
+            out.push(b'.');
+            write_padded(u32::from(ts.millisecond()), 3, out);
+            out.push(b'Z');
+        }
+    }
+
+    fn record_strategy() -> impl proptest::strategy::Strategy<Value = Record> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            "[ -~]{0,40}",
+            "\\PC{0,20}",
+            "[\u{0}-\u{a0}\u{2028}\u{2029}\"\\\\]{0,20}",
+            "[a-z/{}_]{0,3000}",
+        ];
+        (
+            (
+                any::<i64>(),
+                0u32..1_000_000_000u32,
+                text.clone(),
+                text.clone(),
+                proptest::option::of(text.clone()),
+            ),
+            (
+                proptest::option::of(text.clone()),
+                proptest::option::of(text.clone()),
+                proptest::option::of(any::<u16>()),
+            ),
+            (
+                any::<u64>(),
+                prop_oneof![0u64..10, 0u64..1000, any::<u64>()],
+                proptest::option::of(any::<u64>()),
+                any::<u64>(),
+            ),
+            (
+                proptest::option::of(text.clone()),
+                proptest::option::of(text.clone()),
+                text.clone(),
+                text,
+            ),
+        )
+            .prop_map(
+                |(
+                    (secs, nanos, method, path, route),
+                    (client, query, status),
+                    (req, resp, ttfb, dur),
+                    (account, tenant, epoch, kid),
+                )| {
+                    let ts = OffsetDateTime::from_unix_timestamp(secs % 253_402_300_799)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+                        .replace_nanosecond(nanos)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                    let mut r = Record::new(ts, &method, &path);
+                    r.route = route;
+                    r.client = client;
+                    r.query = query;
+                    r.status = status;
+                    r.req_bytes = req;
+                    r.resp_bytes = resp;
+                    r.ttfb_us = ttfb;
+                    r.duration_us = dur;
+                    r.account = account;
+                    r.tenant = tenant;
+                    r.epoch = epoch;
+                    r.kid = kid;
+                    r
+                },
+            )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn output_is_byte_for_byte_the_reference_encoders(r in record_strategy()) {
+            let mut fast = Vec::new();
+            write_ndjson(&r, &mut fast);
+            let mut slow = Vec::new();
+            reference::write_ndjson(&r, &mut slow);
+            proptest::prop_assert_eq!(fast, slow);
+        }
+
+        #[test]
+        fn integers_are_written_as_the_reference_writes_them(n in proptest::prop_oneof![0u64..1000, proptest::arbitrary::any::<u64>()]) {
+            let mut fast = Vec::new();
+            write_u64(n, &mut fast);
+            proptest::prop_assert_eq!(fast, n.to_string().into_bytes());
+        }
     }
 
     proptest::proptest! {
