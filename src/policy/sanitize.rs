@@ -3,13 +3,16 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use http::Method;
 use time::OffsetDateTime;
 
 use super::ip::{forwarded_hops, resolve_client, xff_hops};
 use super::scrub::{sanitize_text, scrub_path};
-use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy, jwt_from_authorization, peek_jwt};
+use super::{
+    EpochKeys, JwtClaims, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy, jwt_from_authorization, peek_jwt,
+};
 use crate::record::raw::RawRecord;
 use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION};
 
@@ -21,8 +24,77 @@ const MAX_ID_LEN: usize = 256;
 /// accounts and tenants, and a map lookup is cheaper than a keyed hash.
 const PSEUDONYM_CACHE: usize = 4096;
 
+/// Tokens whose claims are remembered. An add-on's front end sends the same
+/// Connect context token with every call it makes for up to 15 minutes, so
+/// most tokens the worker sees it has read before.
+const TOKEN_SLOTS: usize = 1024;
+
+/// One remembered token.
+#[derive(Default)]
+struct TokenSlot {
+    hash: u64,
+    token: String,
+    claims: Option<JwtClaims>,
+}
+
+/// The claims of recently read JWTs: a direct-mapped cache, each token in
+/// the slot its hash picks, replacing what was there. A token is taken from
+/// the cache only when it equals the remembered one byte for byte, so hash
+/// collisions (even crafted ones) cost a re-read, never a wrong account.
+struct TokenCache {
+    seed: u64,
+    slots: Vec<TokenSlot>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            seed: RandomState::new().hash_one(0x7072_6976_6c6f_67u64),
+            slots: Vec::new(),
+        }
+    }
+}
+
+impl TokenCache {
+    /// The claims of `token`, read now or remembered from an earlier read.
+    fn claims(&mut self, token: &str) -> Option<&JwtClaims> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(TOKEN_SLOTS, TokenSlot::default);
+        }
+        let hash = token_hash(self.seed, token.as_bytes());
+        let i = usize::try_from(hash % self.slots.len() as u64).unwrap_or_default();
+        let slot = self.slots.get_mut(i)?;
+        if slot.hash != hash || slot.token != token {
+            slot.hash = hash;
+            slot.token.clear();
+            slot.token.push_str(token);
+            slot.claims = peek_jwt(token);
+        }
+        slot.claims.as_ref()
+    }
+}
+
+/// A fast seeded 64-bit hash of `bytes` (multiply-rotate over 8-byte words).
+/// It only picks a cache slot: equality is always checked on the bytes.
+fn token_hash(seed: u64, bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(K);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K).rotate_left(29);
+    }
+    let rest = words.remainder();
+    let mut b = [0u8; 8];
+    b[..rest.len()].copy_from_slice(rest);
+    h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
 pub(crate) struct Sanitizer {
     policy: Policy,
+    tokens: TokenCache,
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
@@ -70,6 +142,7 @@ impl Sanitizer {
     pub(crate) fn new(policy: Policy, key: &MasterKey) -> Self {
         Sanitizer {
             policy,
+            tokens: TokenCache::default(),
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
@@ -133,39 +206,35 @@ impl Sanitizer {
                 .and_then(|v| jwt_from_authorization(raw.bytes(v)))
                 .map(Cow::Borrowed)
                 .or_else(|| query.and_then(|q| QueryPolicy::find(q, "jwt")))
-                .and_then(|t| peek_jwt(&t))
+                .and_then(|t| self.tokens.claims(&t))
         } else {
             None
         };
-        let (jwt_sub, jwt_iss) = jwt.map(|c| (c.sub, c.iss)).unwrap_or_default();
+        let (jwt_sub, jwt_iss) = jwt.map(|c| (c.sub.as_deref(), c.iss.as_deref())).unwrap_or_default();
         let n_account_headers = self.policy.sources.account_headers.len();
         let n_captured = raw.account_headers.spans.len();
-        let header = |range: std::ops::Range<usize>| -> Option<String> {
+        let header = |range: std::ops::Range<usize>| -> Option<Cow<'_, str>> {
             raw.account_headers.spans[range].iter().flatten().find_map(|v| {
                 visible_ascii(raw.bytes(*v))
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
+                    .map(Cow::Borrowed)
             })
         };
-        let from_query = |keys: &[String]| -> Option<String> {
+        let from_query = |keys: &[String]| -> Option<Cow<'_, str>> {
             let q = query?;
             keys.iter()
-                .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()).map(Cow::into_owned))
+                .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()))
         };
         let account = app_account
-            .or(jwt_sub)
+            .map(Cow::Owned)
+            .or(jwt_sub.map(Cow::Borrowed))
             .or_else(|| header(0..n_account_headers.min(n_captured)))
             .or_else(|| from_query(&self.policy.sources.account_query))
-            .or_else(|| {
-                if path_ids {
-                    scrubbed_account.map(Cow::into_owned)
-                } else {
-                    None
-                }
-            });
+            .or_else(|| if path_ids { scrubbed_account } else { None });
         let tenant = app_tenant
-            .or(jwt_iss)
+            .map(Cow::Owned)
+            .or(jwt_iss.map(Cow::Borrowed))
             .or_else(|| header(n_account_headers.min(n_captured)..n_captured))
             .or_else(|| from_query(&self.policy.sources.tenant_query));
 
@@ -342,5 +411,68 @@ mod tests {
         let r = s.sanitize(&mut raw);
         assert!(r.account.is_some());
         assert_eq!(raw.app.account, None);
+    }
+}
+
+#[cfg(test)]
+mod token_cache_tests {
+    use super::*;
+
+    fn token(sub: &str) -> String {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        format!(
+            "{}.{}.c2lnbmF0dXJlLXNhbWUtZm9yLWV2ZXJ5LXRva2VuLWluLXRoaXMtdGVzdA",
+            b64(r#"{"alg":"HS256"}"#),
+            b64(&format!(r#"{{"sub":"{sub}","iss":"jira:1"}}"#))
+        )
+    }
+
+    #[test]
+    fn a_remembered_token_reads_as_the_first_time() {
+        let mut c = TokenCache::default();
+        let t = token("557058:a");
+        let first = c.claims(&t).cloned();
+        assert_eq!(first.as_ref().and_then(|c| c.sub.as_deref()), Some("557058:a"));
+        assert_eq!(c.claims(&t).cloned(), first);
+    }
+
+    #[test]
+    fn tokens_with_the_same_signature_are_not_confused() {
+        // Same signature, other payload.
+        let mut c = TokenCache::default();
+        let (a, b) = (token("557058:a"), token("557058:b"));
+        assert_eq!(c.claims(&a).and_then(|c| c.sub.clone()).as_deref(), Some("557058:a"));
+        assert_eq!(c.claims(&b).and_then(|c| c.sub.clone()).as_deref(), Some("557058:b"));
+        assert_eq!(c.claims(&a).and_then(|c| c.sub.clone()).as_deref(), Some("557058:a"));
+    }
+
+    #[test]
+    fn an_unreadable_token_is_remembered_as_unreadable() {
+        let mut c = TokenCache::default();
+        assert!(c.claims("not.a.jwt").is_none());
+        assert!(c.claims("not.a.jwt").is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let mut c = TokenCache::default();
+        for i in 0..TOKEN_SLOTS * 3 {
+            let t = token(&format!("557058:{i}"));
+            assert_eq!(c.claims(&t).and_then(|c| c.sub.clone()), Some(format!("557058:{i}")));
+        }
+        assert_eq!(c.slots.len(), TOKEN_SLOTS);
+    }
+
+    #[test]
+    fn colliding_tokens_are_read_each_time_and_never_mixed_up() {
+        // A cache whose every token lands in one slot (as crafted collisions would).
+        let mut c = TokenCache::default();
+        c.slots.resize_with(1, TokenSlot::default);
+        let (a, b) = (token("557058:a"), token("557058:b"));
+        for _ in 0..3 {
+            assert_eq!(c.claims(&a).and_then(|c| c.sub.clone()).as_deref(), Some("557058:a"));
+            assert_eq!(c.claims(&b).and_then(|c| c.sub.clone()).as_deref(), Some("557058:b"));
+        }
     }
 }
