@@ -49,7 +49,7 @@ struct TokenCache {
 impl Default for TokenCache {
     fn default() -> Self {
         TokenCache {
-            seed: RandomState::new().hash_one(0x7072_6976_6c6f_67u64),
+            seed: RandomState::new().hash_one(0x0070_7269_766c_6f67_u64),
             slots: Vec::new(),
         }
     }
@@ -231,7 +231,7 @@ impl Sanitizer {
             .or(jwt_sub.map(Cow::Borrowed))
             .or_else(|| header(0..n_account_headers.min(n_captured)))
             .or_else(|| from_query(&self.policy.sources.account_query))
-            .or_else(|| if path_ids { scrubbed_account } else { None });
+            .or(if path_ids { scrubbed_account } else { None });
         let tenant = app_tenant
             .map(Cow::Owned)
             .or(jwt_iss.map(Cow::Borrowed))
