@@ -67,7 +67,14 @@ pub struct ScrubbedPath<'a> {
 /// assert_eq!(s.path, "/users/{email}/pages/{id}/{uuid}");
 /// ```
 pub fn scrub_path(raw: &str) -> ScrubbedPath<'_> {
-    let mut out = String::with_capacity(raw.len().min(256));
+    let mut path = String::with_capacity(raw.len().min(256));
+    let account_id = scrub_path_into(raw, &mut path);
+    ScrubbedPath { path, account_id }
+}
+
+/// [`scrub_path`] appending the path to `out` (a buffer the caller reuses);
+/// returns the first account ID seen.
+pub(crate) fn scrub_path_into<'a>(raw: &'a str, out: &mut String) -> Option<Cow<'a, str>> {
     let mut account_id = None;
     let mut rest = raw.strip_prefix('/').unwrap_or(raw);
     for i in 0..=MAX_SEGMENTS {
@@ -100,7 +107,7 @@ pub fn scrub_path(raw: &str) -> ScrubbedPath<'_> {
             None => break,
         }
     }
-    ScrubbedPath { path: out, account_id }
+    account_id
 }
 
 /// Byte classes for one-pass segment classification.
@@ -371,6 +378,14 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(scrub_path(raw).path, want, "{raw}");
         }
+    }
+
+    #[test]
+    fn scrub_path_into_appends_to_the_buffer() {
+        let mut out = String::from("kept");
+        let id = scrub_path_into("/a/557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff/10", &mut out);
+        assert_eq!(out, "kept/a/{account_id}/{id}");
+        assert_eq!(id.as_deref(), Some("557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff"));
     }
 
     #[test]
