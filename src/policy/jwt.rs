@@ -21,9 +21,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 /// The longest token that is looked at; longer ones are ignored.
 pub const MAX_JWT_LEN: usize = 8192;
 
@@ -100,7 +97,7 @@ fn payload_of(token: &str) -> Option<&[u8]> {
 #[inline(never)]
 fn claims_in<const N: usize, R>(payload: &[u8], f: impl FnOnce(Option<&str>, Option<&str>) -> R) -> Option<R> {
     let mut buf = [0u8; N];
-    let n = URL_SAFE_NO_PAD.decode_slice(payload, &mut buf).ok()?;
+    let n = decode_base64url(payload, &mut buf)?;
     let claims = read_claims(buf.get(..n)?)?;
     Some(f(claims.sub.as_deref(), claims.iss.as_deref()))
 }
@@ -199,9 +196,12 @@ impl<'a> Scanner<'a> {
 
     /// Skips JSON whitespace (space, tab, LF, CR only).
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.i += 1;
+        // A local index keeps the loop in registers.
+        let mut i = self.i;
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(i) {
+            i += 1;
         }
+        self.i = i;
     }
 
     fn literal(&mut self, lit: &[u8]) -> Option<()> {
@@ -361,9 +361,11 @@ impl<'a> Scanner<'a> {
     }
 
     fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
+        let mut i = self.i;
+        while let Some(b'0'..=b'9') = self.b.get(i) {
+            i += 1;
         }
+        self.i = i;
     }
 
     fn digits1(&mut self) -> Option<()> {
@@ -491,6 +493,70 @@ fn string_stop(b: &[u8], from: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// Decodes base64url without padding into `out`, exactly as strictly as the
+/// base64 crate's `URL_SAFE_NO_PAD` engine: no `=`, no other alphabet, no
+/// stray bits in the last character. Returns the decoded length, or `None`
+/// (also when `out` is too short).
+///
+/// Each character is looked up in a table that already holds its value
+/// shifted to its place in a 4-character group, so a group is four loads
+/// or-ed together; characters outside the alphabet carry bit 31, which the
+/// or of all groups reveals once, at the end.
+fn decode_base64url(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    if input.len() % 4 == 1 {
+        return None;
+    }
+    let n = input.len() / 4 * 3 + (input.len() % 4).saturating_sub(1);
+    let out = out.get_mut(..n)?;
+    let mut bad = 0u32;
+    let mut quads = input.chunks_exact(4);
+    let mut triples = out.chunks_exact_mut(3);
+    for (q, o) in quads.by_ref().zip(triples.by_ref()) {
+        let v = B64[0][usize::from(q[0])]
+            | B64[1][usize::from(q[1])]
+            | B64[2][usize::from(q[2])]
+            | B64[3][usize::from(q[3])];
+        bad |= v;
+        o.copy_from_slice(&v.to_be_bytes()[1..]);
+    }
+    // 2 or 3 characters left make 1 or 2 bytes; their unused low bits must be 0.
+    let (v, stray) = match *quads.remainder() {
+        [] => (0, 0),
+        [a, b] => {
+            let v = B64[0][usize::from(a)] | B64[1][usize::from(b)];
+            (v, v & 0xffff)
+        }
+        [a, b, c] => {
+            let v = B64[0][usize::from(a)] | B64[1][usize::from(b)] | B64[2][usize::from(c)];
+            (v, v & 0xff)
+        }
+        _ => return None,
+    };
+    bad |= v;
+    let bytes = v.to_be_bytes();
+    let tail = triples.into_remainder();
+    let len = tail.len();
+    tail.copy_from_slice(bytes.get(1..1 + len)?);
+    (bad & 1 << 31 == 0 && stray == 0).then_some(n)
+}
+
+/// Base64url character values, shifted to each of the four places of a
+/// group (18, 12, 6, 0 bits); bit 31 marks a byte outside the alphabet.
+const B64: [[u32; 256]; 4] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut t = [[1u32 << 31; 256]; 4];
+    let mut i = 0;
+    while i < alphabet.len() {
+        let v = i as u32;
+        t[0][alphabet[i] as usize] = v << 18;
+        t[1][alphabet[i] as usize] = v << 12;
+        t[2][alphabet[i] as usize] = v << 6;
+        t[3][alphabet[i] as usize] = v;
+        i += 1;
+    }
+    t
+};
+
 /// Decodes the escapes of a string the scanner checked strictly.
 fn unescape(raw: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(raw.len());
@@ -556,6 +622,8 @@ fn number_text(token: &[u8], integer: bool) -> Option<Option<Cow<'_, str>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use proptest::prelude::*;
 
     /// The claims the scanner reads from a payload, owned.
@@ -704,8 +772,9 @@ mod tests {
         use serde::Deserialize;
         use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-        use super::super::{JwtClaims, MAX_JWT_LEN, URL_SAFE_NO_PAD};
+        use super::super::{JwtClaims, MAX_JWT_LEN};
         use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
         #[derive(Deserialize)]
         struct Claims {
@@ -1015,6 +1084,15 @@ mod tests {
                 t.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| from + p)
             });
             prop_assert_eq!(string_stop(&b, from), naive);
+        }
+
+        #[test]
+        fn base64url_decodes_as_the_base64_crate(
+            s in "[A-Za-z0-9_-]{0,40}[A-Za-z0-9_=+/.-]{0,3}[A-Za-z0-9_-]{0,3}",
+        ) {
+            let mut out = [0u8; 64];
+            let ours = decode_base64url(s.as_bytes(), &mut out).map(|n| out[..n].to_vec());
+            prop_assert_eq!(ours, URL_SAFE_NO_PAD.decode(&s).ok(), "{}", s);
         }
 
         #[test]
