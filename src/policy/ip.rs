@@ -41,32 +41,47 @@ impl Default for IpPolicy {
 impl IpPolicy {
     /// Applies the policy to a (resolved) client address.
     pub fn apply(&self, ip: IpAddr, keys: &EpochKeys) -> Option<String> {
+        let mut out = String::with_capacity(44);
+        self.apply_into(ip, keys, &mut out).then_some(out)
+    }
+
+    /// [`IpPolicy::apply`] appending the text to `out` (a buffer the caller
+    /// reuses); returns `false` (nothing written) when the address is dropped.
+    #[inline]
+    pub(crate) fn apply_into(&self, ip: IpAddr, keys: &EpochKeys, out: &mut String) -> bool {
         let ip = normalize(ip);
         match *self {
-            IpPolicy::Truncate { v4_prefix, v6_prefix } => Some(match truncate(ip, v4_prefix, v6_prefix) {
-                // The formatter machinery costs more than the rest of the step.
-                IpNet::V4(net) => ipv4_net_text(net.addr(), net.prefix_len()),
-                IpNet::V6(net) => ipv6_net_text(net.addr(), net.prefix_len()),
-            }),
-            IpPolicy::Pseudonymize => Some(keys.pseudonym(Purpose::Ip, &ip.to_string()).into_string()),
-            IpPolicy::Drop => None,
-            IpPolicy::Keep => Some(ip.to_string()),
+            // The formatter machinery costs more than the rest of the step.
+            IpPolicy::Truncate { v4_prefix, v6_prefix } => match truncate(ip, v4_prefix, v6_prefix) {
+                IpNet::V4(net) => push_ipv4_net(out, net.addr(), net.prefix_len()),
+                IpNet::V6(net) => push_ipv6_net(out, net.addr(), net.prefix_len()),
+            },
+            IpPolicy::Pseudonymize => out.push_str(keys.pseudonym(Purpose::Ip, &ip.to_string()).as_str()),
+            IpPolicy::Drop => return false,
+            IpPolicy::Keep => out.push_str(&ip.to_string()),
         }
+        true
     }
 }
 
 /// `a.b.c.d/p`, as `Ipv4Net`'s `Display` writes it.
+#[cfg(test)]
 fn ipv4_net_text(addr: Ipv4Addr, prefix: u8) -> String {
-    let mut out = String::with_capacity(18);
+    let mut out = String::new();
+    push_ipv4_net(&mut out, addr, prefix);
+    out
+}
+
+/// Appends `a.b.c.d/p`.
+fn push_ipv4_net(out: &mut String, addr: Ipv4Addr, prefix: u8) {
     for (i, octet) in addr.octets().into_iter().enumerate() {
         if i > 0 {
             out.push('.');
         }
-        push_decimal(&mut out, octet);
+        push_decimal(out, octet);
     }
     out.push('/');
-    push_decimal(&mut out, prefix);
-    out
+    push_decimal(out, prefix);
 }
 
 /// Appends `n` in decimal.
@@ -82,7 +97,15 @@ fn push_decimal(out: &mut String, n: u8) {
 
 /// `addr/p` for IPv6, as `Ipv6Net`'s `Display` writes it (RFC 5952: lowercase
 /// hex, the first longest run of two or more zero groups as `::`).
+#[cfg(test)]
 fn ipv6_net_text(addr: Ipv6Addr, prefix: u8) -> String {
+    let mut out = String::new();
+    push_ipv6_net(&mut out, addr, prefix);
+    out
+}
+
+/// Appends `addr/p` for IPv6.
+fn push_ipv6_net(out: &mut String, addr: Ipv6Addr, prefix: u8) {
     fn push_hex(out: &mut String, n: u16) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut started = false;
@@ -105,7 +128,8 @@ fn ipv6_net_text(addr: Ipv6Addr, prefix: u8) -> String {
     if addr.to_ipv4_mapped().is_some() {
         // Written with a dotted tail; never left by truncation, which maps
         // such addresses to IPv4 first.
-        return format!("{addr}/{prefix}");
+        out.push_str(&format!("{addr}/{prefix}"));
+        return;
     }
     let groups = addr.segments();
     let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
@@ -122,18 +146,16 @@ fn ipv6_net_text(addr: Ipv6Addr, prefix: u8) -> String {
             run_len = 0;
         }
     }
-    let mut out = String::with_capacity(44);
     match (groups.get(..best), groups.get(best + best_len..)) {
         (Some(head), Some(tail)) if best_len > 1 => {
-            push_groups(&mut out, head);
+            push_groups(out, head);
             out.push_str("::");
-            push_groups(&mut out, tail);
+            push_groups(out, tail);
         }
-        _ => push_groups(&mut out, &groups),
+        _ => push_groups(out, &groups),
     }
     out.push('/');
-    push_decimal(&mut out, prefix);
-    out
+    push_decimal(out, prefix);
 }
 
 /// IPv4-mapped IPv6 (`::ffff:203.0.113.9`) becomes plain IPv4.
@@ -529,6 +551,19 @@ mod tests {
             let addr = Ipv6Addr::from(groups);
             let net = ipnet::Ipv6Net::new(addr, p).expect("prefix in range");
             prop_assert_eq!(ipv6_net_text(addr, p), net.to_string());
+        }
+
+        #[test]
+        fn apply_into_appends_what_apply_returns(a in any::<u32>(), b in any::<u128>(), v6 in any::<bool>()) {
+            let key = MasterKey::from_bytes([3; 32]);
+            let keys = Pseudonymizer::new(&key).epoch_keys(&Rotation::Daily.epoch_of(time::OffsetDateTime::UNIX_EPOCH));
+            let ip = if v6 { IpAddr::V6(Ipv6Addr::from(b)) } else { IpAddr::V4(Ipv4Addr::from(a)) };
+            for policy in [IpPolicy::default(), IpPolicy::Pseudonymize, IpPolicy::Drop, IpPolicy::Keep] {
+                let mut out = String::from("x");
+                let kept = policy.apply_into(ip, &keys, &mut out);
+                let want = policy.apply(ip, &keys).map(|t| format!("x{t}"));
+                prop_assert_eq!(kept.then_some(out), want);
+            }
         }
 
         #[test]

@@ -19,8 +19,7 @@
 //! - every other member is checked for syntax only, at any nesting depth,
 //!   without recursion or allocation.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::borrow::Cow;
 
 /// The longest token that is looked at; longer ones are ignored.
 pub const MAX_JWT_LEN: usize = 8192;
@@ -54,13 +53,24 @@ pub struct JwtClaims {
 /// assert_eq!(c.iss.as_deref(), Some("client-key-1"));
 /// ```
 pub fn peek_jwt(token: &str) -> Option<JwtClaims> {
+    peek_jwt_with(token, |sub, iss| JwtClaims {
+        sub: sub.map(str::to_owned),
+        iss: iss.map(str::to_owned),
+    })
+}
+
+/// [`peek_jwt`] without building the claims: `f` is given `sub` and `iss`
+/// borrowed from the decoded payload (on the stack), so a caller that only
+/// looks them up (a pseudonym cache) allocates nothing. `None` exactly when
+/// [`peek_jwt`] returns `None`.
+pub(crate) fn peek_jwt_with<R>(token: &str, f: impl FnOnce(Option<&str>, Option<&str>) -> R) -> Option<R> {
     let payload = payload_of(token)?;
     // Every 4 base64 characters are 3 bytes; a remainder of 2 or 3 adds 1 or 2.
     let len = payload.len() / 4 * 3 + (payload.len() % 4).saturating_sub(1);
     if len <= SMALL_PAYLOAD {
-        claims_in::<SMALL_PAYLOAD>(payload)
+        claims_in::<SMALL_PAYLOAD, R>(payload, f)
     } else {
-        claims_in::<MAX_PAYLOAD>(payload)
+        claims_in::<MAX_PAYLOAD, R>(payload, f)
     }
 }
 
@@ -85,10 +95,11 @@ fn payload_of(token: &str) -> Option<&[u8]> {
 
 /// Decodes `payload` into an `N`-byte stack buffer and reads the claims.
 #[inline(never)]
-fn claims_in<const N: usize>(payload: &[u8]) -> Option<JwtClaims> {
+fn claims_in<const N: usize, R>(payload: &[u8], f: impl FnOnce(Option<&str>, Option<&str>) -> R) -> Option<R> {
     let mut buf = [0u8; N];
-    let n = URL_SAFE_NO_PAD.decode_slice(payload, &mut buf).ok()?;
-    read_claims(buf.get(..n)?)
+    let n = decode_base64url(payload, &mut buf)?;
+    let claims = read_claims(buf.get(..n)?)?;
+    Some(f(claims.sub.as_deref(), claims.iss.as_deref()))
 }
 
 /// The token of an `Authorization: JWT <token>` header value (scheme
@@ -112,11 +123,19 @@ enum Key {
     Other,
 }
 
+/// `sub` and `iss` of a payload, borrowed from it unless they held escapes
+/// or were numbers.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Claims<'a> {
+    sub: Option<Cow<'a, str>>,
+    iss: Option<Cow<'a, str>>,
+}
+
 /// Reads the claims from a decoded payload; `None` when it is not one valid
 /// JSON object or names `sub` or `iss` twice.
-fn read_claims(json: &[u8]) -> Option<JwtClaims> {
+fn read_claims(json: &[u8]) -> Option<Claims<'_>> {
     let mut s = Scanner { b: json, i: 0 };
-    let mut claims = JwtClaims::default();
+    let mut claims = Claims::default();
     let (mut seen_sub, mut seen_iss) = (false, false);
     s.ws();
     s.expect(b'{')?;
@@ -160,7 +179,7 @@ struct Scanner<'a> {
     i: usize,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -177,9 +196,12 @@ impl Scanner<'_> {
 
     /// Skips JSON whitespace (space, tab, LF, CR only).
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.i += 1;
+        // A local index keeps the loop in registers.
+        let mut i = self.i;
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(i) {
+            i += 1;
         }
+        self.i = i;
     }
 
     fn literal(&mut self, lit: &[u8]) -> Option<()> {
@@ -190,7 +212,7 @@ impl Scanner<'_> {
     /// Reads a string whose opening quote was read, strictly: `\u` surrogates
     /// must pair up and the content must be UTF-8 (the rules for a string
     /// that is read). Returns the raw content and whether it holds escapes.
-    fn strict_string(&mut self) -> Option<(&str, bool)> {
+    fn strict_string(&mut self) -> Option<(&'a str, bool)> {
         let (raw, escaped) = self.string(true)?;
         Some((std::str::from_utf8(raw).ok()?, escaped))
     }
@@ -199,7 +221,7 @@ impl Scanner<'_> {
     /// surrogates must pair up; without, only the syntax is checked (the
     /// rules for a string that is skipped). Returns the raw content and
     /// whether it holds escapes.
-    fn string(&mut self, strict: bool) -> Option<(&[u8], bool)> {
+    fn string(&mut self, strict: bool) -> Option<(&'a [u8], bool)> {
         let start = self.i;
         let mut escaped = false;
         loop {
@@ -284,7 +306,7 @@ impl Scanner<'_> {
     }
 
     /// Reads the value of `sub` or `iss`: `Some(None)` when it is not an ID.
-    fn claim(&mut self) -> Option<Option<String>> {
+    fn claim(&mut self) -> Option<Option<Cow<'a, str>>> {
         self.ws();
         match self.peek()? {
             b'n' => self.literal(b"null").map(|()| None),
@@ -294,9 +316,9 @@ impl Scanner<'_> {
                 self.i += 1;
                 let (raw, escaped) = self.strict_string()?;
                 let s = if escaped {
-                    String::from_utf8(unescape(raw.as_bytes())?).ok()?
+                    Cow::Owned(String::from_utf8(unescape(raw.as_bytes())?).ok()?)
                 } else {
-                    raw.to_owned()
+                    Cow::Borrowed(raw)
                 };
                 Some((!s.is_empty()).then_some(s))
             }
@@ -311,7 +333,7 @@ impl Scanner<'_> {
 
     /// Skips a number; returns its text and whether it is an integer (no
     /// fraction, no exponent).
-    fn number(&mut self) -> Option<(&[u8], bool)> {
+    fn number(&mut self) -> Option<(&'a [u8], bool)> {
         let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
@@ -339,9 +361,11 @@ impl Scanner<'_> {
     }
 
     fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
+        let mut i = self.i;
+        while let Some(b'0'..=b'9') = self.b.get(i) {
+            i += 1;
         }
+        self.i = i;
     }
 
     fn digits1(&mut self) -> Option<()> {
@@ -469,6 +493,70 @@ fn string_stop(b: &[u8], from: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// Decodes base64url without padding into `out`, exactly as strictly as the
+/// base64 crate's `URL_SAFE_NO_PAD` engine: no `=`, no other alphabet, no
+/// stray bits in the last character. Returns the decoded length, or `None`
+/// (also when `out` is too short).
+///
+/// Each character is looked up in a table that already holds its value
+/// shifted to its place in a 4-character group, so a group is four loads
+/// or-ed together; characters outside the alphabet carry bit 31, which the
+/// or of all groups reveals once, at the end.
+fn decode_base64url(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    if input.len() % 4 == 1 {
+        return None;
+    }
+    let n = input.len() / 4 * 3 + (input.len() % 4).saturating_sub(1);
+    let out = out.get_mut(..n)?;
+    let mut bad = 0u32;
+    let mut quads = input.chunks_exact(4);
+    let mut triples = out.chunks_exact_mut(3);
+    for (q, o) in quads.by_ref().zip(triples.by_ref()) {
+        let v = B64[0][usize::from(q[0])]
+            | B64[1][usize::from(q[1])]
+            | B64[2][usize::from(q[2])]
+            | B64[3][usize::from(q[3])];
+        bad |= v;
+        o.copy_from_slice(&v.to_be_bytes()[1..]);
+    }
+    // 2 or 3 characters left make 1 or 2 bytes; their unused low bits must be 0.
+    let (v, stray) = match *quads.remainder() {
+        [] => (0, 0),
+        [a, b] => {
+            let v = B64[0][usize::from(a)] | B64[1][usize::from(b)];
+            (v, v & 0xffff)
+        }
+        [a, b, c] => {
+            let v = B64[0][usize::from(a)] | B64[1][usize::from(b)] | B64[2][usize::from(c)];
+            (v, v & 0xff)
+        }
+        _ => return None,
+    };
+    bad |= v;
+    let bytes = v.to_be_bytes();
+    let tail = triples.into_remainder();
+    let len = tail.len();
+    tail.copy_from_slice(bytes.get(1..1 + len)?);
+    (bad & 1 << 31 == 0 && stray == 0).then_some(n)
+}
+
+/// Base64url character values, shifted to each of the four places of a
+/// group (18, 12, 6, 0 bits); bit 31 marks a byte outside the alphabet.
+const B64: [[u32; 256]; 4] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut t = [[1u32 << 31; 256]; 4];
+    let mut i = 0;
+    while i < alphabet.len() {
+        let v = i as u32;
+        t[0][alphabet[i] as usize] = v << 18;
+        t[1][alphabet[i] as usize] = v << 12;
+        t[2][alphabet[i] as usize] = v << 6;
+        t[3][alphabet[i] as usize] = v;
+        i += 1;
+    }
+    t
+};
+
 /// Decodes the escapes of a string the scanner checked strictly.
 fn unescape(raw: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(raw.len());
@@ -509,7 +597,7 @@ fn unescape(raw: &[u8]) -> Option<Vec<u8>> {
 /// The text of a claim that is a number, as a JSON parser reading it and
 /// writing it back gives it: integers that fit 64 bits keep their digits,
 /// anything else is read as a float. `None` when the number is out of range.
-fn number_text(token: &[u8], integer: bool) -> Option<Option<String>> {
+fn number_text(token: &[u8], integer: bool) -> Option<Option<Cow<'_, str>>> {
     if integer {
         let (negative, digits) = match token {
             [b'-', rest @ ..] => (true, rest),
@@ -524,17 +612,27 @@ fn number_text(token: &[u8], integer: bool) -> Option<Option<String>> {
             None => false,
         };
         if fits {
-            return Some(Some(String::from_utf8(token.to_vec()).ok()?));
+            return Some(Some(Cow::Borrowed(std::str::from_utf8(token).ok()?)));
         }
     }
     let float: f64 = serde_json::from_slice(token).ok()?;
-    Some(serde_json::Number::from_f64(float).map(|n| n.to_string()))
+    Some(serde_json::Number::from_f64(float).map(|n| Cow::Owned(n.to_string())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use proptest::prelude::*;
+
+    /// The claims the scanner reads from a payload, owned.
+    fn read(json: &[u8]) -> Option<JwtClaims> {
+        read_claims(json).map(|c| JwtClaims {
+            sub: c.sub.map(Cow::into_owned),
+            iss: c.iss.map(Cow::into_owned),
+        })
+    }
 
     fn token(payload: &str) -> String {
         token_bytes(payload.as_bytes())
@@ -630,17 +728,17 @@ mod tests {
                 format!("{{{b}:1}}"),
                 format!("{{\"iss\":{{{b}:1}}}}"),
             ] {
-                assert_eq!(read_claims(payload.as_bytes()), None, "{payload}");
+                assert_eq!(read(payload.as_bytes()), None, "{payload}");
                 assert_eq!(reference::read_claims(payload.as_bytes()), None, "{payload}");
             }
         }
         for invalid_utf8 in [&b"{\"sub\":\"\xff\"}"[..], b"{\"\xc3\":1}", b"{\"iss\":{\"\xff\":1}}"] {
-            assert_eq!(read_claims(invalid_utf8), None);
+            assert_eq!(read(invalid_utf8), None);
         }
         // Skipped members are checked for syntax only, as a struct parser does.
         let lenient = br#"{"x":"\ud800","y":{"\udc00":["\ud83d"]},"sub":"a"}"#;
-        assert_eq!(read_claims(lenient), claims(Some("a"), None));
-        assert_eq!(read_claims(b"{\"x\":\"\xff\",\"sub\":\"a\"}"), claims(Some("a"), None));
+        assert_eq!(read(lenient), claims(Some("a"), None));
+        assert_eq!(read(b"{\"x\":\"\xff\",\"sub\":\"a\"}"), claims(Some("a"), None));
     }
 
     #[test]
@@ -674,8 +772,9 @@ mod tests {
         use serde::Deserialize;
         use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-        use super::super::{JwtClaims, MAX_JWT_LEN, URL_SAFE_NO_PAD};
+        use super::super::{JwtClaims, MAX_JWT_LEN};
         use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
         #[derive(Deserialize)]
         struct Claims {
@@ -957,12 +1056,12 @@ mod tests {
 
         #[test]
         fn scanner_reads_claims_as_the_serde_reference(p in payload()) {
-            prop_assert_eq!(read_claims(&p), reference::read_claims(&p), "{}", String::from_utf8_lossy(&p));
+            prop_assert_eq!(read(&p), reference::read_claims(&p), "{}", String::from_utf8_lossy(&p));
         }
 
         #[test]
         fn scanner_agrees_with_the_reference_on_garbage(p in proptest::collection::vec(any::<u8>(), 0..64)) {
-            prop_assert_eq!(read_claims(&p), reference::read_claims(&p));
+            prop_assert_eq!(read(&p), reference::read_claims(&p));
         }
     }
 
@@ -985,6 +1084,15 @@ mod tests {
                 t.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| from + p)
             });
             prop_assert_eq!(string_stop(&b, from), naive);
+        }
+
+        #[test]
+        fn base64url_decodes_as_the_base64_crate(
+            s in "[A-Za-z0-9_-]{0,40}[A-Za-z0-9_=+/.-]{0,3}[A-Za-z0-9_-]{0,3}",
+        ) {
+            let mut out = [0u8; 64];
+            let ours = decode_base64url(s.as_bytes(), &mut out).map(|n| out[..n].to_vec());
+            prop_assert_eq!(ours, URL_SAFE_NO_PAD.decode(&s).ok(), "{}", s);
         }
 
         #[test]

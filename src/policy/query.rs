@@ -57,10 +57,17 @@ impl QueryPolicy {
 
     /// Filters a raw query string; `None` when nothing is kept.
     pub fn filter(&self, raw: &str) -> Option<String> {
-        if self.allow.is_empty() {
-            return None;
-        }
         let mut out = String::new();
+        self.filter_into(raw, &mut out).then_some(out)
+    }
+
+    /// [`QueryPolicy::filter`] appending the kept pairs to `out` (a buffer
+    /// the caller reuses); returns whether any pair was kept.
+    pub(crate) fn filter_into(&self, raw: &str, out: &mut String) -> bool {
+        if self.allow.is_empty() {
+            return false;
+        }
+        let start = out.len();
         let mut rest = Some(raw);
         for _ in 0..64 {
             let Some(current) = rest else { break };
@@ -76,25 +83,24 @@ impl QueryPolicy {
                 Some(p) => Cow::Borrowed(p.as_str()),
                 None => sanitize_text(&value, 128),
             };
-            if out.capacity() == 0 {
-                out.reserve(raw.len().min(MAX_QUERY_LEN));
-            }
             let mark = out.len();
-            if mark > 0 {
+            if mark > start {
                 out.push('&');
+            } else {
+                out.reserve(raw.len().min(MAX_QUERY_LEN));
             }
             out.push_str(&sanitize_text(&key, 64));
             out.push('=');
-            push_escaped(&value, &mut out);
+            push_escaped(&value, out);
             // Whole pairs only: a pair cut at the cap would leave a key that is
             // not on the allowlist or half an escape. (One pair is at most
             // 64 + 1 + 3 × 128 bytes, always under the cap.)
-            if out.len() > MAX_QUERY_LEN {
+            if out.len() - start > MAX_QUERY_LEN {
                 out.truncate(mark);
                 break;
             }
         }
-        (!out.is_empty()).then_some(out)
+        out.len() > start
     }
 
     /// The value of the first parameter named `key` (decoded), for account sources.
@@ -295,6 +301,16 @@ mod tests {
             let p = QueryPolicy::drop_all().allow(["k"]);
             proptest::prop_assert_eq!(p.filter(&raw), Some(want));
         }
+    }
+
+    #[test]
+    fn filter_into_appends_to_the_buffer() {
+        let p = QueryPolicy::drop_all().allow(["lic"]);
+        let mut out = String::from("x");
+        assert!(p.filter_into("a=1&lic=active", &mut out));
+        assert_eq!(out, "xlic=active");
+        assert!(!p.filter_into("a=1", &mut out));
+        assert_eq!(out, "xlic=active");
     }
 
     #[test]

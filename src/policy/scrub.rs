@@ -67,40 +67,49 @@ pub struct ScrubbedPath<'a> {
 /// assert_eq!(s.path, "/users/{email}/pages/{id}/{uuid}");
 /// ```
 pub fn scrub_path(raw: &str) -> ScrubbedPath<'_> {
-    let mut out = String::with_capacity(raw.len().min(256));
+    let mut path = String::with_capacity(raw.len().min(256));
+    let account_id = scrub_path_into(raw, &mut path);
+    ScrubbedPath { path, account_id }
+}
+
+/// [`scrub_path`] appending the path to `out` (a buffer the caller reuses);
+/// returns the first account ID seen.
+pub(crate) fn scrub_path_into<'a>(raw: &'a str, out: &mut String) -> Option<Cow<'a, str>> {
     let mut account_id = None;
-    let mut rest = raw.strip_prefix('/').unwrap_or(raw);
+    let body = raw.strip_prefix('/').unwrap_or(raw);
+    out.push('/');
+    // Kept segments and their slashes are copied in runs: `copied` is where
+    // the part of `body` not yet written starts.
+    let (mut copied, mut start) = (0, 0);
     for i in 0..=MAX_SEGMENTS {
-        out.push('/');
         if i == MAX_SEGMENTS {
+            out.push_str(body.get(copied..start).unwrap_or(""));
             out.push('…');
-            break;
+            return account_id;
         }
         // Segments are short: a plain loop beats a vectorized search here.
-        let end = rest.bytes().position(|b| b == b'/');
-        let (seg, next) = match end {
-            Some(end) => (rest.get(..end).unwrap_or(""), rest.get(end + 1..)),
-            None => (rest, None),
-        };
-        match classify(seg) {
-            None => out.push_str(seg),
-            Some(p) => {
-                if p == Placeholder::AccountId && account_id.is_none() {
-                    account_id = Some(if seg.contains('%') {
-                        percent_decode(seg.as_bytes()).decode_utf8_lossy()
-                    } else {
-                        Cow::Borrowed(seg)
-                    });
-                }
-                out.push_str(p.as_str());
+        let rest = body.get(start..).unwrap_or("");
+        let end = rest.bytes().position(|b| b == b'/').map_or(body.len(), |p| start + p);
+        let seg = body.get(start..end).unwrap_or("");
+        if let Some(p) = classify(seg) {
+            if p == Placeholder::AccountId && account_id.is_none() {
+                account_id = Some(if seg.contains('%') {
+                    percent_decode(seg.as_bytes()).decode_utf8_lossy()
+                } else {
+                    Cow::Borrowed(seg)
+                });
             }
+            out.push_str(body.get(copied..start).unwrap_or(""));
+            out.push_str(p.as_str());
+            copied = end;
         }
-        match next {
-            Some(next) => rest = next,
-            None => break,
+        if end >= body.len() {
+            break;
         }
+        start = end + 1;
     }
-    ScrubbedPath { path: out, account_id }
+    out.push_str(body.get(copied..).unwrap_or(""));
+    account_id
 }
 
 /// Byte classes for one-pass segment classification.
@@ -371,6 +380,14 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(scrub_path(raw).path, want, "{raw}");
         }
+    }
+
+    #[test]
+    fn scrub_path_into_appends_to_the_buffer() {
+        let mut out = String::from("kept");
+        let id = scrub_path_into("/a/557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff/10", &mut out);
+        assert_eq!(out, "kept/a/{account_id}/{id}");
+        assert_eq!(id.as_deref(), Some("557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff"));
     }
 
     #[test]
