@@ -9,10 +9,9 @@ use http::Method;
 use time::OffsetDateTime;
 
 use super::ip::{forwarded_hops, resolve_client, xff_hops};
-use super::scrub::{sanitize_text, scrub_path};
-use super::{
-    EpochKeys, JwtClaims, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy, jwt_from_authorization, peek_jwt,
-};
+use super::jwt::peek_jwt_with;
+use super::scrub::{sanitize_text, scrub_path_into};
+use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy, jwt_from_authorization};
 use crate::record::raw::RawRecord;
 use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION};
 
@@ -29,12 +28,15 @@ const PSEUDONYM_CACHE: usize = 4096;
 /// most tokens the worker sees it has read before.
 const TOKEN_SLOTS: usize = 1024;
 
-/// One remembered token.
+/// One remembered token and its `sub` and `iss` claims.
 #[derive(Default)]
 struct TokenSlot {
     hash: u64,
     token: String,
-    claims: Option<JwtClaims>,
+    /// Whether the token is a readable JWT.
+    readable: bool,
+    sub: Option<String>,
+    iss: Option<String>,
 }
 
 /// The claims of recently read JWTs: a direct-mapped cache, each token in
@@ -56,8 +58,9 @@ impl Default for TokenCache {
 }
 
 impl TokenCache {
-    /// The claims of `token`, read now or remembered from an earlier read.
-    fn claims(&mut self, token: &str) -> Option<&JwtClaims> {
+    /// The `sub` and `iss` claims of `token`, read now or remembered from an
+    /// earlier read; `None` when the token is not a readable JWT.
+    fn claims(&mut self, token: &str) -> Option<(Option<&str>, Option<&str>)> {
         if self.slots.is_empty() {
             self.slots.resize_with(TOKEN_SLOTS, TokenSlot::default);
         }
@@ -68,9 +71,14 @@ impl TokenCache {
             slot.hash = hash;
             slot.token.clear();
             slot.token.push_str(token);
-            slot.claims = peek_jwt(token);
+            let (sub, iss) = (&mut slot.sub, &mut slot.iss);
+            slot.readable = peek_jwt_with(token, |s, i| {
+                set_opt(sub, s);
+                set_opt(iss, i);
+            })
+            .is_some();
         }
-        slot.claims.as_ref()
+        slot.readable.then_some((slot.sub.as_deref(), slot.iss.as_deref()))
     }
 }
 
@@ -95,6 +103,8 @@ fn token_hash(seed: u64, bytes: &[u8]) -> u64 {
 pub(crate) struct Sanitizer {
     policy: Policy,
     tokens: TokenCache,
+    /// A buffer for a scrubbed path that is read for its account ID only.
+    scratch: String,
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
@@ -129,6 +139,16 @@ fn set(dst: &mut String, src: &str) {
     dst.push_str(src);
 }
 
+/// Sets `dst` to what `write` writes into an empty buffer (`dst`'s own when
+/// it has one), or to `None` when `write` says there is nothing.
+fn fill_opt(dst: &mut Option<String>, write: impl FnOnce(&mut String) -> bool) {
+    let mut buf = dst.take().unwrap_or_default();
+    buf.clear();
+    if write(&mut buf) {
+        *dst = Some(buf);
+    }
+}
+
 /// `dst = src`, in `dst`'s buffer when it has one.
 fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
     match (dst.as_mut(), src) {
@@ -143,6 +163,7 @@ impl Sanitizer {
         Sanitizer {
             policy,
             tokens: TokenCache::default(),
+            scratch: String::new(),
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
@@ -184,19 +205,19 @@ impl Sanitizer {
         set_opt(&mut out.route, route.as_deref());
         // With a route template the path is the template; the raw path is
         // scrubbed only when it is the path, or may hold the account.
-        let scrubbed = (route.is_none() || path_ids).then(|| scrub_path(uri_path));
-        let scrubbed_account = match (&route, scrubbed) {
-            (Some(r), s) => {
+        let scrubbed_account = match &route {
+            Some(r) => {
                 set(&mut out.path, r);
-                s.and_then(|s| s.account_id)
+                if path_ids {
+                    self.scratch.clear();
+                    scrub_path_into(uri_path, &mut self.scratch)
+                } else {
+                    None
+                }
             }
-            (None, Some(s)) => {
-                out.path = s.path;
-                s.account_id
-            }
-            (None, None) => {
-                set(&mut out.path, "/");
-                None
+            None => {
+                out.path.clear();
+                scrub_path_into(uri_path, &mut out.path)
             }
         };
 
@@ -210,7 +231,7 @@ impl Sanitizer {
         } else {
             None
         };
-        let (jwt_sub, jwt_iss) = jwt.map(|c| (c.sub.as_deref(), c.iss.as_deref())).unwrap_or_default();
+        let (jwt_sub, jwt_iss) = jwt.unwrap_or_default();
         let n_account_headers = self.policy.sources.account_headers.len();
         let n_captured = raw.account_headers.spans.len();
         let header = |range: std::ops::Range<usize>| -> Option<Cow<'_, str>> {
@@ -252,7 +273,11 @@ impl Sanitizer {
             }
         };
 
-        out.query = query.and_then(|q| self.policy.query.filter(q));
+        let query_policy = &self.policy.query;
+        match query {
+            Some(q) => fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
+            None => out.query = None,
+        }
         let ip_policy = self.policy.ip;
         let [accounts, tenants] = &mut self.cache;
         let (epoch, keys) = epoch_keys(
@@ -262,7 +287,10 @@ impl Sanitizer {
             &self.pseudo,
             ts,
         );
-        out.client = client_ip.and_then(|ip| ip_policy.apply(ip, keys));
+        match client_ip {
+            Some(ip) => fill_opt(&mut out.client, |buf| ip_policy.apply_into(ip, keys, buf)),
+            None => out.client = None,
+        }
         match account.filter(|a| a.len() <= MAX_ID_LEN) {
             Some(a) => cached(accounts, keys, Purpose::Account, &a, &mut out.account),
             None => out.account = None,
@@ -428,13 +456,19 @@ mod token_cache_tests {
         )
     }
 
+    fn sub(c: &mut TokenCache, t: &str) -> Option<String> {
+        c.claims(t).and_then(|(s, _)| s.map(str::to_owned))
+    }
+
     #[test]
     fn a_remembered_token_reads_as_the_first_time() {
         let mut c = TokenCache::default();
         let t = token("557058:a");
-        let first = c.claims(&t).cloned();
-        assert_eq!(first.as_ref().and_then(|c| c.sub.as_deref()), Some("557058:a"));
-        assert_eq!(c.claims(&t).cloned(), first);
+        let first = c.claims(&t).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
+        assert_eq!(first.as_ref().and_then(|c| c.0.as_deref()), Some("557058:a"));
+        assert_eq!(first.as_ref().and_then(|c| c.1.as_deref()), Some("jira:1"));
+        let again = c.claims(&t).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
+        assert_eq!(again, first);
     }
 
     #[test]
@@ -442,9 +476,9 @@ mod token_cache_tests {
         // Same signature, other payload.
         let mut c = TokenCache::default();
         let (a, b) = (token("557058:a"), token("557058:b"));
-        assert_eq!(c.claims(&a).and_then(|c| c.sub.clone()).as_deref(), Some("557058:a"));
-        assert_eq!(c.claims(&b).and_then(|c| c.sub.clone()).as_deref(), Some("557058:b"));
-        assert_eq!(c.claims(&a).and_then(|c| c.sub.clone()).as_deref(), Some("557058:a"));
+        assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
+        assert_eq!(sub(&mut c, &b).as_deref(), Some("557058:b"));
+        assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
     }
 
     #[test]
@@ -459,7 +493,7 @@ mod token_cache_tests {
         let mut c = TokenCache::default();
         for i in 0..TOKEN_SLOTS * 3 {
             let t = token(&format!("557058:{i}"));
-            assert_eq!(c.claims(&t).and_then(|c| c.sub.clone()), Some(format!("557058:{i}")));
+            assert_eq!(sub(&mut c, &t), Some(format!("557058:{i}")));
         }
         assert_eq!(c.slots.len(), TOKEN_SLOTS);
     }
@@ -471,8 +505,8 @@ mod token_cache_tests {
         c.slots.resize_with(1, TokenSlot::default);
         let (a, b) = (token("557058:a"), token("557058:b"));
         for _ in 0..3 {
-            assert_eq!(c.claims(&a).and_then(|c| c.sub.clone()).as_deref(), Some("557058:a"));
-            assert_eq!(c.claims(&b).and_then(|c| c.sub.clone()).as_deref(), Some("557058:b"));
+            assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
+            assert_eq!(sub(&mut c, &b).as_deref(), Some("557058:b"));
         }
     }
 }
