@@ -116,6 +116,8 @@ impl Builder {
     }
 
     /// The longest the worker sleeps when there is nothing to do. Defaults to 10 ms.
+    /// Under load it sleeps 1 ms (or this, if shorter) between rounds, so records
+    /// reach the sinks within about that long.
     pub fn max_idle(mut self, idle: Duration) -> Self {
         self.config.max_idle = idle;
         self

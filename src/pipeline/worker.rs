@@ -179,7 +179,9 @@ impl Worker {
         // or two at a time; batches a backed-up sink holds beyond these are
         // its to free, so a slow sink does not make the worker keep memory.
         let mut batch = Batches::new(self.config.batch_size, KEPT_BATCHES);
-        let mut idle = MIN_IDLE;
+        // A configured longest park below the usual shortest one wins.
+        let min_idle = MIN_IDLE.min(self.config.max_idle);
+        let mut idle = min_idle;
         // Drops reported so far and when; at most one warning per WARN_EVERY,
         // carrying every drop since the previous one.
         let mut reported_full = 0;
@@ -189,7 +191,7 @@ impl Worker {
             let drained = self.drain(&mut batch);
             if batch.filled() > 0 {
                 self.dispatch(&mut batch, false);
-                idle = MIN_IDLE;
+                idle = min_idle;
             }
             let full = self.counters.dropped_queue_full.load(Relaxed);
             if full > reported_full && last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
