@@ -141,67 +141,39 @@ fn pipeline(c: &mut Criterion) {
         .into_iter()
         .map(|r| sanitizer.sanitize(r))
         .collect();
-    group.bench_function("sanitize+encode+write", |b| {
-        b.iter_batched_ref(
-            || {
-                scratch.keep_small();
-                batch(&reqs, &mut next)
-            },
-            |raws| {
-                for (raw, record) in raws.iter_mut().zip(reused.iter_mut()) {
-                    sanitizer.sanitize_into(raw, record);
-                }
-                buf.clear();
-                for record in &reused {
-                    write_ndjson(record, &mut buf);
-                }
-                (&scratch.file).write_all(&buf).expect("write");
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    group.bench_function("sanitize", |b| {
-        b.iter_batched_ref(
-            || batch(&reqs, &mut next),
-            |raws| {
-                for (raw, record) in raws.iter_mut().zip(reused.iter_mut()) {
-                    sanitizer.sanitize_into(raw, record);
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
     let mut next_fresh = 0;
-    group.bench_function("sanitize+encode+write, every token new", |b| {
-        b.iter_batched_ref(
-            || {
-                scratch.keep_small();
-                batch(&fresh, &mut next_fresh)
-            },
-            |raws| {
-                for (raw, record) in raws.iter_mut().zip(reused.iter_mut()) {
-                    sanitizer.sanitize_into(raw, record);
-                }
-                buf.clear();
-                for record in &reused {
-                    write_ndjson(record, &mut buf);
-                }
-                (&scratch.file).write_all(&buf).expect("write");
-            },
-            BatchSize::LargeInput,
-        )
-    });
-    group.bench_function("sanitize, every token new", |b| {
-        b.iter_batched_ref(
-            || batch(&fresh, &mut next_fresh),
-            |raws| {
-                for (raw, record) in raws.iter_mut().zip(reused.iter_mut()) {
-                    sanitizer.sanitize_into(raw, record);
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    for (mix, reqs, next) in [("", &reqs, &mut next), (", every token new", &fresh, &mut next_fresh)] {
+        group.bench_function(format!("sanitize+encode+write{mix}"), |b| {
+            b.iter_batched_ref(
+                || {
+                    scratch.keep_small();
+                    batch(reqs, next)
+                },
+                |raws| {
+                    for (raw, record) in raws.iter_mut().zip(reused.iter_mut()) {
+                        sanitizer.sanitize_into(raw, record);
+                    }
+                    buf.clear();
+                    for record in &reused {
+                        write_ndjson(record, &mut buf);
+                    }
+                    (&scratch.file).write_all(&buf).expect("write");
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        group.bench_function(format!("sanitize{mix}"), |b| {
+            b.iter_batched_ref(
+                || batch(reqs, next),
+                |raws| {
+                    for (raw, record) in raws.iter_mut().zip(reused.iter_mut()) {
+                        sanitizer.sanitize_into(raw, record);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 
     let records: Vec<Record> = batch(&reqs, &mut next)
