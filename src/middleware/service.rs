@@ -75,10 +75,7 @@ where
         // The capture copies the text it needs: nothing of the request
         // (nor of the server's read buffer it lives in) outlives the request.
         let mut raw = self.shared.handoff.take_box();
-        raw.start = start;
-        raw.method = req.method().clone();
-        raw.version = req.version();
-        raw.peer = peer;
+        raw.begin(start, req.method().clone(), req.version(), peer);
         raw.declared_req_bytes = declared_req_bytes;
         let uri = req.uri();
         raw.path = raw.push(uri.path().as_bytes()).unwrap_or_default();

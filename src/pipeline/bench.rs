@@ -61,10 +61,10 @@ impl BenchSanitizer {
     }
 
     /// Turns one capture into a record the way the worker does: into a
-    /// record of an earlier batch, reusing its buffers, then empties the
-    /// capture for its next request.
+    /// record of an earlier batch, reusing its buffers, then readies the
+    /// capture for the pool.
     pub fn sanitize_into(&mut self, raw: &mut RawCapture, out: &mut Record) {
         self.0.sanitize_into(&mut raw.0, out);
-        raw.0.reset();
+        raw.0.release();
     }
 }

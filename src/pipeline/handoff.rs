@@ -63,7 +63,7 @@ impl Handoff {
         }
     }
 
-    /// A box for a new capture: from the pool (reset by the worker), or new
+    /// A box for a new capture: from the pool, or new
     /// when the pool is empty.
     pub(crate) fn take_box(&self) -> RawBox {
         self.pool
@@ -81,7 +81,7 @@ impl Handoff {
             Ok(()) => {}
             Err(TrySendError::Full(mut raw)) => {
                 self.counters.dropped_queue_full.fetch_add(1, Relaxed);
-                raw.reset();
+                raw.release();
                 let _ = self.pool.push(raw);
                 // The worker is behind: wake it now rather than at its next tick.
                 self.worker.unpark();

@@ -236,9 +236,8 @@ impl Worker {
             match self.rx.try_recv() {
                 Ok(mut boxed) => {
                     self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
-                    // Back to the request path, emptied here so that the
-                    // request thread frees nothing.
-                    boxed.reset();
+                    // Back to the request path, which overwrites it.
+                    boxed.release();
                     let _ = self.pool.push(boxed);
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return false,

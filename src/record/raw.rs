@@ -114,18 +114,32 @@ impl RawRecord {
         }
     }
 
-    /// Forgets the request: every field back to empty, the text buffer kept
-    /// (unless an unusually large request grew it).
-    pub(crate) fn reset(&mut self) {
+    /// Starts the capture of a new request: every field is set (the previous
+    /// request's values are gone), the text buffer emptied but kept.
+    ///
+    /// The request path sets every field here rather than the worker
+    /// clearing them: the worker only reads a capture, so the cache lines
+    /// the request path writes next are not ones the other core modified.
+    pub(crate) fn begin(&mut self, start: SystemTime, method: Method, version: Version, peer: Option<SocketAddr>) {
         let mut text = std::mem::take(&mut self.text);
         text.clear();
-        if text.capacity() > TEXT_KEEP {
-            text = Vec::with_capacity(TEXT_CAPACITY);
-        }
         *self = RawRecord {
+            start,
+            method,
+            version,
+            peer,
             text,
             ..RawRecord::with_capacity(0)
         };
+    }
+
+    /// Readies a capture the worker is done with for the pool: a text buffer
+    /// an unusually large request grew is given back. Everything else is
+    /// overwritten by the next [`begin`](Self::begin).
+    pub(crate) fn release(&mut self) {
+        if self.text.capacity() > TEXT_KEEP {
+            self.text = Vec::with_capacity(TEXT_CAPACITY);
+        }
     }
 
     /// Copies `bytes` into the text; `None` when the capture is full.
@@ -193,15 +207,26 @@ mod tests {
     }
 
     #[test]
-    fn reset_keeps_a_normal_buffer_and_frees_a_huge_one() {
+    fn begin_forgets_the_last_request_and_keeps_the_buffer() {
         let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
         let span = raw.push(b"/rest/api").expect("fits");
+        raw.query = raw.push(b"jwt=abc");
+        raw.status = Some(500);
+        raw.app.account = Some("557058:abc".to_owned());
         assert_eq!(raw.str(span), "/rest/api");
-        raw.reset();
+        raw.release();
+        raw.begin(SystemTime::UNIX_EPOCH, Method::POST, Version::HTTP_2, None);
         assert_eq!(raw.text.capacity(), TEXT_CAPACITY);
-        assert_eq!(raw.bytes(span), b"", "a reset capture has no text");
+        assert_eq!(raw.bytes(span), b"", "a new capture has no text");
+        assert_eq!((raw.query, raw.status, raw.app.account.as_deref()), (None, None, None));
+        assert_eq!((raw.method.clone(), raw.version), (Method::POST, Version::HTTP_2));
+    }
+
+    #[test]
+    fn release_gives_back_a_huge_buffer() {
+        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
         raw.push(&vec![b'a'; TEXT_KEEP + 1]).expect("fits");
-        raw.reset();
+        raw.release();
         assert_eq!(raw.text.capacity(), TEXT_CAPACITY);
     }
 
