@@ -10,12 +10,8 @@ use super::counter::ByteCounter;
 use super::guard::{Capture, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::policy::MAX_JWT_LEN;
+use crate::policy::jwt::authorization_payload;
 use crate::record::raw::MAX_CAPTURED;
-
-/// The longest `Authorization` value captured: a JWT scheme, a space and the
-/// longest token the worker reads. Longer values cannot carry a readable JWT.
-const MAX_AUTHORIZATION: usize = MAX_JWT_LEN + 64;
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
 ///
@@ -85,10 +81,11 @@ where
             raw.matched = raw.push(m.as_str().as_bytes());
         }
         if cfg.authorization {
-            raw.authorization = headers
+            // Only the claims segment: a capture never holds a usable token.
+            raw.jwt_payload = headers
                 .get(header::AUTHORIZATION)
-                .filter(|v| v.len() <= MAX_AUTHORIZATION)
-                .and_then(|v| raw.push(v.as_bytes()));
+                .and_then(|v| authorization_payload(v.as_bytes()))
+                .and_then(|p| raw.push(p));
         }
         for (i, name) in cfg.id_headers.iter().take(MAX_CAPTURED).enumerate() {
             raw.account_headers.spans[i] = headers.get(name).and_then(|v| raw.push(v.as_bytes()));

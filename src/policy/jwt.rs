@@ -64,7 +64,11 @@ pub fn peek_jwt(token: &str) -> Option<JwtClaims> {
 /// looks them up (a pseudonym cache) allocates nothing. `None` exactly when
 /// [`peek_jwt`] returns `None`.
 pub(crate) fn peek_jwt_with<R>(token: &str, f: impl FnOnce(Option<&str>, Option<&str>) -> R) -> Option<R> {
-    let payload = payload_of(token)?;
+    payload_claims_with(payload_of(token)?, f)
+}
+
+/// The claims in a token's payload segment (as [`payload_segment`] finds it).
+pub(crate) fn payload_claims_with<R>(payload: &[u8], f: impl FnOnce(Option<&str>, Option<&str>) -> R) -> Option<R> {
     // Every 4 base64 characters are 3 bytes; a remainder of 2 or 3 adds 1 or 2.
     let len = payload.len() / 4 * 3 + (payload.len() % 4).saturating_sub(1);
     if len <= SMALL_PAYLOAD {
@@ -76,7 +80,26 @@ pub(crate) fn peek_jwt_with<R>(token: &str, f: impl FnOnce(Option<&str>, Option<
 
 /// The base64url payload of a compact token, without trailing `=`.
 fn payload_of(token: &str) -> Option<&[u8]> {
-    let token = token.trim().as_bytes();
+    payload_segment(token.trim().as_bytes())
+}
+
+/// The JWT payload segment in an `Authorization: JWT <token>` value, found
+/// without decoding or checking UTF-8: what the request path keeps for the
+/// worker, so that a capture never holds a token's signature. The same
+/// checks as [`peek_jwt`] apply to its shape (at most [`MAX_JWT_LEN`] bytes,
+/// three segments); only ASCII whitespace is trimmed.
+pub(crate) fn authorization_payload(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    let space = memchr::memchr(b' ', value)?;
+    let scheme = value.get(..space)?;
+    if !scheme.eq_ignore_ascii_case(b"JWT") {
+        return None;
+    }
+    payload_segment(value.get(space + 1..)?.trim_ascii())
+}
+
+/// The base64url payload segment of compact token bytes, without trailing `=`.
+pub(crate) fn payload_segment(token: &[u8]) -> Option<&[u8]> {
     if token.len() > MAX_JWT_LEN {
         return None;
     }
@@ -758,6 +781,17 @@ mod tests {
     }
 
     #[test]
+    fn the_request_path_keeps_the_claims_segment_and_never_the_signature() {
+        assert_eq!(
+            authorization_payload(b" jwt  hdr.cGF5bG9hZA==.c2lnbmF0dXJl "),
+            Some(&b"cGF5bG9hZA"[..])
+        );
+        assert_eq!(authorization_payload(b"Bearer hdr.cGF5.sig"), None);
+        assert_eq!(authorization_payload(b"JWT hdr.cGF5.sig.extra"), None);
+        assert_eq!(authorization_payload(b"JWT hdr.cGF5"), None);
+    }
+
+    #[test]
     fn authorization_scheme_is_case_insensitive() {
         assert_eq!(jwt_from_authorization(b"JWT abc"), Some("abc"));
         assert_eq!(jwt_from_authorization(b"jwt  abc "), Some("abc"));
@@ -1049,6 +1083,22 @@ mod tests {
                 }
                 v
             })
+    }
+
+    proptest! {
+        #[test]
+        fn the_request_path_finds_the_payload_the_worker_would(
+            scheme in prop_oneof![Just("JWT".to_owned()), Just("jwt".to_owned()), Just("Bearer".to_owned()), "[A-Za-z]{0,5}"],
+            pad in "[ \t]{0,3}",
+            token in prop_oneof![
+                "[A-Za-z0-9_=-]{0,12}\\.[A-Za-z0-9_=-]{0,40}\\.[A-Za-z0-9_-]{0,12}",
+                "[A-Za-z0-9_.= -]{0,60}",
+            ],
+        ) {
+            let value = format!("{pad}{scheme} {pad}{token}{pad}");
+            let worker = jwt_from_authorization(value.as_bytes()).and_then(payload_of);
+            prop_assert_eq!(authorization_payload(value.as_bytes()), worker);
+        }
     }
 
     proptest! {

@@ -6,7 +6,7 @@
 
 mod epoch;
 mod ip;
-mod jwt;
+pub(crate) mod jwt;
 mod key;
 mod keyring;
 #[allow(clippy::module_inception)]

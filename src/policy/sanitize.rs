@@ -9,9 +9,9 @@ use http::Method;
 use time::OffsetDateTime;
 
 use super::ip::{forwarded_hops, resolve_client, xff_hops};
-use super::jwt::peek_jwt_with;
+use super::jwt::{payload_claims_with, payload_segment};
 use super::scrub::{sanitize_text, scrub_path_into};
-use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy, jwt_from_authorization};
+use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy};
 use crate::record::raw::RawRecord;
 use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION};
 
@@ -28,21 +28,22 @@ const PSEUDONYM_CACHE: usize = 4096;
 /// most tokens the worker sees it has read before.
 const TOKEN_SLOTS: usize = 1024;
 
-/// One remembered token and its `sub` and `iss` claims.
+/// One remembered token payload and its `sub` and `iss` claims.
 #[derive(Default)]
 struct TokenSlot {
     hash: u64,
-    token: String,
+    payload: Vec<u8>,
     /// Whether the token is a readable JWT.
     readable: bool,
     sub: Option<String>,
     iss: Option<String>,
 }
 
-/// The claims of recently read JWTs: a direct-mapped cache, each token in
-/// the slot its hash picks, replacing what was there. A token is taken from
-/// the cache only when it equals the remembered one byte for byte, so hash
-/// collisions (even crafted ones) cost a re-read, never a wrong account.
+/// The claims of recently read JWTs: a direct-mapped cache, each token's
+/// payload segment (the claims are read from it alone) in the slot its hash
+/// picks, replacing what was there. A payload is taken from the cache only
+/// when it equals the remembered one byte for byte, so hash collisions (even
+/// crafted ones) cost a re-read, never a wrong account.
 struct TokenCache {
     seed: u64,
     slots: Vec<TokenSlot>,
@@ -58,21 +59,21 @@ impl Default for TokenCache {
 }
 
 impl TokenCache {
-    /// The `sub` and `iss` claims of `token`, read now or remembered from an
-    /// earlier read; `None` when the token is not a readable JWT.
-    fn claims(&mut self, token: &str) -> Option<(Option<&str>, Option<&str>)> {
+    /// The `sub` and `iss` claims of a token's payload segment, read now or
+    /// remembered from an earlier read; `None` when it is not readable.
+    fn claims(&mut self, payload: &[u8]) -> Option<(Option<&str>, Option<&str>)> {
         if self.slots.is_empty() {
             self.slots.resize_with(TOKEN_SLOTS, TokenSlot::default);
         }
-        let hash = token_hash(self.seed, token.as_bytes());
+        let hash = token_hash(self.seed, payload);
         let i = usize::try_from(hash % self.slots.len() as u64).unwrap_or_default();
         let slot = self.slots.get_mut(i)?;
-        if slot.hash != hash || slot.token != token {
+        if slot.hash != hash || slot.payload != payload {
             slot.hash = hash;
-            slot.token.clear();
-            slot.token.push_str(token);
+            slot.payload.clear();
+            slot.payload.extend_from_slice(payload);
             let (sub, iss) = (&mut slot.sub, &mut slot.iss);
-            slot.readable = peek_jwt_with(token, |s, i| {
+            slot.readable = payload_claims_with(payload, |s, i| {
                 set_opt(sub, s);
                 set_opt(iss, i);
             })
@@ -222,14 +223,13 @@ impl Sanitizer {
         };
 
         // Account and tenant.
-        let jwt = if connect_jwt {
-            raw.authorization
-                .and_then(|v| jwt_from_authorization(raw.bytes(v)))
-                .map(Cow::Borrowed)
-                .or_else(|| query.and_then(|q| QueryPolicy::find(q, "jwt")))
-                .and_then(|t| self.tokens.claims(&t))
-        } else {
-            None
+        let jwt = match (connect_jwt, raw.jwt_payload) {
+            (false, _) => None,
+            (true, Some(p)) => self.tokens.claims(raw.bytes(p)),
+            (true, None) => match query.and_then(|q| QueryPolicy::find(q, "jwt")) {
+                Some(t) => payload_segment(t.trim().as_bytes()).and_then(|p| self.tokens.claims(p)),
+                None => None,
+            },
         };
         let (jwt_sub, jwt_iss) = jwt.unwrap_or_default();
         let n_account_headers = self.policy.sources.account_headers.len();
@@ -385,6 +385,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::policy::jwt::authorization_payload;
     use crate::record::Outcome;
     use crate::record::raw::TEXT_CAPACITY;
 
@@ -396,7 +397,9 @@ mod tests {
         raw.peer = Some(SocketAddr::from(([203, 0, 113, 7], 4711)));
         raw.path = raw.push(path.as_bytes()).unwrap_or_default();
         raw.query = query.and_then(|q| raw.push(q.as_bytes()));
-        raw.authorization = authorization.and_then(|a| raw.push(a.as_bytes()));
+        raw.jwt_payload = authorization
+            .and_then(|a| authorization_payload(a.as_bytes()))
+            .and_then(|p| raw.push(p));
         raw.status = Some(status);
         raw.resp_bytes = 512;
         raw.duration = Duration::from_micros(910);
@@ -456,24 +459,31 @@ mod token_cache_tests {
         )
     }
 
+    fn payload(token: &str) -> &[u8] {
+        payload_segment(token.as_bytes()).unwrap_or_default()
+    }
+
     fn sub(c: &mut TokenCache, t: &str) -> Option<String> {
-        c.claims(t).and_then(|(s, _)| s.map(str::to_owned))
+        c.claims(payload(t)).and_then(|(s, _)| s.map(str::to_owned))
     }
 
     #[test]
     fn a_remembered_token_reads_as_the_first_time() {
         let mut c = TokenCache::default();
         let t = token("557058:a");
-        let first = c.claims(&t).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
+        let first = c
+            .claims(payload(&t))
+            .map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
         assert_eq!(first.as_ref().and_then(|c| c.0.as_deref()), Some("557058:a"));
         assert_eq!(first.as_ref().and_then(|c| c.1.as_deref()), Some("jira:1"));
-        let again = c.claims(&t).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
+        let again = c
+            .claims(payload(&t))
+            .map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
         assert_eq!(again, first);
     }
 
     #[test]
-    fn tokens_with_the_same_signature_are_not_confused() {
-        // Same signature, other payload.
+    fn tokens_of_the_same_length_are_not_confused() {
         let mut c = TokenCache::default();
         let (a, b) = (token("557058:a"), token("557058:b"));
         assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
@@ -484,8 +494,8 @@ mod token_cache_tests {
     #[test]
     fn an_unreadable_token_is_remembered_as_unreadable() {
         let mut c = TokenCache::default();
-        assert!(c.claims("not.a.jwt").is_none());
-        assert!(c.claims("not.a.jwt").is_none());
+        assert!(c.claims(b"not").is_none());
+        assert!(c.claims(b"not").is_none());
     }
 
     #[test]

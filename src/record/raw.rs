@@ -69,8 +69,9 @@ pub(crate) struct RawRecord {
     pub(crate) query: Option<Span>,
     /// The route template known on the request path (axum `MatchedPath`).
     pub(crate) matched: Option<Span>,
-    /// `Authorization` value, kept only when a JWT account source is on.
-    pub(crate) authorization: Option<Span>,
+    /// The payload segment of a Connect JWT in `Authorization` (never its
+    /// signature), kept only when a JWT account source is on.
+    pub(crate) jwt_payload: Option<Span>,
     /// Configured account / tenant header values, in configured order.
     pub(crate) account_headers: Captured,
     /// `Forwarded` values, kept only when the peer is a trusted proxy.
@@ -99,7 +100,7 @@ impl RawRecord {
             path: Span::default(),
             query: None,
             matched: None,
-            authorization: None,
+            jwt_payload: None,
             account_headers: Captured::default(),
             forwarded: Captured::default(),
             x_forwarded_for: Captured::default(),
