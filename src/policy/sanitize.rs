@@ -2,7 +2,6 @@
 //! the pipeline worker only.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
 use http::Method;
@@ -19,68 +18,94 @@ use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION};
 /// not IDs and are ignored.
 const MAX_ID_LEN: usize = 256;
 
-/// Pseudonyms remembered per epoch and purpose: most traffic comes from a few
-/// accounts and tenants, and a map lookup is cheaper than a keyed hash.
-const PSEUDONYM_CACHE: usize = 4096;
+/// Pseudonyms remembered per epoch: most traffic comes from a few accounts
+/// and tenants, and a cache lookup is cheaper than a keyed hash.
+const ACCOUNT_SLOTS: usize = 4096;
+const TENANT_SLOTS: usize = 1024;
 
 /// Tokens whose claims are remembered. An add-on's front end sends the same
 /// Connect context token with every call it makes for up to 15 minutes, so
 /// most tokens the worker sees it has read before.
 const TOKEN_SLOTS: usize = 1024;
 
-/// One remembered token payload and its `sub` and `iss` claims.
+/// The `sub` and `iss` claims of one token.
 #[derive(Default)]
-struct TokenSlot {
-    hash: u64,
-    payload: Vec<u8>,
+struct Claims {
     /// Whether the token is a readable JWT.
     readable: bool,
     sub: Option<String>,
     iss: Option<String>,
 }
 
-/// The claims of recently read JWTs: a direct-mapped cache, each token's
-/// payload segment (the claims are read from it alone) in the slot its hash
-/// picks, replacing what was there. A payload is taken from the cache only
-/// when it equals the remembered one byte for byte, so hash collisions (even
-/// crafted ones) cost a re-read, never a wrong account.
-struct TokenCache {
-    seed: u64,
-    slots: Vec<TokenSlot>,
+/// One remembered key and its value.
+#[derive(Default)]
+struct Slot<V> {
+    hash: u64,
+    filled: bool,
+    key: Vec<u8>,
+    value: V,
 }
 
-impl Default for TokenCache {
-    fn default() -> Self {
-        TokenCache {
+/// A direct-mapped cache by byte key: each key in the slot its seeded hash
+/// picks, replacing what was there. A value is used only when the slot's key
+/// equals the key byte for byte, so hash collisions (even crafted ones) cost
+/// a recomputation, never a wrong value. Values are refilled in place, so a
+/// warm cache allocates nothing.
+struct SlotCache<V> {
+    seed: u64,
+    size: usize,
+    slots: Vec<Slot<V>>,
+}
+
+impl<V: Default> SlotCache<V> {
+    /// A cache of `size` slots, allocated on first use.
+    fn new(size: usize) -> Self {
+        SlotCache {
             seed: RandomState::new().hash_one(0x0070_7269_766c_6f67_u64),
+            size: size.max(1),
             slots: Vec::new(),
         }
     }
-}
 
-impl TokenCache {
-    /// The `sub` and `iss` claims of a token's payload segment, read now or
-    /// remembered from an earlier read; `None` when it is not readable.
-    fn claims(&mut self, payload: &[u8]) -> Option<(Option<&str>, Option<&str>)> {
+    /// The value remembered for `key`, or the one `fill` writes into the
+    /// slot's old value (whose buffers it may reuse).
+    fn get_or_fill(&mut self, key: &[u8], fill: impl FnOnce(&mut V)) -> Option<&V> {
         if self.slots.is_empty() {
-            self.slots.resize_with(TOKEN_SLOTS, TokenSlot::default);
+            self.slots.resize_with(self.size, Slot::default);
         }
-        let hash = token_hash(self.seed, payload);
+        let hash = token_hash(self.seed, key);
         let i = usize::try_from(hash % self.slots.len() as u64).unwrap_or_default();
         let slot = self.slots.get_mut(i)?;
-        if slot.hash != hash || slot.payload != payload {
+        if !slot.filled || slot.hash != hash || slot.key != key {
             slot.hash = hash;
-            slot.payload.clear();
-            slot.payload.extend_from_slice(payload);
-            let (sub, iss) = (&mut slot.sub, &mut slot.iss);
-            slot.readable = payload_claims_with(payload, |s, i| {
-                set_opt(sub, s);
-                set_opt(iss, i);
-            })
-            .is_some();
+            slot.filled = true;
+            slot.key.clear();
+            slot.key.extend_from_slice(key);
+            fill(&mut slot.value);
         }
-        slot.readable.then_some((slot.sub.as_deref(), slot.iss.as_deref()))
+        Some(&slot.value)
     }
+
+    /// Forgets every key.
+    fn clear(&mut self) {
+        for s in &mut self.slots {
+            s.filled = false;
+        }
+    }
+}
+
+/// The claims of a token's payload segment (all the claims are read from),
+/// read now or remembered from an earlier read; `None` when not readable.
+fn claims<'c>(cache: &'c mut SlotCache<Claims>, payload: &[u8]) -> Option<(Option<&'c str>, Option<&'c str>)> {
+    let c = cache.get_or_fill(payload, |c| {
+        let (sub, iss) = (&mut c.sub, &mut c.iss);
+        c.readable = payload_claims_with(payload, |s, i| {
+            set_opt(sub, s);
+            set_opt(iss, i);
+        })
+        .is_some();
+    })?;
+    c.readable.then_some((c.sub.as_deref(), c.iss.as_deref()))
 }
 
 /// A fast seeded 64-bit hash of `bytes` (multiply-rotate over 8-byte words).
@@ -103,35 +128,24 @@ fn token_hash(seed: u64, bytes: &[u8]) -> u64 {
 
 pub(crate) struct Sanitizer {
     policy: Policy,
-    tokens: TokenCache,
+    tokens: SlotCache<Claims>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
     /// Account and tenant pseudonyms of the current epoch, by input.
-    cache: [HashMap<String, String>; 2],
+    cache: [SlotCache<String>; 2],
 }
 
 /// Sets `dst` to the pseudonym of `input`, from the cache of the current
 /// epoch when it is there; reuses `dst`'s buffer.
-fn cached(
-    cache: &mut HashMap<String, String>,
-    keys: &EpochKeys,
-    purpose: Purpose,
-    input: &str,
-    dst: &mut Option<String>,
-) {
-    if let Some(p) = cache.get(input) {
-        set_opt(dst, Some(p));
-        return;
-    }
-    let p = keys.pseudonym(purpose, input).into_string();
-    if cache.len() >= PSEUDONYM_CACHE {
-        cache.clear();
-    }
-    set_opt(dst, Some(&p));
-    cache.insert(input.to_owned(), p);
+fn cached(cache: &mut SlotCache<String>, keys: &EpochKeys, purpose: Purpose, input: &str, dst: &mut Option<String>) {
+    let p = cache.get_or_fill(input.as_bytes(), |p| {
+        p.clear();
+        p.push_str(keys.pseudonym(purpose, input).as_str());
+    });
+    set_opt(dst, p.map(String::as_str));
 }
 
 /// `dst = src`, in `dst`'s buffer.
@@ -163,12 +177,12 @@ impl Sanitizer {
     pub(crate) fn new(policy: Policy, key: &MasterKey) -> Self {
         Sanitizer {
             policy,
-            tokens: TokenCache::default(),
+            tokens: SlotCache::new(TOKEN_SLOTS),
             scratch: String::new(),
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
-            cache: [HashMap::new(), HashMap::new()],
+            cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
         }
     }
 
@@ -225,9 +239,9 @@ impl Sanitizer {
         // Account and tenant.
         let jwt = match (connect_jwt, raw.jwt_payload) {
             (false, _) => None,
-            (true, Some(p)) => self.tokens.claims(raw.bytes(p)),
+            (true, Some(p)) => claims(&mut self.tokens, raw.bytes(p)),
             (true, None) => match query.and_then(|q| QueryPolicy::find(q, "jwt")) {
-                Some(t) => payload_segment(t.trim().as_bytes()).and_then(|p| self.tokens.claims(p)),
+                Some(t) => payload_segment(t.trim().as_bytes()).and_then(|p| claims(&mut self.tokens, p)),
                 None => None,
             },
         };
@@ -322,7 +336,7 @@ impl Sanitizer {
 /// also forgets the cached pseudonyms of the old one.
 fn epoch_keys<'a>(
     current: &'a mut Option<(i64, String, EpochKeys)>,
-    caches: [&mut HashMap<String, String>; 2],
+    caches: [&mut SlotCache<String>; 2],
     rotation: super::Rotation,
     pseudo: &Pseudonymizer,
     ts: OffsetDateTime,
@@ -463,28 +477,24 @@ mod token_cache_tests {
         payload_segment(token.as_bytes()).unwrap_or_default()
     }
 
-    fn sub(c: &mut TokenCache, t: &str) -> Option<String> {
-        c.claims(payload(t)).and_then(|(s, _)| s.map(str::to_owned))
+    fn sub(c: &mut SlotCache<Claims>, t: &str) -> Option<String> {
+        claims(c, payload(t)).and_then(|(s, _)| s.map(str::to_owned))
     }
 
     #[test]
     fn a_remembered_token_reads_as_the_first_time() {
-        let mut c = TokenCache::default();
+        let mut c = SlotCache::new(TOKEN_SLOTS);
         let t = token("557058:a");
-        let first = c
-            .claims(payload(&t))
-            .map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
+        let first = claims(&mut c, payload(&t)).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
         assert_eq!(first.as_ref().and_then(|c| c.0.as_deref()), Some("557058:a"));
         assert_eq!(first.as_ref().and_then(|c| c.1.as_deref()), Some("jira:1"));
-        let again = c
-            .claims(payload(&t))
-            .map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
+        let again = claims(&mut c, payload(&t)).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
         assert_eq!(again, first);
     }
 
     #[test]
     fn tokens_of_the_same_length_are_not_confused() {
-        let mut c = TokenCache::default();
+        let mut c = SlotCache::new(TOKEN_SLOTS);
         let (a, b) = (token("557058:a"), token("557058:b"));
         assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
         assert_eq!(sub(&mut c, &b).as_deref(), Some("557058:b"));
@@ -493,14 +503,14 @@ mod token_cache_tests {
 
     #[test]
     fn an_unreadable_token_is_remembered_as_unreadable() {
-        let mut c = TokenCache::default();
-        assert!(c.claims(b"not").is_none());
-        assert!(c.claims(b"not").is_none());
+        let mut c = SlotCache::new(TOKEN_SLOTS);
+        assert!(claims(&mut c, b"not").is_none());
+        assert!(claims(&mut c, b"not").is_none());
     }
 
     #[test]
     fn the_cache_stays_bounded() {
-        let mut c = TokenCache::default();
+        let mut c = SlotCache::new(TOKEN_SLOTS);
         for i in 0..TOKEN_SLOTS * 3 {
             let t = token(&format!("557058:{i}"));
             assert_eq!(sub(&mut c, &t), Some(format!("557058:{i}")));
@@ -511,8 +521,8 @@ mod token_cache_tests {
     #[test]
     fn colliding_tokens_are_read_each_time_and_never_mixed_up() {
         // A cache whose every token lands in one slot (as crafted collisions would).
-        let mut c = TokenCache::default();
-        c.slots.resize_with(1, TokenSlot::default);
+        let mut c = SlotCache::new(TOKEN_SLOTS);
+        c.slots.resize_with(1, Slot::default);
         let (a, b) = (token("557058:a"), token("557058:b"));
         for _ in 0..3 {
             assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
