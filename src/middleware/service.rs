@@ -10,7 +10,7 @@ use super::counter::ByteCounter;
 use super::guard::{Capture, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::policy::jwt::authorization_payload;
+use crate::policy::jwt::authorization_signed_part;
 use crate::record::raw::MAX_CAPTURED;
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
@@ -81,10 +81,10 @@ where
             raw.matched = raw.push(m.as_str().as_bytes());
         }
         if cfg.authorization {
-            // Only the claims segment: a capture never holds a usable token.
-            raw.jwt_payload = headers
+            // Without the signature: a capture never holds a usable token.
+            raw.jwt_signed = headers
                 .get(header::AUTHORIZATION)
-                .and_then(|v| authorization_payload(v.as_bytes()))
+                .and_then(|v| authorization_signed_part(v.as_bytes()))
                 .and_then(|p| raw.push(p));
         }
         for (i, name) in cfg.id_headers.iter().take(MAX_CAPTURED).enumerate() {

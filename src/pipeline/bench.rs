@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{Request, header};
 
-use crate::policy::jwt::authorization_payload;
+use crate::policy::jwt::authorization_signed_part;
 use crate::policy::sanitize::Sanitizer;
 use crate::record::Outcome;
 use crate::record::raw::{RawRecord, TEXT_CAPACITY};
@@ -29,10 +29,10 @@ pub fn capture<B>(req: &Request<B>, peer: SocketAddr, start: SystemTime, status:
     raw.peer = Some(peer);
     raw.path = raw.push(req.uri().path().as_bytes()).unwrap_or_default();
     raw.query = req.uri().query().and_then(|q| raw.push(q.as_bytes()));
-    raw.jwt_payload = req
+    raw.jwt_signed = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| authorization_payload(v.as_bytes()))
+        .and_then(|v| authorization_signed_part(v.as_bytes()))
         .and_then(|p| raw.push(p));
     raw.resp_bytes = resp_bytes;
     raw.status = Some(status);

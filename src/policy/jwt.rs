@@ -83,19 +83,38 @@ fn payload_of(token: &str) -> Option<&[u8]> {
     payload_segment(token.trim().as_bytes())
 }
 
-/// The JWT payload segment in an `Authorization: JWT <token>` value, found
-/// without decoding or checking UTF-8: what the request path keeps for the
-/// worker, so that a capture never holds a token's signature. The same
-/// checks as [`peek_jwt`] apply to its shape (at most [`MAX_JWT_LEN`] bytes,
-/// three segments); only ASCII whitespace is trimmed.
-pub(crate) fn authorization_payload(value: &[u8]) -> Option<&[u8]> {
+/// The signed part (`header.payload`) of the JWT in an `Authorization: JWT
+/// <token>` value: the token without its signature segment, found from the
+/// end without decoding or checking UTF-8. This is what the request path
+/// keeps for the worker (so a capture never holds a usable token); the
+/// worker takes the payload out with [`signed_part_payload`]. Together they
+/// check what [`peek_jwt`] checks (at most [`MAX_JWT_LEN`] bytes, three
+/// segments); only ASCII whitespace is trimmed.
+pub(crate) fn authorization_signed_part(value: &[u8]) -> Option<&[u8]> {
     let value = value.trim_ascii();
-    let space = memchr::memchr(b' ', value)?;
-    let scheme = value.get(..space)?;
-    if !scheme.eq_ignore_ascii_case(b"JWT") {
+    let (scheme, rest) = (value.get(..3)?, value.get(3..)?);
+    if !scheme.eq_ignore_ascii_case(b"JWT") || rest.first() != Some(&b' ') {
         return None;
     }
-    payload_segment(value.get(space + 1..)?.trim_ascii())
+    let token = rest.trim_ascii_start();
+    if token.len() > MAX_JWT_LEN {
+        return None;
+    }
+    token.get(..memchr::memrchr(b'.', token)?)
+}
+
+/// The base64url payload segment of a token's signed part (`header.payload`),
+/// without trailing `=`; `None` unless the part has exactly two segments.
+pub(crate) fn signed_part_payload(signed: &[u8]) -> Option<&[u8]> {
+    let first = memchr::memchr(b'.', signed)?;
+    let mut payload = signed.get(first + 1..)?;
+    if memchr::memchr(b'.', payload).is_some() {
+        return None;
+    }
+    while let [head @ .., b'='] = payload {
+        payload = head;
+    }
+    Some(payload)
 }
 
 /// The base64url payload segment of compact token bytes, without trailing `=`.
@@ -781,14 +800,16 @@ mod tests {
     }
 
     #[test]
-    fn the_request_path_keeps_the_claims_segment_and_never_the_signature() {
-        assert_eq!(
-            authorization_payload(b" jwt  hdr.cGF5bG9hZA==.c2lnbmF0dXJl "),
-            Some(&b"cGF5bG9hZA"[..])
-        );
-        assert_eq!(authorization_payload(b"Bearer hdr.cGF5.sig"), None);
-        assert_eq!(authorization_payload(b"JWT hdr.cGF5.sig.extra"), None);
-        assert_eq!(authorization_payload(b"JWT hdr.cGF5"), None);
+    fn the_request_path_keeps_the_signed_part_and_never_the_signature() {
+        let part = authorization_signed_part(b" jwt  hdr.cGF5bG9hZA==.c2lnbmF0dXJl ");
+        assert_eq!(part, Some(&b"hdr.cGF5bG9hZA=="[..]));
+        assert_eq!(part.and_then(signed_part_payload), Some(&b"cGF5bG9hZA"[..]));
+        assert_eq!(authorization_signed_part(b"Bearer hdr.cGF5.sig"), None);
+        assert_eq!(authorization_signed_part(b"JWTx hdr.cGF5.sig"), None);
+        let four = authorization_signed_part(b"JWT hdr.cGF5.sig.extra");
+        assert_eq!(four.and_then(signed_part_payload), None);
+        let two = authorization_signed_part(b"JWT hdr.cGF5");
+        assert_eq!(two.and_then(signed_part_payload), None);
     }
 
     #[test]
@@ -1097,7 +1118,8 @@ mod tests {
         ) {
             let value = format!("{pad}{scheme} {pad}{token}{pad}");
             let worker = jwt_from_authorization(value.as_bytes()).and_then(payload_of);
-            prop_assert_eq!(authorization_payload(value.as_bytes()), worker);
+            let split = authorization_signed_part(value.as_bytes()).and_then(signed_part_payload);
+            prop_assert_eq!(split, worker);
         }
     }
 

@@ -8,7 +8,7 @@ use http::Method;
 use time::OffsetDateTime;
 
 use super::ip::{forwarded_hops, resolve_client, xff_hops};
-use super::jwt::{payload_claims_with, payload_segment};
+use super::jwt::{payload_claims_with, payload_segment, signed_part_payload};
 use super::scrub::{sanitize_text, scrub_path_into};
 use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy};
 use crate::record::raw::RawRecord;
@@ -237,9 +237,9 @@ impl Sanitizer {
         };
 
         // Account and tenant.
-        let jwt = match (connect_jwt, raw.jwt_payload) {
+        let jwt = match (connect_jwt, raw.jwt_signed) {
             (false, _) => None,
-            (true, Some(p)) => claims(&mut self.tokens, raw.bytes(p)),
+            (true, Some(s)) => signed_part_payload(raw.bytes(s)).and_then(|p| claims(&mut self.tokens, p)),
             (true, None) => match query.and_then(|q| QueryPolicy::find(q, "jwt")) {
                 Some(t) => payload_segment(t.trim().as_bytes()).and_then(|p| claims(&mut self.tokens, p)),
                 None => None,
@@ -399,7 +399,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::policy::jwt::authorization_payload;
+    use crate::policy::jwt::authorization_signed_part;
     use crate::record::Outcome;
     use crate::record::raw::TEXT_CAPACITY;
 
@@ -411,8 +411,8 @@ mod tests {
         raw.peer = Some(SocketAddr::from(([203, 0, 113, 7], 4711)));
         raw.path = raw.push(path.as_bytes()).unwrap_or_default();
         raw.query = query.and_then(|q| raw.push(q.as_bytes()));
-        raw.jwt_payload = authorization
-            .and_then(|a| authorization_payload(a.as_bytes()))
+        raw.jwt_signed = authorization
+            .and_then(|a| authorization_signed_part(a.as_bytes()))
             .and_then(|p| raw.push(p));
         raw.status = Some(status);
         raw.resp_bytes = 512;

@@ -69,9 +69,10 @@ pub(crate) struct RawRecord {
     pub(crate) query: Option<Span>,
     /// The route template known on the request path (axum `MatchedPath`).
     pub(crate) matched: Option<Span>,
-    /// The payload segment of a Connect JWT in `Authorization` (never its
-    /// signature), kept only when a JWT account source is on.
-    pub(crate) jwt_payload: Option<Span>,
+    /// The signed part (`header.payload`) of a Connect JWT in
+    /// `Authorization`, never its signature; kept only when a JWT account
+    /// source is on.
+    pub(crate) jwt_signed: Option<Span>,
     /// Configured account / tenant header values, in configured order.
     pub(crate) account_headers: Captured,
     /// `Forwarded` values, kept only when the peer is a trusted proxy.
@@ -100,7 +101,7 @@ impl RawRecord {
             path: Span::default(),
             query: None,
             matched: None,
-            jwt_payload: None,
+            jwt_signed: None,
             account_headers: Captured::default(),
             forwarded: Captured::default(),
             x_forwarded_for: Captured::default(),
@@ -122,16 +123,29 @@ impl RawRecord {
     /// clearing them: the worker only reads a capture, so the cache lines
     /// the request path writes next are not ones the other core modified.
     pub(crate) fn begin(&mut self, start: SystemTime, method: Method, version: Version, peer: Option<SocketAddr>) {
-        let mut text = std::mem::take(&mut self.text);
-        text.clear();
-        *self = RawRecord {
-            start,
-            method,
-            version,
-            peer,
-            text,
-            ..RawRecord::with_capacity(0)
-        };
+        self.start = start;
+        self.method = method;
+        self.version = version;
+        self.peer = peer;
+        self.text.clear();
+        self.path = Span::default();
+        self.query = None;
+        self.matched = None;
+        self.jwt_signed = None;
+        self.account_headers = Captured::default();
+        self.forwarded = Captured::default();
+        self.x_forwarded_for = Captured::default();
+        self.declared_req_bytes = None;
+        self.req_bytes = None;
+        self.resp_bytes = 0;
+        self.status = None;
+        self.ttfb = None;
+        self.duration = Duration::ZERO;
+        self.outcome = Outcome::Aborted;
+        // The worker took what the application provided.
+        if self.app.account.is_some() || self.app.tenant.is_some() || self.app.route.is_some() {
+            self.app = AppProvided::default();
+        }
     }
 
     /// Readies a capture the worker is done with for the pool: a text buffer
