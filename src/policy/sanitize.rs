@@ -530,3 +530,42 @@ mod token_cache_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod epoch_tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::Rotation;
+    use crate::record::raw::TEXT_CAPACITY;
+
+    fn capture_at(secs: u64, account: &str) -> RawRecord {
+        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        raw.begin(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            Method::GET,
+            http::Version::HTTP_11,
+            None,
+        );
+        raw.path = raw.push(b"/x").unwrap_or_default();
+        raw.app.account = Some(account.to_owned());
+        raw
+    }
+
+    #[test]
+    fn a_long_running_worker_forgets_its_pseudonyms_when_the_epoch_changes() {
+        // One sanitizer (as the worker keeps for its whole life) across midnight.
+        let policy = || Policy::atlassian_connect().rotation(Rotation::Daily);
+        let key = MasterKey::from_bytes([7; 32]);
+        let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
+        let mut worker = Sanitizer::new(policy(), &key);
+        let mut out = worker.sanitize(&mut capture_at(day + 10, "557058:abc"));
+        let first = out.account.clone();
+        worker.sanitize_into(&mut capture_at(next_day + 10, "557058:abc"), &mut out);
+        assert_ne!(out.account, first, "next day, unlinkable");
+        // The same as a worker that started on that day, and stable within it.
+        let fresh = Sanitizer::new(policy(), &key).sanitize(&mut capture_at(next_day + 20, "557058:abc"));
+        assert_eq!(out.account, fresh.account);
+        assert_eq!(out.epoch, fresh.epoch);
+    }
+}
