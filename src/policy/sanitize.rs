@@ -73,7 +73,7 @@ impl<V: Default> SlotCache<V> {
         if self.slots.is_empty() {
             self.slots.resize_with(self.size, Slot::default);
         }
-        let hash = token_hash(self.seed, key);
+        let hash = slot_hash(self.seed, key);
         let i = usize::try_from(hash % self.slots.len() as u64).unwrap_or_default();
         let slot = self.slots.get_mut(i)?;
         if !slot.filled || slot.hash != hash || slot.key != key {
@@ -110,7 +110,7 @@ fn claims<'c>(cache: &'c mut SlotCache<Claims>, payload: &[u8]) -> Option<(Optio
 
 /// A fast seeded 64-bit hash of `bytes` (multiply-rotate over 8-byte words).
 /// It only picks a cache slot: equality is always checked on the bytes.
-fn token_hash(seed: u64, bytes: &[u8]) -> u64 {
+fn slot_hash(seed: u64, bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = seed ^ (bytes.len() as u64).wrapping_mul(K);
     let mut words = bytes.chunks_exact(8);
