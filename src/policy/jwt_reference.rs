@@ -95,14 +95,14 @@ pub(crate) fn peek_jwt(token: &str) -> Option<JwtClaims> {
     read_claims(&bytes)
 }
 
+// `JwtClaims` is non-exhaustive: the fuzz crate cannot write a literal.
+#[allow(clippy::field_reassign_with_default)]
 pub(crate) fn read_claims(bytes: &[u8]) -> Option<JwtClaims> {
     // Claims are a JSON object; serde would also accept an array for a struct.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
     let claims: Claims = serde_json::from_slice(bytes).ok()?;
-    // `JwtClaims` is non-exhaustive: the fuzz crate cannot write a literal.
-    #[allow(clippy::field_reassign_with_default)]
     let mut out = JwtClaims::default();
     out.sub = claims.sub.and_then(|i| i.0);
     out.iss = claims.iss.and_then(|i| i.0);
