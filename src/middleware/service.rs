@@ -10,7 +10,6 @@ use super::counter::ByteCounter;
 use super::guard::{Capture, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::policy::jwt::authorization_signed_part;
 use crate::record::raw::MAX_CAPTURED;
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
@@ -73,19 +72,13 @@ where
         let mut raw = self.shared.handoff.take_box();
         raw.begin(start, req.method().clone(), req.version(), peer);
         raw.declared_req_bytes = declared_req_bytes;
-        let uri = req.uri();
-        raw.path = raw.push(uri.path().as_bytes()).unwrap_or_default();
-        raw.query = uri.query().and_then(|q| raw.push(q.as_bytes()));
+        raw.push_uri(req.uri());
         #[cfg(feature = "axum")]
         if let Some(m) = ext.get::<axum::extract::MatchedPath>() {
             raw.matched = raw.push(m.as_str().as_bytes());
         }
         if cfg.authorization {
-            // Without the signature: a capture never holds a usable token.
-            raw.jwt_signed = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| authorization_signed_part(v.as_bytes()))
-                .and_then(|p| raw.push(p));
+            raw.push_jwt(headers.get(header::AUTHORIZATION));
         }
         for (i, name) in cfg.id_headers.iter().take(MAX_CAPTURED).enumerate() {
             raw.account_headers.spans[i] = headers.get(name).and_then(|v| raw.push(v.as_bytes()));

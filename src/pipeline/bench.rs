@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use http::{Request, header};
 
-use crate::policy::jwt::authorization_signed_part;
 use crate::policy::sanitize::Sanitizer;
 use crate::record::Outcome;
 use crate::record::raw::{RawRecord, TEXT_CAPACITY};
@@ -20,20 +19,12 @@ use crate::{MasterKey, Policy, Record};
 pub struct RawCapture(RawRecord);
 
 /// The capture of a request the way the layer makes it for a policy that reads
-/// Connect JWTs (the `Authorization` value is kept), answered with `status`.
+/// Connect JWTs (the JWT is kept without its signature), answered with `status`.
 pub fn capture<B>(req: &Request<B>, peer: SocketAddr, start: SystemTime, status: u16, resp_bytes: u64) -> RawCapture {
     let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
-    raw.start = start;
-    raw.method = req.method().clone();
-    raw.version = req.version();
-    raw.peer = Some(peer);
-    raw.path = raw.push(req.uri().path().as_bytes()).unwrap_or_default();
-    raw.query = req.uri().query().and_then(|q| raw.push(q.as_bytes()));
-    raw.jwt_signed = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| authorization_signed_part(v.as_bytes()))
-        .and_then(|p| raw.push(p));
+    raw.begin(start, req.method().clone(), req.version(), Some(peer));
+    raw.push_uri(req.uri());
+    raw.push_jwt(req.headers().get(header::AUTHORIZATION));
     raw.resp_bytes = resp_bytes;
     raw.status = Some(status);
     raw.ttfb = Some(Duration::from_micros(180));

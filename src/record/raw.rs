@@ -14,9 +14,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderValue, Method, Version};
+use http::{HeaderValue, Method, Uri, Version};
 
 use super::Outcome;
+use crate::policy::jwt::authorization_signed_part;
 
 /// How many values of one header kind the request path keeps (forwarding
 /// headers may repeat; account headers are configured by name).
@@ -155,6 +156,20 @@ impl RawRecord {
         if self.text.capacity() > TEXT_KEEP {
             self.text = Vec::with_capacity(TEXT_CAPACITY);
         }
+    }
+
+    /// Copies the path and query of `uri`.
+    pub(crate) fn push_uri(&mut self, uri: &Uri) {
+        self.path = self.push(uri.path().as_bytes()).unwrap_or_default();
+        self.query = uri.query().and_then(|q| self.push(q.as_bytes()));
+    }
+
+    /// Copies the Connect JWT of an `Authorization` value without its
+    /// signature: a capture never holds a usable token.
+    pub(crate) fn push_jwt(&mut self, authorization: Option<&HeaderValue>) {
+        self.jwt_signed = authorization
+            .and_then(|v| authorization_signed_part(v.as_bytes()))
+            .and_then(|p| self.push(p));
     }
 
     /// Copies `bytes` into the text; `None` when the capture is full.
