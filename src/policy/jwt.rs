@@ -53,21 +53,16 @@ pub struct JwtClaims {
 /// assert_eq!(c.iss.as_deref(), Some("client-key-1"));
 /// ```
 pub fn peek_jwt(token: &str) -> Option<JwtClaims> {
-    peek_jwt_with(token, |sub, iss| JwtClaims {
+    payload_claims_with(payload_of(token)?, |sub, iss| JwtClaims {
         sub: sub.map(str::to_owned),
         iss: iss.map(str::to_owned),
     })
 }
 
-/// [`peek_jwt`] without building the claims: `f` is given `sub` and `iss`
-/// borrowed from the decoded payload (on the stack), so a caller that only
-/// looks them up (a pseudonym cache) allocates nothing. `None` exactly when
-/// [`peek_jwt`] returns `None`.
-pub(crate) fn peek_jwt_with<R>(token: &str, f: impl FnOnce(Option<&str>, Option<&str>) -> R) -> Option<R> {
-    payload_claims_with(payload_of(token)?, f)
-}
-
-/// The claims in a token's payload segment (as [`payload_segment`] finds it).
+/// The claims in a token's payload segment (as [`payload_segment`] finds
+/// it): `f` is given `sub` and `iss` borrowed from the decoded payload (on
+/// the stack), so a caller that only copies them into its own buffers (the
+/// worker's claims cache) allocates nothing.
 pub(crate) fn payload_claims_with<R>(payload: &[u8], f: impl FnOnce(Option<&str>, Option<&str>) -> R) -> Option<R> {
     // Every 4 base64 characters are 3 bytes; a remainder of 2 or 3 adds 1 or 2.
     let len = payload.len() / 4 * 3 + (payload.len() % 4).saturating_sub(1);
