@@ -28,13 +28,64 @@ const TENANT_SLOTS: usize = 1024;
 /// most tokens the worker sees it has read before.
 const TOKEN_SLOTS: usize = 1024;
 
-/// The `sub` and `iss` claims of one token.
+/// What the worker remembers of one token: whether it could be read and the
+/// pseudonyms of its `sub` and `iss` claims in the current epoch (the claims
+/// themselves are not kept). A token seen again costs one cache lookup.
 #[derive(Default)]
-struct Claims {
+struct Token {
     /// Whether the token is a readable JWT.
     readable: bool,
-    sub: Option<String>,
-    iss: Option<String>,
+    account: TokenId,
+    tenant: TokenId,
+}
+
+/// One ID claim of a remembered token.
+#[derive(Default)]
+struct TokenId {
+    /// Whether the token has the claim: it is then the ID, even when too
+    /// long to be one.
+    present: bool,
+    /// The claim's pseudonym; `None` when the claim is longer than an ID.
+    pseudonym: Option<String>,
+}
+
+impl TokenId {
+    /// Remembers `claim` as the pseudonym `ids` gives it.
+    fn set(&mut self, claim: Option<&str>, ids: &mut Ids<'_>, purpose: Purpose) {
+        self.present = claim.is_some();
+        match claim.filter(|c| c.len() <= MAX_ID_LEN) {
+            Some(c) => ids.pseudonym(purpose, c, &mut self.pseudonym),
+            None => self.pseudonym = None,
+        }
+    }
+}
+
+/// The keys and pseudonym caches of the current epoch.
+struct Ids<'a> {
+    keys: &'a EpochKeys,
+    accounts: &'a mut SlotCache<String>,
+    tenants: &'a mut SlotCache<String>,
+}
+
+impl Ids<'_> {
+    /// Sets `dst` to the pseudonym of the ID `input` (from the cache when it
+    /// is there), or to `None` when `input` is too long to be an ID.
+    fn pseudonym(&mut self, purpose: Purpose, input: &str, dst: &mut Option<String>) {
+        if input.len() > MAX_ID_LEN {
+            *dst = None;
+            return;
+        }
+        let cache = match purpose {
+            Purpose::Tenant => &mut *self.tenants,
+            _ => &mut *self.accounts,
+        };
+        let keys = self.keys;
+        let p = cache.get_or_fill(input.as_bytes(), |p| {
+            p.clear();
+            p.push_str(keys.pseudonym(purpose, input).as_str());
+        });
+        set_opt(dst, p.map(String::as_str));
+    }
 }
 
 /// One remembered key and its value.
@@ -94,41 +145,69 @@ impl<V: Default> SlotCache<V> {
     }
 }
 
-/// The claims of a token's payload segment (all the claims are read from),
-/// read now or remembered from an earlier read; `None` when not readable.
-fn claims<'c>(cache: &'c mut SlotCache<Claims>, payload: &[u8]) -> Option<(Option<&'c str>, Option<&'c str>)> {
-    let c = cache.get_or_fill(payload, |c| {
-        let (sub, iss) = (&mut c.sub, &mut c.iss);
-        c.readable = payload_claims_with(payload, |s, i| {
-            set_opt(sub, s);
-            set_opt(iss, i);
-        })
-        .is_some();
+/// The remembered reading of a token, by `key`: the token's signed part
+/// (`header.payload`) or its payload segment, from which `payload` takes the
+/// payload on a first reading. `None` when the token is not readable.
+fn token<'c>(
+    tokens: &'c mut SlotCache<Token>,
+    key: &[u8],
+    payload: impl FnOnce(&[u8]) -> Option<&[u8]>,
+    ids: &mut Ids<'_>,
+) -> Option<&'c Token> {
+    let t = tokens.get_or_fill(key, |t| {
+        let (account, tenant) = (&mut t.account, &mut t.tenant);
+        t.readable = payload(key)
+            .and_then(|p| {
+                payload_claims_with(p, |sub, iss| {
+                    account.set(sub, ids, Purpose::Account);
+                    tenant.set(iss, ids, Purpose::Tenant);
+                })
+            })
+            .is_some();
     })?;
-    c.readable.then_some((c.sub.as_deref(), c.iss.as_deref()))
+    t.readable.then_some(t)
 }
 
-/// A fast seeded 64-bit hash of `bytes` (multiply-rotate over 8-byte words).
+/// A fast seeded 64-bit hash of `bytes` (multiply-rotate over 8-byte words,
+/// four independent lanes so long keys such as tokens hash in parallel).
 /// It only picks a cache slot: equality is always checked on the bytes.
 fn slot_hash(seed: u64, bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(K);
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
+    let word = |w: &[u8]| {
         let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K).rotate_left(29);
+        if let Some(dst) = b.get_mut(..w.len()) {
+            dst.copy_from_slice(w);
+        }
+        u64::from_le_bytes(b)
+    };
+    let mix = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(29);
+    let mut lanes = [
+        seed ^ (bytes.len() as u64).wrapping_mul(K),
+        seed.rotate_left(16),
+        seed.rotate_left(32),
+        seed.rotate_left(48),
+    ];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, w) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            *lane = mix(*lane, word(w));
+        }
     }
-    let rest = words.remainder();
-    let mut b = [0u8; 8];
-    b[..rest.len()].copy_from_slice(rest);
-    h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    let mut h = lanes[0];
+    for lane in &lanes[1..] {
+        h = mix(h, *lane);
+    }
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        h = mix(h, word(w));
+    }
+    h = (h ^ word(words.remainder())).wrapping_mul(K);
     h ^ (h >> 29)
 }
 
 pub(crate) struct Sanitizer {
     policy: Policy,
-    tokens: SlotCache<Claims>,
+    tokens: SlotCache<Token>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
     pseudo: Pseudonymizer,
@@ -136,16 +215,6 @@ pub(crate) struct Sanitizer {
     current: Option<(i64, String, EpochKeys)>,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<String>; 2],
-}
-
-/// Sets `dst` to the pseudonym of `input`, from the cache of the current
-/// epoch when it is there; reuses `dst`'s buffer.
-fn cached(cache: &mut SlotCache<String>, keys: &EpochKeys, purpose: Purpose, input: &str, dst: &mut Option<String>) {
-    let p = cache.get_or_fill(input.as_bytes(), |p| {
-        p.clear();
-        p.push_str(keys.pseudonym(purpose, input).as_str());
-    });
-    set_opt(dst, p.map(String::as_str));
 }
 
 /// `dst = src`, in `dst`'s buffer.
@@ -208,8 +277,7 @@ impl Sanitizer {
         let ts = OffsetDateTime::from(raw.start);
         let ts = ts.replace_millisecond(ts.millisecond()).unwrap_or(ts);
         let (connect_jwt, path_ids) = (self.policy.sources.connect_jwt, self.policy.sources.path_account_ids);
-        let uri_path = raw.str(raw.path);
-        let query = raw.query.map(|q| raw.str(q));
+        let (uri_path, query) = raw.path_and_query();
 
         // Route and path.
         let matched = raw.matched.map(|m| raw.str(m));
@@ -236,16 +304,35 @@ impl Sanitizer {
             }
         };
 
-        // Account and tenant.
-        let jwt = match (connect_jwt, raw.jwt_signed) {
+        // The epoch's keys; a new epoch forgets the pseudonyms of the old one.
+        let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &self.pseudo, ts);
+        let [accounts, tenants] = &mut self.cache;
+        if new_epoch {
+            accounts.clear();
+            tenants.clear();
+            self.tokens.clear();
+        }
+        let mut ids = Ids {
+            keys,
+            accounts,
+            tenants,
+        };
+
+        // Account and tenant: what the application provided, else the Connect
+        // token's claims, else the configured headers, query keys and path.
+        let token = match (connect_jwt, raw.jwt_signed) {
             (false, _) => None,
-            (true, Some(s)) => signed_part_payload(raw.bytes(s)).and_then(|p| claims(&mut self.tokens, p)),
+            (true, Some(s)) => token(&mut self.tokens, raw.bytes(s), signed_part_payload, &mut ids),
             (true, None) => match query.and_then(|q| QueryPolicy::find(q, "jwt")) {
-                Some(t) => payload_segment(t.trim().as_bytes()).and_then(|p| claims(&mut self.tokens, p)),
+                Some(t) => match payload_segment(t.trim().as_bytes()) {
+                    Some(p) => token(&mut self.tokens, p, |p: &[u8]| Some(p), &mut ids),
+                    None => None,
+                },
                 None => None,
             },
         };
-        let (jwt_sub, jwt_iss) = jwt.unwrap_or_default();
+        let token_account = token.map(|t| &t.account).filter(|c| c.present);
+        let token_tenant = token.map(|t| &t.tenant).filter(|c| c.present);
         let n_account_headers = self.policy.sources.account_headers.len();
         let n_captured = raw.account_headers.spans.len();
         let header = |range: std::ops::Range<usize>| -> Option<Cow<'_, str>> {
@@ -261,17 +348,31 @@ impl Sanitizer {
             keys.iter()
                 .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()))
         };
-        let account = app_account
-            .map(Cow::Owned)
-            .or(jwt_sub.map(Cow::Borrowed))
-            .or_else(|| header(0..n_account_headers.min(n_captured)))
-            .or_else(|| from_query(&self.policy.sources.account_query))
-            .or(if path_ids { scrubbed_account } else { None });
-        let tenant = app_tenant
-            .map(Cow::Owned)
-            .or(jwt_iss.map(Cow::Borrowed))
-            .or_else(|| header(n_account_headers.min(n_captured)..n_captured))
-            .or_else(|| from_query(&self.policy.sources.tenant_query));
+        match (app_account, token_account) {
+            (Some(a), _) => ids.pseudonym(Purpose::Account, &a, &mut out.account),
+            (None, Some(t)) => set_opt(&mut out.account, t.pseudonym.as_deref()),
+            (None, None) => {
+                let account = header(0..n_account_headers.min(n_captured))
+                    .or_else(|| from_query(&self.policy.sources.account_query))
+                    .or(if path_ids { scrubbed_account } else { None });
+                match account {
+                    Some(a) => ids.pseudonym(Purpose::Account, &a, &mut out.account),
+                    None => out.account = None,
+                }
+            }
+        }
+        match (app_tenant, token_tenant) {
+            (Some(t), _) => ids.pseudonym(Purpose::Tenant, &t, &mut out.tenant),
+            (None, Some(t)) => set_opt(&mut out.tenant, t.pseudonym.as_deref()),
+            (None, None) => {
+                let tenant = header(n_account_headers.min(n_captured)..n_captured)
+                    .or_else(|| from_query(&self.policy.sources.tenant_query));
+                match tenant {
+                    Some(t) => ids.pseudonym(Purpose::Tenant, &t, &mut out.tenant),
+                    None => out.tenant = None,
+                }
+            }
+        }
 
         // Client address.
         let peer = raw.peer.map(|a| a.ip());
@@ -286,32 +387,18 @@ impl Sanitizer {
                 resolve_client(peer, &self.policy.trusted, forwarded_hops(&fwd))
             }
         };
+        match client_ip {
+            Some(ip) => {
+                let ip_policy = self.policy.ip;
+                fill_opt(&mut out.client, |buf| ip_policy.apply_into(ip, keys, buf));
+            }
+            None => out.client = None,
+        }
 
         let query_policy = &self.policy.query;
         match query {
             Some(q) => fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
             None => out.query = None,
-        }
-        let ip_policy = self.policy.ip;
-        let [accounts, tenants] = &mut self.cache;
-        let (epoch, keys) = epoch_keys(
-            &mut self.current,
-            [accounts, tenants],
-            self.policy.rotation,
-            &self.pseudo,
-            ts,
-        );
-        match client_ip {
-            Some(ip) => fill_opt(&mut out.client, |buf| ip_policy.apply_into(ip, keys, buf)),
-            None => out.client = None,
-        }
-        match account.filter(|a| a.len() <= MAX_ID_LEN) {
-            Some(a) => cached(accounts, keys, Purpose::Account, &a, &mut out.account),
-            None => out.account = None,
-        }
-        match tenant.filter(|t| t.len() <= MAX_ID_LEN) {
-            Some(t) => cached(tenants, keys, Purpose::Tenant, &t, &mut out.tenant),
-            None => out.tenant = None,
         }
         set(&mut out.epoch, epoch);
         set(&mut out.kid, &self.kid);
@@ -332,28 +419,25 @@ impl Sanitizer {
     }
 }
 
-/// The label and keys of `ts`'s epoch, derived once per epoch; a new epoch
-/// also forgets the cached pseudonyms of the old one.
+/// The label and keys of `ts`'s epoch, derived once per epoch, and whether
+/// the epoch is another than the previous record's.
 fn epoch_keys<'a>(
     current: &'a mut Option<(i64, String, EpochKeys)>,
-    caches: [&mut SlotCache<String>; 2],
     rotation: super::Rotation,
     pseudo: &Pseudonymizer,
     ts: OffsetDateTime,
-) -> (&'a str, &'a EpochKeys) {
+) -> (bool, &'a str, &'a EpochKeys) {
     let bucket = rotation.bucket(ts);
     if current.as_ref().is_some_and(|(b, _, _)| *b != bucket) {
         *current = None;
-        for c in caches {
-            c.clear();
-        }
     }
+    let new = current.is_none();
     let (_, label, keys) = current.get_or_insert_with(|| {
         let epoch = rotation.epoch_of(ts);
         let keys = pseudo.epoch_keys(&epoch);
         (bucket, epoch.as_str().to_owned(), keys)
     });
-    (label, keys)
+    (new, label, keys)
 }
 
 /// `bytes` as text if it is what `HeaderValue::to_str` accepts (visible
@@ -477,56 +561,117 @@ mod token_cache_tests {
         payload_segment(token.as_bytes()).unwrap_or_default()
     }
 
-    fn sub(c: &mut SlotCache<Claims>, t: &str) -> Option<String> {
-        claims(c, payload(t)).and_then(|(s, _)| s.map(str::to_owned))
+    /// A worker's token cache with the keys and pseudonym caches of one epoch.
+    struct Cache {
+        tokens: SlotCache<Token>,
+        keys: EpochKeys,
+        accounts: SlotCache<String>,
+        tenants: SlotCache<String>,
+    }
+
+    impl Cache {
+        fn new() -> Self {
+            let pseudo = Pseudonymizer::new(&MasterKey::from_bytes([7; 32]));
+            Cache {
+                tokens: SlotCache::new(TOKEN_SLOTS),
+                keys: pseudo.epoch_keys(&crate::Rotation::None.epoch_of(OffsetDateTime::UNIX_EPOCH)),
+                accounts: SlotCache::new(ACCOUNT_SLOTS),
+                tenants: SlotCache::new(TENANT_SLOTS),
+            }
+        }
+
+        /// The (account, tenant) pseudonyms the cache gives the token with
+        /// this payload; `None` when it is not readable.
+        fn read(&mut self, payload: &[u8]) -> Option<(Option<String>, Option<String>)> {
+            let mut ids = Ids {
+                keys: &self.keys,
+                accounts: &mut self.accounts,
+                tenants: &mut self.tenants,
+            };
+            super::token(&mut self.tokens, payload, |p: &[u8]| Some(p), &mut ids)
+                .map(|t| (t.account.pseudonym.clone(), t.tenant.pseudonym.clone()))
+        }
+
+        /// The account pseudonym the cache gives `token`.
+        fn sub(&mut self, token: &str) -> Option<String> {
+            self.read(payload(token)).and_then(|(a, _)| a)
+        }
+
+        /// The pseudonym `sub` must have.
+        fn expected(&self, purpose: Purpose, id: &str) -> Option<String> {
+            Some(self.keys.pseudonym(purpose, id).as_str().to_owned())
+        }
     }
 
     #[test]
     fn a_remembered_token_reads_as_the_first_time() {
-        let mut c = SlotCache::new(TOKEN_SLOTS);
+        let mut c = Cache::new();
         let t = token("557058:a");
-        let first = claims(&mut c, payload(&t)).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
-        assert_eq!(first.as_ref().and_then(|c| c.0.as_deref()), Some("557058:a"));
-        assert_eq!(first.as_ref().and_then(|c| c.1.as_deref()), Some("jira:1"));
-        let again = claims(&mut c, payload(&t)).map(|(s, i)| (s.map(str::to_owned), i.map(str::to_owned)));
-        assert_eq!(again, first);
+        let first = c.read(payload(&t));
+        assert_eq!(
+            first,
+            Some((
+                c.expected(Purpose::Account, "557058:a"),
+                c.expected(Purpose::Tenant, "jira:1")
+            ))
+        );
+        assert_eq!(c.read(payload(&t)), first);
     }
 
     #[test]
     fn tokens_of_the_same_length_are_not_confused() {
-        let mut c = SlotCache::new(TOKEN_SLOTS);
+        let mut c = Cache::new();
         let (a, b) = (token("557058:a"), token("557058:b"));
-        assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
-        assert_eq!(sub(&mut c, &b).as_deref(), Some("557058:b"));
-        assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
+        let (pa, pb) = (
+            c.expected(Purpose::Account, "557058:a"),
+            c.expected(Purpose::Account, "557058:b"),
+        );
+        assert_eq!(c.sub(&a), pa);
+        assert_eq!(c.sub(&b), pb);
+        assert_eq!(c.sub(&a), pa);
     }
 
     #[test]
     fn an_unreadable_token_is_remembered_as_unreadable() {
-        let mut c = SlotCache::new(TOKEN_SLOTS);
-        assert!(claims(&mut c, b"not").is_none());
-        assert!(claims(&mut c, b"not").is_none());
+        let mut c = Cache::new();
+        assert!(c.read(b"not").is_none());
+        assert!(c.read(b"not").is_none());
+    }
+
+    #[test]
+    fn a_claim_too_long_for_an_id_has_no_pseudonym() {
+        let mut c = Cache::new();
+        let long = format!("557058:{}", "a".repeat(MAX_ID_LEN));
+        let t = token(&long);
+        let read = c.read(payload(&t));
+        assert_eq!(read, Some((None, c.expected(Purpose::Tenant, "jira:1"))));
+        let t = c.tokens.get_or_fill(payload(&t), |_| {}).map(|t| t.account.present);
+        assert_eq!(t, Some(true), "the claim is there, so no other source is used");
     }
 
     #[test]
     fn the_cache_stays_bounded() {
-        let mut c = SlotCache::new(TOKEN_SLOTS);
+        let mut c = Cache::new();
         for i in 0..TOKEN_SLOTS * 3 {
-            let t = token(&format!("557058:{i}"));
-            assert_eq!(sub(&mut c, &t), Some(format!("557058:{i}")));
+            let id = format!("557058:{i}");
+            assert_eq!(c.sub(&token(&id)), c.expected(Purpose::Account, &id));
         }
-        assert_eq!(c.slots.len(), TOKEN_SLOTS);
+        assert_eq!(c.tokens.slots.len(), TOKEN_SLOTS);
     }
 
     #[test]
     fn colliding_tokens_are_read_each_time_and_never_mixed_up() {
         // A cache whose every token lands in one slot (as crafted collisions would).
-        let mut c = SlotCache::new(TOKEN_SLOTS);
-        c.slots.resize_with(1, Slot::default);
+        let mut c = Cache::new();
+        c.tokens.slots.resize_with(1, Slot::default);
         let (a, b) = (token("557058:a"), token("557058:b"));
+        let (pa, pb) = (
+            c.expected(Purpose::Account, "557058:a"),
+            c.expected(Purpose::Account, "557058:b"),
+        );
         for _ in 0..3 {
-            assert_eq!(sub(&mut c, &a).as_deref(), Some("557058:a"));
-            assert_eq!(sub(&mut c, &b).as_deref(), Some("557058:b"));
+            assert_eq!(c.sub(&a), pa);
+            assert_eq!(c.sub(&b), pb);
         }
     }
 }
@@ -567,5 +712,34 @@ mod epoch_tests {
         let fresh = Sanitizer::new(policy(), &key).sanitize(&mut capture_at(next_day + 20, "557058:abc"));
         assert_eq!(out.account, fresh.account);
         assert_eq!(out.epoch, fresh.epoch);
+    }
+
+    #[test]
+    fn a_long_running_worker_forgets_its_token_pseudonyms_when_the_epoch_changes() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = format!(
+            "JWT {}.{}.c2ln",
+            b64(r#"{"alg":"HS256"}"#),
+            b64(r#"{"sub":"557058:abc","iss":"jira:1"}"#)
+        );
+        let at = |secs| {
+            let mut raw = capture_at(secs, "");
+            raw.app.account = None;
+            raw.jwt_signed = crate::policy::jwt::authorization_signed_part(token.as_bytes()).and_then(|p| raw.push(p));
+            raw
+        };
+        let policy = || Policy::atlassian_connect().rotation(Rotation::Daily);
+        let key = MasterKey::from_bytes([7; 32]);
+        let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
+        let mut worker = Sanitizer::new(policy(), &key);
+        let mut out = worker.sanitize(&mut at(day + 10));
+        let first = (out.account.clone(), out.tenant.clone());
+        assert!(first.0.is_some() && first.1.is_some());
+        worker.sanitize_into(&mut at(next_day + 10), &mut out);
+        assert_ne!(out.account, first.0, "next day, unlinkable");
+        assert_ne!(out.tenant, first.1, "next day, unlinkable");
+        let fresh = Sanitizer::new(policy(), &key).sanitize(&mut at(next_day + 20));
+        assert_eq!((out.account, out.tenant), (fresh.account, fresh.tenant));
     }
 }

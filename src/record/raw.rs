@@ -160,8 +160,34 @@ impl RawRecord {
 
     /// Copies the path and query of `uri`.
     pub(crate) fn push_uri(&mut self, uri: &Uri) {
-        self.path = self.push(uri.path().as_bytes()).unwrap_or_default();
-        self.query = uri.query().and_then(|q| self.push(q.as_bytes()));
+        let path = uri.path();
+        match (uri.path_and_query().map(|pq| pq.as_str()), uri.query()) {
+            // `path?query` in one copy, read back in one piece (see `path_and_query`).
+            (Some(all), Some(q)) if all.len() == path.len() + 1 + q.len() && all.starts_with(path) => {
+                let whole = self.push(all.as_bytes());
+                let split = whole.and_then(|w| w.start.checked_add(u32::try_from(path.len()).ok()?));
+                match (whole, split) {
+                    (Some(w), Some(split)) => {
+                        self.path = Span {
+                            start: w.start,
+                            end: split,
+                        };
+                        self.query = Some(Span {
+                            start: split.saturating_add(1),
+                            end: w.end,
+                        });
+                    }
+                    _ => {
+                        self.path = Span::default();
+                        self.query = None;
+                    }
+                }
+            }
+            _ => {
+                self.path = self.push(path.as_bytes()).unwrap_or_default();
+                self.query = uri.query().and_then(|q| self.push(q.as_bytes()));
+            }
+        }
     }
 
     /// Copies the Connect JWT of an `Authorization` value without its
@@ -214,6 +240,25 @@ impl RawRecord {
         std::str::from_utf8(self.bytes(span)).unwrap_or_default()
     }
 
+    /// The path and query text: one UTF-8 check when they were copied
+    /// together as `path?query`.
+    pub(crate) fn path_and_query(&self) -> (&str, Option<&str>) {
+        match self.query {
+            Some(q) if q.start == self.path.end.wrapping_add(1) => {
+                let whole = self.str(Span {
+                    start: self.path.start,
+                    end: q.end,
+                });
+                let len = self.path.end.saturating_sub(self.path.start) as usize;
+                match (whole.get(..len), whole.get(len + 1..)) {
+                    (Some(p), Some(q)) => (p, Some(q)),
+                    _ => (self.str(self.path), Some(self.str(q))),
+                }
+            }
+            q => (self.str(self.path), q.map(|q| self.str(q))),
+        }
+    }
+
     /// The copied values of `captured`, in order.
     pub(crate) fn values<'a>(&'a self, captured: &'a Captured) -> impl Iterator<Item = &'a [u8]> + 'a {
         captured.spans.iter().flatten().map(|s| self.bytes(*s))
@@ -223,6 +268,31 @@ impl RawRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_and_query_read_back_as_the_uri_has_them() {
+        for uri in [
+            "/a/b?x=1&y=%20",
+            "/a?",
+            "/a",
+            "/",
+            "*",
+            "http://h/p?q",
+            "http://h",
+            "/\u{e9}?k=v",
+        ] {
+            let Ok(uri) = uri.parse::<Uri>() else { continue };
+            let mut raw = RawRecord::with_capacity(0);
+            raw.push(b"before").unwrap_or_default();
+            raw.push_uri(&uri);
+            assert_eq!(raw.path_and_query(), (uri.path(), uri.query()), "{uri}");
+        }
+        // Copied apart (as tests and tools do), they read back the same.
+        let mut raw = RawRecord::with_capacity(0);
+        raw.path = raw.push(b"/p").unwrap_or_default();
+        raw.query = raw.push(b"q=1");
+        assert_eq!(raw.path_and_query(), ("/p", Some("q=1")));
+    }
 
     #[test]
     fn push_last_keeps_the_last_values_in_order() {
