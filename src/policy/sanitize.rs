@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, RandomState};
+use std::time::SystemTime;
 
 use http::Method;
 use time::OffsetDateTime;
@@ -213,6 +214,7 @@ pub(crate) struct Sanitizer {
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
+    second: LastSecond,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<String>; 2],
 }
@@ -251,6 +253,7 @@ impl Sanitizer {
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
+            second: LastSecond::default(),
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
         }
     }
@@ -274,8 +277,7 @@ impl Sanitizer {
         let raw = &*raw;
         // The schema promises millisecond precision: a record read back from
         // a file equals the one the sinks were given.
-        let ts = OffsetDateTime::from(raw.start);
-        let ts = ts.replace_millisecond(ts.millisecond()).unwrap_or(ts);
+        let (ts, bucket) = self.second.start_of(raw.start, self.policy.rotation);
         let (connect_jwt, path_ids) = (self.policy.sources.connect_jwt, self.policy.sources.path_account_ids);
         let (uri_path, query) = raw.path_and_query();
 
@@ -305,7 +307,7 @@ impl Sanitizer {
         };
 
         // The epoch's keys; a new epoch forgets the pseudonyms of the old one.
-        let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &self.pseudo, ts);
+        let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &self.pseudo, ts, bucket);
         let [accounts, tenants] = &mut self.cache;
         if new_epoch {
             accounts.clear();
@@ -419,6 +421,49 @@ impl Sanitizer {
     }
 }
 
+/// The second the last record started in, with its time and epoch bucket:
+/// the records of one second skip the calendar arithmetic.
+#[derive(Default)]
+struct LastSecond(Option<(u64, OffsetDateTime, i64)>);
+
+impl LastSecond {
+    /// A record's start time at the millisecond precision the schema
+    /// promises (a record read back from a file equals the one the sinks were
+    /// given), and its epoch bucket under `rotation`.
+    fn start_of(&mut self, start: SystemTime, rotation: super::Rotation) -> (OffsetDateTime, i64) {
+        let since = start.duration_since(SystemTime::UNIX_EPOCH).ok();
+        let at_millis = |at: OffsetDateTime, ms: u16| at.replace_millisecond(ms).unwrap_or(at);
+        match (since, self.0) {
+            (Some(d), Some((secs, at, bucket))) if d.as_secs() == secs => (
+                at_millis(at, u16::try_from(d.subsec_millis()).unwrap_or_default()),
+                bucket,
+            ),
+            (Some(d), _) => {
+                let at = i64::try_from(d.as_secs())
+                    .ok()
+                    .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
+                let Some(at) = at else {
+                    return Self::uncached(start, rotation);
+                };
+                let bucket = rotation.bucket(at);
+                self.0 = Some((d.as_secs(), at, bucket));
+                (
+                    at_millis(at, u16::try_from(d.subsec_millis()).unwrap_or_default()),
+                    bucket,
+                )
+            }
+            (None, _) => Self::uncached(start, rotation),
+        }
+    }
+
+    /// [`LastSecond::start_of`] without remembering the second.
+    fn uncached(start: SystemTime, rotation: super::Rotation) -> (OffsetDateTime, i64) {
+        let ts = OffsetDateTime::from(start);
+        let ts = ts.replace_millisecond(ts.millisecond()).unwrap_or(ts);
+        (ts, rotation.bucket(ts))
+    }
+}
+
 /// The label and keys of `ts`'s epoch, derived once per epoch, and whether
 /// the epoch is another than the previous record's.
 fn epoch_keys<'a>(
@@ -426,8 +471,8 @@ fn epoch_keys<'a>(
     rotation: super::Rotation,
     pseudo: &Pseudonymizer,
     ts: OffsetDateTime,
+    bucket: i64,
 ) -> (bool, &'a str, &'a EpochKeys) {
-    let bucket = rotation.bucket(ts);
     if current.as_ref().is_some_and(|(b, _, _)| *b != bucket) {
         *current = None;
     }
@@ -673,6 +718,41 @@ mod token_cache_tests {
             assert_eq!(c.sub(&a), pa);
             assert_eq!(c.sub(&b), pb);
         }
+    }
+}
+
+#[cfg(test)]
+mod second_tests {
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::Rotation;
+
+    proptest! {
+        #[test]
+        fn start_times_equal_the_calendar_reading(
+            starts in proptest::collection::vec((0u64..1 << 34, 0u32..1_000_000_000, 0u64..3), 1..20),
+            rotation in prop_oneof![Just(Rotation::None), Just(Rotation::Daily), Just(Rotation::Weekly), Just(Rotation::Monthly)],
+        ) {
+            let mut last = LastSecond::default();
+            let mut secs_before = 0;
+            for (secs, nanos, same) in starts {
+                // Often within the second of the record before.
+                let secs = if same > 0 { secs_before } else { secs };
+                secs_before = secs;
+                let start = SystemTime::UNIX_EPOCH + Duration::new(secs, nanos);
+                prop_assert_eq!(last.start_of(start, rotation), LastSecond::uncached(start, rotation));
+            }
+        }
+    }
+
+    #[test]
+    fn a_start_before_1970_is_read_too() {
+        let start = SystemTime::UNIX_EPOCH - Duration::from_millis(1500);
+        let (ts, _) = LastSecond::default().start_of(start, Rotation::Daily);
+        assert_eq!(ts.unix_timestamp_nanos(), -1_500_000_000);
     }
 }
 
