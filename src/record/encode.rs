@@ -195,6 +195,18 @@ const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
 /// [`write_body`] for text longer than 32 bytes or with a byte to escape.
 #[inline(never)]
 fn write_body_long(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    // Up to 64 bytes: two overlapping halves of 32, written one after the
+    // other with the overlap cut off in between.
+    if let (33..=64, Some(head), Some(tail)) = (bytes.len(), bytes.first_chunk::<32>(), bytes.last_chunk::<32>())
+        && !(pair_hits(head) || pair_hits(tail))
+    {
+        let start = out.len();
+        out.extend_from_slice(head);
+        out.truncate(start + bytes.len() - 32);
+        out.extend_from_slice(tail);
+        return;
+    }
     let (s, cut) = cap(s, MAX_FIELD_LEN);
     let bytes = s.as_bytes();
     if is_plain(bytes) {
@@ -259,6 +271,16 @@ fn block_hits(block: &[u8; 16]) -> bool {
     block.iter().fold(false, |hit, &b| {
         hit | ((b as i8) < 0x20) | (b == 0x7f) | (b == b'"') | (b == b'\\')
     })
+}
+
+/// Whether a byte of `pair` needs escaping.
+#[inline(always)]
+fn pair_hits(pair: &[u8; 32]) -> bool {
+    let (low, high) = pair.split_at(16);
+    match (<&[u8; 16]>::try_from(low), <&[u8; 16]>::try_from(high)) {
+        (Ok(low), Ok(high)) => block_hits(low) | block_hits(high),
+        _ => true,
+    }
 }
 
 /// Non-zero when a byte of `w` needs escaping: a byte's high bit is set when
@@ -357,7 +379,7 @@ fn trimmed8(n: u32) -> (u64, usize) {
 }
 
 /// Appends `key` and the decimal digits of `n`.
-#[inline]
+#[inline(always)]
 fn write_key_u64<const K: usize>(key: &[u8; K], n: u64, out: &mut Vec<u8>) {
     const { assert!(K <= 24, "the key and eight digits must fit the buffer") };
     let mut buf = [0u8; 32];
@@ -412,7 +434,7 @@ pub(crate) fn write_ts(ts: OffsetDateTime, out: &mut Vec<u8>) {
 }
 
 /// `ts` as RFC 3339 UTC with millisecond precision, years clamped to 0000..=9999.
-#[inline]
+#[inline(always)]
 fn ts_text(ts: OffsetDateTime) -> [u8; 24] {
     let (date, time) = if ts.offset() == UtcOffset::UTC {
         (ts.date(), ts.time())
@@ -653,7 +675,7 @@ mod tests {
     }
 
     /// Strings around the lengths where the string writer changes method
-    /// (4, 8, 9, 16, 17, 32, 33 bytes and the cap), with every kind of byte
+    /// (4, 8, 9, 16, 17, 32, 33, 64 bytes and the cap), with every kind of byte
     /// that needs escaping, anywhere in them.
     fn text_strategy() -> impl proptest::strategy::Strategy<Value = String> + Clone {
         use proptest::prelude::*;
@@ -661,7 +683,7 @@ mod tests {
             "[ -~]{0,40}",
             "\\PC{0,20}",
             "[\u{0}-\u{a0}\u{2028}\u{2029}\"\\\\]{0,20}",
-            "[ -~]{0,24}[\u{0}-\u{1f}\u{7f}-\u{a0}\u{2028}\u{2029}\"\\\\é€😀]?[ -~]{0,24}",
+            "[ -~]{0,32}[\u{0}-\u{1f}\u{7f}-\u{a0}\u{2028}\u{2029}\"\\\\é€😀]?[ -~]{0,32}",
             "[a-z/{}_]{0,3000}",
             "[aé€😀]{2040,2060}",
         ]
