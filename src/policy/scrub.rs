@@ -296,7 +296,11 @@ fn classify_scanned(seg: &str, bits: u16) -> Option<Placeholder> {
         if bits & !(HEX | COLON | DOT) == 0 {
             return classify_decoded(seg);
         }
-        return Some(if is_account_id(seg) {
+        // Else only a `digits:id` account ID, whose id has letters, digits
+        // and `-` only: with no `_ . ~` in the segment, that is no second `:`.
+        let account_id =
+            bits & (UNDERSCORE | DOT | TILDE) == 0 && prefixed_id(seg.as_bytes()).is_some_and(|id| !id.contains(&b':'));
+        return Some(if account_id {
             Placeholder::AccountId
         } else {
             Placeholder::Text
@@ -384,9 +388,14 @@ fn classify_value_full(s: &str) -> Option<Placeholder> {
 
 /// `local@domain.tld`, loosely.
 pub fn is_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+    let b = s.as_bytes();
+    match b.iter().position(|&c| c == b'@') {
+        Some(at) => {
+            let domain = b.get(at + 1..).unwrap_or_default();
+            at > 0
+                && domain.first().is_some_and(|&c| c != b'.')
+                && domain.last() != Some(&b'.')
+                && domain.contains(&b'.')
         }
         None => false,
     }
@@ -404,23 +413,20 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// Atlassian account IDs: `557058:<uuid>`, other `digits:<id>`, or 24 hex digits.
 pub fn is_account_id(s: &str) -> bool {
-    if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let b = s.as_bytes();
+    if b.len() == 24 && b.iter().all(u8::is_ascii_hexdigit) {
         return true;
     }
-    // The prefix is 1 to 10 digits: the first `:` is within the first 11 bytes.
-    if !s.bytes().take(11).any(|b| b == b':') {
-        return false;
-    }
-    match s.split_once(':') {
-        Some((prefix, rest)) => {
-            !prefix.is_empty()
-                && prefix.len() <= 10
-                && prefix.bytes().all(|b| b.is_ascii_digit())
-                && rest.len() >= 8
-                && rest.len() <= 64
-                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        }
-        None => false,
+    prefixed_id(b).is_some_and(|id| id.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-'))
+}
+
+/// The part after `:` of `s` if `s` is 1 to 10 digits, `:` and 8 to 64 more
+/// bytes (what those bytes may be is left to the caller).
+fn prefixed_id(s: &[u8]) -> Option<&[u8]> {
+    let digits = s.iter().take(11).take_while(|c| c.is_ascii_digit()).count();
+    match s.get(digits..) {
+        Some([b':', id @ ..]) if (1..=10).contains(&digits) && (8..=64).contains(&id.len()) => Some(id),
+        _ => None,
     }
 }
 
@@ -587,6 +593,15 @@ mod tests {
         None
     }
 
+    fn is_email_reference(s: &str) -> bool {
+        match s.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            }
+            None => false,
+        }
+    }
+
     fn is_account_id_reference(s: &str) -> bool {
         if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return true;
@@ -615,7 +630,7 @@ mod tests {
 
     /// Value classification without any fast path or IP pre-check.
     fn classify_value_reference(s: &str) -> Option<Placeholder> {
-        if is_email(s) {
+        if is_email_reference(s) {
             Some(Placeholder::Email)
         } else if s.len() >= 7 && s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok() {
             Some(Placeholder::Ip)
@@ -687,6 +702,7 @@ mod tests {
     proptest! {
         #[test]
         fn classify_matches_the_reference(seg in segment()) {
+            prop_assert_eq!(is_email(&seg), is_email_reference(&seg));
             prop_assert_eq!(is_account_id(&seg), is_account_id_reference(&seg));
             prop_assert_eq!(is_jwt(&seg), is_jwt_reference(&seg));
             prop_assert_eq!(classify(&seg), classify_reference(&seg));
