@@ -571,106 +571,9 @@ mod tests {
         assert_eq!(sanitize_text("abcdef", 3), "abc");
     }
 
-    /// Segment classification before the one-pass fast path, kept as the reference.
-    fn classify_reference(seg: &str) -> Option<Placeholder> {
-        if seg.is_empty() {
-            return None;
-        }
-        let decoded: Cow<'_, str> = if seg.contains('%') {
-            percent_decode(seg.as_bytes()).decode_utf8_lossy()
-        } else {
-            Cow::Borrowed(seg)
-        };
-        if let Some(p) = classify_value_reference(decoded.as_ref()) {
-            return Some(p);
-        }
-        let plain = seg
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
-        if !plain || seg.len() > MAX_SEGMENT_LEN {
-            return Some(Placeholder::Text);
-        }
-        None
-    }
-
-    fn is_email_reference(s: &str) -> bool {
-        match s.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-            }
-            None => false,
-        }
-    }
-
-    fn is_account_id_reference(s: &str) -> bool {
-        if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return true;
-        }
-        match s.split_once(':') {
-            Some((prefix, rest)) => {
-                !prefix.is_empty()
-                    && prefix.len() <= 10
-                    && prefix.bytes().all(|b| b.is_ascii_digit())
-                    && rest.len() >= 8
-                    && rest.len() <= 64
-                    && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            }
-            None => false,
-        }
-    }
-
-    fn is_jwt_reference(s: &str) -> bool {
-        let mut parts = s.split('.');
-        let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return false;
-        };
-        let b64 = |x: &str| x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        h.starts_with("eyJ") && p.len() >= 2 && b64(h) && b64(p) && b64(sig)
-    }
-
-    /// Value classification without any fast path or IP pre-check.
-    fn classify_value_reference(s: &str) -> Option<Placeholder> {
-        if is_email_reference(s) {
-            Some(Placeholder::Email)
-        } else if s.len() >= 7 && s.len() <= 45 && s.parse::<std::net::IpAddr>().is_ok() {
-            Some(Placeholder::Ip)
-        } else if is_account_id_reference(s) {
-            Some(Placeholder::AccountId)
-        } else if is_uuid(s) {
-            Some(Placeholder::Uuid)
-        } else if is_jwt_reference(s) {
-            Some(Placeholder::Jwt)
-        } else if is_number(s) {
-            Some(Placeholder::Number)
-        } else if is_token(s) {
-            Some(Placeholder::Token)
-        } else {
-            None
-        }
-    }
-
-    /// Path scrubbing before segments were found with a byte loop.
-    fn scrub_path_reference(raw: &str) -> (String, Option<String>) {
-        let mut out = String::new();
-        let mut account_id = None;
-        let trimmed = raw.strip_prefix('/').unwrap_or(raw);
-        for (i, seg) in trimmed.split('/').enumerate() {
-            out.push('/');
-            if i == MAX_SEGMENTS {
-                out.push('…');
-                break;
-            }
-            match classify_reference(seg) {
-                None => out.push_str(seg),
-                Some(p) => {
-                    if p == Placeholder::AccountId && account_id.is_none() {
-                        account_id = Some(percent_decode(seg.as_bytes()).decode_utf8_lossy().into_owned());
-                    }
-                    out.push_str(p.as_str());
-                }
-            }
-        }
-        (out, account_id)
+    /// Scrubbing before the byte-class fast paths (shared with the fuzz target).
+    mod reference {
+        include!("scrub_reference.rs");
     }
 
     fn segment() -> impl Strategy<Value = String> {
@@ -702,20 +605,25 @@ mod tests {
     proptest! {
         #[test]
         fn classify_matches_the_reference(seg in segment()) {
-            prop_assert_eq!(is_email(&seg), is_email_reference(&seg));
-            prop_assert_eq!(is_account_id(&seg), is_account_id_reference(&seg));
-            prop_assert_eq!(is_jwt(&seg), is_jwt_reference(&seg));
-            prop_assert_eq!(classify(&seg), classify_reference(&seg));
-            prop_assert_eq!(classify_value(&seg), classify_value_reference(&seg));
+            prop_assert_eq!(is_email(&seg), reference::is_email(&seg));
+            prop_assert_eq!(is_account_id(&seg), reference::is_account_id(&seg));
+            prop_assert_eq!(is_jwt(&seg), reference::is_jwt(&seg));
+            prop_assert_eq!(classify(&seg), reference::classify(&seg));
+            prop_assert_eq!(classify_value(&seg), reference::classify_value(&seg));
         }
 
         #[test]
         fn scrubbing_matches_the_reference(segs in proptest::collection::vec(segment(), 0..40), lead in any::<bool>()) {
             let raw = format!("{}{}", if lead { "/" } else { "" }, segs.join("/"));
             let s = scrub_path(&raw);
-            let (path, account_id) = scrub_path_reference(&raw);
+            let (path, account_id) = reference::scrub_path(&raw);
             prop_assert_eq!(&s.path, &path);
             prop_assert_eq!(s.account_id.map(Cow::into_owned), account_id);
+        }
+
+        #[test]
+        fn reference_decoding_matches_percent_encoding(s in "(%[0-9a-fA-F]{0,2}|[a-z%]|\\PC){0,20}") {
+            prop_assert_eq!(reference::percent_decode_lossy(&s), percent_decode(s.as_bytes()).decode_utf8_lossy());
         }
 
         #[test]
