@@ -399,59 +399,12 @@ mod tests {
         }
     }
 
-    /// Filtering before pairs were split with byte loops, kept as the reference.
-    fn filter_reference(p: &QueryPolicy, raw: &str) -> Option<String> {
-        if p.allow.is_empty() {
-            return None;
-        }
-        let mut out = String::new();
-        let mut kept = String::new();
-        for pair in raw.split('&').take(64) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode_reference(k);
-            if !p.allow.iter().any(|a| *a == key) || p.deny.iter().any(|d| *d == key) {
-                continue;
-            }
-            let value = decode_reference(v);
-            let value: Cow<'_, str> = match classify_value(&value) {
-                Some(p) => Cow::Borrowed(p.as_str()),
-                None => sanitize_text(&value, 128),
-            };
-            kept.clear();
-            kept.push_str(&sanitize_text(&key, 64));
-            kept.push('=');
-            let mut rest = value.as_ref();
-            while let Some(at) = rest.find(['&', '=', '%']) {
-                kept.push_str(&rest[..at]);
-                kept.push_str(match rest.as_bytes()[at] {
-                    b'&' => "%26",
-                    b'=' => "%3D",
-                    _ => "%25",
-                });
-                rest = &rest[at + 1..];
-            }
-            kept.push_str(rest);
-            let sep = usize::from(!out.is_empty());
-            if out.len() + sep + kept.len() > MAX_QUERY_LEN {
-                break;
-            }
-            if sep == 1 {
-                out.push('&');
-            }
-            out.push_str(&kept);
-        }
-        (!out.is_empty()).then_some(out)
+    /// Filtering before the byte-table scan (shared with the fuzz target).
+    mod reference {
+        include!("query_reference.rs");
     }
 
-    /// The decoding before the fast path, kept as the reference.
-    fn decode_reference(s: &str) -> Cow<'_, str> {
-        if s.contains('+') {
-            let replaced = s.replace('+', " ");
-            Cow::Owned(percent_decode_str(&replaced).decode_utf8_lossy().into_owned())
-        } else {
-            percent_decode_str(s).decode_utf8_lossy()
-        }
-    }
+    use reference::{decode as decode_reference, filter as filter_reference};
 
     fn query() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
