@@ -74,14 +74,16 @@ fn ipv4_net_text(addr: Ipv4Addr, prefix: u8) -> String {
 
 /// Appends `a.b.c.d/p`.
 fn push_ipv4_net(out: &mut String, addr: Ipv4Addr, prefix: u8) {
-    for (i, octet) in addr.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        push_decimal(out, octet);
+    let mut text = Text::new();
+    for octet in addr.octets() {
+        let i = usize::from(octet);
+        text.push_chunk(DECIMAL[i], usize::from(DECIMAL_LEN[i]) + 1);
     }
-    out.push('/');
-    push_decimal(out, prefix);
+    // The dot after the last octet becomes the slash.
+    text.len -= 1;
+    text.push_byte(b'/');
+    text.push_decimal_chunk(prefix);
+    text.append_to(out);
 }
 
 /// Appends `n` in decimal.
@@ -93,6 +95,97 @@ fn push_decimal(out: &mut String, n: u8) {
         out.push(char::from(b'0' + n / 10 % 10));
     }
     out.push(char::from(b'0' + n % 10));
+}
+
+/// Each byte value in decimal, followed by a dot (the rest zeros).
+const DECIMAL: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut n = 0;
+    while n < 256 {
+        let d = [
+            b'0' + (n / 100) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ];
+        t[n] = if n >= 100 {
+            [d[0], d[1], d[2], b'.']
+        } else if n >= 10 {
+            [d[1], d[2], b'.', 0]
+        } else {
+            [d[2], b'.', 0, 0]
+        };
+        n += 1;
+    }
+    t
+};
+
+/// How many digits each entry of [`DECIMAL`] has.
+const DECIMAL_LEN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut n = 0;
+    while n < 256 {
+        t[n] = if n >= 100 {
+            3
+        } else if n >= 10 {
+            2
+        } else {
+            1
+        };
+        n += 1;
+    }
+    t
+};
+
+/// A network's text, built on the stack and appended to the output in one
+/// piece: pushing it a character at a time costs several times more.
+// Aligned so that checking it is UTF-8 (it is ASCII) takes whole words.
+#[repr(align(8))]
+struct Text {
+    /// Room for the longest text (`255.255.255.255/32`, 18 bytes) and the
+    /// padding of a last 4-byte chunk, in whole 16-byte steps.
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Text {
+    fn new() -> Self {
+        Text { buf: [0; 32], len: 0 }
+    }
+
+    /// Writes all of `chunk` and keeps its first `used` bytes.
+    #[inline(always)]
+    fn push_chunk(&mut self, chunk: [u8; 4], used: usize) {
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + 4) {
+            dst.copy_from_slice(&chunk);
+        }
+        self.len += used;
+    }
+
+    #[inline(always)]
+    fn push_byte(&mut self, b: u8) {
+        if let Some(dst) = self.buf.get_mut(self.len) {
+            *dst = b;
+        }
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn push_decimal_chunk(&mut self, n: u8) {
+        let i = usize::from(n);
+        self.push_chunk(DECIMAL[i], usize::from(DECIMAL_LEN[i]));
+    }
+
+    #[inline(always)]
+    fn append_to(&self, out: &mut String) {
+        // The UTF-8 check takes aligned 16-byte steps where it can and goes
+        // byte by byte otherwise: it looks at whole steps of the buffer, and
+        // the text is cut after. (Always ASCII: the check cannot fail.)
+        let checked = self.len.next_multiple_of(16);
+        let text = self.buf.get(..checked).and_then(|b| std::str::from_utf8(b).ok());
+        if let Some(text) = text.and_then(|t| t.get(..self.len)) {
+            out.push_str(text);
+        }
+    }
 }
 
 /// `addr/p` for IPv6, as `Ipv6Net`'s `Display` writes it (RFC 5952: lowercase

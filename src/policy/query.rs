@@ -2,7 +2,7 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
-use super::scrub::{classify_value, sanitize_text};
+use super::scrub::{Placeholder, classify_value, sanitize_text};
 
 /// Which query parameters reach the `query` field.
 ///
@@ -14,6 +14,8 @@ use super::scrub::{classify_value, sanitize_text};
 pub struct QueryPolicy {
     allow: Vec<String>,
     deny: Vec<String>,
+    /// The allowlisted keys that are not denied, the one list filtering looks at.
+    kept: Vec<String>,
 }
 
 /// The longest `query` value written.
@@ -32,6 +34,7 @@ impl QueryPolicy {
         S: Into<String>,
     {
         self.allow.extend(keys.into_iter().map(Into::into));
+        self.update_kept();
         self
     }
 
@@ -42,7 +45,13 @@ impl QueryPolicy {
         S: Into<String>,
     {
         self.deny.extend(keys.into_iter().map(Into::into));
+        self.update_kept();
         self
+    }
+
+    /// Recomputes `kept` after the allowlist or the denylist changed.
+    fn update_kept(&mut self) {
+        self.kept = self.allow.iter().filter(|a| !self.deny.contains(a)).cloned().collect();
     }
 
     /// The allowlisted keys.
@@ -64,43 +73,103 @@ impl QueryPolicy {
     /// [`QueryPolicy::filter`] appending the kept pairs to `out` (a buffer
     /// the caller reuses); returns whether any pair was kept.
     pub(crate) fn filter_into(&self, raw: &str, out: &mut String) -> bool {
-        if self.allow.is_empty() {
+        if self.kept.is_empty() {
             return false;
         }
+        let bytes = raw.as_bytes();
         let start = out.len();
-        let mut rest = Some(raw);
+        // Pairs that come out exactly as they came in are copied in runs:
+        // `run_start..run_end` is the part of `raw` kept but not yet written,
+        // and `produced` counts the bytes written plus the run.
+        let (mut run_start, mut run_end, mut produced) = (0, 0, 0);
+        let mut at = 0;
         for _ in 0..64 {
-            let Some(current) = rest else { break };
-            let (pair, next) = split_at(current, b'&');
-            rest = next;
-            let (k, v) = split_at(pair, b'=');
-            let key = decode(k);
-            if !self.allow.iter().any(|a| *a == key) || self.deny.iter().any(|d| *d == key) {
+            let (key_end, key_class) = scan(bytes, at, AMP | EQ);
+            let key = bytes.get(at..key_end).unwrap_or_default();
+            let has_value = bytes.get(key_end) == Some(&b'=');
+            let kept = if key_class & DECODE == 0 {
+                self.keeps(key)
+            } else {
+                self.keeps_decoded(raw.get(at..key_end).unwrap_or(""))
+            };
+            if !kept {
+                match skip_value(bytes, key_end) {
+                    Some(amp) => at = amp + 1,
+                    None => break,
+                }
                 continue;
             }
-            let value = decode(v.unwrap_or(""));
-            let value: Cow<'_, str> = match classify_value(&value) {
-                Some(p) => Cow::Borrowed(p.as_str()),
-                None => sanitize_text(&value, 128),
-            };
-            let mark = out.len();
-            if mark > start {
-                out.push('&');
+            let (value_end, value_class) = if has_value {
+                scan(bytes, key_end + 1, AMP)
             } else {
-                out.reserve(raw.len().min(MAX_QUERY_LEN));
+                (key_end, 0)
+            };
+            let value_start = value_end.min(key_end + 1);
+            let key_clean = key_class & (DECODE | UNSAFE) == 0 && key.len() <= 64;
+            let value_clean = value_class & (DECODE | UNSAFE) == 0 && value_end - value_start <= 128;
+            let placeholder = if value_clean {
+                classify_clean(raw.get(value_start..value_end).unwrap_or(""), value_class)
+            } else {
+                None
+            };
+            if key_clean && has_value && value_clean && placeholder.is_none() && value_class & EQ == 0 {
+                // `key=value` as it stands in `raw`.
+                let sep = usize::from(produced > 0);
+                let len = value_end - at;
+                if produced + sep + len > MAX_QUERY_LEN {
+                    break;
+                }
+                if run_end > run_start && run_end + 1 == at {
+                    run_end = value_end;
+                } else {
+                    if produced == 0 {
+                        out.reserve(raw.len().min(MAX_QUERY_LEN));
+                    }
+                    out.push_str(raw.get(run_start..run_end).unwrap_or(""));
+                    if produced > 0 {
+                        out.push('&');
+                    }
+                    (run_start, run_end) = (at, value_end);
+                }
+                produced += sep + len;
+            } else {
+                out.push_str(raw.get(run_start..run_end).unwrap_or(""));
+                run_end = run_start;
+                let pair = Pair {
+                    key: raw.get(at..key_end).unwrap_or(""),
+                    key_clean,
+                    value: raw.get(value_start..value_end).unwrap_or(""),
+                    value_clean,
+                    placeholder,
+                };
+                if !push_pair(out, start, raw.len(), &pair) {
+                    break;
+                }
+                produced = out.len() - start;
             }
-            out.push_str(&sanitize_text(&key, 64));
-            out.push('=');
-            push_escaped(&value, out);
-            // Whole pairs only: a pair cut at the cap would leave a key that is
-            // not on the allowlist or half an escape. (One pair is at most
-            // 64 + 1 + 3 × 128 bytes, always under the cap.)
-            if out.len() - start > MAX_QUERY_LEN {
-                out.truncate(mark);
+            if value_end >= bytes.len() {
                 break;
             }
+            at = value_end + 1;
         }
+        out.push_str(raw.get(run_start..run_end).unwrap_or(""));
         out.len() > start
+    }
+
+    /// Whether a key with nothing to decode is allowlisted and not denied.
+    #[inline(always)]
+    fn keeps(&self, key: &[u8]) -> bool {
+        // Keys are short: a length check and a byte loop beat a `memcmp` call.
+        self.kept
+            .iter()
+            .any(|k| k.len() == key.len() && k.bytes().zip(key.iter()).all(|(x, y)| x == *y))
+    }
+
+    /// [`QueryPolicy::keeps`] for a key with escapes or `+`.
+    #[cold]
+    #[inline(never)]
+    fn keeps_decoded(&self, key: &str) -> bool {
+        self.keeps(decode(key).as_bytes())
     }
 
     /// The value of the first parameter named `key` (decoded), for account sources.
@@ -112,14 +181,148 @@ impl QueryPolicy {
     }
 }
 
-/// `s` split at the first `sep`: what is before it, and what is after it if
-/// there was one. Pairs and keys are short, so a plain loop does.
-fn split_at(s: &str, sep: u8) -> (&str, Option<&str>) {
-    match s.bytes().position(|b| b == sep) {
-        // `sep` is ASCII, so both sides are on character boundaries.
-        Some(at) => (s.get(..at).unwrap_or(""), s.get(at + 1..)),
-        None => (s, None),
+/// Byte classes for scanning keys and values in one pass.
+const AMP: u8 = 1;
+const EQ: u8 = 2;
+/// `%` and `+`: the bytes decoding changes.
+const DECODE: u8 = 4;
+/// `@` and `:`.
+const AT_COLON: u8 = 8;
+const DOT: u8 = 16;
+const NOT_DIGIT: u8 = 32;
+/// Not printable ASCII: what `sanitize_text` may remove (controls, DEL) and
+/// everything non-ASCII, which takes the general path.
+const UNSAFE: u8 = 64;
+
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        let mut class = 0;
+        match b {
+            b'&' => class |= AMP,
+            b'=' => class |= EQ,
+            b'%' | b'+' => class |= DECODE,
+            b'@' | b':' => class |= AT_COLON,
+            b'.' => class |= DOT,
+            _ => {}
+        }
+        if !b.is_ascii_digit() {
+            class |= NOT_DIGIT;
+        }
+        if b < 0x20 || b >= 0x7f {
+            class |= UNSAFE;
+        }
+        t[c] = class;
+        c += 1;
     }
+    t
+};
+
+/// Scans `bytes` from `from` up to the first byte in class `stop` (or the
+/// end): where it stopped and the union of the classes of the bytes before.
+#[inline(always)]
+fn scan(bytes: &[u8], from: usize, stop: u8) -> (usize, u8) {
+    let mut union = 0;
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        let class = CLASSES[usize::from(b)];
+        if class & stop != 0 {
+            break;
+        }
+        union |= class;
+        i += 1;
+    }
+    (i, union)
+}
+
+/// [`classify_value`] of a value with nothing to decode, whose byte classes
+/// are `class`, settling short values without the full check.
+fn classify_clean(value: &str, class: u8) -> Option<Placeholder> {
+    if value.len() < 16 {
+        if class & (AT_COLON | DOT) == 0 {
+            // What `classify_value` does for short values without `@ : .`.
+            return (class & NOT_DIGIT == 0 && value.len() >= 2).then_some(Placeholder::Number);
+        }
+        // Under 16 bytes, without `@` or `:`, only an IPv4 address (three
+        // dots) or a JWT (`eyJ…`) can match: no e-mail, account ID, UUID,
+        // token or (with a dot) number.
+        if class & AT_COLON == 0 && !value.starts_with("eyJ") && value.bytes().filter(|b| *b == b'.').count() != 3 {
+            return None;
+        }
+    }
+    classify_value(value)
+}
+
+/// The end of the value that starts after `key_end` (where the key stopped):
+/// the position of the `&` that ends the pair, if there is one.
+#[inline(always)]
+fn skip_value(bytes: &[u8], key_end: usize) -> Option<usize> {
+    match bytes.get(key_end) {
+        Some(b'=') => {
+            let rest = bytes.get(key_end + 1..)?;
+            // `memchr` pays off on long values only.
+            if rest.len() < 16 {
+                rest.iter().position(|b| *b == b'&')
+            } else {
+                memchr::memchr(b'&', rest)
+            }
+            .map(|p| key_end + 1 + p)
+        }
+        Some(_) => Some(key_end),
+        None => None,
+    }
+}
+
+/// A kept pair that is not copied as it stands: its raw key and value and
+/// what the fast checks found out about them.
+struct Pair<'a> {
+    key: &'a str,
+    /// The key needs neither decoding nor sanitizing.
+    key_clean: bool,
+    value: &'a str,
+    /// The value needs neither decoding nor sanitizing (`placeholder` is its class).
+    value_clean: bool,
+    placeholder: Option<Placeholder>,
+}
+
+/// Appends `key=value` for `pair` (after a `&` unless it is the first since
+/// `start`); returns `false`, with nothing appended, when the query would
+/// exceed [`MAX_QUERY_LEN`].
+#[inline(never)]
+fn push_pair(out: &mut String, start: usize, raw_len: usize, pair: &Pair<'_>) -> bool {
+    let mark = out.len();
+    if mark > start {
+        out.push('&');
+    } else {
+        out.reserve(raw_len.min(MAX_QUERY_LEN));
+    }
+    if pair.key_clean {
+        out.push_str(pair.key);
+    } else {
+        out.push_str(&sanitize_text(&decode(pair.key), 64));
+    }
+    out.push('=');
+    match pair.placeholder {
+        Some(p) => out.push_str(p.as_str()),
+        None if pair.value_clean => push_escaped(pair.value, out),
+        None => {
+            let value = decode(pair.value);
+            match classify_value(&value) {
+                Some(p) => out.push_str(p.as_str()),
+                None => push_escaped(&sanitize_text(&value, 128), out),
+            }
+        }
+    }
+    // Whole pairs only: a pair cut at the cap would leave a key that is not
+    // on the allowlist or half an escape. (One pair is at most 64 + 1 +
+    // 3 × 128 bytes, always under the cap.)
+    if out.len() - start > MAX_QUERY_LEN {
+        out.truncate(mark);
+        return false;
+    }
+    true
 }
 
 /// Appends `value`, re-encoding `&`, `=` and `%` so the output stays unambiguous.
@@ -196,59 +399,12 @@ mod tests {
         }
     }
 
-    /// Filtering before pairs were split with byte loops, kept as the reference.
-    fn filter_reference(p: &QueryPolicy, raw: &str) -> Option<String> {
-        if p.allow.is_empty() {
-            return None;
-        }
-        let mut out = String::new();
-        let mut kept = String::new();
-        for pair in raw.split('&').take(64) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode_reference(k);
-            if !p.allow.iter().any(|a| *a == key) || p.deny.iter().any(|d| *d == key) {
-                continue;
-            }
-            let value = decode_reference(v);
-            let value: Cow<'_, str> = match classify_value(&value) {
-                Some(p) => Cow::Borrowed(p.as_str()),
-                None => sanitize_text(&value, 128),
-            };
-            kept.clear();
-            kept.push_str(&sanitize_text(&key, 64));
-            kept.push('=');
-            let mut rest = value.as_ref();
-            while let Some(at) = rest.find(['&', '=', '%']) {
-                kept.push_str(&rest[..at]);
-                kept.push_str(match rest.as_bytes()[at] {
-                    b'&' => "%26",
-                    b'=' => "%3D",
-                    _ => "%25",
-                });
-                rest = &rest[at + 1..];
-            }
-            kept.push_str(rest);
-            let sep = usize::from(!out.is_empty());
-            if out.len() + sep + kept.len() > MAX_QUERY_LEN {
-                break;
-            }
-            if sep == 1 {
-                out.push('&');
-            }
-            out.push_str(&kept);
-        }
-        (!out.is_empty()).then_some(out)
+    /// Filtering before the byte-table scan (shared with the fuzz target).
+    mod reference {
+        include!("query_reference.rs");
     }
 
-    /// The decoding before the fast path, kept as the reference.
-    fn decode_reference(s: &str) -> Cow<'_, str> {
-        if s.contains('+') {
-            let replaced = s.replace('+', " ");
-            Cow::Owned(percent_decode_str(&replaced).decode_utf8_lossy().into_owned())
-        } else {
-            percent_decode_str(s).decode_utf8_lossy()
-        }
-    }
+    use reference::{decode as decode_reference, filter as filter_reference};
 
     fn query() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
@@ -269,6 +425,10 @@ mod tests {
             Just("%E2%80%A8%1b[31m%00".to_owned()),
             "[=]{0,130}",
             "\\PC{0,20}",
+            "[0-9.]{0,15}",
+            "eyJ[a-zA-Z0-9._-]{0,14}",
+            "[a-z]{100,130}",
+            Just("203.0.113.7".to_owned()),
         ];
         let pair = (key, proptest::option::of(value)).prop_map(|(k, v)| v.map_or(k.clone(), |v| format!("{k}={v}")));
         proptest::collection::vec(pair, 0..80).prop_map(|pairs| pairs.join("&"))
@@ -279,6 +439,21 @@ mod tests {
         fn filtering_matches_the_reference(raw in query()) {
             let p = QueryPolicy::drop_all().allow(["lic", "cv", "jwt", "c v"]).deny(["jwt"]);
             proptest::prop_assert_eq!(p.filter(&raw), filter_reference(&p, &raw));
+        }
+
+        #[test]
+        fn filtering_odd_allowlists_matches_the_reference(raw in query(), extra in "[a-z%+ é\u{7f}]{0,3}") {
+            let p = QueryPolicy::drop_all().allow(["lic", "c+v", "l%69c", "é", "k\u{7f}", "", extra.as_str()]).deny(["jwt"]);
+            proptest::prop_assert_eq!(p.filter(&raw), filter_reference(&p, &raw));
+        }
+
+        #[test]
+        fn short_values_are_classified_as_classify_value_does(
+            v in "[0-9.]{0,16}|eyJ[a-zA-Z0-9._-]{0,13}|[ -$'-*,-~]{0,20}|[0-9a-f.:@]{0,17}"
+        ) {
+            let class = scan(v.as_bytes(), 0, AMP).1;
+            proptest::prop_assume!(class & (DECODE | UNSAFE) == 0);
+            proptest::prop_assert_eq!(classify_clean(&v, class), classify_value(&v));
         }
 
         #[test]
