@@ -439,7 +439,8 @@ fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Finding<'_>)) {
 fn ipv4(line: &[u8], start: usize, end: usize, found: &mut dyn FnMut(Finding<'_>)) {
     let mut i = start;
     while i < end {
-        let boundary_before = i == 0 || !(line[i - 1].is_ascii_alphanumeric() || line[i - 1] == b'.');
+        // `a_1.2.3.4` is an identifier, not an address.
+        let boundary_before = i == 0 || !(line[i - 1].is_ascii_alphanumeric() || matches!(line[i - 1], b'.' | b'_'));
         if !line[i].is_ascii_digit() || !boundary_before {
             i += 1;
             continue;
@@ -451,7 +452,8 @@ fn ipv4(line: &[u8], start: usize, end: usize, found: &mut dyn FnMut(Finding<'_>
         let after = i + stop;
         let next = line.get(after).copied();
         let next2 = line.get(after + 1).copied();
-        let continues = next.is_some_and(|b| b.is_ascii_alphanumeric())
+        // `1.2.3.4@example.com` is the local part of an e-mail address (found as one).
+        let continues = next.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'@')
             || (next == Some(b'.') && next2.is_some_and(|b| b.is_ascii_digit()));
         if !continues
             && !addr.is_loopback()
@@ -609,6 +611,7 @@ mod tests {
             "[22/Nov/2026:09:30:00 +0000] \"GET /release-notes-2026/getting-started-guide HTTP/1.1\" 200",
             "/items/123e4567-e89b-12d3-a456-426614174000 1.2.3 v1.2.3.4.5",
             "std::collections::HashMap abc@localhost",
+            "build_1.2.3.4 done",
         ] {
             assert_eq!(only(line), vec![], "{line}");
         }
