@@ -26,5 +26,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(claims, reference::peek_jwt(&s), "token {s:?}");
     // The input as a raw payload, so the fuzzer steers the JSON directly.
     let token = format!("e30.{}.c2ln", URL_SAFE_NO_PAD.encode(data));
-    assert_eq!(privlog::peek_jwt(&token), reference::peek_jwt(&token), "payload {:?}", String::from_utf8_lossy(data));
+    assert_eq!(
+        privlog::peek_jwt(&token),
+        reference::peek_jwt(&token),
+        "payload {:?}",
+        String::from_utf8_lossy(data)
+    );
 });
