@@ -54,10 +54,7 @@ impl TokenId {
     /// Remembers `claim` as the pseudonym `ids` gives it.
     fn set(&mut self, claim: Option<&str>, ids: &mut Ids<'_>, purpose: Purpose) {
         self.present = claim.is_some();
-        match claim.filter(|c| c.len() <= MAX_ID_LEN) {
-            Some(c) => ids.pseudonym(purpose, c, &mut self.pseudonym),
-            None => self.pseudonym = None,
-        }
+        set_opt(&mut self.pseudonym, claim.and_then(|c| ids.pseudonym(purpose, c)));
     }
 }
 
@@ -69,12 +66,11 @@ struct Ids<'a> {
 }
 
 impl Ids<'_> {
-    /// Sets `dst` to the pseudonym of the ID `input` (from the cache when it
-    /// is there), or to `None` when `input` is too long to be an ID.
-    fn pseudonym(&mut self, purpose: Purpose, input: &str, dst: &mut Option<String>) {
+    /// The pseudonym of the ID `input` (from the cache when it is there), or
+    /// `None` when `input` is too long to be an ID.
+    fn pseudonym(&mut self, purpose: Purpose, input: &str) -> Option<&str> {
         if input.len() > MAX_ID_LEN {
-            *dst = None;
-            return;
+            return None;
         }
         let cache = match purpose {
             Purpose::Tenant => &mut *self.tenants,
@@ -85,7 +81,7 @@ impl Ids<'_> {
             p.clear();
             p.push_str(keys.pseudonym(purpose, input).as_str());
         });
-        set_opt(dst, p.map(String::as_str));
+        p.map(String::as_str)
     }
 }
 
@@ -98,11 +94,13 @@ struct Slot<V> {
     value: V,
 }
 
-/// A direct-mapped cache by byte key: each key in the slot its seeded hash
-/// picks, replacing what was there. A value is used only when the slot's key
-/// equals the key byte for byte, so hash collisions (even crafted ones) cost
-/// a recomputation, never a wrong value. Values are refilled in place, so a
-/// warm cache allocates nothing.
+/// A small cache by byte key: each key in the slot its seeded hash picks or
+/// that slot's neighbour (two busy keys that pick the same slot do not keep
+/// evicting each other; with one slot per key, a few dozen keys would
+/// collide somewhere most of the time). A value is used only when the
+/// slot's key equals the key byte for byte, so hash collisions (even crafted
+/// ones) cost a recomputation, never a wrong value. Values are refilled in
+/// place, so a warm cache allocates nothing.
 struct SlotCache<V> {
     seed: u64,
     size: usize,
@@ -127,15 +125,32 @@ impl<V: Default> SlotCache<V> {
         }
         let hash = slot_hash(self.seed, key);
         let i = usize::try_from(hash % self.slots.len() as u64).unwrap_or_default();
-        let slot = self.slots.get_mut(i)?;
-        if !slot.filled || slot.hash != hash || slot.key != key {
+        let j = if i ^ 1 < self.slots.len() { i ^ 1 } else { i };
+        let holds = |s: &Slot<V>| s.filled && s.hash == hash && s.key == key;
+        let at = if self.slots.get(i).is_some_and(holds) {
+            i
+        } else if self.slots.get(j).is_some_and(holds) {
+            j
+        } else {
+            // A free slot of the two, else the one another hash bit picks.
+            let at = match (
+                self.slots.get(i).is_some_and(|s| s.filled),
+                self.slots.get(j).is_some_and(|s| s.filled),
+            ) {
+                (false, _) => i,
+                (true, false) => j,
+                (true, true) if hash >> 63 == 0 => i,
+                (true, true) => j,
+            };
+            let slot = self.slots.get_mut(at)?;
             slot.hash = hash;
             slot.filled = true;
             slot.key.clear();
             slot.key.extend_from_slice(key);
             fill(&mut slot.value);
-        }
-        Some(&slot.value)
+            at
+        };
+        self.slots.get(at).map(|s| &s.value)
     }
 
     /// Forgets every key.
@@ -214,6 +229,7 @@ pub(crate) struct Sanitizer {
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
+    spares: Spares,
     second: LastSecond,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<String>; 2],
@@ -225,22 +241,57 @@ fn set(dst: &mut String, src: &str) {
     dst.push_str(src);
 }
 
-/// Sets `dst` to what `write` writes into an empty buffer (`dst`'s own when
-/// it has one), or to `None` when `write` says there is nothing.
-fn fill_opt(dst: &mut Option<String>, write: impl FnOnce(&mut String) -> bool) {
-    let mut buf = dst.take().unwrap_or_default();
-    buf.clear();
-    if write(&mut buf) {
-        *dst = Some(buf);
-    }
-}
-
 /// `dst = src`, in `dst`'s buffer when it has one.
 fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
     match (dst.as_mut(), src) {
         (Some(d), Some(s)) => set(d, s),
         (None, Some(s)) => *dst = Some(s.to_owned()),
         (_, None) => *dst = None,
+    }
+}
+
+/// String buffers of optional record fields that were `None` in the last
+/// record filled: a field that comes and goes from one record to the next
+/// takes a buffer from here instead of allocating one.
+#[derive(Default)]
+struct Spares(Vec<String>);
+
+impl Spares {
+    /// The most buffers kept.
+    const MAX: usize = 16;
+
+    /// `dst = None`, keeping its buffer.
+    fn clear(&mut self, dst: &mut Option<String>) {
+        if let Some(buf) = dst.take()
+            && self.0.len() < Self::MAX
+        {
+            self.0.push(buf);
+        }
+    }
+
+    /// `dst = src`, in `dst`'s buffer or a spare one.
+    fn set_opt(&mut self, dst: &mut Option<String>, src: Option<&str>) {
+        match (dst.as_mut(), src) {
+            (Some(d), Some(s)) => set(d, s),
+            (None, Some(s)) => {
+                let mut buf = self.0.pop().unwrap_or_default();
+                set(&mut buf, s);
+                *dst = Some(buf);
+            }
+            (_, None) => self.clear(dst),
+        }
+    }
+
+    /// Sets `dst` to what `write` writes into an empty buffer (`dst`'s own or
+    /// a spare one), or to `None` when `write` says there is nothing.
+    fn fill_opt(&mut self, dst: &mut Option<String>, write: impl FnOnce(&mut String) -> bool) {
+        let mut buf = dst.take().or_else(|| self.0.pop()).unwrap_or_default();
+        buf.clear();
+        if write(&mut buf) {
+            *dst = Some(buf);
+        } else if self.0.len() < Self::MAX {
+            self.0.push(buf);
+        }
     }
 }
 
@@ -253,6 +304,7 @@ impl Sanitizer {
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
+            spares: Spares::default(),
             second: LastSecond::default(),
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
         }
@@ -287,7 +339,7 @@ impl Sanitizer {
             .as_deref()
             .or(matched)
             .map(|r| sanitize_text(r, MAX_FIELD_LEN));
-        set_opt(&mut out.route, route.as_deref());
+        self.spares.set_opt(&mut out.route, route.as_deref());
         // With a route template the path is the template; the raw path is
         // scrubbed only when it is the path, or may hold the account.
         let scrubbed_account = match &route {
@@ -319,6 +371,7 @@ impl Sanitizer {
             accounts,
             tenants,
         };
+        let spares = &mut self.spares;
 
         // Account and tenant: what the application provided, else the Connect
         // token's claims, else the configured headers, query keys and path.
@@ -351,28 +404,24 @@ impl Sanitizer {
                 .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()))
         };
         match (app_account, token_account) {
-            (Some(a), _) => ids.pseudonym(Purpose::Account, &a, &mut out.account),
-            (None, Some(t)) => set_opt(&mut out.account, t.pseudonym.as_deref()),
+            (Some(a), _) => spares.set_opt(&mut out.account, ids.pseudonym(Purpose::Account, &a)),
+            (None, Some(t)) => spares.set_opt(&mut out.account, t.pseudonym.as_deref()),
             (None, None) => {
                 let account = header(0..n_account_headers.min(n_captured))
                     .or_else(|| from_query(&self.policy.sources.account_query))
                     .or(if path_ids { scrubbed_account } else { None });
-                match account {
-                    Some(a) => ids.pseudonym(Purpose::Account, &a, &mut out.account),
-                    None => out.account = None,
-                }
+                let p = account.and_then(|a| ids.pseudonym(Purpose::Account, &a));
+                spares.set_opt(&mut out.account, p);
             }
         }
         match (app_tenant, token_tenant) {
-            (Some(t), _) => ids.pseudonym(Purpose::Tenant, &t, &mut out.tenant),
-            (None, Some(t)) => set_opt(&mut out.tenant, t.pseudonym.as_deref()),
+            (Some(t), _) => spares.set_opt(&mut out.tenant, ids.pseudonym(Purpose::Tenant, &t)),
+            (None, Some(t)) => spares.set_opt(&mut out.tenant, t.pseudonym.as_deref()),
             (None, None) => {
                 let tenant = header(n_account_headers.min(n_captured)..n_captured)
                     .or_else(|| from_query(&self.policy.sources.tenant_query));
-                match tenant {
-                    Some(t) => ids.pseudonym(Purpose::Tenant, &t, &mut out.tenant),
-                    None => out.tenant = None,
-                }
+                let p = tenant.and_then(|t| ids.pseudonym(Purpose::Tenant, &t));
+                spares.set_opt(&mut out.tenant, p);
             }
         }
 
@@ -392,15 +441,15 @@ impl Sanitizer {
         match client_ip {
             Some(ip) => {
                 let ip_policy = self.policy.ip;
-                fill_opt(&mut out.client, |buf| ip_policy.apply_into(ip, keys, buf));
+                spares.fill_opt(&mut out.client, |buf| ip_policy.apply_into(ip, keys, buf));
             }
-            None => out.client = None,
+            None => spares.clear(&mut out.client),
         }
 
         let query_policy = &self.policy.query;
         match query {
-            Some(q) => fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
-            None => out.query = None,
+            Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
+            None => spares.clear(&mut out.query),
         }
         set(&mut out.epoch, epoch);
         set(&mut out.kid, &self.kid);
@@ -578,6 +627,22 @@ mod tests {
     }
 
     #[test]
+    fn a_field_that_comes_and_goes_keeps_its_buffer() {
+        let mut spares = Spares::default();
+        let mut field = Some(String::with_capacity(64));
+        let buffer = field.as_ref().map(|f| f.as_ptr());
+        spares.fill_opt(&mut field, |_| false);
+        assert_eq!(field, None);
+        spares.set_opt(&mut field, Some("lic=active"));
+        assert_eq!(field.as_deref(), Some("lic=active"));
+        assert_eq!(field.as_ref().map(|f| f.as_ptr()), buffer, "the same buffer again");
+        for _ in 0..Spares::MAX * 2 {
+            spares.clear(&mut Some(String::new()));
+        }
+        assert_eq!(spares.0.len(), Spares::MAX, "bounded");
+    }
+
+    #[test]
     fn the_application_s_account_is_taken_out_of_the_capture() {
         let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
         let mut raw = capture("/x", None, None, 200);
@@ -702,6 +767,29 @@ mod token_cache_tests {
             assert_eq!(c.sub(&token(&id)), c.expected(Purpose::Account, &id));
         }
         assert_eq!(c.tokens.slots.len(), TOKEN_SLOTS);
+    }
+
+    #[test]
+    fn two_keys_that_pick_the_same_slot_both_stay() {
+        let mut c: SlotCache<u32> = SlotCache::new(64);
+        let slot = |c: &SlotCache<u32>, k: &str| slot_hash(c.seed, k.as_bytes()) % 64;
+        let a = "key-0".to_owned();
+        let Some(b) = (1..10_000)
+            .map(|n| format!("key-{n}"))
+            .find(|k| slot(&c, k) == slot(&c, &a))
+        else {
+            panic!("no two keys share a slot");
+        };
+        let mut fills = 0;
+        for _ in 0..10 {
+            for k in [&a, &b] {
+                c.get_or_fill(k.as_bytes(), |v| {
+                    fills += 1;
+                    *v = fills;
+                });
+            }
+        }
+        assert_eq!(fills, 2, "each read once");
     }
 
     #[test]
