@@ -133,42 +133,50 @@ pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
 ///
 /// Most strings are short printable ASCII without quotes or backslashes. Up
 /// to 32 bytes, they are read as two overlapping words or blocks, checked,
-/// and written with one copy of a fixed size that is then cut to the length
-/// (shorter than a copy of the exact length, which calls `memcpy`).
+/// and written as those two pieces, each a copy of a fixed size (shorter than
+/// a copy of the exact length, which calls `memcpy`). No shift depends on
+/// the length, so the compiler does not make a copy of the code per length.
 #[inline(always)]
 fn write_body(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     let len = bytes.len();
-    let start = out.len();
+    // Two overlapping pieces of a fixed size: the head, cut back to where
+    // the tail starts, then the tail. Both are checked before either is
+    // written.
     match len {
-        0..=8 => {
-            let word = if let (Some(head), Some(tail)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
-                // Bytes 4.. are the tail's last `len - 4`.
-                u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) >> ((8 - len) * 8) << 32
-            } else {
-                let at = |i: usize| u64::from(bytes.get(i).copied().unwrap_or(0));
-                at(0) | at(1) << 8 | at(2) << 16
-            };
-            // The bytes past the string are zeros; checked as spaces.
-            let padding = SPACES.checked_shl(len as u32 * 8).unwrap_or(0);
-            if escape_hits(word | padding) == 0 {
-                out.extend_from_slice(&word.to_le_bytes());
-                out.truncate(start + len);
+        0 => return,
+        1 => {
+            if let [b] = bytes
+                && escape_hits(u64::from(*b) | SPACES << 8) == 0
+            {
+                out.push(*b);
                 return;
             }
         }
-        9..=16 => {
-            if let (Some(head), Some(tail)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
-                let mut block = [0u8; 16];
-                block[..8].copy_from_slice(head);
-                block[8..].copy_from_slice(tail);
-                if !block_hits(&block) {
-                    let rest = u64::from_le_bytes(*tail) >> ((16 - len) * 8);
-                    let text = u128::from(u64::from_le_bytes(*head)) | u128::from(rest) << 64;
-                    out.extend_from_slice(&text.to_le_bytes());
-                    out.truncate(start + len);
+        2..=3 => {
+            if let (Some(head), Some(tail)) = (bytes.first_chunk::<2>(), bytes.last_chunk::<2>()) {
+                let (h, t) = (u16::from_le_bytes(*head), u16::from_le_bytes(*tail));
+                if escape_hits(u64::from(h) | u64::from(t) << 16 | SPACES << 32) == 0 {
+                    write_overlapping(head, tail, len, out);
                     return;
                 }
+            }
+        }
+        4..=8 => {
+            if let (Some(head), Some(tail)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+                let (h, t) = (u32::from_le_bytes(*head), u32::from_le_bytes(*tail));
+                if escape_hits(u64::from(h) | u64::from(t) << 32) == 0 {
+                    write_overlapping(head, tail, len, out);
+                    return;
+                }
+            }
+        }
+        9..=16 => {
+            if let (Some(head), Some(tail)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>())
+                && escape_hits(u64::from_le_bytes(*head)) | escape_hits(u64::from_le_bytes(*tail)) == 0
+            {
+                write_overlapping(head, tail, len, out);
+                return;
             }
         }
         17..=32 => {
@@ -176,11 +184,7 @@ fn write_body(s: &str, out: &mut Vec<u8>) {
                 && !block_hits(head)
                 && !block_hits(tail)
             {
-                let mut buf = [0u8; 32];
-                buf[..16].copy_from_slice(head);
-                buf[16..].copy_from_slice(&(u128::from_le_bytes(*tail) >> ((32 - len) * 8)).to_le_bytes());
-                out.extend_from_slice(&buf);
-                out.truncate(start + len);
+                write_overlapping(head, tail, len, out);
                 return;
             }
         }
@@ -189,7 +193,16 @@ fn write_body(s: &str, out: &mut Vec<u8>) {
     write_body_long(s, out);
 }
 
-/// Spaces in every byte of a word.
+/// Appends the `len` bytes whose first `N` are `head` and last `N` are
+/// `tail` (`N <= len <= 2 * N`), as two copies of a fixed size.
+#[inline(always)]
+fn write_overlapping<const N: usize>(head: &[u8; N], tail: &[u8; N], len: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(head);
+    out.truncate(start + len - N);
+    out.extend_from_slice(tail);
+}
+
 const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
 
 /// [`write_body`] for text longer than 32 bytes or with a byte to escape.
@@ -675,7 +688,7 @@ mod tests {
     }
 
     /// Strings around the lengths where the string writer changes method
-    /// (4, 8, 9, 16, 17, 32, 33, 64 bytes and the cap), with every kind of byte
+    /// (1, 2, 4, 8, 9, 16, 17, 32, 33, 64 bytes and the cap), with every kind of byte
     /// that needs escaping, anywhere in them.
     fn text_strategy() -> impl proptest::strategy::Strategy<Value = String> + Clone {
         use proptest::prelude::*;
