@@ -622,11 +622,6 @@ mod tests {
         }
 
         #[test]
-        fn reference_decoding_matches_percent_encoding(s in "(%[0-9a-fA-F]{0,2}|[a-z%]|\\PC){0,20}") {
-            prop_assert_eq!(reference::percent_decode_lossy(&s), percent_decode(s.as_bytes()).decode_utf8_lossy());
-        }
-
-        #[test]
         fn fast_classification_matches_the_full_one(s in "[a-zA-Z0-9@:._%+/=-]{0,40}|\\PC{0,40}") {
             prop_assert_eq!(classify_value(&s), classify_value_full(&s));
         }

@@ -9,26 +9,9 @@ use std::borrow::Cow;
 
 use super::{MAX_SEGMENT_LEN, MAX_SEGMENTS, Placeholder, is_token, is_uuid};
 
-/// `percent_encoding::percent_decode(s.as_bytes()).decode_utf8_lossy()`: a
-/// `%` followed by two hex digits is that byte, anything else is kept.
-pub(crate) fn percent_decode_lossy(s: &str) -> String {
-    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match (c, b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(high), Some(low)) => {
-                out.push(high * 16 + low);
-                i += 3;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// A segment with its `%XX` escapes decoded (invalid UTF-8 replaced).
+fn percent_decode_lossy(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Classifies one raw path segment.
