@@ -115,9 +115,11 @@ impl Builder {
         self
     }
 
-    /// The longest the worker sleeps when there is nothing to do. Defaults to 10 ms.
-    /// Under load it sleeps 1 ms (or this, if shorter) between rounds, so records
-    /// reach the sinks within about that long.
+    /// The longest the worker sleeps between rounds. Defaults to 10 ms.
+    /// Under load it sleeps about as long as the recent request rate takes to
+    /// queue 128 captures (at least 1 ms, or this if shorter), so each round
+    /// takes a batch worth its wake-ups; records reach the sinks within
+    /// about this long.
     pub fn max_idle(mut self, idle: Duration) -> Self {
         self.config.max_idle = idle;
         self

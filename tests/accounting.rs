@@ -260,3 +260,46 @@ async fn graceful_shutdown_writes_every_queued_record() {
         n.div_ceil(3)
     );
 }
+
+/// A sink whose every write panics.
+struct PanickingSink;
+
+impl Sink for PanickingSink {
+    fn name(&self) -> &str {
+        "panicking"
+    }
+
+    fn write(&mut self, _batch: &[Record]) -> Result<(), SinkError> {
+        panic!("a bug in a sink");
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_sink_loses_only_its_own_records_and_counts_them() {
+    let builder = privlog::builder()
+        .policy(Policy::atlassian_connect())
+        .batch_size(1)
+        .sink(PanickingSink);
+    let s = Server::start(builder, app::app).await;
+    let n: u64 = 30;
+    for _ in 0..n {
+        let (res, _) = send(s.addr, get(s.addr, "/health").body(empty()).unwrap()).await;
+        assert_eq!(res.status(), 200, "a sink's panic never reaches a request");
+    }
+    let mem = s.mem.clone();
+    let (report, text) = s.stop().await;
+    let stats = report.stats;
+    assert!(stats.is_balanced(), "{stats:?}");
+    assert_eq!(stats.dispatched, n);
+    let broken = sink(&stats, "panicking");
+    assert_eq!(broken.delivered, 0);
+    assert_eq!(broken.queued, 0, "nothing is left counted as on its way: {broken:?}");
+    assert_eq!(broken.dropped_for(DropReason::SinkError), n, "{broken:?}");
+    // The other sinks got everything.
+    assert_eq!(mem.len() as u64, n);
+    assert_eq!(common::parse_file(&text).len() as u64, n);
+}

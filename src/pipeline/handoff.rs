@@ -14,7 +14,7 @@ use crossbeam_queue::ArrayQueue;
 /// stay in the CPU's caches: with 1 024 the request path spent about twice
 /// as long writing its capture. A burst beyond them allocates more boxes,
 /// which then stay in the pool.
-const PREFILLED_BOXES: usize = 256;
+pub(crate) const PREFILLED_BOXES: usize = 256;
 
 /// A capture on the heap, so the request path moves one pointer around
 /// instead of the whole capture (request future, response body, queue).

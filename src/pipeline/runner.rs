@@ -1,9 +1,13 @@
 //! One thread per sink.
 
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, fence};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
 
 use super::batch::Batch;
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
@@ -39,7 +43,116 @@ impl RateLimited {
 
 pub(crate) type Deadline = Arc<Mutex<Option<Instant>>>;
 
-pub(crate) fn run(mut sink: Box<dyn Sink>, rx: Receiver<Arc<Batch>>, ledger: Ledger, deadline: Deadline) {
+/// Batches on their way from the worker to one sink thread.
+///
+/// A lock-free ring rather than a channel: the worker hands a batch over
+/// with one atomic operation and wakes the sink thread only if it sleeps,
+/// and the two threads never wait on each other's lock (with a channel's
+/// lock, a thread preempted while holding it made the other sleep too).
+#[derive(Debug)]
+pub(crate) struct SinkQueue {
+    batches: ArrayQueue<Arc<Batch>>,
+    /// Set by the worker when it sends nothing more.
+    closed: AtomicBool,
+    /// Set when the sink thread has ended, normally or by a panic.
+    gone: AtomicBool,
+}
+
+/// Why a batch was not queued; the batch comes back.
+pub(crate) enum SendError {
+    /// The queue is full: the sink is behind.
+    Full(Arc<Batch>),
+    /// The sink thread has ended.
+    Gone,
+}
+
+impl SinkQueue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SinkQueue {
+            batches: ArrayQueue::new(capacity.max(1)),
+            closed: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The worker's end of a [`SinkQueue`]: closes the queue when dropped.
+#[derive(Debug)]
+pub(crate) struct SinkSender {
+    queue: Arc<SinkQueue>,
+    thread: Thread,
+}
+
+impl SinkSender {
+    pub(crate) fn new(queue: Arc<SinkQueue>, thread: Thread) -> Self {
+        SinkSender { queue, thread }
+    }
+
+    /// Queues `batch` and wakes the sink thread (a system call only when it
+    /// sleeps). If the sink thread ended meanwhile, what is left in the queue
+    /// is counted as lost on `ledger`.
+    pub(crate) fn try_send(&self, batch: Arc<Batch>, ledger: &Ledger) -> Result<(), SendError> {
+        if self.queue.gone.load(SeqCst) {
+            return Err(SendError::Gone);
+        }
+        self.queue.batches.push(batch).map_err(SendError::Full)?;
+        fence(SeqCst);
+        if self.queue.gone.load(SeqCst) {
+            discard(&self.queue, ledger);
+        } else {
+            self.thread.unpark();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SinkSender {
+    fn drop(&mut self) {
+        self.queue.closed.store(true, Release);
+        self.thread.unpark();
+    }
+}
+
+/// Takes the batches left in `queue` off the ledger's queued count and
+/// counts their records as lost to a sink error.
+fn discard(queue: &SinkQueue, ledger: &Ledger) -> u64 {
+    let mut lost = 0;
+    while let Some(batch) = queue.batches.pop() {
+        let n = batch.len() as u64;
+        sub_queued(ledger, n);
+        lost += n;
+    }
+    ledger.dropped(DropReason::SinkError, lost);
+    lost
+}
+
+pub(crate) fn sub_queued(ledger: &Ledger, n: u64) {
+    let _ = ledger
+        .inner
+        .queued
+        .fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_sub(n)));
+}
+
+/// When the sink thread ends, normally or by a panic, marks its queue as
+/// gone and counts what is left in it as lost.
+struct Ended<'a> {
+    queue: &'a SinkQueue,
+    ledger: &'a Ledger,
+}
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.queue.gone.store(true, SeqCst);
+        // Pairs with the fence after the worker's push: either the worker
+        // sees `gone` and takes its batch back, or the batch is seen here.
+        fence(SeqCst);
+        discard(self.queue, self.ledger);
+    }
+}
+
+pub(crate) fn run(mut sink: Box<dyn Sink>, queue: Arc<SinkQueue>, ledger: Ledger, deadline: Deadline) {
+    let queue = &*queue;
+    let _ended = Ended { queue, ledger: &ledger };
     let accounting = sink.attach(ledger.clone());
     let name = sink.name().to_owned();
     let mut warn = RateLimited::default();
@@ -56,52 +169,72 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, rx: Receiver<Arc<Batch>>, ledger: Led
         }
     };
     let mut dirty = false;
+    // When the last batch was written or the sink last ticked.
+    let mut quiet_since = Instant::now();
     loop {
-        let next = if dirty {
-            match rx.try_recv() {
-                Ok(b) => Ok(b),
-                Err(TryRecvError::Empty) => {
-                    dirty = false;
-                    if let Err(e) = sink.flush() {
-                        report("flush", &e, 0);
-                    }
-                    continue;
+        let Some(batch) = queue.batches.pop() else {
+            if dirty {
+                // Caught up: flush what the batches left buffered.
+                dirty = false;
+                if let Err(e) = sink.flush() {
+                    report("flush", &e, 0);
                 }
-                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                continue;
             }
-        } else {
-            rx.recv_timeout(TICK)
-        };
-        match next {
-            Ok(batch) => {
-                let n = batch.len() as u64;
-                match sink.write(batch.records()) {
-                    Ok(()) => {
-                        if accounting == Accounting::Pipeline {
-                            ledger.delivered(n);
-                        }
-                    }
-                    Err(e) => {
-                        // A sink that keeps its own accounting has already
-                        // counted the records this error cost.
-                        let lost = if accounting == Accounting::Pipeline { n } else { 0 };
-                        ledger.dropped(DropReason::SinkError, lost);
-                        report("write", &e, lost);
-                    }
+            if queue.closed.load(Acquire) {
+                // The worker sends nothing after closing: done once empty.
+                if queue.batches.is_empty() {
+                    break;
                 }
-                let _ = ledger
-                    .inner
-                    .queued
-                    .fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_sub(n)));
-                dirty = true;
+                continue;
             }
-            Err(RecvTimeoutError::Timeout) => {
+            let quiet = quiet_since.elapsed();
+            if quiet >= TICK {
                 if let Err(e) = sink.tick() {
                     report("tick", &e, 0);
                 }
+                quiet_since = Instant::now();
+            } else {
+                thread::park_timeout(TICK - quiet);
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+            continue;
+        };
+        let n = batch.len() as u64;
+        // A sink that panics is not used again: its records are counted as
+        // lost to a sink error from here on, and every other sink goes on.
+        let written = panic::catch_unwind(AssertUnwindSafe(|| sink.write(batch.records())));
+        let Ok(written) = written else {
+            drop(batch);
+            sub_queued(&ledger, n);
+            ledger.dropped(DropReason::SinkError, n);
+            tracing::error!(
+                target: "privlog",
+                sink = %name,
+                records_dropped = n,
+                "privlog sink panicked while writing; its records are dropped from now on (the other sinks go on)"
+            );
+            // Ending the thread counts the batches still queued for it.
+            return;
+        };
+        match written {
+            Ok(()) => {
+                if accounting == Accounting::Pipeline {
+                    ledger.delivered(n);
+                }
+            }
+            Err(e) => {
+                // A sink that keeps its own accounting has already
+                // counted the records this error cost.
+                let lost = if accounting == Accounting::Pipeline { n } else { 0 };
+                ledger.dropped(DropReason::SinkError, lost);
+                report("write", &e, lost);
+            }
         }
+        // Back to the worker for reuse as soon as possible.
+        drop(batch);
+        sub_queued(&ledger, n);
+        dirty = true;
+        quiet_since = Instant::now();
     }
     let deadline = deadline
         .lock()

@@ -4,14 +4,14 @@
 use std::io;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::batch::{Batch, Batches};
-use super::handoff::{RawBox, box_pool};
-use super::runner::{self, Deadline, WARN_EVERY};
+use super::batch::Batches;
+use super::handoff::{PREFILLED_BOXES, RawBox, box_pool};
+use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender, WARN_EVERY, sub_queued};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
 use crate::policy::sanitize::Sanitizer;
@@ -44,8 +44,15 @@ const KEPT_BATCHES: usize = 4;
 /// The shortest park of an idle worker.
 const MIN_IDLE: Duration = Duration::from_millis(1);
 
+/// How many captures a busy worker lets wait before it wakes: it parks for
+/// as long as the recent request rate takes to queue about this many. Each
+/// wake costs two thread switches and a wake-up of every sink thread (a few
+/// microseconds each), so fewer, fuller wakes cost less per record; this
+/// stays below the boxes made up front, so waiting captures need no new ones.
+const WAKE_RECORDS: u32 = (PREFILLED_BOXES / 2) as u32;
+
 struct SinkSlot {
-    tx: SyncSender<Arc<Batch>>,
+    tx: SinkSender,
     ledger: Ledger,
 }
 
@@ -76,13 +83,15 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
     let mut sink_threads = Vec::with_capacity(sinks.len());
     for sink in sinks {
         let ledger = Ledger::new(sink.name());
-        let (tx, rx) = mpsc::sync_channel(config.sink_queue_batches.max(1));
+        let queue = Arc::new(SinkQueue::new(config.sink_queue_batches));
+        let q = queue.clone();
         let l = ledger.clone();
         let d = deadline.clone();
         let name = format!("privlog-sink-{}", sink.name());
         let handle = thread::Builder::new()
             .name(name)
-            .spawn(move || runner::run(sink, rx, l, d))?;
+            .spawn(move || runner::run(sink, q, l, d))?;
+        let tx = SinkSender::new(queue, handle.thread().clone());
         sink_threads.push(handle);
         ledgers.push(ledger.clone());
         slots.push(SinkSlot { tx, ledger });
@@ -182,6 +191,13 @@ impl Worker {
         // A configured longest park below the usual shortest one wins.
         let min_idle = MIN_IDLE.min(self.config.max_idle);
         let mut idle = min_idle;
+        // Records taken since the worker last went to sleep, and when that was.
+        let mut taken: u32 = 0;
+        // A small hand-off queue must not fill up while the worker sleeps.
+        let wake_records = WAKE_RECORDS
+            .min(u32::try_from(self.config.queue_capacity / 2).unwrap_or(u32::MAX))
+            .max(1);
+        let mut slept_at = Instant::now();
         // Drops reported so far and when; at most one warning per WARN_EVERY,
         // carrying every drop since the previous one.
         let mut reported_full = 0;
@@ -190,8 +206,8 @@ impl Worker {
             self.clock.resync();
             let drained = self.drain(&mut batch);
             if batch.filled() > 0 {
+                taken = taken.saturating_add(batch.filled() as u32);
                 self.dispatch(&mut batch, false);
-                idle = min_idle;
             }
             let full = self.counters.dropped_queue_full.load(Relaxed);
             if full > reported_full && last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
@@ -212,8 +228,14 @@ impl Worker {
             }
             // Park instead of blocking on the channel: a blocked receiver would
             // make every `try_send` on the request path pay for a wake-up.
+            idle = if taken == 0 {
+                (idle * 2).min(self.config.max_idle)
+            } else {
+                busy_park(taken, wake_records, slept_at.elapsed(), min_idle, self.config.max_idle)
+            };
+            taken = 0;
+            slept_at = Instant::now();
             thread::park_timeout(idle);
-            idle = (idle * 2).min(self.config.max_idle);
         }
         // Closing: refuse new records, then take what is already queued.
         self.counters.closed.store(true, Release);
@@ -257,14 +279,14 @@ impl Worker {
             slot.ledger.inner.queued.fetch_add(n, Relaxed);
             let mut item = records.clone();
             loop {
-                match slot.tx.try_send(item) {
+                match slot.tx.try_send(item, &slot.ledger) {
                     Ok(()) => break,
-                    Err(TrySendError::Full(back)) if closing && !self.past_deadline() => {
+                    Err(SendError::Full(back)) if closing && !self.past_deadline() => {
                         // At shutdown a slow sink is waited for, up to the deadline.
                         item = back;
                         thread::sleep(Duration::from_millis(1));
                     }
-                    Err(TrySendError::Full(_)) => {
+                    Err(SendError::Full(_)) => {
                         sub_queued(&slot.ledger, n);
                         slot.ledger.dropped(
                             if closing {
@@ -276,7 +298,7 @@ impl Worker {
                         );
                         break;
                     }
-                    Err(TrySendError::Disconnected(_)) => {
+                    Err(SendError::Gone) => {
                         sub_queued(&slot.ledger, n);
                         slot.ledger.dropped(DropReason::SinkError, n);
                         break;
@@ -295,9 +317,32 @@ impl Worker {
     }
 }
 
-fn sub_queued(ledger: &Ledger, n: u64) {
-    let _ = ledger
-        .inner
-        .queued
-        .fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_sub(n)));
+/// How long to park after `taken` records arrived in `elapsed`: about the
+/// time the same rate takes to queue `target` records, within `min..=max`.
+fn busy_park(taken: u32, target: u32, elapsed: Duration, min: Duration, max: Duration) -> Duration {
+    let per_wake = elapsed.saturating_mul(target) / taken.max(1);
+    per_wake.clamp(min, max.max(min))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_busy_worker_sleeps_until_about_the_target_is_queued() {
+        // 100 records in 1 ms: 128 take 1.28 ms.
+        assert_eq!(busy_park(100, 128, MS, MS, 10 * MS), Duration::from_micros(1280));
+        // Twice the rate, half the sleep (never below the shortest park).
+        assert_eq!(
+            busy_park(200, 128, 2 * MS, MS / 2, 10 * MS),
+            Duration::from_micros(1280)
+        );
+        assert_eq!(busy_park(400, 128, MS, MS, 10 * MS), MS);
+        // A trickle sleeps the longest park.
+        assert_eq!(busy_park(1, 128, 10 * MS, MS, 10 * MS), 10 * MS);
+        // A configured longest park bounds the sleep.
+        assert_eq!(busy_park(1, 128, 10 * MS, MS / 4, MS / 4), MS / 4);
+    }
 }
