@@ -18,8 +18,8 @@
 #
 # Besides requests/s it prints the CPU time each kind of server thread spent
 # per request (from /proc, user + system): the request threads, privlog's
-# worker and its sink threads. Unlike requests/s this barely moves when the
-# machine is busy with something else.
+# worker and its sink threads, and the ratios of those totals. Unlike
+# requests/s these barely move when the machine is busy with something else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -170,11 +170,21 @@ per_round = [p / b for b, p in zip(bare, privlog)]
 print("privlog/bare per round: " + " ".join(f"{r:.3f}" for r in per_round))
 lines, rounds = sys.argv[4].splitlines(), int(sys.argv[5])
 print("median CPU microseconds per request (user + system, by thread):")
+totals = {}
 for mode, chunk in zip(("bare", "privlog", "tracelayer"), (lines[i * rounds:(i + 1) * rounds] for i in range(3))):
     kinds = {}
     for line in chunk:
         words = line.split()
         for k, v in zip(words[0::2], words[1::2]):
             kinds.setdefault(k, []).append(float(v))
+    totals[mode] = statistics.median(kinds["total"])
     print(f"  {mode:<10} " + "  ".join(f"{k} {statistics.median(v):.2f}" for k, v in kinds.items()))
+# With the server's core saturated, requests/s follow the CPU time each
+# request costs there; this ratio moves far less than requests/s when the
+# machine is busy with something else (it counts every thread, so it holds
+# only while all of the server's threads share its cores).
+print(
+    f"by CPU time per request: privlog/bare {totals['bare'] / totals['privlog']:.3f}"
+    f"  tracelayer/bare {totals['bare'] / totals['tracelayer']:.3f}"
+)
 EOF
