@@ -587,8 +587,7 @@ mod tests {
         raw.start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         raw.method = Method::POST;
         raw.peer = Some(SocketAddr::from(([203, 0, 113, 7], 4711)));
-        raw.path = raw.push(path.as_bytes()).unwrap_or_default();
-        raw.query = query.and_then(|q| raw.push(q.as_bytes()));
+        raw.set_path_query(path, query);
         raw.jwt_signed = authorization
             .and_then(|a| authorization_signed_part(a.as_bytes()))
             .and_then(|p| raw.push(p));
@@ -860,7 +859,7 @@ mod epoch_tests {
             http::Version::HTTP_11,
             None,
         );
-        raw.path = raw.push(b"/x").unwrap_or_default();
+        raw.set_path_query("/x", None);
         raw.app.account = Some(account.to_owned());
         raw
     }
