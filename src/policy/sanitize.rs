@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use http::Method;
@@ -23,6 +24,10 @@ const MAX_ID_LEN: usize = 256;
 /// and tenants, and a cache lookup is cheaper than a keyed hash.
 const ACCOUNT_SLOTS: usize = 4096;
 const TENANT_SLOTS: usize = 1024;
+
+/// Client address texts remembered: a client sends many requests, and its
+/// network is shared by more clients still.
+const IP_SLOTS: usize = 256;
 
 /// Tokens whose claims are remembered. An add-on's front end sends the same
 /// Connect context token with every call it makes for up to 15 minutes, so
@@ -221,6 +226,69 @@ fn slot_hash(seed: u64, bytes: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
+/// The client address texts of the current epoch, by the address they stand
+/// for ([`IpPolicy::text_key`](super::IpPolicy::text_key)): each in the slot
+/// its seeded hash picks or that slot's neighbour, as in [`SlotCache`].
+/// Formatting an address costs several times a lookup.
+struct IpTexts {
+    seed: u64,
+    slots: Vec<(Option<IpAddr>, String)>,
+}
+
+impl IpTexts {
+    fn new() -> Self {
+        IpTexts {
+            seed: RandomState::new().hash_one(0x0069_7074_6578_7473_u64),
+            slots: Vec::new(),
+        }
+    }
+
+    /// The text remembered for `key`, or the one `fill` writes into an
+    /// emptied buffer (the slot's old one).
+    fn get_or_fill(&mut self, key: IpAddr, fill: impl FnOnce(&mut String)) -> Option<&str> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(IP_SLOTS, || (None, String::new()));
+        }
+        let bits = match key {
+            IpAddr::V4(a) => u128::from(a.to_bits()),
+            IpAddr::V6(a) => a.to_bits(),
+        };
+        let h = (bits as u64 ^ (bits >> 64) as u64 ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The high bits, which every bit of the address reaches.
+        let i = usize::try_from(h >> 56).unwrap_or_default() % self.slots.len();
+        let j = if i ^ 1 < self.slots.len() { i ^ 1 } else { i };
+        let holds = |s: &(Option<IpAddr>, String)| s.0 == Some(key);
+        let at = if self.slots.get(i).is_some_and(holds) {
+            i
+        } else if self.slots.get(j).is_some_and(holds) {
+            j
+        } else {
+            let at = match (
+                self.slots.get(i).is_some_and(|s| s.0.is_some()),
+                self.slots.get(j).is_some_and(|s| s.0.is_some()),
+            ) {
+                (false, _) => i,
+                (true, false) => j,
+                (true, true) if h & (1 << 55) == 0 => i,
+                (true, true) => j,
+            };
+            let slot = self.slots.get_mut(at)?;
+            slot.0 = Some(key);
+            slot.1.clear();
+            fill(&mut slot.1);
+            at
+        };
+        self.slots.get(at).map(|s| s.1.as_str())
+    }
+
+    /// Forgets every address.
+    fn clear(&mut self) {
+        for s in &mut self.slots {
+            s.0 = None;
+        }
+    }
+}
+
 pub(crate) struct Sanitizer {
     policy: Policy,
     tokens: SlotCache<Token>,
@@ -231,6 +299,7 @@ pub(crate) struct Sanitizer {
     current: Option<(i64, String, EpochKeys)>,
     spares: Spares,
     second: LastSecond,
+    ips: IpTexts,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<String>; 2],
 }
@@ -306,6 +375,7 @@ impl Sanitizer {
             current: None,
             spares: Spares::default(),
             second: LastSecond::default(),
+            ips: IpTexts::new(),
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
         }
     }
@@ -365,6 +435,7 @@ impl Sanitizer {
             accounts.clear();
             tenants.clear();
             self.tokens.clear();
+            self.ips.clear();
         }
         let mut ids = Ids {
             keys,
@@ -438,10 +509,13 @@ impl Sanitizer {
                 resolve_client(peer, &self.policy.trusted, forwarded_hops(&fwd))
             }
         };
-        match client_ip {
-            Some(ip) => {
-                let ip_policy = self.policy.ip;
-                spares.fill_opt(&mut out.client, |buf| ip_policy.apply_into(ip, keys, buf));
+        let ip_policy = self.policy.ip;
+        match client_ip.and_then(|ip| Some((ip, ip_policy.text_key(ip)?))) {
+            Some((ip, key)) => {
+                let text = self.ips.get_or_fill(key, |buf| {
+                    ip_policy.apply_into(ip, keys, buf);
+                });
+                spares.set_opt(&mut out.client, text);
             }
             None => spares.clear(&mut out.client),
         }
@@ -805,6 +879,85 @@ mod token_cache_tests {
             assert_eq!(c.sub(&a), pa);
             assert_eq!(c.sub(&b), pb);
         }
+    }
+}
+
+#[cfg(test)]
+mod ip_text_tests {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::IpPolicy;
+    use crate::record::raw::TEXT_CAPACITY;
+
+    fn capture_from(peer: IpAddr) -> RawRecord {
+        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        raw.begin(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+            Method::GET,
+            http::Version::HTTP_11,
+            Some(SocketAddr::new(peer, 4711)),
+        );
+        raw.set_path_query("/x", None);
+        raw
+    }
+
+    proptest! {
+        #[test]
+        fn remembered_client_texts_equal_fresh_ones(
+            peers in proptest::collection::vec((any::<bool>(), 0u32..8, any::<u128>()), 1..40),
+            policy in prop_oneof![
+                Just(IpPolicy::default()),
+                Just(IpPolicy::Truncate { v4_prefix: 16, v6_prefix: 64 }),
+                Just(IpPolicy::Pseudonymize),
+                Just(IpPolicy::Keep),
+                Just(IpPolicy::Drop),
+            ],
+        ) {
+            let key = MasterKey::from_bytes([7; 32]);
+            let policy = Policy::atlassian_connect().ip(policy);
+            let mut worker = Sanitizer::new(policy.clone(), &key);
+            let mut out = worker.sanitize(&mut capture_from(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            for (v6, few, bits) in peers {
+                // Few distinct networks, so that most are seen again.
+                let peer = if v6 {
+                    IpAddr::V6(Ipv6Addr::from((u128::from(few) << 80) | (bits & 0xffff)))
+                } else {
+                    IpAddr::V4(Ipv4Addr::from((few << 8) | (bits as u32 & 0xff)))
+                };
+                worker.sanitize_into(&mut capture_from(peer), &mut out);
+                let fresh = Sanitizer::new(policy.clone(), &key).sanitize(&mut capture_from(peer));
+                prop_assert_eq!(&out.client, &fresh.client);
+            }
+        }
+    }
+
+    #[test]
+    fn addresses_that_pick_one_slot_are_never_mixed_up() {
+        let mut texts = IpTexts::new();
+        texts.slots.resize_with(1, || (None, String::new()));
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)),
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)),
+        );
+        for _ in 0..3 {
+            for ip in [a, b] {
+                let text = texts.get_or_fill(ip, |buf| buf.push_str(&ip.to_string()));
+                assert_eq!(text, Some(ip.to_string().as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_epoch_forgets_the_client_texts() {
+        let mut texts = IpTexts::new();
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0));
+        texts.get_or_fill(ip, |buf| buf.push_str("old"));
+        texts.clear();
+        assert_eq!(texts.get_or_fill(ip, |buf| buf.push_str("new")), Some("new"));
     }
 }
 
