@@ -310,6 +310,33 @@ fn set(dst: &mut String, src: &str) {
     dst.push_str(src);
 }
 
+/// `dst = src` for a short field that mostly holds `src` already (a record
+/// refilled with the same epoch, key ID, method or protocol): comparing
+/// costs less than copying.
+#[inline(always)]
+fn set_unless_same(dst: &mut String, src: &str) {
+    if !same_short(dst.as_bytes(), src.as_bytes()) {
+        set(dst, src);
+    }
+}
+
+/// `a == b`, comparing texts of up to 16 bytes as two overlapping
+/// fixed-size pieces (inline, where `==` calls the C library's `bcmp`).
+#[inline(always)]
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0 => true,
+        1 => a.first() == b.first(),
+        2..4 => a.first_chunk::<2>() == b.first_chunk::<2>() && a.last_chunk::<2>() == b.last_chunk::<2>(),
+        4..8 => a.first_chunk::<4>() == b.first_chunk::<4>() && a.last_chunk::<4>() == b.last_chunk::<4>(),
+        8..=16 => a.first_chunk::<8>() == b.first_chunk::<8>() && a.last_chunk::<8>() == b.last_chunk::<8>(),
+        _ => a == b,
+    }
+}
+
 /// `dst = src`, in `dst`'s buffer when it has one.
 fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
     match (dst.as_mut(), src) {
@@ -339,6 +366,7 @@ impl Spares {
     }
 
     /// `dst = src`, in `dst`'s buffer or a spare one.
+    #[inline(always)]
     fn set_opt(&mut self, dst: &mut Option<String>, src: Option<&str>) {
         match (dst.as_mut(), src) {
             (Some(d), Some(s)) => set(d, s),
@@ -525,13 +553,13 @@ impl Sanitizer {
             Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
             None => spares.clear(&mut out.query),
         }
-        set(&mut out.epoch, epoch);
-        set(&mut out.kid, &self.kid);
+        set_unless_same(&mut out.epoch, epoch);
+        set_unless_same(&mut out.kid, &self.kid);
 
         out.v = SCHEMA_VERSION;
         out.ts = ts;
-        set(&mut out.method, method_name(&raw.method));
-        set(&mut out.proto, proto_name(raw.version));
+        set_unless_same(&mut out.method, method_name(&raw.method));
+        set_unless_same(&mut out.proto, proto_name(raw.version));
         out.status = raw.status;
         out.req_bytes = match raw.req_bytes {
             Some(n) if n > 0 => n,
@@ -878,6 +906,38 @@ mod token_cache_tests {
         for _ in 0..3 {
             assert_eq!(c.sub(&a), pa);
             assert_eq!(c.sub(&b), pb);
+        }
+    }
+}
+
+#[cfg(test)]
+mod same_short_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn same_short_is_equality(
+            a in "[a-c]{0,20}",
+            other in "[a-c]{0,20}",
+            at in any::<proptest::sample::Index>(),
+            change in 0u8..3,
+        ) {
+            // Mostly `a` itself or `a` with one byte changed.
+            let b = match change {
+                0 => other,
+                1 => a.clone(),
+                _ if a.is_empty() => a.clone(),
+                _ => {
+                    let i = at.index(a.len());
+                    format!("{}{}{}", &a[..i], if &a[i..=i] == "a" { "b" } else { "a" }, &a[i + 1..])
+                }
+            };
+            prop_assert_eq!(same_short(a.as_bytes(), b.as_bytes()), a == b);
+            let mut dst = a.clone();
+            set_unless_same(&mut dst, &b);
+            prop_assert_eq!(dst, b);
         }
     }
 }
