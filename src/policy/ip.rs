@@ -64,6 +64,20 @@ impl IpPolicy {
     }
 }
 
+impl IpPolicy {
+    /// The address [`IpPolicy::apply_into`] writes the same text for as for
+    /// `ip`: its network under `Truncate` (the prefix lengths are the
+    /// policy's), the address itself otherwise; `None` when the address is
+    /// dropped. Texts remembered by this key are what `apply_into` writes.
+    pub(crate) fn text_key(&self, ip: IpAddr) -> Option<IpAddr> {
+        match *self {
+            IpPolicy::Truncate { v4_prefix, v6_prefix } => Some(truncate(ip, v4_prefix, v6_prefix).addr()),
+            IpPolicy::Drop => None,
+            IpPolicy::Pseudonymize | IpPolicy::Keep => Some(normalize(ip)),
+        }
+    }
+}
+
 /// `a.b.c.d/p`, as `Ipv4Net`'s `Display` writes it.
 #[cfg(test)]
 fn ipv4_net_text(addr: Ipv4Addr, prefix: u8) -> String {
@@ -656,6 +670,34 @@ mod tests {
                 let kept = policy.apply_into(ip, &keys, &mut out);
                 let want = policy.apply(ip, &keys).map(|t| format!("x{t}"));
                 prop_assert_eq!(kept.then_some(out), want);
+            }
+        }
+
+        #[test]
+        fn addresses_with_one_text_key_have_one_text(a in any::<u32>(), b in any::<u128>(), low in any::<u128>(), v6 in any::<bool>(), v4_prefix in 0u8..=32, v6_prefix in 0u8..=128) {
+            let key = MasterKey::from_bytes([3; 32]);
+            let keys = Pseudonymizer::new(&key).epoch_keys(&Rotation::Daily.epoch_of(time::OffsetDateTime::UNIX_EPOCH));
+            let ip = if v6 { IpAddr::V6(Ipv6Addr::from(b)) } else { IpAddr::V4(Ipv4Addr::from(a)) };
+            // An address of the same network (the bits past the prefix changed).
+            let other = if v6 {
+                let host = u128::MAX.checked_shr(u32::from(v6_prefix)).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from((b & !host) | (low & host)))
+            } else {
+                let host = u32::MAX.checked_shr(u32::from(v4_prefix)).unwrap_or(0);
+                IpAddr::V4(Ipv4Addr::from((a & !host) | (low as u32 & host)))
+            };
+            let policies = [IpPolicy::Truncate { v4_prefix, v6_prefix }, IpPolicy::Pseudonymize, IpPolicy::Drop, IpPolicy::Keep];
+            for policy in policies {
+                let text = policy.apply(ip, &keys);
+                prop_assert_eq!(policy.text_key(ip).is_some(), text.is_some());
+                prop_assert_eq!(policy.text_key(ip).and_then(|k| policy.apply(k, &keys)), text.clone());
+                if policy.text_key(other) == policy.text_key(ip) {
+                    prop_assert_eq!(policy.apply(other, &keys), text);
+                }
+            }
+            let truncate = IpPolicy::Truncate { v4_prefix, v6_prefix };
+            if !v6 || Ipv6Addr::from(b).to_ipv4_mapped().is_none() {
+                prop_assert_eq!(truncate.text_key(other), truncate.text_key(ip), "one network, one key");
             }
         }
 

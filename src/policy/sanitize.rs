@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use http::Method;
@@ -23,6 +24,10 @@ const MAX_ID_LEN: usize = 256;
 /// and tenants, and a cache lookup is cheaper than a keyed hash.
 const ACCOUNT_SLOTS: usize = 4096;
 const TENANT_SLOTS: usize = 1024;
+
+/// Client address texts remembered: a client sends many requests, and its
+/// network is shared by more clients still.
+const IP_SLOTS: usize = 256;
 
 /// Tokens whose claims are remembered. An add-on's front end sends the same
 /// Connect context token with every call it makes for up to 15 minutes, so
@@ -217,8 +222,77 @@ fn slot_hash(seed: u64, bytes: &[u8]) -> u64 {
     for w in &mut words {
         h = mix(h, word(w));
     }
-    h = (h ^ word(words.remainder())).wrapping_mul(K);
+    let tail = words.remainder();
+    let last = match bytes.last_chunk::<8>() {
+        // The last 8 bytes (some already mixed in): no copy of a short piece.
+        Some(w) if !tail.is_empty() => u64::from_le_bytes(*w),
+        _ => word(tail),
+    };
+    h = (h ^ last).wrapping_mul(K);
     h ^ (h >> 29)
+}
+
+/// The client address texts of the current epoch, by the address they stand
+/// for ([`IpPolicy::text_key`](super::IpPolicy::text_key)): each in the slot
+/// its seeded hash picks or that slot's neighbour, as in [`SlotCache`].
+/// Formatting an address costs several times a lookup.
+struct IpTexts {
+    seed: u64,
+    slots: Vec<(Option<IpAddr>, String)>,
+}
+
+impl IpTexts {
+    fn new() -> Self {
+        IpTexts {
+            seed: RandomState::new().hash_one(0x0069_7074_6578_7473_u64),
+            slots: Vec::new(),
+        }
+    }
+
+    /// The text remembered for `key`, or the one `fill` writes into an
+    /// emptied buffer (the slot's old one).
+    fn get_or_fill(&mut self, key: IpAddr, fill: impl FnOnce(&mut String)) -> Option<&str> {
+        if self.slots.is_empty() {
+            self.slots.resize_with(IP_SLOTS, || (None, String::new()));
+        }
+        let bits = match key {
+            IpAddr::V4(a) => u128::from(a.to_bits()),
+            IpAddr::V6(a) => a.to_bits(),
+        };
+        let h = (bits as u64 ^ (bits >> 64) as u64 ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The high bits, which every bit of the address reaches.
+        let i = usize::try_from(h >> 56).unwrap_or_default() % self.slots.len();
+        let j = if i ^ 1 < self.slots.len() { i ^ 1 } else { i };
+        let holds = |s: &(Option<IpAddr>, String)| s.0 == Some(key);
+        let at = if self.slots.get(i).is_some_and(holds) {
+            i
+        } else if self.slots.get(j).is_some_and(holds) {
+            j
+        } else {
+            let at = match (
+                self.slots.get(i).is_some_and(|s| s.0.is_some()),
+                self.slots.get(j).is_some_and(|s| s.0.is_some()),
+            ) {
+                (false, _) => i,
+                (true, false) => j,
+                (true, true) if h & (1 << 55) == 0 => i,
+                (true, true) => j,
+            };
+            let slot = self.slots.get_mut(at)?;
+            slot.0 = Some(key);
+            slot.1.clear();
+            fill(&mut slot.1);
+            at
+        };
+        self.slots.get(at).map(|s| s.1.as_str())
+    }
+
+    /// Forgets every address.
+    fn clear(&mut self) {
+        for s in &mut self.slots {
+            s.0 = None;
+        }
+    }
 }
 
 pub(crate) struct Sanitizer {
@@ -231,6 +305,7 @@ pub(crate) struct Sanitizer {
     current: Option<(i64, String, EpochKeys)>,
     spares: Spares,
     second: LastSecond,
+    ips: IpTexts,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<String>; 2],
 }
@@ -239,6 +314,33 @@ pub(crate) struct Sanitizer {
 fn set(dst: &mut String, src: &str) {
     dst.clear();
     dst.push_str(src);
+}
+
+/// `dst = src` for a short field that mostly holds `src` already (a record
+/// refilled with the same epoch, key ID, method or protocol): comparing
+/// costs less than copying.
+#[inline(always)]
+fn set_unless_same(dst: &mut String, src: &str) {
+    if !same_short(dst.as_bytes(), src.as_bytes()) {
+        set(dst, src);
+    }
+}
+
+/// `a == b`, comparing texts of up to 16 bytes as two overlapping
+/// fixed-size pieces (inline, where `==` calls the C library's `bcmp`).
+#[inline(always)]
+fn same_short(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0 => true,
+        1 => a.first() == b.first(),
+        2..4 => a.first_chunk::<2>() == b.first_chunk::<2>() && a.last_chunk::<2>() == b.last_chunk::<2>(),
+        4..8 => a.first_chunk::<4>() == b.first_chunk::<4>() && a.last_chunk::<4>() == b.last_chunk::<4>(),
+        8..=16 => a.first_chunk::<8>() == b.first_chunk::<8>() && a.last_chunk::<8>() == b.last_chunk::<8>(),
+        _ => a == b,
+    }
 }
 
 /// `dst = src`, in `dst`'s buffer when it has one.
@@ -270,6 +372,7 @@ impl Spares {
     }
 
     /// `dst = src`, in `dst`'s buffer or a spare one.
+    #[inline(always)]
     fn set_opt(&mut self, dst: &mut Option<String>, src: Option<&str>) {
         match (dst.as_mut(), src) {
             (Some(d), Some(s)) => set(d, s),
@@ -306,6 +409,7 @@ impl Sanitizer {
             current: None,
             spares: Spares::default(),
             second: LastSecond::default(),
+            ips: IpTexts::new(),
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
         }
     }
@@ -365,6 +469,7 @@ impl Sanitizer {
             accounts.clear();
             tenants.clear();
             self.tokens.clear();
+            self.ips.clear();
         }
         let mut ids = Ids {
             keys,
@@ -438,10 +543,13 @@ impl Sanitizer {
                 resolve_client(peer, &self.policy.trusted, forwarded_hops(&fwd))
             }
         };
-        match client_ip {
-            Some(ip) => {
-                let ip_policy = self.policy.ip;
-                spares.fill_opt(&mut out.client, |buf| ip_policy.apply_into(ip, keys, buf));
+        let ip_policy = self.policy.ip;
+        match client_ip.and_then(|ip| Some((ip, ip_policy.text_key(ip)?))) {
+            Some((ip, key)) => {
+                let text = self.ips.get_or_fill(key, |buf| {
+                    ip_policy.apply_into(ip, keys, buf);
+                });
+                spares.set_opt(&mut out.client, text);
             }
             None => spares.clear(&mut out.client),
         }
@@ -451,13 +559,13 @@ impl Sanitizer {
             Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
             None => spares.clear(&mut out.query),
         }
-        set(&mut out.epoch, epoch);
-        set(&mut out.kid, &self.kid);
+        set_unless_same(&mut out.epoch, epoch);
+        set_unless_same(&mut out.kid, &self.kid);
 
         out.v = SCHEMA_VERSION;
         out.ts = ts;
-        set(&mut out.method, method_name(&raw.method));
-        set(&mut out.proto, proto_name(raw.version));
+        set_unless_same(&mut out.method, method_name(&raw.method));
+        set_unless_same(&mut out.proto, proto_name(raw.version));
         out.status = raw.status;
         out.req_bytes = match raw.req_bytes {
             Some(n) if n > 0 => n,
@@ -587,8 +695,7 @@ mod tests {
         raw.start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         raw.method = Method::POST;
         raw.peer = Some(SocketAddr::from(([203, 0, 113, 7], 4711)));
-        raw.path = raw.push(path.as_bytes()).unwrap_or_default();
-        raw.query = query.and_then(|q| raw.push(q.as_bytes()));
+        raw.set_path_query(path, query);
         raw.jwt_signed = authorization
             .and_then(|a| authorization_signed_part(a.as_bytes()))
             .and_then(|p| raw.push(p));
@@ -770,6 +877,23 @@ mod token_cache_tests {
     }
 
     #[test]
+    fn keys_that_differ_in_one_byte_hash_apart() {
+        // Tokens of one add-on differ in a few bytes anywhere: in the middle
+        // (claims) or in the last word (which the hash reads overlapping).
+        for len in [7, 8, 9, 31, 32, 33, 330, 333] {
+            let key: Vec<u8> = (0..len).map(|i| b'A' + (i % 26) as u8).collect();
+            for seed in [0, 1, 0x0123_4567_89ab_cdef] {
+                let h = slot_hash(seed, &key);
+                for at in 0..len {
+                    let mut other = key.clone();
+                    other[at] ^= 0x20;
+                    assert_ne!(slot_hash(seed, &other), h, "len {len}, byte {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn two_keys_that_pick_the_same_slot_both_stay() {
         let mut c: SlotCache<u32> = SlotCache::new(64);
         let slot = |c: &SlotCache<u32>, k: &str| slot_hash(c.seed, k.as_bytes()) % 64;
@@ -806,6 +930,117 @@ mod token_cache_tests {
             assert_eq!(c.sub(&a), pa);
             assert_eq!(c.sub(&b), pb);
         }
+    }
+}
+
+#[cfg(test)]
+mod same_short_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn same_short_is_equality(
+            a in "[a-c]{0,20}",
+            other in "[a-c]{0,20}",
+            at in any::<proptest::sample::Index>(),
+            change in 0u8..3,
+        ) {
+            // Mostly `a` itself or `a` with one byte changed.
+            let b = match change {
+                0 => other,
+                1 => a.clone(),
+                _ if a.is_empty() => a.clone(),
+                _ => {
+                    let i = at.index(a.len());
+                    format!("{}{}{}", &a[..i], if &a[i..=i] == "a" { "b" } else { "a" }, &a[i + 1..])
+                }
+            };
+            prop_assert_eq!(same_short(a.as_bytes(), b.as_bytes()), a == b);
+            let mut dst = a.clone();
+            set_unless_same(&mut dst, &b);
+            prop_assert_eq!(dst, b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod ip_text_tests {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::IpPolicy;
+    use crate::record::raw::TEXT_CAPACITY;
+
+    fn capture_from(peer: IpAddr) -> RawRecord {
+        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        raw.begin(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+            Method::GET,
+            http::Version::HTTP_11,
+            Some(SocketAddr::new(peer, 4711)),
+        );
+        raw.set_path_query("/x", None);
+        raw
+    }
+
+    proptest! {
+        #[test]
+        fn remembered_client_texts_equal_fresh_ones(
+            peers in proptest::collection::vec((any::<bool>(), 0u32..8, any::<u128>()), 1..40),
+            policy in prop_oneof![
+                Just(IpPolicy::default()),
+                Just(IpPolicy::Truncate { v4_prefix: 16, v6_prefix: 64 }),
+                Just(IpPolicy::Pseudonymize),
+                Just(IpPolicy::Keep),
+                Just(IpPolicy::Drop),
+            ],
+        ) {
+            let key = MasterKey::from_bytes([7; 32]);
+            let policy = Policy::atlassian_connect().ip(policy);
+            let mut worker = Sanitizer::new(policy.clone(), &key);
+            let mut out = worker.sanitize(&mut capture_from(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+            for (v6, few, bits) in peers {
+                // Few distinct networks, so that most are seen again.
+                let peer = if v6 {
+                    IpAddr::V6(Ipv6Addr::from((u128::from(few) << 80) | (bits & 0xffff)))
+                } else {
+                    IpAddr::V4(Ipv4Addr::from((few << 8) | (bits as u32 & 0xff)))
+                };
+                worker.sanitize_into(&mut capture_from(peer), &mut out);
+                let fresh = Sanitizer::new(policy.clone(), &key).sanitize(&mut capture_from(peer));
+                prop_assert_eq!(&out.client, &fresh.client);
+            }
+        }
+    }
+
+    #[test]
+    fn addresses_that_pick_one_slot_are_never_mixed_up() {
+        let mut texts = IpTexts::new();
+        texts.slots.resize_with(1, || (None, String::new()));
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)),
+            IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)),
+        );
+        for _ in 0..3 {
+            for ip in [a, b] {
+                let text = texts.get_or_fill(ip, |buf| buf.push_str(&ip.to_string()));
+                assert_eq!(text, Some(ip.to_string().as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_epoch_forgets_the_client_texts() {
+        let mut texts = IpTexts::new();
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0));
+        texts.get_or_fill(ip, |buf| buf.push_str("old"));
+        texts.clear();
+        assert_eq!(texts.get_or_fill(ip, |buf| buf.push_str("new")), Some("new"));
     }
 }
 
@@ -860,7 +1095,7 @@ mod epoch_tests {
             http::Version::HTTP_11,
             None,
         );
-        raw.path = raw.push(b"/x").unwrap_or_default();
+        raw.set_path_query("/x", None);
         raw.app.account = Some(account.to_owned());
         raw
     }

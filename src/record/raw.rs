@@ -1,12 +1,13 @@
 //! The raw capture handed from the request path to the worker.
 //!
-//! It holds copies of the request's text the worker needs (path, query, route
-//! template, selected header values) in one reusable buffer, plus counters
-//! and clocks. Copying a few hundred bytes is cheaper than it looks: a clone
-//! of `Uri` or `HeaderValue` would share the server's read buffer, keep it
-//! alive until the worker is done, and make the server allocate a fresh one
-//! for the next read. The buffer keeps its capacity when the capture box goes
-//! back to the pool, so in steady state nothing is allocated.
+//! It holds copies of the request's text the worker needs (path and query in
+//! one reusable buffer; route template, Connect JWT and selected header
+//! values in another), plus counters and clocks. Copying a few hundred bytes
+//! is cheaper than it looks: a clone of `Uri` or `HeaderValue` would share the
+//! server's read buffer, keep it alive until the worker is done, and make the
+//! server allocate a fresh one for the next read. The buffers keep their
+//! capacity when the capture box goes back to the pool, so in steady state
+//! nothing is allocated.
 //!
 //! It is crate-private: only the worker's sanitizer reads it, and what comes
 //! out is a [`Record`](super::Record).
@@ -23,15 +24,19 @@ use crate::policy::jwt::authorization_signed_part;
 /// headers may repeat; account headers are configured by name).
 pub(crate) const MAX_CAPTURED: usize = 4;
 
-/// The text capacity a pooled capture starts with: enough for a path, a
-/// query and a Connect JWT.
+/// The capacity a pooled capture's text other than the path and query
+/// starts with: enough for a Connect JWT and a few header values.
 pub(crate) const TEXT_CAPACITY: usize = 1024;
+
+/// The capacity a pooled capture's path and query text starts with.
+const URI_CAPACITY: usize = 256;
 
 /// A capture whose text grew past this gives the memory back when it is reset.
 const TEXT_KEEP: usize = 16 * 1024;
 
-/// The most text one capture holds; what does not fit is not captured (a
-/// request this large is refused by any server's header limits long before).
+/// The most text one capture holds in each of its buffers; what does not
+/// fit is not captured (a request this large is refused by any server's
+/// header limits long before).
 const TEXT_MAX: usize = 1 << 20;
 
 /// Where one copied value sits in a capture's text.
@@ -66,8 +71,14 @@ pub(crate) struct RawRecord {
     pub(crate) peer: Option<SocketAddr>,
     /// The copied request text the spans below point into.
     text: Vec<u8>,
-    pub(crate) path: Span,
-    pub(crate) query: Option<Span>,
+    /// The path and query as `path?query` (or `path`). Kept apart from
+    /// `text` and as a `String` because it is copied from a `&str`: the
+    /// worker reads it back without checking it is UTF-8 again.
+    uri: String,
+    /// Where the path ends in `uri`.
+    path_end: usize,
+    /// Whether `uri` has a query after the path and its `?`.
+    has_query: bool,
     /// The route template known on the request path (axum `MatchedPath`).
     pub(crate) matched: Option<Span>,
     /// The signed part (`header.payload`) of a Connect JWT in
@@ -99,8 +110,9 @@ impl RawRecord {
             version: Version::HTTP_11,
             peer: None,
             text: Vec::with_capacity(capacity),
-            path: Span::default(),
-            query: None,
+            uri: String::with_capacity(URI_CAPACITY.min(capacity)),
+            path_end: 0,
+            has_query: false,
             matched: None,
             jwt_signed: None,
             account_headers: Captured::default(),
@@ -129,8 +141,9 @@ impl RawRecord {
         self.version = version;
         self.peer = peer;
         self.text.clear();
-        self.path = Span::default();
-        self.query = None;
+        self.uri.clear();
+        self.path_end = 0;
+        self.has_query = false;
         self.matched = None;
         self.jwt_signed = None;
         self.account_headers = Captured::default();
@@ -156,37 +169,49 @@ impl RawRecord {
         if self.text.capacity() > TEXT_KEEP {
             self.text = Vec::with_capacity(TEXT_CAPACITY);
         }
+        if self.uri.capacity() > TEXT_KEEP {
+            self.uri = String::with_capacity(URI_CAPACITY);
+        }
     }
 
     /// Copies the path and query of `uri`.
     pub(crate) fn push_uri(&mut self, uri: &Uri) {
         let path = uri.path();
         match (uri.path_and_query().map(|pq| pq.as_str()), uri.query()) {
-            // `path?query` in one copy, read back in one piece (see `path_and_query`).
+            // `path?query` in one copy.
             (Some(all), Some(q)) if all.len() == path.len() + 1 + q.len() && all.starts_with(path) => {
-                let whole = self.push(all.as_bytes());
-                let split = whole.and_then(|w| w.start.checked_add(u32::try_from(path.len()).ok()?));
-                match (whole, split) {
-                    (Some(w), Some(split)) => {
-                        self.path = Span {
-                            start: w.start,
-                            end: split,
-                        };
-                        self.query = Some(Span {
-                            start: split.saturating_add(1),
-                            end: w.end,
-                        });
-                    }
-                    _ => {
-                        self.path = Span::default();
-                        self.query = None;
-                    }
+                self.uri.clear();
+                if all.len() <= TEXT_MAX {
+                    self.uri.push_str(all);
+                    self.path_end = path.len();
+                    self.has_query = true;
+                } else {
+                    self.path_end = 0;
+                    self.has_query = false;
                 }
             }
-            _ => {
-                self.path = self.push(path.as_bytes()).unwrap_or_default();
-                self.query = uri.query().and_then(|q| self.push(q.as_bytes()));
-            }
+            _ => self.set_path_query(path, uri.query()),
+        }
+    }
+
+    /// Copies `path` and `query` as the request's path and query; neither
+    /// is kept when together they are longer than a capture holds.
+    pub(crate) fn set_path_query(&mut self, path: &str, query: Option<&str>) {
+        self.uri.clear();
+        let len = path
+            .len()
+            .saturating_add(query.map_or(0, |q| q.len().saturating_add(1)));
+        if len > TEXT_MAX {
+            self.path_end = 0;
+            self.has_query = false;
+            return;
+        }
+        self.uri.push_str(path);
+        self.path_end = path.len();
+        self.has_query = query.is_some();
+        if let Some(q) = query {
+            self.uri.push('?');
+            self.uri.push_str(q);
         }
     }
 
@@ -240,22 +265,11 @@ impl RawRecord {
         std::str::from_utf8(self.bytes(span)).unwrap_or_default()
     }
 
-    /// The path and query text: one UTF-8 check when they were copied
-    /// together as `path?query`.
+    /// The path and query text.
     pub(crate) fn path_and_query(&self) -> (&str, Option<&str>) {
-        match self.query {
-            Some(q) if q.start == self.path.end.wrapping_add(1) => {
-                let whole = self.str(Span {
-                    start: self.path.start,
-                    end: q.end,
-                });
-                let len = self.path.end.saturating_sub(self.path.start) as usize;
-                match (whole.get(..len), whole.get(len + 1..)) {
-                    (Some(p), Some(q)) => (p, Some(q)),
-                    _ => (self.str(self.path), Some(self.str(q))),
-                }
-            }
-            q => (self.str(self.path), q.map(|q| self.str(q))),
+        match self.uri.split_at_checked(self.path_end) {
+            Some((path, rest)) => (path, if self.has_query { rest.get(1..) } else { None }),
+            None => ("", None),
         }
     }
 
@@ -287,11 +301,18 @@ mod tests {
             raw.push_uri(&uri);
             assert_eq!(raw.path_and_query(), (uri.path(), uri.query()), "{uri}");
         }
-        // Copied apart (as tests and tools do), they read back the same.
+        // Set apart (as tests and tools do), they read back the same.
         let mut raw = RawRecord::with_capacity(0);
-        raw.path = raw.push(b"/p").unwrap_or_default();
-        raw.query = raw.push(b"q=1");
-        assert_eq!(raw.path_and_query(), ("/p", Some("q=1")));
+        for (path, query) in [
+            ("/p", Some("q=1")),
+            ("/p", Some("")),
+            ("/p", None),
+            ("", None),
+            ("/\u{e9}", Some("k=\u{e9}")),
+        ] {
+            raw.set_path_query(path, query);
+            assert_eq!(raw.path_and_query(), (path, query));
+        }
     }
 
     #[test]
@@ -310,7 +331,7 @@ mod tests {
     fn begin_forgets_the_last_request_and_keeps_the_buffer() {
         let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
         let span = raw.push(b"/rest/api").expect("fits");
-        raw.query = raw.push(b"jwt=abc");
+        raw.set_path_query("/rest/api", Some("jwt=abc"));
         raw.status = Some(500);
         raw.app.account = Some("557058:abc".to_owned());
         assert_eq!(raw.str(span), "/rest/api");
@@ -318,7 +339,8 @@ mod tests {
         raw.begin(SystemTime::UNIX_EPOCH, Method::POST, Version::HTTP_2, None);
         assert_eq!(raw.text.capacity(), TEXT_CAPACITY);
         assert_eq!(raw.bytes(span), b"", "a new capture has no text");
-        assert_eq!((raw.query, raw.status, raw.app.account.as_deref()), (None, None, None));
+        assert_eq!(raw.path_and_query(), ("", None), "nor path and query");
+        assert_eq!((raw.status, raw.app.account.as_deref()), (None, None));
         assert_eq!((raw.method.clone(), raw.version), (Method::POST, Version::HTTP_2));
     }
 
