@@ -1081,6 +1081,7 @@ mod second_tests {
 
 #[cfg(test)]
 mod epoch_tests {
+    use std::net::SocketAddr;
     use std::time::{Duration, SystemTime};
 
     use super::*;
@@ -1115,6 +1116,31 @@ mod epoch_tests {
         let fresh = Sanitizer::new(policy(), &key).sanitize(&mut capture_at(next_day + 20, "557058:abc"));
         assert_eq!(out.account, fresh.account);
         assert_eq!(out.epoch, fresh.epoch);
+    }
+
+    #[test]
+    fn a_long_running_worker_forgets_its_client_pseudonyms_when_the_epoch_changes() {
+        let peer = SocketAddr::from(([203, 0, 113, 7], 4711));
+        let at = |secs| {
+            let mut raw = capture_at(secs, "557058:abc");
+            raw.peer = Some(peer);
+            raw
+        };
+        let policy = || {
+            Policy::atlassian_connect()
+                .rotation(Rotation::Daily)
+                .ip(crate::IpPolicy::Pseudonymize)
+        };
+        let key = MasterKey::from_bytes([7; 32]);
+        let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
+        let mut worker = Sanitizer::new(policy(), &key);
+        let mut out = worker.sanitize(&mut at(day + 10));
+        let first = out.client.clone();
+        assert!(first.is_some());
+        worker.sanitize_into(&mut at(next_day + 10), &mut out);
+        assert_ne!(out.client, first, "next day, unlinkable");
+        let fresh = Sanitizer::new(policy(), &key).sanitize(&mut at(next_day + 20));
+        assert_eq!(out.client, fresh.client);
     }
 
     #[test]
