@@ -66,8 +66,8 @@ impl TokenId {
 /// The keys and pseudonym caches of the current epoch.
 struct Ids<'a> {
     keys: &'a EpochKeys,
-    accounts: &'a mut SlotCache<String>,
-    tenants: &'a mut SlotCache<String>,
+    accounts: &'a mut SlotCache<[u8], String>,
+    tenants: &'a mut SlotCache<[u8], String>,
 }
 
 impl Ids<'_> {
@@ -90,13 +90,67 @@ impl Ids<'_> {
     }
 }
 
-/// One remembered key and its value.
+/// One remembered key (as the slot keeps it) and its value.
 #[derive(Default)]
-struct Slot<V> {
+struct Slot<S, V> {
     hash: u64,
     filled: bool,
-    key: Vec<u8>,
+    key: S,
     value: V,
+}
+
+/// A key a [`SlotCache`] looks values up by: how it hashes, and the copy of
+/// it a slot keeps to compare with.
+trait SlotKey {
+    /// The copy a slot keeps.
+    type Stored: Default;
+    /// The key's hash under the cache's seed.
+    fn hash(&self, seed: u64) -> u64;
+    /// Whether `stored` is a copy of this key.
+    fn is(&self, stored: &Self::Stored) -> bool;
+    /// Makes `stored` a copy of this key, in its buffer.
+    fn store(&self, stored: &mut Self::Stored);
+}
+
+/// Tokens and account or tenant inputs, compared byte for byte.
+impl SlotKey for [u8] {
+    type Stored = Vec<u8>;
+
+    fn hash(&self, seed: u64) -> u64 {
+        slot_hash(seed, self)
+    }
+
+    fn is(&self, stored: &Vec<u8>) -> bool {
+        stored.as_slice() == self
+    }
+
+    fn store(&self, stored: &mut Vec<u8>) {
+        stored.clear();
+        stored.extend_from_slice(self);
+    }
+}
+
+/// Client addresses or networks: one multiplication mixes the address.
+impl SlotKey for IpAddr {
+    type Stored = Option<IpAddr>;
+
+    fn hash(&self, seed: u64) -> u64 {
+        let bits = match self {
+            IpAddr::V4(a) => u128::from(a.to_bits()),
+            IpAddr::V6(a) => a.to_bits(),
+        };
+        let h = (bits as u64 ^ (bits >> 64) as u64 ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // The low bits pick the slot: fold in the high ones, which every bit of the address reaches.
+        h ^ (h >> 32)
+    }
+
+    fn is(&self, stored: &Option<IpAddr>) -> bool {
+        *stored == Some(*self)
+    }
+
+    fn store(&self, stored: &mut Option<IpAddr>) {
+        *stored = Some(*self);
+    }
 }
 
 /// A small cache by byte key: each key in the slot its seeded hash picks or
@@ -106,13 +160,13 @@ struct Slot<V> {
 /// slot's key equals the key byte for byte, so hash collisions (even crafted
 /// ones) cost a recomputation, never a wrong value. Values are refilled in
 /// place, so a warm cache allocates nothing.
-struct SlotCache<V> {
+struct SlotCache<K: SlotKey + ?Sized, V> {
     seed: u64,
     size: usize,
-    slots: Vec<Slot<V>>,
+    slots: Vec<Slot<K::Stored, V>>,
 }
 
-impl<V: Default> SlotCache<V> {
+impl<K: SlotKey + ?Sized, V: Default> SlotCache<K, V> {
     /// A cache of `size` slots, allocated on first use.
     fn new(size: usize) -> Self {
         SlotCache {
@@ -124,14 +178,14 @@ impl<V: Default> SlotCache<V> {
 
     /// The value remembered for `key`, or the one `fill` writes into the
     /// slot's old value (whose buffers it may reuse).
-    fn get_or_fill(&mut self, key: &[u8], fill: impl FnOnce(&mut V)) -> Option<&V> {
+    fn get_or_fill(&mut self, key: &K, fill: impl FnOnce(&mut V)) -> Option<&V> {
         if self.slots.is_empty() {
             self.slots.resize_with(self.size, Slot::default);
         }
-        let hash = slot_hash(self.seed, key);
+        let hash = key.hash(self.seed);
         let i = usize::try_from(hash % self.slots.len() as u64).unwrap_or_default();
         let j = if i ^ 1 < self.slots.len() { i ^ 1 } else { i };
-        let holds = |s: &Slot<V>| s.filled && s.hash == hash && s.key == key;
+        let holds = |s: &Slot<K::Stored, V>| s.filled && s.hash == hash && key.is(&s.key);
         let at = if self.slots.get(i).is_some_and(holds) {
             i
         } else if self.slots.get(j).is_some_and(holds) {
@@ -150,8 +204,7 @@ impl<V: Default> SlotCache<V> {
             let slot = self.slots.get_mut(at)?;
             slot.hash = hash;
             slot.filled = true;
-            slot.key.clear();
-            slot.key.extend_from_slice(key);
+            key.store(&mut slot.key);
             fill(&mut slot.value);
             at
         };
@@ -170,7 +223,7 @@ impl<V: Default> SlotCache<V> {
 /// (`header.payload`) or its payload segment, from which `payload` takes the
 /// payload on a first reading. `None` when the token is not readable.
 fn token<'c>(
-    tokens: &'c mut SlotCache<Token>,
+    tokens: &'c mut SlotCache<[u8], Token>,
     key: &[u8],
     payload: impl FnOnce(&[u8]) -> Option<&[u8]>,
     ids: &mut Ids<'_>,
@@ -232,72 +285,9 @@ fn slot_hash(seed: u64, bytes: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-/// The client address texts of the current epoch, by the address they stand
-/// for ([`IpPolicy::text_key`](super::IpPolicy::text_key)): each in the slot
-/// its seeded hash picks or that slot's neighbour, as in [`SlotCache`].
-/// Formatting an address costs several times a lookup.
-struct IpTexts {
-    seed: u64,
-    slots: Vec<(Option<IpAddr>, String)>,
-}
-
-impl IpTexts {
-    fn new() -> Self {
-        IpTexts {
-            seed: RandomState::new().hash_one(0x0069_7074_6578_7473_u64),
-            slots: Vec::new(),
-        }
-    }
-
-    /// The text remembered for `key`, or the one `fill` writes into an
-    /// emptied buffer (the slot's old one).
-    fn get_or_fill(&mut self, key: IpAddr, fill: impl FnOnce(&mut String)) -> Option<&str> {
-        if self.slots.is_empty() {
-            self.slots.resize_with(IP_SLOTS, || (None, String::new()));
-        }
-        let bits = match key {
-            IpAddr::V4(a) => u128::from(a.to_bits()),
-            IpAddr::V6(a) => a.to_bits(),
-        };
-        let h = (bits as u64 ^ (bits >> 64) as u64 ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        // The high bits, which every bit of the address reaches.
-        let i = usize::try_from(h >> 56).unwrap_or_default() % self.slots.len();
-        let j = if i ^ 1 < self.slots.len() { i ^ 1 } else { i };
-        let holds = |s: &(Option<IpAddr>, String)| s.0 == Some(key);
-        let at = if self.slots.get(i).is_some_and(holds) {
-            i
-        } else if self.slots.get(j).is_some_and(holds) {
-            j
-        } else {
-            let at = match (
-                self.slots.get(i).is_some_and(|s| s.0.is_some()),
-                self.slots.get(j).is_some_and(|s| s.0.is_some()),
-            ) {
-                (false, _) => i,
-                (true, false) => j,
-                (true, true) if h & (1 << 55) == 0 => i,
-                (true, true) => j,
-            };
-            let slot = self.slots.get_mut(at)?;
-            slot.0 = Some(key);
-            slot.1.clear();
-            fill(&mut slot.1);
-            at
-        };
-        self.slots.get(at).map(|s| s.1.as_str())
-    }
-
-    /// Forgets every address.
-    fn clear(&mut self) {
-        for s in &mut self.slots {
-            s.0 = None;
-        }
-    }
-}
-
 pub(crate) struct Sanitizer {
     policy: Policy,
-    tokens: SlotCache<Token>,
+    tokens: SlotCache<[u8], Token>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
     pseudo: Pseudonymizer,
@@ -305,9 +295,10 @@ pub(crate) struct Sanitizer {
     current: Option<(i64, String, EpochKeys)>,
     spares: Spares,
     second: LastSecond,
-    ips: IpTexts,
+    /// Client address texts of the current epoch, by the address or network they stand for.
+    ips: SlotCache<IpAddr, String>,
     /// Account and tenant pseudonyms of the current epoch, by input.
-    cache: [SlotCache<String>; 2],
+    cache: [SlotCache<[u8], String>; 2],
 }
 
 /// `dst = src`, in `dst`'s buffer.
@@ -409,7 +400,7 @@ impl Sanitizer {
             current: None,
             spares: Spares::default(),
             second: LastSecond::default(),
-            ips: IpTexts::new(),
+            ips: SlotCache::new(IP_SLOTS),
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
         }
     }
@@ -546,10 +537,11 @@ impl Sanitizer {
         let ip_policy = self.policy.ip;
         match client_ip.and_then(|ip| Some((ip, ip_policy.text_key(ip)?))) {
             Some((ip, key)) => {
-                let text = self.ips.get_or_fill(key, |buf| {
+                let text = self.ips.get_or_fill(&key, |buf| {
+                    buf.clear();
                     ip_policy.apply_into(ip, keys, buf);
                 });
-                spares.set_opt(&mut out.client, text);
+                spares.set_opt(&mut out.client, text.map(String::as_str));
             }
             None => spares.clear(&mut out.client),
         }
@@ -780,10 +772,10 @@ mod token_cache_tests {
 
     /// A worker's token cache with the keys and pseudonym caches of one epoch.
     struct Cache {
-        tokens: SlotCache<Token>,
+        tokens: SlotCache<[u8], Token>,
         keys: EpochKeys,
-        accounts: SlotCache<String>,
-        tenants: SlotCache<String>,
+        accounts: SlotCache<[u8], String>,
+        tenants: SlotCache<[u8], String>,
     }
 
     impl Cache {
@@ -895,8 +887,8 @@ mod token_cache_tests {
 
     #[test]
     fn two_keys_that_pick_the_same_slot_both_stay() {
-        let mut c: SlotCache<u32> = SlotCache::new(64);
-        let slot = |c: &SlotCache<u32>, k: &str| slot_hash(c.seed, k.as_bytes()) % 64;
+        let mut c: SlotCache<[u8], u32> = SlotCache::new(64);
+        let slot = |c: &SlotCache<[u8], u32>, k: &str| slot_hash(c.seed, k.as_bytes()) % 64;
         let a = "key-0".to_owned();
         let Some(b) = (1..10_000)
             .map(|n| format!("key-{n}"))
@@ -1020,27 +1012,33 @@ mod ip_text_tests {
 
     #[test]
     fn addresses_that_pick_one_slot_are_never_mixed_up() {
-        let mut texts = IpTexts::new();
-        texts.slots.resize_with(1, || (None, String::new()));
+        let mut texts: SlotCache<IpAddr, String> = SlotCache::new(1);
         let (a, b) = (
             IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0)),
             IpAddr::V4(Ipv4Addr::new(198, 51, 100, 0)),
         );
         for _ in 0..3 {
             for ip in [a, b] {
-                let text = texts.get_or_fill(ip, |buf| buf.push_str(&ip.to_string()));
-                assert_eq!(text, Some(ip.to_string().as_str()));
+                let text = texts.get_or_fill(&ip, |buf| {
+                    buf.clear();
+                    buf.push_str(&ip.to_string());
+                });
+                assert_eq!(text, Some(&ip.to_string()));
             }
         }
     }
 
     #[test]
     fn a_new_epoch_forgets_the_client_texts() {
-        let mut texts = IpTexts::new();
+        let mut texts: SlotCache<IpAddr, String> = SlotCache::new(IP_SLOTS);
         let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0));
-        texts.get_or_fill(ip, |buf| buf.push_str("old"));
+        texts.get_or_fill(&ip, |buf| buf.push_str("old"));
         texts.clear();
-        assert_eq!(texts.get_or_fill(ip, |buf| buf.push_str("new")), Some("new"));
+        let text = texts.get_or_fill(&ip, |buf| {
+            buf.clear();
+            buf.push_str("new");
+        });
+        assert_eq!(text.map(String::as_str), Some("new"));
     }
 }
 
