@@ -115,7 +115,7 @@ impl Drop for SinkSender {
 
 /// Takes the batches left in `queue` off the ledger's queued count and
 /// counts their records as lost to a sink error.
-fn discard(queue: &SinkQueue, ledger: &Ledger) -> u64 {
+fn discard(queue: &SinkQueue, ledger: &Ledger) {
     let mut lost = 0;
     while let Some(batch) = queue.batches.pop() {
         let n = batch.len() as u64;
@@ -123,7 +123,6 @@ fn discard(queue: &SinkQueue, ledger: &Ledger) -> u64 {
         lost += n;
     }
     ledger.dropped(DropReason::SinkError, lost);
-    lost
 }
 
 pub(crate) fn sub_queued(ledger: &Ledger, n: u64) {
