@@ -75,10 +75,9 @@ pub(crate) struct RawRecord {
     /// `text` and as a `String` because it is copied from a `&str`: the
     /// worker reads it back without checking it is UTF-8 again.
     uri: String,
-    /// Where the path ends in `uri`.
+    /// Where the path ends in `uri`; a query follows (after its `?`) when
+    /// `uri` goes on.
     path_end: usize,
-    /// Whether `uri` has a query after the path and its `?`.
-    has_query: bool,
     /// The route template known on the request path (axum `MatchedPath`).
     pub(crate) matched: Option<Span>,
     /// The signed part (`header.payload`) of a Connect JWT in
@@ -112,7 +111,6 @@ impl RawRecord {
             text: Vec::with_capacity(capacity),
             uri: String::with_capacity(URI_CAPACITY.min(capacity)),
             path_end: 0,
-            has_query: false,
             matched: None,
             jwt_signed: None,
             account_headers: Captured::default(),
@@ -143,7 +141,6 @@ impl RawRecord {
         self.text.clear();
         self.uri.clear();
         self.path_end = 0;
-        self.has_query = false;
         self.matched = None;
         self.jwt_signed = None;
         self.account_headers = Captured::default();
@@ -184,10 +181,8 @@ impl RawRecord {
                 if all.len() <= TEXT_MAX {
                     self.uri.push_str(all);
                     self.path_end = path.len();
-                    self.has_query = true;
                 } else {
                     self.path_end = 0;
-                    self.has_query = false;
                 }
             }
             _ => self.set_path_query(path, uri.query()),
@@ -203,12 +198,10 @@ impl RawRecord {
             .saturating_add(query.map_or(0, |q| q.len().saturating_add(1)));
         if len > TEXT_MAX {
             self.path_end = 0;
-            self.has_query = false;
             return;
         }
         self.uri.push_str(path);
         self.path_end = path.len();
-        self.has_query = query.is_some();
         if let Some(q) = query {
             self.uri.push('?');
             self.uri.push_str(q);
@@ -268,7 +261,8 @@ impl RawRecord {
     /// The path and query text.
     pub(crate) fn path_and_query(&self) -> (&str, Option<&str>) {
         match self.uri.split_at_checked(self.path_end) {
-            Some((path, rest)) => (path, if self.has_query { rest.get(1..) } else { None }),
+            // `rest` is empty or `?query`.
+            Some((path, rest)) => (path, rest.get(1..)),
             None => ("", None),
         }
     }
