@@ -14,7 +14,7 @@ use super::jwt::{payload_claims_with, payload_segment, signed_part_payload};
 use super::scrub::{sanitize_text, scrub_path_into};
 use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy};
 use crate::record::raw::RawRecord;
-use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION};
+use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
 /// not IDs and are ignored.
@@ -436,7 +436,9 @@ impl Sanitizer {
             .map(|r| sanitize_text(r, MAX_FIELD_LEN));
         self.spares.set_opt(&mut out.route, route.as_deref());
         // With a route template the path is the template; the raw path is
-        // scrubbed only when it is the path, or may hold the account.
+        // scrubbed only when it is the path, or may hold the account. Only a
+        // scrubbed path is vouched for (a template can hold any character).
+        let vouched = Vouched::sanitized(route.is_none());
         let scrubbed_account = match &route {
             Some(r) => {
                 set(&mut out.path, r);
@@ -567,6 +569,8 @@ impl Sanitizer {
         out.ttfb_us = raw.ttfb.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         out.duration_us = u64::try_from(raw.duration.as_micros()).unwrap_or(u64::MAX);
         out.outcome = raw.outcome;
+        // Every generated field has been written by now.
+        out.vouched = vouched;
     }
 }
 
@@ -1168,5 +1172,133 @@ mod epoch_tests {
         assert_ne!(out.tenant, first.1, "next day, unlinkable");
         let fresh = Sanitizer::new(policy(), &key).sanitize(&mut at(next_day + 20));
         assert_eq!((out.account, out.tenant), (fresh.account, fresh.tenant));
+    }
+}
+
+#[cfg(test)]
+mod vouched_tests {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::time::{Duration, SystemTime};
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::record::raw::TEXT_CAPACITY;
+    use crate::{IpPolicy, Rotation};
+
+    /// Text with every kind of character the encoder escapes.
+    const HOSTILE: &str = "[\\PC\u{0}-\u{ff}\u{2028}\u{2029}\"\\\\/]{0,40}";
+
+    prop_compose! {
+        fn capture()(
+            method in prop_oneof![Just("GET".to_owned()), "[A-Z!#$%&'*+.^_`|~-]{1,20}"],
+            version in 0usize..5,
+            peer in proptest::option::of((any::<bool>(), any::<u128>())),
+            path in HOSTILE,
+            query in proptest::option::of(HOSTILE),
+            claims in proptest::option::of((HOSTILE, HOSTILE)),
+            app in (proptest::option::of(HOSTILE), proptest::option::of(HOSTILE), proptest::option::of(HOSTILE)),
+            secs in 0u64..1 << 34,
+        ) -> RawRecord {
+            let version = [
+                http::Version::HTTP_09,
+                http::Version::HTTP_10,
+                http::Version::HTTP_11,
+                http::Version::HTTP_2,
+                http::Version::HTTP_3,
+            ][version];
+            let peer = peer.map(|(v6, bits)| {
+                let ip = if v6 { IpAddr::V6(Ipv6Addr::from(bits)) } else { IpAddr::V4(Ipv4Addr::from(bits as u32)) };
+                SocketAddr::new(ip, 4711)
+            });
+            let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+            raw.begin(SystemTime::UNIX_EPOCH + Duration::from_secs(secs), method, version, peer);
+            raw.set_path_query(&path, query.as_deref());
+            if let Some((sub, iss)) = claims {
+                let claims = serde_json::json!({ "sub": sub, "iss": iss }).to_string();
+                let token = format!("JWT {}.{}.c2ln", URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#), URL_SAFE_NO_PAD.encode(claims));
+                raw.push_jwt(HeaderValue::from_str(&token).ok().as_ref());
+            }
+            raw.app.account = app.0;
+            raw.app.tenant = app.1;
+            raw.app.route = app.2.map(Cow::Owned);
+            raw
+        }
+    }
+
+    fn policy() -> impl Strategy<Value = Policy> {
+        (
+            prop_oneof![
+                Just(IpPolicy::default()),
+                Just(IpPolicy::Truncate {
+                    v4_prefix: 0,
+                    v6_prefix: 128
+                }),
+                Just(IpPolicy::Pseudonymize),
+                Just(IpPolicy::Keep),
+                Just(IpPolicy::Drop),
+            ],
+            prop_oneof![
+                Just(Rotation::None),
+                Just(Rotation::Daily),
+                Just(Rotation::Weekly),
+                Just(Rotation::Monthly)
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(ip, rotation, path_ids)| {
+                Policy::atlassian_connect()
+                    .ip(ip)
+                    .rotation(rotation)
+                    .path_account_ids(path_ids)
+                    .query(QueryPolicy::drop_all().allow(["lic", "jwt"]))
+            })
+    }
+
+    proptest! {
+        /// What a sanitized record vouches for needs no escaping: its line is
+        /// byte for byte the line of its clone, which vouches for nothing
+        /// and is checked character by character.
+        #[test]
+        fn sanitized_records_encode_as_their_unvouched_clones(
+            policy in policy(),
+            captures in proptest::collection::vec(capture(), 1..8),
+        ) {
+            let mut worker = Sanitizer::new(policy, &MasterKey::from_bytes([7; 32]));
+            let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+            for mut raw in captures {
+                let routed = raw.app.route.is_some();
+                worker.sanitize_into(&mut raw, &mut out);
+                prop_assert!(out.vouched.generated());
+                prop_assert_eq!(out.vouched.path(), !routed);
+                let copy = out.clone();
+                prop_assert!(!copy.vouched.generated() && !copy.vouched.path());
+                prop_assert_eq!(out.to_ndjson(), copy.to_ndjson());
+            }
+        }
+    }
+
+    #[test]
+    fn a_changed_clone_of_a_sanitized_record_is_escaped() {
+        let mut worker = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        raw.begin(SystemTime::UNIX_EPOCH, Method::GET, http::Version::HTTP_11, None);
+        raw.set_path_query("/a", None);
+        let record = worker.sanitize(&mut raw);
+        assert!(record.vouched.generated() && record.vouched.path());
+        let mut copy = record.clone();
+        copy.method = "a\"b".to_owned();
+        copy.path = "/\n".to_owned();
+        let line = copy.to_ndjson();
+        assert!(
+            line.contains(r#""method":"a\"b""#) && line.contains(r#""path":"/\u000a""#),
+            "{line}"
+        );
+        let back: Record = serde_json::from_str(&line).expect("valid json");
+        assert_eq!(back, copy);
     }
 }

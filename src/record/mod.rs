@@ -12,6 +12,7 @@ mod record;
 
 pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
+pub(crate) use record::Vouched;
 pub use record::{Record, SCHEMA_VERSION};
 
 pub(crate) use encode::write_ts;
