@@ -604,3 +604,50 @@ async fn unregistered_method_is_recorded_as_other() {
     assert_eq!(r.outcome, Outcome::Completed);
     s.stop().await;
 }
+
+/// A body the service never reads counts with its declared length: hyper's
+/// bodies know it from `Content-Length`; for a body type that does not say,
+/// the header itself is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_body_counts_its_declared_length() {
+    use axum::routing::post as route_post;
+    use tower::ServiceExt as _;
+    let ignore = |layer| {
+        axum::Router::new()
+            .route("/ignore", route_post(|| async { "ok" }))
+            .layer(layer)
+    };
+    let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), ignore).await;
+    let req = post(s.addr, "/ignore")
+        .body(Full::new(Bytes::from(vec![b'x'; 5000])))
+        .unwrap();
+    let (res, _) = send(s.addr, req).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(s.one_record_after(0).await.req_bytes, 5000);
+
+    // A body of unknown length, with the length in the header.
+    let req = http::Request::post("/ignore")
+        .header("content-length", "3")
+        .body(axum::body::Body::new(NoLength(Some(Bytes::from_static(b"abc")))))
+        .unwrap();
+    let res = ignore(s.layer.clone()).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    drop(res);
+    assert_eq!(s.one_record_after(1).await.req_bytes, 3);
+    s.stop().await;
+}
+
+/// A body that does not say how long it is.
+struct NoLength(Option<Bytes>);
+
+impl http_body::Body for NoLength {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}

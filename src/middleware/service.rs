@@ -58,10 +58,14 @@ where
         };
         let cfg = &self.shared.capture;
         let headers = req.headers();
-        let declared_req_bytes = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse::<u64>().ok());
+        // The declared length: hyper's bodies know it from `Content-Length`
+        // (and say 0 for none), which saves looking the header up.
+        let declared_req_bytes = req.body().size_hint().exact().or_else(|| {
+            headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| s.trim().parse::<u64>().ok())
+        });
         let ext = req.extensions();
         let peer = self.peer.or_else(|| ext.get::<ClientAddr>().map(|c| c.0));
         #[cfg(feature = "axum")]
