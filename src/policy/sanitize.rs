@@ -436,9 +436,7 @@ impl Sanitizer {
             .map(|r| sanitize_text(r, MAX_FIELD_LEN));
         self.spares.set_opt(&mut out.route, route.as_deref());
         // With a route template the path is the template; the raw path is
-        // scrubbed only when it is the path, or may hold the account. Only a
-        // scrubbed path is vouched for (a template can hold any character).
-        let vouched = Vouched::sanitized(route.is_none());
+        // scrubbed only when it is the path, or may hold the account.
         let scrubbed_account = match &route {
             Some(r) => {
                 set(&mut out.path, r);
@@ -570,7 +568,7 @@ impl Sanitizer {
         out.duration_us = u64::try_from(raw.duration.as_micros()).unwrap_or(u64::MAX);
         out.outcome = raw.outcome;
         // Every generated field has been written by now.
-        out.vouched = vouched;
+        out.vouched = Vouched::SANITIZED;
     }
 }
 
@@ -1271,12 +1269,10 @@ mod vouched_tests {
             let mut worker = Sanitizer::new(policy, &MasterKey::from_bytes([7; 32]));
             let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
             for mut raw in captures {
-                let routed = raw.app.route.is_some();
                 worker.sanitize_into(&mut raw, &mut out);
                 prop_assert!(out.vouched.generated());
-                prop_assert_eq!(out.vouched.path(), !routed);
                 let copy = out.clone();
-                prop_assert!(!copy.vouched.generated() && !copy.vouched.path());
+                prop_assert!(!copy.vouched.generated());
                 prop_assert_eq!(out.to_ndjson(), copy.to_ndjson());
             }
         }
@@ -1289,7 +1285,7 @@ mod vouched_tests {
         raw.begin(SystemTime::UNIX_EPOCH, Method::GET, http::Version::HTTP_11, None);
         raw.set_path_query("/a", None);
         let record = worker.sanitize(&mut raw);
-        assert!(record.vouched.generated() && record.vouched.path());
+        assert!(record.vouched.generated() && record.route.is_none());
         let mut copy = record.clone();
         copy.method = "a\"b".to_owned();
         copy.path = "/\n".to_owned();

@@ -45,7 +45,7 @@ pub fn write_ndjson(record: &Record, out: &mut Vec<u8>) {
         }
         None => out.extend_from_slice(b"\",\"route\":null,\"path\":\""),
     }
-    write_vouched(&record.path, record.vouched.path(), out);
+    write_vouched(&record.path, generated && record.route.is_none(), out);
     match (record.query.as_deref(), record.status) {
         (Some(q), status) => {
             out.extend_from_slice(b"\",\"query\":\"");

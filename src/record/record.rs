@@ -74,46 +74,36 @@ pub struct Record {
     pub(crate) vouched: Vouched,
 }
 
-/// The strings of a [`Record`] that privlog's sanitizer vouches need no
-/// escaping in JSON, so the encoder copies them without looking at them.
+/// Whether privlog's sanitizer vouches that a [`Record`]'s generated strings
+/// need no escaping in JSON, so the encoder copies them without looking at
+/// them.
 ///
 /// The sanitizer writes the method, protocol, client, account, tenant, epoch
 /// and key id from text it makes itself (names from fixed tables, formatted
-/// addresses, pseudonyms), and a scrubbed path holds only kept segments of
-/// unreserved characters, placeholders, `/` and `…`. Request bytes never
-/// reach those fields unchecked, so checking them again for characters to
-/// escape would only cost time.
+/// addresses, pseudonyms); when there is no route template, the path is the
+/// scrubbed request path, which holds only kept segments of unreserved
+/// characters, placeholders, `/` and `…`. Request bytes never reach those
+/// fields unchecked, so checking them again for characters to escape would
+/// only cost time. (With a route template the path is the template, which
+/// can hold any character, and is checked.)
 ///
 /// Only the sanitizer sets it, on the records of a batch, which sinks can
 /// read but not change. Anything that could change a record's strings
 /// afterwards starts from a record that vouches for nothing: a clone (clones
 /// are owned, so their fields can be changed), a deserialized record, or one
 /// made with [`Record::new`]. Vouching never changes what is written, only
-/// how fast: an encoder test compares each sanitized record's line with
-/// that of its clone.
+/// how fast: a test compares each sanitized record's line with that of its
+/// clone.
 #[derive(Default)]
-pub(crate) struct Vouched(u8);
+pub(crate) struct Vouched(bool);
 
 impl Vouched {
-    /// Method, protocol, client, account, tenant, epoch and key id.
-    const GENERATED: u8 = 1;
-    /// The path (a scrubbed request path, not a route template).
-    const PATH: u8 = 2;
+    /// Set by the sanitizer once it has written every generated field.
+    pub(crate) const SANITIZED: Vouched = Vouched(true);
 
-    /// The fields the sanitizer writes from its own text, and the path when
-    /// it is the scrubbed request path.
-    pub(crate) fn sanitized(scrubbed_path: bool) -> Self {
-        Vouched(Self::GENERATED | if scrubbed_path { Self::PATH } else { 0 })
-    }
-
-    /// Whether the generated fields need no escaping.
+    /// Whether the generated fields (and, without a route, the path) need no escaping.
     pub(crate) fn generated(&self) -> bool {
-        self.0 & Self::GENERATED != 0
-    }
-
-    /// Whether the path needs no escaping.
-    pub(crate) fn path(&self) -> bool {
-        self.0 & Self::PATH != 0
+        self.0
     }
 }
 
@@ -135,10 +125,7 @@ impl Eq for Vouched {}
 
 impl std::fmt::Debug for Vouched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vouched")
-            .field("generated", &self.generated())
-            .field("path", &self.path())
-            .finish()
+        f.debug_tuple("Vouched").field(&self.0).finish()
     }
 }
 
