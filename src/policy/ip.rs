@@ -62,9 +62,7 @@ impl IpPolicy {
         }
         true
     }
-}
 
-impl IpPolicy {
     /// The address [`IpPolicy::apply_into`] writes the same text for as for
     /// `ip`: its network under `Truncate` (the prefix lengths are the
     /// policy's), the address itself otherwise; `None` when the address is

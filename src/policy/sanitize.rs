@@ -1031,7 +1031,7 @@ mod ip_text_tests {
     }
 
     #[test]
-    fn a_new_epoch_forgets_the_client_texts() {
+    fn a_cleared_address_cache_fills_afresh() {
         let mut texts: SlotCache<IpAddr, String> = SlotCache::new(IP_SLOTS);
         let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 0));
         texts.get_or_fill(&ip, |buf| buf.push_str("old"));
