@@ -1,6 +1,6 @@
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::Thread;
 
 use super::RequestClock;
@@ -9,16 +9,102 @@ use crate::record::raw::{RawRecord, TEXT_CAPACITY};
 use crossbeam_queue::ArrayQueue;
 
 /// Boxes made up front for the capture pool: enough for the requests in
-/// flight and the records of the millisecond a busy worker parks for. Few
-/// enough that the boxes going round (the pool hands them out oldest first)
-/// stay in the CPU's caches: with 1 024 the request path spent about twice
-/// as long writing its capture. A burst beyond them allocates more boxes,
-/// which then stay in the pool.
+/// flight and the records of the millisecond a busy worker parks for. A
+/// burst beyond them allocates more boxes, which then stay in the pool.
 pub(crate) const PREFILLED_BOXES: usize = 256;
+
+/// The most boxes the pool keeps in its most-recent-first stack; boxes
+/// beyond it wait in the overflow queue.
+const HOT_BOXES: usize = 1024;
 
 /// A capture on the heap, so the request path moves one pointer around
 /// instead of the whole capture (request future, response body, queue).
 pub(crate) type RawBox = Box<RawRecord>;
+
+/// Capture boxes the worker has read, for the request path to fill again.
+///
+/// The boxes come back most recently read first. The worker has just
+/// touched those, so the request path writes a capture that is still in the
+/// CPU's caches; an oldest-first queue handed out boxes read a whole worker
+/// round earlier, which a busy server had pushed out of the caches by then
+/// (writing the capture's fields was then the request path's largest cost).
+///
+/// Neither side ever waits for the other: the stack is only taken with
+/// `try_lock` (so its lock is never contended-for, and releasing it never
+/// wakes anyone), and whoever finds it busy uses the lock-free overflow
+/// queue instead.
+#[derive(Debug)]
+pub(crate) struct BoxPool {
+    hot: Mutex<Vec<RawBox>>,
+    /// The most boxes `hot` keeps.
+    hot_limit: usize,
+    overflow: ArrayQueue<RawBox>,
+}
+
+impl BoxPool {
+    /// A pool of up to [`HOT_BOXES`] boxes in its stack and `capacity` in its
+    /// overflow queue, `PREFILLED_BOXES` of them made now.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self::with_limits(PREFILLED_BOXES.min(capacity.max(1)), HOT_BOXES, capacity)
+    }
+
+    /// A pool with `prefilled` boxes in a stack of at most `hot_limit`, and an
+    /// overflow queue of `overflow` (at least one).
+    fn with_limits(prefilled: usize, hot_limit: usize, overflow: usize) -> Self {
+        let mut hot = Vec::with_capacity(hot_limit);
+        hot.extend((0..prefilled.min(hot_limit)).map(|_| Box::new(RawRecord::with_capacity(TEXT_CAPACITY))));
+        BoxPool {
+            hot: Mutex::new(hot),
+            hot_limit,
+            overflow: ArrayQueue::new(overflow.max(1)),
+        }
+    }
+
+    /// The stack, unless someone else holds it right now.
+    fn try_hot(&self) -> Option<MutexGuard<'_, Vec<RawBox>>> {
+        match self.hot.try_lock() {
+            Ok(hot) => Some(hot),
+            // Nothing panics while holding it; the boxes are fine either way.
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The most recently returned box, if the pool has one.
+    pub(crate) fn take(&self) -> Option<RawBox> {
+        if let Some(raw) = self.try_hot().and_then(|mut hot| hot.pop()) {
+            return Some(raw);
+        }
+        self.overflow.pop()
+    }
+
+    /// Returns `boxes` (oldest first, so the last one is handed out next);
+    /// leaves `boxes` empty. Boxes neither the stack nor the overflow queue
+    /// has room for are freed.
+    pub(crate) fn give_back(&self, boxes: &mut Vec<RawBox>) {
+        if boxes.is_empty() {
+            return;
+        }
+        if let Some(mut hot) = self.try_hot() {
+            let room = self.hot_limit.saturating_sub(hot.len());
+            // The oldest go to the overflow queue when the stack is full.
+            let cold = boxes.len().saturating_sub(room);
+            for raw in boxes.drain(..cold) {
+                let _ = self.overflow.push(raw);
+            }
+            hot.append(boxes);
+            return;
+        }
+        for raw in boxes.drain(..) {
+            let _ = self.overflow.push(raw);
+        }
+    }
+
+    /// Returns one box.
+    pub(crate) fn put(&self, raw: RawBox) {
+        let _ = self.overflow.push(raw);
+    }
+}
 
 /// The request path's end of the pipeline: `submit` never blocks and never
 /// makes a system call while the queue has room.
@@ -30,26 +116,17 @@ pub(crate) type RawBox = Box<RawRecord>;
 #[derive(Debug)]
 pub(crate) struct Handoff {
     tx: SyncSender<RawBox>,
-    pool: Arc<ArrayQueue<RawBox>>,
+    pool: Arc<BoxPool>,
     counters: Arc<Counters>,
     worker: Thread,
     /// Wall-clock time of request start instants, kept current by the worker.
     pub(crate) clock: Arc<RequestClock>,
 }
 
-/// A pool of `capacity` capture boxes, `PREFILLED_BOXES` of them made now.
-pub(crate) fn box_pool(capacity: usize) -> ArrayQueue<RawBox> {
-    let pool = ArrayQueue::new(capacity.max(1));
-    for _ in 0..PREFILLED_BOXES.min(capacity) {
-        let _ = pool.push(Box::new(RawRecord::with_capacity(TEXT_CAPACITY)));
-    }
-    pool
-}
-
 impl Handoff {
     pub(crate) fn new(
         tx: SyncSender<RawBox>,
-        pool: Arc<ArrayQueue<RawBox>>,
+        pool: Arc<BoxPool>,
         counters: Arc<Counters>,
         worker: Thread,
         clock: Arc<RequestClock>,
@@ -67,7 +144,7 @@ impl Handoff {
     /// when the pool is empty.
     pub(crate) fn take_box(&self) -> RawBox {
         self.pool
-            .pop()
+            .take()
             .unwrap_or_else(|| Box::new(RawRecord::with_capacity(TEXT_CAPACITY)))
     }
 
@@ -82,12 +159,153 @@ impl Handoff {
             Err(TrySendError::Full(mut raw)) => {
                 self.counters.dropped_queue_full.fetch_add(1, Relaxed);
                 raw.release();
-                let _ = self.pool.push(raw);
+                self.pool.put(raw);
                 // The worker is behind: wake it now rather than at its next tick.
                 self.worker.unpark();
             }
             Err(TrySendError::Disconnected(_)) => {
                 self.counters.dropped_closed.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn new_box() -> RawBox {
+        Box::new(RawRecord::with_capacity(16))
+    }
+
+    /// Where a box lives: its identity across the pool.
+    fn id(raw: &RawBox) -> *const RawRecord {
+        &**raw
+    }
+
+    #[test]
+    fn the_box_read_last_is_handed_out_first() {
+        let pool = BoxPool::with_limits(0, 8, 8);
+        let boxes: Vec<_> = (0..3).map(|_| new_box()).collect();
+        let ids: Vec<_> = boxes.iter().map(id).collect();
+        let mut read = boxes;
+        pool.give_back(&mut read);
+        assert!(read.is_empty());
+        let out: Vec<_> = (0..3).filter_map(|_| pool.take()).map(|b| id(&b)).collect();
+        assert_eq!(out, [ids[2], ids[1], ids[0]]);
+        assert!(pool.take().is_none());
+    }
+
+    #[test]
+    fn a_busy_stack_sends_boxes_to_the_overflow_queue_and_neither_side_waits() {
+        let pool = BoxPool::with_limits(1, 8, 8);
+        let held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
+        let boxes: Vec<_> = (0..2).map(|_| new_box()).collect();
+        let ids: Vec<_> = boxes.iter().map(id).collect();
+        let mut read = boxes;
+        pool.give_back(&mut read);
+        assert!(read.is_empty());
+        // The stack's box is out of reach while it is held; the overflow
+        // queue hands out its boxes oldest first.
+        let out: Vec<_> = (0..2).filter_map(|_| pool.take()).map(|b| id(&b)).collect();
+        assert_eq!(out, ids);
+        assert!(pool.take().is_none());
+        drop(held);
+        assert!(
+            pool.take().is_some(),
+            "the prefilled box is there once the stack is free"
+        );
+    }
+
+    #[test]
+    fn a_full_stack_keeps_the_newest_boxes_and_the_rest_overflow_or_are_freed() {
+        let pool = BoxPool::with_limits(0, 2, 1);
+        let boxes: Vec<_> = (0..4).map(|_| new_box()).collect();
+        let ids: Vec<_> = boxes.iter().map(id).collect();
+        let mut read = boxes;
+        pool.give_back(&mut read);
+        // The two newest in the stack, the oldest in the overflow queue, the
+        // second oldest freed (no room anywhere).
+        let out: Vec<_> = std::iter::from_fn(|| pool.take()).map(|b| id(&b)).collect();
+        assert_eq!(out, [ids[3], ids[2], ids[0]]);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Take,
+        /// Give back this many of the boxes taken so far (oldest taken first).
+        GiveBack(usize),
+        /// The same while the stack is held by someone else.
+        GiveBackBusy(usize),
+        TakeBusy,
+        /// Return one box the way a full hand-off queue does.
+        Put,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => Just(Op::Take),
+            3 => (0usize..6).prop_map(Op::GiveBack),
+            1 => (0usize..6).prop_map(Op::GiveBackBusy),
+            1 => Just(Op::TakeBusy),
+            1 => Just(Op::Put),
+        ]
+    }
+
+    proptest! {
+        /// Against a model (a stack and a queue): every box taken is the one
+        /// the model says, and no box is lost or handed out twice while
+        /// there is room for it.
+        #[test]
+        fn the_pool_hands_out_exactly_the_boxes_a_stack_and_a_queue_would(ops in proptest::collection::vec(op(), 1..60)) {
+            const HOT: usize = 4;
+            const OVERFLOW: usize = 4;
+            let pool = BoxPool::with_limits(2, HOT, OVERFLOW);
+            let mut stack: Vec<*const RawRecord> = pool.hot.lock().unwrap_or_else(|p| p.into_inner()).iter().map(id).collect();
+            let mut queue: VecDeque<*const RawRecord> = VecDeque::new();
+            let mut out: Vec<RawBox> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Take | Op::TakeBusy => {
+                        let held = matches!(op, Op::TakeBusy).then(|| pool.hot.lock().unwrap_or_else(|p| p.into_inner()));
+                        let want = if held.is_none() { stack.pop().or_else(|| queue.pop_front()) } else { queue.pop_front() };
+                        let got = pool.take();
+                        drop(held);
+                        prop_assert_eq!(got.as_ref().map(id), want);
+                        out.extend(got);
+                    }
+                    Op::GiveBack(n) | Op::GiveBackBusy(n) => {
+                        let n = n.min(out.len());
+                        let mut back: Vec<RawBox> = out.drain(..n).collect();
+                        let ids: Vec<_> = back.iter().map(id).collect();
+                        let busy = matches!(op, Op::GiveBackBusy(_));
+                        let held = busy.then(|| pool.hot.lock().unwrap_or_else(|p| p.into_inner()));
+                        pool.give_back(&mut back);
+                        drop(held);
+                        prop_assert!(back.is_empty());
+                        let to_stack = if busy { 0 } else { ids.len().min(HOT - stack.len()) };
+                        let (cold, warm) = ids.split_at(ids.len() - to_stack);
+                        for &c in cold {
+                            if queue.len() < OVERFLOW {
+                                queue.push_back(c);
+                            }
+                        }
+                        stack.extend_from_slice(warm);
+                    }
+                    Op::Put => {
+                        if let Some(raw) = out.pop() {
+                            let i = id(&raw);
+                            pool.put(raw);
+                            if queue.len() < OVERFLOW {
+                                queue.push_back(i);
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -10,13 +10,12 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::batch::Batches;
-use super::handoff::{PREFILLED_BOXES, RawBox, box_pool};
+use super::handoff::{BoxPool, PREFILLED_BOXES, RawBox};
 use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender, WARN_EVERY, sub_queued};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
 use crate::policy::sanitize::Sanitizer;
 use crate::sink::{DropReason, Ledger, Sink};
-use crossbeam_queue::ArrayQueue;
 
 /// Tuning of the pipeline; see the builder for the meaning and defaults.
 #[derive(Clone, Debug)]
@@ -99,7 +98,7 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
     let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
     let closing = Arc::new(AtomicBool::new(false));
     let clock = Arc::new(RequestClock::new());
-    let pool = Arc::new(box_pool(config.queue_capacity));
+    let pool = Arc::new(BoxPool::new(config.queue_capacity));
     let worker = {
         let wall_clock = clock.clone();
         let pool = pool.clone();
@@ -112,6 +111,7 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
                 Worker {
                     rx,
                     pool,
+                    read: Vec::with_capacity(config.batch_size),
                     sanitizer,
                     slots,
                     counters,
@@ -172,7 +172,9 @@ fn join_until(handle: JoinHandle<()>, deadline: Instant) -> bool {
 
 struct Worker {
     rx: Receiver<RawBox>,
-    pool: Arc<ArrayQueue<RawBox>>,
+    pool: Arc<BoxPool>,
+    /// Boxes read this round, given back to the pool together.
+    read: Vec<RawBox>,
     sanitizer: Sanitizer,
     slots: Vec<SinkSlot>,
     counters: Arc<Counters>,
@@ -254,18 +256,23 @@ impl Worker {
     /// Takes up to one batch from the hand-off; returns whether the batch filled up.
     fn drain(&mut self, batches: &mut Batches) -> bool {
         let batch = batches.filling();
+        let mut full = true;
         while batch.len() < self.config.batch_size {
             match self.rx.try_recv() {
                 Ok(mut boxed) => {
                     self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
-                    // Back to the request path, which overwrites it.
                     boxed.release();
-                    let _ = self.pool.push(boxed);
+                    self.read.push(boxed);
                 }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                    full = false;
+                    break;
+                }
             }
         }
-        true
+        // Back to the request path, which overwrites them, the last one read first.
+        self.pool.give_back(&mut self.read);
+        full
     }
 
     fn dispatch(&mut self, batches: &mut Batches, closing: bool) {
