@@ -15,8 +15,6 @@ use crate::record::Outcome;
 pub(crate) struct Capture {
     /// The capture handed to the worker, filled in as the request goes on.
     pub(crate) raw: RawBox,
-    /// A [`RequestClock`](crate::pipeline::RequestClock) reading.
-    pub(crate) t0: u64,
     pub(crate) req_counter: Option<ByteCounter>,
 }
 
@@ -47,7 +45,9 @@ impl RecordGuard {
         let status = res.status();
         let raw = &mut p.cap.raw;
         raw.status = Some(status.as_u16());
-        raw.ttfb = Some(self.shared.handoff.clock.since(p.cap.t0));
+        if let Some(r) = raw.readings.as_mut() {
+            r.head = Some(self.shared.handoff.clock.now());
+        }
         p.bodiless = raw.method == Method::HEAD
             || status.is_informational()
             || status == http::StatusCode::NO_CONTENT
@@ -70,11 +70,7 @@ impl RecordGuard {
     /// Hands the record off with `outcome`. Later calls and the drop do nothing.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         let Some(p) = self.pending.take() else { return };
-        let Capture {
-            mut raw,
-            t0,
-            req_counter,
-        } = p.cap;
+        let Capture { mut raw, req_counter } = p.cap;
         // A response to a request the client never finished sending says
         // nothing about what the client got: the client went away.
         raw.outcome = match &req_counter {
@@ -82,7 +78,9 @@ impl RecordGuard {
             _ => outcome,
         };
         raw.req_bytes = req_counter.map(|c| c.get());
-        raw.duration = self.shared.handoff.clock.since(t0);
+        if let Some(r) = raw.readings.as_mut() {
+            r.end = self.shared.handoff.clock.now();
+        }
         self.shared.handoff.submit(raw);
     }
 }

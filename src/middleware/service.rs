@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use http::{Request, Response, header};
 use http_body::Body;
@@ -10,7 +11,7 @@ use super::counter::ByteCounter;
 use super::guard::{Capture, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::record::raw::MAX_CAPTURED;
+use crate::record::raw::{MAX_CAPTURED, Readings};
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
 ///
@@ -50,12 +51,9 @@ where
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        // One clock read: the wall-clock start is derived from the monotonic one.
+        // One counter read; the worker derives the wall-clock start from it.
         let t0 = self.shared.handoff.clock.now();
-        let start = match &self.shared.clock {
-            None => self.shared.handoff.clock.wall(t0),
-            Some(clock) => clock(),
-        };
+        let configured = self.shared.clock.as_ref().map(|clock| clock());
         let cfg = &self.shared.capture;
         let headers = req.headers();
         // The declared length: hyper's bodies know it from `Content-Length`
@@ -74,7 +72,18 @@ where
         // The capture copies the text it needs: nothing of the request
         // (nor of the server's read buffer it lives in) outlives the request.
         let mut raw = self.shared.handoff.take_box();
-        raw.begin(start, req.method().clone(), req.version(), peer);
+        raw.begin(
+            configured.unwrap_or(SystemTime::UNIX_EPOCH),
+            req.method().clone(),
+            req.version(),
+            peer,
+        );
+        raw.readings = Some(Readings {
+            start: t0,
+            head: None,
+            end: t0,
+            wall: configured.is_none(),
+        });
         raw.declared_req_bytes = declared_req_bytes;
         raw.push_uri(req.uri());
         #[cfg(feature = "axum")]
@@ -99,7 +108,7 @@ where
             let (body, guard) = ByteCounter::pair();
             (Some(body), Some(guard))
         };
-        let cap = Capture { raw, t0, req_counter };
+        let cap = Capture { raw, req_counter };
         let guard = RecordGuard::new(cap, self.shared.clone());
         let req = req.map(|body| RequestBody::new(body, body_counter));
         ResponseFuture::new(self.inner.call(req), guard)

@@ -5,13 +5,14 @@
 //! made up front, without the request path in the measurement.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use http::{Request, header};
 
+use crate::pipeline::RequestClock;
 use crate::policy::sanitize::Sanitizer;
 use crate::record::Outcome;
-use crate::record::raw::{RawRecord, TEXT_CAPACITY};
+use crate::record::raw::{RawRecord, Readings, TEXT_CAPACITY};
 use crate::{MasterKey, Policy, Record};
 
 /// What the request path hands the worker for one finished request.
@@ -20,21 +21,29 @@ pub struct RawCapture(RawRecord);
 
 /// The capture of a request the way the layer makes it for a policy that reads
 /// Connect JWTs (the JWT is kept without its signature), answered with `status`.
+///
+/// Its times are clock readings, as the request path takes them (the start
+/// is `start`, as with a configured clock), so the sanitizer turns them into
+/// durations as the worker does.
 pub fn capture<B>(req: &Request<B>, peer: SocketAddr, start: SystemTime, status: u16, resp_bytes: u64) -> RawCapture {
     let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
     raw.begin(start, req.method().clone(), req.version(), Some(peer));
+    raw.readings = Some(Readings {
+        start: 1 << 40,
+        head: Some((1 << 40) + 540_000),
+        end: (1 << 40) + 720_000,
+        wall: false,
+    });
     raw.push_uri(req.uri());
     raw.push_jwt(req.headers().get(header::AUTHORIZATION));
     raw.resp_bytes = resp_bytes;
     raw.status = Some(status);
-    raw.ttfb = Some(Duration::from_micros(180));
-    raw.duration = Duration::from_micros(240);
     raw.outcome = Outcome::Completed;
     RawCapture(raw)
 }
 
-/// The worker's sanitizer.
-pub struct BenchSanitizer(Sanitizer);
+/// The worker's sanitizer, with the worker's clock.
+pub struct BenchSanitizer(Sanitizer, RequestClock);
 
 impl std::fmt::Debug for BenchSanitizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,11 +54,12 @@ impl std::fmt::Debug for BenchSanitizer {
 impl BenchSanitizer {
     /// The sanitizer the builder would make for `policy` and `key`.
     pub fn new(policy: Policy, key: &MasterKey) -> Self {
-        BenchSanitizer(Sanitizer::new(policy, key))
+        BenchSanitizer(Sanitizer::new(policy, key), RequestClock::new())
     }
 
     /// Turns one capture into a new record.
     pub fn sanitize(&mut self, mut raw: RawCapture) -> Record {
+        raw.0.resolve_times(&self.1);
         self.0.sanitize(&mut raw.0)
     }
 
@@ -57,6 +67,7 @@ impl BenchSanitizer {
     /// record of an earlier batch, reusing its buffers, then readies the
     /// capture for the pool.
     pub fn sanitize_into(&mut self, raw: &mut RawCapture, out: &mut Record) {
+        raw.0.resolve_times(&self.1);
         self.0.sanitize_into(&mut raw.0, out);
         raw.0.release();
     }

@@ -1,6 +1,9 @@
 //! The request path's clock: one cheap counter read per timestamp, and
 //! wall-clock time derived from it instead of read separately.
 //!
+//! The request path only takes readings; the worker turns them into the
+//! record's start time, time to first byte and duration.
+//!
 //! Reading the OS clock costs 20 ns on bare metal and 100 ns or more in many
 //! virtual machines, and a request needs three readings (start, response
 //! head, end). The CPU's time-stamp counter, calibrated once per process,
@@ -8,7 +11,8 @@
 //! clock is used instead. The wall-clock time of a reading is a fixed anchor
 //! plus an offset that the worker re-measures as it runs, so a stepped
 //! system clock (NTP at boot, `date -s`) shows in timestamps within one
-//! worker round.
+//! worker round (the requests of the round the step happened in may be
+//! dated with either offset).
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
@@ -41,14 +45,27 @@ impl RequestClock {
         }
     }
 
-    /// A reading now; compare readings with [`RequestClock::since`].
+    /// A clock whose readings move only when the returned handle says so.
+    #[cfg(test)]
+    pub(crate) fn mocked() -> (Self, std::sync::Arc<quanta::Mock>) {
+        let (clock, mock) = quanta::Clock::mock();
+        let anchor = clock.raw();
+        let clock = RequestClock {
+            clock,
+            anchor,
+            offset_ns: AtomicI64::new(unix_ns(SystemTime::now())),
+        };
+        (clock, mock)
+    }
+
+    /// A reading now; compare readings with [`RequestClock::between`].
     pub(crate) fn now(&self) -> u64 {
         self.clock.raw()
     }
 
-    /// The time from reading `start` until now (zero if the readings are out of order).
-    pub(crate) fn since(&self, start: u64) -> Duration {
-        self.clock.delta(start, self.clock.raw())
+    /// The time from reading `start` to reading `end` (zero if they are out of order).
+    pub(crate) fn between(&self, start: u64, end: u64) -> Duration {
+        self.clock.delta(start, end)
     }
 
     /// The wall-clock time of `reading`, taken after this clock was made.
@@ -101,7 +118,7 @@ mod tests {
         let clock = RequestClock::new();
         let (start, t) = (clock.now(), std::time::Instant::now());
         std::thread::sleep(Duration::from_millis(30));
-        let ours = clock.since(start);
+        let ours = clock.between(start, clock.now());
         let std_elapsed = t.elapsed();
         assert!(ours >= Duration::from_millis(25), "{ours:?}");
         assert!(gap(SystemTime::UNIX_EPOCH + ours, SystemTime::UNIX_EPOCH + std_elapsed) < Duration::from_millis(20));
@@ -114,6 +131,16 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let b = clock.now();
         assert!(clock.wall(b) > clock.wall(a));
+    }
+
+    #[test]
+    fn readings_out_of_order_are_no_time_at_all() {
+        let clock = RequestClock::new();
+        let a = clock.now();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = clock.now();
+        assert_eq!(clock.between(b, a), Duration::ZERO);
+        assert!(clock.between(a, b) >= Duration::from_millis(1));
     }
 
     #[test]

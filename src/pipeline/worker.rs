@@ -260,6 +260,7 @@ impl Worker {
         while batch.len() < self.config.batch_size {
             match self.rx.try_recv() {
                 Ok(mut boxed) => {
+                    boxed.resolve_times(&self.clock);
                     self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
                     boxed.release();
                     self.read.push(boxed);

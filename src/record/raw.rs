@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderValue, Method, Uri, Version};
 
 use super::Outcome;
+use crate::pipeline::RequestClock;
 use crate::policy::jwt::authorization_signed_part;
 
 /// How many values of one header kind the request path keeps (forwarding
@@ -62,10 +63,30 @@ pub(crate) struct AppProvided {
     pub(crate) route: Option<std::borrow::Cow<'static, str>>,
 }
 
+/// Counter readings ([`RequestClock`] readings) the request path took; the
+/// worker turns them into times, since converting a reading costs more than
+/// taking it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Readings {
+    /// At the start of the request.
+    pub(crate) start: u64,
+    /// When the response head was ready.
+    pub(crate) head: Option<u64>,
+    /// When the record was handed off.
+    pub(crate) end: u64,
+    /// Whether the request's wall-clock start is still to be derived from
+    /// `start` (no clock was configured).
+    pub(crate) wall: bool,
+}
+
 /// Everything the request path captured about one request.
 #[derive(Debug)]
 pub(crate) struct RawRecord {
     pub(crate) start: SystemTime,
+    /// Readings still to be turned into `start`, `ttfb` and `duration`
+    /// ([`resolve_times`](Self::resolve_times)); `None` once they are (or
+    /// when those were set directly).
+    pub(crate) readings: Option<Readings>,
     pub(crate) method: Method,
     pub(crate) version: Version,
     pub(crate) peer: Option<SocketAddr>,
@@ -105,6 +126,7 @@ impl RawRecord {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         RawRecord {
             start: SystemTime::UNIX_EPOCH,
+            readings: None,
             method: Method::GET,
             version: Version::HTTP_11,
             peer: None,
@@ -135,6 +157,7 @@ impl RawRecord {
     /// the request path writes next are not ones the other core modified.
     pub(crate) fn begin(&mut self, start: SystemTime, method: Method, version: Version, peer: Option<SocketAddr>) {
         self.start = start;
+        self.readings = None;
         self.method = method;
         self.version = version;
         self.peer = peer;
@@ -157,6 +180,17 @@ impl RawRecord {
         if self.app.account.is_some() || self.app.tenant.is_some() || self.app.route.is_some() {
             self.app = AppProvided::default();
         }
+    }
+
+    /// Turns the request path's clock readings into the request's start,
+    /// time to first byte and duration (worker thread).
+    pub(crate) fn resolve_times(&mut self, clock: &RequestClock) {
+        let Some(r) = self.readings.take() else { return };
+        if r.wall {
+            self.start = clock.wall(r.start);
+        }
+        self.ttfb = r.head.map(|head| clock.between(r.start, head));
+        self.duration = clock.between(r.start, r.end);
     }
 
     /// Readies a capture the worker is done with for the pool: a text buffer
@@ -276,6 +310,49 @@ impl RawRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_turns_readings_into_start_first_byte_and_duration() {
+        let (clock, mock) = RequestClock::mocked();
+        mock.increment(Duration::from_secs(5));
+        let t0 = clock.now();
+        mock.increment(Duration::from_micros(180));
+        let head = clock.now();
+        mock.increment(Duration::from_micros(60));
+        let end = clock.now();
+        let readings = Readings {
+            start: t0,
+            head: Some(head),
+            end,
+            wall: true,
+        };
+
+        let mut raw = RawRecord::with_capacity(16);
+        raw.begin(SystemTime::UNIX_EPOCH, Method::GET, Version::HTTP_11, None);
+        raw.readings = Some(readings);
+        raw.resolve_times(&clock);
+        assert_eq!(raw.start, clock.wall(t0));
+        assert_eq!(raw.ttfb, Some(Duration::from_micros(180)));
+        assert_eq!(raw.duration, Duration::from_micros(240));
+        assert_eq!(raw.readings, None);
+        // Resolved once: a second call changes nothing.
+        mock.increment(Duration::from_secs(1));
+        raw.resolve_times(&clock);
+        assert_eq!(raw.duration, Duration::from_micros(240));
+
+        // A configured clock's start is kept; no response head, no first byte.
+        let given = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        raw.begin(given, Method::GET, Version::HTTP_11, None);
+        raw.readings = Some(Readings {
+            head: None,
+            wall: false,
+            ..readings
+        });
+        raw.resolve_times(&clock);
+        assert_eq!(raw.start, given);
+        assert_eq!(raw.ttfb, None);
+        assert_eq!(raw.duration, Duration::from_micros(240));
+    }
 
     #[test]
     fn path_and_query_read_back_as_the_uri_has_them() {
