@@ -187,14 +187,20 @@ mod tests {
         &**raw
     }
 
+    /// Gives `n` new boxes back to `pool` as the worker does after reading
+    /// them; their identities, oldest first.
+    fn give_back_new(pool: &BoxPool, n: usize) -> Vec<*const RawRecord> {
+        let mut read: Vec<_> = (0..n).map(|_| new_box()).collect();
+        let ids = read.iter().map(id).collect();
+        pool.give_back(&mut read);
+        assert!(read.is_empty());
+        ids
+    }
+
     #[test]
     fn the_box_read_last_is_handed_out_first() {
         let pool = BoxPool::with_limits(0, 8, 8);
-        let boxes: Vec<_> = (0..3).map(|_| new_box()).collect();
-        let ids: Vec<_> = boxes.iter().map(id).collect();
-        let mut read = boxes;
-        pool.give_back(&mut read);
-        assert!(read.is_empty());
+        let ids = give_back_new(&pool, 3);
         let out: Vec<_> = (0..3).filter_map(|_| pool.take()).map(|b| id(&b)).collect();
         assert_eq!(out, [ids[2], ids[1], ids[0]]);
         assert!(pool.take().is_none());
@@ -204,11 +210,7 @@ mod tests {
     fn a_busy_stack_sends_boxes_to_the_overflow_queue_and_neither_side_waits() {
         let pool = BoxPool::with_limits(1, 8, 8);
         let held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
-        let boxes: Vec<_> = (0..2).map(|_| new_box()).collect();
-        let ids: Vec<_> = boxes.iter().map(id).collect();
-        let mut read = boxes;
-        pool.give_back(&mut read);
-        assert!(read.is_empty());
+        let ids = give_back_new(&pool, 2);
         // The stack's box is out of reach while it is held; the overflow
         // queue hands out its boxes oldest first.
         let out: Vec<_> = (0..2).filter_map(|_| pool.take()).map(|b| id(&b)).collect();
@@ -224,10 +226,7 @@ mod tests {
     #[test]
     fn a_full_stack_keeps_the_newest_boxes_and_the_rest_overflow_or_are_freed() {
         let pool = BoxPool::with_limits(0, 2, 1);
-        let boxes: Vec<_> = (0..4).map(|_| new_box()).collect();
-        let ids: Vec<_> = boxes.iter().map(id).collect();
-        let mut read = boxes;
-        pool.give_back(&mut read);
+        let ids = give_back_new(&pool, 4);
         // The two newest in the stack, the oldest in the overflow queue, the
         // second oldest freed (no room anywhere).
         let out: Vec<_> = std::iter::from_fn(|| pool.take()).map(|b| id(&b)).collect();
