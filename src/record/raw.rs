@@ -209,8 +209,11 @@ impl RawRecord {
     pub(crate) fn push_uri(&mut self, uri: &Uri) {
         let path = uri.path();
         match (uri.path_and_query().map(|pq| pq.as_str()), uri.query()) {
-            // `path?query` in one copy.
-            (Some(all), Some(q)) if all.len() == path.len() + 1 + q.len() && all.starts_with(path) => {
+            // `path?query` in one copy. The path is the start of the same
+            // text when it sits at the same address (no bytes to compare).
+            (Some(all), Some(q))
+                if all.len() == path.len() + 1 + q.len() && std::ptr::eq(all.as_ptr(), path.as_ptr()) =>
+            {
                 self.uri.clear();
                 if all.len() <= TEXT_MAX {
                     self.uri.push_str(all);
