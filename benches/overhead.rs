@@ -13,10 +13,10 @@
 //! them; requests are sent in rounds smaller than the hand-off queue and the
 //! worker is let drain between rounds (outside the timed part), so every
 //! record takes the normal path into the queue rather than the "queue full"
-//! path. At the end (not in `cargo test --benches`) the bench measures the
-//! three services again in alternating rounds, so that all three see the same
-//! machine load, and prints the medians, what each middleware adds and the
-//! ratio of the two.
+//! path. At the end (not in `cargo test --benches`, nor with
+//! `--profile-time`) the bench measures the three services again in
+//! alternating rounds, so that all three see the same machine load, and
+//! prints the medians, what each middleware adds and the ratio of the two.
 
 // The bench prints its summary of ratios.
 #![allow(clippy::print_stdout)]
@@ -186,7 +186,9 @@ fn overhead(c: &mut Criterion) {
     });
     group.finish();
 
-    if std::env::args().any(|a| a == "--bench") {
+    // Not when profiling one service (`--profile-time`), so a profiler sees only it.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--profile-time") {
         paired(&mut bare, &mut with_privlog, &mut with_trace, &mut drain);
     }
     drop(with_privlog);
