@@ -17,6 +17,11 @@ pub(crate) const PREFILLED_BOXES: usize = 256;
 /// beyond it wait in the overflow queue.
 const HOT_BOXES: usize = 1024;
 
+/// Boxes the pool keeps in its overflow queue for a request that finds the
+/// stack held (by a request on another thread, or by the worker giving
+/// boxes back), so that it takes one of these rather than allocating.
+const SPARE_BOXES: usize = 16;
+
 /// A capture on the heap, so the request path moves one pointer around
 /// instead of the whole capture (request future, response body, queue).
 pub(crate) type RawBox = Box<RawRecord>;
@@ -32,31 +37,41 @@ pub(crate) type RawBox = Box<RawRecord>;
 /// Neither side ever waits for the other: the stack is only taken with
 /// `try_lock` (so its lock is never contended-for, and releasing it never
 /// wakes anyone), and whoever finds it busy uses the lock-free overflow
-/// queue instead.
+/// queue instead, which keeps a few spare boxes for that, so a request that
+/// finds the stack held does not allocate a new box.
 #[derive(Debug)]
 pub(crate) struct BoxPool {
     hot: Mutex<Vec<RawBox>>,
     /// The most boxes `hot` keeps.
     hot_limit: usize,
     overflow: ArrayQueue<RawBox>,
+    /// How many boxes `give_back` keeps in `overflow`.
+    spares: usize,
 }
 
 impl BoxPool {
     /// A pool of up to [`HOT_BOXES`] boxes in its stack and `capacity` in its
     /// overflow queue, `PREFILLED_BOXES` of them made now.
     pub(crate) fn new(capacity: usize) -> Self {
-        Self::with_limits(PREFILLED_BOXES.min(capacity.max(1)), HOT_BOXES, capacity)
+        Self::with_limits(PREFILLED_BOXES.min(capacity.max(1)), HOT_BOXES, capacity, SPARE_BOXES)
     }
 
-    /// A pool with `prefilled` boxes in a stack of at most `hot_limit`, and an
-    /// overflow queue of `overflow` (at least one).
-    fn with_limits(prefilled: usize, hot_limit: usize, overflow: usize) -> Self {
+    /// A pool with `prefilled` boxes, `spares` of them in an overflow queue of
+    /// `overflow` (at least one) and the rest in a stack of at most `hot_limit`.
+    fn with_limits(prefilled: usize, hot_limit: usize, overflow: usize, spares: usize) -> Self {
+        let overflow = ArrayQueue::new(overflow.max(1));
+        let spares = spares.min(overflow.capacity());
+        let new_box = || Box::new(RawRecord::with_capacity(TEXT_CAPACITY));
+        for _ in 0..spares.min(prefilled) {
+            let _ = overflow.push(new_box());
+        }
         let mut hot = Vec::with_capacity(hot_limit);
-        hot.extend((0..prefilled.min(hot_limit)).map(|_| Box::new(RawRecord::with_capacity(TEXT_CAPACITY))));
+        hot.extend((0..prefilled.saturating_sub(spares).min(hot_limit)).map(|_| new_box()));
         BoxPool {
             hot: Mutex::new(hot),
             hot_limit,
-            overflow: ArrayQueue::new(overflow.max(1)),
+            overflow,
+            spares,
         }
     }
 
@@ -86,9 +101,11 @@ impl BoxPool {
             return;
         }
         if let Some(mut hot) = self.try_hot() {
+            // The oldest go to the overflow queue: to keep its spares, and
+            // what the stack has no room for.
             let room = self.hot_limit.saturating_sub(hot.len());
-            // The oldest go to the overflow queue when the stack is full.
-            let cold = boxes.len().saturating_sub(room);
+            let spares = self.spares.saturating_sub(self.overflow.len());
+            let cold = boxes.len().saturating_sub(room).max(spares).min(boxes.len());
             for raw in boxes.drain(..cold) {
                 let _ = self.overflow.push(raw);
             }
@@ -199,7 +216,7 @@ mod tests {
 
     #[test]
     fn the_box_read_last_is_handed_out_first() {
-        let pool = BoxPool::with_limits(0, 8, 8);
+        let pool = BoxPool::with_limits(0, 8, 8, 0);
         let ids = give_back_new(&pool, 3);
         let out: Vec<_> = (0..3).filter_map(|_| pool.take()).map(|b| id(&b)).collect();
         assert_eq!(out, [ids[2], ids[1], ids[0]]);
@@ -208,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_busy_stack_sends_boxes_to_the_overflow_queue_and_neither_side_waits() {
-        let pool = BoxPool::with_limits(1, 8, 8);
+        let pool = BoxPool::with_limits(1, 8, 8, 0);
         let held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
         let ids = give_back_new(&pool, 2);
         // The stack's box is out of reach while it is held; the overflow
@@ -225,12 +242,34 @@ mod tests {
 
     #[test]
     fn a_full_stack_keeps_the_newest_boxes_and_the_rest_overflow_or_are_freed() {
-        let pool = BoxPool::with_limits(0, 2, 1);
+        let pool = BoxPool::with_limits(0, 2, 1, 0);
         let ids = give_back_new(&pool, 4);
         // The two newest in the stack, the oldest in the overflow queue, the
         // second oldest freed (no room anywhere).
         let out: Vec<_> = std::iter::from_fn(|| pool.take()).map(|b| id(&b)).collect();
         assert_eq!(out, [ids[3], ids[2], ids[0]]);
+    }
+
+    #[test]
+    fn a_request_that_finds_the_stack_held_takes_a_spare_box_rather_than_a_new_one() {
+        let pool = BoxPool::with_limits(0, 8, 8, 2);
+        let ids = give_back_new(&pool, 5);
+        let held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
+        // The two oldest were kept as spares.
+        let out: Vec<_> = (0..3).filter_map(|_| pool.take()).map(|b| id(&b)).collect();
+        assert_eq!(out, [ids[0], ids[1]]);
+        drop(held);
+        assert_eq!(pool.take().map(|b| id(&b)), Some(ids[4]));
+        // Given back again, spent spares are made up first.
+        let refill = give_back_new(&pool, 3);
+        let held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
+        let out: Vec<_> = (0..3).filter_map(|_| pool.take()).map(|b| id(&b)).collect();
+        assert_eq!(out, [refill[0], refill[1]]);
+        drop(held);
+        // A new pool starts with its spares.
+        let pool = BoxPool::with_limits(4, 8, 8, 2);
+        let _held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!((0..3).filter_map(|_| pool.take()).count(), 2);
     }
 
     #[derive(Clone, Debug)]
@@ -263,9 +302,20 @@ mod tests {
         fn the_pool_hands_out_exactly_the_boxes_a_stack_and_a_queue_would(ops in proptest::collection::vec(op(), 1..60)) {
             const HOT: usize = 4;
             const OVERFLOW: usize = 4;
-            let pool = BoxPool::with_limits(2, HOT, OVERFLOW);
+            const SPARES: usize = 1;
+            let pool = BoxPool::with_limits(3, HOT, OVERFLOW, SPARES);
             let mut stack: Vec<*const RawRecord> = pool.hot.lock().unwrap_or_else(|p| p.into_inner()).iter().map(id).collect();
             let mut queue: VecDeque<*const RawRecord> = VecDeque::new();
+            // The pool starts with one spare in its queue: the model's too.
+            let spares: Vec<RawBox> = {
+                let _held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
+                std::iter::from_fn(|| pool.take()).collect()
+            };
+            prop_assert_eq!(spares.len(), SPARES);
+            for spare in spares {
+                queue.push_back(id(&spare));
+                pool.put(spare);
+            }
             let mut out: Vec<RawBox> = Vec::new();
             for op in ops {
                 match op {
@@ -286,8 +336,12 @@ mod tests {
                         pool.give_back(&mut back);
                         drop(held);
                         prop_assert!(back.is_empty());
-                        let to_stack = if busy { 0 } else { ids.len().min(HOT - stack.len()) };
-                        let (cold, warm) = ids.split_at(ids.len() - to_stack);
+                        let cold = if busy {
+                            ids.len()
+                        } else {
+                            ids.len().saturating_sub(HOT - stack.len()).max(SPARES.saturating_sub(queue.len())).min(ids.len())
+                        };
+                        let (cold, warm) = ids.split_at(cold);
                         for &c in cold {
                             if queue.len() < OVERFLOW {
                                 queue.push_back(c);
