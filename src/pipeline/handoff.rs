@@ -272,6 +272,49 @@ mod tests {
         assert_eq!((0..3).filter_map(|_| pool.take()).count(), 2);
     }
 
+    #[test]
+    fn boxes_taken_and_given_back_from_several_threads_are_all_kept() {
+        const PREFILLED: usize = 32;
+        // Room for every box that could ever be made: none is freed.
+        let pool = BoxPool::with_limits(PREFILLED, 64, 10_000 + PREFILLED, 4);
+        let made = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            // Two request threads take a box each round (or make one), and
+            // hand it to a worker thread, which gives boxes back in batches.
+            let (tx, rx) = std::sync::mpsc::channel::<RawBox>();
+            for _ in 0..2 {
+                let tx = tx.clone();
+                let (pool, made) = (&pool, &made);
+                s.spawn(move || {
+                    for _ in 0..5_000 {
+                        let raw = pool.take().unwrap_or_else(|| {
+                            made.fetch_add(1, Relaxed);
+                            new_box()
+                        });
+                        let _ = tx.send(raw);
+                    }
+                });
+            }
+            drop(tx);
+            let pool = &pool;
+            s.spawn(move || {
+                let mut read = Vec::new();
+                for raw in rx {
+                    read.push(raw);
+                    if read.len() == 8 {
+                        pool.give_back(&mut read);
+                    }
+                }
+                pool.give_back(&mut read);
+            });
+        });
+        let kept = {
+            let _held = pool.hot.lock().unwrap_or_else(|p| p.into_inner());
+            std::iter::from_fn(|| pool.take()).count()
+        } + pool.hot.lock().unwrap_or_else(|p| p.into_inner()).len();
+        assert_eq!(kept, PREFILLED + made.load(Relaxed));
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         Take,
