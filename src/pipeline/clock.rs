@@ -125,20 +125,12 @@ mod tests {
     }
 
     #[test]
-    fn later_readings_map_to_later_wall_times() {
+    fn later_readings_map_to_later_wall_times_and_reversed_ones_to_no_time() {
         let clock = RequestClock::new();
         let a = clock.now();
         std::thread::sleep(Duration::from_millis(20));
         let b = clock.now();
         assert!(clock.wall(b) > clock.wall(a));
-    }
-
-    #[test]
-    fn readings_out_of_order_are_no_time_at_all() {
-        let clock = RequestClock::new();
-        let a = clock.now();
-        std::thread::sleep(Duration::from_millis(2));
-        let b = clock.now();
         assert_eq!(clock.between(b, a), Duration::ZERO);
         assert!(clock.between(a, b) >= Duration::from_millis(1));
     }
