@@ -2,23 +2,19 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
-use std::path::PathBuf;
+use std::io::{self, BufRead, Read};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use flate2::read::MultiGzDecoder;
-
 use super::aggregate::Accumulator;
 use super::filter::Filter;
 use super::observation::Observation;
-use crate::read::ReadStats;
+use crate::read::{LineReader, MAX_LINE_LEN, ReadStats};
 
 /// Bytes handed to a parsing thread at a time, cut at a line end.
 const CHUNK: usize = 1 << 20;
-/// A line longer than this (no record is; a damaged file may be) is cut.
-const MAX_LINE: usize = 16 << 20;
 
 /// What a scan read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,12 +47,15 @@ impl std::error::Error for ScanError {
 
 /// Reads record files (plain, gzip, or `-` for standard input) with one
 /// reading thread and several parsing threads, in memory bounded by the
-/// number of groups, not of records.
+/// number of groups, not of records or files.
 ///
-/// One thread reads (and decompresses) the files in order and cuts them into
-/// 1 MiB chunks at line ends; `threads` workers parse the chunks, each into
-/// its own accumulator, and the partial results are merged at the end. Torn
-/// and damaged lines are skipped and counted.
+/// One thread opens the files one at a time, in order, reads (and
+/// decompresses) each and cuts it into 1 MiB chunks at line ends; `threads`
+/// workers parse the chunks, each into its own accumulator, and the partial
+/// results are merged at the end. Torn and damaged lines are skipped and
+/// counted; a line longer than any record can be
+/// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)) is read past without being
+/// held and counted once.
 ///
 /// ```no_run
 /// use privlog::stats::{Aggregator, Dimension, Scan};
@@ -109,16 +108,19 @@ impl Scan {
     /// into an accumulator made by `make` (one per thread).
     ///
     /// # Errors
-    /// A file that cannot be opened, before anything is read. A read error
-    /// in the middle of a file (a truncated gzip member) is counted as one
-    /// skipped line and the scan goes on with the next file.
+    /// A file that cannot be opened: checked for every file before anything
+    /// is read (and again when its turn comes). A read error in the middle
+    /// of a file (a truncated gzip member) is counted as one skipped line and
+    /// the scan goes on with the next file.
     pub fn run<A: Accumulator>(self, make: impl Fn() -> A + Sync) -> Result<(A, ScanReport), ScanError> {
-        let mut inputs: Vec<Box<dyn Read + Send>> = Vec::with_capacity(self.paths.len());
-        for p in &self.paths {
-            inputs.push(open_counted(p, &self.progress).map_err(|source| ScanError {
+        // Each file is opened and closed again here, so a missing or
+        // unreadable one stops the scan before it starts, however many files
+        // there are; the reading thread then holds one file open at a time.
+        for p in self.paths.iter().filter(|p| p.as_os_str() != "-") {
+            File::open(p).map_err(|source| ScanError {
                 path: p.clone(),
                 source,
-            })?);
+            })?;
         }
         let (tx, rx) = sync_channel::<Vec<u8>>(self.threads * 2);
         let rx = Mutex::new(rx);
@@ -127,7 +129,8 @@ impl Scan {
         let make = &make;
         std::thread::scope(|s| {
             let chunk = self.chunk;
-            let reader = s.spawn(move || read_chunks(inputs, chunk, tx, pool_rx));
+            let (paths, progress) = (&self.paths, &self.progress);
+            let reader = s.spawn(move || read_chunks(paths, progress, chunk, tx, pool_rx));
             let workers: Vec<_> = (0..self.threads)
                 .map(|_| {
                     let rx = &rx;
@@ -136,10 +139,9 @@ impl Scan {
                 })
                 .collect();
             drop(pool_tx);
-            let io_errors = reader.join().unwrap_or(1);
+            let damaged = reader.join().unwrap_or(Ok(1));
             let mut acc: Option<A> = None;
             let mut report = ScanReport::default();
-            report.read.skipped += io_errors;
             for w in workers {
                 if let Ok((a, r)) = w.join() {
                     report.read.records += r.read.records;
@@ -152,6 +154,7 @@ impl Scan {
                     }
                 }
             }
+            report.read.skipped += damaged?;
             Ok((acc.unwrap_or_else(make), report))
         })
     }
@@ -170,80 +173,64 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-fn open_counted(path: &std::path::Path, counter: &Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
+fn open_counted(path: &Path, counter: &Arc<AtomicU64>) -> io::Result<Box<dyn BufRead + Send>> {
     let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(path)?)
     };
-    let mut r = BufReader::with_capacity(
-        1 << 16,
-        Counted {
-            inner: raw,
-            counter: Arc::clone(counter),
-        },
-    );
-    let head = io::BufRead::fill_buf(&mut r)?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(MultiGzDecoder::new(r)))
-    } else {
-        Ok(Box::new(r))
-    }
+    let counted = Counted {
+        inner: raw,
+        counter: Arc::clone(counter),
+    };
+    crate::read::decode(counted).map(|(reader, _)| reader)
 }
 
-/// Cuts every input into chunks that end at a line end; returns the number
-/// of read errors (each ends its file).
+/// Opens the files one at a time and cuts each into chunks of whole lines,
+/// leaving out lines longer than [`MAX_LINE_LEN`]; returns the lines lost to
+/// read errors (one per error, which ends its file) and to over-long lines.
+///
+/// # Errors
+/// A file that cannot be opened.
 fn read_chunks(
-    inputs: Vec<Box<dyn Read + Send>>,
+    paths: &[PathBuf],
+    progress: &Arc<AtomicU64>,
     chunk: usize,
     tx: SyncSender<Vec<u8>>,
     pool: Receiver<Vec<u8>>,
-) -> u64 {
-    let mut errors = 0;
-    let mut carry: Vec<u8> = Vec::new();
-    for mut input in inputs {
+) -> Result<u64, ScanError> {
+    let mut damaged = 0;
+    for path in paths {
+        let input = open_counted(path, progress).map_err(|source| ScanError {
+            path: path.clone(),
+            source,
+        })?;
+        let mut lines = LineReader::new(input);
         loop {
-            let mut buf = pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(chunk + 4096));
+            let mut buf = pool
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(chunk + MAX_LINE_LEN + 1));
             buf.clear();
-            buf.append(&mut carry);
-            let mut eof = false;
-            // Fill to `chunk` bytes, and further while no line end has been
-            // seen yet, so a chunk never ends inside its only line.
-            while buf.len() < chunk || (buf.len() < MAX_LINE && !buf.contains(&b'\n')) {
-                let start = buf.len();
-                buf.resize(start + chunk.saturating_sub(start).max(4096), 0);
-                match input.read(&mut buf[start..]) {
-                    Ok(0) => {
-                        buf.truncate(start);
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => buf.truncate(start + n),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-                    Err(_) => {
-                        buf.truncate(start);
-                        errors += 1;
-                        eof = true;
-                        break;
-                    }
+            let end = match lines.fill_chunk(&mut buf, chunk) {
+                Ok(end) => end,
+                Err(_) => {
+                    // A truncated gzip member or an unreadable tail: the line
+                    // being read is lost, counted once; the file ends here.
+                    buf.truncate(memchr::memrchr(b'\n', &buf).map_or(0, |nl| nl + 1));
+                    damaged += 1;
+                    true
                 }
-            }
-            if !eof {
-                // Keep the partial last line for the next chunk.
-                if let Some(nl) = buf.iter().rposition(|&b| b == b'\n') {
-                    carry.extend_from_slice(&buf[nl + 1..]);
-                    buf.truncate(nl + 1);
-                }
-            }
+            };
             if !buf.is_empty() && tx.send(buf).is_err() {
-                return errors;
+                return Ok(damaged + lines.long_lines());
             }
-            if eof {
+            if end {
                 break;
             }
         }
+        damaged += lines.long_lines();
     }
-    errors
+    Ok(damaged)
 }
 
 fn parse_chunks<A: Accumulator>(

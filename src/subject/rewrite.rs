@@ -1,15 +1,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use super::{LineMatch, SubjectMatcher};
+use crate::read::{Line, LineReader};
 
 /// What a subject request found in one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,8 +21,14 @@ pub struct FileReport {
     pub records: u64,
     /// Records of the requested accounts (exported, or erased).
     pub matched: u64,
-    /// Lines that are not records (blank, torn, damaged); erasing keeps them as they are.
+    /// Lines that are not records (blank, torn, damaged, over-long); erasing
+    /// keeps them as they are.
     pub not_records: u64,
+    /// Of the lines that are not records, those longer than any record can be
+    /// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)). They are read past
+    /// without being held in memory; erasing copies them through byte for
+    /// byte, as it does every line it cannot attribute to the account.
+    pub long_lines: u64,
     /// Records whose pseudonyms were made by a key missing from the ring, per
     /// key fingerprint. They may belong to the requested accounts.
     pub unknown_keys: BTreeMap<String, u64>,
@@ -31,6 +37,11 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    fn count_long(&mut self) {
+        self.not_records += 1;
+        self.long_lines += 1;
+    }
+
     fn count(&mut self, m: &LineMatch) {
         match m {
             LineMatch::Subject(_) => {
@@ -101,32 +112,18 @@ fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// Opens `path` for reading lines, decompressing gzip (by its magic bytes).
+/// Opens `path` for reading lines, decompressing gzip (by its magic bytes)
+/// as it is read.
 fn open_decoded(path: &Path) -> io::Result<(Box<dyn BufRead + Send>, bool)> {
-    let mut file = File::open(path)?;
-    let mut magic = [0u8; 2];
-    let mut n = 0;
-    while n < 2 {
-        match file.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok((
-            Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(head))),
-            true,
-        ))
-    } else {
-        Ok((Box::new(BufReader::with_capacity(1 << 16, head)), false))
-    }
+    crate::read::decode(File::open(path)?)
 }
 
 /// Calls `found(account_index, line)` for every record of the matcher's
 /// accounts in `path` (plain or gzip NDJSON), with the line's original bytes.
+///
+/// Memory stays small whatever the file holds: a line longer than any record
+/// can be is read past without being held and counted in
+/// [`FileReport::long_lines`].
 ///
 /// # Errors
 /// [`SubjectError::Io`] when the file cannot be read, or `found` fails.
@@ -139,17 +136,19 @@ pub fn export_file(
         path: path.to_owned(),
         ..FileReport::default()
     };
-    let (mut reader, _) = open_decoded(path).map_err(io_err(path, "open"))?;
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(io_err(path, "read"))? == 0 {
-            break;
-        }
-        let m = matcher.match_line(&line);
-        report.count(&m);
-        if let LineMatch::Subject(i) = m {
-            found(i, &line).map_err(io_err(path, "write the export of"))?;
+    let (reader, _) = open_decoded(path).map_err(io_err(path, "open"))?;
+    let mut lines = LineReader::new(reader);
+    while let Some(line) = lines.next_line().map_err(io_err(path, "read"))? {
+        match line {
+            Line::Whole(line) => {
+                let m = matcher.match_line(line);
+                report.count(&m);
+                if let LineMatch::Subject(i) = m {
+                    found(i, line).map_err(io_err(path, "write the export of"))?;
+                }
+            }
+            // Not a record: the rest of it is passed over by the next read.
+            Line::Long(_) => report.count_long(),
         }
     }
     Ok(report)
@@ -199,7 +198,12 @@ fn fingerprint(path: &Path) -> io::Result<(u64, Option<SystemTime>)> {
 /// Rewrites `path` without the records of the matcher's accounts.
 ///
 /// Every other line — other people's records, damaged lines — is copied byte
-/// for byte. The new content goes to a temporary file in the same directory,
+/// for byte. That includes lines longer than any record can be
+/// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)): such a line cannot be a
+/// record of the account, and erasing must not destroy what it cannot
+/// attribute, so it is streamed through unchanged (never held in memory) and
+/// counted in [`FileReport::long_lines`] for the operator to look at (for
+/// example with `privlog audit`). The new content goes to a temporary file in the same directory,
 /// which is synced and renamed over the original (then the directory is
 /// synced), so a crash leaves either the old or the new file, never half of
 /// one. A gzip file is written back gzip-compressed. A file with nothing to
@@ -215,28 +219,46 @@ pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> R
         ..FileReport::default()
     };
     let before = fingerprint(path).map_err(io_err(path, "open"))?;
-    let (mut reader, gz) = open_decoded(path).map_err(io_err(path, "open"))?;
+    let (reader, gz) = open_decoded(path).map_err(io_err(path, "open"))?;
+    let mut lines = LineReader::new(reader);
     let mut temp: Option<Temp> = None;
+    // Decompressed bytes read so far: all of them stay until the first erased line.
     let mut offset = 0u64;
-    let mut line = Vec::with_capacity(1024);
     loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io_err(path, "read"))?;
-        if n == 0 {
-            break;
-        }
-        let m = matcher.match_line(&line);
-        report.count(&m);
-        let erase = matches!(m, LineMatch::Subject(_));
-        if erase && temp.is_none() && !dry_run {
-            temp = Some(start_temp(path, gz, offset)?);
-        }
-        if !erase && let Some(out) = temp.as_mut().and_then(|t| t.out.as_mut()) {
-            out.writer()
-                .write_all(&line)
-                .map_err(io_err(path, "write the new copy of"))?;
-        }
-        offset += n as u64;
+        let n = match lines.next_line().map_err(io_err(path, "read"))? {
+            None => break,
+            Some(Line::Whole(line)) => {
+                let m = matcher.match_line(line);
+                report.count(&m);
+                let erase = matches!(m, LineMatch::Subject(_));
+                if erase && temp.is_none() && !dry_run {
+                    temp = Some(start_temp(path, gz, offset)?);
+                }
+                if !erase && let Some(out) = temp.as_mut().and_then(|t| t.out.as_mut()) {
+                    out.writer()
+                        .write_all(line)
+                        .map_err(io_err(path, "write the new copy of"))?;
+                }
+                line.len() as u64
+            }
+            Some(Line::Long(head)) => {
+                report.count_long();
+                let head_len = head.len() as u64;
+                match temp.as_mut().and_then(|t| t.out.as_mut()) {
+                    Some(out) => {
+                        out.writer()
+                            .write_all(head)
+                            .map_err(io_err(path, "write the new copy of"))?;
+                        head_len
+                            + lines
+                                .copy_rest(out.writer())
+                                .map_err(io_err(path, "copy a long line of"))?
+                    }
+                    None => head_len + lines.skip_rest().map_err(io_err(path, "read"))?,
+                }
+            }
+        };
+        offset += n;
     }
     let Some(mut temp) = temp else {
         return Ok(report);
