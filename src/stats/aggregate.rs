@@ -335,15 +335,23 @@ impl Aggregator {
         self.key = key;
     }
 
-    /// Adds every group of `other` (which must group by the same keys).
+    /// Adds every group of `other` (which must group by the same keys). The
+    /// group cap holds here too: once it is reached, groups of `other` that
+    /// are new here count under `(other)`, as in [`add`](Self::add).
     pub fn merge(&mut self, other: Aggregator) {
-        if self.groups.is_empty() {
+        if self.groups.is_empty() && other.groups.len() <= self.max_groups {
             self.groups = other.groups;
             return;
         }
+        let mut folded = Vec::new();
         for (k, g) in other.groups {
+            let full = self.groups.len() >= self.max_groups;
             match self.groups.get_mut(&k) {
                 Some(mine) => mine.merge(&g),
+                None if full => {
+                    overflow_key(&self.dims, &k, &mut folded);
+                    self.groups.entry(folded.as_slice().into()).or_default().merge(&g);
+                }
                 None => {
                     self.groups.insert(k, g);
                 }
@@ -517,6 +525,23 @@ fn encode_key(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut
     }
 }
 
+/// The key `key` counts under once the group cap is reached: its periods,
+/// `(other)` for every other key (what [`encode_key`] makes with `overflow`).
+fn overflow_key(dims: &[Dimension], key: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut rest = key;
+    for d in dims {
+        if d.is_period() {
+            let (part, tail) = rest.split_at(8.min(rest.len()));
+            out.extend_from_slice(part);
+            rest = tail;
+        } else {
+            push_str(OTHER, out);
+            rest = rest.iter().position(|&b| b == SEP).map_or(&[], |p| &rest[p + 1..]);
+        }
+    }
+}
+
 fn read_i64(b: &[u8]) -> Option<i64> {
     let a: [u8; 8] = b.get(..8)?.try_into().ok()?;
     Some(i64::from_be_bytes(a))
@@ -583,6 +608,15 @@ pub trait Accumulator: Send + Sized {
     fn add(&mut self, o: &Observation<'_>);
     /// Adds another partial result.
     fn merge(&mut self, other: Self);
+    /// Whether a [`Scan`](super::Scan) thread should merge this partial
+    /// result into the shared one now and start a new one: it holds `groups`
+    /// groups, or its group cap is reached (so the shared result, not this
+    /// part, decides which groups fold). Defaults to `false`: merged at the
+    /// end only.
+    fn hand_over_due(&self, groups: usize) -> bool {
+        let _ = groups;
+        false
+    }
 }
 
 impl Accumulator for Aggregator {
@@ -591,6 +625,9 @@ impl Accumulator for Aggregator {
     }
     fn merge(&mut self, other: Self) {
         Aggregator::merge(self, other);
+    }
+    fn hand_over_due(&self, groups: usize) -> bool {
+        self.groups.len() >= groups.min(self.max_groups)
     }
 }
 
@@ -604,6 +641,9 @@ impl Accumulator for Vec<Aggregator> {
         for (a, b) in self.iter_mut().zip(other) {
             a.merge(b);
         }
+    }
+    fn hand_over_due(&self, groups: usize) -> bool {
+        self.iter().any(|a| a.hand_over_due(groups))
     }
 }
 

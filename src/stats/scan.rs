@@ -15,6 +15,10 @@ use crate::read::{LineReader, MAX_LINE_LEN, ReadStats};
 
 /// Bytes handed to a parsing thread at a time, cut at a line end.
 const CHUNK: usize = 1 << 20;
+/// A parsing thread whose partial result holds this many groups merges it
+/// into the shared result and starts a new one, so memory is bounded by the
+/// shared result's group cap, not by the cap times the number of threads.
+const HAND_OVER_GROUPS: usize = 4096;
 
 /// What a scan read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,8 +55,12 @@ impl std::error::Error for ScanError {
 ///
 /// One thread opens the files one at a time, in order, reads (and
 /// decompresses) each and cuts it into 1 MiB chunks at line ends; `threads`
-/// workers parse the chunks, each into its own accumulator, and the partial
-/// results are merged at the end. Torn and damaged lines are skipped and
+/// workers parse the chunks, each into its own accumulator, and merge it into
+/// one shared result at the end, or as soon as it holds 4096 groups or
+/// reaches its group cap (then starting a new one). With an [`Aggregator`](super::Aggregator) capped by
+/// [`max_groups`](super::Aggregator::max_groups), memory is bounded by the
+/// cap whatever the number of threads or distinct groups, and a group past
+/// the cap is counted under `(other)` in full. Torn and damaged lines are skipped and
 /// counted; a line longer than any record can be
 /// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)) is read past without being
 /// held and counted once.
@@ -72,6 +80,7 @@ pub struct Scan {
     filter: Filter,
     progress: Arc<AtomicU64>,
     chunk: usize,
+    hand_over_groups: usize,
 }
 
 impl Scan {
@@ -83,6 +92,7 @@ impl Scan {
             filter: Filter::default(),
             progress: Arc::new(AtomicU64::new(0)),
             chunk: CHUNK,
+            hand_over_groups: HAND_OVER_GROUPS,
         }
     }
 
@@ -127,36 +137,35 @@ impl Scan {
         let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(self.threads * 3);
         let filter = &self.filter;
         let make = &make;
-        std::thread::scope(|s| {
-            let chunk = self.chunk;
+        let shared: Mutex<Option<A>> = Mutex::new(None);
+        let result = std::thread::scope(|s| {
+            let (chunk, hand_over_groups) = (self.chunk, self.hand_over_groups);
             let (paths, progress) = (&self.paths, &self.progress);
             let reader = s.spawn(move || read_chunks(paths, progress, chunk, tx, pool_rx));
             let workers: Vec<_> = (0..self.threads)
                 .map(|_| {
-                    let rx = &rx;
+                    let (rx, shared) = (&rx, &shared);
                     let pool = pool_tx.clone();
-                    s.spawn(move || parse_chunks(rx, pool, filter, make()))
+                    s.spawn(move || parse_chunks(rx, pool, filter, make, shared, hand_over_groups))
                 })
                 .collect();
             drop(pool_tx);
             let damaged = reader.join().unwrap_or(Ok(1));
-            let mut acc: Option<A> = None;
             let mut report = ScanReport::default();
             for w in workers {
-                if let Ok((a, r)) = w.join() {
+                if let Ok(r) = w.join() {
                     report.read.records += r.read.records;
                     report.read.skipped += r.read.skipped;
                     report.read.blank += r.read.blank;
                     report.matched += r.matched;
-                    match acc.as_mut() {
-                        Some(x) => x.merge(a),
-                        None => acc = Some(a),
-                    }
                 }
             }
             report.read.skipped += damaged?;
-            Ok((acc.unwrap_or_else(make), report))
-        })
+            Ok(report)
+        });
+        let report = result?;
+        let acc = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+        Ok((acc.unwrap_or_else(make), report))
     }
 }
 
@@ -233,12 +242,24 @@ fn read_chunks(
     Ok(damaged)
 }
 
+/// Merges a partial result into the shared one.
+fn hand_over<A: Accumulator>(shared: &Mutex<Option<A>>, part: A) {
+    let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    match guard.as_mut() {
+        Some(acc) => acc.merge(part),
+        None => *guard = Some(part),
+    }
+}
+
 fn parse_chunks<A: Accumulator>(
     rx: &Mutex<Receiver<Vec<u8>>>,
     pool: SyncSender<Vec<u8>>,
     filter: &Filter,
-    mut acc: A,
-) -> (A, ScanReport) {
+    make: &(impl Fn() -> A + Sync),
+    shared: &Mutex<Option<A>>,
+    hand_over_groups: usize,
+) -> ScanReport {
+    let mut acc = make();
     let mut report = ScanReport::default();
     let no_filter = *filter == Filter::default();
     loop {
@@ -263,6 +284,9 @@ fn parse_chunks<A: Accumulator>(
                     if no_filter || filter.matches(&o) {
                         report.matched += 1;
                         acc.add(&o);
+                        if acc.hand_over_due(hand_over_groups) {
+                            hand_over(shared, std::mem::replace(&mut acc, make()));
+                        }
                     }
                 }
                 None => report.read.skipped += 1,
@@ -270,7 +294,8 @@ fn parse_chunks<A: Accumulator>(
         }
         let _ = pool.try_send(chunk);
     }
-    (acc, report)
+    hand_over(shared, acc);
+    report
 }
 
 #[cfg(test)]
@@ -340,6 +365,51 @@ mod tests {
             prop_assert_eq!(report.read.skipped, bad);
             prop_assert_eq!(agg.summaries(1), want.summaries(1));
             let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn a_capped_scan_keeps_totals_exact_and_each_kept_group_whole(
+            routes in prop::collection::vec((0usize..40, 0i64..3), 1..400),
+            cap in 1usize..30,
+            hand_over in 1usize..10,
+            threads in 1usize..4,
+            chunk in 64usize..2000,
+        ) {
+            let mut data = Vec::new();
+            let mut exact: std::collections::HashMap<(String, String), u64> = Default::default();
+            for (route, day) in &routes {
+                let ts = time::OffsetDateTime::from_unix_timestamp(1_795_132_800 + day * 86_400).expect("valid");
+                let path = format!("/scan/{route}");
+                data.extend_from_slice(Record::new(ts, "GET", path.clone()).to_ndjson().as_bytes());
+                let day = format!("2026-11-{}", 20 + day);
+                *exact.entry((day, path)).or_default() += 1;
+            }
+            let dir = std::env::temp_dir().join(format!("privlog-scan-cap-{}-{cap}-{hand_over}-{threads}-{chunk}-{}", std::process::id(), routes.len()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let path = dir.join("r.ndjson");
+            std::fs::write(&path, &data).expect("write");
+            let mut scan = Scan::new(vec![path]).threads(threads);
+            scan.chunk = chunk;
+            scan.hand_over_groups = hand_over;
+            let (agg, report) = scan
+                .run(|| Aggregator::new(vec![Dimension::Day, Dimension::Route]).max_groups(cap))
+                .expect("scan");
+            let _ = std::fs::remove_dir_all(&dir);
+            prop_assert_eq!(report.read.records, routes.len() as u64);
+            // At most `cap` groups, plus one (other) group per day.
+            prop_assert!(agg.len() <= cap + 3, "{} groups", agg.len());
+            let rows = agg.summaries(1).rows;
+            prop_assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), routes.len() as u64);
+            for r in rows.iter().filter(|r| r.route.as_deref() != Some(crate::stats::OTHER)) {
+                let key = (r.day.clone().unwrap_or_default(), r.route.clone().unwrap_or_default());
+                prop_assert_eq!(Some(&r.requests), exact.get(&key), "{:?}", key);
+            }
+            if exact.len() <= cap {
+                prop_assert_eq!(rows.len(), exact.len(), "nothing folds below the cap");
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use privlog::stats::{Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary};
 
-use crate::stats::{check_k, filter_from, footer, scan_with_progress};
+use crate::stats::{DEFAULT_MAX_GROUPS, cap_note, check_k, check_max_groups, filter_from, footer, scan_with_progress};
 
 /// Arguments of `privlog report`.
 #[derive(clap::Args)]
@@ -39,10 +39,14 @@ pub(crate) struct Args {
     /// Parsing threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// Keep at most N groups per chart; requests of further groups count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_GROUPS, value_name = "N")]
+    pub(crate) max_groups: usize,
 }
 
 pub(crate) fn run(args: Args) -> crate::CliResult {
     check_k(args.k)?;
+    check_max_groups(args.max_groups)?;
     let filter = filter_from(args.from.as_deref(), args.to.as_deref(), None, None, None)?;
     let nfiles = args.files.len();
     let groupings = [
@@ -53,7 +57,10 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         vec![Dimension::Status],
     ];
     let (aggs, scan) = scan_with_progress(args.files, args.threads, filter, || {
-        groupings.iter().map(|d| Aggregator::new(d.clone())).collect::<Vec<_>>()
+        groupings
+            .iter()
+            .map(|d| Aggregator::new(d.clone()).max_groups(args.max_groups))
+            .collect::<Vec<_>>()
     })?;
     let [by_day, by_day_status, by_route, total, by_status] =
         <[Aggregator; 5]>::try_from(aggs).map_err(|_| "internal error: the report's groupings were lost")?;
@@ -69,10 +76,15 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         matched: scan.matched,
         skipped: scan.read.skipped,
     };
+    let capped: String = [&by_day, &by_day_status, &by_route, &total, &by_status]
+        .iter()
+        .map(|a| cap_note(a, args.max_groups))
+        .find(|note| !note.is_empty())
+        .unwrap_or_default();
     let html = render(&data);
     std::fs::write(&args.output, html)
         .map_err(|e| format!("cannot write the report to {}: {e}", args.output.display()))?;
-    eprintln!("{}", footer(nfiles, &scan, &data.by_day));
+    eprintln!("{}{capped}", footer(nfiles, &scan, &data.by_day));
     eprintln!("privlog report: wrote {}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -19,7 +19,11 @@ Examples:
 
 Groups seen by 1 to k-1 distinct accounts are folded into an (other) row per period;
 an (other) row that still has fewer than k accounts is withheld. Totals of what was
-folded or withheld are printed on standard error.")]
+folded or withheld are printed on standard error.
+
+Memory is bounded by --max-groups, whatever the input: once that many groups are
+held, requests of further groups count under (other) (every total stays exact),
+and standard error says so.")]
 pub(crate) struct Args {
     /// Record files: NDJSON, plain or .gz; `-` reads standard input.
     #[arg(required = true, value_name = "FILES")]
@@ -51,7 +55,16 @@ pub(crate) struct Args {
     /// Parsing threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// Keep at most N groups; requests of further groups count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_GROUPS, value_name = "N")]
+    pub(crate) max_groups: usize,
 }
+
+/// Groups `stats` and `report` keep per grouping before further ones count
+/// under `(other)`: room for every route of an application over many
+/// periods, while a flood of distinct scanner paths costs a bounded amount
+/// of memory (each parsing thread holds at most this many groups).
+pub(crate) const DEFAULT_MAX_GROUPS: usize = 100_000;
 
 /// How `privlog stats` prints its rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -84,6 +97,13 @@ pub(crate) fn filter_from(
 pub(crate) fn check_k(k: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if k == 0 || k > EXACT_LIMIT as u64 {
         return Err(format!("invalid --k {k}: use 1 (no suppression) to {EXACT_LIMIT}").into());
+    }
+    Ok(())
+}
+
+pub(crate) fn check_max_groups(n: usize) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if n == 0 {
+        return Err(format!("invalid --max-groups 0: use 1 or more (default {DEFAULT_MAX_GROUPS})").into());
     }
     Ok(())
 }
@@ -137,6 +157,7 @@ fn poll_progress(bar: &indicatif::ProgressBar, done: &AtomicBool, progress: &Ato
 pub(crate) fn run(args: Args) -> crate::CliResult {
     let dims = Dimension::parse_list(&args.by)?;
     check_k(args.k)?;
+    check_max_groups(args.max_groups)?;
     let filter = filter_from(
         args.from.as_deref(),
         args.to.as_deref(),
@@ -145,10 +166,14 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         args.tenant.as_deref(),
     )?;
     let nfiles = args.files.len();
-    let (agg, report) = scan_with_progress(args.files, args.threads, filter, || Aggregator::new(dims.clone()))?;
+    let (agg, report) = scan_with_progress(args.files, args.threads, filter, || {
+        Aggregator::new(dims.clone()).max_groups(args.max_groups)
+    })?;
     let out = agg.summaries(args.k);
     let written = print_rows(args.format, &dims, &out.rows);
-    eprintln!("{}", footer(nfiles, &report, &out));
+    let mut footer = footer(nfiles, &report, &out);
+    footer.push_str(&cap_note(&agg, args.max_groups));
+    eprintln!("{footer}");
     match written {
         // The reader went away (`| head`): not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -199,6 +224,18 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
         s.push_str("; k-anonymity off (--k 1)");
     }
     s
+}
+
+/// A note when `agg` reached its group cap, so later groups were counted
+/// under `(other)`; empty otherwise.
+pub(crate) fn cap_note(agg: &Aggregator, max_groups: usize) -> String {
+    if agg.len() < max_groups {
+        return String::new();
+    }
+    format!(
+        "; more than {max_groups} groups: the requests of groups past the cap are counted under (other) \
+         (totals exact; raise --max-groups to see more of them)"
+    )
 }
 
 const METRICS: [&str; 8] = [
