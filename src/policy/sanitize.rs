@@ -14,7 +14,7 @@ use super::jwt::{payload_claims_with, payload_segment, signed_part_payload};
 use super::scrub::{sanitize_text, scrub_path_into};
 use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy};
 use crate::record::raw::RawRecord;
-use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
+use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
 /// not IDs and are ignored.
@@ -499,17 +499,33 @@ impl Sanitizer {
             keys.iter()
                 .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()))
         };
-        match (app_account, token_account) {
-            (Some(a), _) => spares.set_opt(&mut out.account, ids.pseudonym(Purpose::Account, &a)),
-            (None, Some(t)) => spares.set_opt(&mut out.account, t.pseudonym.as_deref()),
+        // The account and where it came from: only the application's is
+        // vouched for; the others are what the request says.
+        let source = match (app_account, token_account) {
+            (Some(a), _) => {
+                spares.set_opt(&mut out.account, ids.pseudonym(Purpose::Account, &a));
+                AccountSource::App
+            }
+            (None, Some(t)) => {
+                spares.set_opt(&mut out.account, t.pseudonym.as_deref());
+                AccountSource::Jwt
+            }
             (None, None) => {
                 let account = header(0..n_account_headers.min(n_captured))
-                    .or_else(|| from_query(&self.policy.sources.account_query))
-                    .or(if path_ids { scrubbed_account } else { None });
+                    .map(|a| (a, AccountSource::Header))
+                    .or_else(|| from_query(&self.policy.sources.account_query).map(|a| (a, AccountSource::Query)))
+                    .or(if path_ids {
+                        scrubbed_account.map(|a| (a, AccountSource::Path))
+                    } else {
+                        None
+                    });
+                let (account, source) = account.map_or((None, AccountSource::Path), |(a, s)| (Some(a), s));
                 let p = account.and_then(|a| ids.pseudonym(Purpose::Account, &a));
                 spares.set_opt(&mut out.account, p);
+                source
             }
-        }
+        };
+        out.account_src = out.account.is_some().then_some(source);
         match (app_tenant, token_tenant) {
             (Some(t), _) => spares.set_opt(&mut out.tenant, ids.pseudonym(Purpose::Tenant, &t)),
             (None, Some(t)) => spares.set_opt(&mut out.tenant, t.pseudonym.as_deref()),
