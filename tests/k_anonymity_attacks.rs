@@ -14,7 +14,7 @@ mod common;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
 use common::{Server, app, connect_jwt, empty, get, parse_file, send};
