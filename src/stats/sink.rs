@@ -52,7 +52,7 @@ impl Period {
 /// Each output line is one [`Summary`](super::Summary):
 ///
 /// ```text
-/// {"day":"2026-11-22","route":"/rest/issues/{id}","method":"GET","status":"2xx","requests":18211,"distinct_accounts":412,"distinct_tenants":37,"p50_us":1830,"p95_us":9210,"p99_us":21500,"req_bytes":0,"resp_bytes":9912231}
+/// {"day":"2026-11-22","route":"/rest/issues/{id}","method":"GET","status":"2xx","requests":18211,"distinct_accounts":412,"vouched_accounts":412,"distinct_tenants":37,"p50_us":1830,"p95_us":9210,"p99_us":21500,"req_bytes":0,"resp_bytes":9912231}
 /// ```
 ///
 /// # k-anonymity
@@ -72,8 +72,9 @@ impl Period {
 /// # Group caps
 ///
 /// Groups of known routes (a route template from the application) and of
-/// unmatched paths are capped apart, at 20 000 each per open period set;
-/// beyond a cap, new groups count under their period's `(other)` row. A
+/// unmatched paths are capped apart, at 20 000 each over the periods not
+/// yet emitted; beyond a cap, new groups count under their period's
+/// `(other)` row. A
 /// scanner trying thousands of paths fills only the unmatched cap, so every
 /// known route keeps its own row.
 ///
