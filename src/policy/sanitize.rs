@@ -504,14 +504,14 @@ impl Sanitizer {
         let source = match (app_account, token_account) {
             (Some(a), _) => {
                 spares.set_opt(&mut out.account, ids.pseudonym(Purpose::Account, &a));
-                AccountSource::App
+                Some(AccountSource::App)
             }
             (None, Some(t)) => {
                 spares.set_opt(&mut out.account, t.pseudonym.as_deref());
-                AccountSource::Jwt
+                Some(AccountSource::Jwt)
             }
             (None, None) => {
-                let account = header(0..n_account_headers.min(n_captured))
+                let found = header(0..n_account_headers.min(n_captured))
                     .map(|a| (a, AccountSource::Header))
                     .or_else(|| from_query(&self.policy.sources.account_query).map(|a| (a, AccountSource::Query)))
                     .or(if path_ids {
@@ -519,13 +519,13 @@ impl Sanitizer {
                     } else {
                         None
                     });
-                let (account, source) = account.map_or((None, AccountSource::Path), |(a, s)| (Some(a), s));
-                let p = account.and_then(|a| ids.pseudonym(Purpose::Account, &a));
+                let p = found.as_ref().and_then(|(a, _)| ids.pseudonym(Purpose::Account, a));
                 spares.set_opt(&mut out.account, p);
-                source
+                found.map(|(_, source)| source)
             }
         };
-        out.account_src = out.account.is_some().then_some(source);
+        // No account (none found, or too long to be an ID): no source.
+        out.account_src = source.filter(|_| out.account.is_some());
         match (app_tenant, token_tenant) {
             (Some(t), _) => spares.set_opt(&mut out.tenant, ids.pseudonym(Purpose::Tenant, &t)),
             (None, Some(t)) => spares.set_opt(&mut out.tenant, t.pseudonym.as_deref()),
@@ -757,6 +757,22 @@ mod tests {
             spares.clear(&mut Some(String::new()));
         }
         assert_eq!(spares.0.len(), Spares::MAX, "bounded");
+    }
+
+    #[test]
+    fn the_record_names_the_account_s_source_and_no_source_without_an_account() {
+        let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut raw = capture("/x", None, Some(JWT), 200);
+        raw.app.account = Some("557058:abc".to_owned());
+        assert_eq!(s.sanitize(&mut raw).account_src, Some(AccountSource::App));
+        let r = s.sanitize(&mut capture("/x", None, Some(JWT), 200));
+        assert_eq!((r.account.is_some(), r.account_src), (true, Some(AccountSource::Jwt)));
+        // Too long to be an ID: no account, so no source either.
+        let mut raw = capture("/x", None, None, 200);
+        raw.app.account = Some("x".repeat(MAX_ID_LEN + 1));
+        let r = s.sanitize(&mut raw);
+        assert_eq!((r.account, r.account_src), (None, None));
+        assert_eq!(s.sanitize(&mut capture("/x", None, None, 200)).account_src, None);
     }
 
     #[test]
