@@ -27,7 +27,7 @@ pub(crate) struct Args {
     /// The report's title.
     #[arg(long, default_value = "Usage report")]
     pub(crate) title: String,
-    /// k-anonymity: hide groups seen by 1 to k-1 distinct accounts (1 turns it off).
+    /// k-anonymity: hide groups with fewer than k vouched accounts (1 turns it off).
     #[arg(long, default_value_t = DEFAULT_K, value_name = "N")]
     pub(crate) k: u64,
     /// Only requests that started at or after this time (2026-11-22 or RFC 3339).
@@ -227,10 +227,9 @@ fn render(d: &ReportData) -> String {
     let withheld = d.by_day.suppressed_requests + d.by_route.suppressed_requests;
     let _ = write!(
         body,
-        r#"<footer><p><b>Privacy.</b> This report contains only aggregated counts. Every figure about signed-in use covers at least {k} different accounts (k-anonymity, k = {k}): days, routes or outcomes seen by 1 to {km} accounts are combined into an “other” group or left out{withheld}. Accounts are identified only by keyed pseudonyms, never by name, e-mail or IP address.</p>
+        r#"<footer><p><b>Privacy.</b> This report contains only aggregated counts. Every figure about signed-in use covers at least {k} different accounts that the app itself identified (k-anonymity, k = {k}): days, routes or outcomes with fewer are combined into an “other” group or left out{withheld}. Accounts are identified only by keyed pseudonyms, never by name, e-mail or IP address.</p>
 <p>Read {records} records ({matched} in range){skipped}. Times are UTC. Percentiles are accurate to about 2 %; distinct counts above 1024 are estimates accurate to about 2 %.</p></footer>"#,
         k = d.k,
-        km = d.k.saturating_sub(1),
         withheld = if withheld > 0 {
             format!(" ({} requests were left out)", group_digits(withheld))
         } else {

@@ -17,9 +17,12 @@ Examples:
   privlog stats --by day,route --format csv --from 2026-11-01 --to 2026-12-01 records.ndjson > nov.csv
   cat records.ndjson | privlog stats --by hour,status --status 5xx -
 
-Groups seen by 1 to k-1 distinct accounts are folded into an (other) row per period;
-an (other) row that still has fewer than k accounts is withheld. Totals of what was
-folded or withheld are printed on standard error.")]
+Only accounts the application vouched for (account_src \"app\", its AccountId) count
+toward k; accounts a request only claims (JWT read without verification, header, query,
+path) never do. Groups with accounts but fewer than k vouched ones are folded into an
+(other) row per period; an (other) row that still has fewer than k vouched accounts is
+withheld. Groups without any account are shown. Totals of what was folded or withheld
+are printed on standard error.")]
 pub(crate) struct Args {
     /// Record files: NDJSON, plain or .gz; `-` reads standard input.
     #[arg(required = true, value_name = "FILES")]
@@ -30,7 +33,7 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
-    /// k-anonymity: hide groups seen by 1 to k-1 distinct accounts (1 turns it off).
+    /// k-anonymity: hide groups with fewer than k vouched accounts (1 turns it off).
     #[arg(long, default_value_t = DEFAULT_K, value_name = "N")]
     pub(crate) k: u64,
     /// Only requests that started at or after this time (2026-11-22 or RFC 3339).
@@ -201,9 +204,10 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
     s
 }
 
-const METRICS: [&str; 8] = [
+const METRICS: [&str; 9] = [
     "requests",
     "distinct_accounts",
+    "vouched_accounts",
     "distinct_tenants",
     "p50_us",
     "p95_us",
@@ -212,10 +216,11 @@ const METRICS: [&str; 8] = [
     "resp_bytes",
 ];
 
-fn metrics(s: &Summary) -> [u64; 8] {
+fn metrics(s: &Summary) -> [u64; 9] {
     [
         s.requests,
         s.distinct_accounts,
+        s.vouched_accounts,
         s.distinct_tenants,
         s.p50_us,
         s.p95_us,
@@ -268,6 +273,7 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
             [
                 "requests",
                 "accounts",
+                "vouched",
                 "tenants",
                 "p50",
                 "p95",
@@ -288,6 +294,7 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
         line.extend([
             r.requests.to_string(),
             r.distinct_accounts.to_string(),
+            r.vouched_accounts.to_string(),
             r.distinct_tenants.to_string(),
             human_us(r.p50_us),
             human_us(r.p95_us),

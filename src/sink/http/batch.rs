@@ -103,7 +103,7 @@ impl Batcher {
 /// A cheap upper estimate of a record's NDJSON size.
 pub(crate) fn estimated_size(r: &Record) -> usize {
     let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    260 + r.method.len()
+    276 + r.method.len()
         + r.path.len()
         + r.proto.len()
         + r.epoch.len()
@@ -112,6 +112,7 @@ pub(crate) fn estimated_size(r: &Record) -> usize {
         + opt(&r.route)
         + opt(&r.query)
         + opt(&r.account)
+        + r.account_src.map_or(0, |s| s.as_str().len())
         + opt(&r.tenant)
 }
 
