@@ -34,6 +34,7 @@
 
 mod duration;
 mod local_sinks;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +46,8 @@ use serde::Deserialize;
 pub use duration::parse_duration;
 pub use local_sinks::{RollingSettings, SyslogSettings, TracingSettings};
 
+use secret::{Secrets, check_var_name, schema_error, shown_var_name, syntax_error};
+
 use crate::sink::{FileSink, Sink, WriterSink};
 use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
 
@@ -52,7 +55,11 @@ use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rota
 pub const ENV_PREFIX: &str = "PRIVLOG__";
 
 /// A parsed, validated configuration file.
-#[derive(Debug, Clone, Deserialize, Default)]
+///
+/// Its `Debug` output shows no secret: not the environment it was read with,
+/// not header values, not a URL's credentials, not a value an environment
+/// override set.
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
@@ -70,19 +77,41 @@ pub struct Config {
     pub sinks: Vec<SinkConfig>,
     #[serde(skip)]
     env: BTreeMap<String, String>,
+    #[serde(skip)]
+    secrets: Secrets,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = format!(
+            "Config {{ key: {:?}, policy: {:?}, pipeline: {:?}, sinks: {:?}, .. }}",
+            self.key, self.policy, self.pipeline, self.sinks
+        );
+        f.write_str(&self.secrets.mask(&inner))
+    }
 }
 
 /// `[key]`: where the master key comes from. With neither field a random
 /// per-process key is used, with a warning.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KeyConfig {
     /// A key file (64 hex characters per key, one per line; the last is used for new
     /// records) or a directory of `*.key` files, readable by its owner only.
     pub file: Option<PathBuf>,
-    /// An environment variable holding the key as 64 hex characters.
+    /// The name of an environment variable holding the key as 64 hex
+    /// characters (never the key itself).
     pub env: Option<String>,
+}
+
+impl fmt::Debug for KeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyConfig")
+            .field("file", &self.file)
+            .field("env", &self.env.as_deref().map(shown_var_name))
+            .finish()
+    }
 }
 
 /// `[policy]`: the privacy policy; every field defaults to the preset's value.
@@ -207,7 +236,38 @@ impl SinkConfig {
         }
     }
 
+    /// Checks the settings without touching the file system.
+    fn check(&self) -> Result<(), ConfigError> {
+        match self {
+            SinkConfig::Stdout {} | SinkConfig::File { .. } => Ok(()),
+            SinkConfig::Rolling(r) => r.check(),
+            SinkConfig::Tracing(t) => t.validate(),
+            SinkConfig::Syslog(s) => s.check(),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.check().map_err(http_error),
+        }
+    }
+
+    /// Checks everything building the sink checks, creating and opening
+    /// nothing: the settings, the files it reads (CA certificates), and
+    /// that the paths it opens or creates can be what they name.
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            SinkConfig::Stdout {} => Ok(()),
+            SinkConfig::File { path, .. } => {
+                crate::sink::paths::check_file(path).map_err(|e| ConfigError::invalid("sinks.file.path", e))
+            }
+            SinkConfig::Rolling(r) => r.validate(),
+            SinkConfig::Tracing(t) => t.validate(),
+            SinkConfig::Syslog(s) => s.validate(),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.validate().map_err(http_error),
+        }
+    }
+
+    /// Validates, then opens the sink.
     fn build(&self) -> Result<Box<dyn Sink>, ConfigError> {
+        self.validate()?;
         Ok(match self {
             SinkConfig::Stdout {} => Box::new(WriterSink::stdout()),
             SinkConfig::File { path, fsync } => Box::new(
@@ -219,22 +279,23 @@ impl SinkConfig {
             SinkConfig::Tracing(t) => t.build()?,
             SinkConfig::Syslog(s) => s.build()?,
             #[cfg(feature = "http")]
-            SinkConfig::Http(h) => Box::new(
-                h.build()
-                    .map_err(|e| ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason))?,
-            ),
+            SinkConfig::Http(h) => Box::new(h.build().map_err(http_error)?),
         })
     }
 
-    /// Checks the settings without opening anything.
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// The spool directory, for sinks that have one.
+    fn spool_dir(&self) -> Option<&Path> {
         match self {
-            SinkConfig::Rolling(r) => r.validate(),
-            SinkConfig::Tracing(t) => t.validate(),
-            SinkConfig::Syslog(s) => s.validate(),
-            _ => Ok(()),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.spool_dir.as_deref(),
+            _ => None,
         }
     }
+}
+
+#[cfg(feature = "http")]
+fn http_error(e: crate::sink::http::SettingsError) -> ConfigError {
+    ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason)
 }
 
 /// Why a configuration could not be loaded or used.
@@ -308,37 +369,107 @@ impl Config {
         Self::from_toml(&text, env)
     }
 
-    /// Parses and validates configuration text, applying the `PRIVLOG__…`
-    /// overrides found in `env`.
+    /// Parses and checks configuration text, applying the `PRIVLOG__…`
+    /// overrides found in `env`. Touches no file: [`Config::validate`] also
+    /// loads the key and checks the paths.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the field and reason.
+    /// [`ConfigError`] naming the field and reason, never a value that can
+    /// be a secret.
     pub fn from_toml<I>(text: &str, env: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
     {
         let env: BTreeMap<String, String> = env.into_iter().collect();
-        let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let doc: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text))?;
         let mut root = toml::Value::Table(doc);
+        let mut secrets = Secrets::default();
         for (name, value) in &env {
             if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                // Whatever a variable holds may be a secret: a misspelt
+                // override (`PRIVLOG__KEY` for `PRIVLOG_KEY`) holds the key.
+                secrets.add(&format!("<value of {name}>"), value);
                 apply_override(&mut root, path, value)?;
             }
         }
-        let mut cfg: Config = Config::deserialize(root).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        cfg.env = env;
-        cfg.policy()?;
-        cfg.pipeline_settings()?;
-        for sink in &cfg.sinks {
-            sink.validate()?;
+        let mut cfg: Config = Config::deserialize(root).map_err(|e| secrets.mask_error(schema_error(&e)))?;
+        if let Some(value) = cfg.key.env.as_ref().and_then(|var| env.get(var)) {
+            secrets.add("<the key>", value);
         }
-        if cfg.sinks.is_empty() {
+        #[cfg(feature = "http")]
+        for sink in &cfg.sinks {
+            if let SinkConfig::Http(h) = sink {
+                for (name, value) in &h.headers {
+                    secrets.add(&format!("<value of header {name}>"), value);
+                }
+            }
+        }
+        cfg.env = env;
+        cfg.secrets = secrets;
+        cfg.check().map_err(|e| cfg.secrets.mask_error(e))?;
+        Ok(cfg)
+    }
+
+    /// Checks every field without touching the file system.
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(var) = &self.key.env {
+            check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
+        }
+        self.settings().map(drop)?;
+        for sink in &self.sinks {
+            sink.check()?;
+        }
+        if self.sinks.is_empty() {
             return Err(ConfigError::invalid(
                 "sinks",
                 "no sink configured; add at least one [[sinks]] table, e.g. type = \"stdout\"",
             ));
         }
-        Ok(cfg)
+        let spools: Vec<(usize, &Path)> = self
+            .sinks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.spool_dir()?)))
+            .collect();
+        for (n, (i, dir)) in spools.iter().enumerate() {
+            if let Some((j, _)) = spools[..n].iter().find(|(_, d)| d.components().eq(dir.components())) {
+                return Err(ConfigError::invalid(
+                    "sinks.http.spool_dir",
+                    format!(
+                        "sinks {j} and {i} share the spool directory {}; give each sink its own",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything [`Config::build`] checks before it opens a sink or starts
+    /// a thread, and in the same code: every field and size, the key (read
+    /// from its variable or file), the files sinks read, and that the paths
+    /// sinks open or create can be what they name. Creates nothing; this is
+    /// what `privlog check` runs.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field and reason.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.prepare().map(drop)
+    }
+
+    /// A builder with the policy, pipeline settings and key, every sink
+    /// validated but none opened yet.
+    fn prepare(&self) -> Result<Builder, ConfigError> {
+        let masked = |e| self.secrets.mask_error(e);
+        self.check().map_err(masked)?;
+        let mut b = self.settings().map_err(masked)?;
+        if let Some(k) = self.master_key()? {
+            b = b.key(k);
+        }
+        for sink in &self.sinks {
+            sink.validate().map_err(masked)?;
+        }
+        Ok(b)
     }
 
     /// The effective privacy policy.
@@ -346,6 +477,10 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the bad field.
     pub fn policy(&self) -> Result<Policy, ConfigError> {
+        self.policy_unmasked().map_err(|e| self.secrets.mask_error(e))
+    }
+
+    fn policy_unmasked(&self) -> Result<Policy, ConfigError> {
         let p = &self.policy;
         let mut policy = match p.preset {
             Preset::Default => Policy::default(),
@@ -426,30 +561,51 @@ impl Config {
         Ok(policy)
     }
 
-    fn pipeline_settings(&self) -> Result<Duration, ConfigError> {
-        let p = &self.pipeline;
-        for (field, v) in [
-            ("pipeline.queue_capacity", p.queue_capacity),
-            ("pipeline.batch_size", p.batch_size),
-            ("pipeline.sink_queue_batches", p.sink_queue_batches),
-        ] {
-            if v == Some(0) {
-                return Err(ConfigError::invalid(field, "must be at least 1"));
-            }
-        }
-        match &p.shutdown_timeout {
+    /// The shutdown deadline.
+    fn shutdown_timeout(&self) -> Result<Duration, ConfigError> {
+        match &self.pipeline.shutdown_timeout {
             Some(s) => parse_duration(s).map_err(|e| ConfigError::invalid("pipeline.shutdown_timeout", e)),
             None => Ok(Duration::from_secs(5)),
         }
+    }
+
+    /// A builder with the policy and the pipeline settings, checked with the
+    /// very check [`Builder::build`] runs.
+    fn settings(&self) -> Result<Builder, ConfigError> {
+        let mut b = crate::builder()
+            .policy(self.policy_unmasked()?)
+            .shutdown_timeout(self.shutdown_timeout()?);
+        if let Some(n) = self.pipeline.queue_capacity {
+            b = b.queue_capacity(n);
+        }
+        if let Some(n) = self.pipeline.batch_size {
+            b = b.batch_size(n);
+        }
+        if let Some(n) = self.pipeline.sink_queue_batches {
+            b = b.sink_queue_batches(n);
+        }
+        b.check().map_err(|e| match e {
+            BuildError::OutOfRange(e) => ConfigError::invalid(format!("pipeline.{}", e.setting), e.to_string()),
+            BuildError::Policy(e) => ConfigError::invalid("policy", e.to_string()),
+            other => ConfigError::Build(other),
+        })?;
+        Ok(b)
     }
 
     /// The master key, from `key.file` or the variable named by `key.env`;
     /// `None` when neither is set.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] when the source is set but unusable.
+    /// [`ConfigError::Invalid`] when the source is set but unusable. The
+    /// message never holds the key, nor `key.env` when it is not a variable
+    /// name.
     pub fn master_key(&self) -> Result<Option<MasterKey>, ConfigError> {
+        self.master_key_unmasked().map_err(|e| self.secrets.mask_error(e))
+    }
+
+    fn master_key_unmasked(&self) -> Result<Option<MasterKey>, ConfigError> {
         if let Some(var) = &self.key.env {
+            check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
             let hex = self.env.get(var).ok_or_else(|| {
                 ConfigError::invalid(
                     "key.env",
@@ -478,28 +634,17 @@ impl Config {
         Ok(None)
     }
 
-    /// A builder with the key, policy, pipeline settings and sinks of this file.
+    /// A builder with the key, policy, pipeline settings and sinks of this
+    /// file. Everything is validated ([`Config::validate`]) before the first
+    /// sink is opened.
     ///
     /// # Errors
-    /// [`ConfigError`] when the key or a sink cannot be set up.
+    /// [`ConfigError`] when a setting is invalid, or the key or a sink cannot
+    /// be set up.
     pub fn builder(&self) -> Result<Builder, ConfigError> {
-        let mut b = crate::builder()
-            .policy(self.policy()?)
-            .shutdown_timeout(self.pipeline_settings()?);
-        if let Some(k) = self.master_key()? {
-            b = b.key(k);
-        }
-        if let Some(n) = self.pipeline.queue_capacity {
-            b = b.queue_capacity(n);
-        }
-        if let Some(n) = self.pipeline.batch_size {
-            b = b.batch_size(n);
-        }
-        if let Some(n) = self.pipeline.sink_queue_batches {
-            b = b.sink_queue_batches(n);
-        }
+        let mut b = self.prepare()?;
         for s in &self.sinks {
-            b = b.boxed_sink(s.build()?);
+            b = b.boxed_sink(s.build().map_err(|e| self.secrets.mask_error(e))?);
         }
         Ok(b)
     }
@@ -507,7 +652,8 @@ impl Config {
     /// Builds the layer and starts the pipeline.
     ///
     /// # Errors
-    /// [`ConfigError`] when the key, a sink or the pipeline cannot be set up.
+    /// [`ConfigError`] when a setting is invalid, or the key, a sink or the
+    /// pipeline cannot be set up.
     pub fn build(&self) -> Result<(PrivlogLayer, WorkerGuard), ConfigError> {
         self.builder()?.build().map_err(ConfigError::Build)
     }
@@ -516,7 +662,7 @@ impl Config {
     /// and fingerprint, pipeline, sinks. Never contains the key.
     ///
     /// # Errors
-    /// [`ConfigError`] when the key cannot be loaded.
+    /// [`ConfigError`] when a setting is invalid or the key cannot be loaded.
     pub fn describe(&self) -> Result<String, ConfigError> {
         let policy = self.policy()?;
         let key = match (self.master_key()?, &self.key.env, &self.key.file) {
@@ -528,7 +674,7 @@ impl Config {
         out.push_str(&format!(
             "queue capacity:   {}\nshutdown timeout: {:?}\nsinks:\n",
             self.pipeline.queue_capacity.unwrap_or(16_384),
-            self.pipeline_settings()?
+            self.shutdown_timeout().map_err(|e| self.secrets.mask_error(e))?
         ));
         for s in &self.sinks {
             out.push_str(&format!("  - {}\n", s.describe()));

@@ -9,9 +9,11 @@ use base64::Engine as _;
 use http::{HeaderName, HeaderValue, Uri};
 
 use super::batch::BatchConfig;
+use super::client::parse_ca_pem;
 use super::encoder::{Encoder, Ndjson};
 use super::retry::RetryPolicy;
 use super::sink::HttpSink;
+use crate::limits::{DurationLimit, Limit, OutOfRange};
 use crate::sink::SinkError;
 use crate::sink::spool::SpoolConfig;
 
@@ -106,9 +108,21 @@ impl HttpSinkBuilder {
                 v.set_sensitive(true);
                 self.headers.0.push((n, v));
             }
-            _ => {
+            // Neither the value nor a name that is not a header name (it may
+            // be a credential written in the wrong place) is shown.
+            (Ok(n), Err(_)) => {
                 self.header_error.get_or_insert_with(|| {
-                    format!("invalid http header {name:?}: use a token name and a visible-ASCII value")
+                    format!(
+                        "invalid value of http header {}: use visible ASCII characters only",
+                        n.as_str()
+                    )
+                });
+            }
+            (Err(_), _) => {
+                self.header_error.get_or_insert_with(|| {
+                    "invalid http header name: a name is letters, digits and `-` (the name is not shown, \
+                     as it may be a value written in the wrong place)"
+                        .to_owned()
                 });
             }
         }
@@ -141,24 +155,25 @@ impl HttpSinkBuilder {
     }
 
     /// The limit for one attempt: connecting, sending and reading the
-    /// response. A request that takes longer is retried. Defaults to 10 s.
+    /// response. A request that takes longer is retried. Defaults to 10 s;
+    /// 1 ms to 1 h.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Requests sent at the same time. While the collector is failing only one
-    /// request at a time probes it. Defaults to 2.
+    /// request at a time probes it. Defaults to 2; 1 to 64.
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n.clamp(1, 64);
+        self.max_in_flight = n;
         self
     }
 
     /// Records held in memory waiting to be sent. Beyond it the oldest batches
     /// go to the spool, or, without a spool, are dropped and counted as
-    /// `buffer_full`. Defaults to 10 000.
+    /// `buffer_full`. Defaults to 10 000; 1 to 262 144.
     pub fn max_buffered_records(mut self, n: usize) -> Self {
-        self.max_buffered_records = n.max(1);
+        self.max_buffered_records = n;
         self
     }
 
@@ -197,49 +212,130 @@ impl HttpSinkBuilder {
     /// Checks the settings, opens the spool and starts the request threads.
     ///
     /// # Errors
-    /// An invalid URL (not `http://` or `https://`, credentials in it), an
-    /// invalid header, an unreadable CA file, or a spool directory that cannot
-    /// be created.
+    /// An invalid URL (not `http://` or `https://`, no host, credentials in
+    /// it), an invalid header, a size or duration out of range, an invalid CA
+    /// certificate, a spool directory that cannot be created or is in use, or
+    /// a request thread that cannot be started.
     pub fn build(self) -> Result<HttpSink, SinkError> {
+        self.check().map_err(|r| SinkError::new(r.reason))?;
+        HttpSink::from_builder(self).map_err(|r| match r.source {
+            Some(source) => SinkError::with_source(r.reason, source),
+            None => SinkError::new(r.reason),
+        })
+    }
+
+    /// Everything [`HttpSinkBuilder::build`] checks before it opens or starts
+    /// anything; the configuration file's check runs the same.
+    pub(crate) fn check(&self) -> Result<(), Refused> {
         if let Some(e) = &self.header_error {
-            return Err(SinkError::new(e.clone()));
+            return Err(Refused::new("headers", e.clone()));
         }
-        let uri: Uri = self.url.parse().map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "invalid collector url {:?}: use http://host:port/path or https://…",
-                    shown(&self.url)
-                ),
-                e,
-            )
-        })?;
-        match uri.scheme_str() {
-            Some("http" | "https") => {}
-            _ => {
-                return Err(SinkError::new(format!(
-                    "invalid collector url {:?}: the scheme must be http:// or https://",
-                    shown(&self.url)
-                )));
-            }
+        check_url(&self.url).map_err(|reason| Refused::new("endpoint", reason))?;
+        let range = |e: OutOfRange| Refused::new(e.setting, e.to_string());
+        TIMEOUT.check(self.timeout).map_err(range)?;
+        MAX_IN_FLIGHT.check_usize(self.max_in_flight).map_err(range)?;
+        MAX_BUFFERED_RECORDS
+            .check_usize(self.max_buffered_records)
+            .map_err(range)?;
+        self.batch.validate().map_err(range)?;
+        self.retry.validate().map_err(range)?;
+        if let Some(spool) = &self.spool {
+            spool.validate().map_err(range)?;
         }
-        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err(SinkError::new(
-                "collector url contains credentials: pass them with .basic_auth(), .bearer_token() or .header() instead",
-            ));
+        if let Some(pem) = &self.ca_pem {
+            parse_ca_pem(pem).map_err(|e| Refused::new("ca_file", e.to_string()))?;
         }
-        HttpSink::from_builder(self)
+        Ok(())
     }
 }
 
-/// The URL without its query string (which may hold credentials), for messages.
-pub(crate) fn shown(url: &str) -> String {
-    let base = url.split(['?', '#']).next().unwrap_or("");
-    match base.find("://").map(|i| (i, &base[i + 3..])) {
-        Some((i, rest)) if rest.contains('@') => {
-            let at = rest.rfind('@').map_or(0, |p| p + 1);
-            format!("{}://<redacted>@{}", &base[..i], &rest[at..])
+/// `timeout`.
+pub(crate) const TIMEOUT: DurationLimit =
+    DurationLimit::new("timeout", Duration::from_millis(1), Duration::from_secs(3600));
+/// `max_in_flight`: each is a thread.
+pub(crate) const MAX_IN_FLIGHT: Limit = Limit::count("max_in_flight", 1, 64);
+/// `max_buffered_records`: records held in memory.
+pub(crate) const MAX_BUFFERED_RECORDS: Limit = Limit::count("max_buffered_records", 1, 262_144);
+
+/// A setting the HTTP sink refuses: the setting as a configuration file names
+/// it, and why.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) field: &'static str,
+    pub(crate) reason: String,
+    pub(crate) source: Option<SinkError>,
+}
+
+impl Refused {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Refused {
+            field,
+            reason: reason.into(),
+            source: None,
         }
-        _ => base.to_owned(),
+    }
+}
+
+/// Checks a collector URL: `http://` or `https://`, a host, and no
+/// credentials. The error never shows the URL's credentials or query.
+///
+/// Credentials are anything before an `@` ahead of the path: in
+/// `http://user:hun#ter2@host/` the `#` would otherwise end the host at
+/// `user` (the resolver would be asked for it) and hide the rest.
+pub(crate) fn check_url(url: &str) -> Result<Uri, String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("invalid collector url: use http://host:port/path or https://…".to_owned());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "invalid collector url {}: the scheme must be http:// or https://",
+            shown(url)
+        ));
+    }
+    if before_query(rest).contains('@') {
+        return Err(
+            "collector url contains credentials (an `@` before its path or query): remove them from the url \
+             and pass them with .basic_auth(), .bearer_token() or .header() (in a config file: \
+             headers = { Authorization = \"…\" })"
+                .to_owned(),
+        );
+    }
+    let uri: Uri = url.parse().map_err(|_| {
+        format!(
+            "invalid collector url {}: use http://host:port/path or https://…",
+            shown(url)
+        )
+    })?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!(
+            "invalid collector url {}: it names no host; use http://host:port/path",
+            shown(url)
+        ));
+    }
+    Ok(uri)
+}
+
+/// The authority and path of a URL after its `scheme://`: everything before
+/// the first `?` or `#` that follows the first `/`. A `?` or `#` ahead of the
+/// first `/` stays in, as it may be part of a password.
+fn before_query(rest: &str) -> &str {
+    let auth_end = rest.find('/').unwrap_or(rest.len());
+    let path_end = rest[auth_end..].find(['?', '#']).map_or(rest.len(), |i| auth_end + i);
+    &rest[..path_end]
+}
+
+/// The URL for messages: without credentials (anything up to the last `@`
+/// ahead of the path), query string and fragment. A text that is not a URL
+/// is not shown at all.
+pub(crate) fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<not a url>".to_owned();
+    };
+    let head = before_query(rest);
+    let cut = |s: &str| s.split(['?', '#']).next().unwrap_or("").to_owned();
+    match head.rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", cut(&head[at + 1..])),
+        None => format!("{scheme}://{}", cut(head)),
     }
 }
 
