@@ -279,11 +279,13 @@ impl Refused {
 /// Checks a collector URL: `http://` or `https://`, a host, and no
 /// credentials. The error never shows the URL's credentials or query.
 ///
-/// Credentials are anything before an `@` ahead of the path: in
-/// `http://user:hun#ter2@host/` the `#` would otherwise end the host at
-/// `user` (the resolver would be asked for it) and hide the rest.
+/// Any `@` counts as credentials: in `http://user:hun#ter2@host/` the `#`
+/// ends the host at `user` for a URL parser (the resolver would be asked for
+/// `user`, and messages would show `http://user:hun`), and a `/` or `?` in
+/// a password does the same. A literal `@` in a path or query is written
+/// `%40`.
 pub(crate) fn check_url(url: &str) -> Result<Uri, String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some((scheme, _)) = url.split_once("://") else {
         return Err("invalid collector url: use http://host:port/path or https://…".to_owned());
     };
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
@@ -292,11 +294,11 @@ pub(crate) fn check_url(url: &str) -> Result<Uri, String> {
             shown(url)
         ));
     }
-    if before_query(rest).contains('@') {
+    if url.contains('@') {
         return Err(
-            "collector url contains credentials (an `@` before its path or query): remove them from the url \
-             and pass them with .basic_auth(), .bearer_token() or .header() (in a config file: \
-             headers = { Authorization = \"…\" })"
+            "collector url contains credentials (an `@`): remove them from the url and pass them with \
+             .basic_auth(), .bearer_token() or .header() (in a config file: headers = { Authorization = \"…\" }); \
+             an `@` that belongs to the path or query is written %40"
                 .to_owned(),
         );
     }
@@ -315,28 +317,19 @@ pub(crate) fn check_url(url: &str) -> Result<Uri, String> {
     Ok(uri)
 }
 
-/// The authority and path of a URL after its `scheme://`: everything before
-/// the first `?` or `#` that follows the first `/`. A `?` or `#` ahead of the
-/// first `/` stays in, as it may be part of a password.
-fn before_query(rest: &str) -> &str {
-    let auth_end = rest.find('/').unwrap_or(rest.len());
-    let path_end = rest[auth_end..].find(['?', '#']).map_or(rest.len(), |i| auth_end + i);
-    &rest[..path_end]
-}
-
-/// The URL for messages: without credentials (anything up to the last `@`
-/// ahead of the path), query string and fragment. A text that is not a URL
-/// is not shown at all.
+/// The URL for messages: without credentials (everything from `scheme://` up
+/// to the last `@`), query string and fragment. A text that is not a URL is
+/// not shown at all.
 pub(crate) fn shown(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<not a url>".to_owned();
     };
-    let head = before_query(rest);
-    let cut = |s: &str| s.split(['?', '#']).next().unwrap_or("").to_owned();
-    match head.rfind('@') {
-        Some(at) => format!("{scheme}://<redacted>@{}", cut(&head[at + 1..])),
-        None => format!("{scheme}://{}", cut(head)),
-    }
+    let (masked, rest) = match rest.rfind('@') {
+        Some(at) => ("<redacted>@", &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    format!("{scheme}://{masked}{rest}")
 }
 
 #[cfg(test)]
@@ -370,5 +363,65 @@ mod tests {
     fn shown_url_drops_query_and_userinfo() {
         assert_eq!(shown("http://h:1/p?password=x"), "http://h:1/p");
         assert_eq!(shown("http://a:b@h/p"), "http://<redacted>@h/p");
+        assert_eq!(shown("http://u:hun#ter2@h:9/p"), "http://<redacted>@h:9/p");
+        assert_eq!(shown("http://u:a/?b@h:9/p?q#f"), "http://<redacted>@h:9/p");
+        assert_eq!(shown("http://h?token=x"), "http://h");
+        assert_eq!(shown("s3cr3t-token"), "<not a url>");
+    }
+
+    #[test]
+    fn urls_without_a_host_or_with_an_at_anywhere_are_refused() {
+        assert!(check_url("http://127.0.0.1:9/x?q=1").is_ok());
+        assert!(check_url("HTTPS://collector.example/x").is_ok());
+        assert!(check_url("http:///x").is_err());
+        assert!(check_url("http://h/p?user=me@example.com").is_err());
+        assert!(check_url("http://h?x=a@b").is_err());
+    }
+
+    #[test]
+    fn every_size_and_duration_is_checked_before_anything_starts() {
+        let b = || HttpSinkBuilder::new("http://127.0.0.1:9/x");
+        let refused = |b: HttpSinkBuilder| b.check().expect_err("refused");
+        assert!(b().max_in_flight(64).check().is_ok());
+        assert_eq!(refused(b().max_in_flight(65)).field, "max_in_flight");
+        assert_eq!(refused(b().max_in_flight(0)).field, "max_in_flight");
+        assert_eq!(refused(b().max_buffered_records(262_145)).field, "max_buffered_records");
+        assert_eq!(refused(b().timeout(Duration::ZERO)).field, "timeout");
+        assert_eq!(
+            refused(b().batch(BatchConfig::new().max_records(65_537))).field,
+            "batch_max_records"
+        );
+        assert_eq!(
+            refused(b().batch(BatchConfig::new().max_bytes((64 << 20) + 1))).field,
+            "batch_max_bytes"
+        );
+        assert_eq!(
+            refused(b().retry(RetryPolicy::new().max_retry_after(Duration::from_secs(86_401)))).field,
+            "retry_after_max"
+        );
+        let spool = SpoolConfig::new("/nonexistent/privlog-spool").segment_bytes((64 << 20) + 1);
+        let r = refused(b().spool(spool));
+        assert_eq!(r.field, "spool_segment_bytes");
+        assert!(r.reason.contains("67108864 (64 MiB)"), "{}", r.reason);
+        assert!(!std::path::Path::new("/nonexistent/privlog-spool").exists());
+        let e = b().max_in_flight(1000).build().expect_err("refused").to_string();
+        assert!(e.contains("max_in_flight = 1000") && e.contains("1 to 64"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_url_with_credentials_is_refused_and_no_message_shows_them(
+            user in "[a-zA-Z0-9._~-]{1,12}",
+            password in "[ -~]{1,24}",
+        ) {
+            let url = format!("http://{user}:{password}@collector.example:8080/ingest?x=1");
+            let e = check_url(&url).expect_err("refused");
+            let shown = shown(&url);
+            proptest::prop_assert_eq!(&shown, "http://<redacted>@collector.example:8080/ingest");
+            let built = HttpSinkBuilder::new(url.clone()).build().expect_err("refused");
+            for text in [e, shown, built.to_string(), format!("{built:?}")] {
+                proptest::prop_assert!(!text.contains(&format!("{user}:{password}")), "{}", text);
+            }
+        }
     }
 }
