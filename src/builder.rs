@@ -341,3 +341,43 @@ impl Drop for WorkerGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::MemorySink;
+
+    fn built(b: Builder) -> Result<(), BuildError> {
+        b.sink(MemorySink::new()).build().map(|(_, guard)| drop(guard.shutdown()))
+    }
+
+    #[test]
+    fn sizes_at_their_bounds_build_and_one_past_is_refused_before_anything_is_allocated() {
+        built(builder().queue_capacity(262_144).batch_size(16_384).sink_queue_batches(64)).expect("at the bounds");
+        built(builder().batch_size(256).sink_queue_batches(4096)).expect("at the bounds");
+        built(builder().shutdown_timeout(Duration::from_secs(3600)).max_idle(Duration::from_secs(1)))
+            .expect("at the bounds");
+        for (b, setting) in [
+            (builder().queue_capacity(1_000_000_000_000_000_000), "queue_capacity"),
+            (builder().queue_capacity(262_145), "queue_capacity"),
+            (builder().queue_capacity(0), "queue_capacity"),
+            (builder().batch_size(100_000_000), "batch_size"),
+            (builder().batch_size(0), "batch_size"),
+            (builder().sink_queue_batches(4097), "sink_queue_batches"),
+            (builder().batch_size(512).sink_queue_batches(2049), "sink_queue_batches"),
+            (builder().shutdown_timeout(Duration::from_secs(3601)), "shutdown_timeout"),
+            (builder().max_idle(Duration::from_millis(1001)), "max_idle"),
+        ] {
+            match built(b) {
+                Err(BuildError::OutOfRange(e)) => assert_eq!(e.setting, setting, "{e}"),
+                other => panic!("{setting}: {other:?}"),
+            }
+        }
+        let e = built(builder().batch_size(512).sink_queue_batches(2049)).expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            "invalid pipeline setting: sink_queue_batches = 2049 is out of range; use a value from 1 to 2048 \
+             (with batch_size 512, at most 1048576 records may wait for one sink)"
+        );
+    }
+}

@@ -826,4 +826,205 @@ mod tests {
         let e = missing.master_key().expect_err("error");
         assert!(e.to_string().contains("MY_KEY is not set"), "{e}");
     }
+
+    /// A TOML basic string holding `s`.
+    fn quoted(s: &str) -> String {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+
+    #[test]
+    fn pipeline_sizes_out_of_range_name_the_field_the_value_and_the_range() {
+        let e = Config::from_toml(&format!("[pipeline]\nbatch_size = 100000000\n{MIN}"), env(&[])).expect_err("error");
+        assert_eq!(
+            e.to_string(),
+            "invalid config field `pipeline.batch_size`: batch_size = 100000000 is out of range; use a value \
+             from 1 to 16384"
+        );
+        let e = Config::from_toml(&format!("[pipeline]\nqueue_capacity = 1000000000000000000\n{MIN}"), env(&[]))
+            .expect_err("error");
+        assert!(e.to_string().contains("pipeline.queue_capacity"), "{e}");
+        let e = Config::from_toml(&format!("[pipeline]\nshutdown_timeout = \"2h\"\n{MIN}"), env(&[])).expect_err("error");
+        assert!(e.to_string().contains("shutdown_timeout = 2h is out of range; use a value from 0s to 1h"), "{e}");
+        let e = Config::from_toml(&format!("[pipeline]\nsink_queue_batches = 0\n{MIN}"), env(&[])).expect_err("error");
+        assert!(e.to_string().contains("pipeline.sink_queue_batches"), "{e}");
+    }
+
+    #[test]
+    fn the_key_written_where_a_variable_name_belongs_is_never_shown() {
+        let key = "0123456789abcdef".repeat(4);
+        let e = Config::from_toml(&format!("[key]\nenv = \"{key}\"\n{MIN}"), env(&[])).expect_err("error");
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("key.env") && text.contains("looks like a key"), "{text}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        let e = Config::from_toml(MIN, env(&[("PRIVLOG__KEY", &key)])).expect_err("error");
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("`key`") && text.contains("[key]"), "{text}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
+
+    #[test]
+    fn a_syntax_error_gives_line_and_column_but_not_the_line() {
+        let text = format!("{MIN}[[sinks]]\ntype = \"http\"\nheaders = {{ Authorization = \"Bearer tok-9Xq2\" \n");
+        let e = Config::from_toml(&text, env(&[])).expect_err("error").to_string();
+        assert!(e.contains("line 5, column"), "{e}");
+        assert!(!e.contains("tok-9Xq2") && !e.contains("Authorization"), "{e}");
+    }
+
+    #[test]
+    fn debug_shows_neither_the_environment_nor_values_set_by_it() {
+        let hex = "cd".repeat(32);
+        let cfg = Config::from_toml(
+            &format!("[key]\nenv = \"MY_KEY\"\n{MIN}"),
+            env(&[("MY_KEY", &hex), ("PRIVLOG__POLICY__ROTATION", "daily"), ("DB_PASSWORD", "pw-Zk81")]),
+        )
+        .expect("valid");
+        let dbg = format!("{cfg:?}");
+        assert!(dbg.contains("MY_KEY"), "{dbg}");
+        assert!(!dbg.contains("cdcdcdcd") && !dbg.contains("pw-Zk81") && !dbg.contains("DB_PASSWORD"), "{dbg}");
+    }
+
+    #[test]
+    fn validate_creates_nothing_and_finds_what_build_would_refuse() {
+        let d = std::env::temp_dir().join(format!("privlog-config-validate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        let rolling = d.join("logs");
+        let cfg = Config::from_toml(
+            &format!("[[sinks]]\ntype = \"rolling\"\ndir = {}\n", quoted(&rolling.display().to_string())),
+            env(&[]),
+        )
+        .expect("valid");
+        cfg.validate().expect("valid");
+        assert!(!rolling.exists(), "validate created nothing");
+        let file = d.join("a-file");
+        std::fs::write(&file, "x").expect("write");
+        let cfg = Config::from_toml(
+            &format!("[[sinks]]\ntype = \"rolling\"\ndir = {}\n", quoted(&file.display().to_string())),
+            env(&[]),
+        )
+        .expect("parses");
+        let e = cfg.validate().expect_err("a file is no directory");
+        assert!(e.to_string().contains("sinks.rolling.dir"), "{e}");
+        assert!(cfg.build().is_err());
+        let cfg = Config::from_toml(
+            &format!("[[sinks]]\ntype = \"file\"\npath = {}\n", quoted(&d.join("missing/r.ndjson").display().to_string())),
+            env(&[]),
+        )
+        .expect("parses");
+        assert!(cfg.validate().expect_err("no directory").to_string().contains("sinks.file.path"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_spool_that_cannot_be_opened_is_reported_under_spool_dir() {
+        let d = std::env::temp_dir().join(format!("privlog-config-spool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let (held, _) = crate::sink::spool::Spool::open(crate::sink::spool::SpoolConfig::new(&d)).expect("spool");
+        let text = format!(
+            "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\nspool_dir = {}\n",
+            quoted(&d.display().to_string())
+        );
+        let cfg = Config::from_toml(&text, env(&[])).expect("valid");
+        cfg.validate().expect("nothing wrong before opening");
+        let e = cfg.build().map(drop).expect_err("the spool is in use").to_string();
+        assert!(e.contains("invalid config field `sinks.http.spool_dir`"), "{e}");
+        assert!(e.contains("in use by another spool"), "{e}");
+        drop(held);
+        let twice = format!("{text}{text}");
+        let e = Config::from_toml(&twice, env(&[])).expect_err("shared").to_string();
+        assert!(e.contains("sinks.http.spool_dir") && e.contains("sinks 0 and 1 share"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[cfg(feature = "http")]
+    mod secrets {
+        use base64::Engine as _;
+        use proptest::prelude::*;
+
+        use super::super::Config;
+        use super::{env, quoted};
+
+        /// What a secret looks like: a key (64 hex digits), a token (base64
+        /// of random bytes) or a password (printable characters).
+        fn secret() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<[u8; 32]>().prop_map(|b| b.iter().map(|x| format!("{x:02x}")).collect()),
+                any::<[u8; 32]>().prop_map(|b| b.iter().map(|x| format!("{x:02X}")).collect()),
+                proptest::collection::vec(any::<u8>(), 24..48)
+                    .prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                proptest::collection::vec(any::<u8>(), 24..48)
+                    .prop_map(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)),
+            ]
+        }
+
+        fn password() -> impl Strategy<Value = String> {
+            prop_oneof![secret(), "[!-~]{12,40}"]
+        }
+
+        const HTTP: &str = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/x\"\nencoding = \"clickhouse\"\ntable = \"t\"\n";
+
+        /// Every error, `Debug` and description the text and environment lead to.
+        fn outputs(text: &str, vars: &[(&str, &str)]) -> Vec<String> {
+            match Config::from_toml(text, env(vars)) {
+                Err(e) => vec![e.to_string(), format!("{e:?}")],
+                Ok(cfg) => {
+                    let mut out = vec![format!("{cfg:?}")];
+                    for r in [cfg.validate().map(|()| String::new()), cfg.describe()] {
+                        out.push(r.unwrap_or_else(|e| format!("{e} {e:?}")));
+                    }
+                    if let Err(e) = cfg.master_key() {
+                        out.push(format!("{e} {e:?}"));
+                    }
+                    out
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            #[test]
+            fn no_error_or_debug_output_holds_a_secret_wherever_it_was_put(s in secret(), pw in password()) {
+                let mut cases: Vec<(String, Vec<(String, String)>)> = vec![
+                    // The key where its variable's name belongs, in the file or by override.
+                    (format!("[key]\nenv = {}\n{HTTP}", quoted(&s)), vec![]),
+                    (HTTP.to_owned(), vec![("PRIVLOG__KEY__ENV".to_owned(), s.clone())]),
+                    // The key in a variable that is not a key.
+                    (format!("[key]\nenv = \"PRIVLOG_KEY\"\n{HTTP}"), vec![("PRIVLOG_KEY".to_owned(), pw.clone())]),
+                    // A header value on a line with a syntax error, and valid
+                    // next to another field's error.
+                    (format!("{HTTP}headers = {{ Authorization = {} \n", quoted(&pw)), vec![]),
+                    (format!("{HTTP}headers = {{ Authorization = {} }}\ntimeout = \"soon\"\n", quoted(&pw)), vec![]),
+                    (format!("{HTTP}headers = {{ Authorization = {} }}\n", quoted(&pw)), vec![]),
+                    (format!("{HTTP}headers = {}\n", quoted(&pw)), vec![]),
+                    // Credentials in the collector URL.
+                    (
+                        format!("[[sinks]]\ntype = \"http\"\nendpoint = {}\n", quoted(&format!("http://ops:{pw}@127.0.0.1:9/x"))),
+                        vec![],
+                    ),
+                ];
+                // A secret in any override: misspelt, or of the wrong type.
+                for field in [
+                    "KEY", "KEY__FILE", "POLICY__ROTATION", "POLICY__IP", "POLICY__IPV4_PREFIX",
+                    "POLICY__TRUSTED_PROXIES", "POLICY__ACCOUNT_HEADERS", "PIPELINE__BATCH_SIZE",
+                    "PIPELINE__SHUTDOWN_TIMEOUT", "SINKS__0__TYPE", "SINKS__0__ENDPOINT", "SINKS__0__TIMEOUT",
+                    "SINKS__0__HEADERS", "SINKS__0__GZIP", "SINKS__0__CA_FILE", "SINKS__0__ENCODING",
+                    "SINKS__0__TABLE", "SINKS__0__SPOOL_FSYNC",
+                ] {
+                    cases.push((HTTP.to_owned(), vec![(format!("PRIVLOG__{field}"), pw.clone())]));
+                }
+                for (text, vars) in &cases {
+                    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    for out in outputs(text, &vars) {
+                        for secret in [&s, &pw] {
+                            let used = text.contains(secret.as_str()) || vars.iter().any(|(_, v)| v.contains(secret.as_str()));
+                            prop_assert!(!used || !out.contains(secret.as_str()), "{secret} in {out:?}\nfrom {text:?} {vars:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
 }
