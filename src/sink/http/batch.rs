@@ -39,14 +39,14 @@ impl BatchConfig {
     /// A batch is sent once it holds this many records. Defaults to 1000; at
     /// most 65 536.
     pub fn max_records(mut self, n: usize) -> Self {
-        self.max_records = n.max(1);
+        self.max_records = n;
         self
     }
 
     /// A batch is sent once its records' estimated encoded size (before
     /// compression) reaches this many bytes. Defaults to 1 MiB; at most 64 MiB.
     pub fn max_bytes(mut self, n: usize) -> Self {
-        self.max_bytes = n.max(1);
+        self.max_bytes = n;
         self
     }
 

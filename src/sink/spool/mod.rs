@@ -117,7 +117,7 @@ impl SpoolConfig {
     /// Defaults to 8 MiB; 1 KiB to 64 MiB (a segment is read into memory
     /// whole while its records are delivered).
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
-        self.segment_bytes = bytes.max(1024);
+        self.segment_bytes = bytes;
         self
     }
 
