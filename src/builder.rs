@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderName;
 
-use crate::middleware::{CaptureConfig, Clock, PrivlogLayer, Shared};
 use crate::limits::{DurationLimit, OutOfRange};
+use crate::middleware::{CaptureConfig, Clock, PrivlogLayer, Shared};
 use crate::pipeline::{self, Pipeline, PipelineConfig, Stats, StatsHandle};
 use crate::policy::sanitize::Sanitizer;
 use crate::sink::Sink;
@@ -348,15 +348,27 @@ mod tests {
     use crate::sink::MemorySink;
 
     fn built(b: Builder) -> Result<(), BuildError> {
-        b.sink(MemorySink::new()).build().map(|(_, guard)| drop(guard.shutdown()))
+        b.sink(MemorySink::new())
+            .build()
+            .map(|(_, guard)| drop(guard.shutdown()))
     }
 
     #[test]
     fn sizes_at_their_bounds_build_and_one_past_is_refused_before_anything_is_allocated() {
-        built(builder().queue_capacity(262_144).batch_size(16_384).sink_queue_batches(64)).expect("at the bounds");
+        built(
+            builder()
+                .queue_capacity(262_144)
+                .batch_size(16_384)
+                .sink_queue_batches(64),
+        )
+        .expect("at the bounds");
         built(builder().batch_size(256).sink_queue_batches(4096)).expect("at the bounds");
-        built(builder().shutdown_timeout(Duration::from_secs(3600)).max_idle(Duration::from_secs(1)))
-            .expect("at the bounds");
+        built(
+            builder()
+                .shutdown_timeout(Duration::from_secs(3600))
+                .max_idle(Duration::from_secs(1)),
+        )
+        .expect("at the bounds");
         for (b, setting) in [
             (builder().queue_capacity(1_000_000_000_000_000_000), "queue_capacity"),
             (builder().queue_capacity(262_145), "queue_capacity"),
@@ -365,7 +377,10 @@ mod tests {
             (builder().batch_size(0), "batch_size"),
             (builder().sink_queue_batches(4097), "sink_queue_batches"),
             (builder().batch_size(512).sink_queue_batches(2049), "sink_queue_batches"),
-            (builder().shutdown_timeout(Duration::from_secs(3601)), "shutdown_timeout"),
+            (
+                builder().shutdown_timeout(Duration::from_secs(3601)),
+                "shutdown_timeout",
+            ),
             (builder().max_idle(Duration::from_millis(1001)), "max_idle"),
         ] {
             match built(b) {

@@ -129,7 +129,7 @@ impl Limit {
 fn binary(n: u64) -> Option<String> {
     ["TiB", "GiB", "MiB", "KiB"].iter().enumerate().find_map(|(i, unit)| {
         let size = 1u64 << (10 * (4 - i as u32));
-        (n >= size && n % size == 0).then(|| format!("{} {unit}", n / size))
+        (n >= size && n.is_multiple_of(size)).then(|| format!("{} {unit}", n / size))
     })
 }
 
@@ -173,13 +173,13 @@ pub(crate) fn human(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         let s = d.as_secs();
         for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3600), ("m", 60)] {
-            if s % size == 0 {
+            if s.is_multiple_of(size) {
                 return format!("{}{unit}", s / size);
             }
         }
         return format!("{s}s");
     }
-    if d.subsec_nanos() % 1_000_000 == 0 && d.as_secs() < 1_000_000 {
+    if d.subsec_nanos().is_multiple_of(1_000_000) && d.as_secs() < 1_000_000 {
         return format!("{}ms", d.as_millis());
     }
     format!("{}s", d.as_secs_f64())

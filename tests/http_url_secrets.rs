@@ -70,7 +70,11 @@ fn retry_warnings_show_the_collector_url_without_query_or_fragment() {
     let url = format!("http://127.0.0.1:{port}/ingest?token=Qk9fU2VjcmV0VG9rZW4#frag-s3cr3t");
     let mut sink = HttpSink::builder(url)
         .batch(BatchConfig::new().max_records(1).linger(Duration::ZERO))
-        .retry(RetryPolicy::new().initial(Duration::from_millis(5)).max(Duration::from_millis(20)))
+        .retry(
+            RetryPolicy::new()
+                .initial(Duration::from_millis(5))
+                .max(Duration::from_millis(20)),
+        )
         .build()
         .unwrap();
     let ledger = Ledger::detached("test");
@@ -92,10 +96,7 @@ fn retry_warnings_show_the_collector_url_without_query_or_fragment() {
         }
     });
     let text = captured.text();
-    assert!(
-        text.contains(&format!("url=http://127.0.0.1:{port}/ingest ")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("url=http://127.0.0.1:{port}/ingest ")), "{text}");
     for secret in ["token", "Qk9fU2VjcmV0VG9rZW4", "frag", "s3cr3t"] {
         assert!(!text.contains(secret), "{secret} shown: {text}");
     }

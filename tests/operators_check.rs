@@ -18,7 +18,10 @@ fn tempdir(tag: &str) -> PathBuf {
 
 /// A TOML basic string holding `p`.
 fn quoted(p: &Path) -> String {
-    format!("\"{}\"", p.display().to_string().replace('\\', "\\\\").replace('"', "\\\""))
+    format!(
+        "\"{}\"",
+        p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
+    )
 }
 
 /// Runs `privlog check` on `text` with only `vars` in the environment.
@@ -44,6 +47,9 @@ fn all_output(o: &Output) -> String {
 
 const STDOUT: &str = "[[sinks]]\ntype = \"stdout\"\n";
 
+/// A configuration, its environment, and what the error must name.
+type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn every_size_and_duration_passes_at_its_bound_and_is_refused_past_it() {
     let dir = tempdir("bounds");
@@ -51,111 +57,173 @@ fn every_size_and_duration_passes_at_its_bound_and_is_refused_past_it() {
     let logs = quoted(&dir.join("logs"));
     let http = format!("[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\nspool_dir = {spool}\n");
     let rolling = format!("[[sinks]]\ntype = \"rolling\"\ndir = {logs}\n");
-    let pipeline = |line: &str| format!("[pipeline]\n{line}\n{STDOUT}");
-    let in_http = |line: &str| format!("{http}{line}\n");
-    let in_rolling = |line: &str| format!("{rolling}{line}\n");
-    // (config with the value, the value at the bound, the value past it, the field)
-    let cases: Vec<(Box<dyn Fn(&str) -> String>, &str, &str, &str)> = vec![
-        (Box::new(move |v| pipeline(&format!("queue_capacity = {v}"))), "262144", "262145", "pipeline.queue_capacity"),
-        (Box::new(move |v| pipeline(&format!("queue_capacity = {v}"))), "1", "0", "pipeline.queue_capacity"),
-        (Box::new(move |v| pipeline(&format!("batch_size = {v}"))), "16384", "16385", "pipeline.batch_size"),
-        (Box::new(move |v| pipeline(&format!("batch_size = {v}"))), "1", "0", "pipeline.batch_size"),
+    // (the table, its line with `{}` for the value, the value at the bound, one past it, the field)
+    let cases = [
         (
-            Box::new(move |v| pipeline(&format!("batch_size = 256\nsink_queue_batches = {v}"))),
+            "pipeline",
+            "queue_capacity = {}",
+            "262144",
+            "262145",
+            "pipeline.queue_capacity",
+        ),
+        ("pipeline", "queue_capacity = {}", "1", "0", "pipeline.queue_capacity"),
+        ("pipeline", "batch_size = {}", "16384", "16385", "pipeline.batch_size"),
+        ("pipeline", "batch_size = {}", "1", "0", "pipeline.batch_size"),
+        (
+            "pipeline",
+            "batch_size = 256\nsink_queue_batches = {}",
             "4096",
             "4097",
             "pipeline.sink_queue_batches",
         ),
         (
-            Box::new(move |v| pipeline(&format!("batch_size = 512\nsink_queue_batches = {v}"))),
+            "pipeline",
+            "batch_size = 512\nsink_queue_batches = {}",
             "2048",
             "2049",
             "pipeline.sink_queue_batches",
         ),
-        (Box::new(move |v| pipeline(&format!("shutdown_timeout = \"{v}\""))), "1h", "3601s", "pipeline.shutdown_timeout"),
-        (Box::new(move |v| in_http(&format!("timeout = \"{v}\""))), "1h", "3601s", "sinks.http.timeout"),
-        (Box::new(move |v| in_http(&format!("timeout = \"{v}\""))), "1ms", "0s", "sinks.http.timeout"),
-        (Box::new(move |v| in_http(&format!("max_in_flight = {v}"))), "64", "65", "sinks.http.max_in_flight"),
-        (Box::new(move |v| in_http(&format!("max_in_flight = {v}"))), "1", "0", "sinks.http.max_in_flight"),
         (
-            Box::new(move |v| in_http(&format!("max_buffered_records = {v}"))),
+            "pipeline",
+            "shutdown_timeout = \"{}\"",
+            "1h",
+            "3601s",
+            "pipeline.shutdown_timeout",
+        ),
+        ("http", "timeout = \"{}\"", "1h", "3601s", "sinks.http.timeout"),
+        ("http", "timeout = \"{}\"", "1ms", "0s", "sinks.http.timeout"),
+        ("http", "max_in_flight = {}", "64", "65", "sinks.http.max_in_flight"),
+        ("http", "max_in_flight = {}", "1", "0", "sinks.http.max_in_flight"),
+        (
+            "http",
+            "max_buffered_records = {}",
             "262144",
             "262145",
             "sinks.http.max_buffered_records",
         ),
         (
-            Box::new(move |v| in_http(&format!("batch_max_records = {v}"))),
+            "http",
+            "batch_max_records = {}",
             "65536",
             "65537",
             "sinks.http.batch_max_records",
         ),
-        (Box::new(move |v| in_http(&format!("batch_max_records = {v}"))), "1", "0", "sinks.http.batch_max_records"),
         (
-            Box::new(move |v| in_http(&format!("batch_max_bytes = {v}"))),
+            "http",
+            "batch_max_records = {}",
+            "1",
+            "0",
+            "sinks.http.batch_max_records",
+        ),
+        (
+            "http",
+            "batch_max_bytes = {}",
             "67108864",
             "67108865",
             "sinks.http.batch_max_bytes",
         ),
-        (Box::new(move |v| in_http(&format!("batch_linger = \"{v}\""))), "1h", "3601s", "sinks.http.batch_linger"),
-        (Box::new(move |v| in_http(&format!("retry_initial = \"{v}\""))), "1h", "3601s", "sinks.http.retry_initial"),
-        (Box::new(move |v| in_http(&format!("retry_max = \"{v}\""))), "1h", "3601s", "sinks.http.retry_max"),
         (
-            Box::new(move |v| in_http(&format!("retry_after_max = \"{v}\""))),
+            "http",
+            "batch_linger = \"{}\"",
+            "1h",
+            "3601s",
+            "sinks.http.batch_linger",
+        ),
+        (
+            "http",
+            "retry_initial = \"{}\"",
+            "1h",
+            "3601s",
+            "sinks.http.retry_initial",
+        ),
+        ("http", "retry_max = \"{}\"", "1h", "3601s", "sinks.http.retry_max"),
+        (
+            "http",
+            "retry_after_max = \"{}\"",
             "24h",
             "86401s",
             "sinks.http.retry_after_max",
         ),
         (
-            Box::new(move |v| in_http(&format!("spool_max_bytes = {v}"))),
+            "http",
+            "spool_max_bytes = {}",
             "1099511627776",
             "1099511627777",
             "sinks.http.spool_max_bytes",
         ),
         (
-            Box::new(move |v| in_http(&format!("spool_segment_bytes = {v}"))),
+            "http",
+            "spool_segment_bytes = {}",
             "67108864",
             "67108865",
             "sinks.http.spool_segment_bytes",
         ),
         (
-            Box::new(move |v| in_http(&format!("spool_segment_bytes = {v}"))),
+            "http",
+            "spool_segment_bytes = {}",
             "1024",
             "1023",
             "sinks.http.spool_segment_bytes",
         ),
-        (Box::new(move |v| in_http(&format!("spool_fsync = \"{v}\""))), "1h", "3601s", "sinks.http.spool_fsync"),
+        ("http", "spool_fsync = \"{}\"", "1h", "3601s", "sinks.http.spool_fsync"),
         (
-            Box::new(move |v| in_rolling(&format!("max_file_bytes = {v}"))),
+            "rolling",
+            "max_file_bytes = {}",
             "1099511627776",
             "1099511627777",
             "sinks.rolling.max_file_bytes",
         ),
-        (Box::new(move |v| in_rolling(&format!("max_files = {v}"))), "100000", "100001", "sinks.rolling.max_files"),
-        (Box::new(move |v| in_rolling(&format!("max_files = {v}"))), "1", "0", "sinks.rolling.max_files"),
         (
-            Box::new(move |v| in_rolling(&format!("schedule = [{v}, 0, 0]"))),
+            "rolling",
+            "max_files = {}",
+            "100000",
+            "100001",
+            "sinks.rolling.max_files",
+        ),
+        ("rolling", "max_files = {}", "1", "0", "sinks.rolling.max_files"),
+        (
+            "rolling",
+            "schedule = [{}, 0, 0]",
             "10000",
             "10001",
             "sinks.rolling.schedule",
         ),
-        (Box::new(move |v| in_rolling(&format!("max_age = \"{v}\""))), "36500d", "36501d", "sinks.rolling.max_age"),
-        (Box::new(move |v| in_rolling(&format!("fsync = \"{v}\""))), "1h", "3601s", "sinks.rolling.fsync"),
+        (
+            "rolling",
+            "max_age = \"{}\"",
+            "36500d",
+            "36501d",
+            "sinks.rolling.max_age",
+        ),
+        ("rolling", "fsync = \"{}\"", "1h", "3601s", "sinks.rolling.fsync"),
     ];
-    for (config, at, past, field) in &cases {
-        let ok = check(&dir, &config(at), &[]);
+    let config = |table: &str, line: &str, value: &str| {
+        let line = line.replace("{}", value);
+        match table {
+            "pipeline" => format!("[pipeline]\n{line}\n{STDOUT}"),
+            "http" => format!("{http}{line}\n"),
+            _ => format!("{rolling}{line}\n"),
+        }
+    };
+    for (table, line, at, past, field) in cases {
+        let ok = check(&dir, &config(table, line, at), &[]);
         assert!(ok.status.success(), "{field} = {at}: {}", all_output(&ok));
-        let bad = check(&dir, &config(past), &[]);
+        let bad = check(&dir, &config(table, line, past), &[]);
         assert_eq!(bad.status.code(), Some(2), "{field} = {past}: {}", all_output(&bad));
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(
-            err.contains(&format!("invalid config field `{field}`")) && err.contains("is out of range; use a value from"),
+            err.contains(&format!("invalid config field `{field}`"))
+                && err.contains("is out of range; use a value from"),
             "{field} = {past}: {err}"
         );
         // The value is shown as written, or as the number of seconds.
         let shown = past.trim_end_matches(|c: char| c.is_ascii_alphabetic());
         assert!(err.contains(&format!(" = {shown}")), "{field} = {past}: {err}");
     }
-    assert!(!dir.join("spool").exists() && !dir.join("logs").exists(), "check created nothing");
+    assert!(
+        !dir.join("spool").exists() && !dir.join("logs").exists(),
+        "check created nothing"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -181,7 +249,10 @@ fn check_refuses_under_the_same_field_what_build_refuses_and_creates_nothing() {
     let spool = dir.join("spool");
     let mut cases = vec![
         (
-            format!("[[sinks]]\ntype = \"rolling\"\ndir = {}\nprefix = \"../x\"\n", quoted(&dir.join("logs"))),
+            format!(
+                "[[sinks]]\ntype = \"rolling\"\ndir = {}\nprefix = \"../x\"\n",
+                quoted(&dir.join("logs"))
+            ),
             "sinks.rolling.prefix",
             "no path separators",
         ),
@@ -206,12 +277,15 @@ fn check_refuses_under_the_same_field_what_build_refuses_and_creates_nothing() {
             "no certificate",
         ),
         (
-            format!("[[sinks]]\ntype = \"file\"\npath = {}\n", quoted(&dir.join("missing/r.ndjson"))),
+            format!(
+                "[[sinks]]\ntype = \"file\"\npath = {}\n",
+                quoted(&dir.join("missing/r.ndjson"))
+            ),
             "sinks.file.path",
             "does not exist",
         ),
         (
-            format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"tcp\"\naddress = \"no-port\"\n"),
+            "[[sinks]]\ntype = \"syslog\"\ntransport = \"tcp\"\naddress = \"no-port\"\n".to_owned(),
             "sinks.syslog.address",
             "host:port",
         ),
@@ -226,7 +300,10 @@ fn check_refuses_under_the_same_field_what_build_refuses_and_creates_nothing() {
         let out = check(&dir, text, &[]);
         assert_eq!(out.status.code(), Some(2), "{text}: {}", all_output(&out));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&format!("invalid config field `{field}`")), "{text}: {err}");
+        assert!(
+            err.contains(&format!("invalid config field `{field}`")),
+            "{text}: {err}"
+        );
         assert!(err.contains(why), "{text}: {err}");
         // Building from the same file fails on the same field.
         let built = Config::from_toml(text, Vec::<(String, String)>::new())
@@ -253,16 +330,28 @@ fn check_never_prints_the_key_an_override_a_header_value_or_a_password() {
     let key = "5f1e9c0b7a3d4e2f8a6b1c9d0e7f3a2b4c5d6e7f8091a2b3c4d5e6f708192a3b";
     let token = "dG9rLTlYcTItU2VjcmV0VmFsdWU";
     let http = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\n";
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         // The key where the variable's name belongs.
         (format!("[key]\nenv = \"{key}\"\n{STDOUT}"), vec![], "key.env"),
         // A one-character typo of PRIVLOG_KEY makes an override of `key`.
         (STDOUT.to_owned(), vec![("PRIVLOG__KEY", key)], "`key`"),
         // An override of the wrong type.
-        (STDOUT.to_owned(), vec![("PRIVLOG__PIPELINE__BATCH_SIZE", token)], "pipeline.batch_size"),
-        (STDOUT.to_owned(), vec![("PRIVLOG__PIPELINE__SHUTDOWN_TIMEOUT", token)], "pipeline.shutdown_timeout"),
+        (
+            STDOUT.to_owned(),
+            vec![("PRIVLOG__PIPELINE__BATCH_SIZE", token)],
+            "pipeline.batch_size",
+        ),
+        (
+            STDOUT.to_owned(),
+            vec![("PRIVLOG__PIPELINE__SHUTDOWN_TIMEOUT", token)],
+            "pipeline.shutdown_timeout",
+        ),
         // A TOML syntax error on the line of a header value.
-        (format!("{http}headers = {{ Authorization = \"Bearer {token}\" \n"), vec![], "line 4, column"),
+        (
+            format!("{http}headers = {{ Authorization = \"Bearer {token}\" \n"),
+            vec![],
+            "line 4, column",
+        ),
         // A password with `#` in the collector URL.
         (
             format!("[[sinks]]\ntype = \"http\"\nendpoint = \"http://ops:{token}#x@127.0.0.1:9/\"\n"),

@@ -41,7 +41,8 @@ const MAX_FILES: Limit = Limit::count("max_files", 1, 100_000);
 /// Each number of `schedule`.
 const SCHEDULE: Limit = Limit::count("schedule", 0, 10_000);
 /// `max_age`: up to 100 years.
-const MAX_AGE: DurationLimit = DurationLimit::new("max_age", Duration::from_secs(1), Duration::from_secs(36_500 * 86_400));
+const MAX_AGE: DurationLimit =
+    DurationLimit::new("max_age", Duration::from_secs(1), Duration::from_secs(36_500 * 86_400));
 /// `fsync` as an interval.
 const FSYNC_INTERVAL: DurationLimit = DurationLimit::new("fsync", Duration::ZERO, Duration::from_secs(3600));
 

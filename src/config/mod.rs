@@ -840,11 +840,19 @@ mod tests {
             "invalid config field `pipeline.batch_size`: batch_size = 100000000 is out of range; use a value \
              from 1 to 16384"
         );
-        let e = Config::from_toml(&format!("[pipeline]\nqueue_capacity = 1000000000000000000\n{MIN}"), env(&[]))
-            .expect_err("error");
+        let e = Config::from_toml(
+            &format!("[pipeline]\nqueue_capacity = 1000000000000000000\n{MIN}"),
+            env(&[]),
+        )
+        .expect_err("error");
         assert!(e.to_string().contains("pipeline.queue_capacity"), "{e}");
-        let e = Config::from_toml(&format!("[pipeline]\nshutdown_timeout = \"2h\"\n{MIN}"), env(&[])).expect_err("error");
-        assert!(e.to_string().contains("shutdown_timeout = 2h is out of range; use a value from 0s to 1h"), "{e}");
+        let e =
+            Config::from_toml(&format!("[pipeline]\nshutdown_timeout = \"2h\"\n{MIN}"), env(&[])).expect_err("error");
+        assert!(
+            e.to_string()
+                .contains("shutdown_timeout = 2h is out of range; use a value from 0s to 1h"),
+            "{e}"
+        );
         let e = Config::from_toml(&format!("[pipeline]\nsink_queue_batches = 0\n{MIN}"), env(&[])).expect_err("error");
         assert!(e.to_string().contains("pipeline.sink_queue_batches"), "{e}");
     }
@@ -875,12 +883,19 @@ mod tests {
         let hex = "cd".repeat(32);
         let cfg = Config::from_toml(
             &format!("[key]\nenv = \"MY_KEY\"\n{MIN}"),
-            env(&[("MY_KEY", &hex), ("PRIVLOG__POLICY__ROTATION", "daily"), ("DB_PASSWORD", "pw-Zk81")]),
+            env(&[
+                ("MY_KEY", &hex),
+                ("PRIVLOG__POLICY__ROTATION", "daily"),
+                ("DB_PASSWORD", "pw-Zk81"),
+            ]),
         )
         .expect("valid");
         let dbg = format!("{cfg:?}");
         assert!(dbg.contains("MY_KEY"), "{dbg}");
-        assert!(!dbg.contains("cdcdcdcd") && !dbg.contains("pw-Zk81") && !dbg.contains("DB_PASSWORD"), "{dbg}");
+        assert!(
+            !dbg.contains("cdcdcdcd") && !dbg.contains("pw-Zk81") && !dbg.contains("DB_PASSWORD"),
+            "{dbg}"
+        );
     }
 
     #[test]
@@ -890,7 +905,10 @@ mod tests {
         std::fs::create_dir_all(&d).expect("dir");
         let rolling = d.join("logs");
         let cfg = Config::from_toml(
-            &format!("[[sinks]]\ntype = \"rolling\"\ndir = {}\n", quoted(&rolling.display().to_string())),
+            &format!(
+                "[[sinks]]\ntype = \"rolling\"\ndir = {}\n",
+                quoted(&rolling.display().to_string())
+            ),
             env(&[]),
         )
         .expect("valid");
@@ -899,7 +917,10 @@ mod tests {
         let file = d.join("a-file");
         std::fs::write(&file, "x").expect("write");
         let cfg = Config::from_toml(
-            &format!("[[sinks]]\ntype = \"rolling\"\ndir = {}\n", quoted(&file.display().to_string())),
+            &format!(
+                "[[sinks]]\ntype = \"rolling\"\ndir = {}\n",
+                quoted(&file.display().to_string())
+            ),
             env(&[]),
         )
         .expect("parses");
@@ -907,11 +928,19 @@ mod tests {
         assert!(e.to_string().contains("sinks.rolling.dir"), "{e}");
         assert!(cfg.build().is_err());
         let cfg = Config::from_toml(
-            &format!("[[sinks]]\ntype = \"file\"\npath = {}\n", quoted(&d.join("missing/r.ndjson").display().to_string())),
+            &format!(
+                "[[sinks]]\ntype = \"file\"\npath = {}\n",
+                quoted(&d.join("missing/r.ndjson").display().to_string())
+            ),
             env(&[]),
         )
         .expect("parses");
-        assert!(cfg.validate().expect_err("no directory").to_string().contains("sinks.file.path"));
+        assert!(
+            cfg.validate()
+                .expect_err("no directory")
+                .to_string()
+                .contains("sinks.file.path")
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -933,7 +962,10 @@ mod tests {
         drop(held);
         let twice = format!("{text}{text}");
         let e = Config::from_toml(&twice, env(&[])).expect_err("shared").to_string();
-        assert!(e.contains("sinks.http.spool_dir") && e.contains("sinks 0 and 1 share"), "{e}");
+        assert!(
+            e.contains("sinks.http.spool_dir") && e.contains("sinks 0 and 1 share"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -1026,5 +1058,4 @@ mod tests {
             }
         }
     }
-
 }

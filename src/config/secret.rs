@@ -39,7 +39,8 @@ impl Secrets {
         {
             self.add_strings(label, &v);
         }
-        self.0.push((label.to_owned(), zeroize::Zeroizing::new(value.to_owned())));
+        self.0
+            .push((label.to_owned(), zeroize::Zeroizing::new(value.to_owned())));
         // Longest first, so a value inside a longer one leaves none of it.
         self.0.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
     }
@@ -95,7 +96,7 @@ fn replace_whole(text: &str, what: &str, with: &str) -> String {
     while let Some(i) = rest.find(what) {
         let before = rest[..i].chars().next_back().or_else(|| out.chars().next_back());
         let after = rest[i + what.len()..].chars().next();
-        let whole = !(starts_word && word(before)) && !(ends_word && word(after));
+        let whole = !(starts_word && word(before) || ends_word && word(after));
         out.push_str(&rest[..i]);
         out.push_str(if whole { with } else { what });
         rest = &rest[i + what.len()..];
@@ -187,22 +188,28 @@ fn without_value(msg: &str) -> String {
 pub(super) fn check_var_name(name: &str) -> Result<(), &'static str> {
     let key_like = name.len() >= 32 && name.bytes().all(|b| b.is_ascii_hexdigit());
     if key_like {
-        return Err("this looks like a key (hex digits), not the name of an environment variable; put the key \
-                    in a variable and write its name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown)");
+        return Err(
+            "this looks like a key (hex digits), not the name of an environment variable; put the key \
+                    in a variable and write its name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown)",
+        );
     }
     let is_name = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !is_name {
-        return Err("this is not the name of an environment variable (letters, digits and _); write the \
-                    variable's name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown, as it may be a secret)");
+        return Err(
+            "this is not the name of an environment variable (letters, digits and _); write the \
+                    variable's name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown, as it may be a secret)",
+        );
     }
     let has = |f: fn(&u8) -> bool| name.as_bytes().iter().any(f);
     let mixed = has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase) && has(u8::is_ascii_digit);
     if name.len() >= 20 && (!name.contains('_') || mixed) {
-        return Err("this looks like a secret, not the name of an environment variable; write the variable's \
-                    name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown)");
+        return Err(
+            "this looks like a secret, not the name of an environment variable; write the variable's \
+                    name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown)",
+        );
     }
     Ok(())
 }

@@ -329,7 +329,11 @@ impl fmt::Display for KeyRingError {
                 path.display(),
                 path.display()
             ),
-            KeyRingError::DirPermissions { path, mode, ring: false } => write!(
+            KeyRingError::DirPermissions {
+                path,
+                mode,
+                ring: false,
+            } => write!(
                 f,
                 "the directory {} of the key file can be written by group or others (mode {mode:04o}), so \
                  anyone who can write there can replace the key; run `chmod go-w {}` or move the key file \
@@ -431,7 +435,10 @@ mod tests {
         for mode in [0o777, 0o1777, 0o770, 0o702] {
             chmod(&ring, mode);
             let e = KeyRing::load(&ring).expect_err("refused");
-            assert!(matches!(e, KeyRingError::DirPermissions { ring: true, .. }), "{mode:o}: {e}");
+            assert!(
+                matches!(e, KeyRingError::DirPermissions { ring: true, .. }),
+                "{mode:o}: {e}"
+            );
             let msg = e.to_string();
             assert!(msg.contains(&format!("key directory {}", ring.display())), "{msg}");
             assert!(msg.contains(&format!("(mode {mode:04o})")), "{msg}");

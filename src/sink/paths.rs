@@ -60,13 +60,21 @@ mod tests {
         assert!(check_dir(&d).is_ok());
         assert!(check_dir(&d.join("new/deeper")).is_ok());
         assert!(check_dir(&file).expect_err("a file").contains("is not a directory"));
-        assert!(check_dir(&file.join("sub")).expect_err("under a file").contains("cannot be created"));
+        assert!(
+            check_dir(&file.join("sub"))
+                .expect_err("under a file")
+                .contains("cannot be created")
+        );
         assert!(check_dir(Path::new("")).is_err());
         assert!(check_file(&file).is_ok());
         assert!(check_file(&d.join("new.ndjson")).is_ok());
         assert!(check_file(Path::new("relative.ndjson")).is_ok());
         assert!(check_file(&d).expect_err("a dir").contains("is a directory"));
-        assert!(check_file(&d.join("missing/x.ndjson")).expect_err("no dir").contains("does not exist"));
+        assert!(
+            check_file(&d.join("missing/x.ndjson"))
+                .expect_err("no dir")
+                .contains("does not exist")
+        );
         assert!(!d.join("new").exists(), "nothing was created");
         let _ = std::fs::remove_dir_all(&d);
     }

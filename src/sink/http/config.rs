@@ -48,7 +48,6 @@ impl fmt::Debug for Headers {
 ///     .build()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct HttpSinkBuilder {
     pub(crate) name: Option<String>,
     pub(crate) url: String,
@@ -64,6 +63,27 @@ pub struct HttpSinkBuilder {
     pub(crate) spool: Option<SpoolConfig>,
     pub(crate) dead_letter: Option<PathBuf>,
     pub(crate) ca_pem: Option<Vec<u8>>,
+}
+
+/// Shows the URL without credentials, query or fragment, and no header value.
+impl fmt::Debug for HttpSinkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSinkBuilder")
+            .field("name", &self.name)
+            .field("url", &shown(&self.url))
+            .field("encoder", &self.encoder.name())
+            .field("headers", &self.headers)
+            .field("batch", &self.batch)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_buffered_records", &self.max_buffered_records)
+            .field("gzip", &self.gzip)
+            .field("spool", &self.spool)
+            .field("dead_letter", &self.dead_letter)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())))
+            .finish()
+    }
 }
 
 impl HttpSinkBuilder {
@@ -337,14 +357,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_output_never_shows_header_values() {
-        let b = HttpSinkBuilder::new("http://127.0.0.1:9/x")
+    fn debug_output_never_shows_header_values_or_the_urls_credentials_or_query() {
+        let b = HttpSinkBuilder::new("http://ops:pw-81Zq@127.0.0.1:9/x?token=tk-5Rr")
             .bearer_token("s3cr3t-token")
             .basic_auth("user", "hunter2");
         let dbg = format!("{b:?}");
         assert!(dbg.contains("authorization"), "{dbg}");
         assert!(
             !dbg.contains("s3cr3t") && !dbg.contains("hunter2") && !dbg.contains("dXNlcjpodW50ZXIy"),
+            "{dbg}"
+        );
+        assert!(
+            !dbg.contains("pw-81Zq") && !dbg.contains("tk-5Rr") && !dbg.contains("ops"),
             "{dbg}"
         );
     }

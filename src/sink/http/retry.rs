@@ -9,7 +9,8 @@ use crate::limits::{DurationLimit, OutOfRange};
 pub(crate) const INITIAL: DurationLimit =
     DurationLimit::new("retry_initial", Duration::from_millis(1), Duration::from_secs(3600));
 /// `retry_max`.
-pub(crate) const MAX: DurationLimit = DurationLimit::new("retry_max", Duration::from_millis(1), Duration::from_secs(3600));
+pub(crate) const MAX: DurationLimit =
+    DurationLimit::new("retry_max", Duration::from_millis(1), Duration::from_secs(3600));
 /// `retry_after_max`.
 pub(crate) const MAX_RETRY_AFTER: DurationLimit =
     DurationLimit::new("retry_after_max", Duration::from_millis(1), Duration::from_secs(86_400));

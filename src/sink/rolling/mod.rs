@@ -11,5 +11,5 @@ mod sink;
 
 pub use name::{LogFile, log_files};
 pub use retention::{Retention, RetentionReport};
-pub use sink::{Fsync, RollingFileSink};
 pub(crate) use sink::check_prefix;
+pub use sink::{Fsync, RollingFileSink};
