@@ -49,6 +49,8 @@ impl std::error::Error for OutOfRange {}
 
 /// What a count or size measures, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Byte sizes are set only by the spool and the configuration file.
+#[cfg_attr(not(any(feature = "spool", feature = "config")), allow(dead_code))]
 pub(crate) enum Unit {
     /// A number of things (records, batches, files, requests).
     Count,
@@ -75,6 +77,7 @@ impl Limit {
         }
     }
 
+    #[cfg_attr(not(any(feature = "spool", feature = "config")), allow(dead_code))]
     pub(crate) const fn bytes(setting: &'static str, min: u64, max: u64) -> Self {
         Limit {
             setting,

@@ -281,6 +281,8 @@ pub(crate) const MAX_BUFFERED_RECORDS: Limit = Limit::count("max_buffered_record
 /// it, and why.
 #[derive(Debug)]
 pub(crate) struct Refused {
+    /// Read by the configuration file's errors.
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
     pub(crate) field: &'static str,
     pub(crate) reason: String,
     pub(crate) source: Option<SinkError>,
