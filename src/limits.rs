@@ -5,9 +5,8 @@
 //! that a typo (`batch_size = 100000000`) is an error at start-up that names
 //! the setting and the range, not an allocation that takes the process down
 //! at the first request. The builders ([`Builder::build`](crate::Builder::build),
-//! [`HttpSinkBuilder::build`](crate::sink::http::HttpSinkBuilder::build),
-//! [`Spool::open`](crate::sink::spool::Spool::open)) and the configuration
-//! file (`privlog check` included) check the same bounds.
+//! `HttpSinkBuilder::build` and `Spool::open` with the `http` feature) and
+//! the configuration file (`privlog check` included) check the same bounds.
 
 use std::fmt;
 use std::time::Duration;

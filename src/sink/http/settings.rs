@@ -275,8 +275,8 @@ impl HttpSinkSettings {
         self.assemble(None)?.check().map_err(refused)
     }
 
-    /// [`HttpSinkSettings::check`], plus reading `ca_file` and checking that
-    /// `spool_dir` and `dead_letter` can be what they name: what
+    /// Checks every field and range, reads and parses `ca_file`, and checks
+    /// that `spool_dir` and `dead_letter` can be what they name: what
     /// [`HttpSinkSettings::build`] runs before it opens anything, and all that
     /// `privlog check` can find out without creating anything.
     ///
