@@ -68,6 +68,7 @@ pub mod audit;
 mod builder;
 #[cfg(feature = "config")]
 pub mod config;
+pub mod limits;
 pub mod middleware;
 pub mod pipeline;
 pub mod policy;
