@@ -10,7 +10,7 @@
 
 use std::io::{BufWriter, Write};
 
-use privlog::{Outcome, Record};
+use privlog::{AccountSource, Outcome, Record};
 use time::{Duration, OffsetDateTime};
 
 const ROUTES: &[(&str, &str)] = &[
@@ -135,6 +135,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.tenant = Some(tenant_names[tenant].clone());
             let acc = (tenant as u64 * 17 + rng.zipf(64) as u64 * 31 + rng.next() % 3) % accounts;
             r.account = Some(account_names[acc as usize].clone());
+            // The app signs its users in and names them with `AccountId`.
+            r.account_src = Some(AccountSource::App);
         }
         r.epoch = format!("{}-{:02}", ts.year(), u8::from(ts.month()));
         r.kid = "k_5d1f0a9c".into();

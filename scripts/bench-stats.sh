@@ -40,6 +40,7 @@ COPY (
   SELECT CAST(ts AS DATE) AS day, coalesce(route, path) AS route,
          count(*) AS requests,
          approx_count_distinct(account) AS distinct_accounts,
+         approx_count_distinct(CASE WHEN account_src = 'app' THEN account END) AS vouched_accounts,
          approx_count_distinct(tenant) AS distinct_tenants,
          approx_quantile(duration_us, 0.5) AS p50_us,
          approx_quantile(duration_us, 0.95) AS p95_us,

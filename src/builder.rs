@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use http::HeaderName;
 
+use crate::limits::{DurationLimit, OutOfRange};
 use crate::middleware::{CaptureConfig, Clock, PrivlogLayer, Shared};
 use crate::pipeline::{self, Pipeline, PipelineConfig, Stats, StatsHandle};
 use crate::policy::sanitize::Sanitizer;
@@ -29,6 +30,10 @@ use crate::{KeyError, MasterKey, Policy, PolicyError};
 pub fn builder() -> Builder {
     Builder::default()
 }
+
+/// `shutdown_timeout`: how long the guard may wait for the sinks.
+pub(crate) const SHUTDOWN_TIMEOUT: DurationLimit =
+    DurationLimit::new("shutdown_timeout", Duration::ZERO, Duration::from_secs(3600));
 
 /// Configures the layer, the privacy policy and the sinks; see [`builder`].
 #[must_use]
@@ -96,20 +101,22 @@ impl Builder {
     }
 
     /// How many records the hand-off queue holds before new ones are dropped
-    /// (and counted). Defaults to 16 384.
+    /// (and counted). Defaults to 16 384; at most 262 144.
     pub fn queue_capacity(mut self, records: usize) -> Self {
         self.config.queue_capacity = records;
         self
     }
 
-    /// The most records per batch handed to the sinks. Defaults to 512.
+    /// The most records per batch handed to the sinks. Defaults to 512; at
+    /// most 16 384.
     pub fn batch_size(mut self, records: usize) -> Self {
-        self.config.batch_size = records.max(1);
+        self.config.batch_size = records;
         self
     }
 
     /// How many batches each sink's queue holds before batches are dropped for
-    /// that sink only (and counted). Defaults to 64.
+    /// that sink only (and counted). Defaults to 64; at most 4 096, and
+    /// `batch_size` × this at most 1 048 576 records.
     pub fn sink_queue_batches(mut self, batches: usize) -> Self {
         self.config.sink_queue_batches = batches;
         self
@@ -119,14 +126,14 @@ impl Builder {
     /// Under load it sleeps about as long as the recent request rate takes to
     /// queue 128 captures (at least 1 ms, or this if shorter), so each round
     /// takes a batch worth its wake-ups; records reach the sinks within
-    /// about this long.
+    /// about this long. At most 1 s.
     pub fn max_idle(mut self, idle: Duration) -> Self {
         self.config.max_idle = idle;
         self
     }
 
     /// How long the guard's `Drop` waits for queued records to be written.
-    /// Defaults to 5 s.
+    /// Defaults to 5 s; at most 1 h.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -143,13 +150,14 @@ impl Builder {
     /// that shuts them down.
     ///
     /// # Errors
-    /// [`BuildError`] when there is no sink, the policy cannot work, no key was
-    /// given and none could be generated, or a thread could not be started.
+    /// [`BuildError`] when there is no sink, the policy cannot work, a size
+    /// or duration is out of range, no key was given and none could be
+    /// generated, or a thread could not be started.
     pub fn build(self) -> Result<(PrivlogLayer, WorkerGuard), BuildError> {
         if self.sinks.is_empty() {
             return Err(BuildError::NoSink);
         }
-        self.policy.validate().map_err(BuildError::Policy)?;
+        self.check()?;
         let key = match self.key {
             Some(k) => k,
             None => {
@@ -194,6 +202,19 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Checks the policy and every size and duration, starting nothing: what
+    /// [`Builder::build`] checks before it starts the pipeline (sinks aside).
+    pub(crate) fn check(&self) -> Result<(), BuildError> {
+        self.policy.validate().map_err(BuildError::Policy)?;
+        self.config.validate().map_err(BuildError::OutOfRange)?;
+        SHUTDOWN_TIMEOUT
+            .check(self.shutdown_timeout)
+            .map_err(BuildError::OutOfRange)?;
+        Ok(())
+    }
+}
+
 /// Why the layer could not be built.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -202,6 +223,8 @@ pub enum BuildError {
     NoSink,
     /// The policy cannot work.
     Policy(PolicyError),
+    /// A size, count or duration is outside its allowed range.
+    OutOfRange(OutOfRange),
     /// No key was given and none could be generated.
     Key(KeyError),
     /// A worker or sink thread could not be started.
@@ -215,6 +238,7 @@ impl fmt::Display for BuildError {
                 f.write_str("no sink configured: add one with `.sink(...)`, e.g. `WriterSink::stdout()`")
             }
             BuildError::Policy(e) => write!(f, "invalid privacy policy: {e}"),
+            BuildError::OutOfRange(e) => write!(f, "invalid pipeline setting: {e}"),
             BuildError::Key(e) => write!(f, "no key: {e}"),
             BuildError::Spawn(_) => f.write_str("cannot start the privlog worker thread"),
         }
@@ -225,6 +249,7 @@ impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             BuildError::Policy(e) => Some(e),
+            BuildError::OutOfRange(e) => Some(e),
             BuildError::Key(e) => Some(e),
             BuildError::Spawn(e) => Some(e),
             BuildError::NoSink => None,
@@ -314,5 +339,60 @@ impl Drop for WorkerGuard {
                 report.stats.queued
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::MemorySink;
+
+    fn built(b: Builder) -> Result<(), BuildError> {
+        b.sink(MemorySink::new())
+            .build()
+            .map(|(_, guard)| drop(guard.shutdown()))
+    }
+
+    #[test]
+    fn sizes_at_their_bounds_build_and_one_past_is_refused_before_anything_is_allocated() {
+        built(
+            builder()
+                .queue_capacity(262_144)
+                .batch_size(16_384)
+                .sink_queue_batches(64),
+        )
+        .expect("at the bounds");
+        built(builder().batch_size(256).sink_queue_batches(4096)).expect("at the bounds");
+        built(
+            builder()
+                .shutdown_timeout(Duration::from_secs(3600))
+                .max_idle(Duration::from_secs(1)),
+        )
+        .expect("at the bounds");
+        for (b, setting) in [
+            (builder().queue_capacity(1_000_000_000_000_000_000), "queue_capacity"),
+            (builder().queue_capacity(262_145), "queue_capacity"),
+            (builder().queue_capacity(0), "queue_capacity"),
+            (builder().batch_size(100_000_000), "batch_size"),
+            (builder().batch_size(0), "batch_size"),
+            (builder().sink_queue_batches(4097), "sink_queue_batches"),
+            (builder().batch_size(512).sink_queue_batches(2049), "sink_queue_batches"),
+            (
+                builder().shutdown_timeout(Duration::from_secs(3601)),
+                "shutdown_timeout",
+            ),
+            (builder().max_idle(Duration::from_millis(1001)), "max_idle"),
+        ] {
+            match built(b) {
+                Err(BuildError::OutOfRange(e)) => assert_eq!(e.setting, setting, "{e}"),
+                other => panic!("{setting}: {other:?}"),
+            }
+        }
+        let e = built(builder().batch_size(512).sink_queue_batches(2049)).expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            "invalid pipeline setting: sink_queue_batches = 2049 is out of range; use a value from 1 to 2048 \
+             (with batch_size 512, at most 1048576 records may wait for one sink)"
+        );
     }
 }

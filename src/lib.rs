@@ -31,7 +31,7 @@
 //! prints one line per request:
 //!
 //! ```text
-//! {"v":1,"ts":"2026-11-22T09:30:00.123Z","client":"127.0.0.0/24","method":"GET","route":"/health","path":"/health","query":null,"status":200,"req_bytes":0,"resp_bytes":2,"ttfb_us":41,"duration_us":63,"outcome":"completed","proto":"HTTP/1.1","account":null,"tenant":null,"epoch":"2026-11","kid":"k_1f0e2d3c"}
+//! {"v":1,"ts":"2026-11-22T09:30:00.123Z","client":"127.0.0.0/24","method":"GET","route":"/health","path":"/health","query":null,"status":200,"req_bytes":0,"resp_bytes":2,"ttfb_us":41,"duration_us":63,"outcome":"completed","proto":"HTTP/1.1","account":null,"account_src":null,"tenant":null,"epoch":"2026-11","kid":"k_1f0e2d3c"}
 //! ```
 //!
 //! # When the record is emitted
@@ -68,6 +68,7 @@ pub mod audit;
 mod builder;
 #[cfg(feature = "config")]
 pub mod config;
+pub mod limits;
 pub mod middleware;
 pub mod pipeline;
 pub mod policy;
@@ -85,7 +86,7 @@ pub use policy::{
     AccountSources, CidrError, Epoch, EpochKeys, IpPolicy, JwtClaims, KeyError, KeyId, MasterKey, Policy, PolicyError,
     Pseudonym, Pseudonymizer, Purpose, QueryPolicy, Rotation, TrustedProxies, peek_jwt, scrub_path,
 };
-pub use record::{Outcome, Record, SCHEMA_VERSION};
+pub use record::{AccountSource, Outcome, Record, SCHEMA_VERSION};
 
 /// The code in the README and the guides under `docs/` is compiled (and, where
 /// it can run without a server, run) as doc tests.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use analyst_common::{privlog, read_records, temp_dir, traffic};
-use privlog::Record;
+use privlog::{AccountSource, Record};
 
 /// A ClickHouse server on 127.0.0.1, stopped when dropped.
 struct ClickHouse {
@@ -131,6 +131,7 @@ fn load(ch: &ClickHouse, file: &Path) {
 struct Day {
     requests: u64,
     accounts: BTreeSet<String>,
+    vouched: BTreeSet<String>,
     tenants: BTreeSet<String>,
     errors: u64,
     durations: Vec<u64>,
@@ -151,11 +152,13 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     );
 
     let mut days: BTreeMap<String, Day> = BTreeMap::new();
-    let mut routes: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut routes: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for r in &records {
+        let vouched = r.account.clone().filter(|_| r.account_src == Some(AccountSource::App));
         let d = days.entry(day(r)).or_default();
         d.requests += 1;
         d.accounts.extend(r.account.clone());
+        d.vouched.extend(vouched.clone());
         d.tenants.extend(r.tenant.clone());
         d.errors += u64::from(r.status.is_none_or(|s| s >= 500));
         d.durations.push(r.duration_us);
@@ -164,19 +167,21 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
             .or_default();
         e.0 += 1;
         e.1.extend(r.account.clone());
+        e.2.extend(vouched);
     }
     assert!(days.len() >= 3);
 
     let daa = ch.query(&query_file("daily_active_accounts"));
     let want: Vec<Vec<String>> = days
         .iter()
-        .filter(|(_, d)| d.accounts.is_empty() || d.accounts.len() >= 5)
+        .filter(|(_, d)| d.accounts.is_empty() || d.vouched.len() >= 5)
         .map(|(k, d)| {
             vec![
                 k.clone(),
                 d.requests.to_string(),
                 d.accounts.len().to_string(),
                 d.tenants.len().to_string(),
+                d.vouched.len().to_string(),
             ]
         })
         .collect();
@@ -186,11 +191,15 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     let got: BTreeMap<String, String> = top.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
     let want: BTreeMap<String, String> = routes
         .iter()
-        .filter(|(_, (_, a))| a.is_empty() || a.len() >= 5)
-        .map(|(k, (n, _))| (k.clone(), n.to_string()))
+        .filter(|(_, (_, a, v))| a.is_empty() || v.len() >= 5)
+        .map(|(k, (n, _, _))| (k.clone(), n.to_string()))
         .collect();
     assert_eq!(got, want, "top routes");
     assert!(got.contains_key("/health"), "routes without accounts are shown");
+    assert!(
+        routes["/rest/search"].1.len() >= 5 && !got.contains_key("/rest/search"),
+        "a route with enough accounts but fewer than 5 vouched ones is withheld"
+    );
 
     let errors = ch.query(&query_file("error_rate"));
     assert_eq!(errors.len(), days.len());

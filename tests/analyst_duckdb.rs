@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use analyst_common::{duckdb, privlog, read_records, require_duckdb, temp_dir, traffic};
-use privlog::Record;
+use privlog::{AccountSource, Record};
 use serde_json::Value;
 
 struct Data {
@@ -46,6 +46,11 @@ fn query_file(name: &str) -> String {
     std::fs::read_to_string(format!("{}/sql/duckdb/{name}.sql", env!("CARGO_MANIFEST_DIR"))).expect("sql file")
 }
 
+/// The account, when the application vouched for it.
+fn vouched(r: &Record) -> Option<String> {
+    r.account.clone().filter(|_| r.account_src == Some(AccountSource::App))
+}
+
 fn day(r: &Record) -> String {
     format!("{:04}-{:02}-{:02}", r.ts.year(), u8::from(r.ts.month()), r.ts.day())
 }
@@ -62,40 +67,44 @@ fn the_view_reads_every_record_and_skips_the_torn_line() {
 #[test]
 fn daily_active_accounts_match_the_records() {
     let rows = with_schema(&query_file("daily_active_accounts"));
-    let mut expected: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut expected: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for r in &data().records {
         let e = expected.entry(day(r)).or_default();
         e.0 += 1;
         e.1.extend(r.account.clone());
+        e.2.extend(vouched(r));
     }
     assert!(expected.len() >= 3, "traffic spans several days");
-    let got: Vec<(String, u64, u64)> = rows
+    let got: Vec<(String, u64, u64, u64)> = rows
         .iter()
         .map(|r| {
             (
                 r[0].as_str().expect("day").to_owned(),
                 r[1].as_u64().expect("n"),
                 r[2].as_u64().expect("n"),
+                r[4].as_u64().expect("n"),
             )
         })
         .collect();
-    let want: Vec<(String, u64, u64)> = expected
+    let want: Vec<(String, u64, u64, u64)> = expected
         .into_iter()
-        .filter(|(_, (_, a))| a.is_empty() || a.len() >= 5)
-        .map(|(d, (n, a))| (d, n, a.len() as u64))
+        .filter(|(_, (_, a, v))| a.is_empty() || v.len() >= 5)
+        .map(|(d, (n, a, v))| (d, n, a.len() as u64, v.len() as u64))
         .collect();
+    assert!(want.iter().all(|w| w.2 > w.3), "each day has claimed accounts too");
     assert_eq!(got, want);
 }
 
 #[test]
 fn top_routes_group_by_template_or_scrubbed_path_and_withhold_small_ones() {
     let rows = with_schema(&query_file("top_routes"));
-    let mut expected: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
+    let mut expected: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for r in &data().records {
         let key = r.route.clone().unwrap_or_else(|| r.path.clone());
         let e = expected.entry(key).or_default();
         e.0 += 1;
         e.1.extend(r.account.clone());
+        e.2.extend(vouched(r));
     }
     let got: BTreeMap<String, u64> = rows
         .iter()
@@ -103,11 +112,15 @@ fn top_routes_group_by_template_or_scrubbed_path_and_withhold_small_ones() {
         .collect();
     let want: BTreeMap<String, u64> = expected
         .iter()
-        .filter(|(_, (_, a))| a.is_empty() || a.len() >= 5)
-        .map(|(k, (n, _))| (k.clone(), *n))
+        .filter(|(_, (_, a, v))| a.is_empty() || v.len() >= 5)
+        .map(|(k, (n, _, _))| (k.clone(), *n))
         .collect();
     assert_eq!(got, want);
     assert!(got.contains_key("/rest/issues/{id}"));
+    assert!(
+        expected["/rest/search"].1.len() >= 5 && !got.contains_key("/rest/search"),
+        "a route with enough accounts but fewer than 5 vouched ones is withheld"
+    );
     assert!(
         got.keys().any(|k| k.starts_with("/nowhere/")),
         "a path without a route appears as its scrubbed path"
@@ -158,7 +171,8 @@ fn latency_percentiles_are_values_at_their_rank() {
 
 #[test]
 fn privlog_stats_agrees_with_duckdb_per_day() {
-    let sql = "SELECT strftime(CAST(ts AS DATE), '%Y-%m-%d'), count(*), count(DISTINCT account), count(DISTINCT tenant), sum(resp_bytes) \
+    let sql = "SELECT strftime(CAST(ts AS DATE), '%Y-%m-%d'), count(*), count(DISTINCT account), count(DISTINCT tenant), sum(resp_bytes), \
+               count(DISTINCT CASE WHEN account_src = 'app' THEN account END) \
                FROM privlog_records GROUP BY 1 ORDER BY 1";
     let rows = with_schema(sql);
     let (json, stderr) = privlog(&[
@@ -179,6 +193,7 @@ fn privlog_stats_agrees_with_duckdb_per_day() {
         assert_eq!(s["distinct_accounts"], r[2]);
         assert_eq!(s["distinct_tenants"], r[3]);
         assert_eq!(s["resp_bytes"], r[4]);
+        assert_eq!(s["vouched_accounts"], r[5]);
     }
     assert!(stderr.contains("1 damaged or torn line skipped"), "{stderr}");
 }

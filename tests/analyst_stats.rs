@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use analyst_common::{privlog, temp_dir};
-use privlog::Record;
+use privlog::{AccountSource, Record};
 use serde_json::Value;
 use time::macros::datetime;
 
@@ -19,6 +19,8 @@ fn record(ts: time::OffsetDateTime, route: &str, status: u16, account: Option<&s
     r.duration_us = us;
     r.resp_bytes = 100;
     r.account = account.map(str::to_owned);
+    // The application vouched for every account here.
+    r.account_src = account.map(|_| AccountSource::App);
     r.tenant = account.map(|a| format!("ten_{}", a.len() % 2));
     r
 }
@@ -175,6 +177,7 @@ fn json_rows_carry_keys_and_every_figure() {
     for key in [
         "requests",
         "distinct_accounts",
+        "vouched_accounts",
         "p50_us",
         "p95_us",
         "p99_us",
@@ -223,9 +226,11 @@ fn csv_quotes_values_and_table_aligns_columns() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("route,requests,distinct_accounts,distinct_tenants,p50_us,p95_us,p99_us,req_bytes,resp_bytes")
+        Some(
+            "route,requests,distinct_accounts,vouched_accounts,distinct_tenants,p50_us,p95_us,p99_us,req_bytes,resp_bytes"
+        )
     );
-    assert!(csv.contains("\"/rare2,with \"\"comma\"\"\",3,3,"), "{csv}");
+    assert!(csv.contains("\"/rare2,with \"\"comma\"\"\",3,3,3,"), "{csv}");
     let (table, _) = privlog(&["stats", "--by", "route", p]);
     let lines: Vec<&str> = table.lines().collect();
     assert!(lines[0].starts_with("route") && lines[1].starts_with("----"));

@@ -201,6 +201,12 @@ async fn fixture(tag: &str) -> Fixture {
     let logs = dir.join("logs");
     std::fs::create_dir_all(&keys).expect("keys dir");
     std::fs::create_dir_all(&logs).expect("logs dir");
+    // Only its owner may write a key directory, whatever the umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    }
     let mut ring = Vec::new();
     for name in ["2026-10.key", "2026-12.key"] {
         let p = keys.join(name);

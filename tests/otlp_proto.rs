@@ -24,6 +24,7 @@ fn otlp_json_parses_with_the_official_schema_and_keeps_every_field() {
     a.ttfb_us = Some(100);
     a.duration_us = 250;
     a.account = Some("acc_3q2x9Vd1kQ0bZg7mH4sT1A".into());
+    a.account_src = Some(privlog::AccountSource::App);
     a.tenant = Some("ten_Jp0cX8aWm3nR5yE2uK9fLw".into());
     a.proto = "HTTP/2".into();
     a.epoch = "2026-11".into();
@@ -67,7 +68,7 @@ fn otlp_json_parses_with_the_official_schema_and_keeps_every_field() {
         first[5],
         "client.address=203.0.113.0/24 http.request.body.size=42 http.request.method=POST \
          http.response.body.size=7 http.response.status_code=503 http.route=/rest/items/{id} \
-         network.protocol.name=http network.protocol.version=2 privlog.duration_us=250 \
+         network.protocol.name=http network.protocol.version=2 privlog.account_src=app privlog.duration_us=250 \
          privlog.epoch=2026-11 privlog.kid=k_5d1f0a9c privlog.outcome=completed privlog.schema_version=1 \
          privlog.tenant=ten_Jp0cX8aWm3nR5yE2uK9fLw privlog.ttfb_us=100 url.path=/rest/items/{uuid} \
          url.query=lic=active user.hash=acc_3q2x9Vd1kQ0bZg7mH4sT1A"

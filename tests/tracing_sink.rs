@@ -62,6 +62,7 @@ fn full_record() -> Record {
     r.duration_us = 910;
     r.outcome = Outcome::Completed;
     r.account = Some("acc_3q2x9Vd1kQ0bZg7mH4sT1A".into());
+    r.account_src = Some(privlog::AccountSource::App);
     r.tenant = Some("ten_Jp0cX8aWm3nR5yE2uK9fLw".into());
     r.epoch = "2026-11".into();
     r.kid = "k_5d1f0a9c".into();
@@ -94,7 +95,16 @@ fn each_record_is_one_event_with_one_field_per_record_field() {
     assert_eq!(fields.len(), ndjson.as_object().map_or(0, |o| o.len()) + 1);
     // Absent values are left out.
     let sparse = events[1]["fields"].as_object().expect("fields");
-    for absent in ["client", "route", "query", "status", "ttfb_us", "account", "tenant"] {
+    for absent in [
+        "client",
+        "route",
+        "query",
+        "status",
+        "ttfb_us",
+        "account",
+        "account_src",
+        "tenant",
+    ] {
         assert!(!sparse.contains_key(absent), "{absent} should be absent");
     }
     assert_eq!(sparse["ts"], "2026-11-22T09:31:00.000Z");

@@ -2,7 +2,7 @@
 -- ClickHouse 18.16 (Debian) and later; `ts` keeps whole seconds there (on
 -- 20.1 and later `DateTime64(3, 'UTC')` keeps the milliseconds).
 -- Load NDJSON record files, skipping up to 1000 torn or damaged lines per insert:
---   clickhouse-client --query "INSERT INTO privlog_records SETTINGS date_time_input_format = 'best_effort', input_format_allow_errors_num = 1000 FORMAT JSONEachRow" < {files}
+--   clickhouse-client --query "INSERT INTO privlog_records SETTINGS date_time_input_format = 'best_effort', input_format_allow_errors_num = 1000, input_format_skip_unknown_fields = 1 FORMAT JSONEachRow" < {files}
 CREATE TABLE IF NOT EXISTS privlog_records
 (
     v UInt8,
@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS privlog_records
     outcome String,
     proto String,
     account Nullable(String),
+    account_src Nullable(String),
     tenant Nullable(String),
     epoch String,
     kid String

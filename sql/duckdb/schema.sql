@@ -23,6 +23,7 @@ FROM read_json(
         outcome: 'VARCHAR',
         proto: 'VARCHAR',
         account: 'VARCHAR',
+        account_src: 'VARCHAR',
         tenant: 'VARCHAR',
         epoch: 'VARCHAR',
         kid: 'VARCHAR'

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{ConfigError, parse_duration};
+use crate::limits::{DurationLimit, Limit, OutOfRange};
 use crate::sink::{Facility, Fsync, Retention, RollingFileSink, Severity, Sink, SyslogSink, TracingSink};
 
 /// `type = "rolling"`: NDJSON files per UTC day (and by size), see [`RollingFileSink`].
@@ -31,6 +32,23 @@ pub struct RollingSettings {
     pub max_files: Option<usize>,
     /// Keep `[daily, weekly, monthly]` files, e.g. `[7, 8, 12]`.
     pub schedule: Option<[usize; 3]>,
+}
+
+/// `max_file_bytes`.
+const MAX_FILE_BYTES: Limit = Limit::bytes("max_file_bytes", 1 << 10, 1 << 40);
+/// `max_files`.
+const MAX_FILES: Limit = Limit::count("max_files", 1, 100_000);
+/// Each number of `schedule`.
+const SCHEDULE: Limit = Limit::count("schedule", 0, 10_000);
+/// `max_age`: up to 100 years.
+const MAX_AGE: DurationLimit =
+    DurationLimit::new("max_age", Duration::from_secs(1), Duration::from_secs(36_500 * 86_400));
+/// `fsync` as an interval.
+const FSYNC_INTERVAL: DurationLimit = DurationLimit::new("fsync", Duration::ZERO, Duration::from_secs(3600));
+
+/// A rolling sink's setting out of range, under its field.
+fn out_of_range(e: OutOfRange) -> ConfigError {
+    ConfigError::invalid(format!("sinks.rolling.{}", e.setting), e.to_string())
 }
 
 fn default_prefix() -> String {
@@ -67,19 +85,34 @@ impl RollingSettings {
         )
     }
 
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every field without touching the file system.
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        crate::sink::check_prefix(&self.prefix).map_err(|e| ConfigError::invalid("sinks.rolling.prefix", e))?;
+        if let Some(b) = self.max_file_bytes {
+            MAX_FILE_BYTES.check(b).map_err(out_of_range)?;
+        }
         self.fsync_policy()?;
         self.retention()?;
         Ok(())
+    }
+
+    /// [`RollingSettings::check`], and that `dir` is or can become a directory.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.check()?;
+        crate::sink::paths::check_dir(&self.dir).map_err(|e| ConfigError::invalid("sinks.rolling.dir", e))
     }
 
     fn fsync_policy(&self) -> Result<Fsync, ConfigError> {
         Ok(match self.fsync.as_deref().unwrap_or("never") {
             "never" => Fsync::Never,
             "every_batch" => Fsync::EveryBatch,
-            other => Fsync::Interval(parse_duration(other).map_err(|e| {
-                ConfigError::invalid("sinks.rolling.fsync", format!("{e}; or use never / every_batch"))
-            })?),
+            other => Fsync::Interval(
+                FSYNC_INTERVAL
+                    .check(parse_duration(other).map_err(|e| {
+                        ConfigError::invalid("sinks.rolling.fsync", format!("{e}; or use never / every_batch"))
+                    })?)
+                    .map_err(out_of_range)?,
+            ),
         })
     }
 
@@ -87,21 +120,28 @@ impl RollingSettings {
         let mut r = Retention::keep_all();
         if let Some(a) = &self.max_age {
             let age: Duration = parse_duration(a).map_err(|e| ConfigError::invalid("sinks.rolling.max_age", e))?;
-            r = r.max_age(age);
+            r = r.max_age(MAX_AGE.check(age).map_err(out_of_range)?);
         }
         if let Some(n) = self.max_files {
-            if n == 0 {
-                return Err(ConfigError::invalid("sinks.rolling.max_files", "must be at least 1"));
-            }
-            r = r.max_files(n);
+            r = r.max_files(MAX_FILES.check_usize(n).map_err(out_of_range)?);
         }
         if let Some([d, w, m]) = self.schedule {
+            for n in [d, w, m] {
+                SCHEDULE.check_usize(n).map_err(out_of_range)?;
+            }
+            if d + w + m == 0 {
+                return Err(ConfigError::invalid(
+                    "sinks.rolling.schedule",
+                    "[0, 0, 0] keeps no file; give at least one number above 0, e.g. [7, 8, 12]",
+                ));
+            }
             r = r.schedule(d, w, m);
         }
         Ok(r)
     }
 
     pub(super) fn build(&self) -> Result<Box<dyn Sink>, ConfigError> {
+        self.validate()?;
         let mut sink = RollingFileSink::new(&self.dir, self.prefix.clone())
             .map_err(|e| ConfigError::invalid("sinks.rolling.dir", e.to_string()))?
             .compress(self.compress)
@@ -145,6 +185,7 @@ impl TracingSettings {
         )
     }
 
+    /// Checks the level: all that building the sink does, which opens nothing.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.level().map(|_| ())
     }
@@ -256,7 +297,14 @@ impl SyslogSettings {
         )
     }
 
+    /// Checks every field; building the sink opens nothing (it connects at
+    /// the first write), so it is built and dropped.
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.build().map(drop)
+    }
+
+    /// Checks the names without building the sink.
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
         self.facility()?;
         self.severity()?;
         match self.transport.as_str() {
@@ -274,6 +322,7 @@ impl SyslogSettings {
     }
 
     pub(super) fn build(&self) -> Result<Box<dyn Sink>, ConfigError> {
+        self.check()?;
         let bad = |e: crate::sink::SinkError| ConfigError::invalid("sinks.syslog.address", e.to_string());
         let sink = match self.transport.as_str() {
             "udp" => SyslogSink::udp(self.address.clone()).map_err(bad)?,
@@ -294,7 +343,7 @@ impl SyslogSettings {
                 SyslogSink::tls(self.address.clone(), tls).map_err(bad)?
             }
             _ => {
-                self.validate()?;
+                self.check()?;
                 return Err(ConfigError::invalid("sinks.syslog.transport", "unsupported transport"));
             }
         };

@@ -34,6 +34,7 @@
 
 mod duration;
 mod local_sinks;
+mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +46,8 @@ use serde::Deserialize;
 pub use duration::parse_duration;
 pub use local_sinks::{RollingSettings, SyslogSettings, TracingSettings};
 
+use secret::{Secrets, check_var_name, schema_error, shown_var_name, syntax_error};
+
 use crate::sink::{FileSink, Sink, WriterSink};
 use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
 
@@ -52,7 +55,11 @@ use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rota
 pub const ENV_PREFIX: &str = "PRIVLOG__";
 
 /// A parsed, validated configuration file.
-#[derive(Debug, Clone, Deserialize, Default)]
+///
+/// Its `Debug` output shows no secret: not the environment it was read with,
+/// not header values, not a URL's credentials, not a value an environment
+/// override set.
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
@@ -70,19 +77,41 @@ pub struct Config {
     pub sinks: Vec<SinkConfig>,
     #[serde(skip)]
     env: BTreeMap<String, String>,
+    #[serde(skip)]
+    secrets: Secrets,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = format!(
+            "Config {{ key: {:?}, policy: {:?}, pipeline: {:?}, sinks: {:?}, .. }}",
+            self.key, self.policy, self.pipeline, self.sinks
+        );
+        f.write_str(&self.secrets.mask(&inner))
+    }
 }
 
 /// `[key]`: where the master key comes from. With neither field a random
 /// per-process key is used, with a warning.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KeyConfig {
     /// A key file (64 hex characters per key, one per line; the last is used for new
     /// records) or a directory of `*.key` files, readable by its owner only.
     pub file: Option<PathBuf>,
-    /// An environment variable holding the key as 64 hex characters.
+    /// The name of an environment variable holding the key as 64 hex
+    /// characters (never the key itself).
     pub env: Option<String>,
+}
+
+impl fmt::Debug for KeyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyConfig")
+            .field("file", &self.file)
+            .field("env", &self.env.as_deref().map(shown_var_name))
+            .finish()
+    }
 }
 
 /// `[policy]`: the privacy policy; every field defaults to the preset's value.
@@ -207,7 +236,38 @@ impl SinkConfig {
         }
     }
 
+    /// Checks the settings without touching the file system.
+    fn check(&self) -> Result<(), ConfigError> {
+        match self {
+            SinkConfig::Stdout {} | SinkConfig::File { .. } => Ok(()),
+            SinkConfig::Rolling(r) => r.check(),
+            SinkConfig::Tracing(t) => t.validate(),
+            SinkConfig::Syslog(s) => s.check(),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.check().map_err(http_error),
+        }
+    }
+
+    /// Checks everything building the sink checks, creating and opening
+    /// nothing: the settings, the files it reads (CA certificates), and
+    /// that the paths it opens or creates can be what they name.
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            SinkConfig::Stdout {} => Ok(()),
+            SinkConfig::File { path, .. } => {
+                crate::sink::paths::check_file(path).map_err(|e| ConfigError::invalid("sinks.file.path", e))
+            }
+            SinkConfig::Rolling(r) => r.validate(),
+            SinkConfig::Tracing(t) => t.validate(),
+            SinkConfig::Syslog(s) => s.validate(),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.validate().map_err(http_error),
+        }
+    }
+
+    /// Validates, then opens the sink.
     fn build(&self) -> Result<Box<dyn Sink>, ConfigError> {
+        self.validate()?;
         Ok(match self {
             SinkConfig::Stdout {} => Box::new(WriterSink::stdout()),
             SinkConfig::File { path, fsync } => Box::new(
@@ -219,22 +279,23 @@ impl SinkConfig {
             SinkConfig::Tracing(t) => t.build()?,
             SinkConfig::Syslog(s) => s.build()?,
             #[cfg(feature = "http")]
-            SinkConfig::Http(h) => Box::new(
-                h.build()
-                    .map_err(|e| ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason))?,
-            ),
+            SinkConfig::Http(h) => Box::new(h.build().map_err(http_error)?),
         })
     }
 
-    /// Checks the settings without opening anything.
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// The spool directory, for sinks that have one.
+    fn spool_dir(&self) -> Option<&Path> {
         match self {
-            SinkConfig::Rolling(r) => r.validate(),
-            SinkConfig::Tracing(t) => t.validate(),
-            SinkConfig::Syslog(s) => s.validate(),
-            _ => Ok(()),
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => h.spool_dir.as_deref(),
+            _ => None,
         }
     }
+}
+
+#[cfg(feature = "http")]
+fn http_error(e: crate::sink::http::SettingsError) -> ConfigError {
+    ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason)
 }
 
 /// Why a configuration could not be loaded or used.
@@ -308,37 +369,107 @@ impl Config {
         Self::from_toml(&text, env)
     }
 
-    /// Parses and validates configuration text, applying the `PRIVLOG__…`
-    /// overrides found in `env`.
+    /// Parses and checks configuration text, applying the `PRIVLOG__…`
+    /// overrides found in `env`. Touches no file: [`Config::validate`] also
+    /// loads the key and checks the paths.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the field and reason.
+    /// [`ConfigError`] naming the field and reason, never a value that can
+    /// be a secret.
     pub fn from_toml<I>(text: &str, env: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
     {
         let env: BTreeMap<String, String> = env.into_iter().collect();
-        let doc: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let doc: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text))?;
         let mut root = toml::Value::Table(doc);
+        let mut secrets = Secrets::default();
         for (name, value) in &env {
             if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                // Whatever a variable holds may be a secret: a misspelt
+                // override (`PRIVLOG__KEY` for `PRIVLOG_KEY`) holds the key.
+                secrets.add(&format!("<value of {name}>"), value);
                 apply_override(&mut root, path, value)?;
             }
         }
-        let mut cfg: Config = Config::deserialize(root).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        cfg.env = env;
-        cfg.policy()?;
-        cfg.pipeline_settings()?;
-        for sink in &cfg.sinks {
-            sink.validate()?;
+        let mut cfg: Config = Config::deserialize(root).map_err(|e| secrets.mask_error(schema_error(&e)))?;
+        if let Some(value) = cfg.key.env.as_ref().and_then(|var| env.get(var)) {
+            secrets.add("<the key>", value);
         }
-        if cfg.sinks.is_empty() {
+        #[cfg(feature = "http")]
+        for sink in &cfg.sinks {
+            if let SinkConfig::Http(h) = sink {
+                for (name, value) in &h.headers {
+                    secrets.add(&format!("<value of header {name}>"), value);
+                }
+            }
+        }
+        cfg.env = env;
+        cfg.secrets = secrets;
+        cfg.check().map_err(|e| cfg.secrets.mask_error(e))?;
+        Ok(cfg)
+    }
+
+    /// Checks every field without touching the file system.
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(var) = &self.key.env {
+            check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
+        }
+        self.settings().map(drop)?;
+        for sink in &self.sinks {
+            sink.check()?;
+        }
+        if self.sinks.is_empty() {
             return Err(ConfigError::invalid(
                 "sinks",
                 "no sink configured; add at least one [[sinks]] table, e.g. type = \"stdout\"",
             ));
         }
-        Ok(cfg)
+        let spools: Vec<(usize, &Path)> = self
+            .sinks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i, s.spool_dir()?)))
+            .collect();
+        for (n, (i, dir)) in spools.iter().enumerate() {
+            if let Some((j, _)) = spools[..n].iter().find(|(_, d)| d.components().eq(dir.components())) {
+                return Err(ConfigError::invalid(
+                    "sinks.http.spool_dir",
+                    format!(
+                        "sinks {j} and {i} share the spool directory {}; give each sink its own",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything [`Config::build`] checks before it opens a sink or starts
+    /// a thread, and in the same code: every field and size, the key (read
+    /// from its variable or file), the files sinks read, and that the paths
+    /// sinks open or create can be what they name. Creates nothing; this is
+    /// what `privlog check` runs.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field and reason.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.prepare().map(drop)
+    }
+
+    /// A builder with the policy, pipeline settings and key, every sink
+    /// validated but none opened yet.
+    fn prepare(&self) -> Result<Builder, ConfigError> {
+        let masked = |e| self.secrets.mask_error(e);
+        self.check().map_err(masked)?;
+        let mut b = self.settings().map_err(masked)?;
+        if let Some(k) = self.master_key()? {
+            b = b.key(k);
+        }
+        for sink in &self.sinks {
+            sink.validate().map_err(masked)?;
+        }
+        Ok(b)
     }
 
     /// The effective privacy policy.
@@ -346,6 +477,10 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the bad field.
     pub fn policy(&self) -> Result<Policy, ConfigError> {
+        self.policy_unmasked().map_err(|e| self.secrets.mask_error(e))
+    }
+
+    fn policy_unmasked(&self) -> Result<Policy, ConfigError> {
         let p = &self.policy;
         let mut policy = match p.preset {
             Preset::Default => Policy::default(),
@@ -426,30 +561,51 @@ impl Config {
         Ok(policy)
     }
 
-    fn pipeline_settings(&self) -> Result<Duration, ConfigError> {
-        let p = &self.pipeline;
-        for (field, v) in [
-            ("pipeline.queue_capacity", p.queue_capacity),
-            ("pipeline.batch_size", p.batch_size),
-            ("pipeline.sink_queue_batches", p.sink_queue_batches),
-        ] {
-            if v == Some(0) {
-                return Err(ConfigError::invalid(field, "must be at least 1"));
-            }
-        }
-        match &p.shutdown_timeout {
+    /// The shutdown deadline.
+    fn shutdown_timeout(&self) -> Result<Duration, ConfigError> {
+        match &self.pipeline.shutdown_timeout {
             Some(s) => parse_duration(s).map_err(|e| ConfigError::invalid("pipeline.shutdown_timeout", e)),
             None => Ok(Duration::from_secs(5)),
         }
+    }
+
+    /// A builder with the policy and the pipeline settings, checked with the
+    /// very check [`Builder::build`] runs.
+    fn settings(&self) -> Result<Builder, ConfigError> {
+        let mut b = crate::builder()
+            .policy(self.policy_unmasked()?)
+            .shutdown_timeout(self.shutdown_timeout()?);
+        if let Some(n) = self.pipeline.queue_capacity {
+            b = b.queue_capacity(n);
+        }
+        if let Some(n) = self.pipeline.batch_size {
+            b = b.batch_size(n);
+        }
+        if let Some(n) = self.pipeline.sink_queue_batches {
+            b = b.sink_queue_batches(n);
+        }
+        b.check().map_err(|e| match e {
+            BuildError::OutOfRange(e) => ConfigError::invalid(format!("pipeline.{}", e.setting), e.to_string()),
+            BuildError::Policy(e) => ConfigError::invalid("policy", e.to_string()),
+            other => ConfigError::Build(other),
+        })?;
+        Ok(b)
     }
 
     /// The master key, from `key.file` or the variable named by `key.env`;
     /// `None` when neither is set.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`] when the source is set but unusable.
+    /// [`ConfigError::Invalid`] when the source is set but unusable. The
+    /// message never holds the key, nor `key.env` when it is not a variable
+    /// name.
     pub fn master_key(&self) -> Result<Option<MasterKey>, ConfigError> {
+        self.master_key_unmasked().map_err(|e| self.secrets.mask_error(e))
+    }
+
+    fn master_key_unmasked(&self) -> Result<Option<MasterKey>, ConfigError> {
         if let Some(var) = &self.key.env {
+            check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
             let hex = self.env.get(var).ok_or_else(|| {
                 ConfigError::invalid(
                     "key.env",
@@ -478,28 +634,17 @@ impl Config {
         Ok(None)
     }
 
-    /// A builder with the key, policy, pipeline settings and sinks of this file.
+    /// A builder with the key, policy, pipeline settings and sinks of this
+    /// file. Everything is validated ([`Config::validate`]) before the first
+    /// sink is opened.
     ///
     /// # Errors
-    /// [`ConfigError`] when the key or a sink cannot be set up.
+    /// [`ConfigError`] when a setting is invalid, or the key or a sink cannot
+    /// be set up.
     pub fn builder(&self) -> Result<Builder, ConfigError> {
-        let mut b = crate::builder()
-            .policy(self.policy()?)
-            .shutdown_timeout(self.pipeline_settings()?);
-        if let Some(k) = self.master_key()? {
-            b = b.key(k);
-        }
-        if let Some(n) = self.pipeline.queue_capacity {
-            b = b.queue_capacity(n);
-        }
-        if let Some(n) = self.pipeline.batch_size {
-            b = b.batch_size(n);
-        }
-        if let Some(n) = self.pipeline.sink_queue_batches {
-            b = b.sink_queue_batches(n);
-        }
+        let mut b = self.prepare()?;
         for s in &self.sinks {
-            b = b.boxed_sink(s.build()?);
+            b = b.boxed_sink(s.build().map_err(|e| self.secrets.mask_error(e))?);
         }
         Ok(b)
     }
@@ -507,7 +652,8 @@ impl Config {
     /// Builds the layer and starts the pipeline.
     ///
     /// # Errors
-    /// [`ConfigError`] when the key, a sink or the pipeline cannot be set up.
+    /// [`ConfigError`] when a setting is invalid, or the key, a sink or the
+    /// pipeline cannot be set up.
     pub fn build(&self) -> Result<(PrivlogLayer, WorkerGuard), ConfigError> {
         self.builder()?.build().map_err(ConfigError::Build)
     }
@@ -516,7 +662,7 @@ impl Config {
     /// and fingerprint, pipeline, sinks. Never contains the key.
     ///
     /// # Errors
-    /// [`ConfigError`] when the key cannot be loaded.
+    /// [`ConfigError`] when a setting is invalid or the key cannot be loaded.
     pub fn describe(&self) -> Result<String, ConfigError> {
         let policy = self.policy()?;
         let key = match (self.master_key()?, &self.key.env, &self.key.file) {
@@ -528,7 +674,7 @@ impl Config {
         out.push_str(&format!(
             "queue capacity:   {}\nshutdown timeout: {:?}\nsinks:\n",
             self.pipeline.queue_capacity.unwrap_or(16_384),
-            self.pipeline_settings()?
+            self.shutdown_timeout().map_err(|e| self.secrets.mask_error(e))?
         ));
         for s in &self.sinks {
             out.push_str(&format!("  - {}\n", s.describe()));
@@ -679,5 +825,237 @@ mod tests {
         let missing = Config::from_toml(&format!("[key]\nenv = \"MY_KEY\"\n{MIN}"), env(&[])).expect("parses");
         let e = missing.master_key().expect_err("error");
         assert!(e.to_string().contains("MY_KEY is not set"), "{e}");
+    }
+
+    /// A TOML basic string holding `s`.
+    fn quoted(s: &str) -> String {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+
+    #[test]
+    fn pipeline_sizes_out_of_range_name_the_field_the_value_and_the_range() {
+        let e = Config::from_toml(&format!("[pipeline]\nbatch_size = 100000000\n{MIN}"), env(&[])).expect_err("error");
+        assert_eq!(
+            e.to_string(),
+            "invalid config field `pipeline.batch_size`: batch_size = 100000000 is out of range; use a value \
+             from 1 to 16384"
+        );
+        let e = Config::from_toml(
+            &format!("[pipeline]\nqueue_capacity = 1000000000000000000\n{MIN}"),
+            env(&[]),
+        )
+        .expect_err("error");
+        assert!(e.to_string().contains("pipeline.queue_capacity"), "{e}");
+        let e =
+            Config::from_toml(&format!("[pipeline]\nshutdown_timeout = \"2h\"\n{MIN}"), env(&[])).expect_err("error");
+        assert!(
+            e.to_string()
+                .contains("shutdown_timeout = 2h is out of range; use a value from 0s to 1h"),
+            "{e}"
+        );
+        let e = Config::from_toml(&format!("[pipeline]\nsink_queue_batches = 0\n{MIN}"), env(&[])).expect_err("error");
+        assert!(e.to_string().contains("pipeline.sink_queue_batches"), "{e}");
+    }
+
+    #[test]
+    fn the_key_written_where_a_variable_name_belongs_is_never_shown() {
+        let key = "0123456789abcdef".repeat(4);
+        let e = Config::from_toml(&format!("[key]\nenv = \"{key}\"\n{MIN}"), env(&[])).expect_err("error");
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("key.env") && text.contains("looks like a key"), "{text}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        let e = Config::from_toml(MIN, env(&[("PRIVLOG__KEY", &key)])).expect_err("error");
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("`key`") && text.contains("[key]"), "{text}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
+
+    #[test]
+    fn a_syntax_error_gives_line_and_column_but_not_the_line() {
+        let text = format!("{MIN}[[sinks]]\ntype = \"http\"\nheaders = {{ Authorization = \"Bearer tok-9Xq2\" \n");
+        let e = Config::from_toml(&text, env(&[])).expect_err("error").to_string();
+        assert!(e.contains("line 5, column"), "{e}");
+        assert!(!e.contains("tok-9Xq2") && !e.contains("Authorization"), "{e}");
+    }
+
+    #[test]
+    fn debug_shows_neither_the_environment_nor_values_set_by_it() {
+        let hex = "cd".repeat(32);
+        let cfg = Config::from_toml(
+            &format!("[key]\nenv = \"MY_KEY\"\n{MIN}"),
+            env(&[
+                ("MY_KEY", &hex),
+                ("PRIVLOG__POLICY__ROTATION", "daily"),
+                ("DB_PASSWORD", "pw-Zk81"),
+            ]),
+        )
+        .expect("valid");
+        let dbg = format!("{cfg:?}");
+        assert!(dbg.contains("MY_KEY"), "{dbg}");
+        assert!(
+            !dbg.contains("cdcdcdcd") && !dbg.contains("pw-Zk81") && !dbg.contains("DB_PASSWORD"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn validate_creates_nothing_and_finds_what_build_would_refuse() {
+        let d = std::env::temp_dir().join(format!("privlog-config-validate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        let rolling = d.join("logs");
+        let cfg = Config::from_toml(
+            &format!(
+                "[[sinks]]\ntype = \"rolling\"\ndir = {}\n",
+                quoted(&rolling.display().to_string())
+            ),
+            env(&[]),
+        )
+        .expect("valid");
+        cfg.validate().expect("valid");
+        assert!(!rolling.exists(), "validate created nothing");
+        let file = d.join("a-file");
+        std::fs::write(&file, "x").expect("write");
+        let cfg = Config::from_toml(
+            &format!(
+                "[[sinks]]\ntype = \"rolling\"\ndir = {}\n",
+                quoted(&file.display().to_string())
+            ),
+            env(&[]),
+        )
+        .expect("parses");
+        let e = cfg.validate().expect_err("a file is no directory");
+        assert!(e.to_string().contains("sinks.rolling.dir"), "{e}");
+        assert!(cfg.build().is_err());
+        let cfg = Config::from_toml(
+            &format!(
+                "[[sinks]]\ntype = \"file\"\npath = {}\n",
+                quoted(&d.join("missing/r.ndjson").display().to_string())
+            ),
+            env(&[]),
+        )
+        .expect("parses");
+        assert!(
+            cfg.validate()
+                .expect_err("no directory")
+                .to_string()
+                .contains("sinks.file.path")
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn a_spool_that_cannot_be_opened_is_reported_under_spool_dir() {
+        let d = std::env::temp_dir().join(format!("privlog-config-spool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let (held, _) = crate::sink::spool::Spool::open(crate::sink::spool::SpoolConfig::new(&d)).expect("spool");
+        let text = format!(
+            "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\nspool_dir = {}\n",
+            quoted(&d.display().to_string())
+        );
+        let cfg = Config::from_toml(&text, env(&[])).expect("valid");
+        cfg.validate().expect("nothing wrong before opening");
+        let e = cfg.build().map(drop).expect_err("the spool is in use").to_string();
+        assert!(e.contains("invalid config field `sinks.http.spool_dir`"), "{e}");
+        assert!(e.contains("in use by another spool"), "{e}");
+        drop(held);
+        let twice = format!("{text}{text}");
+        let e = Config::from_toml(&twice, env(&[])).expect_err("shared").to_string();
+        assert!(
+            e.contains("sinks.http.spool_dir") && e.contains("sinks 0 and 1 share"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[cfg(feature = "http")]
+    mod secrets {
+        use base64::Engine as _;
+        use proptest::prelude::*;
+
+        use super::super::Config;
+        use super::{env, quoted};
+
+        /// What a secret looks like: a key (64 hex digits), a token (base64
+        /// of random bytes) or a password (printable characters).
+        fn secret() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<[u8; 32]>().prop_map(|b| b.iter().map(|x| format!("{x:02x}")).collect()),
+                any::<[u8; 32]>().prop_map(|b| b.iter().map(|x| format!("{x:02X}")).collect()),
+                proptest::collection::vec(any::<u8>(), 24..48)
+                    .prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                proptest::collection::vec(any::<u8>(), 24..48)
+                    .prop_map(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)),
+            ]
+        }
+
+        fn password() -> impl Strategy<Value = String> {
+            prop_oneof![secret(), "[!-~]{12,40}"]
+        }
+
+        const HTTP: &str = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/x\"\nencoding = \"clickhouse\"\ntable = \"t\"\n";
+
+        /// Every error, `Debug` and description the text and environment lead to.
+        fn outputs(text: &str, vars: &[(&str, &str)]) -> Vec<String> {
+            match Config::from_toml(text, env(vars)) {
+                Err(e) => vec![e.to_string(), format!("{e:?}")],
+                Ok(cfg) => {
+                    let mut out = vec![format!("{cfg:?}")];
+                    for r in [cfg.validate().map(|()| String::new()), cfg.describe()] {
+                        out.push(r.unwrap_or_else(|e| format!("{e} {e:?}")));
+                    }
+                    if let Err(e) = cfg.master_key() {
+                        out.push(format!("{e} {e:?}"));
+                    }
+                    out
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            #[test]
+            fn no_error_or_debug_output_holds_a_secret_wherever_it_was_put(s in secret(), pw in password()) {
+                let mut cases: Vec<(String, Vec<(String, String)>)> = vec![
+                    // The key where its variable's name belongs, in the file or by override.
+                    (format!("[key]\nenv = {}\n{HTTP}", quoted(&s)), vec![]),
+                    (HTTP.to_owned(), vec![("PRIVLOG__KEY__ENV".to_owned(), s.clone())]),
+                    // The key in a variable that is not a key.
+                    (format!("[key]\nenv = \"PRIVLOG_KEY\"\n{HTTP}"), vec![("PRIVLOG_KEY".to_owned(), pw.clone())]),
+                    // A header value on a line with a syntax error, and valid
+                    // next to another field's error.
+                    (format!("{HTTP}headers = {{ Authorization = {} \n", quoted(&pw)), vec![]),
+                    (format!("{HTTP}headers = {{ Authorization = {} }}\ntimeout = \"soon\"\n", quoted(&pw)), vec![]),
+                    (format!("{HTTP}headers = {{ Authorization = {} }}\n", quoted(&pw)), vec![]),
+                    (format!("{HTTP}headers = {}\n", quoted(&pw)), vec![]),
+                    // Credentials in the collector URL.
+                    (
+                        format!("[[sinks]]\ntype = \"http\"\nendpoint = {}\n", quoted(&format!("http://ops:{pw}@127.0.0.1:9/x"))),
+                        vec![],
+                    ),
+                ];
+                // A secret in any override: misspelt, or of the wrong type.
+                for field in [
+                    "KEY", "KEY__FILE", "POLICY__ROTATION", "POLICY__IP", "POLICY__IPV4_PREFIX",
+                    "POLICY__TRUSTED_PROXIES", "POLICY__ACCOUNT_HEADERS", "PIPELINE__BATCH_SIZE",
+                    "PIPELINE__SHUTDOWN_TIMEOUT", "SINKS__0__TYPE", "SINKS__0__ENDPOINT", "SINKS__0__TIMEOUT",
+                    "SINKS__0__HEADERS", "SINKS__0__GZIP", "SINKS__0__CA_FILE", "SINKS__0__ENCODING",
+                    "SINKS__0__TABLE", "SINKS__0__SPOOL_FSYNC",
+                ] {
+                    cases.push((HTTP.to_owned(), vec![(format!("PRIVLOG__{field}"), pw.clone())]));
+                }
+                for (text, vars) in &cases {
+                    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    for out in outputs(text, &vars) {
+                        for secret in [&s, &pw] {
+                            let used = text.contains(secret.as_str()) || vars.iter().any(|(_, v)| v.contains(secret.as_str()));
+                            prop_assert!(!used || !out.contains(secret.as_str()), "{secret} in {out:?}\nfrom {text:?} {vars:?}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use super::handoff::{BoxPool, PREFILLED_BOXES, RawBox};
 use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender, WARN_EVERY, sub_queued};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
+use crate::limits::{DurationLimit, Limit, OutOfRange};
 use crate::policy::sanitize::Sanitizer;
 use crate::sink::{DropReason, Ledger, Sink};
 
@@ -34,6 +35,43 @@ impl Default for PipelineConfig {
             sink_queue_batches: 64,
             max_idle: Duration::from_millis(10),
         }
+    }
+}
+
+/// `queue_capacity`: the hand-off queue takes 32 bytes per slot up front,
+/// and a full queue holds a capture of about 1.5 KiB in each.
+pub(crate) const QUEUE_CAPACITY: Limit = Limit::count("queue_capacity", 1, 262_144);
+/// `batch_size`: each batch reserves room for this many records.
+pub(crate) const BATCH_SIZE: Limit = Limit::count("batch_size", 1, 16_384);
+/// `sink_queue_batches`.
+pub(crate) const SINK_QUEUE_BATCHES: Limit = Limit::count("sink_queue_batches", 1, 4096);
+/// The most records that may wait for one sink: `batch_size` ×
+/// `sink_queue_batches` (a record takes about 300 bytes and its text).
+pub(crate) const MAX_WAITING_RECORDS: usize = 1 << 20;
+/// `max_idle`.
+pub(crate) const MAX_IDLE: DurationLimit = DurationLimit::new("max_idle", Duration::ZERO, Duration::from_secs(1));
+
+impl PipelineConfig {
+    /// Checks every size against its range.
+    ///
+    /// # Errors
+    /// The first setting out of range.
+    pub(crate) fn validate(&self) -> Result<(), OutOfRange> {
+        QUEUE_CAPACITY.check_usize(self.queue_capacity)?;
+        let batch = BATCH_SIZE.check_usize(self.batch_size)?;
+        SINK_QUEUE_BATCHES
+            .at_most((MAX_WAITING_RECORDS / batch) as u64)
+            .check_usize(self.sink_queue_batches)
+            .map_err(|mut e| {
+                if self.sink_queue_batches <= SINK_QUEUE_BATCHES.max as usize {
+                    e.note = Some(format!(
+                        "with batch_size {batch}, at most {MAX_WAITING_RECORDS} records may wait for one sink"
+                    ));
+                }
+                e
+            })?;
+        MAX_IDLE.check(self.max_idle)?;
+        Ok(())
     }
 }
 

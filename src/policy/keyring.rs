@@ -15,7 +15,8 @@ use super::{KeyError, KeyId, MasterKey};
 /// A ring is loaded from a key file (one hex key per line, `#` comments) or a
 /// directory of `*.key` files read in name order, so naming files by date
 /// (`2026-11.key`, `2026-12.key`) makes the newest key the current one. Key
-/// files must not be readable by group or others.
+/// files must not be readable or writable by group or others, and a key
+/// directory not writable by them.
 ///
 /// ```
 /// use privlog::policy::KeyRing;
@@ -92,8 +93,11 @@ impl KeyRing {
     /// Loads a key file, or every `*.key` file of a directory in name order.
     ///
     /// # Errors
-    /// [`KeyRingError::Permissions`] when a key file can be read by group or
-    /// others (the message says which `chmod` fixes it), [`KeyRingError::Io`]
+    /// [`KeyRingError::Permissions`] when a key file can be read or written by
+    /// group or others, [`KeyRingError::DirPermissions`] when the key
+    /// directory can be written by group or others, or a key file's directory
+    /// lets them replace it (each message says which `chmod` fixes it),
+    /// [`KeyRingError::Io`]
     /// when a file cannot be read, [`KeyRingError::BadKey`] for a line that is
     /// not a key, [`KeyRingError::Empty`] when no key was found.
     pub fn load(path: &Path) -> Result<KeyRing, KeyRingError> {
@@ -104,6 +108,8 @@ impl KeyRing {
         let meta = fs::metadata(path).map_err(io_err)?;
         let mut files = Vec::new();
         if meta.is_dir() {
+            // Whoever can add a file here can add the key new records use.
+            check_not_writable_by_others(path, true)?;
             for entry in fs::read_dir(path).map_err(io_err)? {
                 let p = entry.map_err(io_err)?.path();
                 if p.extension().is_some_and(|e| e == "key") && p.is_file() {
@@ -112,6 +118,10 @@ impl KeyRing {
             }
             files.sort();
         } else {
+            // Whoever can replace the file can replace the key.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                check_not_writable_by_others(dir, false)?;
+            }
             files.push(path.to_owned());
         }
         let mut ring = KeyRing::new();
@@ -188,6 +198,33 @@ fn check_private(_path: &Path) -> Result<(), KeyRingError> {
     Ok(())
 }
 
+/// Refuses a directory of keys (`ring`) that group or others can write, and
+/// the directory of a key file when they can replace files in it (writable
+/// without the sticky bit).
+#[cfg(unix)]
+fn check_not_writable_by_others(dir: &Path, ring: bool) -> Result<(), KeyRingError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = fs::metadata(dir).map_err(|source| KeyRingError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let sticky = mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && (ring || !sticky) {
+        return Err(KeyRingError::DirPermissions {
+            path: dir.to_owned(),
+            mode,
+            ring,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_not_writable_by_others(_dir: &Path, _ring: bool) -> Result<(), KeyRingError> {
+    Ok(())
+}
+
 /// Writes `key` as hex to a new file only its owner can read (mode `0600`).
 /// An existing file is never overwritten.
 ///
@@ -235,12 +272,23 @@ pub enum KeyRingError {
         /// The operating system's error.
         source: io::Error,
     },
-    /// The key file can be read by group or others.
+    /// The key file can be read or written by group or others.
     Permissions {
         /// The file.
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// A key directory group or others can write to (they could add a key
+    /// that becomes the current one), or the directory of a key file in which
+    /// they can replace the file.
+    DirPermissions {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// Whether it is a directory of keys (rather than the directory of a key file).
+        ring: bool,
     },
     /// A line of a key file is not a key.
     BadKey {
@@ -269,7 +317,27 @@ impl fmt::Display for KeyRingError {
             KeyRingError::Io { path, .. } => write!(f, "cannot access key file {}", path.display()),
             KeyRingError::Permissions { path, mode } => write!(
                 f,
-                "key file {} can be read by group or others (mode {mode:04o}); run `chmod 600 {}`",
+                "key file {} can be read or written by group or others (mode {mode:04o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ),
+            KeyRingError::DirPermissions { path, mode, ring: true } => write!(
+                f,
+                "key directory {} can be written by group or others (mode {mode:04o}), so anyone who can write \
+                 there can add a key that becomes the current one; run `chmod go-w {}` (or `chmod 700 {}`)",
+                path.display(),
+                path.display(),
+                path.display()
+            ),
+            KeyRingError::DirPermissions {
+                path,
+                mode,
+                ring: false,
+            } => write!(
+                f,
+                "the directory {} of the key file can be written by group or others (mode {mode:04o}), so \
+                 anyone who can write there can replace the key; run `chmod go-w {}` or move the key file \
+                 to a directory only its owner can write",
                 path.display(),
                 path.display()
             ),
@@ -308,6 +376,9 @@ mod tests {
         let d = std::env::temp_dir().join(format!("privlog-keyring-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).expect("dir");
+        // Only its owner may write a key directory, whatever the umask.
+        #[cfg(unix)]
+        chmod(&d, 0o700);
         d
     }
 
@@ -345,6 +416,59 @@ mod tests {
         assert!(e.contains("chmod 600"), "{e}");
         assert!(e.contains("open.key"), "{e}");
         assert!(e.contains("0644"), "{e}");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[cfg(unix)]
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_directory_others_can_write_is_refused_with_the_chmod_fix() {
+        let d = tempdir("open-dir");
+        let ring = d.join("keys");
+        fs::create_dir(&ring).expect("dir");
+        write_key_file(&ring.join("2026-11.key"), &MasterKey::from_bytes([1; 32])).expect("write");
+        for mode in [0o777, 0o1777, 0o770, 0o702] {
+            chmod(&ring, mode);
+            let e = KeyRing::load(&ring).expect_err("refused");
+            assert!(
+                matches!(e, KeyRingError::DirPermissions { ring: true, .. }),
+                "{mode:o}: {e}"
+            );
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("key directory {}", ring.display())), "{msg}");
+            assert!(msg.contains(&format!("(mode {mode:04o})")), "{msg}");
+            assert!(msg.contains(&format!("chmod go-w {}", ring.display())), "{msg}");
+        }
+        for mode in [0o700, 0o750, 0o755] {
+            chmod(&ring, mode);
+            assert_eq!(KeyRing::load(&ring).expect("accepted").len(), 1, "{mode:o}");
+        }
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_replace_is_refused() {
+        let d = tempdir("open-parent");
+        let key = d.join("privlog.key");
+        write_key_file(&key, &MasterKey::from_bytes([2; 32])).expect("write");
+        chmod(&d, 0o777);
+        let e = KeyRing::load(&key).expect_err("refused");
+        assert!(matches!(e, KeyRingError::DirPermissions { ring: false, .. }), "{e}");
+        assert!(e.to_string().contains(&format!("chmod go-w {}", d.display())), "{e}");
+        // With the sticky bit (as /tmp) others cannot replace the file.
+        chmod(&d, 0o1777);
+        assert!(KeyRing::load(&key).is_ok());
+        chmod(&d, 0o755);
+        // A key file others can write is refused like one they can read.
+        chmod(&key, 0o620);
+        let e = KeyRing::load(&key).expect_err("refused").to_string();
+        assert!(e.contains("(mode 0620)") && e.contains("chmod 600"), "{e}");
         let _ = fs::remove_dir_all(d);
     }
 

@@ -14,7 +14,7 @@ use super::jwt::{payload_claims_with, payload_segment, signed_part_payload};
 use super::scrub::{sanitize_text, scrub_path_into};
 use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy};
 use crate::record::raw::RawRecord;
-use crate::record::{MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
+use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
 /// not IDs and are ignored.
@@ -499,17 +499,33 @@ impl Sanitizer {
             keys.iter()
                 .find_map(|k| QueryPolicy::find(q, k).filter(|v| !v.is_empty()))
         };
-        match (app_account, token_account) {
-            (Some(a), _) => spares.set_opt(&mut out.account, ids.pseudonym(Purpose::Account, &a)),
-            (None, Some(t)) => spares.set_opt(&mut out.account, t.pseudonym.as_deref()),
-            (None, None) => {
-                let account = header(0..n_account_headers.min(n_captured))
-                    .or_else(|| from_query(&self.policy.sources.account_query))
-                    .or(if path_ids { scrubbed_account } else { None });
-                let p = account.and_then(|a| ids.pseudonym(Purpose::Account, &a));
-                spares.set_opt(&mut out.account, p);
+        // The account and where it came from: only the application's is
+        // vouched for; the others are what the request says.
+        let source = match (app_account, token_account) {
+            (Some(a), _) => {
+                spares.set_opt(&mut out.account, ids.pseudonym(Purpose::Account, &a));
+                Some(AccountSource::App)
             }
-        }
+            (None, Some(t)) => {
+                spares.set_opt(&mut out.account, t.pseudonym.as_deref());
+                Some(AccountSource::Jwt)
+            }
+            (None, None) => {
+                let found = header(0..n_account_headers.min(n_captured))
+                    .map(|a| (a, AccountSource::Header))
+                    .or_else(|| from_query(&self.policy.sources.account_query).map(|a| (a, AccountSource::Query)))
+                    .or(if path_ids {
+                        scrubbed_account.map(|a| (a, AccountSource::Path))
+                    } else {
+                        None
+                    });
+                let p = found.as_ref().and_then(|(a, _)| ids.pseudonym(Purpose::Account, a));
+                spares.set_opt(&mut out.account, p);
+                found.map(|(_, source)| source)
+            }
+        };
+        // No account (none found, or too long to be an ID): no source.
+        out.account_src = source.filter(|_| out.account.is_some());
         match (app_tenant, token_tenant) {
             (Some(t), _) => spares.set_opt(&mut out.tenant, ids.pseudonym(Purpose::Tenant, &t)),
             (None, Some(t)) => spares.set_opt(&mut out.tenant, t.pseudonym.as_deref()),
@@ -741,6 +757,22 @@ mod tests {
             spares.clear(&mut Some(String::new()));
         }
         assert_eq!(spares.0.len(), Spares::MAX, "bounded");
+    }
+
+    #[test]
+    fn the_record_names_the_account_s_source_and_no_source_without_an_account() {
+        let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut raw = capture("/x", None, Some(JWT), 200);
+        raw.app.account = Some("557058:abc".to_owned());
+        assert_eq!(s.sanitize(&mut raw).account_src, Some(AccountSource::App));
+        let r = s.sanitize(&mut capture("/x", None, Some(JWT), 200));
+        assert_eq!((r.account.is_some(), r.account_src), (true, Some(AccountSource::Jwt)));
+        // Too long to be an ID: no account, so no source either.
+        let mut raw = capture("/x", None, None, 200);
+        raw.app.account = Some("x".repeat(MAX_ID_LEN + 1));
+        let r = s.sanitize(&mut raw);
+        assert_eq!((r.account, r.account_src), (None, None));
+        assert_eq!(s.sanitize(&mut capture("/x", None, None, 200)).account_src, None);
     }
 
     #[test]

@@ -75,9 +75,17 @@ pub fn write_ndjson(record: &Record, out: &mut Vec<u8>) {
         Some(s) => {
             out.extend_from_slice(b"\",\"account\":\"");
             write_vouched(s, generated, out);
+            out.extend_from_slice(b"\",\"account_src\":");
+        }
+        None => out.extend_from_slice(b"\",\"account\":null,\"account_src\":"),
+    }
+    match record.account_src {
+        Some(src) => {
+            out.push(b'"');
+            out.extend_from_slice(src.as_str().as_bytes());
             out.extend_from_slice(b"\",\"tenant\":");
         }
-        None => out.extend_from_slice(b"\",\"account\":null,\"tenant\":"),
+        None => out.extend_from_slice(b"null,\"tenant\":"),
     }
     match record.tenant.as_deref() {
         Some(s) => {
@@ -562,6 +570,8 @@ mod tests {
         let mut r = rec();
         r.path = "/x\"y\\z\u{1b}[31m\u{2028}\u{85}\u{7f}\r\n".into();
         r.client = Some("203.0.113.0/24".into());
+        r.account = Some("acc".into());
+        r.account_src = Some(crate::AccountSource::Jwt);
         let line = r.to_ndjson();
         assert!(line.ends_with('\n'));
         assert_eq!(line.matches('\n').count(), 1);
@@ -626,6 +636,8 @@ mod tests {
             write_str(&record.proto, out);
             out.extend_from_slice(b",\"account\":");
             write_opt_str(record.account.as_deref(), out);
+            out.extend_from_slice(b",\"account_src\":");
+            write_opt_str(record.account_src.map(|s| s.as_str()), out);
             out.extend_from_slice(b",\"tenant\":");
             write_opt_str(record.tenant.as_deref(), out);
             out.extend_from_slice(b",\"epoch\":");
@@ -763,6 +775,13 @@ mod tests {
                 prop_oneof![Just(crate::record::SCHEMA_VERSION), any::<u32>()],
                 prop_oneof![Just(Outcome::Completed), Just(Outcome::Aborted), Just(Outcome::Error)],
                 prop_oneof![Just(0i32), -86_399i32..86_400],
+                proptest::option::of(proptest::sample::select(vec![
+                    crate::AccountSource::App,
+                    crate::AccountSource::Jwt,
+                    crate::AccountSource::Header,
+                    crate::AccountSource::Query,
+                    crate::AccountSource::Path,
+                ])),
             ),
         )
             .prop_map(
@@ -771,7 +790,7 @@ mod tests {
                     (client, query, status),
                     (req, resp, ttfb, dur),
                     (account, tenant, epoch, kid),
-                    (v, outcome, offset),
+                    (v, outcome, offset, account_src),
                 )| {
                     let ts = OffsetDateTime::from_unix_timestamp(secs % 253_402_300_799)
                         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -794,6 +813,7 @@ mod tests {
                     r.duration_us = dur;
                     r.outcome = outcome;
                     r.account = account;
+                    r.account_src = account_src;
                     r.tenant = tenant;
                     r.epoch = epoch;
                     r.kid = kid;

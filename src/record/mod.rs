@@ -4,12 +4,15 @@
 //! field has already passed the privacy policy. Raw request data lives in a
 //! crate-private type that never leaves the pipeline worker.
 
+mod account_source;
 mod encode;
 mod outcome;
 pub(crate) mod raw;
 #[allow(clippy::module_inception)]
 mod record;
 
+pub use account_source::AccountSource;
+pub(crate) use account_source::deserialize_lenient as deserialize_account_source;
 pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
 pub(crate) use record::Vouched;

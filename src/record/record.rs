@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Outcome;
+use super::account_source::{AccountSource, deserialize_lenient};
 
 /// The record schema version written in the `v` field.
 ///
@@ -18,7 +19,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// A sample line:
 ///
 /// ```json
-/// {"v":1,"ts":"2026-11-22T09:30:00.123Z","client":"203.0.113.0/24","method":"GET","route":"/rest/accounts/{account_id}/history","path":"/rest/accounts/{account_id}/history","query":null,"status":200,"req_bytes":0,"resp_bytes":512,"ttfb_us":840,"duration_us":910,"outcome":"completed","proto":"HTTP/1.1","account":"acc_3q2x9Vd1kQ0bZg7mH4sT1A","tenant":"ten_Jp0cX8aWm3nR5yE2uK9fLw","epoch":"2026-11","kid":"k_5d1f0a9c"}
+/// {"v":1,"ts":"2026-11-22T09:30:00.123Z","client":"203.0.113.0/24","method":"GET","route":"/rest/accounts/{account_id}/history","path":"/rest/accounts/{account_id}/history","query":null,"status":200,"req_bytes":0,"resp_bytes":512,"ttfb_us":840,"duration_us":910,"outcome":"completed","proto":"HTTP/1.1","account":"acc_3q2x9Vd1kQ0bZg7mH4sT1A","account_src":"app","tenant":"ten_Jp0cX8aWm3nR5yE2uK9fLw","epoch":"2026-11","kid":"k_5d1f0a9c"}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -62,6 +63,11 @@ pub struct Record {
     /// Pseudonym of the account (keyed BLAKE3, per epoch), or `None`.
     #[serde(default)]
     pub account: Option<String>,
+    /// Where the account came from: `app` (the application vouched for it),
+    /// `jwt`, `header`, `query` or `path` (what the request said, unverified);
+    /// `None` without an account. See [`AccountSource`].
+    #[serde(default, deserialize_with = "deserialize_lenient")]
+    pub account_src: Option<AccountSource>,
     /// Pseudonym of the customer site (Atlassian Connect `clientKey`), or `None`.
     #[serde(default)]
     pub tenant: Option<String>,
@@ -151,6 +157,7 @@ impl Record {
             outcome: Outcome::Completed,
             proto: "HTTP/1.1".to_owned(),
             account: None,
+            account_src: None,
             tenant: None,
             epoch: "static".to_owned(),
             kid: String::new(),

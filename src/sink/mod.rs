@@ -28,6 +28,8 @@
 mod error;
 mod ledger;
 mod memory;
+#[cfg(feature = "config")]
+pub(crate) mod paths;
 mod rolling;
 mod syslog;
 mod trace;
@@ -41,6 +43,8 @@ pub mod spool;
 pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
+#[cfg(feature = "config")]
+pub(crate) use rolling::check_prefix;
 pub use rolling::{Fsync, LogFile, Retention, RetentionReport, RollingFileSink, log_files};
 #[cfg(feature = "syslog-tls")]
 pub use syslog::SyslogTls;

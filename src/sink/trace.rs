@@ -14,7 +14,7 @@ pub const RECORD_TARGET: &str = "privlog::record";
 /// message `request`, and one field per record field with the record's names
 /// (`v`, `ts`, `client`, `method`, `route`, `path`, `query`, `status`,
 /// `req_bytes`, `resp_bytes`, `ttfb_us`, `duration_us`, `outcome`, `proto`,
-/// `account`, `tenant`, `epoch`, `kid`). Absent values (`None`) are left out
+/// `account`, `account_src`, `tenant`, `epoch`, `kid`). Absent values (`None`) are left out
 /// of the event. Numbers are numbers, `ts` is the RFC 3339 string.
 ///
 /// The events are emitted on the sink's own thread, so the subscriber must be
@@ -101,6 +101,7 @@ macro_rules! record_event {
             outcome = $r.outcome.as_str(),
             proto = $r.proto.as_str(),
             account = $r.account.as_deref(),
+            account_src = $r.account_src.map(|s| s.as_str()),
             tenant = $r.tenant.as_deref(),
             epoch = $r.epoch.as_str(),
             kid = $r.kid.as_str(),

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::distinct::DistinctCounter;
+use super::distinct::{DistinctCounter, hash_value};
 use super::histogram::LatencyHistogram;
 use super::observation::Observation;
 
@@ -21,6 +21,9 @@ pub const DEFAULT_K: u64 = 5;
 
 const SEP: u8 = 0xFF; // never part of UTF-8, so it cannot occur in a value
 const NONE_BYTE: u8 = 0xFE;
+/// A key part that stands for the `(other)` row: the group cap's overflow,
+/// or a value that is literally `(other)` (so no two rows share a label).
+const OTHER_BYTE: u8 = 0xFD;
 
 /// What summary rows are grouped by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -145,9 +148,16 @@ pub struct Summary {
     pub tenant: Option<String>,
     /// Number of requests.
     pub requests: u64,
-    /// Distinct account pseudonyms (exact up to 1024, estimated beyond).
+    /// Distinct account pseudonyms from any source (exact up to 1024,
+    /// estimated beyond, never more than `requests`).
     pub distinct_accounts: u64,
-    /// Distinct tenant pseudonyms (exact up to 1024, estimated beyond).
+    /// Distinct accounts the application vouched for
+    /// ([`AccountSource::App`](crate::AccountSource::App)), the count
+    /// k-anonymity is decided on; never more than `distinct_accounts`.
+    #[serde(default)]
+    pub vouched_accounts: u64,
+    /// Distinct tenant pseudonyms (exact up to 1024, estimated beyond,
+    /// never more than `requests`).
     pub distinct_tenants: u64,
     /// Median request duration, microseconds.
     pub p50_us: u64,
@@ -196,11 +206,28 @@ impl Summary {
     }
 }
 
+/// Which cap a group counts against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Budget {
+    /// Made by a request with a route template from the application.
+    #[default]
+    Known,
+    /// Made by a request without one (an unmatched path: scanners, typos,
+    /// 404s), capped apart so it can never crowd out known routes.
+    Unmatched,
+    /// A period's overflow group (every key but the period `(other)`):
+    /// one per period, under no cap.
+    Fold,
+}
+
 /// The figures of one group, mergeable.
 #[derive(Clone, Debug, Default)]
 struct Group {
+    budget: Budget,
     requests: u64,
     accounts: DistinctCounter,
+    /// The accounts the application vouched for: a subset of `accounts`.
+    vouched: DistinctCounter,
     tenants: DistinctCounter,
     latency: LatencyHistogram,
     req_bytes: u64,
@@ -208,11 +235,22 @@ struct Group {
 }
 
 impl Group {
+    fn new(budget: Budget) -> Self {
+        Group {
+            budget,
+            ..Group::default()
+        }
+    }
+
     #[inline]
     fn add(&mut self, o: &Observation<'_>) {
         self.requests += 1;
         if let Some(a) = &o.account {
-            self.accounts.insert(a.as_bytes());
+            let h = hash_value(a.as_bytes());
+            self.accounts.insert_hash(h);
+            if o.vouched_account().is_some() {
+                self.vouched.insert_hash(h);
+            }
         }
         if let Some(t) = &o.tenant {
             self.tenants.insert(t.as_bytes());
@@ -225,17 +263,36 @@ impl Group {
     fn merge(&mut self, other: &Group) {
         self.requests += other.requests;
         self.accounts.merge(&other.accounts);
+        self.vouched.merge(&other.vouched);
         self.tenants.merge(&other.tenants);
         self.latency.merge(&other.latency);
         self.req_bytes = self.req_bytes.saturating_add(other.req_bytes);
         self.resp_bytes = self.resp_bytes.saturating_add(other.resp_bytes);
     }
 
+    /// Distinct accounts from any source, and those vouched for, within
+    /// their exact bounds: vouched ≤ all ≤ requests.
+    fn account_counts(&self) -> (u64, u64) {
+        let all = self.accounts.count().min(self.requests);
+        (all, self.vouched.count().min(all))
+    }
+
+    /// Whether the group may be shown on its own under k: it has no account
+    /// at all (anonymous traffic), or at least k vouched ones. Accounts the
+    /// request only claimed never count toward k, so forged identities
+    /// cannot lift a group over it. `k = 1` shows every group.
+    fn meets_k(&self, k: u64) -> bool {
+        let (all, vouched) = self.account_counts();
+        k <= 1 || all == 0 || vouched >= k
+    }
+
     fn to_summary(&self) -> Summary {
+        let (distinct_accounts, vouched_accounts) = self.account_counts();
         Summary {
             requests: self.requests,
-            distinct_accounts: self.accounts.count(),
-            distinct_tenants: self.tenants.count(),
+            distinct_accounts,
+            vouched_accounts,
+            distinct_tenants: self.tenants.count().min(self.requests),
             p50_us: self.latency.percentile(50.0),
             p95_us: self.latency.percentile(95.0),
             p99_us: self.latency.percentile(99.0),
@@ -251,22 +308,24 @@ impl Group {
 #[non_exhaustive]
 pub struct Summaries {
     /// The rows, ordered by period, then by requests (descending), the
-    /// `(other)` row of a period last.
+    /// `(other)` row of a period last. No two rows have the same keys.
     pub rows: Vec<Summary>,
     /// The k applied.
     pub k: u64,
-    /// Groups with 1 to k-1 distinct accounts folded into an `(other)` row.
+    /// Groups with accounts but fewer than k vouched ones, folded into an
+    /// `(other)` row.
     pub folded_groups: u64,
     /// Groups (or `(other)` rows) withheld because even folded they had
-    /// fewer than k distinct accounts.
+    /// fewer than k vouched accounts.
     pub suppressed_groups: u64,
     /// Requests in withheld groups.
     pub suppressed_requests: u64,
 }
 
 /// Groups observations by a list of [`Dimension`]s and keeps, per group,
-/// request counts, distinct accounts and tenants, a latency histogram and
-/// byte sums — never a per-person row.
+/// request counts, distinct accounts (all, and those the application
+/// vouched for) and tenants, a latency histogram and byte sums — never a
+/// per-person row.
 ///
 /// ```
 /// use privlog::stats::{Aggregator, Dimension, Observation};
@@ -282,7 +341,10 @@ pub struct Summaries {
 pub struct Aggregator {
     dims: Vec<Dimension>,
     groups: HashMap<Box<[u8]>, Group>,
-    max_groups: usize,
+    max_known: usize,
+    max_unmatched: Option<usize>,
+    known: usize,
+    unmatched: usize,
     key: Vec<u8>,
 }
 
@@ -292,16 +354,31 @@ impl Aggregator {
         Aggregator {
             dims,
             groups: HashMap::new(),
-            max_groups: usize::MAX,
+            max_known: usize::MAX,
+            max_unmatched: None,
+            known: 0,
+            unmatched: 0,
             key: Vec::with_capacity(128),
         }
     }
 
-    /// Caps the number of groups: once reached, observations of new groups
-    /// count under `(other)` for every key except the period. Bounds memory
-    /// when paths vary without limit. Defaults to no cap.
+    /// Caps the number of groups made by requests with a route template
+    /// (known routes): once reached, observations of new such groups count
+    /// under their period's `(other)` row. Groups made by requests without
+    /// a route template (unmatched paths) have their own cap,
+    /// [`Aggregator::max_unmatched_groups`], so a scanner trying thousands
+    /// of paths never takes the room of known routes. Bounds memory when
+    /// keys vary without limit. Defaults to no cap.
     pub fn max_groups(mut self, n: usize) -> Self {
-        self.max_groups = n.max(1);
+        self.max_known = n.max(1);
+        self
+    }
+
+    /// Caps the number of groups made by requests without a route
+    /// template; beyond it they count under their period's `(other)` row.
+    /// Defaults to the [`Aggregator::max_groups`] cap.
+    pub fn max_unmatched_groups(mut self, n: usize) -> Self {
+        self.max_unmatched = Some(n.max(1));
         self
     }
 
@@ -320,6 +397,15 @@ impl Aggregator {
         self.groups.is_empty()
     }
 
+    fn count_in(&mut self, budget: Budget, groups: isize) {
+        let slot = match budget {
+            Budget::Known => &mut self.known,
+            Budget::Unmatched => &mut self.unmatched,
+            Budget::Fold => return,
+        };
+        *slot = slot.saturating_add_signed(groups);
+    }
+
     /// Counts one observation.
     pub fn add(&mut self, o: &Observation<'_>) {
         let mut key = std::mem::take(&mut self.key);
@@ -327,36 +413,90 @@ impl Aggregator {
         if let Some(g) = self.groups.get_mut(key.as_slice()) {
             g.add(o);
         } else {
-            if self.groups.len() >= self.max_groups {
+            let (budget, used, cap) = if o.route.is_some() {
+                (Budget::Known, self.known, self.max_known)
+            } else {
+                (
+                    Budget::Unmatched,
+                    self.unmatched,
+                    self.max_unmatched.unwrap_or(self.max_known),
+                )
+            };
+            let budget = if used >= cap {
                 encode_key(&self.dims, o, true, &mut key);
+                Budget::Fold
+            } else {
+                budget
+            };
+            let budget = if is_fold_key(&self.dims, &key) {
+                Budget::Fold
+            } else {
+                budget
+            };
+            match self.groups.get_mut(key.as_slice()) {
+                Some(g) => g.add(o),
+                None => {
+                    let mut g = Group::new(budget);
+                    g.add(o);
+                    self.groups.insert(key.as_slice().into(), g);
+                    self.count_in(budget, 1);
+                }
             }
-            self.groups.entry(key.as_slice().into()).or_default().add(o);
         }
         self.key = key;
     }
 
     /// Adds every group of `other` (which must group by the same keys). The
-    /// group cap holds here too: once it is reached, groups of `other` that
-    /// are new here count under `(other)`, as in [`add`](Self::add).
+    /// group caps hold here too: once a budget's cap is reached, groups of
+    /// `other` in that budget that are new here count under their period's
+    /// `(other)` row, as in [`add`](Self::add).
     pub fn merge(&mut self, other: Aggregator) {
-        if self.groups.is_empty() && other.groups.len() <= self.max_groups {
+        if self.groups.is_empty() && !self.over_caps(other.known, other.unmatched) {
             self.groups = other.groups;
+            self.known = other.known;
+            self.unmatched = other.unmatched;
             return;
         }
         let mut folded = Vec::new();
         for (k, g) in other.groups {
-            let full = self.groups.len() >= self.max_groups;
+            let full = self.budget_full(g.budget);
             match self.groups.get_mut(&k) {
                 Some(mine) => mine.merge(&g),
                 None if full => {
                     overflow_key(&self.dims, &k, &mut folded);
-                    self.groups.entry(folded.as_slice().into()).or_default().merge(&g);
+                    self.groups
+                        .entry(folded.as_slice().into())
+                        .or_insert_with(|| Group::new(Budget::Fold))
+                        .merge(&g);
                 }
                 None => {
+                    self.count_in(g.budget, 1);
                     self.groups.insert(k, g);
                 }
             }
         }
+    }
+
+    /// Whether the cap of groups of known routes ([`max_groups`](Self::max_groups))
+    /// and that of unmatched paths ([`max_unmatched_groups`](Self::max_unmatched_groups))
+    /// are reached: observations of further groups of that kind count under
+    /// `(other)`.
+    pub fn caps_reached(&self) -> (bool, bool) {
+        (self.budget_full(Budget::Known), self.budget_full(Budget::Unmatched))
+    }
+
+    /// Whether a new group in `budget` would be folded by its cap.
+    fn budget_full(&self, budget: Budget) -> bool {
+        match budget {
+            Budget::Known => self.known >= self.max_known,
+            Budget::Unmatched => self.unmatched >= self.max_unmatched.unwrap_or(self.max_known),
+            Budget::Fold => false,
+        }
+    }
+
+    /// Whether `known` and `unmatched` groups are more than the caps allow.
+    fn over_caps(&self, known: usize, unmatched: usize) -> bool {
+        known > self.max_known || unmatched > self.max_unmatched.unwrap_or(self.max_known)
     }
 
     /// Removes and returns the groups whose period starts before
@@ -364,7 +504,8 @@ impl Aggregator {
     /// Without a period key nothing is taken.
     pub fn take_periods_before(&mut self, before_ms: i64) -> Aggregator {
         let mut taken = Aggregator::new(self.dims.clone());
-        taken.max_groups = self.max_groups;
+        taken.max_known = self.max_known;
+        taken.max_unmatched = self.max_unmatched;
         let dims = &self.dims;
         let keys: Vec<Box<[u8]>> = self
             .groups
@@ -374,6 +515,8 @@ impl Aggregator {
             .collect();
         for k in keys {
             if let Some(g) = self.groups.remove(&k) {
+                self.count_in(g.budget, -1);
+                taken.count_in(g.budget, 1);
                 taken.groups.insert(k, g);
             }
         }
@@ -385,11 +528,22 @@ impl Aggregator {
         self.groups.values().map(|g| g.requests).sum()
     }
 
-    /// Summary rows with k-anonymity applied: a group seen by 1 to k-1
-    /// distinct accounts is folded into its period's `(other)` row, and an
-    /// `(other)` row that still has fewer than k distinct accounts is
-    /// withheld. Groups without any account (anonymous traffic) are shown.
-    /// `k = 1` turns suppression off.
+    /// Summary rows with k-anonymity applied.
+    ///
+    /// Only accounts the application vouched for
+    /// ([`AccountSource::App`](crate::AccountSource::App)) count toward k:
+    /// a group is shown on its own when it has no account at all (anonymous
+    /// traffic) or at least k vouched accounts. Any other group — fewer than
+    /// k vouched accounts, whatever else it holds — is folded into its
+    /// period's `(other)` row, together with the group cap's overflow, and
+    /// that row is withheld unless it too has no account or at least k
+    /// vouched ones. Accounts a request only claims (a Connect JWT read
+    /// without verification, a header, a query parameter, a path) cannot
+    /// lift a group over k, however many there are. `k = 1` turns
+    /// suppression off.
+    ///
+    /// Each period has at most one `(other)` row and no two rows have the
+    /// same keys; distinct counts never exceed the requests.
     pub fn summaries(&self, k: u64) -> Summaries {
         let k = k.max(1);
         let has_non_period = self.dims.iter().any(|d| !d.is_period());
@@ -400,8 +554,11 @@ impl Aggregator {
         let mut others: HashMap<Vec<u8>, Group> = HashMap::new();
         let mut rows: Vec<(Vec<u8>, bool, Summary)> = Vec::with_capacity(self.groups.len());
         for (key, g) in &self.groups {
-            let accounts = g.accounts.count();
-            if accounts >= 1 && accounts < k {
+            if has_non_period && is_fold_key(&self.dims, key) {
+                others.entry(period_part(&self.dims, key)).or_default().merge(g);
+                continue;
+            }
+            if !g.meets_k(k) {
                 if has_non_period {
                     out.folded_groups += 1;
                     others.entry(period_part(&self.dims, key)).or_default().merge(g);
@@ -416,7 +573,7 @@ impl Aggregator {
             rows.push((period_part(&self.dims, key), false, s));
         }
         for (period, g) in others {
-            if g.accounts.count() < k {
+            if !g.meets_k(k) {
                 out.suppressed_groups += 1;
                 out.suppressed_requests += g.requests;
                 continue;
@@ -425,7 +582,7 @@ impl Aggregator {
             let mut pos = 0;
             for d in &self.dims {
                 if d.is_period() {
-                    let start = read_i64(&period[pos..]).unwrap_or(0);
+                    let start = read_i64(period.get(pos..).unwrap_or_default()).unwrap_or(0);
                     pos += 8;
                     s.set_key(*d, period_label(*d, start));
                 } else {
@@ -500,9 +657,16 @@ fn status_class(status: Option<u16>) -> u8 {
     }
 }
 
+/// Appends a value and its separator. A value that reads `(other)` takes
+/// the `(other)` part, so its row can never carry the same label as an
+/// `(other)` row made by folding.
 #[inline]
 fn push_str(s: &str, key: &mut Vec<u8>) {
-    key.extend_from_slice(s.as_bytes());
+    if s == OTHER {
+        key.push(OTHER_BYTE);
+    } else {
+        key.extend_from_slice(s.as_bytes());
+    }
     key.push(SEP);
 }
 
@@ -513,11 +677,12 @@ fn encode_key(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut
             Dimension::Hour | Dimension::Day | Dimension::Week => {
                 key.extend_from_slice(&period_start(*d, o.ts_ms).to_be_bytes());
             }
-            _ if overflow => push_str(OTHER, key),
+            _ if overflow => key.extend_from_slice(&[OTHER_BYTE, SEP]),
             Dimension::Route => push_str(o.route_or_path(), key),
             Dimension::Method => push_str(&o.method, key),
             Dimension::Status => key.extend_from_slice(&[status_class(o.status), SEP]),
-            Dimension::Tenant => match &o.tenant {
+            // A tenant that reads `(none)` is no tenant, as it is labelled.
+            Dimension::Tenant => match o.tenant.as_deref().filter(|t| *t != NONE) {
                 Some(t) => push_str(t, key),
                 None => key.extend_from_slice(&[NONE_BYTE, SEP]),
             },
@@ -536,7 +701,7 @@ fn overflow_key(dims: &[Dimension], key: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(part);
             rest = tail;
         } else {
-            push_str(OTHER, out);
+            out.extend_from_slice(&[OTHER_BYTE, SEP]);
             rest = rest.iter().position(|&b| b == SEP).map_or(&[], |p| &rest[p + 1..]);
         }
     }
@@ -561,6 +726,21 @@ fn split_key<'k>(dims: &[Dimension], key: &'k [u8]) -> Vec<&'k [u8]> {
         rest = tail;
     }
     parts
+}
+
+/// Whether `key` is a period's `(other)` row: every key but the period is
+/// the `(other)` part (and there is such a key).
+fn is_fold_key(dims: &[Dimension], key: &[u8]) -> bool {
+    let mut any = false;
+    for (d, part) in dims.iter().zip(split_key(dims, key)) {
+        if !d.is_period() {
+            if part != [OTHER_BYTE, SEP] {
+                return false;
+            }
+            any = true;
+        }
+    }
+    any
 }
 
 fn first_period(dims: &[Dimension], key: &[u8]) -> Option<i64> {
@@ -590,10 +770,10 @@ fn decode_key(dims: &[Dimension], key: &[u8], s: &mut Summary) {
             },
             _ => {
                 let v = part.strip_suffix(&[SEP]).unwrap_or(part);
-                if v == [NONE_BYTE] {
-                    NONE.to_owned()
-                } else {
-                    String::from_utf8_lossy(v).into_owned()
+                match v {
+                    [NONE_BYTE] => NONE.to_owned(),
+                    [OTHER_BYTE] => OTHER.to_owned(),
+                    _ => String::from_utf8_lossy(v).into_owned(),
                 }
             }
         };
@@ -627,7 +807,7 @@ impl Accumulator for Aggregator {
         Aggregator::merge(self, other);
     }
     fn hand_over_due(&self, groups: usize) -> bool {
-        self.groups.len() >= groups.min(self.max_groups)
+        self.groups.len() >= groups || self.budget_full(Budget::Known) || self.budget_full(Budget::Unmatched)
     }
 }
 
@@ -650,9 +830,12 @@ impl Accumulator for Vec<Aggregator> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::AccountSource;
+    use crate::stats::EXACT_LIMIT;
     use proptest::prelude::*;
     use std::borrow::Cow;
 
+    /// A request to a known route, its account (if any) vouched for by the application.
     fn obs(ts_ms: i64, route: &str, status: u16, account: Option<String>) -> Observation<'static> {
         Observation {
             ts_ms,
@@ -663,9 +846,24 @@ mod tests {
             req_bytes: 1,
             resp_bytes: 10,
             duration_us: 100,
+            account_src: account.as_ref().map(|_| AccountSource::App),
             account: account.map(Cow::Owned),
             tenant: None,
         }
+    }
+
+    /// The same request with an account the request only claims.
+    fn claimed(mut o: Observation<'static>, src: AccountSource) -> Observation<'static> {
+        o.account_src = o.account.as_ref().map(|_| src);
+        o
+    }
+
+    /// A request for a path no route matched.
+    fn unmatched(ts_ms: i64, path: &str) -> Observation<'static> {
+        let mut o = obs(ts_ms, "", 404, None);
+        o.route = None;
+        o.path = Cow::Owned(path.to_owned());
+        o
     }
 
     fn by(s: &str) -> Aggregator {
@@ -814,10 +1012,295 @@ mod tests {
             for o in &items { a.add(o); }
             let out = a.summaries(k);
             for row in &out.rows {
-                prop_assert!(row.distinct_accounts == 0 || row.distinct_accounts >= k, "{:?}", row);
+                prop_assert!(row.distinct_accounts == 0 || row.vouched_accounts >= k, "{:?}", row);
             }
             let shown: u64 = out.rows.iter().map(|r| r.requests).sum();
             prop_assert_eq!(shown + out.suppressed_requests, items.len() as u64);
         }
+
+        /// Whatever an attacker adds — accounts claimed through any
+        /// unverified source, anonymous requests, any route, status or
+        /// tenant, any number of them — to a group that fewer than k
+        /// vouched accounts used, nothing of that group is shown: every row
+        /// shown holds no account at all.
+        #[test]
+        fn no_mix_of_forged_requests_lifts_a_group_with_fewer_than_k_vouched_accounts(
+            k in 2u64..8,
+            vouched in 0u64..8,
+            claimed_victims in 0u64..3,
+            forged in prop::collection::vec(arb_forged(), 0..300),
+            dims in prop::sample::select(vec!["day,route", "route", "day,route,status", "hour,route,method,status,tenant", "day", "tenant"]),
+            cap in prop::option::of((1usize..6, 1usize..6)),
+        ) {
+            let vouched = vouched % k;
+            // At least one request of the victims' group has an account.
+            let claimed_victims = if vouched == 0 { claimed_victims.max(1) } else { claimed_victims };
+            let mut a = by(dims);
+            if let Some((known, unmatched)) = cap {
+                a = a.max_groups(known).max_unmatched_groups(unmatched);
+            }
+            const VICTIM_BYTES: u64 = 1 << 40;
+            let mut victims = Vec::new();
+            for i in 0..vouched {
+                victims.push(obs(0, "/export/secret-report.csv", 200, Some(format!("victim_{i}"))));
+            }
+            for i in 0..claimed_victims {
+                let o = obs(0, "/export/secret-report.csv", 200, Some(format!("claimed_victim_{i}")));
+                victims.push(claimed(o, AccountSource::Jwt));
+            }
+            for v in &mut victims {
+                v.resp_bytes = VICTIM_BYTES;
+            }
+            // The victims' requests come first, among the forged ones, or last.
+            let (before, after) = forged.split_at(forged.len() / 2);
+            for o in before.iter().chain(&victims).chain(after) {
+                a.add(o);
+            }
+            let out = a.summaries(k);
+            for row in &out.rows {
+                prop_assert_eq!(row.distinct_accounts, 0, "a row with accounts was shown: {:?}", row);
+                prop_assert!(row.resp_bytes < VICTIM_BYTES, "the victims' bytes were shown: {:?}", row);
+            }
+            prop_assert!(out.suppressed_requests >= victims.len() as u64);
+        }
+
+        /// Row keys are unique, whatever folds where (the group caps, k, a
+        /// value that is literally `(other)` or `(none)`), and distinct
+        /// counts stay within their exact bounds.
+        #[test]
+        fn rows_have_unique_keys_and_counts_within_their_bounds(
+            items in prop::collection::vec(arb_any(), 0..300),
+            k in 1u64..6,
+            dims in prop::sample::select(vec!["hour,route,method,status", "day,route", "route", "tenant", "day,tenant,method", "day"]),
+            cap in prop::option::of((1usize..8, 1usize..8)),
+        ) {
+            let mut a = by(dims);
+            if let Some((known, unmatched)) = cap {
+                a = a.max_groups(known).max_unmatched_groups(unmatched);
+            }
+            for o in &items { a.add(o); }
+            let out = a.summaries(k);
+            let mut keys = std::collections::HashSet::new();
+            for row in &out.rows {
+                prop_assert!(keys.insert(key_tuple(a.dims(), row)), "two rows with the keys of {:?}", row);
+                prop_assert!(row.vouched_accounts <= row.distinct_accounts, "{:?}", row);
+                prop_assert!(row.distinct_accounts <= row.requests, "{:?}", row);
+                prop_assert!(row.distinct_tenants <= row.requests, "{:?}", row);
+            }
+            let shown: u64 = out.rows.iter().map(|r| r.requests).sum();
+            prop_assert_eq!(shown + out.suppressed_requests, items.len() as u64);
+        }
+    }
+
+    /// Requests an attacker controls: any unverified account source (or
+    /// none), any account, route, status, method and tenant, matched or not.
+    fn arb_forged() -> impl Strategy<Value = Observation<'static>> {
+        (
+            prop::option::of(0u32..40),
+            prop::sample::select(vec![
+                AccountSource::Jwt,
+                AccountSource::Header,
+                AccountSource::Query,
+                AccountSource::Path,
+            ]),
+            prop::option::of(prop::sample::select(vec!["/export/secret-report.csv", "/a", "(other)"])),
+            prop::sample::select(vec![200u16, 404, 500]),
+            prop::option::of(0u32..4),
+            any::<bool>(),
+            0i64..3,
+        )
+            .prop_map(|(account, src, route, status, tenant, unknown_src, hour)| {
+                let mut o = claimed(
+                    obs(
+                        hour * 3_600_000,
+                        route.unwrap_or("/x"),
+                        status,
+                        account.map(|a| format!("forged_{a}")),
+                    ),
+                    src,
+                );
+                if route.is_none() {
+                    o.route = None;
+                    o.path = Cow::Owned(format!("/scan/{}", account.unwrap_or(0)));
+                }
+                if unknown_src {
+                    // A record that names no source (or one privlog does not know).
+                    o.account_src = None;
+                }
+                o.tenant = tenant.map(|t| Cow::Owned(format!("ten_{t}")));
+                o
+            })
+    }
+
+    /// Any request: vouched, claimed or anonymous, known route or not,
+    /// values that read like the labels `(other)` and `(none)`.
+    fn arb_any() -> impl Strategy<Value = Observation<'static>> {
+        (
+            arb_obs(),
+            prop::option::of(prop::sample::select(vec![AccountSource::Jwt, AccountSource::Header])),
+            prop::sample::select(vec![None, Some("/a"), Some("(other)"), Some("(none)")]),
+            prop::sample::select(vec!["GET", "POST", "(other)"]),
+            prop::option::of(prop::sample::select(vec!["ten_a", "(none)", "(other)"])),
+            0i64..4,
+        )
+            .prop_map(|(o, src, route, method, tenant, hour)| {
+                let mut o = match src {
+                    Some(src) => claimed(o, src),
+                    None => o,
+                };
+                o.ts_ms += hour * 3_600_000;
+                match route {
+                    None => {
+                        o.route = None;
+                        o.path = Cow::Owned(format!("/scan/{}", o.duration_us % 7));
+                    }
+                    Some(r) if o.status == Some(500) => o.route = Some(Cow::Borrowed(r)),
+                    Some(_) => {}
+                }
+                o.method = Cow::Borrowed(method);
+                o.tenant = tenant.map(Cow::Borrowed);
+                o
+            })
+    }
+
+    #[test]
+    fn forged_identities_do_not_reveal_a_lone_user_s_download() {
+        // One user downloads a secret report; four forged JWTs claim to be
+        // other accounts on the same route.
+        let mut a = by("hour,route");
+        let mut victim = obs(0, "/export/secret-report.csv", 200, Some("acc_victim".into()));
+        victim.resp_bytes = 123_457;
+        a.add(&victim);
+        for i in 0..4 {
+            let o = obs(0, "/export/secret-report.csv", 200, Some(format!("forged_{i}")));
+            a.add(&claimed(o, AccountSource::Jwt));
+        }
+        let out = a.summaries(5);
+        assert!(out.rows.is_empty(), "{:?}", out.rows);
+        assert_eq!(out.suppressed_requests, 5);
+        // Four real, vouched accounts more make the group big enough.
+        for i in 0..4 {
+            a.add(&obs(0, "/export/secret-report.csv", 200, Some(format!("acc_{i}"))));
+        }
+        let rows = a.summaries(5).rows;
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].vouched_accounts, rows[0].distinct_accounts), (5, 9));
+    }
+
+    #[test]
+    fn claimed_accounts_are_withheld_unless_k_is_one() {
+        let mut a = by("day,route");
+        for i in 0..50 {
+            for src in [
+                AccountSource::Jwt,
+                AccountSource::Header,
+                AccountSource::Query,
+                AccountSource::Path,
+            ] {
+                a.add(&claimed(obs(0, "/r", 200, Some(format!("acc_{i}"))), src));
+            }
+        }
+        let out = a.summaries(5);
+        assert!(out.rows.is_empty());
+        assert_eq!((out.folded_groups, out.suppressed_requests), (1, 200));
+        let all = a.summaries(1).rows;
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].distinct_accounts, all[0].vouched_accounts), (50, 0));
+    }
+
+    #[test]
+    fn a_period_has_one_other_row_when_the_cap_and_k_both_fold() {
+        // The cap's overflow and the small groups both become the period's
+        // `(other)` row: one row, with both folded in.
+        let mut a = by("hour,route,method,status").max_groups(1);
+        for i in 0..6 {
+            a.add(&obs(0, "/big", 200, Some(format!("acc_{i}"))));
+        }
+        for i in 0..6 {
+            a.add(&obs(0, "/over", 200, Some(format!("acc_o{i}"))));
+        }
+        let mut small = unmatched(0, "/small");
+        small.account = Some(Cow::Borrowed("acc_s"));
+        small.account_src = Some(AccountSource::App);
+        a.add(&small);
+        let rows = a.summaries(5).rows;
+        let others: Vec<_> = rows.iter().filter(|r| r.is_other()).collect();
+        assert_eq!(others.len(), 1, "{rows:?}");
+        assert_eq!(others[0].requests, 7);
+        assert_eq!(others[0].vouched_accounts, 7);
+        assert_eq!(rows.len(), 2);
+    }
+
+    #[test]
+    fn a_value_that_reads_other_shares_the_other_row() {
+        let mut a = by("route");
+        for i in 0..5 {
+            a.add(&obs(0, "(other)", 200, Some(format!("acc_{i}"))));
+        }
+        a.add(&obs(0, "/small", 200, Some("acc_s".into())));
+        let rows = a.summaries(5).rows;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!((rows[0].route.as_deref(), rows[0].requests), (Some(OTHER), 6));
+    }
+
+    #[test]
+    fn an_estimate_never_exceeds_the_requests() {
+        // Slightly more distinct accounts than are counted exactly: the
+        // sketch's estimate for these (1034) is above the number of requests.
+        let n = 1_030u64;
+        let mut a = by("route");
+        for i in 0..n {
+            a.add(&obs(0, "/r", 200, Some(format!("acc_{i}"))));
+        }
+        let row = &a.summaries(5).rows[0];
+        assert_eq!(row.requests, n);
+        assert!(
+            row.distinct_accounts <= n && row.distinct_accounts > EXACT_LIMIT as u64,
+            "{row:?}"
+        );
+        assert!(row.vouched_accounts <= row.distinct_accounts);
+    }
+
+    #[test]
+    fn a_scanner_s_paths_never_take_the_room_of_known_routes() {
+        let mut a = by("hour,route,method,status").max_groups(100);
+        for i in 0..20_000 {
+            a.add(&unmatched(0, &format!("/wp-admin/probe{i}.php")));
+        }
+        for r in ["/rest/issues/{id}", "/rest/search", "/macro"] {
+            for i in 0..5 {
+                a.add(&obs(60_000, r, 200, Some(format!("acc_{i}"))));
+            }
+        }
+        let rows = a.summaries(5).rows;
+        for r in ["/rest/issues/{id}", "/rest/search", "/macro"] {
+            let row = rows.iter().find(|x| x.route.as_deref() == Some(r));
+            assert_eq!(row.map(|x| x.requests), Some(5), "{r} has its own row");
+        }
+        // The unmatched paths beyond their own cap are folded.
+        let other = rows.iter().find(|x| x.is_other()).expect("(other) row");
+        assert_eq!(other.requests, 20_000 - 100);
+        assert_eq!(a.len(), 100 + 3 + 1);
+    }
+
+    #[test]
+    fn known_routes_have_their_own_cap() {
+        let mut a = by("route").max_groups(2).max_unmatched_groups(5);
+        for r in ["/a", "/b", "/c"] {
+            a.add(&obs(0, r, 200, None));
+        }
+        for p in ["/x", "/y"] {
+            a.add(&unmatched(0, p));
+        }
+        let rows = a.summaries(1).rows;
+        let routes: Vec<_> = rows.iter().filter_map(|r| r.route.as_deref()).collect();
+        assert!(routes.contains(&"/a") && routes.contains(&"/b") && !routes.contains(&"/c"));
+        assert!(routes.contains(&"/x") && routes.contains(&"/y") && routes.contains(&OTHER));
+        // Emitted periods give their room back.
+        let mut a = by("day,route").max_groups(1);
+        a.add(&obs(0, "/a", 200, None));
+        let _ = a.take_periods_before(86_400_000);
+        a.add(&obs(86_400_000, "/b", 200, None));
+        assert_eq!(a.summaries(1).rows[0].route.as_deref(), Some("/b"));
     }
 }

@@ -65,6 +65,8 @@ pub fn hash_value(s: &[u8]) -> u64 {
 #[derive(Clone, Debug)]
 pub struct DistinctCounter {
     repr: Repr,
+    /// Values counted, repeats included: no estimate may exceed it.
+    seen: u64,
 }
 
 #[derive(Clone)]
@@ -86,6 +88,7 @@ impl Default for DistinctCounter {
     fn default() -> Self {
         DistinctCounter {
             repr: Repr::Exact(HashSet64::default()),
+            seen: 0,
         }
     }
 }
@@ -105,6 +108,7 @@ impl DistinctCounter {
     /// Counts one value already hashed with [`hash_value`].
     #[inline]
     pub fn insert_hash(&mut self, h: u64) {
+        self.seen = self.seen.saturating_add(1);
         match &mut self.repr {
             Repr::Exact(set) => {
                 if set.insert(h) && set.len() > EXACT_LIMIT {
@@ -127,6 +131,7 @@ impl DistinctCounter {
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &DistinctCounter) {
+        self.seen = self.seen.saturating_add(other.seen);
         match (&mut self.repr, &other.repr) {
             (Repr::Exact(a), Repr::Exact(b)) => {
                 a.extend(b.iter().copied());
@@ -161,11 +166,13 @@ impl DistinctCounter {
         matches!(self.repr, Repr::Exact(_))
     }
 
-    /// The number of distinct values: exact, or the sketch's estimate.
+    /// The number of distinct values: exact, or the sketch's estimate
+    /// held within what is known for sure: a sketch holds more than
+    /// [`EXACT_LIMIT`] distinct values, and never more than were counted.
     pub fn count(&self) -> u64 {
         match &self.repr {
             Repr::Exact(set) => set.len() as u64,
-            Repr::Sketch(regs) => estimate(regs),
+            Repr::Sketch(regs) => estimate(regs).max(EXACT_LIMIT as u64 + 1).min(self.seen),
         }
     }
 }
@@ -229,6 +236,21 @@ mod tests {
             let err = (d.count() as f64 - n as f64).abs() / n as f64;
             assert!(err < 0.05, "n={n}: estimate {} is {:.1}% off", d.count(), err * 100.0);
         }
+    }
+
+    #[test]
+    fn an_estimate_stays_between_the_exact_limit_and_the_values_counted() {
+        // Just past the exact limit the sketch estimates 1034 for these 1030
+        // values; the count is held to what is known for sure.
+        let mut d = counter_of(0..1_030);
+        assert!(!d.is_exact());
+        assert_eq!(d.count(), 1_030);
+        d.insert(b"acc_0");
+        assert!((EXACT_LIMIT as u64 + 1..=1_031).contains(&d.count()));
+        let mut merged = counter_of(0..600);
+        merged.merge(&counter_of(600..1_030));
+        assert!(!merged.is_exact());
+        assert!((EXACT_LIMIT as u64 + 1..=1_030).contains(&merged.count()));
     }
 
     #[test]

@@ -154,6 +154,7 @@ mod tests {
             resp_bytes: 0,
             duration_us: 0,
             account: None,
+            account_src: None,
             tenant: None,
         }
     }

@@ -1,6 +1,7 @@
 //! Anonymized usage statistics: counts, distinct accounts, latency
 //! percentiles and bytes per period, route, method and status — with
-//! k-anonymity, and never a per-person row.
+//! k-anonymity decided on the accounts the application vouched for, and
+//! never a per-person row.
 //!
 //! Two ways in:
 //!
@@ -12,7 +13,7 @@
 //!
 //! ```
 //! use privlog::stats::{Aggregator, Dimension, Observation};
-//! use privlog::Record;
+//! use privlog::{AccountSource, Record};
 //!
 //! let mut agg = Aggregator::new(Dimension::parse_list("day,status").unwrap());
 //! for i in 0..10 {
@@ -20,11 +21,13 @@
 //!     r.status = Some(200);
 //!     r.duration_us = 1000 + i;
 //!     r.account = Some(format!("acc_{i}"));
+//!     r.account_src = Some(AccountSource::App); // the application vouched for it
 //!     agg.add(&Observation::from_record(&r));
 //! }
 //! let rows = agg.summaries(5).rows;
 //! assert_eq!(rows[0].status.as_deref(), Some("2xx"));
 //! assert_eq!(rows[0].distinct_accounts, 10);
+//! assert_eq!(rows[0].vouched_accounts, 10);
 //! ```
 //!
 //! Distinct counts are exact up to 1024 values and estimated by a

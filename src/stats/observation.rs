@@ -7,7 +7,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::{Record, SCHEMA_VERSION};
+use crate::{AccountSource, Record, SCHEMA_VERSION};
 
 /// What statistics need from one record, borrowed from a line or a [`Record`].
 ///
@@ -34,6 +34,9 @@ pub struct Observation<'a> {
     pub duration_us: u64,
     /// Account pseudonym.
     pub account: Option<Cow<'a, str>>,
+    /// Where the account came from; `None` when the record does not say
+    /// (or names a source privlog does not know), which vouches for nothing.
+    pub account_src: Option<AccountSource>,
     /// Tenant pseudonym.
     pub tenant: Option<Cow<'a, str>>,
 }
@@ -56,6 +59,8 @@ struct Line<'a> {
     duration_us: u64,
     #[serde(borrow, default)]
     account: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "crate::record::deserialize_account_source")]
+    account_src: Option<AccountSource>,
     #[serde(borrow, default)]
     tenant: Option<Cow<'a, str>>,
 }
@@ -90,6 +95,7 @@ impl<'a> Observation<'a> {
             resp_bytes: l.resp_bytes,
             duration_us: l.duration_us,
             account: l.account,
+            account_src: l.account_src,
             tenant: l.tenant,
         })
     }
@@ -107,6 +113,7 @@ impl<'a> Observation<'a> {
             resp_bytes: r.resp_bytes,
             duration_us: r.duration_us,
             account: r.account.as_deref().map(Cow::Borrowed),
+            account_src: r.account_src,
             tenant: r.tenant.as_deref().map(Cow::Borrowed),
         }
     }
@@ -115,6 +122,16 @@ impl<'a> Observation<'a> {
     /// statistics group by.
     pub fn route_or_path(&self) -> &str {
         self.route.as_deref().unwrap_or(&self.path)
+    }
+
+    /// The account when the application vouched for it
+    /// ([`AccountSource::App`]); accounts the request only claimed (a JWT
+    /// read without verification, a header, a query parameter, a path) are
+    /// `None` here.
+    pub fn vouched_account(&self) -> Option<&str> {
+        self.account
+            .as_deref()
+            .filter(|_| self.account_src.is_some_and(AccountSource::is_vouched))
     }
 }
 
@@ -224,6 +241,15 @@ impl<'a> Scanner<'a> {
         self.string()?;
         self.lit(",\"account\":")?;
         let account = self.opt_string()?;
+        // Records written before `account_src` existed do not have it.
+        let account_src = if self.lit(",\"account_src\":").is_some() {
+            match self.opt_string()? {
+                Some(s) => AccountSource::parse(s),
+                None => None,
+            }
+        } else {
+            None
+        };
         self.lit(",\"tenant\":")?;
         let tenant = self.opt_string()?;
         self.lit(",\"epoch\":")?;
@@ -244,6 +270,7 @@ impl<'a> Scanner<'a> {
             resp_bytes,
             duration_us,
             account: account.map(Cow::Borrowed),
+            account_src,
             tenant: tenant.map(Cow::Borrowed),
         })
     }
@@ -376,6 +403,41 @@ mod tests {
         assert!(Observation::parse(leading_zero.as_bytes()).is_none());
     }
 
+    #[test]
+    fn the_account_source_is_read_and_unknown_or_missing_ones_vouch_for_nothing() {
+        let mut r = Record::new(OffsetDateTime::UNIX_EPOCH, "GET", "/");
+        r.account = Some("acc_1".into());
+        r.account_src = Some(AccountSource::App);
+        let line = r.to_ndjson();
+        let o = Scanner::new(&line)
+            .canonical()
+            .expect("the fast path reads the new layout");
+        assert_eq!(o.vouched_account(), Some("acc_1"));
+        // A line written before the field existed: the fast path still reads it.
+        let old = line.replace(",\"account_src\":\"app\"", "");
+        let o = Scanner::new(&old)
+            .canonical()
+            .expect("the fast path reads the old layout");
+        assert_eq!((o.account.as_deref(), o.account_src), (Some("acc_1"), None));
+        assert_eq!(o.vouched_account(), None);
+        for src in ["\"App\"", "\"verified\"", "null"] {
+            let other = line.replace("\"account_src\":\"app\"", &format!("\"account_src\":{src}"));
+            let o = Observation::parse(other.as_bytes()).expect("parses");
+            assert_eq!(o.account_src, None, "{src}");
+            assert_eq!(o.vouched_account(), None, "{src}");
+            assert_eq!(
+                Observation::parse_general(other.as_bytes()).map(|o| o.account_src),
+                Some(None)
+            );
+        }
+        for src in ["jwt", "header", "query", "path"] {
+            let claimed = line.replace("\"account_src\":\"app\"", &format!("\"account_src\":\"{src}\""));
+            let o = Observation::parse(claimed.as_bytes()).expect("parses");
+            assert_eq!(o.account_src.map(AccountSource::as_str), Some(src));
+            assert_eq!(o.vouched_account(), None, "{src}");
+        }
+    }
+
     fn arb_record() -> impl Strategy<Value = Record> {
         let text = "[\\x00-~\\u{80}-\\u{10ffff}\\\\\"]{0,12}";
         (
@@ -392,10 +454,17 @@ mod tests {
                 any::<u64>(),
                 prop::option::of(text),
                 prop::option::of(text),
+                prop::option::of(prop::sample::select(vec![
+                    AccountSource::App,
+                    AccountSource::Jwt,
+                    AccountSource::Header,
+                    AccountSource::Query,
+                    AccountSource::Path,
+                ])),
             ),
         )
             .prop_map(
-                |((secs, method, route, account, status), (req, resp, dur, tenant, client))| {
+                |((secs, method, route, account, status), (req, resp, dur, tenant, client, src))| {
                     let mut r = Record::new(
                         OffsetDateTime::from_unix_timestamp(secs).expect("in range"),
                         method,
@@ -403,6 +472,7 @@ mod tests {
                     );
                     r.route = route;
                     r.account = account;
+                    r.account_src = src;
                     r.status = status;
                     r.req_bytes = req;
                     r.resp_bytes = resp;

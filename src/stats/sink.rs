@@ -52,16 +52,31 @@ impl Period {
 /// Each output line is one [`Summary`](super::Summary):
 ///
 /// ```text
-/// {"day":"2026-11-22","route":"/rest/issues/{id}","method":"GET","status":"2xx","requests":18211,"distinct_accounts":412,"distinct_tenants":37,"p50_us":1830,"p95_us":9210,"p99_us":21500,"req_bytes":0,"resp_bytes":9912231}
+/// {"day":"2026-11-22","route":"/rest/issues/{id}","method":"GET","status":"2xx","requests":18211,"distinct_accounts":412,"vouched_accounts":412,"distinct_tenants":37,"p50_us":1830,"p95_us":9210,"p99_us":21500,"req_bytes":0,"resp_bytes":9912231}
 /// ```
 ///
 /// # k-anonymity
 ///
-/// A group seen by 1 to k-1 distinct accounts is folded into its period's
+/// Only accounts the application vouched for count toward k: those it gave
+/// as [`AccountId`](crate::AccountId) (`account_src` `app`). A group with
+/// accounts but fewer than k vouched ones is folded into its period's
 /// `(other)` row instead of being dropped, so per-period totals stay right;
-/// if the `(other)` row itself has fewer than k accounts it is withheld and
-/// counted in [`Summaries::suppressed_requests`]. Groups without any account
-/// (health checks, anonymous pages) are shown. `k` defaults to 5.
+/// if the `(other)` row itself has fewer than k vouched accounts it is
+/// withheld and counted in [`Summaries::suppressed_requests`]. Groups
+/// without any account (health checks, anonymous pages) are shown. Accounts
+/// read from a Connect JWT (not verified), a header, a query parameter or a
+/// path are what the client says, so however many there are they never
+/// lift a group over k: an application that never sets `AccountId` gets
+/// every group with accounts withheld. `k` defaults to 5.
+///
+/// # Group caps
+///
+/// Groups of known routes (a route template from the application) and of
+/// unmatched paths are capped apart, at 20 000 each over the periods not
+/// yet emitted; beyond a cap, new groups count under their period's
+/// `(other)` row. A
+/// scanner trying thousands of paths fills only the unmatched cap, so every
+/// known route keeps its own row.
 ///
 /// # When summaries are emitted
 ///
@@ -97,9 +112,12 @@ impl std::fmt::Debug for StatsSink {
     }
 }
 
-/// At most this many groups are kept per sink; more distinct routes than
-/// this count under `(other)`.
+/// At most this many groups of known routes (a route template from the
+/// application) are kept per sink; more count under `(other)`.
 const MAX_GROUPS: usize = 20_000;
+/// At most this many groups of unmatched paths (no route template) are kept
+/// per sink, apart from known routes: a scanner's paths fill only this.
+const MAX_UNMATCHED_GROUPS: usize = 20_000;
 
 impl StatsSink {
     /// Hands each batch of summaries to `f` (called on the sink's thread).
@@ -114,7 +132,8 @@ impl StatsSink {
                 Dimension::Method,
                 Dimension::Status,
             ])
-            .max_groups(MAX_GROUPS),
+            .max_groups(MAX_GROUPS)
+            .max_unmatched_groups(MAX_UNMATCHED_GROUPS),
             held: BTreeMap::new(),
             out: Box::new(f),
             clock: Box::new(SystemTime::now),
@@ -165,7 +184,8 @@ impl StatsSink {
             Dimension::Method,
             Dimension::Status,
         ])
-        .max_groups(MAX_GROUPS);
+        .max_groups(MAX_GROUPS)
+        .max_unmatched_groups(MAX_UNMATCHED_GROUPS);
         self
     }
 
@@ -305,6 +325,7 @@ mod tests {
         r.route = Some("/x".into());
         r.status = Some(200);
         r.account = Some(account.into());
+        r.account_src = Some(crate::AccountSource::App);
         r
     }
 

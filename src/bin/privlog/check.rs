@@ -1,5 +1,6 @@
-//! `privlog check CONFIG`: validate a configuration file without starting
-//! anything and print the effective policy (never the key).
+//! `privlog check CONFIG`: validate a configuration file as starting the
+//! service would, without starting or creating anything, and print the
+//! effective policy (never the key).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> crate::CliResult {
     let cfg = Config::load(&args.config, std::env::vars())?;
+    // The checks `Config::build` runs before it opens a sink, in the same code.
+    cfg.validate()?;
     print!("{}", cfg.describe()?);
     println!("{}: ok", args.config.display());
     Ok(ExitCode::SUCCESS)

@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate a configuration file and print the effective policy (never the key).
+    /// Validate a configuration file as starting the service would, creating nothing, and print the effective policy (never the key).
     Check(check::Args),
     /// Anonymized usage statistics from record files, with k-anonymity.
     Stats(stats::Args),

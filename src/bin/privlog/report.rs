@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use privlog::stats::{Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary};
 
-use crate::stats::{DEFAULT_MAX_GROUPS, cap_note, check_k, check_max_groups, filter_from, footer, scan_with_progress};
+use crate::stats::{
+    DEFAULT_MAX_GROUPS, DEFAULT_MAX_UNMATCHED_GROUPS, cap_note, capped, check_k, check_max_groups, filter_from, footer,
+    scan_with_progress,
+};
 
 /// Arguments of `privlog report`.
 #[derive(clap::Args)]
@@ -27,7 +30,7 @@ pub(crate) struct Args {
     /// The report's title.
     #[arg(long, default_value = "Usage report")]
     pub(crate) title: String,
-    /// k-anonymity: hide groups seen by 1 to k-1 distinct accounts (1 turns it off).
+    /// k-anonymity: hide groups with fewer than k vouched accounts (1 turns it off).
     #[arg(long, default_value_t = DEFAULT_K, value_name = "N")]
     pub(crate) k: u64,
     /// Only requests that started at or after this time (2026-11-22 or RFC 3339).
@@ -39,14 +42,17 @@ pub(crate) struct Args {
     /// Parsing threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
-    /// Keep at most N groups per chart; requests of further groups count under (other).
+    /// Keep at most N groups of known routes per chart; requests of further ones count under (other).
     #[arg(long, default_value_t = DEFAULT_MAX_GROUPS, value_name = "N")]
     pub(crate) max_groups: usize,
+    /// Keep at most N groups of unmatched paths per chart; requests of further ones count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_UNMATCHED_GROUPS, value_name = "N")]
+    pub(crate) max_unmatched_groups: usize,
 }
 
 pub(crate) fn run(args: Args) -> crate::CliResult {
     check_k(args.k)?;
-    check_max_groups(args.max_groups)?;
+    check_max_groups(args.max_groups, args.max_unmatched_groups)?;
     let filter = filter_from(args.from.as_deref(), args.to.as_deref(), None, None, None)?;
     let nfiles = args.files.len();
     let groupings = [
@@ -59,7 +65,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     let (aggs, scan) = scan_with_progress(args.files, args.threads, filter, || {
         groupings
             .iter()
-            .map(|d| Aggregator::new(d.clone()).max_groups(args.max_groups))
+            .map(|d| capped(d.clone(), args.max_groups, args.max_unmatched_groups))
             .collect::<Vec<_>>()
     })?;
     let [by_day, by_day_status, by_route, total, by_status] =
@@ -76,15 +82,11 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         matched: scan.matched,
         skipped: scan.read.skipped,
     };
-    let capped: String = [&by_day, &by_day_status, &by_route, &total, &by_status]
-        .iter()
-        .map(|a| cap_note(a, args.max_groups))
-        .find(|note| !note.is_empty())
-        .unwrap_or_default();
+    let cap = cap_note(&[&by_day, &by_day_status, &by_route, &total, &by_status]);
     let html = render(&data);
     std::fs::write(&args.output, html)
         .map_err(|e| format!("cannot write the report to {}: {e}", args.output.display()))?;
-    eprintln!("{}{capped}", footer(nfiles, &scan, &data.by_day));
+    eprintln!("{}{cap}", footer(nfiles, &scan, &data.by_day));
     eprintln!("privlog report: wrote {}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -239,10 +241,9 @@ fn render(d: &ReportData) -> String {
     let withheld = d.by_day.suppressed_requests + d.by_route.suppressed_requests;
     let _ = write!(
         body,
-        r#"<footer><p><b>Privacy.</b> This report contains only aggregated counts. Every figure about signed-in use covers at least {k} different accounts (k-anonymity, k = {k}): days, routes or outcomes seen by 1 to {km} accounts are combined into an “other” group or left out{withheld}. Accounts are identified only by keyed pseudonyms, never by name, e-mail or IP address.</p>
+        r#"<footer><p><b>Privacy.</b> This report contains only aggregated counts. Every figure about signed-in use covers at least {k} different accounts that the app itself identified (k-anonymity, k = {k}): days, routes or outcomes with fewer are combined into an “other” group or left out{withheld}. Accounts are identified only by keyed pseudonyms, never by name, e-mail or IP address.</p>
 <p>Read {records} records ({matched} in range){skipped}. Times are UTC. Percentiles are accurate to about 2 %; distinct counts above 1024 are estimates accurate to about 2 %.</p></footer>"#,
         k = d.k,
-        km = d.k.saturating_sub(1),
         withheld = if withheld > 0 {
             format!(" ({} requests were left out)", group_digits(withheld))
         } else {

@@ -17,13 +17,16 @@ Examples:
   privlog stats --by day,route --format csv --from 2026-11-01 --to 2026-12-01 records.ndjson > nov.csv
   cat records.ndjson | privlog stats --by hour,status --status 5xx -
 
-Groups seen by 1 to k-1 distinct accounts are folded into an (other) row per period;
-an (other) row that still has fewer than k accounts is withheld. Totals of what was
-folded or withheld are printed on standard error.
+Only accounts the application vouched for (account_src \"app\", its AccountId) count
+toward k; accounts a request only claims (JWT read without verification, header, query,
+path) never do. Groups with accounts but fewer than k vouched ones are folded into an
+(other) row per period; an (other) row that still has fewer than k vouched accounts is
+withheld. Groups without any account are shown. Totals of what was folded or withheld
+are printed on standard error.
 
-Memory is bounded by --max-groups, whatever the input: once that many groups are
-held, requests of further groups count under (other) (every total stays exact),
-and standard error says so.")]
+Memory is bounded whatever the input: at most --max-groups groups of known routes and
+--max-unmatched-groups groups of unmatched paths are kept; requests of further groups
+count under (other) (every total stays exact), and standard error says so.")]
 pub(crate) struct Args {
     /// Record files: NDJSON, plain or .gz; `-` reads standard input.
     #[arg(required = true, value_name = "FILES")]
@@ -34,7 +37,7 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
-    /// k-anonymity: hide groups seen by 1 to k-1 distinct accounts (1 turns it off).
+    /// k-anonymity: hide groups with fewer than k vouched accounts (1 turns it off).
     #[arg(long, default_value_t = DEFAULT_K, value_name = "N")]
     pub(crate) k: u64,
     /// Only requests that started at or after this time (2026-11-22 or RFC 3339).
@@ -55,16 +58,24 @@ pub(crate) struct Args {
     /// Parsing threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
-    /// Keep at most N groups; requests of further groups count under (other).
+    /// Keep at most N groups of known routes; requests of further ones count under (other).
     #[arg(long, default_value_t = DEFAULT_MAX_GROUPS, value_name = "N")]
     pub(crate) max_groups: usize,
+    /// Keep at most N groups of unmatched paths (no route template: scanners,
+    /// typos); requests of further ones count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_UNMATCHED_GROUPS, value_name = "N")]
+    pub(crate) max_unmatched_groups: usize,
 }
 
-/// Groups `stats` and `report` keep per grouping before further ones count
-/// under `(other)`: room for every route of an application over many
-/// periods, while a flood of distinct scanner paths costs a bounded amount
-/// of memory (each parsing thread holds at most this many groups).
+/// Groups of known routes `stats` and `report` keep per grouping before
+/// further ones count under `(other)`: room for every route of an
+/// application over many periods.
 pub(crate) const DEFAULT_MAX_GROUPS: usize = 100_000;
+
+/// Groups of unmatched paths `stats` and `report` keep per grouping: a flood
+/// of distinct scanner paths costs a bounded amount of memory (about 30 MiB
+/// at this cap) and never takes the room of known routes.
+pub(crate) const DEFAULT_MAX_UNMATCHED_GROUPS: usize = 20_000;
 
 /// How `privlog stats` prints its rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -101,11 +112,22 @@ pub(crate) fn check_k(k: u64) -> Result<(), Box<dyn std::error::Error + Send + S
     Ok(())
 }
 
-pub(crate) fn check_max_groups(n: usize) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    if n == 0 {
+pub(crate) fn check_max_groups(known: usize, unmatched: usize) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if known == 0 {
         return Err(format!("invalid --max-groups 0: use 1 or more (default {DEFAULT_MAX_GROUPS})").into());
     }
+    if unmatched == 0 {
+        return Err(format!(
+            "invalid --max-unmatched-groups 0: use 1 or more (default {DEFAULT_MAX_UNMATCHED_GROUPS})"
+        )
+        .into());
+    }
     Ok(())
+}
+
+/// An aggregator grouping by `dims` with the command's group caps.
+pub(crate) fn capped(dims: Vec<Dimension>, known: usize, unmatched: usize) -> Aggregator {
+    Aggregator::new(dims).max_groups(known).max_unmatched_groups(unmatched)
 }
 
 /// Scans `files` with a progress bar on a terminal (nothing on a pipe).
@@ -157,7 +179,7 @@ fn poll_progress(bar: &indicatif::ProgressBar, done: &AtomicBool, progress: &Ato
 pub(crate) fn run(args: Args) -> crate::CliResult {
     let dims = Dimension::parse_list(&args.by)?;
     check_k(args.k)?;
-    check_max_groups(args.max_groups)?;
+    check_max_groups(args.max_groups, args.max_unmatched_groups)?;
     let filter = filter_from(
         args.from.as_deref(),
         args.to.as_deref(),
@@ -167,12 +189,12 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     )?;
     let nfiles = args.files.len();
     let (agg, report) = scan_with_progress(args.files, args.threads, filter, || {
-        Aggregator::new(dims.clone()).max_groups(args.max_groups)
+        capped(dims.clone(), args.max_groups, args.max_unmatched_groups)
     })?;
     let out = agg.summaries(args.k);
     let written = print_rows(args.format, &dims, &out.rows);
     let mut footer = footer(nfiles, &report, &out);
-    footer.push_str(&cap_note(&agg, args.max_groups));
+    footer.push_str(&cap_note(&[&agg]));
     eprintln!("{footer}");
     match written {
         // The reader went away (`| head`): not an error.
@@ -226,21 +248,26 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
     s
 }
 
-/// A note when `agg` reached its group cap, so later groups were counted
-/// under `(other)`; empty otherwise.
-pub(crate) fn cap_note(agg: &Aggregator, max_groups: usize) -> String {
-    if agg.len() < max_groups {
-        return String::new();
-    }
-    format!(
-        "; more than {max_groups} groups: the requests of groups past the cap are counted under (other) \
-         (totals exact; raise --max-groups to see more of them)"
-    )
+/// A note naming the group caps the aggregators reached, so that requests
+/// of later groups were counted under `(other)`; empty when none was.
+pub(crate) fn cap_note(aggs: &[&Aggregator]) -> String {
+    let (known, unmatched) = aggs.iter().fold((false, false), |(k, u), a| {
+        let (ak, au) = a.caps_reached();
+        (k || ak, u || au)
+    });
+    let options = match (known, unmatched) {
+        (false, false) => return String::new(),
+        (true, false) => "--max-groups",
+        (false, true) => "--max-unmatched-groups",
+        (true, true) => "--max-groups and --max-unmatched-groups",
+    };
+    format!("; group cap reached ({options}): requests of further groups are counted under (other), totals exact")
 }
 
-const METRICS: [&str; 8] = [
+const METRICS: [&str; 9] = [
     "requests",
     "distinct_accounts",
+    "vouched_accounts",
     "distinct_tenants",
     "p50_us",
     "p95_us",
@@ -249,10 +276,11 @@ const METRICS: [&str; 8] = [
     "resp_bytes",
 ];
 
-fn metrics(s: &Summary) -> [u64; 8] {
+fn metrics(s: &Summary) -> [u64; 9] {
     [
         s.requests,
         s.distinct_accounts,
+        s.vouched_accounts,
         s.distinct_tenants,
         s.p50_us,
         s.p95_us,
@@ -305,6 +333,7 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
             [
                 "requests",
                 "accounts",
+                "vouched",
                 "tenants",
                 "p50",
                 "p95",
@@ -325,6 +354,7 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
         line.extend([
             r.requests.to_string(),
             r.distinct_accounts.to_string(),
+            r.vouched_accounts.to_string(),
             r.distinct_tenants.to_string(),
             human_us(r.p50_us),
             human_us(r.p95_us),

@@ -3,6 +3,14 @@
 use std::time::{Duration, Instant};
 
 use crate::Record;
+use crate::limits::{DurationLimit, Limit, OutOfRange};
+
+/// `batch_max_records`.
+pub(crate) const MAX_RECORDS: Limit = Limit::count("batch_max_records", 1, 65_536);
+/// `batch_max_bytes`: a batch's body is built in memory.
+pub(crate) const MAX_BYTES: Limit = Limit::bytes("batch_max_bytes", 1, 64 << 20);
+/// `batch_linger`.
+pub(crate) const LINGER: DurationLimit = DurationLimit::new("batch_linger", Duration::ZERO, Duration::from_secs(3600));
 
 /// When a batch is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,24 +36,33 @@ impl BatchConfig {
         Self::default()
     }
 
-    /// A batch is sent once it holds this many records. Defaults to 1000.
+    /// A batch is sent once it holds this many records. Defaults to 1000; at
+    /// most 65 536.
     pub fn max_records(mut self, n: usize) -> Self {
-        self.max_records = n.max(1);
+        self.max_records = n;
         self
     }
 
     /// A batch is sent once its records' estimated encoded size (before
-    /// compression) reaches this many bytes. Defaults to 1 MiB.
+    /// compression) reaches this many bytes. Defaults to 1 MiB; at most 64 MiB.
     pub fn max_bytes(mut self, n: usize) -> Self {
-        self.max_bytes = n.max(1);
+        self.max_bytes = n;
         self
     }
 
     /// A batch that is not full is sent this long after its first record
-    /// arrived. Defaults to 1 s.
+    /// arrived. Defaults to 1 s; at most 1 h.
     pub fn linger(mut self, d: Duration) -> Self {
         self.linger = d;
         self
+    }
+
+    /// Checks every setting against its range.
+    pub(crate) fn validate(&self) -> Result<(), OutOfRange> {
+        MAX_RECORDS.check_usize(self.max_records)?;
+        MAX_BYTES.check_usize(self.max_bytes)?;
+        LINGER.check(self.linger)?;
+        Ok(())
     }
 }
 
@@ -103,7 +120,7 @@ impl Batcher {
 /// A cheap upper estimate of a record's NDJSON size.
 pub(crate) fn estimated_size(r: &Record) -> usize {
     let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    260 + r.method.len()
+    276 + r.method.len()
         + r.path.len()
         + r.proto.len()
         + r.epoch.len()
@@ -112,6 +129,7 @@ pub(crate) fn estimated_size(r: &Record) -> usize {
         + opt(&r.route)
         + opt(&r.query)
         + opt(&r.account)
+        + r.account_src.map_or(0, |s| s.as_str().len())
         + opt(&r.tenant)
 }
 

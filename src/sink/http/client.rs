@@ -11,7 +11,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use ureq::Agent;
 
-use super::config::Headers;
+use super::config::{Headers, shown};
 use super::encoder::Encoder;
 use super::retry::parse_retry_after;
 use crate::Record;
@@ -71,19 +71,7 @@ impl Client {
             .max_redirects(0)
             .user_agent(concat!("privlog/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &cfg.ca_pem {
-            let certs = ureq::tls::parse_pem(pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| SinkError::with_source("invalid ca certificate pem: pass PEM-encoded certificates", e))?;
-            if certs.is_empty() {
-                return Err(SinkError::new(
-                    "the ca certificate pem holds no certificate: pass PEM-encoded certificates",
-                ));
-            }
+            let certs = parse_ca_pem(pem)?;
             agent_cfg = agent_cfg.tls_config(
                 ureq::tls::TlsConfig::builder()
                     .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
@@ -144,6 +132,27 @@ impl Client {
     }
 }
 
+/// The certificates of a PEM file of CA certificates.
+///
+/// # Errors
+/// The PEM does not parse or holds no certificate.
+pub(crate) fn parse_ca_pem(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, SinkError> {
+    let certs = ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SinkError::with_source("invalid ca certificate pem: pass PEM-encoded certificates", e))?;
+    if certs.is_empty() {
+        return Err(SinkError::new(
+            "the ca certificate pem holds no certificate: pass PEM-encoded certificates",
+        ));
+    }
+    Ok(certs)
+}
+
 fn send(shared: &Shared, records: &[Record], body: &mut Vec<u8>) -> Reply {
     body.clear();
     shared.encoder.encode(records, body);
@@ -190,6 +199,7 @@ fn send(shared: &Shared, records: &[Record], body: &mut Vec<u8>) -> Reply {
                 body,
             }
         }
-        Err(e) => Reply::Transport(e.to_string()),
+        // The error may quote the URL; it is shown without credentials or query.
+        Err(e) => Reply::Transport(e.to_string().replace(shared.url.as_str(), &shown(&shared.url))),
     }
 }

@@ -9,9 +9,11 @@ use base64::Engine as _;
 use http::{HeaderName, HeaderValue, Uri};
 
 use super::batch::BatchConfig;
+use super::client::parse_ca_pem;
 use super::encoder::{Encoder, Ndjson};
 use super::retry::RetryPolicy;
 use super::sink::HttpSink;
+use crate::limits::{DurationLimit, Limit, OutOfRange};
 use crate::sink::SinkError;
 use crate::sink::spool::SpoolConfig;
 
@@ -46,7 +48,6 @@ impl fmt::Debug for Headers {
 ///     .build()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct HttpSinkBuilder {
     pub(crate) name: Option<String>,
     pub(crate) url: String,
@@ -62,6 +63,27 @@ pub struct HttpSinkBuilder {
     pub(crate) spool: Option<SpoolConfig>,
     pub(crate) dead_letter: Option<PathBuf>,
     pub(crate) ca_pem: Option<Vec<u8>>,
+}
+
+/// Shows the URL without credentials, query or fragment, and no header value.
+impl fmt::Debug for HttpSinkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSinkBuilder")
+            .field("name", &self.name)
+            .field("url", &shown(&self.url))
+            .field("encoder", &self.encoder.name())
+            .field("headers", &self.headers)
+            .field("batch", &self.batch)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_buffered_records", &self.max_buffered_records)
+            .field("gzip", &self.gzip)
+            .field("spool", &self.spool)
+            .field("dead_letter", &self.dead_letter)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())))
+            .finish()
+    }
 }
 
 impl HttpSinkBuilder {
@@ -106,9 +128,21 @@ impl HttpSinkBuilder {
                 v.set_sensitive(true);
                 self.headers.0.push((n, v));
             }
-            _ => {
+            // Neither the value nor a name that is not a header name (it may
+            // be a credential written in the wrong place) is shown.
+            (Ok(n), Err(_)) => {
                 self.header_error.get_or_insert_with(|| {
-                    format!("invalid http header {name:?}: use a token name and a visible-ASCII value")
+                    format!(
+                        "invalid value of http header {}: use visible ASCII characters only",
+                        n.as_str()
+                    )
+                });
+            }
+            (Err(_), _) => {
+                self.header_error.get_or_insert_with(|| {
+                    "invalid http header name: a name is letters, digits and `-` (the name is not shown, \
+                     as it may be a value written in the wrong place)"
+                        .to_owned()
                 });
             }
         }
@@ -141,24 +175,25 @@ impl HttpSinkBuilder {
     }
 
     /// The limit for one attempt: connecting, sending and reading the
-    /// response. A request that takes longer is retried. Defaults to 10 s.
+    /// response. A request that takes longer is retried. Defaults to 10 s;
+    /// 1 ms to 1 h.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// Requests sent at the same time. While the collector is failing only one
-    /// request at a time probes it. Defaults to 2.
+    /// request at a time probes it. Defaults to 2; 1 to 64.
     pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = n.clamp(1, 64);
+        self.max_in_flight = n;
         self
     }
 
     /// Records held in memory waiting to be sent. Beyond it the oldest batches
     /// go to the spool, or, without a spool, are dropped and counted as
-    /// `buffer_full`. Defaults to 10 000.
+    /// `buffer_full`. Defaults to 10 000; 1 to 262 144.
     pub fn max_buffered_records(mut self, n: usize) -> Self {
-        self.max_buffered_records = n.max(1);
+        self.max_buffered_records = n;
         self
     }
 
@@ -197,50 +232,126 @@ impl HttpSinkBuilder {
     /// Checks the settings, opens the spool and starts the request threads.
     ///
     /// # Errors
-    /// An invalid URL (not `http://` or `https://`, credentials in it), an
-    /// invalid header, an unreadable CA file, or a spool directory that cannot
-    /// be created.
+    /// An invalid URL (not `http://` or `https://`, no host, credentials in
+    /// it), an invalid header, a size or duration out of range, an invalid CA
+    /// certificate, a spool directory that cannot be created or is in use, or
+    /// a request thread that cannot be started.
     pub fn build(self) -> Result<HttpSink, SinkError> {
+        self.check().map_err(|r| SinkError::new(r.reason))?;
+        HttpSink::from_builder(self).map_err(|r| match r.source {
+            Some(source) => SinkError::with_source(r.reason, source),
+            None => SinkError::new(r.reason),
+        })
+    }
+
+    /// Everything [`HttpSinkBuilder::build`] checks before it opens or starts
+    /// anything; the configuration file's check runs the same.
+    pub(crate) fn check(&self) -> Result<(), Refused> {
         if let Some(e) = &self.header_error {
-            return Err(SinkError::new(e.clone()));
+            return Err(Refused::new("headers", e.clone()));
         }
-        let uri: Uri = self.url.parse().map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "invalid collector url {:?}: use http://host:port/path or https://…",
-                    shown(&self.url)
-                ),
-                e,
-            )
-        })?;
-        match uri.scheme_str() {
-            Some("http" | "https") => {}
-            _ => {
-                return Err(SinkError::new(format!(
-                    "invalid collector url {:?}: the scheme must be http:// or https://",
-                    shown(&self.url)
-                )));
-            }
+        check_url(&self.url).map_err(|reason| Refused::new("endpoint", reason))?;
+        let range = |e: OutOfRange| Refused::new(e.setting, e.to_string());
+        TIMEOUT.check(self.timeout).map_err(range)?;
+        MAX_IN_FLIGHT.check_usize(self.max_in_flight).map_err(range)?;
+        MAX_BUFFERED_RECORDS
+            .check_usize(self.max_buffered_records)
+            .map_err(range)?;
+        self.batch.validate().map_err(range)?;
+        self.retry.validate().map_err(range)?;
+        if let Some(spool) = &self.spool {
+            spool.validate().map_err(range)?;
         }
-        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err(SinkError::new(
-                "collector url contains credentials: pass them with .basic_auth(), .bearer_token() or .header() instead",
-            ));
+        if let Some(pem) = &self.ca_pem {
+            parse_ca_pem(pem).map_err(|e| Refused::new("ca_file", e.to_string()))?;
         }
-        HttpSink::from_builder(self)
+        Ok(())
     }
 }
 
-/// The URL without its query string (which may hold credentials), for messages.
-pub(crate) fn shown(url: &str) -> String {
-    let base = url.split(['?', '#']).next().unwrap_or("");
-    match base.find("://").map(|i| (i, &base[i + 3..])) {
-        Some((i, rest)) if rest.contains('@') => {
-            let at = rest.rfind('@').map_or(0, |p| p + 1);
-            format!("{}://<redacted>@{}", &base[..i], &rest[at..])
+/// `timeout`.
+pub(crate) const TIMEOUT: DurationLimit =
+    DurationLimit::new("timeout", Duration::from_millis(1), Duration::from_secs(3600));
+/// `max_in_flight`: each is a thread.
+pub(crate) const MAX_IN_FLIGHT: Limit = Limit::count("max_in_flight", 1, 64);
+/// `max_buffered_records`: records held in memory.
+pub(crate) const MAX_BUFFERED_RECORDS: Limit = Limit::count("max_buffered_records", 1, 262_144);
+
+/// A setting the HTTP sink refuses: the setting as a configuration file names
+/// it, and why.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// Read by the configuration file's errors.
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    pub(crate) field: &'static str,
+    pub(crate) reason: String,
+    pub(crate) source: Option<SinkError>,
+}
+
+impl Refused {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Refused {
+            field,
+            reason: reason.into(),
+            source: None,
         }
-        _ => base.to_owned(),
     }
+}
+
+/// Checks a collector URL: `http://` or `https://`, a host, and no
+/// credentials. The error never shows the URL's credentials or query.
+///
+/// Any `@` counts as credentials: in `http://user:hun#ter2@host/` the `#`
+/// ends the host at `user` for a URL parser (the resolver would be asked for
+/// `user`, and messages would show `http://user:hun`), and a `/` or `?` in
+/// a password does the same. A literal `@` in a path or query is written
+/// `%40`.
+pub(crate) fn check_url(url: &str) -> Result<Uri, String> {
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err("invalid collector url: use http://host:port/path or https://…".to_owned());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "invalid collector url {}: the scheme must be http:// or https://",
+            shown(url)
+        ));
+    }
+    if url.contains('@') {
+        return Err(
+            "collector url contains credentials (an `@`): remove them from the url and pass them with \
+             .basic_auth(), .bearer_token() or .header() (in a config file: headers = { Authorization = \"…\" }); \
+             an `@` that belongs to the path or query is written %40"
+                .to_owned(),
+        );
+    }
+    let uri: Uri = url.parse().map_err(|_| {
+        format!(
+            "invalid collector url {}: use http://host:port/path or https://…",
+            shown(url)
+        )
+    })?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!(
+            "invalid collector url {}: it names no host; use http://host:port/path",
+            shown(url)
+        ));
+    }
+    Ok(uri)
+}
+
+/// The URL for messages: without credentials (everything from `scheme://` up
+/// to the last `@`), query string and fragment. A text that is not a URL is
+/// not shown at all.
+pub(crate) fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<not a url>".to_owned();
+    };
+    let (masked, rest) = match rest.rfind('@') {
+        Some(at) => ("<redacted>@", &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    format!("{scheme}://{masked}{rest}")
 }
 
 #[cfg(test)]
@@ -248,14 +359,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_output_never_shows_header_values() {
-        let b = HttpSinkBuilder::new("http://127.0.0.1:9/x")
+    fn debug_output_never_shows_header_values_or_the_urls_credentials_or_query() {
+        let b = HttpSinkBuilder::new("http://ops:pw-81Zq@127.0.0.1:9/x?token=tk-5Rr")
             .bearer_token("s3cr3t-token")
             .basic_auth("user", "hunter2");
         let dbg = format!("{b:?}");
         assert!(dbg.contains("authorization"), "{dbg}");
         assert!(
             !dbg.contains("s3cr3t") && !dbg.contains("hunter2") && !dbg.contains("dXNlcjpodW50ZXIy"),
+            "{dbg}"
+        );
+        assert!(
+            !dbg.contains("pw-81Zq") && !dbg.contains("tk-5Rr") && !dbg.contains("ops"),
             "{dbg}"
         );
     }
@@ -274,5 +389,65 @@ mod tests {
     fn shown_url_drops_query_and_userinfo() {
         assert_eq!(shown("http://h:1/p?password=x"), "http://h:1/p");
         assert_eq!(shown("http://a:b@h/p"), "http://<redacted>@h/p");
+        assert_eq!(shown("http://u:hun#ter2@h:9/p"), "http://<redacted>@h:9/p");
+        assert_eq!(shown("http://u:a/?b@h:9/p?q#f"), "http://<redacted>@h:9/p");
+        assert_eq!(shown("http://h?token=x"), "http://h");
+        assert_eq!(shown("s3cr3t-token"), "<not a url>");
+    }
+
+    #[test]
+    fn urls_without_a_host_or_with_an_at_anywhere_are_refused() {
+        assert!(check_url("http://127.0.0.1:9/x?q=1").is_ok());
+        assert!(check_url("HTTPS://collector.example/x").is_ok());
+        assert!(check_url("http:///x").is_err());
+        assert!(check_url("http://h/p?user=me@example.com").is_err());
+        assert!(check_url("http://h?x=a@b").is_err());
+    }
+
+    #[test]
+    fn every_size_and_duration_is_checked_before_anything_starts() {
+        let b = || HttpSinkBuilder::new("http://127.0.0.1:9/x");
+        let refused = |b: HttpSinkBuilder| b.check().expect_err("refused");
+        assert!(b().max_in_flight(64).check().is_ok());
+        assert_eq!(refused(b().max_in_flight(65)).field, "max_in_flight");
+        assert_eq!(refused(b().max_in_flight(0)).field, "max_in_flight");
+        assert_eq!(refused(b().max_buffered_records(262_145)).field, "max_buffered_records");
+        assert_eq!(refused(b().timeout(Duration::ZERO)).field, "timeout");
+        assert_eq!(
+            refused(b().batch(BatchConfig::new().max_records(65_537))).field,
+            "batch_max_records"
+        );
+        assert_eq!(
+            refused(b().batch(BatchConfig::new().max_bytes((64 << 20) + 1))).field,
+            "batch_max_bytes"
+        );
+        assert_eq!(
+            refused(b().retry(RetryPolicy::new().max_retry_after(Duration::from_secs(86_401)))).field,
+            "retry_after_max"
+        );
+        let spool = SpoolConfig::new("/nonexistent/privlog-spool").segment_bytes((64 << 20) + 1);
+        let r = refused(b().spool(spool));
+        assert_eq!(r.field, "spool_segment_bytes");
+        assert!(r.reason.contains("67108864 (64 MiB)"), "{}", r.reason);
+        assert!(!std::path::Path::new("/nonexistent/privlog-spool").exists());
+        let e = b().max_in_flight(1000).build().expect_err("refused").to_string();
+        assert!(e.contains("max_in_flight = 1000") && e.contains("1 to 64"), "{e}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_url_with_credentials_is_refused_and_no_message_shows_them(
+            user in "[a-zA-Z0-9._~-]{1,12}",
+            password in "[ -~]{1,24}",
+        ) {
+            let url = format!("http://{user}:{password}@collector.example:8080/ingest?x=1");
+            let e = check_url(&url).expect_err("refused");
+            let shown = shown(&url);
+            proptest::prop_assert_eq!(&shown, "http://<redacted>@collector.example:8080/ingest");
+            let built = HttpSinkBuilder::new(url.clone()).build().expect_err("refused");
+            for text in [e, shown, built.to_string(), format!("{built:?}")] {
+                proptest::prop_assert!(!text.contains(&format!("{user}:{password}")), "{}", text);
+            }
+        }
     }
 }

@@ -55,8 +55,9 @@
 //! # Secrets
 //!
 //! Header values (credentials) are never logged, shown by `Debug` or put in
-//! errors; URLs with credentials in them are refused, and warnings show URLs
-//! without their query string.
+//! errors; URLs with credentials in them (any `@`; write `%40` for one in a
+//! path or query) are refused before any name is resolved, and warnings,
+//! errors and `Debug` show URLs without credentials, query string or fragment.
 
 mod batch;
 mod client;

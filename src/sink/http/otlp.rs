@@ -22,7 +22,7 @@ use crate::{Outcome, Record};
 /// | `resp_bytes` | `http.response.body.size` |
 /// | `proto` | `network.protocol.name` = `http`, `network.protocol.version` (`1.1`, `2`) |
 /// | `account` | `user.hash` |
-/// | `tenant`, `outcome`, `duration_us`, `ttfb_us`, `epoch`, `kid`, `v` | `privlog.tenant`, `privlog.outcome`, `privlog.duration_us`, `privlog.ttfb_us`, `privlog.epoch`, `privlog.kid`, `privlog.schema_version` |
+/// | `account_src`, `tenant`, `outcome`, `duration_us`, `ttfb_us`, `epoch`, `kid`, `v` | `privlog.account_src`, `privlog.tenant`, `privlog.outcome`, `privlog.duration_us`, `privlog.ttfb_us`, `privlog.epoch`, `privlog.kid`, `privlog.schema_version` |
 ///
 /// Severity is `INFO`, `WARN` for 5xx responses and aborted requests, `ERROR`
 /// for requests that ended in an error.
@@ -132,6 +132,9 @@ impl Encoder for Otlp {
             if let Some(a) = &r.account {
                 attr_str("user.hash", a, out);
             }
+            if let Some(src) = r.account_src {
+                attr_str("privlog.account_src", src.as_str(), out);
+            }
             if let Some(t) = &r.tenant {
                 attr_str("privlog.tenant", t, out);
             }
@@ -163,6 +166,7 @@ mod tests {
         );
         r.status = Some(201);
         r.account = Some("acc_x".into());
+        r.account_src = Some(crate::AccountSource::Jwt);
         r.route = Some("/p".into());
         r.req_bytes = 12;
         let mut out = Vec::new();
@@ -181,6 +185,7 @@ mod tests {
         assert_eq!(attrs["http.request.body.size"]["intValue"], "12");
         assert_eq!(attrs["network.protocol.version"]["stringValue"], "1.1");
         assert_eq!(attrs["user.hash"]["stringValue"], "acc_x");
+        assert_eq!(attrs["privlog.account_src"]["stringValue"], "jwt");
         assert_eq!(attrs["http.route"]["stringValue"], "/p");
         assert!(!attrs.contains_key("url.query"));
     }

@@ -3,6 +3,18 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::limits::{DurationLimit, OutOfRange};
+
+/// `retry_initial`.
+pub(crate) const INITIAL: DurationLimit =
+    DurationLimit::new("retry_initial", Duration::from_millis(1), Duration::from_secs(3600));
+/// `retry_max`.
+pub(crate) const MAX: DurationLimit =
+    DurationLimit::new("retry_max", Duration::from_millis(1), Duration::from_secs(3600));
+/// `retry_after_max`.
+pub(crate) const MAX_RETRY_AFTER: DurationLimit =
+    DurationLimit::new("retry_after_max", Duration::from_millis(1), Duration::from_secs(86_400));
+
 /// How failed deliveries are retried.
 ///
 /// The wait before retry *n* is a random duration between zero and
@@ -32,23 +44,31 @@ impl RetryPolicy {
         Self::default()
     }
 
-    /// The cap of the first retry's wait. Defaults to 1 s.
+    /// The cap of the first retry's wait. Defaults to 1 s; 1 ms to 1 h.
     pub fn initial(mut self, d: Duration) -> Self {
         self.initial = d;
         self
     }
 
-    /// The cap every later wait doubles towards. Defaults to 30 s.
+    /// The cap every later wait doubles towards. Defaults to 30 s; 1 ms to 1 h.
     pub fn max(mut self, d: Duration) -> Self {
         self.max = d;
         self
     }
 
     /// The longest `Retry-After` honoured; longer values are cut to it.
-    /// Defaults to 300 s.
+    /// Defaults to 300 s; 1 ms to 24 h.
     pub fn max_retry_after(mut self, d: Duration) -> Self {
         self.max_retry_after = d;
         self
+    }
+
+    /// Checks every setting against its range.
+    pub(crate) fn validate(&self) -> Result<(), OutOfRange> {
+        INITIAL.check(self.initial)?;
+        MAX.check(self.max)?;
+        MAX_RETRY_AFTER.check(self.max_retry_after)?;
+        Ok(())
     }
 
     /// The wait before retry number `failures` (1 for the first retry).

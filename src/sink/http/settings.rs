@@ -168,11 +168,19 @@ impl HttpSinkSettings {
         s
     }
 
-    /// The builder these settings describe.
+    /// The builder these settings describe (reads `ca_file`).
     ///
     /// # Errors
     /// The first field with a bad value.
     pub fn builder(&self) -> Result<HttpSinkBuilder, SettingsError> {
+        let ca = match &self.ca_file {
+            Some(p) => Some(std::fs::read(p).map_err(|e| err("ca_file", format!("cannot read {}: {e}", p.display())))?),
+            None => None,
+        };
+        self.assemble(ca)
+    }
+
+    fn assemble(&self, ca_pem: Option<Vec<u8>>) -> Result<HttpSinkBuilder, SettingsError> {
         let mut b = HttpSink::builder(self.endpoint.clone());
         let service = self.service_name.clone();
         b = match self.encoding {
@@ -252,9 +260,40 @@ impl HttpSinkSettings {
         if let Some(p) = &self.dead_letter {
             b = b.dead_letter(p);
         }
-        if let Some(p) = &self.ca_file {
-            let pem = std::fs::read(p).map_err(|e| err("ca_file", format!("cannot read {}: {e}", p.display())))?;
+        if let Some(pem) = ca_pem {
             b = b.ca_pem(pem);
+        }
+        Ok(b)
+    }
+
+    /// Checks every field without touching the file system: what the
+    /// configuration file's parser runs.
+    ///
+    /// # Errors
+    /// The first field with a bad value.
+    pub(crate) fn check(&self) -> Result<(), SettingsError> {
+        self.assemble(None)?.check().map_err(refused)
+    }
+
+    /// Checks every field and range, reads and parses `ca_file`, and checks
+    /// that `spool_dir` and `dead_letter` can be what they name: what
+    /// [`HttpSinkSettings::build`] runs before it opens anything, and all that
+    /// `privlog check` can find out without creating anything.
+    ///
+    /// # Errors
+    /// The first field with a bad value.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.checked().map(drop)
+    }
+
+    fn checked(&self) -> Result<HttpSinkBuilder, SettingsError> {
+        let b = self.builder()?;
+        b.check().map_err(refused)?;
+        if let Some(dir) = &self.spool_dir {
+            crate::sink::paths::check_dir(dir).map_err(|e| err("spool_dir", e))?;
+        }
+        if let Some(file) = &self.dead_letter {
+            crate::sink::paths::check_file(file).map_err(|e| err("dead_letter", e))?;
         }
         Ok(b)
     }
@@ -263,10 +302,19 @@ impl HttpSinkSettings {
     /// request threads.
     ///
     /// # Errors
-    /// The first field with a bad value; `endpoint` for what the builder refuses.
+    /// The first field with a bad value, or the field whose resource could
+    /// not be opened (`spool_dir`).
     pub fn build(&self) -> Result<HttpSink, SettingsError> {
-        self.builder()?.build().map_err(|e| err("endpoint", e.to_string()))
+        HttpSink::from_builder(self.checked()?).map_err(refused)
     }
+}
+
+fn refused(r: super::config::Refused) -> SettingsError {
+    let reason = match r.source {
+        Some(source) => format!("{}: {source}", r.reason),
+        None => r.reason,
+    };
+    err(r.field, reason)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{BatchConfig, Batcher};
 use super::client::{Client, ClientConfig, Reply};
-use super::config::{HttpSinkBuilder, shown};
+use super::config::{HttpSinkBuilder, Refused, shown};
 use super::dead_letter::DeadLetter;
 use super::encoder::Encoder;
 use super::retry::{Backoff, Class, RetryPolicy, classify};
@@ -70,7 +70,8 @@ impl HttpSink {
         HttpSinkBuilder::new(url)
     }
 
-    pub(crate) fn from_builder(b: HttpSinkBuilder) -> Result<HttpSink, SinkError> {
+    /// Opens the spool and starts the request threads of a checked builder.
+    pub(crate) fn from_builder(b: HttpSinkBuilder) -> Result<HttpSink, Refused> {
         let url = match b.encoder.url_query() {
             Some(q) if b.url.contains('?') => format!("{}&{q}", b.url),
             Some(q) => format!("{}?{q}", b.url),
@@ -79,7 +80,11 @@ impl HttpSink {
         let name = b.name.unwrap_or_else(|| b.encoder.name().to_owned());
         let (spool, recovery) = match b.spool {
             Some(cfg) => {
-                let (s, r) = Spool::open(cfg)?;
+                let (s, r) = Spool::open(cfg).map_err(|e| Refused {
+                    field: "spool_dir",
+                    reason: "cannot open the spool".to_owned(),
+                    source: Some(e),
+                })?;
                 (Some(s), r)
             }
             None => (None, Recovery::default()),
@@ -93,6 +98,11 @@ impl HttpSink {
             threads: b.max_in_flight,
             ca_pem: b.ca_pem,
             name: name.clone(),
+        })
+        .map_err(|e| Refused {
+            field: "max_in_flight",
+            reason: "cannot start the request threads (lower max_in_flight or raise the thread limit)".to_owned(),
+            source: Some(e),
         })?;
         Ok(HttpSink {
             ledger: Ledger::detached(&name),

@@ -11,4 +11,6 @@ mod sink;
 
 pub use name::{LogFile, log_files};
 pub use retention::{Retention, RetentionReport};
+#[cfg(feature = "config")]
+pub(crate) use sink::check_prefix;
 pub use sink::{Fsync, RollingFileSink};

@@ -105,9 +105,14 @@ impl Retention {
                 if exclude.iter().any(|p| *p == f.path) {
                     continue;
                 }
-                let too_old = self
-                    .max_age
-                    .is_some_and(|age| day_end(f.date).is_none_or(|end| end + age <= now));
+                // An age beyond the calendar's end expires nothing.
+                let too_old = self.max_age.is_some_and(|age| match day_end(f.date) {
+                    Some(end) => time::Duration::try_from(age)
+                        .ok()
+                        .and_then(|age| end.checked_add(age))
+                        .is_some_and(|expiry| expiry <= now),
+                    None => true,
+                });
                 let too_many = self.max_files.is_some_and(|n| rank >= n);
                 let off_schedule = scheduled.as_ref().is_some_and(|days| !days.contains(&f.date));
                 if too_old || too_many || off_schedule {
@@ -230,6 +235,15 @@ mod tests {
         assert!(gone_dates.contains(&days_back(31)));
         assert!(!gone_dates.contains(&days_back(30)));
         assert_eq!(gone.len(), 9);
+    }
+
+    #[test]
+    fn an_age_past_the_calendar_expires_nothing_and_does_not_panic() {
+        let files: Vec<LogFile> = (0..3).map(|n| file("r", days_back(n), 0)).collect();
+        let now = datetime!(2026-11-22 12:00 UTC);
+        for age in [Duration::from_secs(1e12 as u64), Duration::MAX] {
+            assert!(Retention::keep_all().max_age(age).expired(&files, now, &[]).is_empty());
+        }
     }
 
     #[test]

@@ -117,6 +117,17 @@ struct Written {
     error: Option<io::Error>,
 }
 
+/// Checks a file name prefix: what [`RollingFileSink::new`] refuses.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
+    if valid_prefix(prefix) {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid log file prefix {prefix:?}: use a plain name such as \"requests\" \
+         (no path separators, no leading dot)"
+    ))
+}
+
 impl RollingFileSink {
     /// A sink writing into `dir` (created if missing) with file names starting
     /// with `prefix`.
@@ -129,12 +140,7 @@ impl RollingFileSink {
     pub fn new(dir: impl AsRef<Path>, prefix: impl Into<String>) -> Result<Self, SinkError> {
         let dir = dir.as_ref().to_path_buf();
         let prefix = prefix.into();
-        if !valid_prefix(&prefix) {
-            return Err(SinkError::new(format!(
-                "invalid log file prefix {prefix:?}: use a plain name such as \"requests\" \
-                 (no path separators, no leading dot)"
-            )));
-        }
+        check_prefix(&prefix).map_err(SinkError::new)?;
         fs::create_dir_all(&dir).map_err(|e| {
             SinkError::with_source(
                 format!(

@@ -55,6 +55,16 @@ pub use spool::{Recovery, Spool, SpoolBatch};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::limits::{DurationLimit, Limit, OutOfRange};
+
+/// `spool_max_bytes`.
+pub(crate) const MAX_BYTES: Limit = Limit::bytes("spool_max_bytes", 1 << 10, 1 << 40);
+/// `spool_segment_bytes`: a segment is read into memory whole.
+pub(crate) const SEGMENT_BYTES: Limit = Limit::bytes("spool_segment_bytes", 1 << 10, 64 << 20);
+/// `spool_fsync` as an interval.
+pub(crate) const FSYNC_INTERVAL: DurationLimit =
+    DurationLimit::new("spool_fsync", Duration::ZERO, Duration::from_secs(3600));
+
 /// When the spool calls `fsync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -95,7 +105,8 @@ impl SpoolConfig {
     }
 
     /// The most bytes all segment files may take together; appends beyond it
-    /// are refused and counted as `spool_full`. Defaults to 256 MiB.
+    /// are refused and counted as `spool_full`. Defaults to 256 MiB; 1 KiB to
+    /// 1 TiB.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = bytes;
         self
@@ -103,16 +114,28 @@ impl SpoolConfig {
 
     /// The size at which a new segment file is started. Space is given back
     /// one whole segment at a time once all its records are delivered.
-    /// Defaults to 8 MiB.
+    /// Defaults to 8 MiB; 1 KiB to 64 MiB (a segment is read into memory
+    /// whole while its records are delivered).
     pub fn segment_bytes(mut self, bytes: u64) -> Self {
-        self.segment_bytes = bytes.max(1024);
+        self.segment_bytes = bytes;
         self
     }
 
-    /// When to `fsync`. Defaults to [`Fsync::Interval`] of 500 ms.
+    /// When to `fsync`. Defaults to [`Fsync::Interval`] of 500 ms; an interval
+    /// is at most 1 h.
     pub fn fsync(mut self, fsync: Fsync) -> Self {
         self.fsync = fsync;
         self
+    }
+
+    /// Checks every size and the fsync interval against their ranges.
+    pub(crate) fn validate(&self) -> Result<(), OutOfRange> {
+        MAX_BYTES.check(self.max_bytes)?;
+        SEGMENT_BYTES.check(self.segment_bytes)?;
+        if let Fsync::Interval(d) = self.fsync {
+            FSYNC_INTERVAL.check(d)?;
+        }
+        Ok(())
     }
 
     /// The spool directory.

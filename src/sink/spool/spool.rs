@@ -84,9 +84,12 @@ impl Spool {
     /// twice and delete each other's segments.
     ///
     /// # Errors
-    /// When the directory cannot be created or listed, or another spool (in
-    /// this or another process) has it open. Damaged content is never an error.
+    /// When a size or the fsync interval is out of range, the directory
+    /// cannot be created or listed, or another spool (in this or another
+    /// process) has it open. Damaged content is never an error.
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, Recovery), SinkError> {
+        cfg.validate()
+            .map_err(|e| SinkError::new(format!("invalid spool setting: {e}")))?;
         let dir = cfg.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| io_err("cannot create spool directory", &dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
