@@ -26,9 +26,11 @@
 //! and reports every record's fate through the [`Ledger`].
 
 mod error;
+mod fsize;
 mod ledger;
 mod memory;
 mod rolling;
+mod shared_file;
 mod syslog;
 mod trace;
 mod writer;
@@ -47,6 +49,9 @@ pub use syslog::SyslogTls;
 pub use syslog::{Facility, Severity, SyslogSink};
 pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
+
+pub(crate) use fsize::WithinLimit;
+pub(crate) use shared_file::{FileId, LOCK_WAIT, LockError, LockKind, lock};
 
 use std::time::Instant;
 
