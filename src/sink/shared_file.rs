@@ -377,3 +377,91 @@ impl Drop for Turn<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("privlog-shared-file-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("dir");
+        d
+    }
+
+    fn ready<'a>(b: Result<Begin<'a>, BeginError>) -> Turn<'a> {
+        match b {
+            Ok(Begin::Ready(t)) => t,
+            other => panic!("expected a turn, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_removed_between_the_check_and_the_write_is_seen_after_it() {
+        let d = tempdir("removed");
+        let p = d.join("f.ndjson");
+        let mut f = AppendFile::open(&p).expect("open");
+        let mut turn = ready(f.begin());
+        fs::remove_file(&p).expect("remove");
+        let w = turn.append(b"{}\n", &[3], 0, 1);
+        assert_eq!(w.lines, 1);
+        assert!(!turn.still_linked(), "the line went to a file with no name");
+        drop(turn);
+        assert!(matches!(f.begin(), Ok(Begin::Replaced)));
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_file_renamed_away_keeps_its_lines_and_the_next_turn_follows_the_path() {
+        let d = tempdir("renamed");
+        let p = d.join("f.ndjson");
+        let mut f = AppendFile::open(&p).expect("open");
+        let mut turn = ready(f.begin());
+        fs::rename(&p, d.join("f.1.ndjson")).expect("rename");
+        turn.append(b"{}\n", &[3], 0, 1);
+        assert!(turn.still_linked(), "the line is on disk, in the renamed file");
+        drop(turn);
+        assert!(matches!(f.begin(), Ok(Begin::Replaced)));
+        assert_eq!(fs::read(d.join("f.1.ndjson")).expect("read"), b"{}\n");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn the_first_turn_ends_a_torn_last_line() {
+        let d = tempdir("torn");
+        let p = d.join("f.ndjson");
+        fs::write(&p, b"{}\n{\"to").expect("write");
+        let mut f = AppendFile::open(&p).expect("open");
+        let mut turn = ready(f.begin());
+        assert_eq!(turn.len(), 8, "7 bytes and the newline that ends the torn line");
+        turn.append(b"{}\n", &[3], 0, 1);
+        drop(turn);
+        assert_eq!(fs::read(&p).expect("read"), b"{}\n{\"to\n{}\n");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_turn_waits_while_an_exclusive_lock_is_held() {
+        let d = tempdir("busy");
+        let p = d.join("f.ndjson");
+        let mut f = AppendFile::open(&p).expect("open");
+        let other = File::open(&p).expect("open");
+        other.lock().expect("lock");
+        assert!(matches!(
+            lock(f.file(), LockKind::Shared, Duration::from_millis(30)),
+            Err(LockError::Busy)
+        ));
+        other.unlock().expect("unlock");
+        let turn = ready(f.begin());
+        assert!(
+            matches!(
+                lock(&other, LockKind::Exclusive, Duration::from_millis(30)),
+                Err(LockError::Busy)
+            ),
+            "a rewriter waits while the sink appends"
+        );
+        drop(turn);
+        lock(&other, LockKind::Exclusive, Duration::from_millis(30)).expect("free after the turn");
+        let _ = fs::remove_dir_all(d);
+    }
+}

@@ -3,6 +3,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
@@ -282,9 +283,19 @@ const MAX_ATTEMPTS: u32 = 3;
 /// during the rewrite other than by appending under the lock. The original
 /// file is then unchanged.
 pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> Result<FileReport, SubjectError> {
+    erase_waiting(path, matcher, dry_run, LOCK_WAIT)
+}
+
+/// [`erase_file`], waiting up to `wait` for the lock.
+pub(super) fn erase_waiting(
+    path: &Path,
+    matcher: &mut SubjectMatcher,
+    dry_run: bool,
+    wait: Duration,
+) -> Result<FileReport, SubjectError> {
     let mut attempts = 1;
     loop {
-        match erase_once(path, matcher, dry_run)? {
+        match erase_once(path, matcher, dry_run, wait)? {
             Some(report) => return Ok(report),
             None if attempts < MAX_ATTEMPTS => attempts += 1,
             None => return Err(SubjectError::Changed { path: path.to_owned() }),
@@ -346,7 +357,12 @@ impl Pass<'_> {
 
 /// One attempt at [`erase_file`]; `None` when the path was replaced while it
 /// was read (start over).
-fn erase_once(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> Result<Option<FileReport>, SubjectError> {
+fn erase_once(
+    path: &Path,
+    matcher: &mut SubjectMatcher,
+    dry_run: bool,
+    wait: Duration,
+) -> Result<Option<FileReport>, SubjectError> {
     let file = File::open(path).map_err(io_err(path, "open"))?;
     let opened = file.metadata().map_err(io_err(path, "open"))?;
     let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
@@ -374,7 +390,7 @@ fn erase_once(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> Resul
         out.sync_so_far().map_err(io_err(path, "write the new copy of"))?;
     }
     // From here until the copy replaces the file, sinks wait to append.
-    match lock(&file, LockKind::Exclusive, LOCK_WAIT) {
+    match lock(&file, LockKind::Exclusive, wait) {
         Ok(()) => {}
         Err(LockError::Busy) => return Err(SubjectError::Locked { path: path.to_owned() }),
         Err(LockError::Failed(source)) => {
