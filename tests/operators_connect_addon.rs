@@ -323,13 +323,12 @@ fn erase_account(account: &str, keys: &Path, log: &Path) -> u64 {
     );
     let stdout = text(&out.stdout);
     // "{path}: {records} records, {erased} erased, …"
-    let erased = stdout
+    stdout
         .split(" records, ")
         .nth(1)
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("erase output names the erased count: {stdout}"));
-    erased
+        .unwrap_or_else(|| panic!("erase output names the erased count: {stdout}"))
 }
 
 /// The count of records the add-on reports written in its summary line.

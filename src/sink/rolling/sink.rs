@@ -329,7 +329,7 @@ impl RollingFileSink {
             prefix: self.prefix.clone(),
             compress: self.compress,
             retention: self.retention.clone(),
-            active: newest.and_then(|p| LogFile::parse(p)),
+            active: newest.and_then(LogFile::parse),
             now: self.now(),
         };
         match std::thread::Builder::new()
