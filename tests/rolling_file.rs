@@ -664,3 +664,42 @@ fn under_a_file_size_limit_the_sink_starts_new_files_and_drops_only_records_too_
     expected.remove(30);
     assert_eq!(back, expected);
 }
+
+#[test]
+fn compression_waits_for_a_rewriters_lock_and_compresses_its_copy() {
+    let tmp = TempDir::new("gzip-erase");
+    let clock = Clock::at(datetime!(2026-11-20 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .compress(true);
+    attach(&mut sink);
+    sink.write(&records(6, "d0")).expect("write");
+    // A rewriter (`subject erase`) is in its last step on yesterday's file
+    // when the day ends and compression starts.
+    let day0 = tmp.0.join("r.2026-11-20.0000.ndjson");
+    let old = std::fs::File::open(&day0).expect("open");
+    old.lock().expect("exclusive lock");
+    clock.set(datetime!(2026-11-21 12:00 UTC));
+    sink.write(&records(2, "d1")).expect("write");
+    // Give compression time to reach the file (it must wait for the lock;
+    // the outcome does not depend on how far it got).
+    std::thread::sleep(Duration::from_millis(200));
+    let kept: String = records(6, "d0")[3..].iter().map(Record::to_ndjson).collect();
+    std::fs::write(tmp.0.join("copy"), kept).expect("write copy");
+    std::fs::rename(tmp.0.join("copy"), &day0).expect("rename");
+    old.unlock().expect("unlock");
+    close(&mut sink);
+
+    assert_eq!(
+        names(&tmp.0),
+        ["r.2026-11-20.0000.ndjson.gz", "r.2026-11-21.0000.ndjson"]
+    );
+    let (back, skipped) = read_all(vec![tmp.0.join("r.2026-11-20.0000.ndjson.gz")]);
+    assert_eq!(skipped, 0);
+    assert_eq!(
+        back,
+        records(6, "d0")[3..].to_vec(),
+        "the rewritten copy is what was compressed"
+    );
+}
