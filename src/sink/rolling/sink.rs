@@ -41,15 +41,23 @@ pub enum Fsync {
 /// Files are named `{prefix}.{YYYY-MM-DD}.{seq}.ndjson` (`.ndjson.gz` once
 /// compressed): `requests.2026-11-22.0000.ndjson`, then `….0001.ndjson` when
 /// the size limit is reached. On start the sink appends to the newest file of
-/// the day if it has room. A file (or the whole directory) removed or moved
-/// away while open is noticed before the next batch and started anew.
+/// the day if it has room.
+///
+/// Each batch is appended under a shared advisory lock (`flock`) on the file,
+/// which `privlog subject erase` honours, after checking that the path still
+/// names the open file: a file replaced (rewritten by erase or another tool),
+/// removed or moved away, or a removed directory, is noticed before the batch
+/// and the path opened anew; lines written to a file removed meanwhile are
+/// written again. No write takes a file past the process's file-size limit
+/// (`RLIMIT_FSIZE`): the sink starts its next file instead.
 ///
 /// Every batch is written with whole-line writes, so a crash leaves at most
 /// one torn last line, which [`RecordReader`](crate::read::RecordReader) skips
 /// and counts; a write that fails half-way (disk full) is cut back to the last
 /// whole line. Records that could not be written are counted as dropped
-/// (`disk_full`, or `sink_error` for other I/O errors) and warned about; the
-/// requests are never affected.
+/// (`disk_full`; `file_size_limit` for a line longer than any file may be;
+/// `sink_error` for other I/O errors) and warned about; the requests are
+/// never affected.
 ///
 /// ```no_run
 /// use std::time::Duration;
