@@ -363,7 +363,7 @@ fn erase_once(
     dry_run: bool,
     wait: Duration,
 ) -> Result<Option<FileReport>, SubjectError> {
-    let file = File::open(path).map_err(io_err(path, "open"))?;
+    let file = open_for_lock(path, dry_run).map_err(io_err(path, "open"))?;
     let opened = file.metadata().map_err(io_err(path, "open"))?;
     let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
     let mut reader = decoded(&file, gz);
@@ -467,6 +467,19 @@ fn erase_once(
     // file at the path and append there.
     pass.report.rewritten = true;
     Ok(Some(pass.report))
+}
+
+/// Opens `path` to be read and locked: for reading and writing when that is
+/// allowed, since where `flock` is emulated with `fcntl` locks (NFS) an
+/// exclusive lock needs a file open for writing. Nothing is written to it.
+fn open_for_lock(path: &Path, dry_run: bool) -> io::Result<File> {
+    if dry_run {
+        return File::open(path);
+    }
+    match fs::OpenOptions::new().read(true).write(true).open(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path),
+        other => other,
+    }
 }
 
 /// Creates the temporary copy and fills it with the first `offset` bytes of
