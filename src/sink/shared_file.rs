@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::SinkError;
 use super::fsize::{file_size_limit, limit_error};
 
 /// How long a sink waits for a rewriter's exclusive lock, or a rewriter for
@@ -147,6 +148,26 @@ pub(crate) enum BeginError {
     Busy,
     /// Ending a torn last line failed.
     Io(io::Error),
+}
+
+/// The error for records given up because the file kept being replaced.
+pub(crate) fn replaced_error(path: &Path, lost: u64) -> SinkError {
+    SinkError::new(format!(
+        "log file {} keeps being replaced or removed while privlog writes to it ({lost} records dropped); \
+         let privlog own the file, or rewrite it only with tools that take its lock (`flock`)",
+        path.display()
+    ))
+}
+
+/// The error for records given up because another process kept the file locked.
+pub(crate) fn busy_error(path: &Path, lost: u64) -> SinkError {
+    SinkError::new(format!(
+        "log file {} was locked by another process for more than {} s ({lost} records dropped); \
+         find the process holding the lock (`fuser {}`) and let it finish",
+        path.display(),
+        LOCK_WAIT.as_secs(),
+        path.display()
+    ))
 }
 
 /// The outcome of [`Turn::append`].

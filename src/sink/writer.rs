@@ -2,7 +2,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::fsize::LIMIT_FIX;
-use super::shared_file::{AppendFile, Begin, BeginError, LOCK_WAIT};
+use super::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use super::{Accounting, DropReason, Ledger, Sink, SinkError};
 use crate::Record;
 use crate::record::write_ndjson;
@@ -164,7 +164,7 @@ impl FileSink {
                     if reopens > MAX_REOPENS {
                         return (
                             next,
-                            Some((DropReason::SinkError, replaced_error(&self.path, total - next))),
+                            Some((DropReason::SinkError, replaced_error(&self.path, (total - next) as u64))),
                         );
                     }
                     continue;
@@ -172,7 +172,7 @@ impl FileSink {
                 Err(Some(BeginError::Busy)) => {
                     return (
                         next,
-                        Some((DropReason::SinkError, busy_error(&self.path, total - next))),
+                        Some((DropReason::SinkError, busy_error(&self.path, (total - next) as u64))),
                     );
                 }
                 Err(Some(BeginError::Io(e))) => {
@@ -201,24 +201,6 @@ fn open_error(path: &Path, e: io::Error) -> SinkError {
         ),
         e,
     )
-}
-
-fn replaced_error(path: &Path, lost: usize) -> SinkError {
-    SinkError::new(format!(
-        "log file {} keeps being replaced or removed while privlog writes to it ({lost} records dropped); \
-         let privlog own the file, or rewrite it only with tools that take its lock (`flock`)",
-        path.display()
-    ))
-}
-
-fn busy_error(path: &Path, lost: usize) -> SinkError {
-    SinkError::new(format!(
-        "log file {} was locked by another process for more than {} s ({lost} records dropped); \
-         find the process holding the lock (`fuser {}`) and let it finish",
-        path.display(),
-        LOCK_WAIT.as_secs(),
-        path.display()
-    ))
 }
 
 fn write_problem(path: &Path, lost: usize, e: io::Error) -> (DropReason, SinkError) {

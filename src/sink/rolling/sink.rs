@@ -16,7 +16,7 @@ use super::retention::Retention;
 use crate::Record;
 use crate::record::write_ndjson;
 use crate::sink::fsize::LIMIT_FIX;
-use crate::sink::shared_file::{AppendFile, Begin, BeginError, LOCK_WAIT};
+use crate::sink::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -614,24 +614,6 @@ fn write_error(path: &Path, lost: u64, e: io::Error) -> SinkError {
         ),
         e,
     )
-}
-
-fn replaced_error(path: &Path, lost: u64) -> SinkError {
-    SinkError::new(format!(
-        "log file {} keeps being replaced or removed while privlog writes to it ({lost} records dropped); \
-         let privlog own its log directory, or rewrite files only with tools that take their lock (`flock`)",
-        path.display()
-    ))
-}
-
-fn busy_error(path: &Path, lost: u64) -> SinkError {
-    SinkError::new(format!(
-        "log file {} was locked by another process for more than {} s ({lost} records dropped); \
-         find the process holding the lock (`fuser {}`) and let it finish",
-        path.display(),
-        LOCK_WAIT.as_secs(),
-        path.display()
-    ))
 }
 
 fn join_problems(mut problems: Vec<SinkError>) -> Result<(), SinkError> {
