@@ -416,7 +416,7 @@ async fn erase_while_the_addon_is_busy_loses_no_record_of_anyone() {
     account_requests(addr, JOE, 20).await;
     wait_for_lines(&log, 20).await;
     // Traffic from two clients goes on while erase runs again and again.
-    let rounds = 300;
+    let rounds = 200;
     let traffic = tokio::spawn(async move {
         for _ in 0..rounds {
             tokio::join!(account_requests(addr, JANE, 1), account_requests(addr, JOE, 1));
