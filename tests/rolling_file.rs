@@ -606,8 +606,12 @@ fn under_a_file_size_limit_the_sink_starts_new_files_and_drops_only_records_too_
             .clock(clock.source())
             .max_file_size(1 << 20);
         let ledger = attach(&mut sink);
-        let _ = sink.write(&all[..40]);
-        let _ = sink.write(&all[40..]);
+        let e = sink.write(&all[..40]).expect_err("the over-long record is reported");
+        assert!(
+            e.to_string().contains("file-size limit of 2048 bytes") && e.to_string().contains("ulimit -f"),
+            "names the limit and the fix: {e}"
+        );
+        sink.write(&all[40..]).expect("the rest fits in files under the limit");
         close(&mut sink);
         let s = ledger.stats();
         println!(

@@ -15,7 +15,7 @@ use super::name::{LogFile, log_files, valid_prefix};
 use super::retention::Retention;
 use crate::Record;
 use crate::record::write_ndjson;
-use crate::sink::fsize::LIMIT_FIX;
+use crate::sink::fsize::{LIMIT_FIX, file_size_limit};
 use crate::sink::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
@@ -539,8 +539,9 @@ impl RollingFileSink {
         }
         if too_large > 0 {
             ledger.dropped(FILE_SIZE_LIMIT, too_large);
+            let limit = file_size_limit().map_or_else(String::new, |l| format!(" of {l} bytes"));
             problems.push(SinkError::new(format!(
-                "{too_large} records are longer than the file-size limit allows any log file {}.* in {} \
+                "{too_large} records are longer than the file-size limit{limit} allows any log file {}.* in {} \
                  to be, so they are dropped whole; {LIMIT_FIX}",
                 self.prefix,
                 self.dir.display()
