@@ -2,7 +2,7 @@
 //!
 //! Each sink runs on its own thread with its own bounded queue, so one slow or
 //! failing sink cannot stall the others or the request path. A sink sees only
-//! sanitized [`Record`](crate::Record)s.
+//! sanitized [`Record`]s.
 //!
 //! # Writing a sink
 //!
