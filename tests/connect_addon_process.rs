@@ -282,3 +282,79 @@ fn a_malformed_key_is_refused_without_echoing_it() {
     assert!(stderr.contains("connect_addon: PRIVLOG_KEY: "), "{stderr}");
     assert!(!stderr.contains("0123456789abcdef"), "the key text leaked: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_file_size_limit_the_addon_survives_and_counts_every_line_it_refused() {
+    let dir = TempDir::new("addon-fsize");
+    let log = dir.path().join("requests.ndjson");
+    let args: Vec<&OsStr> = vec![
+        "--addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log-file".as_ref(),
+        log.as_os_str(),
+    ];
+    // 8 KiB (`ulimit -f 8`): room for a few dozen records, not for 100.
+    let limit = 8 * 1024;
+    let mut ex = Example::start_under_file_size_limit("connect_addon", &args, 8);
+    let addr = ex.addr;
+    let n = 100;
+    for i in 0..n {
+        let path = if i % 2 == 0 {
+            "/health".to_owned()
+        } else {
+            format!("/rest/accounts/{ACCOUNT}/history")
+        };
+        let (res, _) = send(addr, get(addr, &path).body(empty()).unwrap()).await;
+        assert_eq!(res.status(), 200);
+    }
+    ex.terminate();
+    let (status, ex) = tokio::task::spawn_blocking(move || (ex.wait(), ex)).await.unwrap();
+    let stderr = ex.stderr();
+    assert!(
+        status.success(),
+        "the add-on survives the limit (not killed by SIGXFSZ): {status}: {stderr}"
+    );
+    let summary = stderr
+        .lines()
+        .find(|l| l.contains(" records created, "))
+        .unwrap_or_else(|| panic!("summary line: {stderr}"));
+    let number_after = |label: &str| -> u64 {
+        let rest = summary
+            .split(label)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{label:?} in {summary}"));
+        rest.trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("a number after {label:?} in {summary}"))
+    };
+    let created = number_after("connect_addon:");
+    let written = number_after("records created,");
+    let refused = number_after("file_size_limit");
+    assert_eq!(created, n as u64, "{summary}");
+    assert!(written > 0 && refused > 0, "{summary}");
+    assert_eq!(
+        written + refused,
+        created,
+        "every record is written or counted refused: {summary}"
+    );
+
+    let bytes = std::fs::read(&log).unwrap();
+    assert!(
+        bytes.len() as u64 <= limit,
+        "{} bytes under a limit of {limit}",
+        bytes.len()
+    );
+    assert!(bytes.ends_with(b"\n"), "no torn last line");
+    let records = common::parse_file(&String::from_utf8(bytes).unwrap());
+    assert_eq!(
+        records.len() as u64,
+        written,
+        "every line is a whole record, each one counted"
+    );
+    assert!(
+        stderr.contains("file-size limit") && stderr.contains("ulimit -f"),
+        "the warning names the limit and the fix: {stderr}"
+    );
+}

@@ -249,3 +249,208 @@ async fn connect_addon_records_over_epochs_and_a_key_rotation_are_exported_and_e
         text(&audit.stderr)
     );
 }
+
+/// Whose records a file holds: (account pseudonym owners) by line, and whether
+/// every line is a whole record.
+fn owners_on_disk(log: &Path, key: &MasterKey) -> (usize, usize, usize) {
+    let text = std::fs::read_to_string(log).expect("log file");
+    let (mut jane, mut joe, mut lines) = (0, 0, 0);
+    let pseudonymizer = privlog::Pseudonymizer::new(key);
+    for line in text.lines() {
+        lines += 1;
+        let r = privlog::read::parse_line(line.as_bytes())
+            .unwrap_or_else(|e| panic!("line {lines} is not a whole record ({e}): {line:?}"));
+        let epoch = privlog::Rotation::Monthly.epoch_of(r.ts);
+        let of = |id: &str| {
+            Some(
+                pseudonymizer
+                    .pseudonym(privlog::Purpose::Account, &epoch, id)
+                    .into_string(),
+            )
+        };
+        if r.account == of(JANE) {
+            jane += 1;
+        } else if r.account == of(JOE) {
+            joe += 1;
+        }
+    }
+    (lines, jane, joe)
+}
+
+/// `n` requests of `account` to the running add-on.
+async fn account_requests(addr: std::net::SocketAddr, account: &str, n: usize) {
+    let jwt = connect_jwt(account, SITE);
+    for _ in 0..n {
+        let req = get(addr, &format!("/rest/accounts/{account}/history")).header("authorization", format!("JWT {jwt}"));
+        let (res, _) = send(addr, req.body(empty()).unwrap()).await;
+        assert_eq!(res.status(), 200);
+    }
+}
+
+/// Waits until `log` holds `n` lines (the sink writes in the background).
+async fn wait_for_lines(log: &Path, n: usize) {
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        let have = std::fs::read(log).map(|b| lines(&b).len()).unwrap_or(0);
+        if have >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} holds {have} of {n} lines",
+            log.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// `privlog subject erase --account ID LOG`; returns how many records it erased.
+fn erase_account(account: &str, keys: &Path, log: &Path) -> u64 {
+    let out = privlog(&[
+        "subject".as_ref(),
+        "erase".as_ref(),
+        "--account".as_ref(),
+        account.as_ref(),
+        "--key-file".as_ref(),
+        keys.as_os_str(),
+        log.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "erase on a live file either works or refuses clearly: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    // "{path}: {records} records, {erased} erased, …"
+    stdout
+        .split(" records, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("erase output names the erased count: {stdout}"))
+}
+
+/// The count of records the add-on reports written in its summary line.
+fn written_by(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" records created, "))
+        .unwrap_or_else(|| panic!("summary line: {stderr}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1])
+}
+
+fn keys_for_addon(dir: &Path) -> (PathBuf, MasterKey) {
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let p = keys.join("1.key");
+    let out = privlog(&["keygen".as_ref(), "-o".as_ref(), p.as_os_str()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = MasterKey::from_hex(std::fs::read_to_string(&p).unwrap().trim()).unwrap();
+    (keys, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_on_the_file_a_running_addon_appends_to_keeps_every_later_record() {
+    let dir = TempDir::new("erase-live");
+    let (keys, key) = keys_for_addon(dir.path());
+    let log = dir.path().join("requests.ndjson");
+    let args: Vec<&OsStr> = vec![
+        "--addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log-file".as_ref(),
+        log.as_os_str(),
+    ];
+    let mut addon = Example::start_with_key("connect_addon", &args, Some(key.to_hex().as_str()));
+    let addr = addon.addr;
+    account_requests(addr, JANE, 50).await;
+    account_requests(addr, JOE, 50).await;
+    wait_for_lines(&log, 100).await;
+
+    let erased = erase_account(JANE, &keys, &log);
+    assert_eq!(erased, 50, "every record of jane written so far");
+    assert_eq!(owners_on_disk(&log, &key), (50, 0, 50));
+
+    account_requests(addr, JANE, 50).await;
+    account_requests(addr, JOE, 50).await;
+    addon.terminate();
+    let status = tokio::task::spawn_blocking(move || {
+        let s = addon.wait();
+        (s, addon)
+    })
+    .await
+    .unwrap();
+    let (status, addon) = status;
+    let stderr = addon.stderr();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    let (created, written) = written_by(&stderr);
+    assert_eq!((created, written), (200, 200), "{stderr}");
+    let (lines, jane, joe) = owners_on_disk(&log, &key);
+    assert_eq!(
+        lines as u64 + erased,
+        written,
+        "every record the add-on counts written is in the file, or was erased"
+    );
+    assert_eq!((jane, joe), (50, 100), "jane's later records and all of joe's are kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_while_the_addon_is_busy_loses_no_record_of_anyone() {
+    let dir = TempDir::new("erase-busy");
+    let (keys, key) = keys_for_addon(dir.path());
+    let log = dir.path().join("requests.ndjson");
+    let args: Vec<&OsStr> = vec![
+        "--addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--log-file".as_ref(),
+        log.as_os_str(),
+    ];
+    let mut addon = Example::start_with_key("connect_addon", &args, Some(key.to_hex().as_str()));
+    let addr = addon.addr;
+    account_requests(addr, JOE, 20).await;
+    wait_for_lines(&log, 20).await;
+    // Traffic from two clients goes on while erase runs again and again.
+    let rounds = 200;
+    let traffic = tokio::spawn(async move {
+        for _ in 0..rounds {
+            tokio::join!(account_requests(addr, JANE, 1), account_requests(addr, JOE, 1));
+        }
+    });
+    let mut erased = 0;
+    let mut runs = 0;
+    while !traffic.is_finished() || runs < 3 {
+        let log = log.clone();
+        let keys = keys.clone();
+        erased += tokio::task::spawn_blocking(move || erase_account(JANE, &keys, &log))
+            .await
+            .unwrap();
+        runs += 1;
+    }
+    traffic.await.unwrap();
+    addon.terminate();
+    let (status, addon) = tokio::task::spawn_blocking(move || (addon.wait(), addon))
+        .await
+        .unwrap();
+    let stderr = addon.stderr();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    let (created, written) = written_by(&stderr);
+    assert_eq!(
+        (created, written),
+        (20 + 2 * rounds as u64, 20 + 2 * rounds as u64),
+        "{stderr}"
+    );
+    let (lines, jane, joe) = owners_on_disk(&log, &key);
+    assert_eq!(joe, 20 + rounds, "none of joe's records is lost");
+    assert_eq!(
+        jane as u64 + erased,
+        rounds as u64,
+        "jane's records are on disk or erased"
+    );
+    assert_eq!(lines as u64 + erased, written, "{runs} erase runs");
+}

@@ -564,3 +564,146 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&back[survivors..], &records(3, "after")[..]);
     }
 }
+
+#[test]
+fn a_file_replaced_under_the_sink_is_followed_and_later_records_land_in_it() {
+    let tmp = TempDir::new("replaced");
+    let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r").expect("sink").clock(clock.source());
+    let ledger = attach(&mut sink);
+    sink.write(&records(5, "a")).expect("write");
+    // An in-place rewrite (what `subject erase`, `sed -i` or an editor do):
+    // a new file renamed over the one the sink has open.
+    let path = tmp.0.join("r.2026-11-22.0000.ndjson");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let kept: String = text.split_inclusive('\n').skip(2).collect();
+    std::fs::write(tmp.0.join("copy"), kept).expect("write copy");
+    std::fs::rename(tmp.0.join("copy"), &path).expect("rename");
+    sink.write(&records(4, "b")).expect("write after the rewrite");
+    close(&mut sink);
+    let (back, skipped) = read_all(vec![path]);
+    assert_eq!(skipped, 0);
+    let mut expected = records(5, "a")[2..].to_vec();
+    expected.extend(records(4, "b"));
+    assert_eq!(back, expected, "the later records are in the file at the path");
+    assert_eq!(ledger.stats().delivered, 9);
+}
+
+/// Set for a child process that runs one test under a file-size limit.
+const CHILD_DIR: &str = "PRIVLOG_TEST_FSIZE_DIR";
+
+#[test]
+fn under_a_file_size_limit_the_sink_starts_new_files_and_drops_only_records_too_long_for_any() {
+    const NAME: &str = "under_a_file_size_limit_the_sink_starts_new_files_and_drops_only_records_too_long_for_any";
+    let mut all = records(60, "x");
+    // Longer than any file may be under `ulimit -f 2` (2048 bytes).
+    all[30].path = format!("/{}", "a".repeat(2000));
+    if let Some(dir) = std::env::var_os(CHILD_DIR) {
+        // The child, running under the limit.
+        let clock = Clock::at(datetime!(2026-11-22 12:00 UTC));
+        let mut sink = RollingFileSink::new(PathBuf::from(dir), "r")
+            .expect("sink")
+            .clock(clock.source())
+            .max_file_size(1 << 20);
+        let ledger = attach(&mut sink);
+        let e = sink.write(&all[..40]).expect_err("the over-long record is reported");
+        assert!(
+            e.to_string().contains("file-size limit of 2048 bytes") && e.to_string().contains("ulimit -f"),
+            "names the limit and the fix: {e}"
+        );
+        sink.write(&all[40..]).expect("the rest fits in files under the limit");
+        close(&mut sink);
+        let s = ledger.stats();
+        println!(
+            "STATS {} {} {}",
+            s.delivered,
+            s.dropped_for(DropReason::Other("file_size_limit")),
+            s.dropped_total()
+        );
+        return;
+    }
+    let tmp = TempDir::new("fsize");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -f 2 && exec \"$0\" \"$@\"")
+        .arg(std::env::current_exe().expect("test binary"))
+        .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+        .env(CHILD_DIR, &tmp.0)
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the child survives the limit (not killed by SIGXFSZ): {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: Vec<u64> = stdout
+        .split("STATS ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("the child's counts: {stdout}"))
+        .split(' ')
+        .map(|n| n.parse().expect("count"))
+        .collect();
+    let (delivered, too_long, dropped) = (stats[0], stats[1], stats[2]);
+    assert_eq!(
+        (delivered, too_long, dropped),
+        (59, 1, 1),
+        "only the over-long record is dropped"
+    );
+    let files: Vec<PathBuf> = log_files(&tmp.0, Some("r"))
+        .expect("list")
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert!(files.len() > 1, "the limit started new files: {:?}", names(&tmp.0));
+    for f in &files {
+        let len = std::fs::metadata(f).expect("meta").len();
+        assert!(len <= 2048, "{} holds {len} bytes", f.display());
+    }
+    let (back, skipped) = read_all(files);
+    assert_eq!(skipped, 0, "every line is whole");
+    let mut expected = all;
+    expected.remove(30);
+    assert_eq!(back, expected);
+}
+
+#[test]
+fn compression_waits_for_a_rewriters_lock_and_compresses_its_copy() {
+    let tmp = TempDir::new("gzip-erase");
+    let clock = Clock::at(datetime!(2026-11-20 12:00 UTC));
+    let mut sink = RollingFileSink::new(&tmp.0, "r")
+        .expect("sink")
+        .clock(clock.source())
+        .compress(true);
+    attach(&mut sink);
+    sink.write(&records(6, "d0")).expect("write");
+    // A rewriter (`subject erase`) is in its last step on yesterday's file
+    // when the day ends and compression starts.
+    let day0 = tmp.0.join("r.2026-11-20.0000.ndjson");
+    let old = std::fs::File::open(&day0).expect("open");
+    old.lock().expect("exclusive lock");
+    clock.set(datetime!(2026-11-21 12:00 UTC));
+    sink.write(&records(2, "d1")).expect("write");
+    // Give compression time to reach the file (it must wait for the lock;
+    // the outcome does not depend on how far it got).
+    std::thread::sleep(Duration::from_millis(200));
+    let kept: String = records(6, "d0")[3..].iter().map(Record::to_ndjson).collect();
+    std::fs::write(tmp.0.join("copy"), kept).expect("write copy");
+    std::fs::rename(tmp.0.join("copy"), &day0).expect("rename");
+    old.unlock().expect("unlock");
+    close(&mut sink);
+
+    assert_eq!(
+        names(&tmp.0),
+        ["r.2026-11-20.0000.ndjson.gz", "r.2026-11-21.0000.ndjson"]
+    );
+    let (back, skipped) = read_all(vec![tmp.0.join("r.2026-11-20.0000.ndjson.gz")]);
+    assert_eq!(skipped, 0);
+    assert_eq!(
+        back,
+        records(6, "d0")[3..].to_vec(),
+        "the rewritten copy is what was compressed"
+    );
+}

@@ -127,6 +127,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let report = guard.shutdown();
     let s = &report.stats;
     let lost = s.created.saturating_sub(s.delivered_everywhere());
+    let mut why: Vec<String> = Vec::new();
+    if s.dropped_queue_full > 0 {
+        why.push(format!("queue_full {}", s.dropped_queue_full));
+    }
+    for sink in &s.sinks {
+        why.extend(sink.dropped.iter().map(|(reason, n)| format!("{reason} {n}")));
+    }
     eprintln!(
         "connect_addon: {} records created, {} written to {}{}",
         s.created,
@@ -135,7 +142,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         if lost == 0 {
             String::new()
         } else {
-            format!(" ({lost} not written, see the warnings above)")
+            format!(" ({lost} not written: {}; see the warnings above)", why.join(", "))
         }
     );
     Ok(())

@@ -67,6 +67,9 @@ pub struct LineReader<R> {
     inner: R,
     max: usize,
     line: Vec<u8>,
+    /// `line` was handed out: the next read starts a new line. Otherwise it
+    /// holds the start of a line whose end has not been read yet.
+    handed_out: bool,
     /// The rest of a long line (up to and including its `\n`) is still unread.
     rest_pending: bool,
     long_lines: u64,
@@ -85,6 +88,7 @@ impl<R: BufRead> LineReader<R> {
             inner,
             max: max.max(1),
             line: Vec::new(),
+            handed_out: false,
             rest_pending: false,
             long_lines: 0,
         }
@@ -100,16 +104,51 @@ impl<R: BufRead> LineReader<R> {
         self.long_lines
     }
 
-    /// The next line, or `None` at the end of the input.
+    /// Whether the rest of a long line is still unread: it goes to the next
+    /// [`copy_rest`](Self::copy_rest) or [`skip_rest`](Self::skip_rest).
+    pub fn in_long_line(&self) -> bool {
+        self.rest_pending
+    }
+
+    /// The bytes of a last line without its `\n` that
+    /// [`next_ended_line`](Self::next_ended_line) keeps for its next call.
+    pub fn unended_len(&self) -> usize {
+        if self.handed_out { 0 } else { self.line.len() }
+    }
+
+    /// The next line, or `None` at the end of the input. The rest of a long
+    /// line handed out before is passed over first.
     ///
     /// # Errors
     /// The input's read error (`Interrupted` is retried). The line being read
     /// is then lost; reading may go on after it.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.read_line(true)
+    }
+
+    /// [`next_line`](Self::next_line) for an input that may still grow (a
+    /// file being appended to): a last line without its `\n` is not handed
+    /// out but kept, and the next call goes on with it.
+    ///
+    /// # Errors
+    /// As [`next_line`](Self::next_line).
+    pub fn next_ended_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.read_line(false)
+    }
+
+    fn read_line(&mut self, unended: bool) -> io::Result<Option<Line<'_>>> {
         if self.rest_pending {
             self.skip_rest()?;
+            if self.rest_pending {
+                // The input ended inside the long line: what follows, should
+                // it grow, is still that line.
+                return Ok(None);
+            }
         }
-        self.line.clear();
+        if self.handed_out {
+            self.line.clear();
+            self.handed_out = false;
+        }
         loop {
             let avail = match self.inner.fill_buf() {
                 Ok(b) => b,
@@ -117,13 +156,18 @@ impl<R: BufRead> LineReader<R> {
                 Err(e) => return Err(e),
             };
             if avail.is_empty() {
-                return Ok((!self.line.is_empty()).then_some(Line::Whole(&self.line)));
+                if unended && !self.line.is_empty() {
+                    self.handed_out = true;
+                    return Ok(Some(Line::Whole(&self.line)));
+                }
+                return Ok(None);
             }
             let room = self.max - self.line.len();
             match memchr::memchr(b'\n', avail) {
                 Some(nl) if nl <= room => {
                     self.line.extend_from_slice(&avail[..=nl]);
                     self.inner.consume(nl + 1);
+                    self.handed_out = true;
                     return Ok(Some(Line::Whole(&self.line)));
                 }
                 None if avail.len() <= room => {
@@ -137,6 +181,7 @@ impl<R: BufRead> LineReader<R> {
                     self.line.extend_from_slice(&avail[..room]);
                     self.inner.consume(room);
                     self.rest_pending = true;
+                    self.handed_out = true;
                     self.long_lines += 1;
                     return Ok(Some(Line::Long(&self.line)));
                 }
@@ -145,8 +190,8 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// Passes over the rest of the current long line, up to and including
-    /// its `\n`; returns the bytes passed over (0 when no long line is
-    /// pending).
+    /// its `\n`, or to the end of the input (the rest then stays pending);
+    /// returns the bytes passed over (0 when no long line is pending).
     ///
     /// # Errors
     /// The input's read error; the rest is then still pending.
@@ -155,8 +200,9 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// Copies the rest of the current long line, up to and including its
-    /// `\n`, to `out` without holding it; returns the bytes copied (0 when no
-    /// long line is pending).
+    /// `\n` (or to the end of the input: the rest then stays pending, for an
+    /// input that may grow), to `out` without holding it; returns the bytes
+    /// copied (0 when no long line is pending).
     ///
     /// # Errors
     /// The input's read error or `out`'s write error; what was copied stays
@@ -170,7 +216,6 @@ impl<R: BufRead> LineReader<R> {
                 Err(e) => return Err(e),
             };
             if avail.is_empty() {
-                self.rest_pending = false;
                 break;
             }
             let (n, done) = match memchr::memchr(b'\n', avail) {
@@ -204,6 +249,9 @@ impl<R: BufRead> LineReader<R> {
         loop {
             if self.rest_pending {
                 self.skip_rest()?;
+                if self.rest_pending {
+                    return Ok(true);
+                }
             }
             if line_start == buf.len() && buf.len() >= target {
                 return Ok(false);
@@ -395,6 +443,76 @@ mod tests {
             }
             prop_assert_eq!(out, data);
         }
+    }
+
+    /// A file that is still being appended to.
+    struct Growing {
+        data: Vec<u8>,
+        pos: usize,
+    }
+
+    impl io::Read for Growing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = (self.data.len() - self.pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Growing {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(&self.data[self.pos..])
+        }
+        fn consume(&mut self, n: usize) {
+            self.pos += n;
+        }
+    }
+
+    fn growing(data: &[u8], max: usize) -> LineReader<Growing> {
+        LineReader::with_limit(
+            Growing {
+                data: data.to_vec(),
+                pos: 0,
+            },
+            max,
+        )
+    }
+
+    #[test]
+    fn an_unended_line_of_a_growing_input_is_kept_until_its_end_arrives() {
+        let mut r = growing(b"ab", 10);
+        assert_eq!(r.next_ended_line().expect("read"), None);
+        assert_eq!(r.unended_len(), 2);
+        r.inner.data.extend_from_slice(b"c\nd");
+        assert_eq!(r.next_ended_line().expect("read"), Some(Line::Whole(&b"abc\n"[..])));
+        assert_eq!(r.unended_len(), 0);
+        assert_eq!(r.next_ended_line().expect("read"), None);
+        assert_eq!(r.unended_len(), 1);
+        assert_eq!(r.next_line().expect("read"), Some(Line::Whole(&b"d"[..])));
+        assert_eq!(r.next_line().expect("read"), None);
+    }
+
+    #[test]
+    fn a_long_line_the_input_ends_in_goes_on_when_it_grows() {
+        let mut r = growing(b"xxxxxx", 4);
+        assert_eq!(r.next_ended_line().expect("read"), Some(Line::Long(&b"xxxx"[..])));
+        let mut out = Vec::new();
+        assert_eq!(r.copy_rest(&mut out).expect("copy"), 2);
+        assert!(r.in_long_line(), "the rest is pending until its line end");
+        r.inner.data.extend_from_slice(b"yy\nok\n");
+        assert_eq!(r.copy_rest(&mut out).expect("copy"), 3);
+        assert_eq!(out, b"xxyy\n");
+        assert!(!r.in_long_line());
+        assert_eq!(r.next_ended_line().expect("read"), Some(Line::Whole(&b"ok\n"[..])));
+
+        // Passed over rather than copied: the growth is still that line.
+        let mut r = growing(b"xxxxxx", 4);
+        assert!(matches!(r.next_line().expect("read"), Some(Line::Long(_))));
+        assert_eq!(r.next_line().expect("read"), None);
+        r.inner.data.extend_from_slice(b"zz\nok\n");
+        assert_eq!(r.next_line().expect("read"), Some(Line::Whole(&b"ok\n"[..])));
+        assert_eq!(r.long_lines(), 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Each sink runs on its own thread with its own bounded queue, so one slow or
 //! failing sink cannot stall the others or the request path. A sink sees only
-//! sanitized [`Record`](crate::Record)s.
+//! sanitized [`Record`]s.
 //!
 //! # Writing a sink
 //!
@@ -26,11 +26,13 @@
 //! and reports every record's fate through the [`Ledger`].
 
 mod error;
+mod fsize;
 mod ledger;
 mod memory;
 #[cfg(feature = "config")]
 pub(crate) mod paths;
 mod rolling;
+mod shared_file;
 mod syslog;
 mod trace;
 mod writer;
@@ -51,6 +53,9 @@ pub use syslog::SyslogTls;
 pub use syslog::{Facility, Severity, SyslogSink};
 pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
+
+pub(crate) use fsize::WithinLimit;
+pub(crate) use shared_file::{FileId, LOCK_WAIT, LockError, LockKind, lock};
 
 use std::time::Instant;
 

@@ -1,8 +1,9 @@
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Sink, SinkError};
+use super::fsize::LIMIT_FIX;
+use super::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
+use super::{Accounting, DropReason, Ledger, Sink, SinkError};
 use crate::Record;
 use crate::record::write_ndjson;
 
@@ -66,13 +67,36 @@ impl<W: Write + Send + 'static> Sink for WriterSink<W> {
 
 /// Appends NDJSON records to one file (created if missing).
 ///
+/// Each batch is appended with whole-line writes while the sink holds a
+/// shared advisory lock (`flock`) on the file, after checking that the path
+/// still names the file it has open. A file replaced (by
+/// `privlog subject erase`, which takes the lock, or by any other tool) or
+/// removed is noticed before the next batch and the path opened anew; lines
+/// written to a file removed meanwhile are written again to the new one. A
+/// write never takes the file past the process's file-size limit
+/// (`RLIMIT_FSIZE`): lines that would are dropped (`file_size_limit`), whole.
+/// A record counts as delivered once its line is in the file; lines that
+/// could not be written count as dropped (`sink_error`, or
+/// `file_size_limit`).
+///
 /// For rotation and retention use the rotating file sink.
 #[derive(Debug)]
 pub struct FileSink {
     path: PathBuf,
-    inner: WriterSink<File>,
+    name: String,
+    file: Option<AppendFile>,
     sync: bool,
+    ledger: Option<Ledger>,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
 }
+
+/// How often a batch follows a file that keeps being replaced before its
+/// records are given up.
+const MAX_REOPENS: u32 = 3;
+
+/// The drop reason for lines the file-size limit kept out.
+const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
 
 impl FileSink {
     /// Opens `path` for appending.
@@ -81,19 +105,15 @@ impl FileSink {
     /// The I/O error, with the path in the message.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SinkError> {
         let path = path.as_ref().to_path_buf();
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| {
-            SinkError::with_source(
-                format!(
-                    "cannot open log file {} for appending (check the directory exists and is writable)",
-                    path.display()
-                ),
-                e,
-            )
-        })?;
+        let file = AppendFile::open(&path).map_err(|e| open_error(&path, e))?;
         Ok(FileSink {
-            inner: WriterSink::new(format!("file:{}", path.display()), file),
+            name: format!("file:{}", path.display()),
             path,
+            file: Some(file),
             sync: false,
+            ledger: None,
+            buf: Vec::with_capacity(64 * 1024),
+            ends: Vec::new(),
         })
     }
 
@@ -108,24 +128,142 @@ impl FileSink {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Writes the encoded lines, following the file at the path. Returns how
+    /// many lines reached the file, and the problem that kept the others out
+    /// with their drop reason.
+    fn append(&mut self) -> (usize, Option<(DropReason, SinkError)>) {
+        let total = self.ends.len();
+        let mut next = 0;
+        let mut reopens = 0;
+        while next < total {
+            if self.file.is_none() {
+                match AppendFile::open(&self.path) {
+                    Ok(f) => self.file = Some(f),
+                    Err(e) => return (next, Some((DropReason::SinkError, open_error(&self.path, e)))),
+                }
+            }
+            let Some(file) = self.file.as_mut() else { break };
+            let step = match file.begin() {
+                Ok(Begin::Ready(mut turn)) => {
+                    let w = turn.append(&self.buf, &self.ends, next, total);
+                    let linked = turn.still_linked();
+                    Ok((w, linked))
+                }
+                Ok(Begin::Replaced) => Err(None),
+                Err(e) => Err(Some(e)),
+            };
+            let w = match step {
+                Ok((w, true)) => w,
+                // Replaced before the write, or removed while being written
+                // (those lines are in no file): write them to the file now
+                // at the path.
+                Ok((_, false)) | Err(None) => {
+                    self.file = None;
+                    reopens += 1;
+                    if reopens > MAX_REOPENS {
+                        return (
+                            next,
+                            Some((DropReason::SinkError, replaced_error(&self.path, (total - next) as u64))),
+                        );
+                    }
+                    continue;
+                }
+                Err(Some(BeginError::Busy)) => {
+                    return (
+                        next,
+                        Some((DropReason::SinkError, busy_error(&self.path, (total - next) as u64))),
+                    );
+                }
+                Err(Some(BeginError::Io(e))) => {
+                    self.file = None;
+                    return (next, Some(write_problem(&self.path, total - next, e)));
+                }
+            };
+            next += w.lines;
+            if let Some(e) = w.error {
+                if e.kind() != io::ErrorKind::FileTooLarge {
+                    // Opened again, and its end checked, for the next batch.
+                    self.file = None;
+                }
+                return (next, Some(write_problem(&self.path, total - next, e)));
+            }
+        }
+        (next, None)
+    }
+}
+
+fn open_error(path: &Path, e: io::Error) -> SinkError {
+    SinkError::with_source(
+        format!(
+            "cannot open log file {} for appending (check the directory exists and is writable)",
+            path.display()
+        ),
+        e,
+    )
+}
+
+fn write_problem(path: &Path, lost: usize, e: io::Error) -> (DropReason, SinkError) {
+    if e.kind() == io::ErrorKind::FileTooLarge {
+        let error = SinkError::with_source(
+            format!(
+                "cannot write {lost} records to log file {}: they would take it past the file-size limit, \
+                 so they are dropped whole; {LIMIT_FIX}",
+                path.display()
+            ),
+            e,
+        );
+        return (FILE_SIZE_LIMIT, error);
+    }
+    let error = SinkError::with_source(
+        format!(
+            "cannot write log file {} ({lost} records dropped; check the disk and the file's permissions)",
+            path.display()
+        ),
+        e,
+    );
+    (DropReason::SinkError, error)
 }
 
 impl Sink for FileSink {
     fn name(&self) -> &str {
-        self.inner.name()
+        &self.name
+    }
+
+    fn attach(&mut self, ledger: Ledger) -> Accounting {
+        self.ledger = Some(ledger);
+        Accounting::Sink
     }
 
     fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
-        self.inner.write(batch)
+        self.buf.clear();
+        self.ends.clear();
+        for r in batch {
+            write_ndjson(r, &mut self.buf);
+            self.ends.push(self.buf.len());
+        }
+        let (written, problem) = self.append();
+        // Without a ledger (a wrapper that does not pass `attach` on) the
+        // pipeline counts the batch: delivered on `Ok`, dropped on `Err`.
+        if let Some(ledger) = &self.ledger {
+            ledger.delivered(written as u64);
+            if let Some((reason, _)) = &problem {
+                ledger.dropped(*reason, (batch.len() - written) as u64);
+            }
+        }
+        match problem {
+            None => Ok(()),
+            Some((_, e)) => Err(e),
+        }
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.inner.flush()?;
-        if self.sync {
-            self.inner
-                .get_ref()
+        if self.sync
+            && let Some(f) = &self.file
+        {
+            f.file()
                 .sync_data()
-                .map_err(|e| SinkError::with_source(format!("cannot fsync {}", self.path.display()), e))?;
+                .map_err(|e| SinkError::with_source(format!("cannot fsync {}", f.path().display()), e))?;
         }
         Ok(())
     }

@@ -150,6 +150,62 @@ mod tests {
         let _ = std::fs::remove_dir_all(d);
     }
 
+    fn jane_and_joe(key: &MasterKey, path: &std::path::Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        for (i, who) in ["jane", "joe", "jane"].iter().enumerate() {
+            let ts = datetime!(2026-11-20 0:00 UTC) + time::Duration::hours(i as i64);
+            all.extend_from_slice(record(key, ts, Some(who)).to_ndjson().as_bytes());
+        }
+        std::fs::write(path, &all).expect("write");
+        all
+    }
+
+    #[test]
+    fn erase_refuses_a_file_kept_locked_and_leaves_it_unchanged() {
+        let key = MasterKey::from_bytes([5; 32]);
+        let d = tempdir("locked");
+        let p = d.join("privlog.2026-11-20.0000.ndjson");
+        let all = jane_and_joe(&key, &p);
+        // A writer that holds its shared lock and never lets go.
+        let holder = std::fs::File::open(&p).expect("open");
+        holder.lock_shared().expect("lock");
+        let mut m = SubjectMatcher::new(KeyRing::from(key), ["jane".to_owned()]);
+        let e = rewrite::erase_waiting(&p, &mut m, false, std::time::Duration::from_millis(100))
+            .expect_err("refused while locked");
+        assert!(matches!(e, SubjectError::Locked { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains(&p.display().to_string()), "names the file: {msg}");
+        assert!(
+            msg.contains("unchanged") && msg.contains("run again"),
+            "names the fix: {msg}"
+        );
+        assert_eq!(std::fs::read(&p).expect("read"), all);
+        let leftovers = std::fs::read_dir(&d).expect("dir").count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn erase_waits_for_a_lock_let_go_of_and_then_erases() {
+        let key = MasterKey::from_bytes([6; 32]);
+        let d = tempdir("wait");
+        let p = d.join("privlog.2026-11-20.0000.ndjson");
+        jane_and_joe(&key, &p);
+        let holder = std::fs::File::open(&p).expect("open");
+        holder.lock_shared().expect("lock");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(holder);
+        });
+        let mut m = SubjectMatcher::new(KeyRing::from(key.clone()), ["jane".to_owned()]);
+        let r = erase_file(&p, &mut m, false).expect("erased once the lock is free");
+        release.join().expect("join");
+        assert_eq!((r.matched, r.rewritten), (2, true));
+        let joe = record(&key, datetime!(2026-11-20 1:00 UTC), Some("joe")).to_ndjson();
+        assert_eq!(std::fs::read(&p).expect("read"), joe.as_bytes());
+        let _ = std::fs::remove_dir_all(d);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]

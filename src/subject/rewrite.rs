@@ -1,15 +1,17 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::Duration;
 
 use flate2::Compression;
+use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use super::{LineMatch, SubjectMatcher};
 use crate::read::{Line, LineReader};
+use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, WithinLimit, lock};
 
 /// What a subject request found in one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,9 +73,16 @@ pub enum SubjectError {
         /// The operating system's error.
         source: io::Error,
     },
-    /// The file changed while it was being rewritten (a writer still appends
-    /// to it); it was left as it is.
+    /// Another process changed the file while it was being rewritten, other
+    /// than by appending under the lock privlog's sinks take; it was left as
+    /// it is.
     Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Another process held a lock on the file for too long (a sink stuck
+    /// writing, the rolling sink compressing it, another erase).
+    Locked {
         /// The file.
         path: PathBuf,
     },
@@ -87,8 +96,17 @@ impl fmt::Display for SubjectError {
             }
             SubjectError::Changed { path } => write!(
                 f,
-                "{} changed while it was being rewritten (is privlog still writing to it?); it is unchanged, \
-                 run again once the file has been rotated",
+                "{} was changed by another process while it was being rewritten (truncated, replaced, or \
+                 appended to without taking its lock); it is unchanged, run again once that process is done",
+                path.display()
+            ),
+            SubjectError::Locked { path } => write!(
+                f,
+                "{} stayed locked by another process for more than {} s (a privlog sink stuck writing to it, \
+                 its compression, or another `privlog subject erase`); it is unchanged, run again, or find \
+                 the process with `fuser {}`",
+                path.display(),
+                LOCK_WAIT.as_secs(),
                 path.display()
             ),
         }
@@ -99,7 +117,7 @@ impl std::error::Error for SubjectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SubjectError::Io { source, .. } => Some(source),
-            SubjectError::Changed { .. } => None,
+            SubjectError::Changed { .. } | SubjectError::Locked { .. } => None,
         }
     }
 }
@@ -112,18 +130,64 @@ fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// Opens `path` for reading lines, decompressing gzip (by its magic bytes)
-/// as it is read.
-fn open_decoded(path: &Path) -> io::Result<(Box<dyn BufRead + Send>, bool)> {
-    crate::read::decode(File::open(path)?)
+/// Reads an open file with positional reads, so several readers of one file
+/// never move each other's position.
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = read_at(self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, pos)
+}
+
+#[cfg(not(unix))]
+fn read_at(mut file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(pos))?;
+    file.read(buf)
+}
+
+/// Whether `file` starts with the gzip magic bytes.
+fn is_gzip(file: &File) -> io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let mut n = 0;
+    while n < 2 {
+        match read_at(file, &mut magic[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n == 2 && magic == [0x1f, 0x8b])
+}
+
+/// The lines of `file` from its start, decompressed when `gz`.
+fn decoded(file: &File, gz: bool) -> Box<dyn BufRead + '_> {
+    let raw = At { file, pos: 0 };
+    if gz {
+        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(raw)))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, raw))
+    }
 }
 
 /// Calls `found(account_index, line)` for every record of the matcher's
 /// accounts in `path` (plain or gzip NDJSON), with the line's original bytes.
 ///
-/// Memory stays small whatever the file holds: a line longer than any record
-/// can be is read past without being held and counted in
-/// [`FileReport::long_lines`].
+/// Memory stays small whatever the file holds: it is decompressed as it is
+/// read, and a line longer than any record can be is read past without being
+/// held and counted in [`FileReport::long_lines`].
 ///
 /// # Errors
 /// [`SubjectError::Io`] when the file cannot be read, or `found` fails.
@@ -136,8 +200,9 @@ pub fn export_file(
         path: path.to_owned(),
         ..FileReport::default()
     };
-    let (reader, _) = open_decoded(path).map_err(io_err(path, "open"))?;
-    let mut lines = LineReader::new(reader);
+    let file = File::open(path).map_err(io_err(path, "open"))?;
+    let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
+    let mut lines = LineReader::new(decoded(&file, gz));
     while let Some(line) = lines.next_line().map_err(io_err(path, "read"))? {
         match line {
             Line::Whole(line) => {
@@ -154,9 +219,12 @@ pub fn export_file(
     Ok(report)
 }
 
+/// The temporary copy's file, which refuses writes past the file-size limit.
+type TempFile = WithinLimit<File>;
+
 enum Output {
-    Plain(BufWriter<File>),
-    Gz(GzEncoder<BufWriter<File>>),
+    Plain(BufWriter<TempFile>),
+    Gz(GzEncoder<BufWriter<TempFile>>),
 }
 
 impl Output {
@@ -167,12 +235,25 @@ impl Output {
         }
     }
 
+    /// Puts what was written so far on disk (plain copies only: a gzip
+    /// stream is finished in one go), so finishing later takes little time.
+    fn sync_so_far(&mut self) -> io::Result<()> {
+        match self {
+            Output::Plain(w) => {
+                w.flush()?;
+                w.get_ref().get_ref().sync_data()
+            }
+            Output::Gz(_) => Ok(()),
+        }
+    }
+
     fn finish(self) -> io::Result<File> {
         let buffered = match self {
             Output::Plain(w) => w,
             Output::Gz(w) => w.finish()?,
         };
-        buffered.into_inner().map_err(io::IntoInnerError::into_error)
+        let file = buffered.into_inner().map_err(io::IntoInnerError::into_error)?;
+        Ok(file.into_inner())
     }
 }
 
@@ -190,10 +271,9 @@ impl Drop for Temp {
     }
 }
 
-fn fingerprint(path: &Path) -> io::Result<(u64, Option<SystemTime>)> {
-    let m = fs::metadata(path)?;
-    Ok((m.len(), m.modified().ok()))
-}
+/// How often an erase starts over on a file that was replaced (by another
+/// erase, say) while it was being read.
+const MAX_ATTEMPTS: u32 = 3;
 
 /// Rewrites `path` without the records of the matcher's accounts.
 ///
@@ -209,62 +289,193 @@ fn fingerprint(path: &Path) -> io::Result<(u64, Option<SystemTime>)> {
 /// one. A gzip file is written back gzip-compressed. A file with nothing to
 /// erase is not touched; with `dry_run` no file is.
 ///
+/// A file a privlog sink is appending to can be erased while the service
+/// runs: the file is read to its end, then an exclusive advisory lock
+/// (`flock`) is taken, which the sinks honour (they append only under a
+/// shared lock); the lines appended meanwhile are read and copied too, the
+/// copy is renamed over the path, and the lock released. The sinks wait
+/// during that last step (milliseconds), then notice the new file and
+/// append to it, so no record is lost.
+///
 /// # Errors
 /// [`SubjectError::Io`] when the file cannot be read to the end or the new
-/// file cannot be written, [`SubjectError::Changed`] when the file grew or
-/// changed during the rewrite. The original file is then unchanged.
+/// file cannot be written (also when it would pass the file-size limit),
+/// [`SubjectError::Locked`] when another process holds a lock on it for more
+/// than 10 s, [`SubjectError::Changed`] when another process changed it
+/// during the rewrite other than by appending under the lock. The original
+/// file is then unchanged.
 pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> Result<FileReport, SubjectError> {
-    let mut report = FileReport {
-        path: path.to_owned(),
-        ..FileReport::default()
-    };
-    let before = fingerprint(path).map_err(io_err(path, "open"))?;
-    let (reader, gz) = open_decoded(path).map_err(io_err(path, "open"))?;
-    let mut lines = LineReader::new(reader);
-    let mut temp: Option<Temp> = None;
-    // Decompressed bytes read so far: all of them stay until the first erased line.
-    let mut offset = 0u64;
+    erase_waiting(path, matcher, dry_run, LOCK_WAIT)
+}
+
+/// [`erase_file`], waiting up to `wait` for the lock.
+pub(super) fn erase_waiting(
+    path: &Path,
+    matcher: &mut SubjectMatcher,
+    dry_run: bool,
+    wait: Duration,
+) -> Result<FileReport, SubjectError> {
+    let mut attempts = 1;
     loop {
-        let n = match lines.next_line().map_err(io_err(path, "read"))? {
-            None => break,
-            Some(Line::Whole(line)) => {
-                let m = matcher.match_line(line);
-                report.count(&m);
-                let erase = matches!(m, LineMatch::Subject(_));
-                if erase && temp.is_none() && !dry_run {
-                    temp = Some(start_temp(path, gz, offset)?);
-                }
-                if !erase && let Some(out) = temp.as_mut().and_then(|t| t.out.as_mut()) {
-                    out.writer()
-                        .write_all(line)
-                        .map_err(io_err(path, "write the new copy of"))?;
-                }
-                line.len() as u64
-            }
-            Some(Line::Long(head)) => {
-                report.count_long();
-                let head_len = head.len() as u64;
-                match temp.as_mut().and_then(|t| t.out.as_mut()) {
-                    Some(out) => {
+        match erase_once(path, matcher, dry_run, wait)? {
+            Some(report) => return Ok(report),
+            None if attempts < MAX_ATTEMPTS => attempts += 1,
+            None => return Err(SubjectError::Changed { path: path.to_owned() }),
+        }
+    }
+}
+
+/// One pass of an erase over the lines of a file.
+struct Pass<'a> {
+    path: &'a Path,
+    file: &'a File,
+    gz: bool,
+    dry_run: bool,
+    report: FileReport,
+    temp: Option<Temp>,
+    /// Bytes (decompressed) read and handled so far.
+    offset: u64,
+}
+
+impl Pass<'_> {
+    /// Handles the lines `lines` yields up to its end. Unless `last`, a line
+    /// without its newline at the end is left for later: a sink may still be
+    /// writing it. A line longer than any record is copied through (or
+    /// passed over while nothing is erased yet) as it is read.
+    fn read(
+        &mut self,
+        lines: &mut LineReader<Box<dyn BufRead + '_>>,
+        matcher: &mut SubjectMatcher,
+        last: bool,
+    ) -> Result<(), SubjectError> {
+        // The rest of a long line the previous read ended in.
+        self.offset += self.pass_rest(lines)?;
+        loop {
+            let line = if last {
+                lines.next_line()
+            } else {
+                lines.next_ended_line()
+            };
+            match line.map_err(io_err(self.path, "read"))? {
+                None => return Ok(()),
+                Some(Line::Whole(line)) => self.handle(line, matcher)?,
+                Some(Line::Long(head)) => {
+                    self.report.count_long();
+                    if let Some(out) = self.temp.as_mut().and_then(|t| t.out.as_mut()) {
                         out.writer()
                             .write_all(head)
-                            .map_err(io_err(path, "write the new copy of"))?;
-                        head_len
-                            + lines
-                                .copy_rest(out.writer())
-                                .map_err(io_err(path, "copy a long line of"))?
+                            .map_err(io_err(self.path, "write the new copy of"))?;
                     }
-                    None => head_len + lines.skip_rest().map_err(io_err(path, "read"))?,
+                    self.offset += head.len() as u64;
+                    self.offset += self.pass_rest(lines)?;
                 }
             }
-        };
-        offset += n;
+        }
     }
-    let Some(mut temp) = temp else {
-        return Ok(report);
+
+    /// Copies the rest of a long line to the new copy, or passes over it
+    /// while there is none; returns its bytes.
+    fn pass_rest(&mut self, lines: &mut LineReader<Box<dyn BufRead + '_>>) -> Result<u64, SubjectError> {
+        match self.temp.as_mut().and_then(|t| t.out.as_mut()) {
+            Some(out) => lines
+                .copy_rest(out.writer())
+                .map_err(io_err(self.path, "copy a long line of")),
+            None => lines.skip_rest().map_err(io_err(self.path, "read")),
+        }
+    }
+
+    fn handle(&mut self, line: &[u8], matcher: &mut SubjectMatcher) -> Result<(), SubjectError> {
+        let m = matcher.match_line(line);
+        self.report.count(&m);
+        let erase = matches!(m, LineMatch::Subject(_));
+        if erase && self.temp.is_none() && !self.dry_run {
+            self.temp = Some(start_temp(self.path, self.file, self.gz, self.offset)?);
+        }
+        if !erase && let Some(out) = self.temp.as_mut().and_then(|t| t.out.as_mut()) {
+            out.writer()
+                .write_all(line)
+                .map_err(io_err(self.path, "write the new copy of"))?;
+        }
+        self.offset += line.len() as u64;
+        Ok(())
+    }
+}
+
+/// One attempt at [`erase_file`]; `None` when the path was replaced while it
+/// was read (start over).
+fn erase_once(
+    path: &Path,
+    matcher: &mut SubjectMatcher,
+    dry_run: bool,
+    wait: Duration,
+) -> Result<Option<FileReport>, SubjectError> {
+    let file = open_for_lock(path, dry_run).map_err(io_err(path, "open"))?;
+    let opened = file.metadata().map_err(io_err(path, "open"))?;
+    let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
+    let mut lines = LineReader::new(decoded(&file, gz));
+    let mut pass = Pass {
+        path,
+        file: &file,
+        gz,
+        dry_run,
+        report: FileReport {
+            path: path.to_owned(),
+            ..FileReport::default()
+        },
+        temp: None,
+        offset: 0,
+    };
+    if dry_run {
+        pass.read(&mut lines, matcher, true)?;
+        return Ok(Some(pass.report));
+    }
+    // Everything up to the end as it is now, while sinks may go on appending.
+    pass.read(&mut lines, matcher, false)?;
+    if let Some(out) = pass.temp.as_mut().and_then(|t| t.out.as_mut()) {
+        out.sync_so_far().map_err(io_err(path, "write the new copy of"))?;
+    }
+    // From here until the copy replaces the file, sinks wait to append.
+    match lock(&file, LockKind::Exclusive, wait) {
+        Ok(()) => {}
+        Err(LockError::Busy) => return Err(SubjectError::Locked { path: path.to_owned() }),
+        Err(LockError::Failed(source)) => {
+            return Err(SubjectError::Io {
+                path: path.to_owned(),
+                action: "lock",
+                source,
+            });
+        }
+    }
+    match fs::metadata(path) {
+        Ok(m) if FileId::of(&m) == FileId::of(&opened) => {}
+        // Replaced or removed meanwhile: the copy would be of an old file.
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SubjectError::Io {
+                path: path.to_owned(),
+                action: "look at",
+                source,
+            });
+        }
+    }
+    let locked = file.metadata().map_err(io_err(path, "read"))?;
+    let unchanged = if gz {
+        // Nothing appends to compressed files.
+        locked.len() == opened.len() && locked.modified().ok() == opened.modified().ok()
+    } else {
+        locked.len() >= pass.offset + lines.unended_len() as u64
+    };
+    if !unchanged {
+        return Err(SubjectError::Changed { path: path.to_owned() });
+    }
+    // The lines appended while the file was read.
+    pass.read(&mut lines, matcher, true)?;
+    let Some(mut temp) = pass.temp.take() else {
+        return Ok(Some(pass.report));
     };
     let Some(out) = temp.out.take() else {
-        return Ok(report);
+        return Ok(Some(pass.report));
     };
     let finished = out.finish().and_then(|f| f.sync_all().map(|()| f));
     if let Err(source) = finished {
@@ -275,14 +486,19 @@ pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> R
             source,
         });
     }
-    let after = fingerprint(path);
-    if after.as_ref().ok() != Some(&before) {
+    // Every byte of the file was read: nothing else may have been written
+    // since (writers that take the lock wait).
+    let end = file.metadata().map(|m| (m.len(), m.modified().ok()));
+    let read_all = if gz {
+        end.as_ref().ok() == Some(&(opened.len(), opened.modified().ok()))
+    } else {
+        end.as_ref().is_ok_and(|(len, _)| *len == pass.offset)
+    };
+    if !read_all {
         let _ = fs::remove_file(&temp.path);
         return Err(SubjectError::Changed { path: path.to_owned() });
     }
-    let renamed = fs::metadata(path)
-        .and_then(|m| fs::set_permissions(&temp.path, m.permissions()))
-        .and_then(|()| fs::rename(&temp.path, path));
+    let renamed = fs::set_permissions(&temp.path, locked.permissions()).and_then(|()| fs::rename(&temp.path, path));
     if let Err(source) = renamed {
         let _ = fs::remove_file(&temp.path);
         return Err(SubjectError::Io {
@@ -292,13 +508,28 @@ pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> R
         });
     }
     sync_dir(path).map_err(io_err(path, "sync the directory of"))?;
-    report.rewritten = true;
-    Ok(report)
+    // Dropping `file` releases the lock: sinks waiting for it find the new
+    // file at the path and append there.
+    pass.report.rewritten = true;
+    Ok(Some(pass.report))
+}
+
+/// Opens `path` to be read and locked: for reading and writing when that is
+/// allowed, since where `flock` is emulated with `fcntl` locks (NFS) an
+/// exclusive lock needs a file open for writing. Nothing is written to it.
+fn open_for_lock(path: &Path, dry_run: bool) -> io::Result<File> {
+    if dry_run {
+        return File::open(path);
+    }
+    match fs::OpenOptions::new().read(true).write(true).open(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path),
+        other => other,
+    }
 }
 
 /// Creates the temporary copy and fills it with the first `offset` bytes of
 /// the (decompressed) original, which all stay.
-fn start_temp(path: &Path, gz: bool, offset: u64) -> Result<Temp, SubjectError> {
+fn start_temp(path: &Path, original: &File, gz: bool, offset: u64) -> Result<Temp, SubjectError> {
     let dir = parent(path);
     let name = path
         .file_name()
@@ -310,7 +541,7 @@ fn start_temp(path: &Path, gz: bool, offset: u64) -> Result<Temp, SubjectError> 
         .create_new(true)
         .open(&tmp_path)
         .map_err(io_err(path, "create a temporary file next to"))?;
-    let buffered = BufWriter::with_capacity(1 << 16, file);
+    let buffered = BufWriter::with_capacity(1 << 16, WithinLimit::new(file));
     let out = if gz {
         Output::Gz(GzEncoder::new(buffered, Compression::default()))
     } else {
@@ -320,7 +551,7 @@ fn start_temp(path: &Path, gz: bool, offset: u64) -> Result<Temp, SubjectError> 
         path: tmp_path,
         out: Some(out),
     };
-    let (reader, _) = open_decoded(path).map_err(io_err(path, "open"))?;
+    let reader = decoded(original, gz);
     if let Some(out) = temp.out.as_mut() {
         let copied = io::copy(&mut reader.take(offset), out.writer()).map_err(io_err(path, "copy"))?;
         if copied != offset {

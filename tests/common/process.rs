@@ -48,7 +48,24 @@ impl Example {
     /// Starts example `name` with `args` and `PRIVLOG_KEY` set to `key`, or unset.
     pub fn start_with_key(name: &str, args: &[&std::ffi::OsStr], key: Option<&str>) -> Example {
         let mut cmd = Command::new(example_binary(name));
-        cmd.args(args).env_remove("PRIVLOG_KEY");
+        cmd.args(args);
+        Example::spawn(name, cmd, key)
+    }
+
+    /// Starts example `name` with `args` and the test key under a file-size
+    /// limit (`ulimit -f`) of `blocks` KiB, set by `bash` before it execs the
+    /// example (so the example runs as the same process).
+    pub fn start_under_file_size_limit(name: &str, args: &[&std::ffi::OsStr], blocks: u64) -> Example {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!("ulimit -f {blocks} && exec \"$0\" \"$@\""))
+            .arg(example_binary(name))
+            .args(args);
+        Example::spawn(name, cmd, Some(MasterKey::from_bytes(super::KEY).to_hex().as_str()))
+    }
+
+    fn spawn(name: &str, mut cmd: Command, key: Option<&str>) -> Example {
+        cmd.env_remove("PRIVLOG_KEY");
         if let Some(key) = key {
             cmd.env("PRIVLOG_KEY", key);
         }

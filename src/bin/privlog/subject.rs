@@ -132,7 +132,9 @@ pub(crate) struct EraseArgs {
     dry_run: bool,
     #[command(flatten)]
     keys: KeyArgs,
-    /// Record files (NDJSON, plain or .gz). Each is rewritten atomically.
+    /// Record files (NDJSON, plain or .gz). Each is rewritten atomically; a
+    /// file a running privlog sink appends to is rewritten under its lock,
+    /// without losing the records appended meanwhile.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::name::{LogFile, log_files};
 use super::retention::Retention;
+use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, WithinLimit, lock};
 
 /// One round of maintenance for a sink's directory.
 #[derive(Debug)]
@@ -121,18 +122,43 @@ impl Job {
 
 /// Writes `src` gzip-compressed to `dst` (through a temporary file, synced and
 /// renamed into place), then removes `src`.
+///
+/// `src` is read under a shared lock, so `privlog subject erase` (which takes
+/// an exclusive one) never replaces it meanwhile: an erase that finished
+/// first is compressed as erased, one that comes later finds `src` gone.
 fn gzip(src: &Path, dst: &Path) -> io::Result<()> {
+    let mut attempts = 0;
+    let input = loop {
+        let input = File::open(src)?;
+        match lock(&input, LockKind::Shared, LOCK_WAIT) {
+            Ok(()) | Err(LockError::Failed(_)) => {}
+            Err(LockError::Busy) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "another process held a lock on it (a `privlog subject erase`?); compressed in a later round",
+                ));
+            }
+        }
+        if FileId::of(&fs::metadata(src)?) == FileId::of(&input.metadata()?) {
+            break input;
+        }
+        // Replaced by a rewritten copy while waiting: compress that one.
+        attempts += 1;
+        if attempts >= 3 {
+            return Err(io::Error::other("it keeps being replaced; compressed in a later round"));
+        }
+    };
     let mut tmp_name = dst.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
     let result = (|| {
-        let mut input = BufReader::with_capacity(1 << 16, File::open(src)?);
-        let out = BufWriter::with_capacity(1 << 16, File::create(&tmp)?);
+        let mut input = BufReader::with_capacity(1 << 16, &input);
+        let out = BufWriter::with_capacity(1 << 16, WithinLimit::new(File::create(&tmp)?));
         let mut enc = GzEncoder::new(out, Compression::default());
         io::copy(&mut input, &mut enc)?;
         let mut out = enc.finish()?;
         out.flush()?;
-        out.get_ref().sync_all()?;
+        out.get_ref().get_ref().sync_all()?;
         fs::rename(&tmp, dst)?;
         fs::remove_file(src)
     })();

@@ -1,8 +1,8 @@
 //! The rolling file sink itself.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,6 +15,8 @@ use super::name::{LogFile, log_files, valid_prefix};
 use super::retention::Retention;
 use crate::Record;
 use crate::record::write_ndjson;
+use crate::sink::fsize::{LIMIT_FIX, file_size_limit};
+use crate::sink::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
 type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -39,15 +41,23 @@ pub enum Fsync {
 /// Files are named `{prefix}.{YYYY-MM-DD}.{seq}.ndjson` (`.ndjson.gz` once
 /// compressed): `requests.2026-11-22.0000.ndjson`, then `….0001.ndjson` when
 /// the size limit is reached. On start the sink appends to the newest file of
-/// the day if it has room. A file (or the whole directory) removed or moved
-/// away while open is noticed before the next batch and started anew.
+/// the day if it has room.
+///
+/// Each batch is appended under a shared advisory lock (`flock`) on the file,
+/// which `privlog subject erase` honours, after checking that the path still
+/// names the open file: a file replaced (rewritten by erase or another tool),
+/// removed or moved away, or a removed directory, is noticed before the batch
+/// and the path opened anew; lines written to a file removed meanwhile are
+/// written again. No write takes a file past the process's file-size limit
+/// (`RLIMIT_FSIZE`): the sink starts its next file instead.
 ///
 /// Every batch is written with whole-line writes, so a crash leaves at most
 /// one torn last line, which [`RecordReader`](crate::read::RecordReader) skips
 /// and counts; a write that fails half-way (disk full) is cut back to the last
 /// whole line. Records that could not be written are counted as dropped
-/// (`disk_full`, or `sink_error` for other I/O errors) and warned about; the
-/// requests are never affected.
+/// (`disk_full`; `file_size_limit` for a line longer than any file may be;
+/// `sink_error` for other I/O errors) and warned about; the requests are
+/// never affected.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -85,16 +95,34 @@ pub struct RollingFileSink {
 }
 
 struct Active {
-    file: File,
-    path: PathBuf,
+    file: AppendFile,
     date: Date,
     seq: u32,
-    len: u64,
     /// Records written since the last `fsync` that are not yet counted as
     /// delivered (only with [`Fsync::EveryBatch`]).
     unsynced_records: u64,
     /// Whether bytes were written since the last `fsync`.
     dirty: bool,
+}
+
+/// How often a batch follows a file that keeps being replaced before its
+/// records are given up.
+const MAX_REOPENS: u32 = 3;
+
+/// The drop reason for lines the file-size limit kept out.
+const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
+
+/// What one turn on the active file came to.
+enum Step {
+    /// `lines` whole lines were written; `error` kept the next ones out.
+    Wrote { lines: usize, error: Option<io::Error> },
+    /// The file was replaced or removed (before the write, or while it was
+    /// written: then the lines are in no file and are written again).
+    Replaced,
+    /// Another process held the file's lock too long.
+    Busy,
+    /// Ending a torn last line failed.
+    Failed(io::Error),
 }
 
 impl fmt::Debug for RollingFileSink {
@@ -106,15 +134,9 @@ impl fmt::Debug for RollingFileSink {
             .field("retention", &self.retention)
             .field("compress", &self.compress)
             .field("fsync", &self.fsync)
-            .field("active", &self.active.as_ref().map(|a| &a.path))
+            .field("active", &self.active.as_ref().map(|a| a.file.path()))
             .finish_non_exhaustive()
     }
-}
-
-/// The outcome of writing one run of lines.
-struct Written {
-    records: u64,
-    error: Option<io::Error>,
 }
 
 /// Checks a file name prefix: what [`RollingFileSink::new`] refuses.
@@ -213,7 +235,7 @@ impl RollingFileSink {
 
     /// The file being written, if one is open.
     pub fn current_file(&self) -> Option<&Path> {
-        self.active.as_ref().map(|a| a.path.as_path())
+        self.active.as_ref().map(|a| a.file.path())
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -255,23 +277,7 @@ impl RollingFileSink {
                 (self.dir.join(LogFile::file_name(&self.prefix, date, seq, false)), seq)
             }
         };
-        let mut file = OpenOptions::new().create(true).append(true).read(true).open(&path)?;
-        let mut len = file.metadata()?.len();
-        if len > 0 && last_byte(&mut file, len)? != Some(b'\n') {
-            // A torn line from a crash: end it so the next record starts clean.
-            file.write_all(b"\n")?;
-            len += 1;
-        }
-        self.active = Some(Active {
-            file,
-            path,
-            date,
-            seq,
-            len,
-            unsynced_records: 0,
-            dirty: false,
-        });
-        Ok(())
+        self.open_exact(&path, date, seq)
     }
 
     /// Closes the current file (synced unless [`Fsync::Never`]) and starts
@@ -279,7 +285,7 @@ impl RollingFileSink {
     fn close_active(&mut self) -> Result<(), SinkError> {
         let result = self.sync_active();
         if let Some(a) = self.active.take() {
-            self.last_path = Some(a.path);
+            self.last_path = Some(a.file.path().to_path_buf());
         }
         result
     }
@@ -296,7 +302,7 @@ impl RollingFileSink {
         let waiting = std::mem::take(&mut a.unsynced_records);
         a.dirty = false;
         self.last_sync = Instant::now();
-        match a.file.sync_data() {
+        match a.file.file().sync_data() {
             Ok(()) => {
                 ledger.delivered(waiting);
                 Ok(())
@@ -306,7 +312,7 @@ impl RollingFileSink {
                 Err(SinkError::with_source(
                     format!(
                         "cannot fsync log file {} ({waiting} records may be lost; check the disk)",
-                        a.path.display()
+                        a.file.path().display()
                     ),
                     e,
                 ))
@@ -327,13 +333,17 @@ impl RollingFileSink {
         }
         let problems = self.finish_maintenance(None);
         self.maintenance_pending = false;
-        let newest = self.active.as_ref().map(|a| &a.path).or(self.last_path.as_ref());
+        let newest = self
+            .active
+            .as_ref()
+            .map(|a| a.file.path())
+            .or(self.last_path.as_deref());
         let job = Job {
             dir: self.dir.clone(),
             prefix: self.prefix.clone(),
             compress: self.compress,
             retention: self.retention.clone(),
-            active: newest.and_then(|p| LogFile::parse(p)),
+            active: newest.and_then(LogFile::parse),
             now: self.now(),
         };
         match std::thread::Builder::new()
@@ -376,53 +386,43 @@ impl RollingFileSink {
         }
     }
 
-    /// Writes the lines `from..to` of the encoded batch to the current file.
-    fn write_lines(&mut self, from: usize, to: usize) -> Written {
+    /// One turn on the active file: the lines `from..to` (fewer when the
+    /// file-size limit keeps some out).
+    fn turn(&mut self, from: usize, to: usize) -> Step {
         let Some(a) = self.active.as_mut() else {
-            return Written {
-                records: 0,
-                error: Some(io::Error::other("no open log file")),
-            };
+            return Step::Failed(io::Error::other("no open log file"));
         };
-        let start = if from == 0 { 0 } else { self.ends[from - 1] };
-        let bytes = &self.buf[start..self.ends[to - 1]];
-        let mut off = 0;
-        let mut error = None;
-        while off < bytes.len() {
-            match a.file.write(&bytes[off..]) {
-                Ok(0) => {
-                    error = Some(io::Error::from(io::ErrorKind::WriteZero));
-                    break;
-                }
-                Ok(n) => off += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
+        let mut turn = match a.file.begin() {
+            Ok(Begin::Ready(turn)) => turn,
+            Ok(Begin::Replaced) => return Step::Replaced,
+            Err(BeginError::Busy) => return Step::Busy,
+            Err(BeginError::Io(e)) => return Step::Failed(e),
+        };
+        // How many lines fit before the size limit (at least one in an empty file).
+        let mut end = to;
+        if let Some(max) = self.max_file_size {
+            let len = turn.len();
+            let start = if from == 0 { 0 } else { self.ends[from - 1] };
+            let room = max.saturating_sub(len);
+            end = from
+                + self.ends[from..to]
+                    .iter()
+                    .take_while(|&&e| (e - start) as u64 <= room)
+                    .count();
+            if end == from && len == 0 {
+                end = from + 1;
             }
         }
-        if off > 0 {
+        let w = turn.append(&self.buf, &self.ends, from, end);
+        if !turn.still_linked() {
+            return Step::Replaced;
+        }
+        if w.bytes > 0 {
             a.dirty = true;
         }
-        let whole = self.ends[from..to]
-            .iter()
-            .take_while(|&&end| end - start <= off)
-            .count();
-        let whole_bytes = if whole == 0 {
-            0
-        } else {
-            self.ends[from + whole - 1] - start
-        };
-        a.len += whole_bytes as u64;
-        if error.is_some() && off > whole_bytes {
-            // Cut the torn line off. If even that fails, `open` ends the line
-            // with a newline when the file is next opened.
-            let _ = a.file.set_len(a.len);
-        }
-        Written {
-            records: whole as u64,
-            error,
+        Step::Wrote {
+            lines: w.lines,
+            error: w.error,
         }
     }
 
@@ -440,15 +440,6 @@ impl RollingFileSink {
         let ledger = self.ledger();
         let mut problems: Vec<SinkError> = Vec::new();
         let date = self.now().date();
-        // A file deleted or moved away under us (by hand, or by an outside
-        // rotation tool) would swallow every record written to it from now on.
-        let gone = self
-            .active
-            .as_ref()
-            .is_some_and(|a| matches!(fs::metadata(&a.path), Err(e) if e.kind() == io::ErrorKind::NotFound));
-        if gone && let Err(e) = self.close_active() {
-            problems.push(e);
-        }
         if self.active.as_ref().is_some_and(|a| a.date != date) {
             if let Err(e) = self.close_active() {
                 problems.push(e);
@@ -463,6 +454,8 @@ impl RollingFileSink {
             self.ends.push(self.buf.len());
         }
         let mut next = 0;
+        let mut reopens = 0;
+        let mut too_large = 0u64;
         while next < batch.len() {
             if self.active.is_none() {
                 if let Err(e) = self.open(date) {
@@ -478,32 +471,51 @@ impl RollingFileSink {
                     }
                 }
             }
-            let (len, seq) = match &self.active {
-                Some(a) => (a.len, a.seq),
+            let (seq, path) = match &self.active {
+                Some(a) => (a.seq, a.file.path().to_path_buf()),
                 None => break,
             };
-            // How many lines fit before the size limit (at least one in an empty file).
-            let start = if next == 0 { 0 } else { self.ends[next - 1] };
-            let mut end = batch.len();
-            if let Some(max) = self.max_file_size {
-                let room = max.saturating_sub(len);
-                end = next
-                    + self.ends[next..]
-                        .iter()
-                        .take_while(|&&e| (e - start) as u64 <= room)
-                        .count();
-                if end == next && len == 0 {
-                    end = next + 1;
+            let error = match self.turn(next, batch.len()) {
+                Step::Wrote { lines, error } => {
+                    self.count_written(lines as u64);
+                    next += lines;
+                    error
                 }
-            }
-            if end > next {
-                let w = self.write_lines(next, end);
-                self.count_written(w.records);
-                next += w.records as usize;
-                if let Some(e) = w.error {
+                Step::Replaced => {
+                    // Replaced (e.g. rewritten by `privlog subject erase`) or
+                    // removed: follow the path, with the lines not written.
+                    if let Err(e) = self.close_active() {
+                        problems.push(e);
+                    }
+                    reopens += 1;
+                    if reopens > MAX_REOPENS {
+                        let lost = (batch.len() - next) as u64;
+                        ledger.dropped(DropReason::SinkError, lost);
+                        problems.push(replaced_error(&path, lost));
+                        break;
+                    }
+                    continue;
+                }
+                Step::Busy => {
+                    let lost = (batch.len() - next) as u64;
+                    ledger.dropped(DropReason::SinkError, lost);
+                    problems.push(busy_error(&path, lost));
+                    break;
+                }
+                Step::Failed(e) => Some(e),
+            };
+            if let Some(e) = error {
+                if e.kind() == io::ErrorKind::FileTooLarge {
+                    if self.active.as_ref().is_some_and(|_| self.empty_active()) {
+                        // Too long for any file under the limit: this line only.
+                        too_large += 1;
+                        next += 1;
+                        continue;
+                    }
+                    // The file-size limit ends this file: go on in the next one.
+                } else {
                     let lost = (batch.len() - next) as u64;
                     ledger.dropped(drop_reason(&e), lost);
-                    let path = self.current_file().map(Path::to_path_buf).unwrap_or_default();
                     problems.push(write_error(&path, lost, e));
                     // Reopened (and its tail checked) on the next batch.
                     if let Err(e) = self.close_active() {
@@ -531,6 +543,16 @@ impl RollingFileSink {
                 }
             }
         }
+        if too_large > 0 {
+            ledger.dropped(FILE_SIZE_LIMIT, too_large);
+            let limit = file_size_limit().map_or_else(String::new, |l| format!(" of {l} bytes"));
+            problems.push(SinkError::new(format!(
+                "{too_large} records are longer than the file-size limit{limit} allows any log file {}.* in {} \
+                 to be, so they are dropped whole; {LIMIT_FIX}",
+                self.prefix,
+                self.dir.display()
+            )));
+        }
         match self.fsync {
             Fsync::EveryBatch => {
                 if let Err(e) = self.sync_active() {
@@ -547,36 +569,23 @@ impl RollingFileSink {
         join_problems(problems)
     }
 
+    /// Whether the open file is empty (as of its last turn).
+    fn empty_active(&self) -> bool {
+        self.active
+            .as_ref()
+            .is_some_and(|a| a.file.file().metadata().is_ok_and(|m| m.len() == 0))
+    }
+
     fn open_exact(&mut self, path: &Path, date: Date, seq: u32) -> io::Result<()> {
-        let file = OpenOptions::new().create(true).append(true).read(true).open(path)?;
-        let len = file.metadata()?.len();
+        let file = AppendFile::open(path)?;
         self.active = Some(Active {
             file,
-            path: path.to_path_buf(),
             date,
             seq,
-            len,
             unsynced_records: 0,
             dirty: false,
         });
         Ok(())
-    }
-}
-
-fn last_byte(file: &mut File, len: u64) -> io::Result<Option<u8>> {
-    if len == 0 {
-        return Ok(None);
-    }
-    let mut b = [0u8; 1];
-    // Append mode ignores the read position for writes; reading needs a seek.
-    match file.seek(SeekFrom::Start(len - 1)) {
-        Ok(_) => {}
-        // Not seekable (a device): nothing to repair.
-        Err(_) => return Ok(Some(b'\n')),
-    }
-    match file.read(&mut b) {
-        Ok(1) => Ok(Some(b[0])),
-        _ => Ok(Some(b'\n')),
     }
 }
 

@@ -1,0 +1,110 @@
+//! The file-size limit (`RLIMIT_FSIZE`: `ulimit -f`, systemd `LimitFSIZE=`).
+//!
+//! A write that would take a file past the soft limit is cut short by the
+//! kernel, and the next one kills the process with `SIGXFSZ`. Library code
+//! cannot change that signal's disposition, so privlog never issues such a
+//! write: it reads the limit and stops short of it.
+
+use std::fmt;
+use std::io::{self, Write};
+
+/// The soft limit on the size of any file this process writes, in bytes;
+/// `None` when unlimited (or on a platform without the limit).
+pub(crate) fn file_size_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Fsize).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// How to fix a write refused by the limit, for messages.
+pub(crate) const LIMIT_FIX: &str = "raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`) \
+     or keep files smaller with the rolling file sink's max_file_size";
+
+/// The error a write refused by the limit gets.
+pub(crate) fn limit_error(limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("the write would pass the file-size limit of {limit} bytes"),
+    )
+}
+
+/// A writer to a new (empty) file that refuses, with
+/// [`io::ErrorKind::FileTooLarge`], any write that would take the file past
+/// the file-size limit, instead of letting the process be killed.
+pub(crate) struct WithinLimit<W> {
+    inner: W,
+    written: u64,
+    limit: Option<u64>,
+}
+
+impl<W> WithinLimit<W> {
+    /// `inner` starts empty; the limit is read now.
+    pub(crate) fn new(inner: W) -> Self {
+        WithinLimit {
+            inner,
+            written: 0,
+            limit: file_size_limit(),
+        }
+    }
+
+    /// The writer.
+    pub(crate) fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The writer, given back.
+    pub(crate) fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W> fmt::Debug for WithinLimit<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithinLimit")
+            .field("written", &self.written)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> Write for WithinLimit<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(limit) = self.limit
+            && self.written.saturating_add(buf.len() as u64) > limit
+        {
+            return Err(limit_error(limit));
+        }
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_past_the_limit_is_refused_whole() {
+        let mut w = WithinLimit {
+            inner: Vec::new(),
+            written: 0,
+            limit: Some(10),
+        };
+        w.write_all(b"0123456").expect("fits");
+        let e = w.write_all(b"789a").expect_err("would pass the limit");
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert!(e.to_string().contains("10 bytes"), "{e}");
+        w.write_all(b"789").expect("fits exactly");
+        assert_eq!(w.into_inner(), b"0123456789");
+    }
+}

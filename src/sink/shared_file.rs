@@ -1,0 +1,488 @@
+//! Log files shared between the sinks that append to them and the tools that
+//! replace them with a rewritten copy (`privlog subject erase`, the rolling
+//! sink's compression).
+//!
+//! The rules, with advisory locks (`flock`), that make sure no record is
+//! appended to a file after a rewriter read its end and before the rename
+//! made it unreachable:
+//!
+//! - a sink appends only while it holds a **shared** lock on the file it has
+//!   open, and only after checking, with the lock held, that the file's path
+//!   still names that file (same device and inode); when it does not (the
+//!   file was replaced or removed), the sink opens the path anew;
+//! - a rewriter holds an **exclusive** lock on the old file from before it
+//!   reads the last bytes until its copy has been renamed over the path.
+//!
+//! Tools that do not take the lock (`rm`, `mv`, `logrotate`, editors) can
+//! still replace or remove a file between the sink's check and its write.
+//! The sink therefore looks again after writing: lines written to a file that
+//! no longer has any name are not counted, they are written again to the
+//! file now at the path. Lines written to a file that was renamed (moved
+//! away, still on disk) stay there and count as written.
+
+use std::fs::{self, File, Metadata, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::SinkError;
+use super::fsize::{file_size_limit, limit_error};
+
+/// How long a sink waits for a rewriter's exclusive lock, or a rewriter for
+/// the sinks' shared locks, before giving up.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Which file a handle or a path names: device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity in `m`. Without device and inode numbers (not Unix)
+    /// every file looks the same, so replacements go unnoticed there.
+    pub(crate) fn of(m: &Metadata) -> FileId {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = m;
+            FileId { dev: 0, ino: 0 }
+        }
+    }
+}
+
+/// Whether a file still has a name on disk (its last link was not removed).
+pub(crate) fn is_linked(m: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        m.nlink() > 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        true
+    }
+}
+
+/// The kind of advisory lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LockKind {
+    /// Held by every sink while it appends.
+    Shared,
+    /// Held by a rewriter while it finishes its copy and renames it.
+    Exclusive,
+}
+
+/// Why a lock was not taken.
+#[derive(Debug)]
+pub(crate) enum LockError {
+    /// Another process held a conflicting lock for the whole wait.
+    Busy,
+    /// The file system refused to lock the file.
+    Failed(io::Error),
+}
+
+/// Takes an advisory lock on `file`, trying again for up to `wait` while
+/// another process holds a conflicting one.
+pub(crate) fn lock(file: &File, kind: LockKind, wait: Duration) -> Result<(), LockError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let tried = match kind {
+            LockKind::Shared => file.try_lock_shared(),
+            LockKind::Exclusive => file.try_lock(),
+        };
+        match tried {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(LockError::Failed(e)),
+        }
+        if start.elapsed() >= wait {
+            return Err(LockError::Busy);
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// A log file a sink appends whole lines to, following the rules above and
+/// never writing past the file-size limit.
+#[derive(Debug)]
+pub(crate) struct AppendFile {
+    file: File,
+    path: PathBuf,
+    id: FileId,
+    /// A regular file (the size limit and the torn-line check apply only to those).
+    regular: bool,
+    /// The file-size limit when the file was opened or last refused a write.
+    limit: Option<u64>,
+    /// Whether the file's end was checked for a torn line since it was opened.
+    tail_checked: bool,
+    /// False once the file system refused a lock: writes go on without one.
+    lockable: bool,
+}
+
+/// The result of [`AppendFile::begin`].
+#[derive(Debug)]
+pub(crate) enum Begin<'a> {
+    /// The path still names the open file: append.
+    Ready(Turn<'a>),
+    /// The file was replaced or removed: open the path anew.
+    Replaced,
+}
+
+/// Why a sink could not take its turn.
+#[derive(Debug)]
+pub(crate) enum BeginError {
+    /// Another process held an exclusive lock on the file for all of [`LOCK_WAIT`].
+    Busy,
+    /// Ending a torn last line failed.
+    Io(io::Error),
+}
+
+/// The error for records given up because the file kept being replaced.
+pub(crate) fn replaced_error(path: &Path, lost: u64) -> SinkError {
+    SinkError::new(format!(
+        "log file {} keeps being replaced or removed while privlog writes to it ({lost} records dropped); \
+         let privlog own the file, or rewrite it only with tools that take its lock (`flock`)",
+        path.display()
+    ))
+}
+
+/// The error for records given up because another process kept the file locked.
+pub(crate) fn busy_error(path: &Path, lost: u64) -> SinkError {
+    SinkError::new(format!(
+        "log file {} was locked by another process for more than {} s ({lost} records dropped); \
+         find the process holding the lock (`fuser {}`) and let it finish",
+        path.display(),
+        LOCK_WAIT.as_secs(),
+        path.display()
+    ))
+}
+
+/// The outcome of [`Turn::append`].
+#[derive(Debug)]
+pub(crate) struct Appended {
+    /// Whole lines written.
+    pub(crate) lines: usize,
+    /// Their bytes.
+    pub(crate) bytes: u64,
+    /// Why the other lines were not written; [`io::ErrorKind::FileTooLarge`]
+    /// when they would have passed the file-size limit.
+    pub(crate) error: Option<io::Error>,
+}
+
+impl AppendFile {
+    /// Opens `path` for appending, creating it if missing.
+    ///
+    /// # Errors
+    /// The I/O error of opening it.
+    pub(crate) fn open(path: &Path) -> io::Result<AppendFile> {
+        let mut tail_checked = false;
+        let file = match OpenOptions::new().create(true).append(true).read(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                // Write-only: append without looking at the end.
+                tail_checked = true;
+                OpenOptions::new().create(true).append(true).open(path)?
+            }
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        Ok(AppendFile {
+            id: FileId::of(&meta),
+            regular: meta.is_file(),
+            file,
+            path: path.to_path_buf(),
+            limit: file_size_limit(),
+            tail_checked,
+            lockable: true,
+        })
+    }
+
+    /// The path it was opened at.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Takes the sink's turn to append: the shared lock, then the check that
+    /// the path still names this file. The first turn after opening also
+    /// ends a torn last line (a crash's) so the next record starts clean.
+    ///
+    /// # Errors
+    /// [`BeginError::Busy`] when another process held an exclusive lock for
+    /// [`LOCK_WAIT`]; [`BeginError::Io`] when a torn line could not be ended.
+    pub(crate) fn begin(&mut self) -> Result<Begin<'_>, BeginError> {
+        let locked = self.lockable
+            && match lock(&self.file, LockKind::Shared, LOCK_WAIT) {
+                Ok(()) => true,
+                Err(LockError::Busy) => return Err(BeginError::Busy),
+                Err(LockError::Failed(_)) => {
+                    // No locks on this file system: nothing to coordinate with.
+                    self.lockable = false;
+                    false
+                }
+            };
+        let mut turn = Turn {
+            f: self,
+            locked,
+            len: 0,
+        };
+        match fs::metadata(&turn.f.path) {
+            Ok(m) if FileId::of(&m) == turn.f.id => turn.len = m.len(),
+            Ok(_) => return Ok(Begin::Replaced),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Begin::Replaced),
+            // The path cannot be looked at (a directory without search
+            // permission): go on with the open file.
+            Err(_) => turn.len = turn.f.file.metadata().map_err(BeginError::Io)?.len(),
+        }
+        if !turn.f.tail_checked {
+            turn.end_torn_line().map_err(BeginError::Io)?;
+            turn.f.tail_checked = true;
+        }
+        Ok(Begin::Ready(turn))
+    }
+}
+
+/// A sink's turn to append to an [`AppendFile`]; the lock is released on drop.
+#[derive(Debug)]
+pub(crate) struct Turn<'a> {
+    f: &'a mut AppendFile,
+    locked: bool,
+    len: u64,
+}
+
+impl Turn<'_> {
+    /// The file's length.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The file-size limit that applies to this file, if any.
+    fn limit(&self) -> Option<u64> {
+        if self.f.regular { self.f.limit } else { None }
+    }
+
+    /// Appends the lines `from..to` of `buf`, whose line `i` ends at
+    /// `ends[i]`, with whole-line writes: as many as fit below the file-size
+    /// limit, each either whole in the file or not at all (a write that
+    /// fails half-way is cut back to the last whole line).
+    pub(crate) fn append(&mut self, buf: &[u8], ends: &[usize], from: usize, to: usize) -> Appended {
+        let start = if from == 0 { 0 } else { ends[from - 1] };
+        let fits = |limit: Option<u64>, len: u64| {
+            let room = limit.map_or(u64::MAX, |l| l.saturating_sub(len));
+            ends[from..to]
+                .iter()
+                .take_while(|&&end| (end - start) as u64 <= room)
+                .count()
+        };
+        let mut n = fits(self.limit(), self.len);
+        if n < to - from && self.f.regular {
+            // The limit may have been raised since it was read.
+            self.f.limit = file_size_limit();
+            n = fits(self.limit(), self.len);
+        }
+        let mut out = self.write_lines(buf, ends, from, from + n);
+        if out.error.is_none()
+            && n < to - from
+            && let Some(limit) = self.limit()
+        {
+            out.error = Some(limit_error(limit));
+        }
+        out
+    }
+
+    fn write_lines(&mut self, buf: &[u8], ends: &[usize], from: usize, to: usize) -> Appended {
+        if to == from {
+            return Appended {
+                lines: 0,
+                bytes: 0,
+                error: None,
+            };
+        }
+        let start = if from == 0 { 0 } else { ends[from - 1] };
+        let bytes = &buf[start..ends[to - 1]];
+        let mut off = 0;
+        let mut error = None;
+        while off < bytes.len() {
+            match (&self.f.file).write(&bytes[off..]) {
+                Ok(0) => {
+                    error = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
+                }
+                Ok(n) => {
+                    off += n;
+                    // A short write may mean another process grew the file
+                    // up to the limit: one more write there would be killed.
+                    if off < bytes.len()
+                        && let Some(limit) = self.limit()
+                        && self.f.file.metadata().map_or(true, |m| m.len() >= limit)
+                    {
+                        error = Some(limit_error(limit));
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let lines = ends[from..to].iter().take_while(|&&end| end - start <= off).count();
+        let whole = if lines == 0 { 0 } else { ends[from + lines - 1] - start };
+        if off > whole {
+            // A torn line: cut it off, unless another writer appended since
+            // (then the next turn ends it with a newline).
+            let end = self.len + off as u64;
+            let cut = self.f.file.metadata().is_ok_and(|m| m.len() == end)
+                && self.f.file.set_len(self.len + whole as u64).is_ok();
+            if !cut {
+                self.f.tail_checked = false;
+            }
+        }
+        self.len += whole as u64;
+        Appended {
+            lines,
+            bytes: whole as u64,
+            error,
+        }
+    }
+
+    /// Whether the file still has a name now, i.e. what was appended is in a
+    /// file on disk rather than in one removed or replaced meanwhile.
+    pub(crate) fn still_linked(&self) -> bool {
+        self.f.file.metadata().map_or(true, |m| is_linked(&m))
+    }
+
+    fn end_torn_line(&mut self) -> io::Result<()> {
+        if !self.f.regular || self.len == 0 {
+            return Ok(());
+        }
+        let mut file = &self.f.file;
+        // Append mode ignores the read position for writes.
+        file.seek(SeekFrom::Start(self.len - 1))?;
+        let mut last = [0u8; 1];
+        if file.read(&mut last)? == 1 && last[0] != b'\n' {
+            if let Some(limit) = self.limit()
+                && self.len >= limit
+            {
+                return Err(limit_error(limit));
+            }
+            file.write_all(b"\n")?;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if self.locked {
+            let _ = self.f.file.unlock();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("privlog-shared-file-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("dir");
+        d
+    }
+
+    fn ready<'a>(b: Result<Begin<'a>, BeginError>) -> Turn<'a> {
+        match b {
+            Ok(Begin::Ready(t)) => t,
+            other => panic!("expected a turn, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_removed_between_the_check_and_the_write_is_seen_after_it() {
+        let d = tempdir("removed");
+        let p = d.join("f.ndjson");
+        let mut f = AppendFile::open(&p).expect("open");
+        let mut turn = ready(f.begin());
+        fs::remove_file(&p).expect("remove");
+        let w = turn.append(b"{}\n", &[3], 0, 1);
+        assert_eq!(w.lines, 1);
+        assert!(!turn.still_linked(), "the line went to a file with no name");
+        drop(turn);
+        assert!(matches!(f.begin(), Ok(Begin::Replaced)));
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_file_renamed_away_keeps_its_lines_and_the_next_turn_follows_the_path() {
+        let d = tempdir("renamed");
+        let p = d.join("f.ndjson");
+        let mut f = AppendFile::open(&p).expect("open");
+        let mut turn = ready(f.begin());
+        fs::rename(&p, d.join("f.1.ndjson")).expect("rename");
+        turn.append(b"{}\n", &[3], 0, 1);
+        assert!(turn.still_linked(), "the line is on disk, in the renamed file");
+        drop(turn);
+        assert!(matches!(f.begin(), Ok(Begin::Replaced)));
+        assert_eq!(fs::read(d.join("f.1.ndjson")).expect("read"), b"{}\n");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn the_first_turn_ends_a_torn_last_line() {
+        let d = tempdir("torn");
+        let p = d.join("f.ndjson");
+        fs::write(&p, b"{}\n{\"to").expect("write");
+        let mut f = AppendFile::open(&p).expect("open");
+        let mut turn = ready(f.begin());
+        assert_eq!(turn.len(), 8, "7 bytes and the newline that ends the torn line");
+        turn.append(b"{}\n", &[3], 0, 1);
+        drop(turn);
+        assert_eq!(fs::read(&p).expect("read"), b"{}\n{\"to\n{}\n");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_turn_waits_while_an_exclusive_lock_is_held() {
+        let d = tempdir("busy");
+        let p = d.join("f.ndjson");
+        let mut f = AppendFile::open(&p).expect("open");
+        let other = File::open(&p).expect("open");
+        other.lock().expect("lock");
+        assert!(matches!(
+            lock(f.file(), LockKind::Shared, Duration::from_millis(30)),
+            Err(LockError::Busy)
+        ));
+        other.unlock().expect("unlock");
+        let turn = ready(f.begin());
+        assert!(
+            matches!(
+                lock(&other, LockKind::Exclusive, Duration::from_millis(30)),
+                Err(LockError::Busy)
+            ),
+            "a rewriter waits while the sink appends"
+        );
+        drop(turn);
+        lock(&other, LockKind::Exclusive, Duration::from_millis(30)).expect("free after the turn");
+        let _ = fs::remove_dir_all(d);
+    }
+}
