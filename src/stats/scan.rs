@@ -55,15 +55,17 @@ impl std::error::Error for ScanError {
 ///
 /// One thread opens the files one at a time, in order, reads (and
 /// decompresses) each and cuts it into 1 MiB chunks at line ends; `threads`
-/// workers parse the chunks, each into its own accumulator, and merge it into
-/// one shared result at the end, or as soon as it holds 4096 groups or
-/// reaches its group cap (then starting a new one). With an [`Aggregator`](super::Aggregator) capped by
-/// [`max_groups`](super::Aggregator::max_groups), memory is bounded by the
-/// cap whatever the number of threads or distinct groups, and a group past
-/// the cap is counted under `(other)` in full. Torn and damaged lines are skipped and
-/// counted; a line longer than any record can be
-/// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)) is read past without being
-/// held and counted once.
+/// workers parse the chunks, each into its own accumulator, and merge it
+/// into one shared result at the end, or as soon as it holds 4096 groups or
+/// reaches a group cap (then starting a new one). With an
+/// [`Aggregator`](super::Aggregator) capped by
+/// [`max_groups`](super::Aggregator::max_groups) and
+/// [`max_unmatched_groups`](super::Aggregator::max_unmatched_groups), memory
+/// is bounded by the caps whatever the number of threads or distinct groups,
+/// and a group past a cap is counted under `(other)` in full. Torn and
+/// damaged lines are skipped and counted; a line longer than any record can
+/// be ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)) is read past without
+/// being held and counted once.
 ///
 /// ```no_run
 /// use privlog::stats::{Aggregator, Dimension, Scan};
