@@ -44,7 +44,10 @@
 //! - Durability against power loss follows [`Fsync`]; a killed process loses
 //!   nothing that was appended (the operating system still holds it).
 //!
-//! One process at a time may use a spool directory.
+//! One spool at a time may use a directory: [`Spool::open`] takes an
+//! exclusive `flock` on the directory itself (so it must be on a local file
+//! system), which no deletion of a file inside can release. The `lock` file
+//! earlier versions kept in the directory is no longer used and may be deleted.
 
 mod frame;
 #[allow(clippy::module_inception)]

@@ -13,8 +13,6 @@ use crate::sink::SinkError;
 const SEGMENT_EXT: &str = "spool";
 const ACK_FILE: &str = "acked";
 const ACK_TMP: &str = "acked.tmp";
-/// Held locked by the process that has the spool open.
-const LOCK_FILE: &str = "lock";
 
 /// What [`Spool::open`] found from an earlier run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,7 +69,7 @@ pub struct Spool {
     unsynced: bool,
     last_sync: Instant,
     buf: Vec<u8>,
-    /// The locked lock file: one process per spool directory.
+    /// The spool directory, opened and locked: one spool per directory.
     _lock: File,
 }
 
@@ -79,9 +77,10 @@ impl Spool {
     /// Opens (or creates) the spool in `cfg.dir` and scans what an earlier run
     /// left there.
     ///
-    /// The spool holds an exclusive lock on the file `lock` in its directory
+    /// The spool holds an exclusive lock (`flock`) on its directory itself
     /// while it is open: two spools in one directory would deliver records
-    /// twice and delete each other's segments.
+    /// twice and delete each other's segments. Deleting or replacing any file
+    /// in the directory cannot release the lock.
     ///
     /// # Errors
     /// When the directory cannot be created or listed, or another spool (in
@@ -89,25 +88,7 @@ impl Spool {
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, Recovery), SinkError> {
         let dir = cfg.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| io_err("cannot create spool directory", &dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_err("cannot open spool lock file", &lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(SinkError::new(format!(
-                    "spool directory {} is in use by another spool (the lock on {} is held); \
-                     give each process or sink its own spool directory",
-                    dir.display(),
-                    lock_path.display()
-                )));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err("cannot lock spool lock file", &lock_path, e)),
-        }
+        let lock = lock_dir(&dir)?;
         let mut found = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_err("cannot list spool directory", &dir, e))? {
             let entry = entry.map_err(|e| io_err("cannot list spool directory", &dir, e))?;
@@ -505,6 +486,27 @@ impl Spool {
         }
         fs::rename(&tmp, &dst).map_err(|e| io_err("cannot write spool acknowledgement", &dst, e))?;
         Ok(())
+    }
+}
+
+/// Opens `dir` and takes an exclusive lock on the directory itself, so that
+/// no file a clean-up job may delete carries the lock.
+fn lock_dir(dir: &Path) -> Result<File, SinkError> {
+    let handle = File::open(dir).map_err(|e| io_err("cannot open spool directory", dir, e))?;
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
+        Err(fs::TryLockError::WouldBlock) => Err(SinkError::new(format!(
+            "spool directory {} is in use by another spool (this or another process holds its lock); \
+             give each process and each sink its own spool directory",
+            dir.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(SinkError::with_source(
+            format!(
+                "cannot lock spool directory {} (put the spool on a local file system that supports flock)",
+                dir.display()
+            ),
+            e,
+        )),
     }
 }
 
