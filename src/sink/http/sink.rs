@@ -167,8 +167,16 @@ impl HttpSink {
                 }
             }
             Err(e) => {
-                self.ledger.drop_held(Held::Buffered, DropReason::SpoolFull, n);
-                self.warn("cannot write the spool, records dropped", &e.to_string());
+                // The records the spool took before the error are in it.
+                let k = e.appended() as u64;
+                self.ledger.move_held(Held::Buffered, Held::Spooled, k);
+                self.ledger.drop_held(Held::Buffered, e.reason(), n - k);
+                let what = if k < n {
+                    "cannot write the spool, records dropped"
+                } else {
+                    "records spooled, but the spool cannot fsync"
+                };
+                self.warn(what, &e.to_string());
             }
         }
     }
