@@ -379,6 +379,18 @@ impl Spool {
             .map_err(|e| IoFailure::new("cannot fsync spool segment in", &self.cfg.dir, e))
     }
 
+    /// Appends a whole, valid frame whose line is `payload` as it is (not a
+    /// record), as damage no checksum catches.
+    #[cfg(test)]
+    pub(crate) fn append_unparsable(&mut self, payload: &[u8]) {
+        self.buf.clear();
+        frame::encode(self.next_seq, payload, &mut self.buf);
+        if let Err(e) = self.write_frames() {
+            panic!("{}", SinkError::from(e));
+        }
+        self.next_seq += 1;
+    }
+
     /// The bytes a write may still take on the file system, where a test
     /// simulates a small one; `None`: as many as the file system takes.
     #[cfg(not(test))]
