@@ -45,6 +45,12 @@ impl Batch {
         &mut self.records[i]
     }
 
+    /// Takes the record [`next_slot`](Self::next_slot) last gave out of the
+    /// batch again (its buffers stay for the next one).
+    pub(crate) fn unfill_last(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+
     fn clear(&mut self) {
         self.len = 0;
     }
