@@ -751,6 +751,7 @@ fn assert_spool_matches(sink: &HttpSink, ledger: &Ledger, written: u64) {
     assert_balanced(&s, written);
 }
 
+#[cfg(target_os = "linux")] // tmpfs in a mount namespace
 #[test]
 fn a_spool_that_fills_its_file_system_counts_exactly_and_takes_records_again_once_it_grows() {
     const NAME: &str = "a_spool_that_fills_its_file_system_counts_exactly_and_takes_records_again_once_it_grows";
@@ -810,6 +811,7 @@ fn a_spool_that_fills_its_file_system_counts_exactly_and_takes_records_again_onc
     }
 }
 
+#[cfg(target_os = "linux")] // tmpfs in a mount namespace
 #[test]
 fn a_spool_that_filled_its_file_system_frees_it_by_delivering() {
     const NAME: &str = "a_spool_that_filled_its_file_system_frees_it_by_delivering";

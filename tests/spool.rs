@@ -342,6 +342,8 @@ fn assert_names_the_directory_in_use(err: &privlog::sink::SinkError, dir: &Path)
     );
 }
 
+// The directory itself is locked on Unix only.
+#[cfg(unix)]
 #[test]
 fn deleting_the_files_of_an_open_spool_does_not_release_its_directory() {
     let dir = tempdir();
@@ -389,6 +391,8 @@ impl Drop for Holder {
     }
 }
 
+// The directory itself is locked on Unix only.
+#[cfg(unix)]
 #[test]
 fn a_second_process_cannot_open_a_spool_whose_lock_file_was_deleted() {
     use std::io::{BufRead, BufReader, Write};

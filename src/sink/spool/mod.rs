@@ -55,7 +55,9 @@
 //! One spool at a time may use a directory: [`Spool::open`] takes an
 //! exclusive `flock` on the directory itself (so it must be on a local file
 //! system), which no deletion of a file inside can release. The `lock` file
-//! earlier versions kept in the directory is no longer used and may be deleted.
+//! earlier versions kept in the directory is no longer used on Unix and may
+//! be deleted (elsewhere, where a directory cannot be locked, it still holds
+//! the lock).
 
 mod error;
 mod frame;

@@ -621,8 +621,28 @@ fn put(file: &mut File, bytes: &[u8], room: Option<u64>) -> io::Result<()> {
 
 /// Opens `dir` and takes an exclusive lock on the directory itself, so that
 /// no file a clean-up job may delete carries the lock.
+#[cfg(unix)]
 fn lock_dir(dir: &Path) -> Result<File, SinkError> {
     let handle = File::open(dir).map_err(|e| io_err("cannot open spool directory", dir, e))?;
+    try_lock(handle, dir)
+}
+
+/// Where a directory cannot be opened as a file, the lock is taken on the
+/// file `lock` in it.
+#[cfg(not(unix))]
+fn lock_dir(dir: &Path) -> Result<File, SinkError> {
+    let path = dir.join("lock");
+    let handle = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_err("cannot open spool lock file", &path, e))?;
+    try_lock(handle, dir)
+}
+
+/// Takes an exclusive lock on `handle`, which stands for the spool directory `dir`.
+fn try_lock(handle: File, dir: &Path) -> Result<File, SinkError> {
     match handle.try_lock() {
         Ok(()) => Ok(handle),
         Err(fs::TryLockError::WouldBlock) => Err(SinkError::new(format!(
