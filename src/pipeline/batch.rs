@@ -45,10 +45,10 @@ impl Batch {
         &mut self.records[i]
     }
 
-    /// Takes the record [`next_slot`](Self::next_slot) last gave out of the
-    /// batch again (its buffers stay for the next one).
-    pub(crate) fn unfill_last(&mut self) {
-        self.len = self.len.saturating_sub(1);
+    /// Takes the records after the first `len` out of the batch again
+    /// (their buffers stay for the next ones).
+    pub(crate) fn unfill_to(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
 
     fn clear(&mut self) {

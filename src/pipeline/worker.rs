@@ -267,12 +267,13 @@ impl Worker {
                     // No capture may end logging: one the worker fails on
                     // (a fault in privlog) is dropped and counted, and the
                     // worker goes on with the next.
+                    let filled = batch.len();
                     let made = panic::catch_unwind(AssertUnwindSafe(|| {
                         boxed.resolve_times(&self.clock);
                         self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
                     }));
                     if made.is_err() {
-                        batch.unfill_last();
+                        batch.unfill_to(filled);
                         self.sanitizer.forget();
                         self.count_failure();
                     }
