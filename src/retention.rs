@@ -9,6 +9,11 @@
 //! counterpart of the sink's own [`Retention`](crate::sink::Retention), for
 //! cron jobs and for files of stopped or other processes.
 //!
+//! It also finds the temporary copies (`.{name}.erase.tmp`) of record files
+//! that a `privlog subject erase` left when it was killed, so that no copy of
+//! erased data outlives its file: [`RetentionPlan::leftovers`], removed with
+//! [`remove_leftover`], which leaves alone a copy an erase is working on.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! let plan = privlog::retention::plan(
@@ -29,7 +34,7 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use crate::sink::LogFile;
+use crate::sink::{LogFile, calendar_time, rewrite_temp};
 
 /// A record file past the retention limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,32 +58,74 @@ pub struct RetentionPlan {
     pub kept: u64,
     /// Entries that are not privlog record files (never touched).
     pub ignored: u64,
+    /// Temporary copies of record files (`.{name}.erase.tmp`) that a
+    /// `privlog subject erase` made; those no erase is working on any more
+    /// are removed by [`remove_leftover`], whatever their age.
+    pub leftovers: Vec<PathBuf>,
+}
+
+/// Removes `path`, a temporary copy from [`RetentionPlan::leftovers`], unless
+/// a `privlog subject erase` is still working on it (it holds a lock on it).
+/// Returns whether it is gone.
+///
+/// # Errors
+/// It is not a regular file, or cannot be opened or removed (permissions).
+pub fn remove_leftover(path: &Path) -> io::Result<bool> {
+    if rewrite_temp::rewritten_name(path).is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a temporary copy of `privlog subject erase` (.NAME.erase.tmp); it is left alone",
+                path.display()
+            ),
+        ));
+    }
+    rewrite_temp::remove_if_left_over(path)
 }
 
 /// Lists the record files directly in `dir` that are older than `max_age` at
-/// `now`. Nothing is deleted; remove [`RetentionPlan::expired`] to apply it.
+/// `now`, and the temporary copies erases left. Nothing is deleted; remove
+/// [`RetentionPlan::expired`] and call [`remove_leftover`] for
+/// [`RetentionPlan::leftovers`] to apply it.
+///
+/// A `max_age` reaching back before the calendar (year 0000) expires
+/// nothing.
 ///
 /// # Errors
 /// The I/O error of reading the directory, with its path in the message.
 pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<RetentionPlan> {
     let ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot read directory {}: {e}", dir.display()));
-    let cutoff = now - max_age;
+    let cutoff = time::Duration::try_from(max_age)
+        .ok()
+        .and_then(|age| now.checked_sub(age));
     let mut plan = RetentionPlan::default();
     for entry in fs::read_dir(dir).map_err(ctx)? {
         let entry = entry.map_err(ctx)?;
-        let day = LogFile::parse(&entry.path()).map(|f| f.date);
+        let path = entry.path();
         let meta = entry.metadata().map_err(ctx)?;
+        if rewrite_temp::rewritten_name(&path).is_some_and(|name| LogFile::parse(Path::new(name)).is_some())
+            && meta.file_type().is_file()
+        {
+            plan.leftovers.push(path);
+            continue;
+        }
+        let day = LogFile::parse(&path).map(|f| f.date);
         let (Some(day), true) = (day, meta.file_type().is_file()) else {
             plan.ignored += 1;
             continue;
         };
-        let day_end = day
-            .next_day()
-            .map_or(OffsetDateTime::UNIX_EPOCH, |d| d.midnight().assume_utc());
-        let modified = meta.modified().map(OffsetDateTime::from).unwrap_or(now);
-        if day_end <= cutoff && modified <= cutoff {
+        // The calendar's last day never ends: its files are kept.
+        let Some(day_end) = day.next_day().map(|d| d.midnight().assume_utc()) else {
+            plan.kept += 1;
+            continue;
+        };
+        let modified = meta.modified().map(calendar_time).unwrap_or(now);
+        if let Some(cutoff) = cutoff
+            && day_end <= cutoff
+            && modified <= cutoff
+        {
             plan.expired.push(ExpiredFile {
-                path: entry.path(),
+                path,
                 day,
                 bytes: meta.len(),
             });
@@ -87,6 +134,7 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
         }
     }
     plan.expired.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
+    plan.leftovers.sort();
     Ok(plan)
 }
 

@@ -13,4 +13,5 @@ pub use name::{LogFile, log_files};
 pub use retention::{Retention, RetentionReport};
 #[cfg(feature = "config")]
 pub(crate) use sink::check_prefix;
+pub(crate) use sink::calendar_time;
 pub use sink::{Fsync, RollingFileSink};

@@ -105,13 +105,13 @@ impl Retention {
                 if exclude.iter().any(|p| *p == f.path) {
                     continue;
                 }
-                // An age beyond the calendar's end expires nothing.
-                let too_old = self.max_age.is_some_and(|age| match day_end(f.date) {
-                    Some(end) => time::Duration::try_from(age)
-                        .ok()
-                        .and_then(|age| end.checked_add(age))
-                        .is_some_and(|expiry| expiry <= now),
-                    None => true,
+                // An age beyond the calendar's end expires nothing, nor
+                // does any age the calendar's last day, which never ends.
+                let too_old = self.max_age.is_some_and(|age| {
+                    day_end(f.date)
+                        .zip(time::Duration::try_from(age).ok())
+                        .and_then(|(end, age)| end.checked_add(age))
+                        .is_some_and(|expiry| expiry <= now)
                 });
                 let too_many = self.max_files.is_some_and(|n| rank >= n);
                 let off_schedule = scheduled.as_ref().is_some_and(|days| !days.contains(&f.date));
