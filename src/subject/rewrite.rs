@@ -429,9 +429,13 @@ pub(super) fn erase_waiting(
             }
             Attempt::Replaced if attempts < MAX_ATTEMPTS => {}
             Attempt::Replaced => return Err(SubjectError::Changed { path: file.to_owned() }),
+            // Once at most: the compressed file is not compressed again.
             Attempt::Gone(source) => match compressed_meanwhile(file) {
-                Some(gz) if attempts < MAX_ATTEMPTS => target = Some(gz),
-                _ => {
+                Some(gz) => {
+                    target = Some(gz);
+                    continue;
+                }
+                None => {
                     return Err(SubjectError::Io {
                         path: file.to_owned(),
                         action: "open",
