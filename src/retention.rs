@@ -178,4 +178,49 @@ mod tests {
         assert_eq!((p.kept, p.ignored), (1, 3));
         let _ = fs::remove_dir_all(dir);
     }
+
+    #[test]
+    fn an_age_before_the_calendar_expires_nothing_and_its_last_day_is_kept() {
+        let dir = std::env::temp_dir().join(format!("privlog-offline-retention-far-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        let long_ago = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        for name in ["a.2020-01-01.0000.ndjson", "a.9999-12-31.0000.ndjson"] {
+            let f = fs::File::create(dir.join(name)).expect("create");
+            f.set_modified(long_ago).expect("set mtime");
+        }
+        // 11 574 074 days: back past the year 0000.
+        let p = plan(&dir, Duration::from_secs(11_574_074 * 86_400), datetime!(2026-11-23 12:00 UTC)).expect("plan");
+        assert!(p.expired.is_empty());
+        assert_eq!(p.kept, 2);
+        // The last day of the calendar never ends: kept under any age.
+        let p = plan(&dir, Duration::from_secs(86_400), datetime!(9999-12-31 23:00 UTC)).expect("plan");
+        let expired: Vec<_> = p.expired.iter().filter_map(|e| e.path.file_name()?.to_str()).collect();
+        assert_eq!(expired, ["a.2020-01-01.0000.ndjson"]);
+        assert_eq!(p.kept, 1);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn copies_left_by_erases_are_listed_and_removed_only_when_no_erase_holds_them() {
+        let dir = std::env::temp_dir().join(format!("privlog-offline-retention-leftover-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        let held = dir.join(".a.2026-11-20.0000.ndjson.erase.tmp");
+        let left = dir.join(".a.2026-11-21.0000.ndjson.gz.erase.tmp");
+        let foreign = dir.join(".notes.txt.erase.tmp");
+        for p in [&held, &left, &foreign] {
+            fs::write(p, "x").expect("write");
+        }
+        let lock = fs::File::open(&held).expect("open");
+        lock.lock().expect("an erase at work");
+        let p = plan(&dir, Duration::from_secs(86_400), datetime!(2026-11-23 12:00 UTC)).expect("plan");
+        assert_eq!(p.leftovers, [held.clone(), left.clone()]);
+        assert_eq!(p.ignored, 1, "not a record file's copy: left alone");
+        assert!(!remove_leftover(&held).expect("check"), "held: kept");
+        assert!(remove_leftover(&left).expect("remove"));
+        assert!(held.exists() && !left.exists() && foreign.exists());
+        assert!(remove_leftover(&dir.join("a.2026-11-20.0000.ndjson")).is_err(), "only copies");
+        let _ = fs::remove_dir_all(dir);
+    }
 }

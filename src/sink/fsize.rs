@@ -110,4 +110,20 @@ mod tests {
         w.write_all(b"789").expect("fits exactly");
         assert_eq!(w.into_inner(), b"0123456789");
     }
+
+    #[test]
+    fn a_limit_lowered_after_the_writer_was_made_is_honoured_by_the_next_write() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static LIMIT: AtomicU64 = AtomicU64::new(100);
+        let mut w = WithinLimit {
+            inner: Vec::new(),
+            written: 0,
+            limit: || Some(LIMIT.load(Ordering::Relaxed)),
+        };
+        w.write_all(b"0123456789").expect("fits");
+        LIMIT.store(12, Ordering::Relaxed);
+        let e = w.write_all(b"abc").expect_err("past the lowered limit");
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(w.into_inner(), b"0123456789");
+    }
 }

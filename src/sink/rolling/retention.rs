@@ -224,6 +224,16 @@ mod tests {
     }
 
     #[test]
+    fn the_calendars_last_day_never_ends_so_no_age_expires_it() {
+        let files = [file("r", date!(9999 - 12 - 31), 0), file("r", date!(9999 - 12 - 30), 0)];
+        let gone = Retention::keep_all()
+            .max_age(Duration::from_secs(3600))
+            .expired(&files, datetime!(9999-12-31 23:59 UTC), &[]);
+        let gone: Vec<Date> = gone.iter().map(|f| f.date).collect();
+        assert_eq!(gone, [date!(9999 - 12 - 30)]);
+    }
+
+    #[test]
     fn max_age_keeps_whole_days_within_the_age() {
         let files: Vec<LogFile> = (0..40).map(|n| file("r", days_back(n), 0)).collect();
         let now = datetime!(2026-11-22 12:00 UTC);

@@ -736,3 +736,45 @@ impl Sink for RollingFileSink {
         join_problems(problems)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn times_outside_the_calendar_of_file_names_are_the_nearest_within() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(calendar_time(far), CALENDAR_MAX);
+        let max = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(i64::MAX as u64 / 2));
+        if let Some(max) = max {
+            assert_eq!(calendar_time(max), CALENDAR_MAX);
+        }
+        if let Some(early) = SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(70_000_000_000)) {
+            assert_eq!(calendar_time(early), CALENDAR_MIN);
+        }
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(calendar_time(now), OffsetDateTime::from(now));
+    }
+
+    #[test]
+    fn a_clock_past_the_year_9999_writes_to_the_calendars_last_day() {
+        let dir = std::env::temp_dir().join(format!("privlog-rolling-far-clock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut sink = RollingFileSink::new(&dir, "r")
+            .expect("sink")
+            .retention(Retention::keep_all().max_age(Duration::from_secs(86_400)))
+            .clock(|| SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000));
+        let ledger = Ledger::detached("rolling");
+        sink.attach(ledger.clone());
+        let r = Record::new(datetime!(2026-11-22 0:00 UTC), "GET", "/");
+        sink.write(std::slice::from_ref(&r)).expect("written");
+        sink.close(Instant::now() + Duration::from_secs(10)).expect("closed");
+        assert_eq!(ledger.stats().delivered, 1);
+        assert!(dir.join("r.9999-12-31.0000.ndjson").exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+}
