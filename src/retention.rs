@@ -190,7 +190,12 @@ mod tests {
             f.set_modified(long_ago).expect("set mtime");
         }
         // 11 574 074 days: back past the year 0000.
-        let p = plan(&dir, Duration::from_secs(11_574_074 * 86_400), datetime!(2026-11-23 12:00 UTC)).expect("plan");
+        let p = plan(
+            &dir,
+            Duration::from_secs(11_574_074 * 86_400),
+            datetime!(2026-11-23 12:00 UTC),
+        )
+        .expect("plan");
         assert!(p.expired.is_empty());
         assert_eq!(p.kept, 2);
         // The last day of the calendar never ends: kept under any age.
@@ -220,7 +225,10 @@ mod tests {
         assert!(!remove_leftover(&held).expect("check"), "held: kept");
         assert!(remove_leftover(&left).expect("remove"));
         assert!(held.exists() && !left.exists() && foreign.exists());
-        assert!(remove_leftover(&dir.join("a.2026-11-20.0000.ndjson")).is_err(), "only copies");
+        assert!(
+            remove_leftover(&dir.join("a.2026-11-20.0000.ndjson")).is_err(),
+            "only copies"
+        );
         let _ = fs::remove_dir_all(dir);
     }
 }

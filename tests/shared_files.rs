@@ -16,8 +16,8 @@ use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, mpsc};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use privlog::sink::{DropReason, FileSink, Ledger, RollingFileSink, Sink};
@@ -128,7 +128,12 @@ fn privlog(prefix: &[&str], args: &[&OsStr]) -> Output {
 }
 
 fn erase(prefix: &[&str], account: &str, files: &[&Path]) -> Output {
-    let mut args: Vec<&OsStr> = vec!["subject".as_ref(), "erase".as_ref(), "--account".as_ref(), account.as_ref()];
+    let mut args: Vec<&OsStr> = vec![
+        "subject".as_ref(),
+        "erase".as_ref(),
+        "--account".as_ref(),
+        account.as_ref(),
+    ];
     args.extend(files.iter().map(|f| f.as_os_str()));
     privlog(prefix, &args)
 }
@@ -347,7 +352,10 @@ fn erase_as_root_keeps_the_service_writing(test: &str, rolling: bool) {
     fs::create_dir(&own).unwrap();
     chown(&own, SERVICE_ID, SERVICE_ID);
     let (spec, log) = if rolling {
-        (format!("rolling:{}", own.display()), own.join("r.2026-11-20.0000.ndjson"))
+        (
+            format!("rolling:{}", own.display()),
+            own.join("r.2026-11-20.0000.ndjson"),
+        )
     } else {
         let log = own.join("req.ndjson");
         (format!("file:{}", log.display()), log)
@@ -357,7 +365,11 @@ fn erase_as_root_keeps_the_service_writing(test: &str, rolling: bool) {
     let before = service.write(5, JOE);
     assert_eq!(before.delivered, 10);
     let meta = fs::metadata(&log).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (SERVICE_ID, SERVICE_ID), "the service made it");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (SERVICE_ID, SERVICE_ID),
+        "the service made it"
+    );
     let mode = meta.permissions().mode();
 
     let out = erase(&[], JANE, &[&log]);
@@ -424,7 +436,11 @@ fn erase_by_a_user_who_cannot_keep_the_owner_is_refused_and_the_file_unchanged()
     assert_eq!(fs::read(&log).unwrap(), content, "unchanged");
     let meta = fs::metadata(&log).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (0, 0));
-    assert!(hidden(&tmp.0).is_empty(), "no temporary copy left: {:?}", hidden(&tmp.0));
+    assert!(
+        hidden(&tmp.0).is_empty(),
+        "no temporary copy left: {:?}",
+        hidden(&tmp.0)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -451,9 +467,16 @@ fn erase_through_a_symbolic_link_rewrites_the_file_it_points_to_and_keeps_the_li
             && stdout.contains("(rewritten)"),
         "says which file was rewritten: {stdout}"
     );
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "still a link");
+    assert!(
+        fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+        "still a link"
+    );
     assert_eq!(fs::read_link(&link).unwrap(), Path::new("../real/req.ndjson"));
-    assert_eq!(owners(&fs::read(&file).unwrap()), ["joe"], "the records are gone from the real file");
+    assert_eq!(
+        owners(&fs::read(&file).unwrap()),
+        ["joe"],
+        "the records are gone from the real file"
+    );
     assert!(hidden(&real).is_empty() && hidden(&sym).is_empty());
 }
 
@@ -467,7 +490,12 @@ fn erase_refuses_a_file_with_another_name_and_leaves_both_unchanged() {
     fs::hard_link(&file, &backup).unwrap();
 
     for dry in [true, false] {
-        let mut args: Vec<&OsStr> = vec!["subject".as_ref(), "erase".as_ref(), "--account".as_ref(), JANE.as_ref()];
+        let mut args: Vec<&OsStr> = vec![
+            "subject".as_ref(),
+            "erase".as_ref(),
+            "--account".as_ref(),
+            JANE.as_ref(),
+        ];
         if dry {
             args.push("--dry-run".as_ref());
         }
@@ -537,7 +565,9 @@ fn terminate(mut child: Child) {
 
 /// A file of jane's and joe's records with mode `mode`.
 fn private_log(path: &Path, mode: u32) {
-    let records: Vec<Record> = (0..40).map(|i| record(i, if i % 2 == 0 { JANE } else { JOE })).collect();
+    let records: Vec<Record> = (0..40)
+        .map(|i| record(i, if i % 2 == 0 { JANE } else { JOE }))
+        .collect();
     fs::write(path, ndjson(&records)).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -599,7 +629,11 @@ fn retention_removes_a_copy_a_killed_erase_left_and_keeps_one_an_erase_works_on(
     // In use: kept.
     let out = retention(false);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("kept, an erase is working on it"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("kept, an erase is working on it"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(temp.exists());
     terminate(child);
     drop(holder);
@@ -664,7 +698,10 @@ fn export_and_erase_refuse_a_fifo_at_once_and_export_nothing() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
         assert!(
-            stderr.contains(&format!("{} is a FIFO (named pipe), not a regular file", fifo.display())),
+            stderr.contains(&format!(
+                "{} is a FIFO (named pipe), not a regular file",
+                fifo.display()
+            )),
             "{command} names the file and what it is: {stderr}"
         );
         if command == "export" {
@@ -836,11 +873,19 @@ fn a_file_size_limit_lowered_on_a_running_file_sink_is_kept_from_the_next_batch(
     let child = SinkChild::start(NAME, &format!("file:{}", log.display()), &[]);
     let (c, sent) = lower_the_limit_while_writing(child, || fs::metadata(&log).map_or(0, |m| m.len()));
     let bytes = fs::read(&log).unwrap();
-    assert!(bytes.len() as u64 <= LIMIT, "{} bytes under a limit of {LIMIT}", bytes.len());
+    assert!(
+        bytes.len() as u64 <= LIMIT,
+        "{} bytes under a limit of {LIMIT}",
+        bytes.len()
+    );
     assert!(bytes.ends_with(b"\n"), "no torn last line");
     assert_eq!(owners(&bytes).len() as u64, c.delivered, "every line whole and counted");
     assert!(c.too_large > 0, "{c:?}");
-    assert_eq!(c.delivered + c.too_large, sent, "every record written or counted: {c:?}");
+    assert_eq!(
+        c.delivered + c.too_large,
+        sent,
+        "every record written or counted: {c:?}"
+    );
     assert_eq!(c.dropped, c.too_large, "{c:?}");
 }
 
@@ -861,7 +906,12 @@ fn a_file_size_limit_lowered_on_a_running_rolling_sink_starts_new_files_and_lose
     let mut lines = 0;
     for f in &files {
         let bytes = fs::read(&f.path).unwrap();
-        assert!(bytes.len() as u64 <= LIMIT, "{}: {} bytes", f.path.display(), bytes.len());
+        assert!(
+            bytes.len() as u64 <= LIMIT,
+            "{}: {} bytes",
+            f.path.display(),
+            bytes.len()
+        );
         assert!(bytes.ends_with(b"\n"));
         lines += owners(&bytes).len() as u64;
     }

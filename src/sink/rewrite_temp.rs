@@ -237,7 +237,10 @@ mod tests {
         let p = d.join("f.ndjson");
         fs::create_dir(temp_path(&p)).expect("dir");
         let e = create(&p, 0o600).expect_err("a directory in the way");
-        assert!(e.to_string().contains("a directory") && e.to_string().contains("move it away"), "{e}");
+        assert!(
+            e.to_string().contains("a directory") && e.to_string().contains("move it away"),
+            "{e}"
+        );
         let _ = fs::remove_dir_all(d);
     }
 }

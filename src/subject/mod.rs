@@ -211,12 +211,18 @@ mod tests {
     fn export_of_a_fifo_is_refused_without_waiting_for_a_writer() {
         let d = tempdir("fifo");
         let fifo = d.join("pipe.ndjson");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
         assert!(made.success());
         let mut m = SubjectMatcher::new(KeyRing::from(MasterKey::from_bytes([3; 32])), ["jane".to_owned()]);
         let e = export_file(&fifo, &mut m, |_, _| Ok(())).expect_err("refused");
         assert!(matches!(e, SubjectError::NotAFile { .. }), "{e:?}");
-        assert!(e.to_string().contains("is a FIFO (named pipe), not a regular file"), "{e}");
+        assert!(
+            e.to_string().contains("is a FIFO (named pipe), not a regular file"),
+            "{e}"
+        );
         let e = erase_file(&fifo, &mut m, true).expect_err("refused");
         assert!(matches!(e, SubjectError::NotAFile { .. }), "{e:?}");
         let e = export_file(&d, &mut m, |_, _| Ok(())).expect_err("a directory");
@@ -252,7 +258,10 @@ mod tests {
         // Neither there nor compressed: the file is missing, and said so.
         let gone = d.join("r.2026-11-20.0009.ndjson");
         let e = erase_file(&gone, &mut m, false).expect_err("missing");
-        assert!(e.to_string().starts_with(&format!("cannot open {}", gone.display())), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("cannot open {}", gone.display())),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(d);
     }
 

@@ -777,7 +777,9 @@ fn start_temp(path: &Path, original: &File, meta: &Metadata, gz: bool, offset: u
             io_err(path, "create a temporary file next to")(source)
         }
     })?;
-    let held = file.try_clone().map_err(io_err(path, "create a temporary file next to"));
+    let held = file
+        .try_clone()
+        .map_err(io_err(path, "create a temporary file next to"));
     let held = match held {
         Ok(h) => h,
         Err(e) => {

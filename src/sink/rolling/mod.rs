@@ -11,7 +11,7 @@ mod sink;
 
 pub use name::{LogFile, log_files};
 pub use retention::{Retention, RetentionReport};
+pub(crate) use sink::calendar_time;
 #[cfg(feature = "config")]
 pub(crate) use sink::check_prefix;
-pub(crate) use sink::calendar_time;
 pub use sink::{Fsync, RollingFileSink};

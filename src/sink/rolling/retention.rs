@@ -226,9 +226,11 @@ mod tests {
     #[test]
     fn the_calendars_last_day_never_ends_so_no_age_expires_it() {
         let files = [file("r", date!(9999 - 12 - 31), 0), file("r", date!(9999 - 12 - 30), 0)];
-        let gone = Retention::keep_all()
-            .max_age(Duration::from_secs(3600))
-            .expired(&files, datetime!(9999-12-31 23:59 UTC), &[]);
+        let gone = Retention::keep_all().max_age(Duration::from_secs(3600)).expired(
+            &files,
+            datetime!(9999-12-31 23:59 UTC),
+            &[],
+        );
         let gone: Vec<Date> = gone.iter().map(|f| f.date).collect();
         assert_eq!(gone, [date!(9999 - 12 - 30)]);
     }
