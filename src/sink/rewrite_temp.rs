@@ -14,6 +14,8 @@
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use super::shared_file::{FileId, LOCK_WAIT, LockError, LockKind, lock};
 
@@ -144,22 +146,22 @@ pub(crate) fn remove_if_left_over(temp: &Path) -> io::Result<bool> {
     }
 }
 
-/// How often [`create`] starts over when its new file is removed by a
-/// clean-up before it could lock it.
-const CREATE_ATTEMPTS: u32 = 3;
-
 /// Creates the temporary copy for a rewrite of `path` ([`temp_path`]), with
 /// permissions `mode` (Unix; callers pass at most `0600`), and locks it for
 /// the rewrite; the lock lasts as long as the returned file is open. A copy
-/// left by a rewrite that was killed is removed first.
+/// left by a rewrite that was killed is removed first; while another rewrite
+/// of `path` works on its copy, this waits (up to [`LOCK_WAIT`]) for it to
+/// finish.
 ///
 /// # Errors
-/// Another rewrite of `path` holds the temporary copy for [`LOCK_WAIT`]
-/// ([`io::ErrorKind::WouldBlock`]), something that is not a regular file has
-/// its name, or the file cannot be created.
+/// Another rewrite of `path` held its temporary copy for all of
+/// [`LOCK_WAIT`] ([`io::ErrorKind::WouldBlock`]), something that is not a
+/// regular file has its name, or the file cannot be created.
 pub(crate) fn create(path: &Path, mode: u32) -> io::Result<(PathBuf, File)> {
     let temp = temp_path(path);
-    for _ in 0..CREATE_ATTEMPTS {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create_new(true);
         #[cfg(unix)]
@@ -182,15 +184,23 @@ pub(crate) fn create(path: &Path, mode: u32) -> io::Result<(PathBuf, File)> {
                     return Ok((temp, file));
                 }
             }
+            // Gone now when it was left over; in use by another rewrite
+            // otherwise, which renames or removes it when it is done.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 if !remove_if_left_over(&temp)? {
-                    return Err(in_use(&temp));
+                    if start.elapsed() >= LOCK_WAIT {
+                        return Err(in_use(&temp));
+                    }
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
                 }
             }
             Err(e) => return Err(e),
         }
+        if start.elapsed() >= LOCK_WAIT {
+            return Err(in_use(&temp));
+        }
     }
-    Err(in_use(&temp))
 }
 
 #[cfg(test)]

@@ -206,6 +206,41 @@ mod tests {
         let _ = std::fs::remove_dir_all(d);
     }
 
+    #[test]
+    fn two_erases_of_one_file_at_once_both_finish_and_erase_everything() {
+        let key = MasterKey::from_bytes([11; 32]);
+        let d = tempdir("two-erases");
+        let p = d.join("privlog.2026-11-20.0000.ndjson");
+        jane_and_joe(&key, &p);
+        // A sink appending: both erases read, make their copy and wait.
+        let holder = std::fs::File::open(&p).expect("open");
+        holder.lock_shared().expect("lock");
+        let erases: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, key) = (p.clone(), key.clone());
+                std::thread::spawn(move || {
+                    let mut m = SubjectMatcher::new(KeyRing::from(key), ["jane".to_owned()]);
+                    erase_file(&p, &mut m, false)
+                })
+            })
+            .collect();
+        let temp = d.join(".privlog.2026-11-20.0000.ndjson.erase.tmp");
+        while !temp.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(holder);
+        let erased: u64 = erases
+            .into_iter()
+            .map(|e| e.join().expect("join").expect("both erases finish").matched)
+            .sum();
+        assert_eq!(erased, 2, "jane's two records, erased once");
+        let joe = record(&key, datetime!(2026-11-20 1:00 UTC), Some("joe")).to_ndjson();
+        assert_eq!(std::fs::read(&p).expect("read"), joe.as_bytes());
+        assert_eq!(std::fs::read_dir(&d).expect("dir").count(), 1, "no temporary copy left");
+        let _ = std::fs::remove_dir_all(d);
+    }
+
     #[cfg(unix)]
     #[test]
     fn export_of_a_fifo_is_refused_without_waiting_for_a_writer() {
