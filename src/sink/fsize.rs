@@ -8,6 +8,8 @@
 use std::fmt;
 use std::io::{self, Write};
 
+use super::DropReason;
+
 /// The soft limit on the size of any file this process writes, in bytes;
 /// `None` when unlimited (or on a platform without the limit).
 pub(crate) fn file_size_limit() -> Option<u64> {
@@ -20,6 +22,12 @@ pub(crate) fn file_size_limit() -> Option<u64> {
         None
     }
 }
+
+/// The drop reason for records the file-size limit kept out of a file.
+pub(crate) const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
+
+/// How to lift the limit, for messages where no setting of privlog helps.
+pub(crate) const RAISE_LIMIT: &str = "raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`)";
 
 /// How to fix a write refused by the limit, for messages.
 pub(crate) const LIMIT_FIX: &str = "raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`) \

@@ -1,7 +1,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::fsize::LIMIT_FIX;
+use super::fsize::{FILE_SIZE_LIMIT, LIMIT_FIX};
 use super::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use super::{Accounting, DropReason, Ledger, Sink, SinkError};
 use crate::Record;
@@ -94,9 +94,6 @@ pub struct FileSink {
 /// How often a batch follows a file that keeps being replaced before its
 /// records are given up.
 const MAX_REOPENS: u32 = 3;
-
-/// The drop reason for lines the file-size limit kept out.
-const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
 
 impl FileSink {
     /// Opens `path` for appending.
