@@ -33,6 +33,20 @@ pub(crate) const RAISE_LIMIT: &str = "raise the file-size limit (`ulimit -f`, sy
 pub(crate) const LIMIT_FIX: &str = "raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`) \
      or keep files smaller with the rolling file sink's max_file_size";
 
+/// Whether `e` is, or was caused by, a write the file-size limit refused.
+pub(crate) fn refused_by_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::FileTooLarge)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// The error a write refused by the limit gets.
 pub(crate) fn limit_error(limit: u64) -> io::Error {
     io::Error::new(

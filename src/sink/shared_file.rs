@@ -419,6 +419,15 @@ impl LinesFile {
         LinesFile { path, file: None }
     }
 
+    /// The file at `path`, opened (created if missing) now.
+    ///
+    /// # Errors
+    /// The I/O error of opening it.
+    pub(crate) fn open(path: PathBuf) -> io::Result<LinesFile> {
+        let file = AppendFile::open(&path)?;
+        Ok(LinesFile { path, file: Some(file) })
+    }
+
     /// The file's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
