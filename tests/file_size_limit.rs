@@ -271,3 +271,86 @@ fn stats_record(hour: u64, i: usize, route: usize) -> Record {
     r.status = Some(200);
     r
 }
+
+#[test]
+fn under_a_file_size_limit_the_stdout_sink_sent_to_a_file_writes_whole_lines_up_to_it_and_counts_the_rest() {
+    const NAME: &str =
+        "under_a_file_size_limit_the_stdout_sink_sent_to_a_file_writes_whole_lines_up_to_it_and_counts_the_rest";
+    let all: Vec<Record> = (0..60).map(record).collect();
+    if std::env::var_os(CHILD_DIR).is_some() {
+        // The child, under `ulimit -f 2`, its standard output a file (as a
+        // service manager's `StandardOutput=append:` makes it).
+        let mut sink = privlog::sink::WriterSink::stdout();
+        let ledger = Ledger::detached("stdout");
+        sink.attach(ledger.clone());
+        let mut errors = 0;
+        for chunk in all.chunks(10) {
+            if let Err(e) = sink.write(chunk) {
+                assert!(
+                    e.to_string().contains("file-size limit of 2048 bytes") && e.to_string().contains("ulimit -f"),
+                    "names the limit and the fix: {e}"
+                );
+                errors += 1;
+            }
+        }
+        sink.flush().unwrap();
+        let s = ledger.stats();
+        eprintln!(
+            "STATS {} {} {} {errors}",
+            s.delivered,
+            s.dropped_for(DropReason::Other("file_size_limit")),
+            s.dropped_total()
+        );
+        // The test harness's own report would pass the limit: end here.
+        std::process::exit(0);
+    }
+    let dir = temp_dir("stdout-sink");
+    let path = dir.0.join("stdout.ndjson");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -f 2 && exec \"$0\" \"$@\"")
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "-q", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_DIR, &dir.0)
+        .stdout(Stdio::from(File::create(&path).unwrap()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child survives the limit (not killed by SIGXFSZ): {}\n{stderr}",
+        out.status
+    );
+    let counts: Vec<u64> = stderr
+        .split("STATS ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("the child's counts: {stderr}"))
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (delivered, too_big, dropped, errors) = (counts[0], counts[1], counts[2], counts[3]);
+    assert!(
+        too_big > 0 && errors > 0,
+        "60 lines of about 200 bytes pass 2 KiB: {counts:?}"
+    );
+    assert_eq!(
+        (delivered + too_big, dropped),
+        (60, too_big),
+        "every record counted once"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() <= 2048, "{} bytes", bytes.len());
+    assert!(bytes.ends_with(b"\n"), "the last line is whole");
+    // The harness wrote its first line before the records.
+    let records: Vec<Record> = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"{"))
+        .map(|l| privlog::read::parse_line(&l[..l.len() - 1]).unwrap())
+        .collect();
+    assert_eq!(
+        records,
+        all[..delivered as usize],
+        "the records counted delivered, whole, in order"
+    );
+}
