@@ -40,7 +40,11 @@
 //!   delivering spooled records frees it, even when the full disk refuses the
 //!   acknowledgement file (it is removed instead; after a restart the records
 //!   of the oldest segment left are delivered again).
-//! - [`Spool::open`] never hangs and never fails on damaged content: a torn
+//! - No segment or acknowledgement file grows past the process's file-size
+  limit (`RLIMIT_FSIZE`): a record that would take the current segment past
+  it starts a new one, and only a record too long for an empty segment is
+  refused ([`AppendError::is_file_size_limit`]).
+- [`Spool::open`] never hangs and never fails on damaged content: a torn
 //!   last write, a corrupt frame or a missing segment are skipped; valid
 //!   records before and after them are kept. Damage is counted exactly where
 //!   the sequence numbers allow (a corrupt frame or a missing segment between
