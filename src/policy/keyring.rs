@@ -229,9 +229,21 @@ fn check_not_writable_by_others(_dir: &Path, _ring: bool) -> Result<(), KeyRingE
 /// An existing file is never overwritten.
 ///
 /// # Errors
-/// [`KeyRingError::Exists`] when the file exists, [`KeyRingError::Io`] when it
-/// cannot be created or written.
+/// [`KeyRingError::Exists`] when the file exists,
+/// [`KeyRingError::FileSizeLimit`] when the process's file-size limit is
+/// smaller than the key's line (nothing is created then), [`KeyRingError::Io`]
+/// when it cannot be created or written.
 pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), KeyRingError> {
+    // 64 hex digits and a newline; a write past the limit would kill the process.
+    const LINE: u64 = 65;
+    if let Some(limit) = file_size_limit()
+        && limit < LINE
+    {
+        return Err(KeyRingError::FileSizeLimit {
+            path: path.to_owned(),
+            limit,
+        });
+    }
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -309,6 +321,14 @@ pub enum KeyRingError {
         /// The file.
         path: PathBuf,
     },
+    /// The process's file-size limit (`RLIMIT_FSIZE`) is smaller than the
+    /// key file would be.
+    FileSizeLimit {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
 }
 
 impl fmt::Display for KeyRingError {
@@ -354,7 +374,27 @@ impl fmt::Display for KeyRingError {
                 "{} exists already; refusing to overwrite a key (choose another file name)",
                 path.display()
             ),
+            KeyRingError::FileSizeLimit { path, limit } => write!(
+                f,
+                "cannot write key file {}: the key (65 bytes) would pass the file-size limit of {limit} bytes, \
+                 so no file was created; raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`)",
+                path.display()
+            ),
         }
+    }
+}
+
+/// The soft limit on the size of a file this process writes
+/// (`RLIMIT_FSIZE`, `ulimit -f`), `None` when unlimited: a write past it
+/// kills the process with `SIGXFSZ`.
+fn file_size_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Fsize).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 

@@ -84,7 +84,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     };
     let cap = cap_note(&[&by_day, &by_day_status, &by_route, &total, &by_status]);
     let html = render(&data);
-    std::fs::write(&args.output, html)
+    crate::output::write_file(&args.output, html.as_bytes())
         .map_err(|e| format!("cannot write the report to {}: {e}", args.output.display()))?;
     eprintln!("{}{cap}", footer(nfiles, &scan, &data.by_day));
     eprintln!("privlog report: wrote {}", args.output.display());

@@ -204,9 +204,10 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     }
 }
 
+/// Prints the rows whole or not at all: where standard output is a file
+/// they would take past the file-size limit, nothing is written.
 fn print_rows(format: Format, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
-    let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut w = Vec::new();
     match format {
         Format::Table => write_table(&mut w, dims, rows)?,
         Format::Csv => write_csv(&mut w, dims, rows)?,
@@ -215,7 +216,9 @@ fn print_rows(format: Format, dims: &[Dimension], rows: &[Summary]) -> std::io::
             writeln!(w)?;
         }
     }
-    w.flush()
+    let mut out = crate::output::stdout();
+    out.write_all(&w)?;
+    out.flush()
 }
 
 pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> String {
