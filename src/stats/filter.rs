@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::observation::{Observation, days_from_civil, parse_ts_ms};
+use super::observation::{Observation, days_from_civil, days_in_month, parse_ts_ms};
 
 /// A status condition: an exact code (`404`), a class (`4xx`) or no response (`none`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,18 +115,24 @@ impl Filter {
     /// (`2026-11-22`, meaning its midnight), into Unix milliseconds.
     ///
     /// # Errors
-    /// Names the value and the accepted forms.
+    /// Names the value and the accepted forms; a date the calendar does not
+    /// have (`2026-02-31`) is refused with the number of days of its month,
+    /// never rolled over into the next one.
     pub fn parse_time(s: &str) -> Result<i64, FilterError> {
         let t = s.trim();
-        let b = t.as_bytes();
-        if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-            let y = t[0..4].parse::<i64>();
-            let m = t[5..7].parse::<i64>();
-            let d = t[8..10].parse::<i64>();
-            if let (Ok(y), Ok(m), Ok(d)) = (y, m, d)
-                && (1..=12).contains(&m)
-                && (1..=31).contains(&d)
-            {
+        if let Some((y, m, d)) = date_prefix(t) {
+            let days = days_in_month(y, m);
+            if days == 0 {
+                return Err(FilterError(format!(
+                    "invalid time {s:?}: there is no month {m:02}; use a date (2026-11-22) or RFC 3339 (2026-11-22T09:00:00Z)"
+                )));
+            }
+            if d < 1 || d > days {
+                return Err(FilterError(format!(
+                    "invalid time {s:?}: {y:04}-{m:02} has {days} days; use a date that exists (2026-11-22) or RFC 3339 (2026-11-22T09:00:00Z)"
+                )));
+            }
+            if t.len() == 10 {
                 return Ok(days_from_civil(y, m, d) * 86_400_000);
             }
         }
@@ -136,6 +142,23 @@ impl Filter {
             ))
         })
     }
+}
+
+/// The year, month and day of a value that starts `YYYY-MM-DD` and is a
+/// date or goes on with the time (`T` or a space).
+fn date_prefix(t: &str) -> Option<(i64, i64, i64)> {
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(r)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !matches!(b.get(10), None | Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    Some((digits(0..4)?, digits(5..7)?, digits(8..10)?))
 }
 
 #[cfg(test)]
@@ -156,6 +179,8 @@ mod tests {
             account: None,
             account_src: None,
             tenant: None,
+            epoch: None,
+            kid: None,
         }
     }
 
@@ -189,5 +214,29 @@ mod tests {
         assert_eq!(Filter::parse_time("1970-01-02"), Ok(86_400_000));
         assert_eq!(Filter::parse_time("1970-01-01T00:00:01Z"), Ok(1000));
         assert!(Filter::parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn impossible_dates_are_refused_with_the_length_of_their_month() {
+        for (bad, days) in [
+            ("2026-02-31", "2026-02 has 28 days"),
+            ("2026-02-29", "2026-02 has 28 days"),
+            ("2026-04-31T00:00:00Z", "2026-04 has 30 days"),
+            ("2026-06-31T10:00:00.000Z", "2026-06 has 30 days"),
+            ("2026-01-00", "2026-01 has 31 days"),
+        ] {
+            let err = Filter::parse_time(bad).expect_err(bad).to_string();
+            assert!(err.contains(&format!("invalid time {bad:?}: {days}")), "{err}");
+        }
+        let err = Filter::parse_time("2026-13-01").expect_err("month 13").to_string();
+        assert!(err.contains("there is no month 13"), "{err}");
+        assert_eq!(
+            Filter::parse_time("2024-02-29"),
+            Ok(days_from_civil(2024, 2, 29) * 86_400_000)
+        );
+        assert_eq!(
+            Filter::parse_time("2026-03-01"),
+            Filter::parse_time("2026-03-01T00:00:00Z")
+        );
     }
 }
