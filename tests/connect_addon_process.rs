@@ -332,7 +332,11 @@ async fn without_a_shared_secret_nobody_is_signed_in() {
     ex.terminate();
     let (status, ex) = tokio::task::spawn_blocking(move || (ex.wait(), ex)).await.unwrap();
     assert!(status.success(), "exit status {status}: {}", ex.stderr());
-    assert!(ex.stderr().contains("CONNECT_SHARED_SECRET is not set"), "{}", ex.stderr());
+    assert!(
+        ex.stderr().contains("CONNECT_SHARED_SECRET is not set"),
+        "{}",
+        ex.stderr()
+    );
     let records = common::parse_file(&std::fs::read_to_string(&log).unwrap());
     assert_eq!(records.len(), 1);
     assert_ne!(records[0].account_src, Some(privlog::AccountSource::App));

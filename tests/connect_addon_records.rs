@@ -11,7 +11,8 @@ use std::time::Duration;
 use axum::routing::get as route_get;
 use bytes::Bytes;
 use common::{
-    KEY, Server, app, connect_jwt, empty, expected_pseudonym, get, post, send, send_h2, signed_jwt, signed_jwt_without_iss,
+    KEY, Server, app, connect_jwt, empty, expected_pseudonym, get, post, send, send_h2, signed_jwt,
+    signed_jwt_without_iss,
 };
 use http_body_util::Full;
 use privlog::{MasterKey, Outcome, Policy, Purpose, Record, Rotation};
@@ -83,7 +84,10 @@ async fn account_history_takes_the_account_the_handler_names_over_the_jwt() {
     // nobody signed.
     let req = get(
         s.addr,
-        &format!("/rest/accounts/{ACCOUNT}/history?jwt={}", signed_jwt(ACCOUNT, CLIENT_KEY)),
+        &format!(
+            "/rest/accounts/{ACCOUNT}/history?jwt={}",
+            signed_jwt(ACCOUNT, CLIENT_KEY)
+        ),
     )
     .header("authorization", format!("JWT {}", connect_jwt(other, CLIENT_KEY)))
     .body(empty())
@@ -391,7 +395,9 @@ async fn boom() -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_handler_without_catch_panic_gives_one_error_record() {
     let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
-        app::routes(common::connect_auth()).route("/boom", route_get(boom)).layer(layer)
+        app::routes(common::connect_auth())
+            .route("/boom", route_get(boom))
+            .layer(layer)
     })
     .await;
     let conn = TcpStream::connect(s.addr).await.unwrap();

@@ -148,7 +148,10 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
     let victim = format!("JWT {}", signed_jwt("557058:victim", CLIENT_KEY));
     let (res, body) = send(
         server.addr,
-        get(server.addr, &export).header("authorization", victim.as_str()).body(empty()).unwrap(),
+        get(server.addr, &export)
+            .header("authorization", victim.as_str())
+            .body(empty())
+            .unwrap(),
     )
     .await;
     assert_eq!((res.status().as_u16(), body.len() as u64), (200, SECRET_SIZE));
@@ -169,15 +172,23 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
         forged.push(get(server.addr, "/export/secret-report.csv?size=1").header("x-addon-account", who.as_str()));
         // A Connect JWT signed with a guessed secret, in the header and the query.
         let guessed = signed_jwt_with(b"a-guessed-shared-secret-0123456789abcdef", &who, CLIENT_KEY);
-        forged.push(get(server.addr, "/export/secret-report.csv?size=1").header("authorization", format!("JWT {guessed}")));
-        forged.push(get(server.addr, &format!("/export/secret-report.csv?size=1&jwt={guessed}")));
+        forged.push(
+            get(server.addr, "/export/secret-report.csv?size=1").header("authorization", format!("JWT {guessed}")),
+        );
+        forged.push(get(
+            server.addr,
+            &format!("/export/secret-report.csv?size=1&jwt={guessed}"),
+        ));
         // An unsigned token (`alg` none), and a real one with its claims swapped.
         let none = format!(
             "{}.{}.",
             URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
             URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{who}","iss":"{CLIENT_KEY}","exp":4000000000}}"#))
         );
-        forged.push(get(server.addr, &format!("/export/secret-report.csv?size=1&jwt={none}")));
+        forged.push(get(
+            server.addr,
+            &format!("/export/secret-report.csv?size=1&jwt={none}"),
+        ));
         let real = signed_jwt("557058:victim", CLIENT_KEY);
         let parts: Vec<&str> = real.split('.').collect();
         let swapped = format!(
@@ -186,7 +197,9 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
             URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{who}","iss":"{CLIENT_KEY}","exp":4000000000}}"#)),
             parts[2]
         );
-        forged.push(get(server.addr, "/export/secret-report.csv?size=1").header("authorization", format!("JWT {swapped}")));
+        forged.push(
+            get(server.addr, "/export/secret-report.csv?size=1").header("authorization", format!("JWT {swapped}")),
+        );
     }
     for req in forged {
         let (res, _) = send(server.addr, req.body(empty()).unwrap()).await;
@@ -198,13 +211,19 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
         let path = format!("/rest/accounts/557058:forged-{i}/history");
         let (res, _) = send(
             server.addr,
-            get(server.addr, &path).header("x-addon-account", format!("557058:forged-{i}")).body(empty()).unwrap(),
+            get(server.addr, &path)
+                .header("x-addon-account", format!("557058:forged-{i}"))
+                .body(empty())
+                .unwrap(),
         )
         .await;
         statuses.push(res.status().as_u16());
         let (res, _) = send(
             server.addr,
-            get(server.addr, &path).header("authorization", victim.as_str()).body(empty()).unwrap(),
+            get(server.addr, &path)
+                .header("authorization", victim.as_str())
+                .body(empty())
+                .unwrap(),
         )
         .await;
         statuses.push(res.status().as_u16());
@@ -229,9 +248,18 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
     }
     let (all, _) = privlog_stats(&["--by", "route", "--k", "1"], &log);
     let row = |route: &str| all.iter().find(|r| r["route"] == route).cloned().expect("row at k = 1");
-    assert_eq!((&row("/export/{name}")["requests"], &row("/export/{name}")["vouched_accounts"]), (&Value::from(21), &Value::from(1)));
+    assert_eq!(
+        (
+            &row("/export/{name}")["requests"],
+            &row("/export/{name}")["vouched_accounts"]
+        ),
+        (&Value::from(21), &Value::from(1))
+    );
     let history = row("/rest/accounts/{account_id}/history");
-    assert_eq!((&history["requests"], &history["vouched_accounts"]), (&Value::from(9), &Value::from(1)));
+    assert_eq!(
+        (&history["requests"], &history["vouched_accounts"]),
+        (&Value::from(9), &Value::from(1))
+    );
 
     let summaries = summaries.lock().unwrap();
     let rows: Vec<&Summary> = summaries.iter().flat_map(|s| &s.rows).collect();
@@ -273,11 +301,29 @@ fn the_add_on_signs_in_only_tokens_signed_with_its_secret() {
     let refused = [
         ("no token", None),
         ("a bearer token", Some(format!("Bearer {good}"))),
-        ("another secret", Some(signed_jwt_with(b"another-installation-secret-0123456789", "557058:jane", CLIENT_KEY))),
-        ("expired", Some(claims(serde_json::json!({"sub": "557058:jane", "exp": 1_700_000_000u64})))),
+        (
+            "another secret",
+            Some(signed_jwt_with(
+                b"another-installation-secret-0123456789",
+                "557058:jane",
+                CLIENT_KEY,
+            )),
+        ),
+        (
+            "expired",
+            Some(claims(
+                serde_json::json!({"sub": "557058:jane", "exp": 1_700_000_000u64}),
+            )),
+        ),
         ("no expiry", Some(claims(serde_json::json!({"sub": "557058:jane"})))),
-        ("no subject", Some(claims(serde_json::json!({"iss": CLIENT_KEY, "exp": 4_000_000_000u64})))),
-        ("an empty subject", Some(claims(serde_json::json!({"sub": "", "exp": 4_000_000_000u64})))),
+        (
+            "no subject",
+            Some(claims(serde_json::json!({"iss": CLIENT_KEY, "exp": 4_000_000_000u64}))),
+        ),
+        (
+            "an empty subject",
+            Some(claims(serde_json::json!({"sub": "", "exp": 4_000_000_000u64}))),
+        ),
         ("a truncated signature", Some(good[..good.len() - 2].to_owned())),
         ("a fourth part", Some(format!("{good}.x"))),
         ("garbage", Some("not.a.token".to_owned())),
@@ -296,7 +342,10 @@ fn the_add_on_signs_in_only_tokens_signed_with_its_secret() {
     };
     assert_eq!(session(&auth, "/macro", Some(&format!("JWT {other_alg}"))), None);
     // Without a shared secret nobody is signed in.
-    assert_eq!(session(&app::ConnectAuth::nobody(), &format!("/macro?jwt={good}"), None), None);
+    assert_eq!(
+        session(&app::ConnectAuth::nobody(), &format!("/macro?jwt={good}"), None),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,7 +356,10 @@ async fn every_record_names_where_its_account_came_from() {
     let server = Server::connect_addon(policy).await;
     let jwt = format!("JWT {}", connect_jwt("557058:jwt", CLIENT_KEY));
     let requests = [
-        get(server.addr, &format!("/health?jwt={}", signed_jwt("557058:app", CLIENT_KEY))),
+        get(
+            server.addr,
+            &format!("/health?jwt={}", signed_jwt("557058:app", CLIENT_KEY)),
+        ),
         get(server.addr, "/health").header("authorization", jwt.as_str()),
         get(server.addr, "/health").header("x-account-id", "557058:header"),
         get(server.addr, "/health?acct=557058:query"),
