@@ -692,7 +692,7 @@ fn key_tuple<'a>(dims: &[Dimension], s: &'a Summary) -> Vec<Option<&'a str>> {
 }
 
 /// Start of the period holding `ts_ms`, in Unix seconds.
-fn period_start(d: Dimension, ts_ms: i64) -> i64 {
+pub(crate) fn period_start(d: Dimension, ts_ms: i64) -> i64 {
     let secs = ts_ms.div_euclid(1000);
     match d {
         Dimension::Hour => secs - secs.rem_euclid(3600),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::aggregate::{Dimension, period_end, period_start};
 use super::observation::{Observation, days_from_civil, days_in_month, parse_ts_ms};
 
 /// A status condition: an exact code (`404`), a class (`4xx`) or no response (`none`).
@@ -142,6 +143,68 @@ impl Filter {
             ))
         })
     }
+
+    /// Checks that both time bounds fall on a boundary of `unit`: the start
+    /// of a UTC hour, day or ISO week (Monday); any other dimension means
+    /// day.
+    ///
+    /// k-anonymity holds per row, and figures over two ranges can be
+    /// subtracted: `--from 10:00:00.000` and `--from 10:00:00.001` differ by
+    /// the requests of one millisecond, maybe of one person. Bounds on whole
+    /// periods leave nothing to subtract that is finer than the rows
+    /// themselves, so published figures should use them.
+    ///
+    /// # Errors
+    /// Names the bound, the period it cuts and the two whole-period bounds
+    /// around it.
+    pub fn check_whole_periods(&self, unit: Dimension) -> Result<(), FilterError> {
+        let unit = if unit.is_period() { unit } else { Dimension::Day };
+        for t in [self.from_ms, self.to_ms].into_iter().flatten() {
+            let start = period_start(unit, t);
+            if start.saturating_mul(1000) == t {
+                continue;
+            }
+            let name = match unit {
+                Dimension::Hour => "hour (UTC)",
+                Dimension::Week => "ISO week (Monday, UTC)",
+                _ => "day (UTC)",
+            };
+            return Err(FilterError(format!(
+                "time bound {} does not start a whole {name}: figures over ranges that cut a {name} can be subtracted from each other to reveal a group of fewer than k accounts; use {} or {}",
+                label_ms(t),
+                label_s(unit, start),
+                label_s(unit, period_end(unit, start)),
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// RFC 3339 with milliseconds, UTC.
+fn label_ms(t: i64) -> String {
+    let nanos = i128::from(t) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// A period start as a bound one can type: a date, or RFC 3339 for an hour.
+fn label_s(unit: Dimension, start: i64) -> String {
+    let Ok(d) = time::OffsetDateTime::from_unix_timestamp(start) else {
+        return start.to_string();
+    };
+    let date = d.date();
+    let day = format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day());
+    match unit {
+        Dimension::Hour => format!("{day}T{:02}:00:00Z", d.hour()),
+        _ => day,
+    }
 }
 
 /// The year, month and day of a value that starts `YYYY-MM-DD` and is a
@@ -214,6 +277,59 @@ mod tests {
         assert_eq!(Filter::parse_time("1970-01-02"), Ok(86_400_000));
         assert_eq!(Filter::parse_time("1970-01-01T00:00:01Z"), Ok(1000));
         assert!(Filter::parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn bounds_must_start_whole_periods() {
+        let f = |from: &str, to: &str| Filter {
+            from_ms: Some(Filter::parse_time(from).expect("from")),
+            to_ms: Some(Filter::parse_time(to).expect("to")),
+            ..Filter::default()
+        };
+        assert_eq!(
+            f("2026-11-01", "2026-12-01").check_whole_periods(Dimension::Day),
+            Ok(())
+        );
+        assert_eq!(
+            f("2026-11-01", "2026-12-01").check_whole_periods(Dimension::Route),
+            Ok(())
+        );
+        assert_eq!(
+            f("2026-11-01T10:00:00Z", "2026-11-01T11:00:00Z").check_whole_periods(Dimension::Hour),
+            Ok(())
+        );
+        // 2026-11-02 and 2026-11-30 are Mondays.
+        assert_eq!(
+            f("2026-11-02", "2026-11-30").check_whole_periods(Dimension::Week),
+            Ok(())
+        );
+        let err = f("2026-11-01", "2026-11-03T10:00:00.001Z")
+            .check_whole_periods(Dimension::Day)
+            .expect_err("cut day")
+            .to_string();
+        assert!(
+            err.starts_with("time bound 2026-11-03T10:00:00.001Z does not start a whole day (UTC)")
+                && err.ends_with("use 2026-11-03 or 2026-11-04"),
+            "{err}"
+        );
+        let err = f("2026-11-01", "2026-11-30")
+            .check_whole_periods(Dimension::Week)
+            .expect_err("cut week")
+            .to_string();
+        assert!(
+            err.contains("time bound 2026-11-01T00:00:00.000Z does not start a whole ISO week"),
+            "{err}"
+        );
+        assert!(err.ends_with("use 2026-10-26 or 2026-11-02"), "{err}");
+        let err = f("2026-11-01T10:30:00Z", "2026-11-02")
+            .check_whole_periods(Dimension::Hour)
+            .expect_err("cut hour")
+            .to_string();
+        assert!(
+            err.ends_with("use 2026-11-01T10:00:00Z or 2026-11-01T11:00:00Z"),
+            "{err}"
+        );
+        assert_eq!(Filter::default().check_whole_periods(Dimension::Week), Ok(()));
     }
 
     #[test]
