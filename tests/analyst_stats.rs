@@ -309,7 +309,13 @@ fn with_k_on_time_bounds_must_start_whole_periods() {
     let msg = refused(&["stats", "--by", "hour", "--to", "2026-11-20T10:30:00Z"]);
     assert!(msg.contains("does not start a whole hour (UTC)"), "{msg}");
     let html = dir.join("unused.html");
-    let msg = refused(&["report", "-o", html.to_str().expect("path"), "--to", "2026-11-21T12:00:00Z"]);
+    let msg = refused(&[
+        "report",
+        "-o",
+        html.to_str().expect("path"),
+        "--to",
+        "2026-11-21T12:00:00Z",
+    ]);
     assert!(msg.contains("does not start a whole day (UTC)"), "{msg}");
     // Whole periods, or k off, are accepted.
     let ok = |args: &[&str]| {
