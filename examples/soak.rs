@@ -145,6 +145,7 @@ fn stats_json(s: &Stats, st: &AppState, extra: serde_json::Value) -> serde_json:
         "queued": s.queued,
         "dropped_queue_full": s.dropped_queue_full,
         "dropped_shutdown": s.dropped_shutdown,
+        "dropped_sanitize_error": s.dropped_sanitize_error,
         "dispatched": s.dispatched,
         "balanced": s.is_balanced(),
         "fault": Fault::from_u8(st.mode.load(Relaxed)).name(),

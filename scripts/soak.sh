@@ -4,7 +4,7 @@
 # cycling the fault sink through ok / fail / slow / stuck and restarting the
 # service now and then. Between load segments it checks:
 #   - the accounting identity: created = queued + dropped_queue_full +
-#     dropped_shutdown + dispatched, and for every sink received + recovered =
+#     dropped_shutdown + dropped_sanitize_error + dispatched, and for every sink received + recovered =
 #     delivered + queued + buffered + spooled + Σ dropped;
 #   - that the fault sink's delivered count equals what it really accepted;
 #   - that every request wrk completed made a record;
@@ -84,8 +84,8 @@ check() {
 import json, sys
 s = json.loads(sys.argv[1]); min_created = int(sys.argv[2])
 bad = []
-if s["created"] != s["queued"] + s["dropped_queue_full"] + s["dropped_shutdown"] + s["dispatched"]:
-    bad.append("pipeline identity broken: %r" % {k: s[k] for k in ("created", "queued", "dropped_queue_full", "dropped_shutdown", "dispatched")})
+if s["created"] != s["queued"] + s["dropped_queue_full"] + s["dropped_shutdown"] + s["dropped_sanitize_error"] + s["dispatched"]:
+    bad.append("pipeline identity broken: %r" % {k: s[k] for k in ("created", "queued", "dropped_queue_full", "dropped_shutdown", "dropped_sanitize_error", "dispatched")})
 for k in s["sinks"]:
     lhs = k["received"] + k["recovered"]
     rhs = k["delivered"] + k["queued"] + k["buffered"] + k["spooled"] + sum(k["dropped"].values())

@@ -255,6 +255,11 @@ fn bad_arguments_name_the_value_and_the_fix() {
     assert!(run(&["stats", "--k", "0", p]).contains("invalid --k 0: use 1 (no suppression) to 1024"));
     assert!(run(&["stats", "--status", "2x", p]).contains("invalid status \"2x\""));
     assert!(run(&["stats", "--from", "monday", p]).contains("invalid time \"monday\""));
+    assert!(run(&["stats", "--max-groups", "0", p]).contains("invalid --max-groups 0: use 1 or more"));
+    assert!(
+        run(&["report", "-o", "r.html", "--max-unmatched-groups", "0", p])
+            .contains("invalid --max-unmatched-groups 0: use 1 or more")
+    );
     // A date the calendar does not have is refused, not rolled over into March.
     let html = dir.join("unused.html");
     for cmd in ["stats", "report"] {

@@ -219,6 +219,38 @@ async fn clock_offset_days_moves_records_into_another_epoch() {
     assert_ne!(r.account, Some(expected_pseudonym(Purpose::Account, before, ACCOUNT)));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_past_the_year_9999_still_writes_every_record_at_the_last_time_a_record_holds() {
+    // About 8 000 years ahead: past what RFC 3339 (and the record) can hold.
+    let mut addon = Addon::start(&["--clock-offset-days", "2930000"]);
+    let addr = addon.addr;
+    for _ in 0..5 {
+        let (res, _) = send(addr, get(addr, "/health").body(empty()).unwrap()).await;
+        assert_eq!(res.status(), 200);
+    }
+    addon.terminate();
+    let (status, addon) = tokio::task::spawn_blocking(move || (addon.wait(), addon))
+        .await
+        .unwrap();
+    let stderr = addon.stderr();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    assert!(
+        stderr.contains("5 records created, 5 written"),
+        "every record written: {stderr}"
+    );
+    let lines = std::fs::read_to_string(&addon.log).expect("log file");
+    assert_eq!(lines.lines().count(), 5, "{lines}");
+    for line in lines.lines() {
+        assert!(line.contains(r#""ts":"9999-12-31T23:59:59.999Z""#), "{line}");
+    }
+    let last = time::macros::datetime!(9999-12-31 23:59:59.999 UTC);
+    for r in addon.records() {
+        assert_eq!(r.ts, last);
+        assert_eq!(r.epoch, "9999-12", "the epoch of the time written");
+        assert_eq!(r.path, "/health");
+    }
+}
+
 #[test]
 fn bad_arguments_get_a_usage_message() {
     let out = Command::new(example_binary("connect_addon"))

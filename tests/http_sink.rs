@@ -655,3 +655,202 @@ fn tempdir(name: &str) -> TempDir {
     std::fs::create_dir_all(&d).unwrap();
     TempDir(d)
 }
+
+// ---------------------------------------------------------------- full disk
+
+const TMPFS_ENV: &str = "PRIVLOG_TEST_SPOOL_TMPFS";
+
+/// Runs the test `name` again as a child process whose spool directory, in
+/// `PRIVLOG_TEST_SPOOL_TMPFS`, is a tmpfs of 3 MiB mounted in a private mount
+/// namespace (it disappears with the process). As root (as in CI) the mount
+/// namespace is enough; otherwise a user namespace maps the user to root.
+fn in_small_tmpfs(name: &str) {
+    let tmp = tempdir("tmpfs");
+    let mnt = tmp.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = Command::new("unshare");
+    if !root {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    let out = cmd
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size=3m privlog-test "$1" && exec "$2" --exact "$3" --nocapture --test-threads=1"#,
+            "sh",
+        ])
+        .arg(&mnt)
+        .arg(std::env::current_exe().unwrap())
+        .arg(name)
+        .env(TMPFS_ENV, &mnt)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run unshare ({e}): install util-linux (scripts/install-peers.sh)"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the test on a 3 MiB tmpfs failed (it needs root, or user namespaces, to mount one):\n{text}"
+    );
+    assert!(text.contains("1 passed"), "the test did not run on the tmpfs:\n{text}");
+}
+
+/// Resizes the tmpfs mounted at `dir` (inside the child's mount namespace).
+fn resize_tmpfs(dir: &Path, size: &str) {
+    let status = Command::new("mount")
+        .args(["-o", &format!("remount,size={size}")])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot resize the tmpfs at {}", dir.display());
+}
+
+/// A sink spooling to `dir` for a collector on `port`. Segments of 1 KiB: a
+/// batch of 100 records spans dozens, so the disk fills up in the middle of
+/// a batch.
+fn spooling_sink(dir: &Path, port: u16) -> (HttpSink, Ledger) {
+    let mut sink = HttpSink::builder(format!("http://127.0.0.1:{port}/ingest"))
+        .batch(BatchConfig::new().max_records(100).linger(Duration::from_millis(10)))
+        .retry(fast_retry())
+        .spool(
+            SpoolConfig::new(dir.join("spool"))
+                .segment_bytes(1024)
+                .fsync(privlog::sink::spool::Fsync::Never),
+        )
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    (sink, ledger)
+}
+
+/// Writes `records` while the collector is down, until none is left in memory.
+fn spill_all(sink: &mut HttpSink, ledger: &Ledger, records: &[Record]) {
+    for chunk in records.chunks(100) {
+        sink.write(chunk).unwrap();
+    }
+    drive(sink, ledger, "every record spooled or dropped", |s| s.buffered == 0);
+}
+
+/// The ledger's spooled count is what the spool holds, and the identity holds.
+fn assert_spool_matches(sink: &HttpSink, ledger: &Ledger, written: u64) {
+    let s = ledger.stats();
+    assert_eq!(
+        s.spooled,
+        sink.spooled(),
+        "the ledger's spooled count is the spool's: {s:?}"
+    );
+    assert_balanced(&s, written);
+}
+
+#[cfg(target_os = "linux")] // tmpfs in a mount namespace
+#[test]
+fn a_spool_that_fills_its_file_system_counts_exactly_and_takes_records_again_once_it_grows() {
+    const NAME: &str = "a_spool_that_fills_its_file_system_counts_exactly_and_takes_records_again_once_it_grows";
+    let Ok(dir) = std::env::var(TMPFS_ENV) else {
+        return in_small_tmpfs(NAME);
+    };
+    let dir = Path::new(&dir);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut sink, ledger) = spooling_sink(dir, port);
+
+    // Collector down: 30 000 records, about 9 MB of spool on 3 MiB.
+    let all = records("f", 35_000);
+    spill_all(&mut sink, &ledger, &all[..30_000]);
+    let full = ledger.stats();
+    assert!(
+        full.dropped_for(DropReason::SpoolFull) > 0,
+        "the disk filled up: {full:?}"
+    );
+    assert!(full.spooled > 0, "{full:?}");
+    assert_spool_matches(&sink, &ledger, 30_000);
+
+    // More room: the spool takes records again.
+    resize_tmpfs(dir, "64m");
+    spill_all(&mut sink, &ledger, &all[30_000..]);
+    let grown = ledger.stats();
+    assert_eq!(
+        grown.dropped_total(),
+        full.dropped_total(),
+        "nothing dropped with room: {grown:?}"
+    );
+    assert_eq!(grown.spooled, full.spooled + 5_000);
+    assert_spool_matches(&sink, &ledger, 35_000);
+
+    // Collector back: everything spooled is delivered, once.
+    let c = Collector::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    drive(&mut sink, &ledger, "the spool drained", |s| {
+        s.spooled == 0 && s.buffered == 0
+    });
+    let s = ledger.stats();
+    assert_balanced(&s, 35_000);
+    assert_eq!(s.delivered, grown.spooled, "{s:?}");
+    assert_eq!(s.dropped_total(), full.dropped_total());
+    let paths = c.paths();
+    assert_eq!(
+        paths.len() as u64,
+        s.delivered,
+        "the collector got what was counted delivered"
+    );
+    assert!(paths.values().all(|n| *n == 1), "a record was delivered twice");
+    for r in &all[30_000..] {
+        assert_eq!(
+            paths.get(&r.path),
+            Some(&1),
+            "{} spooled with room, not delivered",
+            r.path
+        );
+    }
+}
+
+#[cfg(target_os = "linux")] // tmpfs in a mount namespace
+#[test]
+fn a_spool_that_filled_its_file_system_frees_it_by_delivering() {
+    const NAME: &str = "a_spool_that_filled_its_file_system_frees_it_by_delivering";
+    let Ok(dir) = std::env::var(TMPFS_ENV) else {
+        return in_small_tmpfs(NAME);
+    };
+    let dir = Path::new(&dir);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut sink, ledger) = spooling_sink(dir, port);
+    let all = records("g", 22_000);
+    spill_all(&mut sink, &ledger, &all[..20_000]);
+    let full = ledger.stats();
+    assert!(
+        full.dropped_for(DropReason::SpoolFull) > 0,
+        "the disk filled up: {full:?}"
+    );
+    assert_spool_matches(&sink, &ledger, 20_000);
+
+    // The collector comes back while the disk is still full, not one byte
+    // left for the acknowledgement file: delivering must free the space.
+    let c = Collector::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    drive(&mut sink, &ledger, "the spool drained", |s| {
+        s.spooled == 0 && s.buffered == 0
+    });
+    assert_eq!(segment_files(&dir.join("spool")), 0, "delivered segments are deleted");
+    let s = ledger.stats();
+    assert_eq!(s.delivered, full.spooled);
+    assert_eq!(c.paths().len() as u64, s.delivered);
+    drop(c);
+
+    // Down again: the freed space takes the next records (fewer than filled it).
+    assert!(full.spooled > 2_000, "{full:?}");
+    spill_all(&mut sink, &ledger, &all[20_000..]);
+    let s = ledger.stats();
+    assert_eq!(
+        s.dropped_total(),
+        full.dropped_total(),
+        "nothing dropped with room again: {s:?}"
+    );
+    assert_eq!(s.spooled, 2_000);
+    assert_spool_matches(&sink, &ledger, 22_000);
+}

@@ -400,8 +400,9 @@ async fn a_scanner_s_paths_do_not_push_known_routes_into_other() {
         .sink(sink.clock(move || at))
         .clock(move || at)
         .queue_capacity(SCANNER + 64)
-        // The most batches a sink may hold (a batch holds one record or more).
-        .sink_queue_batches(2048)
+        // As many queued batches as the limits allow, so the sink never drops.
+        .batch_size(256)
+        .sink_queue_batches(4096)
         .build()
         .unwrap();
     let app = common::addon(layer);

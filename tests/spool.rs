@@ -317,3 +317,125 @@ fn a_second_spool_on_the_same_directory_is_refused_until_the_first_closes() {
     drop(first);
     Spool::open(config(&dir.0)).expect("free again once the first spool is closed");
 }
+
+/// Deletes every empty file in `dir`, as a clean-up of files untouched for
+/// days (`find DIR -mtime +N -delete`) does to a lock file.
+fn delete_empty_files(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && fs::metadata(&path).unwrap().len() == 0 {
+            fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
+fn assert_names_the_directory_in_use(err: &privlog::sink::SinkError, dir: &Path) {
+    let msg = err.to_string();
+    assert!(msg.contains("in use by another spool"), "{msg}");
+    assert!(
+        msg.contains(&dir.display().to_string()),
+        "the message names the directory: {msg}"
+    );
+    assert!(
+        msg.contains("its own spool directory"),
+        "the message names the fix: {msg}"
+    );
+}
+
+// The directory itself is locked on Unix only.
+#[cfg(unix)]
+#[test]
+fn deleting_the_files_of_an_open_spool_does_not_release_its_directory() {
+    let dir = tempdir();
+    let (mut first, _) = Spool::open(config(&dir.0)).expect("first opens");
+    first.append(&records(3)).unwrap();
+    delete_empty_files(&dir.0);
+    let err = Spool::open(config(&dir.0)).expect_err("the directory is still taken");
+    assert_names_the_directory_in_use(&err, &dir.0);
+    drop(first);
+    let (mut again, recovery) = Spool::open(config(&dir.0)).expect("free once the first spool is closed");
+    assert_eq!(recovery.records, 3);
+    assert_eq!(drain(&mut again).0, records(3));
+}
+
+const HOLDER_ENV: &str = "PRIVLOG_TEST_SPOOL_HOLDER";
+
+/// The records the holder process appends: the first half before the other
+/// process tries the directory, the second half after.
+fn holder_records() -> Vec<Record> {
+    records(2000)
+}
+
+/// Re-invoked as a child process: holds the spool in `dir` open, appends
+/// the first half of the records, waits for a line on stdin, appends the
+/// second half and exits.
+fn hold_spool(dir: &str) {
+    use std::io::BufRead;
+    let rs = holder_records();
+    let (mut spool, _) = Spool::open(config(Path::new(dir))).expect("the holder opens the spool");
+    assert_eq!(spool.append(&rs[..1000]).unwrap(), 1000);
+    println!("holding");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).unwrap();
+    assert_eq!(spool.append(&rs[1000..]).unwrap(), 1000);
+    println!("done");
+}
+
+/// A child process, killed if the test ends before it does.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// The directory itself is locked on Unix only.
+#[cfg(unix)]
+#[test]
+fn a_second_process_cannot_open_a_spool_whose_lock_file_was_deleted() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    if let Ok(dir) = std::env::var(HOLDER_ENV) {
+        hold_spool(&dir);
+        return;
+    }
+    let dir = tempdir();
+    let mut holder = Holder(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_second_process_cannot_open_a_spool_whose_lock_file_was_deleted",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HOLDER_ENV, &dir.0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(holder.0.stdout.take().unwrap()).lines();
+    // The test harness may print its own text before the child's on a line.
+    let mut said = |what: &str| {
+        for line in lines.by_ref() {
+            if line.unwrap().ends_with(what) {
+                return;
+            }
+        }
+        panic!("the holder process ended before saying {what:?}");
+    };
+    said("holding");
+    delete_empty_files(&dir.0);
+    let err = Spool::open(config(&dir.0)).expect_err("another process holds the directory");
+    assert_names_the_directory_in_use(&err, &dir.0);
+    writeln!(holder.0.stdin.take().unwrap()).unwrap();
+    said("done");
+    assert!(holder.0.wait().unwrap().success(), "the holder process failed");
+    let (mut spool, recovery) = Spool::open(config(&dir.0)).expect("free once the holder exited");
+    assert_eq!(recovery.records, 2000);
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!(damaged, 0);
+    assert_eq!(read, holder_records(), "every record of the holder, once, in order");
+}

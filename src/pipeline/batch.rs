@@ -45,6 +45,12 @@ impl Batch {
         &mut self.records[i]
     }
 
+    /// Takes the records after the first `len` out of the batch again
+    /// (their buffers stay for the next ones).
+    pub(crate) fn unfill_to(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     fn clear(&mut self) {
         self.len = 0;
     }

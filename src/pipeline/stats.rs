@@ -17,6 +17,8 @@ pub(crate) struct Counters {
     pub(crate) dropped_queue_full: AtomicU64,
     /// Records refused because the pipeline had shut down.
     pub(crate) dropped_closed: AtomicU64,
+    /// Records the worker could not make (it panicked on them).
+    pub(crate) dropped_sanitize_error: AtomicU64,
     /// Records sanitized and offered to every sink.
     pub(crate) dispatched: OwnLine<AtomicU64>,
     /// Set once the worker has stopped taking records.
@@ -38,14 +40,16 @@ impl StatsHandle {
         // in two places at once.
         let sinks: Vec<SinkStats> = self.sinks.iter().map(Ledger::stats).collect();
         let dispatched = c.dispatched.0.load(Relaxed);
+        let dropped_sanitize_error = c.dropped_sanitize_error.load(Relaxed);
         let dropped_queue_full = c.dropped_queue_full.load(Relaxed);
         let dropped_shutdown = c.dropped_closed.load(Relaxed);
         let created = c.created.load(Relaxed);
         Stats {
             created,
-            queued: created.saturating_sub(dispatched + dropped_queue_full + dropped_shutdown),
+            queued: created.saturating_sub(dispatched + dropped_queue_full + dropped_shutdown + dropped_sanitize_error),
             dropped_queue_full,
             dropped_shutdown,
+            dropped_sanitize_error,
             dispatched,
             sinks,
         }
@@ -54,7 +58,8 @@ impl StatsHandle {
 
 /// A snapshot of the pipeline's accounting.
 ///
-/// `created = queued + dropped_queue_full + dropped_shutdown + dispatched`, and
+/// `created = queued + dropped_queue_full + dropped_shutdown +
+/// dropped_sanitize_error + dispatched`, and
 /// every dispatched record was offered to every sink, whose own accounting is
 /// in [`Stats::sinks`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,6 +73,10 @@ pub struct Stats {
     pub dropped_queue_full: u64,
     /// Records dropped because the pipeline had shut down.
     pub dropped_shutdown: u64,
+    /// Records dropped because the worker could not make them: it panicked
+    /// while sanitizing the request (a fault in privlog, reported as an
+    /// error), and went on with the next one.
+    pub dropped_sanitize_error: u64,
     /// Records sanitized and offered to every sink.
     pub dispatched: u64,
     /// Per-sink accounting.
@@ -77,7 +86,12 @@ pub struct Stats {
 impl Stats {
     /// Whether every record is accounted for: in the pipeline and in every sink.
     pub fn is_balanced(&self) -> bool {
-        self.created == self.queued + self.dropped_queue_full + self.dropped_shutdown + self.dispatched
+        self.created
+            == self.queued
+                + self.dropped_queue_full
+                + self.dropped_shutdown
+                + self.dropped_sanitize_error
+                + self.dispatched
             && self
                 .sinks
                 .iter()

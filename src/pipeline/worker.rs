@@ -2,6 +2,7 @@
 //! out to the sinks' queues.
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::Batches;
 use super::handoff::{BoxPool, PREFILLED_BOXES, RawBox};
-use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender, WARN_EVERY, sub_queued};
+use super::runner::{self, Deadline, RateLimited, SendError, SinkQueue, SinkSender, WARN_EVERY, sub_queued};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
 use crate::limits::{DurationLimit, Limit, OutOfRange};
@@ -157,6 +158,7 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
                     deadline,
                     config,
                     clock: wall_clock,
+                    failures: RateLimited::default(),
                 }
                 .run()
             })?
@@ -220,6 +222,8 @@ struct Worker {
     deadline: Deadline,
     config: PipelineConfig,
     clock: Arc<RequestClock>,
+    /// Reports records the worker could not make, at most once per WARN_EVERY.
+    failures: RateLimited,
 }
 
 impl Worker {
@@ -298,8 +302,19 @@ impl Worker {
         while batch.len() < self.config.batch_size {
             match self.rx.try_recv() {
                 Ok(mut boxed) => {
-                    boxed.resolve_times(&self.clock);
-                    self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
+                    // No capture may end logging: one the worker fails on
+                    // (a fault in privlog) is dropped and counted, and the
+                    // worker goes on with the next.
+                    let filled = batch.len();
+                    let made = panic::catch_unwind(AssertUnwindSafe(|| {
+                        boxed.resolve_times(&self.clock);
+                        self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
+                    }));
+                    if made.is_err() {
+                        batch.unfill_to(filled);
+                        self.sanitizer.forget();
+                        self.count_failure();
+                    }
                     boxed.release();
                     self.read.push(boxed);
                 }
@@ -312,6 +327,19 @@ impl Worker {
         // Back to the request path, which overwrites them, the last one read first.
         self.pool.give_back(&mut self.read);
         full
+    }
+
+    fn count_failure(&mut self) {
+        let total = self.counters.dropped_sanitize_error.fetch_add(1, Relaxed) + 1;
+        if let Some(suppressed) = self.failures.check() {
+            tracing::error!(
+                target: "privlog",
+                records_dropped_total = total,
+                errors_suppressed = suppressed,
+                "privlog worker failed on a request's capture (a fault in privlog, please report it): \
+                 its record is dropped and counted as dropped_sanitize_error; logging goes on"
+            );
+        }
     }
 
     fn dispatch(&mut self, batches: &mut Batches, closing: bool) {
@@ -372,7 +400,54 @@ fn busy_park(taken: u32, target: u32, elapsed: Duration, min: Duration, max: Dur
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
+    use crate::sink::MemorySink;
+    use crate::{MasterKey, Policy};
+
+    /// Hands a capture of `GET path` to the pipeline, as the request path does.
+    fn request(pipeline: &Pipeline, path: &str) {
+        let mut raw = pipeline.handoff.take_box();
+        raw.begin(SystemTime::now(), http::Method::GET, http::Version::HTTP_11, None);
+        raw.set_path_query(path, None);
+        raw.status = Some(200);
+        pipeline.handoff.submit(raw);
+    }
+
+    #[test]
+    fn a_capture_the_worker_fails_on_is_counted_dropped_and_logging_goes_on() {
+        let mut sanitizer = Sanitizer::new(Policy::new(), &MasterKey::from_bytes([7; 32]));
+        sanitizer.panic_on_path = Some("/fails");
+        let memory = MemorySink::new();
+        let mut pipeline = match spawn(PipelineConfig::default(), sanitizer, vec![Box::new(memory.clone())]) {
+            Ok(p) => p,
+            Err(e) => panic!("spawn: {e}"),
+        };
+        // In one batch: the records around the failing one are kept.
+        for path in ["/a", "/fails", "/b"] {
+            request(&pipeline, path);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while memory.records().len() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the worker stopped: {:?}",
+                pipeline.stats.stats()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        // And in later batches: the worker is still running.
+        for path in ["/fails", "/c"] {
+            request(&pipeline, path);
+        }
+        assert!(pipeline.shutdown(Duration::from_secs(30)), "the pipeline finished");
+        let paths: Vec<String> = memory.records().into_iter().map(|r| r.path).collect();
+        assert_eq!(paths, ["/a", "/b", "/c"]);
+        let s = pipeline.stats.stats();
+        assert_eq!((s.created, s.dispatched, s.dropped_sanitize_error), (5, 3, 2), "{s:?}");
+        assert!(s.is_balanced(), "{s:?}");
+    }
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -299,6 +299,9 @@ pub(crate) struct Sanitizer {
     ips: SlotCache<IpAddr, String>,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<[u8], String>; 2],
+    /// Test builds: a path whose capture makes sanitizing panic, as a fault would.
+    #[cfg(test)]
+    pub(crate) panic_on_path: Option<&'static str>,
 }
 
 /// `dst = src`, in `dst`'s buffer.
@@ -402,7 +405,23 @@ impl Sanitizer {
             second: LastSecond::default(),
             ips: SlotCache::new(IP_SLOTS),
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
+            #[cfg(test)]
+            panic_on_path: None,
         }
+    }
+
+    /// Forgets everything remembered from earlier records (pseudonyms, token
+    /// claims, client texts, the epoch and second): after a record failed
+    /// half-way, nothing it may have left half-written is used again.
+    pub(crate) fn forget(&mut self) {
+        self.tokens.clear();
+        self.ips.clear();
+        for cache in &mut self.cache {
+            cache.clear();
+        }
+        self.current = None;
+        self.second = LastSecond::default();
+        self.scratch.clear();
     }
 
     /// The record of `raw`; what the application provided is taken out of it.
@@ -418,6 +437,10 @@ impl Sanitizer {
     /// a record costs few allocations. What the application provided is
     /// taken out of `raw`.
     pub(crate) fn sanitize_into(&mut self, raw: &mut RawRecord, out: &mut Record) {
+        #[cfg(test)]
+        if self.panic_on_path.is_some_and(|p| raw.path_and_query().0 == p) {
+            panic!("a capture the sanitizer fails on");
+        }
         let app_account = raw.app.account.take();
         let app_tenant = raw.app.tenant.take();
         let app_route = raw.app.route.take();
@@ -625,9 +648,29 @@ impl LastSecond {
 
     /// [`LastSecond::start_of`] without remembering the second.
     fn uncached(start: SystemTime, rotation: super::Rotation) -> (OffsetDateTime, i64) {
-        let ts = OffsetDateTime::from(start);
-        let ts = ts.replace_millisecond(ts.millisecond()).unwrap_or(ts);
+        let ts = record_time(start);
         (ts, rotation.bucket(ts))
+    }
+}
+
+/// The earliest time a record can hold: RFC 3339 writes four-digit years.
+const TS_MIN: OffsetDateTime = time::macros::datetime!(0000-01-01 00:00:00 UTC);
+/// The latest time a record can hold, at the schema's millisecond precision.
+const TS_MAX: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999 UTC);
+
+/// `start` as a record's time: cut to the millisecond, and within the years
+/// 0000 to 9999. A time outside them (a clock set wildly wrong) becomes the
+/// nearest time within, so the record is still written, and parses back.
+fn record_time(start: SystemTime) -> OffsetDateTime {
+    let nanos = match start.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i128::try_from(after.as_nanos()).unwrap_or(i128::MAX),
+        Err(before) => i128::try_from(before.duration().as_nanos()).map_or(i128::MIN, |n| -n),
+    };
+    let millis = nanos.div_euclid(1_000_000).saturating_mul(1_000_000);
+    match OffsetDateTime::from_unix_timestamp_nanos(millis) {
+        Ok(ts) => ts.clamp(TS_MIN, TS_MAX),
+        Err(_) if millis < 0 => TS_MIN,
+        Err(_) => TS_MAX,
     }
 }
 

@@ -13,7 +13,7 @@ pub enum DropReason {
     SinkQueueFull,
     /// The sink's `write` failed.
     SinkError,
-    /// The on-disk spool reached its size cap.
+    /// The on-disk spool could not take more: its size cap was reached or its disk is full.
     SpoolFull,
     /// The destination rejected the batch as invalid (written to the dead-letter file).
     Rejected,

@@ -26,6 +26,8 @@
 //! and reports every record's fate through the [`Ledger`].
 
 mod error;
+#[cfg(test)]
+mod extreme_records;
 mod fsize;
 mod ledger;
 mod memory;

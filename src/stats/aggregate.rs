@@ -561,23 +561,57 @@ impl Aggregator {
         self.key = key;
     }
 
-    /// Adds every group of `other` (which must group by the same keys).
+    /// Adds every group of `other` (which must group by the same keys). The
+    /// group caps hold here too: once a budget's cap is reached, groups of
+    /// `other` in that budget that are new here count under their period's
+    /// `(other)` row, as in [`add`](Self::add).
     pub fn merge(&mut self, other: Aggregator) {
-        if self.groups.is_empty() {
+        if self.groups.is_empty() && !self.over_caps(other.known, other.unmatched) {
             self.groups = other.groups;
             self.known = other.known;
             self.unmatched = other.unmatched;
             return;
         }
+        let mut folded = Vec::new();
         for (k, g) in other.groups {
+            let full = self.budget_full(g.budget);
             match self.groups.get_mut(&k) {
                 Some(mine) => mine.merge(&g),
+                None if full => {
+                    overflow_key(&self.dims, &k, &mut folded);
+                    self.groups
+                        .entry(folded.as_slice().into())
+                        .or_insert_with(|| Group::new(Budget::Fold))
+                        .merge(&g);
+                }
                 None => {
                     self.count_in(g.budget, 1);
                     self.groups.insert(k, g);
                 }
             }
         }
+    }
+
+    /// Whether the cap of groups of known routes ([`max_groups`](Self::max_groups))
+    /// and that of unmatched paths ([`max_unmatched_groups`](Self::max_unmatched_groups))
+    /// are reached: observations of further groups of that kind count under
+    /// `(other)`.
+    pub fn caps_reached(&self) -> (bool, bool) {
+        (self.budget_full(Budget::Known), self.budget_full(Budget::Unmatched))
+    }
+
+    /// Whether a new group in `budget` would be folded by its cap.
+    fn budget_full(&self, budget: Budget) -> bool {
+        match budget {
+            Budget::Known => self.known >= self.max_known,
+            Budget::Unmatched => self.unmatched >= self.max_unmatched.unwrap_or(self.max_known),
+            Budget::Fold => false,
+        }
+    }
+
+    /// Whether `known` and `unmatched` groups are more than the caps allow.
+    fn over_caps(&self, known: usize, unmatched: usize) -> bool {
+        known > self.max_known || unmatched > self.max_unmatched.unwrap_or(self.max_known)
     }
 
     /// Removes and returns the groups whose period starts before
@@ -775,6 +809,23 @@ fn encode_key(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut
     }
 }
 
+/// The key `key` counts under once the group cap is reached: its periods,
+/// `(other)` for every other key (what [`encode_key`] makes with `overflow`).
+fn overflow_key(dims: &[Dimension], key: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut rest = key;
+    for d in dims {
+        if d.is_period() {
+            let (part, tail) = rest.split_at(8.min(rest.len()));
+            out.extend_from_slice(part);
+            rest = tail;
+        } else {
+            out.extend_from_slice(&[OTHER_BYTE, SEP]);
+            rest = rest.iter().position(|&b| b == SEP).map_or(&[], |p| &rest[p + 1..]);
+        }
+    }
+}
+
 fn read_i64(b: &[u8]) -> Option<i64> {
     let a: [u8; 8] = b.get(..8)?.try_into().ok()?;
     Some(i64::from_be_bytes(a))
@@ -856,6 +907,15 @@ pub trait Accumulator: Send + Sized {
     fn add(&mut self, o: &Observation<'_>);
     /// Adds another partial result.
     fn merge(&mut self, other: Self);
+    /// Whether a [`Scan`](super::Scan) thread should merge this partial
+    /// result into the shared one now and start a new one: it holds `groups`
+    /// groups, or its group cap is reached (so the shared result, not this
+    /// part, decides which groups fold). Defaults to `false`: merged at the
+    /// end only.
+    fn hand_over_due(&self, groups: usize) -> bool {
+        let _ = groups;
+        false
+    }
 }
 
 impl Accumulator for Aggregator {
@@ -864,6 +924,9 @@ impl Accumulator for Aggregator {
     }
     fn merge(&mut self, other: Self) {
         Aggregator::merge(self, other);
+    }
+    fn hand_over_due(&self, groups: usize) -> bool {
+        self.groups.len() >= groups || self.budget_full(Budget::Known) || self.budget_full(Budget::Unmatched)
     }
 }
 
@@ -877,6 +940,9 @@ impl Accumulator for Vec<Aggregator> {
         for (a, b) in self.iter_mut().zip(other) {
             a.merge(b);
         }
+    }
+    fn hand_over_due(&self, groups: usize) -> bool {
+        self.iter().any(|a| a.hand_over_due(groups))
     }
 }
 

@@ -12,7 +12,9 @@ const SUB_BITS: u32 = 5;
 /// into 32 equal buckets, so a bucket is at most 1/32 of its value wide and a
 /// percentile read from its midpoint is within about 1.6 % of the true value.
 /// Two histograms merge by adding their buckets, so partial results from
-/// threads, files or periods combine exactly.
+/// threads, files or periods combine exactly. Only the buckets from the
+/// lowest to the highest value seen are kept, so a histogram of one value
+/// (a group seen once) takes one bucket, not every bucket below it.
 ///
 /// ```
 /// let mut h = privlog::stats::LatencyHistogram::new();
@@ -24,7 +26,10 @@ const SUB_BITS: u32 = 5;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LatencyHistogram {
+    /// The counts of buckets `first..first + counts.len()`; the first and the
+    /// last are never 0, so equal histograms are stored alike.
     counts: Vec<u64>,
+    first: usize,
     total: u64,
     max: u64,
 }
@@ -60,24 +65,38 @@ impl LatencyHistogram {
     #[inline]
     pub fn record(&mut self, us: u64) {
         let i = index_of(us);
-        if i >= self.counts.len() {
-            self.counts.resize(i + 1, 0);
-        }
-        self.counts[i] += 1;
+        self.cover(i, i + 1);
+        self.counts[i - self.first] += 1;
         self.total += 1;
         self.max = self.max.max(us);
     }
 
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        if other.counts.len() > self.counts.len() {
-            self.counts.resize(other.counts.len(), 0);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+        if !other.counts.is_empty() {
+            self.cover(other.first, other.first + other.counts.len());
+            let at = other.first - self.first;
+            for (a, b) in self.counts[at..].iter_mut().zip(&other.counts) {
+                *a += b;
+            }
         }
         self.total += other.total;
         self.max = self.max.max(other.max);
+    }
+
+    /// Makes room for the buckets `start..end` (`start < end`).
+    #[inline]
+    fn cover(&mut self, start: usize, end: usize) {
+        if self.counts.is_empty() {
+            self.first = start;
+        } else if start < self.first {
+            let grow = self.first - start;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.first = start;
+        }
+        if end - self.first > self.counts.len() {
+            self.counts.resize(end - self.first, 0);
+        }
     }
 
     /// How many values were recorded.
@@ -108,7 +127,7 @@ impl LatencyHistogram {
         for (i, &c) in self.counts.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                let (low, width) = bounds_of(i);
+                let (low, width) = bounds_of(self.first + i);
                 return (low + width / 2).min(self.max);
             }
         }
@@ -141,7 +160,35 @@ mod tests {
         assert_eq!(h.max(), u64::MAX);
     }
 
+    #[test]
+    fn one_value_takes_one_bucket() {
+        let mut h = LatencyHistogram::new();
+        h.record(10_000_000);
+        assert_eq!(h.counts.len(), 1);
+        h.record(10_000_000);
+        assert_eq!(h.counts, vec![2]);
+    }
+
     proptest! {
+        #[test]
+        fn stored_buckets_span_exactly_the_values_seen(a in prop::collection::vec(any::<u64>(), 0..50), b in prop::collection::vec(any::<u64>(), 0..50)) {
+            let mut ha = LatencyHistogram::new();
+            let mut hb = LatencyHistogram::new();
+            let mut all = LatencyHistogram::new();
+            for &v in &a { ha.record(v); all.record(v); }
+            for &v in &b { hb.record(v); all.record(v); }
+            ha.merge(&hb);
+            prop_assert_eq!(&ha, &all);
+            let indexes: Vec<usize> = a.iter().chain(&b).map(|&v| index_of(v)).collect();
+            match (indexes.iter().min(), indexes.iter().max()) {
+                (Some(&lo), Some(&hi)) => {
+                    prop_assert_eq!(all.first, lo);
+                    prop_assert_eq!(all.counts.len(), hi - lo + 1);
+                }
+                _ => prop_assert!(all.counts.is_empty()),
+            }
+        }
+
         #[test]
         fn percentile_is_within_two_percent_of_the_exact_rank(mut values in prop::collection::vec(0u64..50_000_000, 1..400), p in 0.0f64..=100.0) {
             let mut h = LatencyHistogram::new();

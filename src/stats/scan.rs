@@ -2,23 +2,23 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
-use std::path::PathBuf;
+use std::io::{self, BufRead, Read};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use flate2::read::MultiGzDecoder;
-
 use super::aggregate::Accumulator;
 use super::filter::Filter;
 use super::observation::Observation;
-use crate::read::ReadStats;
+use crate::read::{LineReader, MAX_LINE_LEN, ReadStats};
 
 /// Bytes handed to a parsing thread at a time, cut at a line end.
 const CHUNK: usize = 1 << 20;
-/// A line longer than this (no record is; a damaged file may be) is cut.
-const MAX_LINE: usize = 16 << 20;
+/// A parsing thread whose partial result holds this many groups merges it
+/// into the shared result and starts a new one, so memory is bounded by the
+/// shared result's group cap, not by the cap times the number of threads.
+const HAND_OVER_GROUPS: usize = 4096;
 
 /// What a scan read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,12 +51,21 @@ impl std::error::Error for ScanError {
 
 /// Reads record files (plain, gzip, or `-` for standard input) with one
 /// reading thread and several parsing threads, in memory bounded by the
-/// number of groups, not of records.
+/// number of groups, not of records or files.
 ///
-/// One thread reads (and decompresses) the files in order and cuts them into
-/// 1 MiB chunks at line ends; `threads` workers parse the chunks, each into
-/// its own accumulator, and the partial results are merged at the end. Torn
-/// and damaged lines are skipped and counted.
+/// One thread opens the files one at a time, in order, reads (and
+/// decompresses) each and cuts it into 1 MiB chunks at line ends; `threads`
+/// workers parse the chunks, each into its own accumulator, and merge it
+/// into one shared result at the end, or as soon as it holds 4096 groups or
+/// reaches a group cap (then starting a new one). With an
+/// [`Aggregator`](super::Aggregator) capped by
+/// [`max_groups`](super::Aggregator::max_groups) and
+/// [`max_unmatched_groups`](super::Aggregator::max_unmatched_groups), memory
+/// is bounded by the caps whatever the number of threads or distinct groups,
+/// and a group past a cap is counted under `(other)` in full. Torn and
+/// damaged lines are skipped and counted; a line longer than any record can
+/// be ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)) is read past without
+/// being held and counted once.
 ///
 /// ```no_run
 /// use privlog::stats::{Aggregator, Dimension, Scan};
@@ -73,6 +82,7 @@ pub struct Scan {
     filter: Filter,
     progress: Arc<AtomicU64>,
     chunk: usize,
+    hand_over_groups: usize,
 }
 
 impl Scan {
@@ -84,6 +94,7 @@ impl Scan {
             filter: Filter::default(),
             progress: Arc::new(AtomicU64::new(0)),
             chunk: CHUNK,
+            hand_over_groups: HAND_OVER_GROUPS,
         }
     }
 
@@ -109,51 +120,54 @@ impl Scan {
     /// into an accumulator made by `make` (one per thread).
     ///
     /// # Errors
-    /// A file that cannot be opened, before anything is read. A read error
-    /// in the middle of a file (a truncated gzip member) is counted as one
-    /// skipped line and the scan goes on with the next file.
+    /// A file that cannot be opened: checked for every file before anything
+    /// is read (and again when its turn comes). A read error in the middle
+    /// of a file (a truncated gzip member) is counted as one skipped line and
+    /// the scan goes on with the next file.
     pub fn run<A: Accumulator>(self, make: impl Fn() -> A + Sync) -> Result<(A, ScanReport), ScanError> {
-        let mut inputs: Vec<Box<dyn Read + Send>> = Vec::with_capacity(self.paths.len());
-        for p in &self.paths {
-            inputs.push(open_counted(p, &self.progress).map_err(|source| ScanError {
+        // Each file is opened and closed again here, so a missing or
+        // unreadable one stops the scan before it starts, however many files
+        // there are; the reading thread then holds one file open at a time.
+        for p in self.paths.iter().filter(|p| p.as_os_str() != "-") {
+            File::open(p).map_err(|source| ScanError {
                 path: p.clone(),
                 source,
-            })?);
+            })?;
         }
         let (tx, rx) = sync_channel::<Vec<u8>>(self.threads * 2);
         let rx = Mutex::new(rx);
         let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(self.threads * 3);
         let filter = &self.filter;
         let make = &make;
-        std::thread::scope(|s| {
-            let chunk = self.chunk;
-            let reader = s.spawn(move || read_chunks(inputs, chunk, tx, pool_rx));
+        let shared: Mutex<Option<A>> = Mutex::new(None);
+        let result = std::thread::scope(|s| {
+            let (chunk, hand_over_groups) = (self.chunk, self.hand_over_groups);
+            let (paths, progress) = (&self.paths, &self.progress);
+            let reader = s.spawn(move || read_chunks(paths, progress, chunk, tx, pool_rx));
             let workers: Vec<_> = (0..self.threads)
                 .map(|_| {
-                    let rx = &rx;
+                    let (rx, shared) = (&rx, &shared);
                     let pool = pool_tx.clone();
-                    s.spawn(move || parse_chunks(rx, pool, filter, make()))
+                    s.spawn(move || parse_chunks(rx, pool, filter, make, shared, hand_over_groups))
                 })
                 .collect();
             drop(pool_tx);
-            let io_errors = reader.join().unwrap_or(1);
-            let mut acc: Option<A> = None;
+            let damaged = reader.join().unwrap_or(Ok(1));
             let mut report = ScanReport::default();
-            report.read.skipped += io_errors;
             for w in workers {
-                if let Ok((a, r)) = w.join() {
+                if let Ok(r) = w.join() {
                     report.read.records += r.read.records;
                     report.read.skipped += r.read.skipped;
                     report.read.blank += r.read.blank;
                     report.matched += r.matched;
-                    match acc.as_mut() {
-                        Some(x) => x.merge(a),
-                        None => acc = Some(a),
-                    }
                 }
             }
-            Ok((acc.unwrap_or_else(make), report))
-        })
+            report.read.skipped += damaged?;
+            Ok(report)
+        });
+        let report = result?;
+        let acc = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+        Ok((acc.unwrap_or_else(make), report))
     }
 }
 
@@ -170,88 +184,84 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-fn open_counted(path: &std::path::Path, counter: &Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
+fn open_counted(path: &Path, counter: &Arc<AtomicU64>) -> io::Result<Box<dyn BufRead + Send>> {
     let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(path)?)
     };
-    let mut r = BufReader::with_capacity(
-        1 << 16,
-        Counted {
-            inner: raw,
-            counter: Arc::clone(counter),
-        },
-    );
-    let head = io::BufRead::fill_buf(&mut r)?;
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Box::new(MultiGzDecoder::new(r)))
-    } else {
-        Ok(Box::new(r))
-    }
+    let counted = Counted {
+        inner: raw,
+        counter: Arc::clone(counter),
+    };
+    crate::read::decode(counted).map(|(reader, _)| reader)
 }
 
-/// Cuts every input into chunks that end at a line end; returns the number
-/// of read errors (each ends its file).
+/// Opens the files one at a time and cuts each into chunks of whole lines,
+/// leaving out lines longer than [`MAX_LINE_LEN`]; returns the lines lost to
+/// read errors (one per error, which ends its file) and to over-long lines.
+///
+/// # Errors
+/// A file that cannot be opened.
 fn read_chunks(
-    inputs: Vec<Box<dyn Read + Send>>,
+    paths: &[PathBuf],
+    progress: &Arc<AtomicU64>,
     chunk: usize,
     tx: SyncSender<Vec<u8>>,
     pool: Receiver<Vec<u8>>,
-) -> u64 {
-    let mut errors = 0;
-    let mut carry: Vec<u8> = Vec::new();
-    for mut input in inputs {
+) -> Result<u64, ScanError> {
+    let mut damaged = 0;
+    for path in paths {
+        let input = open_counted(path, progress).map_err(|source| ScanError {
+            path: path.clone(),
+            source,
+        })?;
+        let mut lines = LineReader::new(input);
         loop {
-            let mut buf = pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(chunk + 4096));
+            let mut buf = pool
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(chunk + MAX_LINE_LEN + 1));
             buf.clear();
-            buf.append(&mut carry);
-            let mut eof = false;
-            // Fill to `chunk` bytes, and further while no line end has been
-            // seen yet, so a chunk never ends inside its only line.
-            while buf.len() < chunk || (buf.len() < MAX_LINE && !buf.contains(&b'\n')) {
-                let start = buf.len();
-                buf.resize(start + chunk.saturating_sub(start).max(4096), 0);
-                match input.read(&mut buf[start..]) {
-                    Ok(0) => {
-                        buf.truncate(start);
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => buf.truncate(start + n),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-                    Err(_) => {
-                        buf.truncate(start);
-                        errors += 1;
-                        eof = true;
-                        break;
-                    }
+            let end = match lines.fill_chunk(&mut buf, chunk) {
+                Ok(end) => end,
+                Err(_) => {
+                    // A truncated gzip member or an unreadable tail: the line
+                    // being read is lost, counted once; the file ends here.
+                    buf.truncate(memchr::memrchr(b'\n', &buf).map_or(0, |nl| nl + 1));
+                    damaged += 1;
+                    true
                 }
-            }
-            if !eof {
-                // Keep the partial last line for the next chunk.
-                if let Some(nl) = buf.iter().rposition(|&b| b == b'\n') {
-                    carry.extend_from_slice(&buf[nl + 1..]);
-                    buf.truncate(nl + 1);
-                }
-            }
+            };
             if !buf.is_empty() && tx.send(buf).is_err() {
-                return errors;
+                return Ok(damaged + lines.long_lines());
             }
-            if eof {
+            if end {
                 break;
             }
         }
+        damaged += lines.long_lines();
     }
-    errors
+    Ok(damaged)
+}
+
+/// Merges a partial result into the shared one.
+fn hand_over<A: Accumulator>(shared: &Mutex<Option<A>>, part: A) {
+    let mut guard = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    match guard.as_mut() {
+        Some(acc) => acc.merge(part),
+        None => *guard = Some(part),
+    }
 }
 
 fn parse_chunks<A: Accumulator>(
     rx: &Mutex<Receiver<Vec<u8>>>,
     pool: SyncSender<Vec<u8>>,
     filter: &Filter,
-    mut acc: A,
-) -> (A, ScanReport) {
+    make: &(impl Fn() -> A + Sync),
+    shared: &Mutex<Option<A>>,
+    hand_over_groups: usize,
+) -> ScanReport {
+    let mut acc = make();
     let mut report = ScanReport::default();
     let no_filter = *filter == Filter::default();
     loop {
@@ -276,6 +286,9 @@ fn parse_chunks<A: Accumulator>(
                     if no_filter || filter.matches(&o) {
                         report.matched += 1;
                         acc.add(&o);
+                        if acc.hand_over_due(hand_over_groups) {
+                            hand_over(shared, std::mem::replace(&mut acc, make()));
+                        }
                     }
                 }
                 None => report.read.skipped += 1,
@@ -283,7 +296,8 @@ fn parse_chunks<A: Accumulator>(
         }
         let _ = pool.try_send(chunk);
     }
-    (acc, report)
+    hand_over(shared, acc);
+    report
 }
 
 #[cfg(test)]
@@ -353,6 +367,51 @@ mod tests {
             prop_assert_eq!(report.read.skipped, bad);
             prop_assert_eq!(agg.summaries(1), want.summaries(1));
             let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn a_capped_scan_keeps_totals_exact_and_each_kept_group_whole(
+            routes in prop::collection::vec((0usize..40, 0i64..3), 1..400),
+            cap in 1usize..30,
+            hand_over in 1usize..10,
+            threads in 1usize..4,
+            chunk in 64usize..2000,
+        ) {
+            let mut data = Vec::new();
+            let mut exact: std::collections::HashMap<(String, String), u64> = Default::default();
+            for (route, day) in &routes {
+                let ts = time::OffsetDateTime::from_unix_timestamp(1_795_132_800 + day * 86_400).expect("valid");
+                let path = format!("/scan/{route}");
+                data.extend_from_slice(Record::new(ts, "GET", path.clone()).to_ndjson().as_bytes());
+                let day = format!("2026-11-{}", 20 + day);
+                *exact.entry((day, path)).or_default() += 1;
+            }
+            let dir = std::env::temp_dir().join(format!("privlog-scan-cap-{}-{cap}-{hand_over}-{threads}-{chunk}-{}", std::process::id(), routes.len()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            let path = dir.join("r.ndjson");
+            std::fs::write(&path, &data).expect("write");
+            let mut scan = Scan::new(vec![path]).threads(threads);
+            scan.chunk = chunk;
+            scan.hand_over_groups = hand_over;
+            let (agg, report) = scan
+                .run(|| Aggregator::new(vec![Dimension::Day, Dimension::Route]).max_groups(cap))
+                .expect("scan");
+            let _ = std::fs::remove_dir_all(&dir);
+            prop_assert_eq!(report.read.records, routes.len() as u64);
+            // At most `cap` groups, plus one (other) group per day.
+            prop_assert!(agg.len() <= cap + 3, "{} groups", agg.len());
+            let rows = agg.summaries(1).rows;
+            prop_assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), routes.len() as u64);
+            for r in rows.iter().filter(|r| r.route.as_deref() != Some(crate::stats::OTHER)) {
+                let key = (r.day.clone().unwrap_or_default(), r.route.clone().unwrap_or_default());
+                prop_assert_eq!(Some(&r.requests), exact.get(&key), "{:?}", key);
+            }
+            if exact.len() <= cap {
+                prop_assert_eq!(rows.len(), exact.len(), "nothing folds below the cap");
+            }
         }
     }
 

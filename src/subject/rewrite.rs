@@ -10,6 +10,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use super::{LineMatch, SubjectMatcher};
+use crate::read::{Line, LineReader};
 use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, WithinLimit, lock};
 
 /// What a subject request found in one file.
@@ -22,8 +23,14 @@ pub struct FileReport {
     pub records: u64,
     /// Records of the requested accounts (exported, or erased).
     pub matched: u64,
-    /// Lines that are not records (blank, torn, damaged); erasing keeps them as they are.
+    /// Lines that are not records (blank, torn, damaged, over-long); erasing
+    /// keeps them as they are.
     pub not_records: u64,
+    /// Of the lines that are not records, those longer than any record can be
+    /// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)). They are read past
+    /// without being held in memory; erasing copies them through byte for
+    /// byte, as it does every line it cannot attribute to the account.
+    pub long_lines: u64,
     /// Records whose pseudonyms were made by a key missing from the ring, per
     /// key fingerprint. They may belong to the requested accounts.
     pub unknown_keys: BTreeMap<String, u64>,
@@ -32,6 +39,11 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    fn count_long(&mut self) {
+        self.not_records += 1;
+        self.long_lines += 1;
+    }
+
     fn count(&mut self, m: &LineMatch) {
         match m {
             LineMatch::Subject(_) => {
@@ -173,6 +185,10 @@ fn decoded(file: &File, gz: bool) -> Box<dyn BufRead + '_> {
 /// Calls `found(account_index, line)` for every record of the matcher's
 /// accounts in `path` (plain or gzip NDJSON), with the line's original bytes.
 ///
+/// Memory stays small whatever the file holds: it is decompressed as it is
+/// read, and a line longer than any record can be is read past without being
+/// held and counted in [`FileReport::long_lines`].
+///
 /// # Errors
 /// [`SubjectError::Io`] when the file cannot be read, or `found` fails.
 pub fn export_file(
@@ -186,17 +202,18 @@ pub fn export_file(
     };
     let file = File::open(path).map_err(io_err(path, "open"))?;
     let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
-    let mut reader = decoded(&file, gz);
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(io_err(path, "read"))? == 0 {
-            break;
-        }
-        let m = matcher.match_line(&line);
-        report.count(&m);
-        if let LineMatch::Subject(i) = m {
-            found(i, &line).map_err(io_err(path, "write the export of"))?;
+    let mut lines = LineReader::new(decoded(&file, gz));
+    while let Some(line) = lines.next_line().map_err(io_err(path, "read"))? {
+        match line {
+            Line::Whole(line) => {
+                let m = matcher.match_line(line);
+                report.count(&m);
+                if let LineMatch::Subject(i) = m {
+                    found(i, line).map_err(io_err(path, "write the export of"))?;
+                }
+            }
+            // Not a record: the rest of it is passed over by the next read.
+            Line::Long(_) => report.count_long(),
         }
     }
     Ok(report)
@@ -261,7 +278,12 @@ const MAX_ATTEMPTS: u32 = 3;
 /// Rewrites `path` without the records of the matcher's accounts.
 ///
 /// Every other line — other people's records, damaged lines — is copied byte
-/// for byte. The new content goes to a temporary file in the same directory,
+/// for byte. That includes lines longer than any record can be
+/// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)): such a line cannot be a
+/// record of the account, and erasing must not destroy what it cannot
+/// attribute, so it is streamed through unchanged (never held in memory) and
+/// counted in [`FileReport::long_lines`] for the operator to look at (for
+/// example with `privlog audit`). The new content goes to a temporary file in the same directory,
 /// which is synced and renamed over the original (then the directory is
 /// synced), so a crash leaves either the old or the new file, never half of
 /// one. A gzip file is written back gzip-compressed. A file with nothing to
@@ -313,32 +335,57 @@ struct Pass<'a> {
     temp: Option<Temp>,
     /// Bytes (decompressed) read and handled so far.
     offset: u64,
-    line: Vec<u8>,
 }
 
 impl Pass<'_> {
-    /// Handles the lines `reader` yields up to its end. Unless `last`, a
-    /// line without its newline at the end is left for later: a sink may
-    /// still be writing it.
-    fn read(&mut self, reader: &mut dyn BufRead, matcher: &mut SubjectMatcher, last: bool) -> Result<(), SubjectError> {
+    /// Handles the lines `lines` yields up to its end. Unless `last`, a line
+    /// without its newline at the end is left for later: a sink may still be
+    /// writing it. A line longer than any record is copied through (or
+    /// passed over while nothing is erased yet) as it is read.
+    fn read(
+        &mut self,
+        lines: &mut LineReader<Box<dyn BufRead + '_>>,
+        matcher: &mut SubjectMatcher,
+        last: bool,
+    ) -> Result<(), SubjectError> {
+        // The rest of a long line the previous read ended in.
+        self.offset += self.pass_rest(lines)?;
         loop {
-            let n = reader
-                .read_until(b'\n', &mut self.line)
-                .map_err(io_err(self.path, "read"))?;
-            if n == 0 || (!last && !self.line.ends_with(b"\n")) {
-                break;
+            let line = if last {
+                lines.next_line()
+            } else {
+                lines.next_ended_line()
+            };
+            match line.map_err(io_err(self.path, "read"))? {
+                None => return Ok(()),
+                Some(Line::Whole(line)) => self.handle(line, matcher)?,
+                Some(Line::Long(head)) => {
+                    self.report.count_long();
+                    if let Some(out) = self.temp.as_mut().and_then(|t| t.out.as_mut()) {
+                        out.writer()
+                            .write_all(head)
+                            .map_err(io_err(self.path, "write the new copy of"))?;
+                    }
+                    self.offset += head.len() as u64;
+                    self.offset += self.pass_rest(lines)?;
+                }
             }
-            self.handle(matcher)?;
         }
-        if last && !self.line.is_empty() {
-            // A torn last line: kept as it is.
-            self.handle(matcher)?;
-        }
-        Ok(())
     }
 
-    fn handle(&mut self, matcher: &mut SubjectMatcher) -> Result<(), SubjectError> {
-        let m = matcher.match_line(&self.line);
+    /// Copies the rest of a long line to the new copy, or passes over it
+    /// while there is none; returns its bytes.
+    fn pass_rest(&mut self, lines: &mut LineReader<Box<dyn BufRead + '_>>) -> Result<u64, SubjectError> {
+        match self.temp.as_mut().and_then(|t| t.out.as_mut()) {
+            Some(out) => lines
+                .copy_rest(out.writer())
+                .map_err(io_err(self.path, "copy a long line of")),
+            None => lines.skip_rest().map_err(io_err(self.path, "read")),
+        }
+    }
+
+    fn handle(&mut self, line: &[u8], matcher: &mut SubjectMatcher) -> Result<(), SubjectError> {
+        let m = matcher.match_line(line);
         self.report.count(&m);
         let erase = matches!(m, LineMatch::Subject(_));
         if erase && self.temp.is_none() && !self.dry_run {
@@ -346,11 +393,10 @@ impl Pass<'_> {
         }
         if !erase && let Some(out) = self.temp.as_mut().and_then(|t| t.out.as_mut()) {
             out.writer()
-                .write_all(&self.line)
+                .write_all(line)
                 .map_err(io_err(self.path, "write the new copy of"))?;
         }
-        self.offset += self.line.len() as u64;
-        self.line.clear();
+        self.offset += line.len() as u64;
         Ok(())
     }
 }
@@ -366,7 +412,7 @@ fn erase_once(
     let file = open_for_lock(path, dry_run).map_err(io_err(path, "open"))?;
     let opened = file.metadata().map_err(io_err(path, "open"))?;
     let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
-    let mut reader = decoded(&file, gz);
+    let mut lines = LineReader::new(decoded(&file, gz));
     let mut pass = Pass {
         path,
         file: &file,
@@ -378,14 +424,13 @@ fn erase_once(
         },
         temp: None,
         offset: 0,
-        line: Vec::with_capacity(1024),
     };
     if dry_run {
-        pass.read(&mut reader, matcher, true)?;
+        pass.read(&mut lines, matcher, true)?;
         return Ok(Some(pass.report));
     }
     // Everything up to the end as it is now, while sinks may go on appending.
-    pass.read(&mut reader, matcher, false)?;
+    pass.read(&mut lines, matcher, false)?;
     if let Some(out) = pass.temp.as_mut().and_then(|t| t.out.as_mut()) {
         out.sync_so_far().map_err(io_err(path, "write the new copy of"))?;
     }
@@ -419,13 +464,13 @@ fn erase_once(
         // Nothing appends to compressed files.
         locked.len() == opened.len() && locked.modified().ok() == opened.modified().ok()
     } else {
-        locked.len() >= pass.offset + pass.line.len() as u64
+        locked.len() >= pass.offset + lines.unended_len() as u64
     };
     if !unchanged {
         return Err(SubjectError::Changed { path: path.to_owned() });
     }
     // The lines appended while the file was read.
-    pass.read(&mut reader, matcher, true)?;
+    pass.read(&mut lines, matcher, true)?;
     let Some(mut temp) = pass.temp.take() else {
         return Ok(Some(pass.report));
     };

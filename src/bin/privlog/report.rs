@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use privlog::stats::{Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary};
 
-use crate::stats::{check_k, check_published_range, filter_from, footer, scan_with_progress};
+use crate::stats::{
+    DEFAULT_MAX_GROUPS, DEFAULT_MAX_UNMATCHED_GROUPS, cap_note, capped, check_k, check_max_groups,
+    check_published_range, filter_from, footer, scan_with_progress,
+};
 
 /// Arguments of `privlog report`.
 #[derive(clap::Args)]
@@ -39,10 +42,17 @@ pub(crate) struct Args {
     /// Parsing threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// Keep at most N groups of known routes per chart; requests of further ones count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_GROUPS, value_name = "N")]
+    pub(crate) max_groups: usize,
+    /// Keep at most N groups of unmatched paths per chart; requests of further ones count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_UNMATCHED_GROUPS, value_name = "N")]
+    pub(crate) max_unmatched_groups: usize,
 }
 
 pub(crate) fn run(args: Args) -> crate::CliResult {
     check_k(args.k)?;
+    check_max_groups(args.max_groups, args.max_unmatched_groups)?;
     let filter = filter_from(args.from.as_deref(), args.to.as_deref(), None, None, None)?;
     check_published_range(&filter, args.k, &[Dimension::Day])?;
     let nfiles = args.files.len();
@@ -54,7 +64,10 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         vec![Dimension::Status],
     ];
     let (aggs, scan) = scan_with_progress(args.files, args.threads, filter, || {
-        groupings.iter().map(|d| Aggregator::new(d.clone())).collect::<Vec<_>>()
+        groupings
+            .iter()
+            .map(|d| capped(d.clone(), args.max_groups, args.max_unmatched_groups))
+            .collect::<Vec<_>>()
     })?;
     let [by_day, by_day_status, by_route, total, by_status] =
         <[Aggregator; 5]>::try_from(aggs).map_err(|_| "internal error: the report's groupings were lost")?;
@@ -70,10 +83,11 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         matched: scan.matched,
         skipped: scan.read.skipped,
     };
+    let cap = cap_note(&[&by_day, &by_day_status, &by_route, &total, &by_status]);
     let html = render(&data);
     std::fs::write(&args.output, html)
         .map_err(|e| format!("cannot write the report to {}: {e}", args.output.display()))?;
-    eprintln!("{}", footer(nfiles, &scan, &data.by_day));
+    eprintln!("{}{cap}", footer(nfiles, &scan, &data.by_day));
     eprintln!("privlog report: wrote {}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }

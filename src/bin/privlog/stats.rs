@@ -29,7 +29,11 @@ on standard error.
 
 \"vouched\" (vouched_accounts) is the count to publish as accounts. \"all accounts\"
 (distinct_accounts) also counts accounts that requests only claimed, which anyone can
-inflate.")]
+inflate.
+
+Memory is bounded whatever the input: at most --max-groups groups of known routes and
+--max-unmatched-groups groups of unmatched paths are kept; requests of further groups
+count under (other) (every total stays exact), and standard error says so.")]
 pub(crate) struct Args {
     /// Record files: NDJSON, plain or .gz; `-` reads standard input.
     #[arg(required = true, value_name = "FILES")]
@@ -61,7 +65,24 @@ pub(crate) struct Args {
     /// Parsing threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     pub(crate) threads: Option<usize>,
+    /// Keep at most N groups of known routes; requests of further ones count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_GROUPS, value_name = "N")]
+    pub(crate) max_groups: usize,
+    /// Keep at most N groups of unmatched paths (no route template: scanners,
+    /// typos); requests of further ones count under (other).
+    #[arg(long, default_value_t = DEFAULT_MAX_UNMATCHED_GROUPS, value_name = "N")]
+    pub(crate) max_unmatched_groups: usize,
 }
+
+/// Groups of known routes `stats` and `report` keep per grouping before
+/// further ones count under `(other)`: room for every route of an
+/// application over many periods.
+pub(crate) const DEFAULT_MAX_GROUPS: usize = 100_000;
+
+/// Groups of unmatched paths `stats` and `report` keep per grouping: a flood
+/// of distinct scanner paths costs a bounded amount of memory (about 30 MiB
+/// at this cap) and never takes the room of known routes.
+pub(crate) const DEFAULT_MAX_UNMATCHED_GROUPS: usize = 20_000;
 
 /// How `privlog stats` prints its rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -118,6 +139,24 @@ pub(crate) fn check_k(k: u64) -> Result<(), Box<dyn std::error::Error + Send + S
     Ok(())
 }
 
+pub(crate) fn check_max_groups(known: usize, unmatched: usize) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if known == 0 {
+        return Err(format!("invalid --max-groups 0: use 1 or more (default {DEFAULT_MAX_GROUPS})").into());
+    }
+    if unmatched == 0 {
+        return Err(format!(
+            "invalid --max-unmatched-groups 0: use 1 or more (default {DEFAULT_MAX_UNMATCHED_GROUPS})"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// An aggregator grouping by `dims` with the command's group caps.
+pub(crate) fn capped(dims: Vec<Dimension>, known: usize, unmatched: usize) -> Aggregator {
+    Aggregator::new(dims).max_groups(known).max_unmatched_groups(unmatched)
+}
+
 /// Scans `files` with a progress bar on a terminal (nothing on a pipe).
 pub(crate) fn scan_with_progress<A: privlog::stats::Accumulator>(
     files: Vec<PathBuf>,
@@ -167,6 +206,7 @@ fn poll_progress(bar: &indicatif::ProgressBar, done: &AtomicBool, progress: &Ato
 pub(crate) fn run(args: Args) -> crate::CliResult {
     let dims = Dimension::parse_list(&args.by)?;
     check_k(args.k)?;
+    check_max_groups(args.max_groups, args.max_unmatched_groups)?;
     let filter = filter_from(
         args.from.as_deref(),
         args.to.as_deref(),
@@ -176,10 +216,14 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     )?;
     check_published_range(&filter, args.k, &dims)?;
     let nfiles = args.files.len();
-    let (agg, report) = scan_with_progress(args.files, args.threads, filter, || Aggregator::new(dims.clone()))?;
+    let (agg, report) = scan_with_progress(args.files, args.threads, filter, || {
+        capped(dims.clone(), args.max_groups, args.max_unmatched_groups)
+    })?;
     let out = agg.summaries(args.k);
     let written = print_rows(args.format, &dims, &out.rows);
-    eprintln!("{}", footer(nfiles, &report, &out));
+    let mut footer = footer(nfiles, &report, &out);
+    footer.push_str(&cap_note(&[&agg]));
+    eprintln!("{footer}");
     match written {
         // The reader went away (`| head`): not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
@@ -236,6 +280,22 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
         s.push_str("; k-anonymity off (--k 1)");
     }
     s
+}
+
+/// A note naming the group caps the aggregators reached, so that requests
+/// of later groups were counted under `(other)`; empty when none was.
+pub(crate) fn cap_note(aggs: &[&Aggregator]) -> String {
+    let (known, unmatched) = aggs.iter().fold((false, false), |(k, u), a| {
+        let (ak, au) = a.caps_reached();
+        (k || ak, u || au)
+    });
+    let options = match (known, unmatched) {
+        (false, false) => return String::new(),
+        (true, false) => "--max-groups",
+        (false, true) => "--max-unmatched-groups",
+        (true, true) => "--max-groups and --max-unmatched-groups",
+    };
+    format!("; group cap reached ({options}): requests of further groups are counted under (other), totals exact")
 }
 
 const METRICS: [&str; 9] = [

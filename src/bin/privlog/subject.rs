@@ -278,12 +278,13 @@ fn erase(args: EraseArgs) -> crate::CliResult {
                 };
                 writeln!(
                     out,
-                    "{}: {} records, {} {}, {} other lines kept ({state})",
+                    "{}: {} records, {} {}, {} other lines kept{} ({state})",
                     path.display(),
                     r.records,
                     r.matched,
                     if args.dry_run { "to erase" } else { "erased" },
                     r.records - r.matched + r.not_records,
+                    long_note(r.long_lines),
                 )?;
                 reports.push(r);
             }
@@ -312,16 +313,28 @@ fn erase(args: EraseArgs) -> crate::CliResult {
     Ok(code)
 }
 
+/// `, including N over-long lines` for a file with lines longer than any
+/// record can be; empty otherwise.
+fn long_note(n: u64) -> String {
+    match n {
+        0 => String::new(),
+        1 => ", including 1 over-long line (not a record: longer than any record can be)".to_owned(),
+        n => format!(", including {n} over-long lines (not records: longer than any record can be)"),
+    }
+}
+
 /// Prints the totals and warns about records made with keys missing from the
 /// ring; exit status 1 when there are such records (the request is incomplete).
 fn summarize(err: &mut impl Write, reports: &[FileReport], verb: &str) -> io::Result<ExitCode> {
     let matched: u64 = reports.iter().map(|r| r.matched).sum();
     let records: u64 = reports.iter().map(|r| r.records).sum();
     let damaged: u64 = reports.iter().map(|r| r.not_records).sum();
+    let long: u64 = reports.iter().map(|r| r.long_lines).sum();
     writeln!(
         err,
-        "{} files, {records} records, {matched} {verb}, {damaged} lines that are not records",
-        reports.len()
+        "{} files, {records} records, {matched} {verb}, {damaged} lines that are not records{}",
+        reports.len(),
+        long_note(long)
     )?;
     let mut unknown: BTreeMap<&str, u64> = BTreeMap::new();
     for r in reports {

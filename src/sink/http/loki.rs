@@ -102,7 +102,8 @@ impl Encoder for Loki {
                     out.push(b',');
                 }
                 out.extend_from_slice(b"[\"");
-                out.extend_from_slice(r.ts.unix_timestamp_nanos().to_string().as_bytes());
+                // Loki takes no time before 1970 (the line keeps the record's own).
+                out.extend_from_slice(r.ts.unix_timestamp_nanos().max(0).to_string().as_bytes());
                 out.extend_from_slice(b"\",");
                 line.clear();
                 write_ndjson(r, &mut line);

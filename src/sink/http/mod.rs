@@ -43,7 +43,10 @@
 //!
 //! Every record is counted in the sink's ledger as buffered, spooled,
 //! delivered or dropped with a reason (`rejected`, `spool_full`, `corrupt`,
-//! `shutdown`, `buffer_full`): nothing is lost silently.
+//! `shutdown`, `buffer_full`, `sink_error` for a spool write failing for
+//! another reason than a full disk): nothing is lost silently. When the disk
+//! fills up in the middle of a batch, the records the spool took count as
+//! spooled and only the others as `spool_full`.
 //!
 //! # Shutdown
 //!

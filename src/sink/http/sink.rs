@@ -177,8 +177,16 @@ impl HttpSink {
                 }
             }
             Err(e) => {
-                self.ledger.drop_held(Held::Buffered, DropReason::SpoolFull, n);
-                self.warn("cannot write the spool, records dropped", &e.to_string());
+                // The records the spool took before the error are in it.
+                let k = e.appended() as u64;
+                self.ledger.move_held(Held::Buffered, Held::Spooled, k);
+                self.ledger.drop_held(Held::Buffered, e.reason(), n - k);
+                let what = if k < n {
+                    "cannot write the spool, records dropped"
+                } else {
+                    "records spooled, but the spool cannot fsync"
+                };
+                self.warn(what, &e.to_string());
             }
         }
     }
@@ -244,14 +252,15 @@ impl HttpSink {
                 }
             };
             if batch.records.is_empty() {
-                // Only damage: account for it and read on.
-                let damaged = batch.damaged;
-                if let Err(e) = spool.ack(&batch) {
+                // Only damage: account for it and read on. The spool has
+                // moved past it even when it could not write that down.
+                let acked = spool.ack(&batch);
+                self.ledger.drop_held(Held::Spooled, DropReason::Corrupt, batch.damaged);
+                if let Err(e) = acked {
                     let msg = e.to_string();
                     self.warn("cannot acknowledge spooled records", &msg);
                     return false;
                 }
-                self.ledger.drop_held(Held::Spooled, DropReason::Corrupt, damaged);
                 continue;
             }
             let mut batch = batch;
@@ -524,5 +533,62 @@ impl Sink for HttpSink {
             spool.sync()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::sink::spool::{Fsync, SpoolConfig};
+
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A URL nothing listens on.
+    fn down_url() -> String {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_or(9, |a| a.port());
+        format!("http://127.0.0.1:{port}/ingest")
+    }
+
+    #[test]
+    fn damaged_spooled_records_are_counted_when_the_full_disk_refuses_the_acknowledgement() {
+        let tmp = TempDir(std::env::temp_dir().join(format!("privlog-http-sink-unit-{}", std::process::id())));
+        let cfg = SpoolConfig::new(&tmp.0).fsync(Fsync::Never);
+        {
+            let (mut spool, _) = Spool::open(cfg.clone()).unwrap_or_else(|e| panic!("open: {e}"));
+            // Whole frames whose lines are not records.
+            spool.append_unparsable(b"not a record");
+            spool.append_unparsable(b"{}");
+        }
+        let mut sink = HttpSink::builder(down_url())
+            .spool(cfg)
+            .build()
+            .unwrap_or_else(|e| panic!("build: {e}"));
+        let ledger = Ledger::detached("test");
+        sink.attach(ledger.clone());
+        assert_eq!(ledger.stats().spooled, 2);
+        // Not one byte left: the acknowledgement file cannot be written.
+        if let Some(spool) = sink.spool.as_mut() {
+            spool.faults.disk = Some(0);
+        }
+        let _ = sink.tick();
+        let s = ledger.stats();
+        assert_eq!(s.dropped_for(DropReason::Corrupt), 2, "{s:?}");
+        assert_eq!(
+            s.spooled,
+            sink.spooled(),
+            "the ledger's spooled count is the spool's: {s:?}"
+        );
+        assert!(s.is_balanced(), "{s:?}");
     }
 }

@@ -32,6 +32,14 @@
 //!   are refused and the caller counts them as
 //!   [`DropReason::SpoolFull`](crate::sink::DropReason::SpoolFull). Nothing else
 //!   is ever dropped by the spool.
+//! - An append is exact when the disk fails it: the records it reports
+//!   appended ([`AppendError::appended`] after an error) are whole in the
+//!   spool and are read back; no part of any other record is left behind. A
+//!   full disk refuses records
+//!   ([`AppendError::reason`] is `SpoolFull`) until space is freed, and
+//!   delivering spooled records frees it, even when the full disk refuses the
+//!   acknowledgement file (it is removed instead; after a restart the records
+//!   of the oldest segment left are delivered again).
 //! - [`Spool::open`] never hangs and never fails on damaged content: a torn
 //!   last write, a corrupt frame or a missing segment are skipped; valid
 //!   records before and after them are kept. Damage is counted exactly where
@@ -44,12 +52,19 @@
 //! - Durability against power loss follows [`Fsync`]; a killed process loses
 //!   nothing that was appended (the operating system still holds it).
 //!
-//! One process at a time may use a spool directory.
+//! One spool at a time may use a directory: [`Spool::open`] takes an
+//! exclusive `flock` on the directory itself (so it must be on a local file
+//! system), which no deletion of a file inside can release. The `lock` file
+//! earlier versions kept in the directory is no longer used on Unix and may
+//! be deleted (elsewhere, where a directory cannot be locked, it still holds
+//! the lock).
 
+mod error;
 mod frame;
 #[allow(clippy::module_inception)]
 mod spool;
 
+pub use error::AppendError;
 pub use spool::{Recovery, Spool, SpoolBatch};
 
 use std::path::PathBuf;

@@ -4,6 +4,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::error::{AppendError, IoFailure, io_err};
 use super::frame::{self, Parse, SEGMENT_MAGIC};
 use super::{Fsync, SpoolConfig};
 use crate::Record;
@@ -13,8 +14,6 @@ use crate::sink::SinkError;
 const SEGMENT_EXT: &str = "spool";
 const ACK_FILE: &str = "acked";
 const ACK_TMP: &str = "acked.tmp";
-/// Held locked by the process that has the spool open.
-const LOCK_FILE: &str = "lock";
 
 /// What [`Spool::open`] found from an earlier run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,17 +70,33 @@ pub struct Spool {
     unsynced: bool,
     last_sync: Instant,
     buf: Vec<u8>,
-    /// The locked lock file: one process per spool directory.
+    /// The spool directory, opened and locked: one spool per directory.
     _lock: File,
+    /// Failures a test makes happen.
+    #[cfg(test)]
+    pub(crate) faults: Faults,
+}
+
+/// Failures a test makes the spool meet, as a real file system would.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    /// The bytes of a simulated file system holding the segments and the
+    /// acknowledgement file: a write beyond it writes what fits, then fails
+    /// as on a full disk.
+    pub(crate) disk: Option<u64>,
+    /// Every fsync fails.
+    pub(crate) sync: bool,
 }
 
 impl Spool {
     /// Opens (or creates) the spool in `cfg.dir` and scans what an earlier run
     /// left there.
     ///
-    /// The spool holds an exclusive lock on the file `lock` in its directory
+    /// The spool holds an exclusive lock (`flock`) on its directory itself
     /// while it is open: two spools in one directory would deliver records
-    /// twice and delete each other's segments.
+    /// twice and delete each other's segments. Deleting or replacing any file
+    /// in the directory cannot release the lock.
     ///
     /// # Errors
     /// When a size or the fsync interval is out of range, the directory
@@ -92,25 +107,7 @@ impl Spool {
             .map_err(|e| SinkError::new(format!("invalid spool setting: {e}")))?;
         let dir = cfg.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| io_err("cannot create spool directory", &dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| io_err("cannot open spool lock file", &lock_path, e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(SinkError::new(format!(
-                    "spool directory {} is in use by another spool (the lock on {} is held); \
-                     give each process or sink its own spool directory",
-                    dir.display(),
-                    lock_path.display()
-                )));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err("cannot lock spool lock file", &lock_path, e)),
-        }
+        let lock = lock_dir(&dir)?;
         let mut found = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_err("cannot list spool directory", &dir, e))? {
             let entry = entry.map_err(|e| io_err("cannot list spool directory", &dir, e))?;
@@ -180,6 +177,8 @@ impl Spool {
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
             _lock: lock,
+            #[cfg(test)]
+            faults: Faults::default(),
             cfg,
         };
         let recovery = Recovery {
@@ -209,12 +208,16 @@ impl Spool {
         &self.cfg.dir
     }
 
-    /// Appends `records`, oldest first, and returns how many were appended.
-    /// The rest did not fit under [`SpoolConfig::max_bytes`].
+    /// Appends `records`, oldest first, and returns how many were appended:
+    /// all of them, or the first ones when the rest did not fit under
+    /// [`SpoolConfig::max_bytes`].
     ///
     /// # Errors
-    /// An I/O error (disk full, permissions): nothing of this call was appended.
-    pub fn append(&mut self, records: &[Record]) -> Result<usize, SinkError> {
+    /// An I/O error: a full disk, permissions, a failed `fsync`.
+    /// [`AppendError::appended`] says how many records, the first ones, were
+    /// appended whole before it; no part of a later record stays in the
+    /// spool, and appends succeed again once the cause is gone (space freed).
+    pub fn append(&mut self, records: &[Record]) -> Result<usize, AppendError> {
         let mut done = 0;
         let mut line = Vec::with_capacity(512);
         while done < records.len() {
@@ -239,14 +242,15 @@ impl Spool {
             if n == 0 {
                 break; // full
             }
-            self.write_frames()?;
+            // Either every frame of the chunk is written, or none is.
+            self.write_frames().map_err(|e| AppendError::new(done, e))?;
             self.next_seq += n as u64;
             done += n;
             if self.room_in_segment() == 0 {
-                self.seal()?;
+                self.seal().map_err(|e| AppendError::new(done, e))?;
             }
         }
-        self.after_write()?;
+        self.after_write().map_err(|e| AppendError::new(done, e))?;
         Ok(done)
     }
 
@@ -257,17 +261,32 @@ impl Spool {
         }
     }
 
-    fn write_frames(&mut self) -> Result<(), SinkError> {
+    /// Writes the frames in `buf` at the end of the open segment (opening a
+    /// new one if none is): all of them, or on failure none.
+    fn write_frames(&mut self) -> Result<(), IoFailure> {
         if self.writer.is_none() {
             self.new_segment()?;
         }
+        let room = self.room_on_disk();
         let (Some(file), Some(seg)) = (self.writer.as_mut(), self.segments.back_mut()) else {
-            return Err(SinkError::new("spool has no open segment"));
+            return Err(IoFailure::new(
+                "spool has no open segment in",
+                &self.cfg.dir,
+                io::Error::other("no segment"),
+            ));
         };
-        if let Err(e) = file.write_all(&self.buf) {
-            // Leave no half frame behind: later appends must start clean.
-            let _ = file.set_len(seg.bytes);
-            return Err(io_err("cannot append to spool segment", &seg.path, e));
+        if let Err(e) = put(file, &self.buf, room) {
+            // Leave no part of a frame behind, and write the next append
+            // where this one started.
+            let undone = file
+                .set_len(seg.bytes)
+                .and_then(|()| file.seek(SeekFrom::Start(seg.bytes)));
+            if undone.is_err() {
+                // The segment may end in part of a frame, which reading
+                // skips: the next append starts a new segment.
+                self.writer = None;
+            }
+            return Err(IoFailure::new("cannot append to spool segment", &seg.path, e));
         }
         seg.bytes += self.buf.len() as u64;
         self.total_bytes += self.buf.len() as u64;
@@ -275,7 +294,7 @@ impl Spool {
         Ok(())
     }
 
-    fn new_segment(&mut self) -> Result<(), SinkError> {
+    fn new_segment(&mut self) -> Result<(), IoFailure> {
         if let Some(back) = self.segments.back()
             && back.first_seq == self.next_seq
         {
@@ -290,10 +309,10 @@ impl Spool {
             .truncate(true)
             .write(true)
             .open(&path)
-            .map_err(|e| io_err("cannot create spool segment", &path, e))?;
-        if let Err(e) = file.write_all(SEGMENT_MAGIC) {
+            .map_err(|e| IoFailure::new("cannot create spool segment", &path, e))?;
+        if let Err(e) = put(&mut file, SEGMENT_MAGIC, self.room_on_disk()) {
             let _ = fs::remove_file(&path);
-            return Err(io_err("cannot write spool segment", &path, e));
+            return Err(IoFailure::new("cannot write spool segment", &path, e));
         }
         if self.cfg.fsync == Fsync::Always {
             sync_dir(&self.cfg.dir);
@@ -314,20 +333,19 @@ impl Spool {
     }
 
     /// Stops appending to the current segment; the next append starts a new one.
-    fn seal(&mut self) -> Result<(), SinkError> {
+    fn seal(&mut self) -> Result<(), IoFailure> {
         if let Some(file) = self.writer.take()
             && self.cfg.fsync != Fsync::Never
         {
-            file.sync_data()
-                .map_err(|e| io_err("cannot fsync spool segment", &self.cfg.dir, e))?;
+            self.sync_file(&file)?;
         }
         Ok(())
     }
 
-    fn after_write(&mut self) -> Result<(), SinkError> {
+    fn after_write(&mut self) -> Result<(), IoFailure> {
         match self.cfg.fsync {
-            Fsync::Always => self.sync(),
-            Fsync::Interval(d) if self.last_sync.elapsed() >= d => self.sync(),
+            Fsync::Always => self.sync_now(),
+            Fsync::Interval(d) if self.last_sync.elapsed() >= d => self.sync_now(),
             _ => Ok(()),
         }
     }
@@ -337,15 +355,58 @@ impl Spool {
     /// # Errors
     /// The `fsync` error.
     pub fn sync(&mut self) -> Result<(), SinkError> {
+        Ok(self.sync_now()?)
+    }
+
+    fn sync_now(&mut self) -> Result<(), IoFailure> {
         if self.unsynced {
             if let Some(file) = &self.writer {
-                file.sync_data()
-                    .map_err(|e| io_err("cannot fsync spool segment", &self.cfg.dir, e))?;
+                self.sync_file(file)?;
             }
             self.unsynced = false;
         }
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    fn sync_file(&self, file: &File) -> Result<(), IoFailure> {
+        #[cfg(test)]
+        if self.faults.sync {
+            return Err(IoFailure::new(
+                "cannot fsync spool segment in",
+                &self.cfg.dir,
+                io::Error::other("fsync failed"),
+            ));
+        }
+        file.sync_data()
+            .map_err(|e| IoFailure::new("cannot fsync spool segment in", &self.cfg.dir, e))
+    }
+
+    /// Appends a whole, valid frame whose line is `payload` as it is (not a
+    /// record), as damage no checksum catches.
+    #[cfg(test)]
+    pub(crate) fn append_unparsable(&mut self, payload: &[u8]) {
+        self.buf.clear();
+        frame::encode(self.next_seq, payload, &mut self.buf);
+        if let Err(e) = self.write_frames() {
+            panic!("{}", SinkError::from(e));
+        }
+        self.next_seq += 1;
+    }
+
+    /// The bytes a write may still take on the file system, where a test
+    /// simulates a small one; `None`: as many as the file system takes.
+    #[cfg(not(test))]
+    fn room_on_disk(&self) -> Option<u64> {
+        None
+    }
+
+    #[cfg(test)]
+    fn room_on_disk(&self) -> Option<u64> {
+        let ack = fs::metadata(self.cfg.dir.join(ACK_FILE)).map_or(0, |m| m.len());
+        self.faults
+            .disk
+            .map(|d| d.saturating_sub(self.total_bytes).saturating_sub(ack))
     }
 
     /// Periodic upkeep: the interval `fsync`. Call it from a sink's `tick`.
@@ -460,19 +521,33 @@ impl Spool {
     /// Marks `batch` delivered: persists the acknowledgement and deletes
     /// segments whose records are all delivered.
     ///
+    /// When the acknowledgement cannot be written (a full disk), the
+    /// delivered segments are deleted all the same, so the space comes back:
+    /// the acknowledgement file, now stale, is removed first, and a later
+    /// open starts at the oldest segment left, delivering its already
+    /// delivered records again rather than taking deleted ones for lost.
+    ///
     /// # Errors
-    /// An I/O error writing the acknowledgement file.
+    /// An I/O error writing the acknowledgement file or deleting a segment.
+    /// The batch counts as acknowledged in this process either way.
     pub fn ack(&mut self, batch: &SpoolBatch) -> Result<(), SinkError> {
         self.cursor = batch.end;
         self.acked = self.acked.max(batch.last_seq).max(batch.end.expected.saturating_sub(1));
-        self.write_ack()?;
-        // Whole segments before the one being read are done.
-        while let Some(front) = self.segments.front() {
-            let done_before_cursor = front.first_seq < self.cursor.segment;
-            let all_acked = self.segments.len() == 1 && self.acked.saturating_add(1) >= self.next_seq;
-            if !(done_before_cursor || all_acked) {
-                break;
+        let persisted = self.write_ack();
+        let done = self.delivered_segments();
+        if done == 0 {
+            return persisted;
+        }
+        if persisted.is_err() {
+            let ack = self.cfg.dir.join(ACK_FILE);
+            if let Err(e) = fs::remove_file(&ack)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                // The stale acknowledgement stays: so do the segments after it.
+                return persisted;
             }
+        }
+        for _ in 0..done {
             if let Some(seg) = self.segments.pop_front() {
                 if self.segments.is_empty() {
                     self.writer = None;
@@ -493,21 +568,98 @@ impl Spool {
                 }
             }
         }
-        Ok(())
+        persisted
+    }
+
+    /// How many segments at the front hold only delivered records.
+    fn delivered_segments(&self) -> usize {
+        let all_acked = self.acked.saturating_add(1) >= self.next_seq;
+        let before_cursor = self
+            .segments
+            .iter()
+            .take_while(|s| s.first_seq < self.cursor.segment)
+            .count();
+        // The segment being appended to goes too once all of it is delivered.
+        if all_acked && self.segments.len() == before_cursor + 1 {
+            before_cursor + 1
+        } else {
+            before_cursor
+        }
     }
 
     fn write_ack(&mut self) -> Result<(), SinkError> {
         let tmp = self.cfg.dir.join(ACK_TMP);
         let dst = self.cfg.dir.join(ACK_FILE);
-        let mut f = File::create(&tmp).map_err(|e| io_err("cannot write spool acknowledgement", &tmp, e))?;
-        f.write_all(format!("{}\n", self.acked).as_bytes())
-            .map_err(|e| io_err("cannot write spool acknowledgement", &tmp, e))?;
-        if self.cfg.fsync == Fsync::Always {
-            f.sync_data()
-                .map_err(|e| io_err("cannot fsync spool acknowledgement", &tmp, e))?;
+        let text = format!("{}\n", self.acked);
+        let room = self.room_on_disk();
+        let written = File::create(&tmp).and_then(|mut f| {
+            put(&mut f, text.as_bytes(), room)?;
+            if self.cfg.fsync == Fsync::Always {
+                f.sync_data()?;
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            // What was written of it takes space a full disk lacks.
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("cannot write spool acknowledgement", &tmp, e));
         }
         fs::rename(&tmp, &dst).map_err(|e| io_err("cannot write spool acknowledgement", &dst, e))?;
         Ok(())
+    }
+}
+
+/// Writes all of `bytes` to `file`. `room`, when a test simulates a small
+/// file system: what fits is written, then the write fails as on a full disk.
+fn put(file: &mut File, bytes: &[u8], room: Option<u64>) -> io::Result<()> {
+    if let Some(room) = room
+        && bytes.len() as u64 > room
+    {
+        let fits = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
+        file.write_all(&bytes[..fits])?;
+        return Err(io::Error::from(io::ErrorKind::StorageFull));
+    }
+    file.write_all(bytes)
+}
+
+/// Opens `dir` and takes an exclusive lock on the directory itself, so that
+/// no file a clean-up job may delete carries the lock.
+#[cfg(unix)]
+fn lock_dir(dir: &Path) -> Result<File, SinkError> {
+    let handle = File::open(dir).map_err(|e| io_err("cannot open spool directory", dir, e))?;
+    try_lock(handle, dir)
+}
+
+/// Where a directory cannot be opened as a file, the lock is taken on the
+/// file `lock` in it.
+#[cfg(not(unix))]
+fn lock_dir(dir: &Path) -> Result<File, SinkError> {
+    let path = dir.join("lock");
+    let handle = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_err("cannot open spool lock file", &path, e))?;
+    try_lock(handle, dir)
+}
+
+/// Takes an exclusive lock on `handle`, which stands for the spool directory `dir`.
+fn try_lock(handle: File, dir: &Path) -> Result<File, SinkError> {
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
+        Err(fs::TryLockError::WouldBlock) => Err(SinkError::new(format!(
+            "spool directory {} is in use by another spool (this or another process holds its lock); \
+             give each process and each sink its own spool directory",
+            dir.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(SinkError::with_source(
+            format!(
+                "cannot lock spool directory {} (put the spool on a local file system that supports flock)",
+                dir.display()
+            ),
+            e,
+        )),
     }
 }
 
@@ -554,12 +706,283 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-fn io_err(what: &str, path: &Path, e: io::Error) -> SinkError {
-    SinkError::with_source(
-        format!(
-            "{what} {} (check the disk and the directory's permissions)",
-            path.display()
-        ),
-        e,
-    )
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::sink::DropReason;
+
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tempdir() -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "privlog-spool-unit-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&d);
+        TempDir(d)
+    }
+
+    fn records(from: usize, n: usize) -> Vec<Record> {
+        (from..from + n)
+            .map(|i| Record::new(OffsetDateTime::UNIX_EPOCH, "GET", format!("/r/{i}")))
+            .collect()
+    }
+
+    /// A spool with 1 KiB segments, so that one append spans several.
+    fn small(dir: &Path) -> Spool {
+        let cfg = SpoolConfig::new(dir).segment_bytes(1024).fsync(Fsync::Never);
+        match Spool::open(cfg) {
+            Ok((spool, _)) => spool,
+            Err(e) => panic!("open: {e}"),
+        }
+    }
+
+    /// Reads and acknowledges everything: the records read, the damage, and
+    /// the acknowledgements that failed.
+    fn drain(spool: &mut Spool) -> (Vec<Record>, u64, usize) {
+        let (mut out, mut damaged, mut failed_acks) = (Vec::new(), 0, 0);
+        for _ in 0..100_000 {
+            match spool.peek(16, 1 << 20) {
+                Ok(Some(b)) => {
+                    damaged += b.damaged;
+                    if spool.ack(&b).is_err() {
+                        failed_acks += 1;
+                    }
+                    out.extend(b.records);
+                }
+                Ok(None) => return (out, damaged, failed_acks),
+                Err(e) => panic!("peek: {e}"),
+            }
+        }
+        panic!("the spool never ran dry");
+    }
+
+    /// The bytes the segment files take on disk.
+    fn segment_bytes_on_disk(dir: &Path) -> u64 {
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == SEGMENT_EXT))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum()
+    }
+
+    #[test]
+    fn an_append_the_full_disk_cuts_short_reports_exactly_the_records_it_spooled() {
+        let tmp = tempdir();
+        let mut spool = small(&tmp.0);
+        // Room for a few segments of the batch, not for all of it.
+        spool.faults.disk = Some(3000);
+        let batch = records(0, 100);
+        let err = match spool.append(&batch) {
+            Err(e) => e,
+            Ok(n) => panic!("{n} records fit on a 3000-byte disk"),
+        };
+        let k = err.appended();
+        assert!(k > 0 && k < 100, "{k} records appended");
+        assert!(err.is_disk_full());
+        assert_eq!(err.reason(), DropReason::SpoolFull);
+        assert_eq!(spool.pending(), k as u64);
+        assert_eq!(
+            spool.bytes(),
+            segment_bytes_on_disk(&tmp.0),
+            "no part of a frame stays behind"
+        );
+        spool.faults.disk = None;
+        let (read, damaged, _) = drain(&mut spool);
+        assert_eq!(read, batch[..k], "the records reported appended, whole and in order");
+        assert_eq!(damaged, 0);
+    }
+
+    #[test]
+    fn a_write_cut_mid_frame_leaves_nothing_behind_and_the_next_append_follows_on() {
+        let tmp = tempdir();
+        let mut spool = small(&tmp.0);
+        match spool.append(&records(0, 2)) {
+            Ok(2) => {}
+            other => panic!("{other:?}"),
+        }
+        // Room for half of the next frame.
+        spool.faults.disk = Some(spool.bytes() + 20);
+        match spool.append(&records(2, 1)) {
+            Err(e) => assert_eq!(e.appended(), 0),
+            Ok(n) => panic!("{n} appended on a full disk"),
+        }
+        assert_eq!(
+            spool.bytes(),
+            segment_bytes_on_disk(&tmp.0),
+            "the half frame was taken back"
+        );
+        spool.faults.disk = None;
+        match spool.append(&records(3, 2)) {
+            Ok(2) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            spool.bytes(),
+            segment_bytes_on_disk(&tmp.0),
+            "no gap before the next frames"
+        );
+        drop(spool);
+        let (mut spool, recovery) = match Spool::open(SpoolConfig::new(&tmp.0).fsync(Fsync::Never)) {
+            Ok(s) => s,
+            Err(e) => panic!("reopen: {e}"),
+        };
+        assert_eq!((recovery.records, recovery.torn), (4, 0));
+        let (read, damaged, _) = drain(&mut spool);
+        let mut expected = records(0, 2);
+        expected.extend(records(3, 2));
+        assert_eq!(read, expected);
+        assert_eq!(damaged, 0);
+    }
+
+    #[test]
+    fn delivering_frees_a_full_disk_even_when_the_acknowledgement_cannot_be_written() {
+        let tmp = tempdir();
+        let mut spool = small(&tmp.0);
+        spool.faults.disk = Some(8000);
+        let mut appended = 0;
+        let mut next = 0;
+        // Fill the disk to the last byte the frames allow.
+        loop {
+            match spool.append(&records(next, 10)) {
+                Ok(n) => appended += n,
+                Err(e) => {
+                    appended += e.appended();
+                    break;
+                }
+            }
+            next += 10;
+        }
+        let filled = records(0, next + 10);
+        assert!(spool.bytes() > 7000, "the spool filled the disk: {}", spool.bytes());
+        // The last bytes a frame could not use go to another file.
+        spool.faults.disk = Some(spool.bytes());
+        let (read, damaged, failed_acks) = drain(&mut spool);
+        assert!(failed_acks > 0, "the full disk refused the acknowledgement file");
+        assert_eq!(read, filled[..appended]);
+        assert_eq!(damaged, 0);
+        assert_eq!(spool.bytes(), 0, "the delivered segments were deleted");
+        assert_eq!(segment_bytes_on_disk(&tmp.0), 0);
+        // The space is back: the spool takes records again.
+        match spool.append(&records(1000, 10)) {
+            Ok(10) => {}
+            other => panic!("{other:?}"),
+        }
+        drop(spool);
+        // Nothing delivered is taken for lost, nothing waiting is forgotten.
+        let (mut spool, recovery) = match Spool::open(SpoolConfig::new(&tmp.0).fsync(Fsync::Never)) {
+            Ok(s) => s,
+            Err(e) => panic!("reopen: {e}"),
+        };
+        let (read, damaged, _) = drain(&mut spool);
+        assert_eq!(damaged, 0);
+        assert_eq!(recovery.records, read.len() as u64);
+        assert_eq!(read, records(1000, 10));
+    }
+
+    #[test]
+    fn records_written_before_a_failed_fsync_count_as_appended() {
+        let tmp = tempdir();
+        let cfg = SpoolConfig::new(&tmp.0).segment_bytes(1024).fsync(Fsync::Always);
+        let (mut spool, _) = match Spool::open(cfg) {
+            Ok(s) => s,
+            Err(e) => panic!("open: {e}"),
+        };
+        spool.faults.sync = true;
+        let err = match spool.append(&records(0, 40)) {
+            Err(e) => e,
+            Ok(n) => panic!("{n} appended without an error from the failing fsync"),
+        };
+        assert!(err.appended() > 0, "{err}");
+        assert!(!err.is_disk_full());
+        assert_eq!(err.reason(), DropReason::SinkError);
+        assert_eq!(spool.pending(), err.appended() as u64);
+        spool.faults.sync = false;
+        let (read, _, _) = drain(&mut spool);
+        assert_eq!(read, records(0, err.appended()));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Append this many records.
+        Append(usize),
+        /// Read and acknowledge up to this many records.
+        Deliver(usize),
+        /// The disk now has this many bytes (`None`: no limit).
+        Disk(Option<u64>),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (1usize..60).prop_map(Op::Append),
+            3 => (1usize..40).prop_map(Op::Deliver),
+            2 => prop::option::of(0u64..12_000).prop_map(Op::Disk),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever the disk does, every append reports exactly the records
+        /// it spooled: they, and only they, are read back, whole, in order,
+        /// once; and with room again, the spool takes every record.
+        #[test]
+        fn appends_on_a_filling_disk_account_for_every_record(ops in prop::collection::vec(op(), 1..40)) {
+            let tmp = tempdir();
+            let mut spool = small(&tmp.0);
+            let mut waiting: VecDeque<Record> = VecDeque::new();
+            let mut next = 0;
+            for op in ops {
+                match op {
+                    Op::Append(n) => {
+                        let rs = records(next, n);
+                        next += n;
+                        let k = match spool.append(&rs) {
+                            Ok(k) => k,
+                            Err(e) => {
+                                prop_assert!(e.is_disk_full(), "{}", e);
+                                e.appended()
+                            }
+                        };
+                        waiting.extend(rs.into_iter().take(k));
+                        prop_assert_eq!(spool.pending(), waiting.len() as u64);
+                        prop_assert_eq!(spool.bytes(), segment_bytes_on_disk(&tmp.0));
+                    }
+                    Op::Deliver(n) => {
+                        if let Some(b) = spool.peek(n, 1 << 20).map_err(|e| TestCaseError::fail(e.to_string()))? {
+                            prop_assert_eq!(b.damaged, 0);
+                            for r in &b.records {
+                                prop_assert_eq!(Some(r), waiting.front());
+                                waiting.pop_front();
+                            }
+                            let _ = spool.ack(&b);
+                        }
+                    }
+                    Op::Disk(d) => spool.faults.disk = d,
+                }
+            }
+            spool.faults.disk = None;
+            let rs = records(next, 30);
+            prop_assert_eq!(spool.append(&rs).ok(), Some(30), "room again: every record taken");
+            waiting.extend(rs);
+            let (read, damaged, _) = drain(&mut spool);
+            prop_assert_eq!(damaged, 0);
+            prop_assert_eq!(read, Vec::from(waiting));
+        }
+    }
 }

@@ -59,7 +59,7 @@ const SD_VALUE_MAX: usize = 256;
 
 /// The parts of every message that come from configuration.
 #[derive(Clone, Debug)]
-pub(super) struct Header {
+pub(in crate::sink) struct Header {
     pub(super) facility: Facility,
     pub(super) severity: Severity,
     pub(super) hostname: String,
@@ -70,7 +70,7 @@ pub(super) struct Header {
 }
 
 impl Header {
-    pub(super) fn new() -> Self {
+    pub(in crate::sink) fn new() -> Self {
         Header {
             facility: Facility::Local0,
             severity: Severity::Informational,
@@ -83,7 +83,7 @@ impl Header {
     }
 
     /// Appends one RFC 5424 message for `r` (no framing, no trailing newline).
-    pub(super) fn encode(&self, r: &Record, out: &mut Vec<u8>) {
+    pub(in crate::sink) fn encode(&self, r: &Record, out: &mut Vec<u8>) {
         let pri = (self.facility as u8) * 8 + self.severity as u8;
         out.push(b'<');
         out.extend_from_slice(pri.to_string().as_bytes());

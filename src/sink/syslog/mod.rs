@@ -6,6 +6,8 @@ mod sink;
 mod tls;
 mod transport;
 
+#[cfg(test)]
+pub(super) use message::Header;
 pub use message::{Facility, Severity};
 pub use sink::SyslogSink;
 #[cfg(feature = "syslog-tls")]
