@@ -59,7 +59,9 @@ impl Period {
 /// # k-anonymity
 ///
 /// Only accounts the application vouched for count toward k: those it gave
-/// as [`AccountId`](crate::AccountId) (`account_src` `app`). A group with
+/// as [`AccountId`](crate::AccountId) (`account_src` `app`), counted within
+/// one key period (`kid` × `epoch`), so one person's pseudonyms from two
+/// epochs or keys never count as two accounts. A group with
 /// accounts but fewer than k vouched ones is folded into its period's
 /// `(other)` row instead of being dropped, so per-period totals stay right;
 /// if the `(other)` row itself has fewer than k vouched accounts it is
