@@ -107,8 +107,15 @@ pub struct KeyConfig {
 
 impl fmt::Debug for KeyConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self
+            .file
+            .as_deref()
+            .map(|p| match crate::secret_shape::path_secret_shape(p) {
+                Some(_) => "<not a path, hidden>".to_owned(),
+                None => p.display().to_string(),
+            });
         f.debug_struct("KeyConfig")
-            .field("file", &self.file)
+            .field("file", &file)
             .field("env", &self.env.as_deref().map(shown_var_name))
             .finish()
     }
@@ -283,6 +290,33 @@ impl SinkConfig {
         })
     }
 
+    /// Every path the sink opens, creates or reads, with its field and an
+    /// example of a good value.
+    fn paths(&self) -> Vec<(&'static str, &Path, &'static str)> {
+        match self {
+            SinkConfig::File { path, .. } => vec![("sinks.file.path", path, "/var/log/myapp/requests.ndjson")],
+            SinkConfig::Rolling(r) => vec![("sinks.rolling.dir", &r.dir, "/var/log/myapp")],
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => [
+                (
+                    "sinks.http.spool_dir",
+                    h.spool_dir.as_deref(),
+                    "/var/lib/myapp/privlog-spool",
+                ),
+                (
+                    "sinks.http.dead_letter",
+                    h.dead_letter.as_deref(),
+                    "/var/lib/myapp/privlog-rejected.ndjson",
+                ),
+                ("sinks.http.ca_file", h.ca_file.as_deref(), "/etc/ssl/certs/my-ca.pem"),
+            ]
+            .into_iter()
+            .filter_map(|(field, p, example)| Some((field, p?, example)))
+            .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The spool directory, for sinks that have one.
     fn spool_dir(&self) -> Option<&Path> {
         match self {
@@ -415,6 +449,7 @@ impl Config {
         if let Some(var) = &self.key.env {
             check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
         }
+        self.check_paths_are_paths()?;
         self.settings().map(drop)?;
         for sink in &self.sinks {
             sink.check()?;
@@ -439,6 +474,27 @@ impl Config {
                         "sinks {j} and {i} share the spool directory {}; give each sink its own",
                         dir.display()
                     ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a path that looks like a key or another secret (a key written
+    /// where its file's path belongs): every message about the path would
+    /// show it.
+    fn check_paths_are_paths(&self) -> Result<(), ConfigError> {
+        let key = self
+            .key
+            .file
+            .as_deref()
+            .map(|p| ("key.file", p, "/etc/privlog/privlog.key"));
+        let sinks = self.sinks.iter().flat_map(SinkConfig::paths);
+        for (field, path, example) in key.into_iter().chain(sinks) {
+            if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
+                return Err(ConfigError::invalid(
+                    field,
+                    crate::secret_shape::path_refusal(shape, example),
                 ));
             }
         }
@@ -871,6 +927,31 @@ mod tests {
     }
 
     #[test]
+    fn the_key_written_where_its_file_belongs_is_refused_and_never_shown() {
+        let key = "8348a1f09c2b7e4d".repeat(4);
+        let e = Config::from_toml(&format!("[key]\nfile = \"{key}\"\n{MIN}"), env(&[])).expect_err("error");
+        let text = format!("{e} {e:?}");
+        assert!(
+            text.contains("`key.file`") && text.contains("looks like a key"),
+            "{text}"
+        );
+        assert!(!text.contains(&key[..16]), "{text}");
+        let e = Config::from_toml(
+            &format!("[[sinks]]\ntype = \"file\"\npath = \"{}\"\n", key.to_uppercase()),
+            env(&[]),
+        )
+        .expect_err("error");
+        assert!(e.to_string().contains("`sinks.file.path`"), "{e}");
+        // Whatever built the configuration, its `Debug` does not show it.
+        let mut cfg = Config::from_toml(MIN, env(&[])).expect("valid");
+        cfg.key.file = Some(PathBuf::from(&key));
+        let text = format!("{cfg:?}");
+        assert!(!text.contains(&key[..16]), "{text}");
+        let e = cfg.validate().expect_err("refused");
+        assert!(!format!("{e} {e:?}").contains(&key[..16]), "{e}");
+    }
+
+    #[test]
     fn a_syntax_error_gives_line_and_column_but_not_the_line() {
         let text = format!("{MIN}[[sinks]]\ntype = \"http\"\nheaders = {{ Authorization = \"Bearer tok-9Xq2\" \n");
         let e = Config::from_toml(&text, env(&[])).expect_err("error").to_string();
@@ -1036,6 +1117,19 @@ mod tests {
                         vec![],
                     ),
                 ];
+                // The key (or a token) where a path belongs. A value starting
+                // with `/` is a path by its form and shown as one.
+                if !s.starts_with('/') {
+                    let q = quoted(&s);
+                    cases.extend([
+                        format!("[key]\nfile = {q}\n{HTTP}"),
+                        format!("[[sinks]]\ntype = \"file\"\npath = {q}\n"),
+                        format!("[[sinks]]\ntype = \"rolling\"\ndir = {q}\n"),
+                        format!("{HTTP}spool_dir = {q}\n"),
+                        format!("{HTTP}dead_letter = {q}\n"),
+                        format!("{HTTP}ca_file = {q}\n"),
+                    ].map(|text| (text, vec![])));
+                }
                 // A secret in any override: misspelt, or of the wrong type.
                 for field in [
                     "KEY", "KEY__FILE", "POLICY__ROTATION", "POLICY__IP", "POLICY__IPV4_PREFIX",

@@ -186,8 +186,7 @@ fn without_value(msg: &str) -> String {
 /// Checks that `key.env` is the name of a variable, not a value; the error
 /// never contains it.
 pub(super) fn check_var_name(name: &str) -> Result<(), &'static str> {
-    let key_like = name.len() >= 32 && name.bytes().all(|b| b.is_ascii_hexdigit());
-    if key_like {
+    if crate::secret_shape::is_key_like(name) {
         return Err(
             "this looks like a key (hex digits), not the name of an environment variable; put the key \
                     in a variable and write its name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown)",
