@@ -317,14 +317,54 @@ impl SinkConfig {
         }
     }
 
-    /// The spool directory, for sinks that have one.
-    fn spool_dir(&self) -> Option<&Path> {
+    /// What the sink writes to, each with its field and the path as
+    /// written, `locate` applied to the path.
+    fn destinations(&self, locate: &impl Fn(&Path) -> PathBuf) -> Vec<(&'static str, Destination, String)> {
         match self {
+            SinkConfig::File { path, .. } => vec![(
+                "sinks.file.path",
+                Destination::File(locate(path)),
+                path.display().to_string(),
+            )],
+            SinkConfig::Rolling(r) => vec![(
+                "sinks.rolling.dir",
+                Destination::Rolling(locate(&r.dir), r.prefix.clone()),
+                format!("{}.*", r.dir.join(&r.prefix).display()),
+            )],
             #[cfg(feature = "http")]
-            SinkConfig::Http(h) => h.spool_dir.as_deref(),
-            _ => None,
+            SinkConfig::Http(h) => {
+                let mut out = Vec::new();
+                if let Some(d) = &h.spool_dir {
+                    out.push((
+                        "sinks.http.spool_dir",
+                        Destination::Spool(locate(d)),
+                        d.display().to_string(),
+                    ));
+                }
+                if let Some(f) = &h.dead_letter {
+                    out.push((
+                        "sinks.http.dead_letter",
+                        Destination::File(locate(f)),
+                        f.display().to_string(),
+                    ));
+                }
+                out
+            }
+            _ => Vec::new(),
         }
     }
+}
+
+/// Where a sink writes.
+#[derive(PartialEq, Eq)]
+enum Destination {
+    /// One file it appends to.
+    File(PathBuf),
+    /// The files of a prefix in a directory.
+    Rolling(PathBuf, String),
+    /// A spool directory.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Spool(PathBuf),
 }
 
 #[cfg(feature = "http")]
@@ -460,21 +500,36 @@ impl Config {
                 "no sink configured; add at least one [[sinks]] table, e.g. type = \"stdout\"",
             ));
         }
-        let spools: Vec<(usize, &Path)> = self
-            .sinks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i, s.spool_dir()?)))
-            .collect();
-        for (n, (i, dir)) in spools.iter().enumerate() {
-            if let Some((j, _)) = spools[..n].iter().find(|(_, d)| d.components().eq(dir.components())) {
-                return Err(ConfigError::invalid(
-                    "sinks.http.spool_dir",
-                    format!(
-                        "sinks {j} and {i} share the spool directory {}; give each sink its own",
-                        dir.display()
-                    ),
-                ));
+        // The same files, written as the same path.
+        self.check_destinations(|p| p.components().collect())
+    }
+
+    /// Refuses two sinks that write to the same files: the same file (file
+    /// sink or dead-letter file), the same directory and prefix of rolling
+    /// files, or the same spool directory. Each would write every record
+    /// twice, or two writers would interleave, rotate and delete each
+    /// other's files. `locate` gives what a path is compared as: the path
+    /// with its `.` and trailing `/` removed, or where it really is.
+    fn check_destinations(&self, locate: impl Fn(&Path) -> PathBuf) -> Result<(), ConfigError> {
+        let mut seen: Vec<(usize, Destination)> = Vec::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            for (field, dest, shown) in sink.destinations(&locate) {
+                if let Some((j, _)) = seen.iter().find(|(_, d)| *d == dest) {
+                    let reason = match &dest {
+                        Destination::Spool(_) => {
+                            format!("sinks {j} and {i} share the spool directory {shown}; give each sink its own")
+                        }
+                        Destination::File(_) => {
+                            format!("sinks {j} and {i} both write the file {shown}; give each sink its own file")
+                        }
+                        Destination::Rolling(..) => format!(
+                            "sinks {j} and {i} both write the files {shown}, so every record would be written \
+                             twice; give each sink its own directory or prefix"
+                        ),
+                    };
+                    return Err(ConfigError::invalid(field, reason));
+                }
+                seen.push((i, dest));
             }
         }
         Ok(())
@@ -525,6 +580,9 @@ impl Config {
         for sink in &self.sinks {
             sink.validate().map_err(masked)?;
         }
+        // The same files under other names: links, `..`, another spelling.
+        self.check_destinations(crate::sink::paths::real_location)
+            .map_err(masked)?;
         Ok(b)
     }
 
@@ -1021,6 +1079,89 @@ mod tests {
                 .expect_err("no directory")
                 .to_string()
                 .contains("sinks.file.path")
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn two_sinks_writing_the_same_files_are_refused_however_the_path_is_written() {
+        let d = std::env::temp_dir().join(format!("privlog-config-dup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("logs")).expect("dir");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(d.join("logs"), d.join("alias")).expect("link");
+        let rolling = |dir: &Path, prefix: &str| {
+            format!(
+                "[[sinks]]\ntype = \"rolling\"\ndir = {}\nprefix = \"{prefix}\"\n",
+                quoted(&dir.display().to_string())
+            )
+        };
+        let file = |path: &Path| {
+            format!(
+                "[[sinks]]\ntype = \"file\"\npath = {}\n",
+                quoted(&path.display().to_string())
+            )
+        };
+        let logs = d.join("logs");
+        // Written alike: refused when the file is read.
+        for (text, field) in [
+            (
+                rolling(&logs, "requests") + &rolling(Path::new(&format!("{}/", logs.display())), "requests"),
+                "sinks.rolling.dir",
+            ),
+            (
+                rolling(&logs, "requests") + &rolling(&logs.join("."), "requests"),
+                "sinks.rolling.dir",
+            ),
+            (
+                file(&logs.join("a.ndjson")) + &file(&logs.join("./a.ndjson")),
+                "sinks.file.path",
+            ),
+        ] {
+            let e = Config::from_toml(&text, env(&[])).expect_err("refused").to_string();
+            assert!(
+                e.contains(&format!("`{field}`")) && e.contains("sinks 0 and 1 both write"),
+                "{e}"
+            );
+        }
+        // Another prefix or another file is another destination.
+        let ok = rolling(&logs, "requests") + &rolling(&logs, "audit") + &file(&logs.join("b.ndjson"));
+        Config::from_toml(&ok, env(&[]))
+            .expect("valid")
+            .validate()
+            .expect("valid");
+        // The same directory under another name: refused by validate and build.
+        let mut aliases = vec![(
+            rolling(&logs, "requests") + &rolling(&d.join("logs/../logs"), "requests"),
+            "sinks.rolling.dir",
+        )];
+        #[cfg(unix)]
+        aliases.extend([
+            (
+                rolling(&logs, "requests") + &rolling(&d.join("alias"), "requests"),
+                "sinks.rolling.dir",
+            ),
+            (
+                file(&logs.join("c.ndjson")) + &file(&d.join("alias/c.ndjson")),
+                "sinks.file.path",
+            ),
+        ]);
+        for (text, field) in aliases {
+            let cfg = Config::from_toml(&text, env(&[])).expect("parses");
+            for e in [
+                cfg.validate().expect_err("refused"),
+                cfg.build().map(drop).expect_err("refused"),
+            ] {
+                let e = e.to_string();
+                assert!(
+                    e.contains(&format!("`{field}`")) && e.contains("sinks 0 and 1 both write"),
+                    "{e}"
+                );
+            }
+        }
+        assert!(
+            std::fs::read_dir(&logs).expect("dir").next().is_none(),
+            "nothing was written"
         );
         let _ = std::fs::remove_dir_all(&d);
     }
