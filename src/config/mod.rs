@@ -30,7 +30,10 @@
 //! (`std::env::vars()`). A variable `PRIVLOG__A__B=value` sets the field `a.b`
 //! of the file (`PRIVLOG__POLICY__ROTATION=daily`,
 //! `PRIVLOG__SINKS__0__ENDPOINT=https://…` for the first sink); the key is
-//! read from the variable named by `key.env`.
+//! read from the variable named by `key.env`. Names are not case-sensitive,
+//! and as a variable name has no `-`, `_` in an HTTP header's name stands for
+//! `-`: `PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY=…` sets the header
+//! `x-clickhouse-key`, replacing one of the file however it is capitalised.
 
 mod duration;
 mod local_sinks;
@@ -798,7 +801,14 @@ impl Config {
 }
 
 fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(), ConfigError> {
-    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let mut parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    // A variable name holds no `-`: in the name of an HTTP header, `_` stands
+    // for it (`X_CLICKHOUSE_KEY` sets `x-clickhouse-key`), and the header
+    // replaces one of the file that differs only in case.
+    let header = matches!(parts.as_slice(), [sinks, _, headers, _] if sinks == "sinks" && headers == "headers");
+    if header && let Some(name) = parts.last_mut() {
+        *name = name.replace('_', "-");
+    }
     let field = parts.join(".");
     let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
         .ok()
@@ -832,6 +842,9 @@ fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(),
     }
     match cur {
         toml::Value::Table(t) => {
+            if header {
+                t.retain(|name, _| !name.eq_ignore_ascii_case(last));
+            }
             t.insert(last.clone(), parsed);
             Ok(())
         }
@@ -925,6 +938,36 @@ mod tests {
         assert!(matches!(&cfg.sinks[0], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
         let e = Config::from_toml(&text, env(&[("PRIVLOG__SINKS__3__PATH", "x")])).expect_err("error");
         assert!(e.to_string().contains("sinks.3.path"), "{e}");
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn header_names_set_by_overrides_take_dashes_and_replace_the_files_header() {
+        let text = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\n\
+                    headers = { \"X-ClickHouse-Key\" = \"old-pw\", \"X-ClickHouse-User\" = \"writer\" }\n";
+        let cfg = Config::from_toml(
+            text,
+            env(&[
+                ("PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY", "new-pw"),
+                ("PRIVLOG__SINKS__0__HEADERS__AUTHORIZATION", "Bearer tok"),
+            ]),
+        )
+        .expect("valid");
+        let SinkConfig::Http(h) = &cfg.sinks[0] else {
+            panic!("an http sink")
+        };
+        let headers: Vec<(&str, &str)> = h.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            headers,
+            [
+                ("X-ClickHouse-User", "writer"),
+                ("authorization", "Bearer tok"),
+                ("x-clickhouse-key", "new-pw"),
+            ]
+        );
+        // Other fields keep their `_`.
+        let cfg = Config::from_toml(text, env(&[("PRIVLOG__SINKS__0__MAX_IN_FLIGHT", "4")])).expect("valid");
+        assert!(matches!(&cfg.sinks[0], SinkConfig::Http(h) if h.max_in_flight == Some(4)));
     }
 
     #[test]

@@ -120,9 +120,34 @@ impl HttpSinkBuilder {
     }
 
     /// Adds a header to every request, e.g. collector credentials. Values are
-    /// never logged or shown by `Debug`. An invalid name or value makes
-    /// [`HttpSinkBuilder::build`] fail.
+    /// never logged or shown by `Debug`. An invalid name or value, a name
+    /// given twice (in any case), or a name that looks like a secret (it was
+    /// written where the value belongs) makes [`HttpSinkBuilder::build`] fail.
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let Some(shape) = crate::secret_shape::secret_shape(name) {
+            self.header_error.get_or_insert_with(|| {
+                format!(
+                    "the name of an http header looks like {}; write the header's name, e.g. Authorization, and \
+                     the secret as its value (the name is not shown)",
+                    shape.describe()
+                )
+            });
+            return self;
+        }
+        if self
+            .headers
+            .0
+            .iter()
+            .any(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+        {
+            self.header_error.get_or_insert_with(|| {
+                format!(
+                    "http header {} is given twice (names are not case-sensitive); give it once",
+                    name.to_ascii_lowercase()
+                )
+            });
+            return self;
+        }
         match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             (Ok(n), Ok(mut v)) => {
                 v.set_sensitive(true);
@@ -519,6 +544,31 @@ mod tests {
         assert_eq!(shown("http://writer:s3cretPW/x"), "http://<invalid host>/…");
         assert_eq!(shown("s3cr3t-token"), "<not a url>");
         assert_eq!(shown("s3cr3t-t0ken-of-many-characters://h"), "<not a url>");
+    }
+
+    #[test]
+    fn a_header_named_twice_or_named_like_a_secret_is_refused() {
+        let b = || HttpSinkBuilder::new("http://127.0.0.1:9/x");
+        let e = b()
+            .header("X-Key", "a")
+            .header("x-key", "b")
+            .check()
+            .expect_err("twice");
+        assert!(e.reason.contains("x-key is given twice"), "{}", e.reason);
+        let token = "dG9rLTlYcTItU2VjcmV0VmFsdWU";
+        let e = b().header(token, "Authorization").check().expect_err("a token");
+        assert_eq!(e.field, "headers");
+        assert!(
+            e.reason.contains("looks like a secret") && !e.reason.contains(token),
+            "{}",
+            e.reason
+        );
+        assert!(
+            b().header("X-ClickHouse-Key", "pw")
+                .header("X-ClickHouse-User", "w")
+                .check()
+                .is_ok()
+        );
     }
 
     #[test]
