@@ -922,6 +922,30 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_past_the_limit_are_refused_naming_the_field_and_range() {
+        let list = |n: u32| {
+            (0..n)
+                .map(|i| format!("\"{}/32\"", std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let max = crate::policy::MAX_TRUSTED_PROXIES as u32;
+        let at = Config::from_toml(&format!("[policy]\ntrusted_proxies = [{}]\n{MIN}", list(max)), env(&[]))
+            .expect("at the limit");
+        assert_eq!(at.policy().expect("policy").trusted().networks().len(), 4096);
+        let e = Config::from_toml(
+            &format!("[policy]\ntrusted_proxies = [{}]\n{MIN}", list(max + 1)),
+            env(&[]),
+        )
+        .expect_err("past the limit")
+        .to_string();
+        assert!(
+            e.contains("`policy.trusted_proxies`") && e.contains("trusted_proxies = 4097 is out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn env_overrides_fields_and_list_entries() {
         let text =
             "[policy]\nrotation = \"monthly\"\n[[sinks]]\ntype = \"file\"\npath = \"/nonexistent/a\"\n".to_string();
