@@ -70,16 +70,6 @@ pub(crate) fn path_secret_shape(path: &Path) -> Option<SecretShape> {
     secret_shape(&path.to_string_lossy())
 }
 
-/// The reason given when a path field holds a secret: what it looks like and
-/// how to write a path instead. The value is never part of it.
-pub(crate) fn path_refusal(shape: SecretShape, example: &str) -> String {
-    format!(
-        "this looks like {}, not a path; write the path of the file instead, e.g. {example} \
-         (the value is not shown; a path that only looks like this can be written starting with ./ or /)",
-        shape.describe()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,10 +104,5 @@ mod tests {
             assert_eq!(secret_shape(s), None, "{s}");
         }
         assert_eq!(path_secret_shape(Path::new(&key)), Some(SecretShape::Key));
-        let why = path_refusal(SecretShape::Key, "/etc/privlog/privlog.key");
-        assert!(
-            why.contains("looks like a key") && why.contains("/etc/privlog/privlog.key"),
-            "{why}"
-        );
     }
 }

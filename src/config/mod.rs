@@ -49,7 +49,7 @@ use serde::Deserialize;
 pub use duration::parse_duration;
 pub use local_sinks::{RollingSettings, SyslogSettings, TracingSettings};
 
-use secret::{Secrets, check_var_name, schema_error, shown_var_name, syntax_error};
+use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name, syntax_error};
 
 use crate::sink::{FileSink, Sink, WriterSink};
 use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
@@ -550,10 +550,7 @@ impl Config {
         let sinks = self.sinks.iter().flat_map(SinkConfig::paths);
         for (field, path, example) in key.into_iter().chain(sinks) {
             if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
-                return Err(ConfigError::invalid(
-                    field,
-                    crate::secret_shape::path_refusal(shape, example),
-                ));
+                return Err(ConfigError::invalid(field, path_refusal(shape, example)));
             }
         }
         Ok(())

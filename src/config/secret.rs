@@ -225,6 +225,16 @@ pub(super) fn check_var_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The reason given when a path field holds a key or another secret: what it
+/// looks like and how to write a path instead. The value is never part of it.
+pub(super) fn path_refusal(shape: crate::secret_shape::SecretShape, example: &str) -> String {
+    format!(
+        "this looks like {}, not a path; write the path of the file instead, e.g. {example} \
+         (the value is not shown; a path that only looks like this can be written starting with ./ or /)",
+        shape.describe()
+    )
+}
+
 /// `key.env` for `Debug` and messages: the name, or a placeholder when it is
 /// not a variable name (it may be a secret).
 pub(super) fn shown_var_name(name: &str) -> &str {
