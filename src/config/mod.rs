@@ -463,6 +463,19 @@ impl Config {
         let mut secrets = Secrets::default();
         for (name, value) in &env {
             if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                // The name is shown in messages and masks: one that holds a
+                // key (`PRIVLOG__KEY__<hex>`) is refused without it.
+                if let Some(shape) = path.split("__").find_map(crate::secret_shape::secret_shape) {
+                    return Err(ConfigError::invalid(
+                        ENV_PREFIX,
+                        format!(
+                            "the name of an environment override looks like it holds {}; an override is \
+                             PRIVLOG__FIELD__SUBFIELD=value, e.g. PRIVLOG__KEY__ENV=PRIVLOG_KEY (the name is not \
+                             shown)",
+                            shape.describe()
+                        ),
+                    ));
+                }
                 // Whatever a variable holds may be a secret: a misspelt
                 // override (`PRIVLOG__KEY` for `PRIVLOG_KEY`) holds the key.
                 secrets.add(&format!("<value of {name}>"), value);
@@ -1071,6 +1084,25 @@ mod tests {
         assert!(!text.contains(&key[..16]), "{text}");
         let e = cfg.validate().expect_err("refused");
         assert!(!format!("{e} {e:?}").contains(&key[..16]), "{e}");
+    }
+
+    #[test]
+    fn an_override_whose_name_holds_the_key_is_refused_without_it() {
+        let key = "8348a1f09c2b7e4d".repeat(4);
+        for name in [
+            format!("PRIVLOG__KEY__{key}"),
+            format!("PRIVLOG__SINKS__{}__PATH", key.to_uppercase()),
+        ] {
+            let e = Config::from_toml(MIN, env(&[(&name, "x")])).expect_err("refused");
+            let text = format!("{e} {e:?}");
+            assert!(text.contains("looks like it holds a key"), "{text}");
+            assert!(!text.to_lowercase().contains(&key[..16]), "{text}");
+        }
+        // A name that is a name passes on to the field's own check.
+        let e = Config::from_toml(MIN, env(&[("PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY", "x")]))
+            .expect_err("no headers on stdout")
+            .to_string();
+        assert!(e.contains("headers") && !e.contains("looks like"), "{e}");
     }
 
     #[test]
