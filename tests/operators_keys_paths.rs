@@ -112,6 +112,8 @@ fn a_key_written_where_its_file_belongs_is_never_printed() {
         }
         let out = privlog().args(["keygen", "-o", secret]).output().expect("keygen");
         runs.push((format!("keygen -o {secret}"), out));
+        let out = privlog().args(["check", secret]).output().expect("check");
+        runs.push((format!("check {secret} (as the configuration file)"), out));
         assert!(!Path::new(secret).exists(), "no key file named after the key");
         // The service starting from the same file.
         let e = build(&text, &[]).expect_err("refused");

@@ -434,11 +434,20 @@ impl Config {
     /// overrides found in `env`.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the file, field and reason.
+    /// [`ConfigError`] naming the file, field and reason; a `path` that looks
+    /// like a key or token is refused without being shown.
     pub fn load<I>(path: &Path, env: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
     {
+        if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
+            return Err(ConfigError::Parse(format!(
+                "the path of the configuration file looks like {}, not a path; name the file, e.g. \
+                 /etc/myapp/privlog.toml (the value is not shown; a path that only looks like this can be written \
+                 starting with ./ or /)",
+                shape.describe()
+            )));
+        }
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
