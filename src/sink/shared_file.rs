@@ -415,6 +415,7 @@ pub(crate) struct LinesFile {
 
 impl LinesFile {
     /// The file at `path`; nothing is opened yet.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn new(path: PathBuf) -> LinesFile {
         LinesFile { path, file: None }
     }
@@ -502,6 +503,7 @@ impl LinesFile {
     ///
     /// # Errors
     /// The `fsync` error.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn sync(&self) -> io::Result<()> {
         match &self.file {
             Some(f) => f.file().sync_data(),
