@@ -1,6 +1,8 @@
 //! What each step of sanitizing a record costs, in ns per operation: the
-//! keyed pseudonym, path scrubbing, the JWT peek, the IP policy, the query
-//! filter and the NDJSON encoding (with serde_json for comparison).
+//! keyed pseudonym, path scrubbing, the JWT peek, the IP policy, resolving
+//! the client through 32 trusted forwarding hops with 1, 1 000 and the most
+//! trusted-proxy entries, the query filter and the NDJSON encoding (with
+//! serde_json for comparison).
 //!
 //! ```sh
 //! cargo bench --bench components
@@ -10,8 +12,12 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use criterion::Criterion;
+use privlog::policy::{MAX_TRUSTED_PROXIES, resolve_client, xff_hops};
 use privlog::record::write_ndjson;
-use privlog::{IpPolicy, MasterKey, Outcome, Policy, Pseudonymizer, Purpose, Record, Rotation, peek_jwt, scrub_path};
+use privlog::{
+    IpPolicy, MasterKey, Outcome, Policy, Pseudonymizer, Purpose, Record, Rotation, TrustedProxies, peek_jwt,
+    scrub_path,
+};
 use time::OffsetDateTime;
 
 /// `{"sub":"557058:f0e1d2c3-…","iss":"jira:1f4c6d0e-…","qsh":"…","iat":…,"exp":…}`
@@ -69,6 +75,20 @@ fn components(c: &mut Criterion) {
     g.bench_function("ip/pseudonymize_v4", |b| {
         b.iter(|| IpPolicy::Pseudonymize.apply(black_box(v4), &keys))
     });
+    // The worst case: a trusted peer and a full chain of trusted hops, each
+    // looked up among `n` networks that do not touch (no merging).
+    for n in [1, 1000, MAX_TRUSTED_PROXIES] {
+        let nets: Vec<String> = (0..n as u32)
+            .map(|i| Ipv4Addr::from(0x0a00_0000 + (i << 9)).to_string() + "/24")
+            .collect();
+        let trusted = TrustedProxies::parse(&nets).expect("networks");
+        let peer = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let chain = vec!["10.0.0.7"; privlog::policy::MAX_HOPS].join(", ");
+        let values: Vec<&[u8]> = vec![chain.as_bytes()];
+        g.bench_function(format!("trusted_proxies/32_hops/{n}_entries"), |b| {
+            b.iter(|| resolve_client(black_box(peer), &trusted, xff_hops(black_box(&values))))
+        });
+    }
     let connect = Policy::atlassian_connect();
     let query = connect.query_policy();
     g.bench_function("query/connect_filter", |b| {

@@ -75,6 +75,7 @@ pub mod policy;
 pub mod read;
 pub mod record;
 pub mod retention;
+mod secret_shape;
 pub mod sink;
 pub mod stats;
 pub mod subject;

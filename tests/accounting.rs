@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Server, TempDir, app, empty, get, key, send};
+use common::{PATIENCE, Server, TempDir, empty, get, key, send};
 use privlog::sink::{DropReason, FileSink, MemorySink, Sink, SinkError, SinkStats};
 use privlog::{Policy, Record, Stats};
 
@@ -94,7 +94,7 @@ async fn stuck_sink_overflow_is_counted_exactly_and_requests_still_complete() {
         .batch_size(1)
         .sink_queue_batches(queue)
         .sink(gated);
-    let s = Server::start(builder, app::app).await;
+    let s = Server::start(builder, common::addon).await;
     let n: u64 = 40;
     for _ in 0..n {
         // Each request completes although one sink is stuck.
@@ -154,7 +154,7 @@ async fn tiny_handoff_queue_under_a_burst_accounts_for_every_record() {
         .batch_size(1)
         // Only the hand-off queue is tiny; the sinks keep up.
         .sink_queue_batches(1000);
-    let s = Server::start(builder, app::app).await;
+    let s = Server::start(builder, common::addon).await;
     let n = 200;
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -228,7 +228,7 @@ async fn graceful_shutdown_writes_every_queued_record() {
         })
         .build()
         .unwrap();
-    let s = Server::serve(app::app(layer.clone()), layer, guard, mem, log, dir).await;
+    let s = Server::serve(common::addon(layer.clone()), layer, guard, mem, log, dir).await;
     let n = 300;
     for i in 0..n {
         let path = if i % 3 == 0 {
@@ -284,7 +284,7 @@ async fn a_panicking_sink_loses_only_its_own_records_and_counts_them() {
         .policy(Policy::atlassian_connect())
         .batch_size(1)
         .sink(PanickingSink);
-    let s = Server::start(builder, app::app).await;
+    let s = Server::start(builder, common::addon).await;
     let n: u64 = 30;
     for _ in 0..n {
         let (res, _) = send(s.addr, get(s.addr, "/health").body(empty()).unwrap()).await;

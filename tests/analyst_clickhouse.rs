@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 
-use analyst_common::{privlog, read_records, temp_dir, traffic};
+use analyst_common::{K_SHOWN_DAYS, K_SHOWN_ROUTES, k_attack_records, privlog, read_records, temp_dir, traffic};
 use privlog::{AccountSource, Record};
 
 /// A ClickHouse server on 127.0.0.1, stopped when dropped.
@@ -72,7 +72,12 @@ impl ClickHouse {
     }
 
     fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        self.post(&[], sql.as_bytes())
+        self.query_in("default", sql)
+    }
+
+    /// [`Self::query`] in database `db`.
+    fn query_in(&self, db: &str, sql: &str) -> Vec<Vec<String>> {
+        self.post(&[("database", db)], sql.as_bytes())
             .lines()
             .map(|l| l.split('\t').map(str::to_owned).collect())
             .collect()
@@ -111,13 +116,15 @@ fn day(r: &Record) -> String {
     format!("{:04}-{:02}-{:02}", r.ts.year(), u8::from(r.ts.month()), r.ts.day())
 }
 
-fn load(ch: &ClickHouse, file: &Path) {
+fn load(ch: &ClickHouse, db: &str, file: &Path) {
     let (schema, _) = privlog(&["schema", "clickhouse", "--files", file.to_str().expect("path")]);
-    ch.query(&schema);
+    ch.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"));
+    ch.query_in(db, &schema);
     let mut data = std::fs::read(file).expect("records");
     data.extend_from_slice(br#"{"v":1,"ts":"2026-11-21T10:00:00.000Z","client":nu"#);
     ch.post(
         &[
+            ("database", db),
             ("query", "INSERT INTO privlog_records FORMAT JSONEachRow"),
             ("date_time_input_format", "best_effort"),
             ("input_format_allow_errors_num", "1000"),
@@ -131,7 +138,8 @@ fn load(ch: &ClickHouse, file: &Path) {
 struct Day {
     requests: u64,
     accounts: BTreeSet<String>,
-    vouched: BTreeSet<String>,
+    /// Vouched accounts per key period (kid, epoch).
+    vouched: BTreeMap<(String, String), BTreeSet<String>>,
     tenants: BTreeSet<String>,
     errors: u64,
     durations: Vec<u64>,
@@ -143,7 +151,7 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     let file = traffic(&dir, 600);
     let records = read_records(&file);
     let ch = ClickHouse::start();
-    load(&ch, &file);
+    load(&ch, "default", &file);
 
     // Every record loaded, the torn line skipped.
     assert_eq!(
@@ -158,7 +166,10 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
         let d = days.entry(day(r)).or_default();
         d.requests += 1;
         d.accounts.extend(r.account.clone());
-        d.vouched.extend(vouched.clone());
+        d.vouched
+            .entry((r.kid.clone(), r.epoch.clone()))
+            .or_default()
+            .extend(vouched.clone());
         d.tenants.extend(r.tenant.clone());
         d.errors += u64::from(r.status.is_none_or(|s| s >= 500));
         d.durations.push(r.duration_us);
@@ -172,16 +183,17 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
     assert!(days.len() >= 3);
 
     let daa = ch.query(&query_file("daily_active_accounts"));
+    let active = |d: &Day| d.vouched.values().map(BTreeSet::len).max().unwrap_or(0);
     let want: Vec<Vec<String>> = days
         .iter()
-        .filter(|(_, d)| d.accounts.is_empty() || d.vouched.len() >= 5)
+        .filter(|(_, d)| d.accounts.is_empty() || active(d) >= 5)
         .map(|(k, d)| {
             vec![
                 k.clone(),
                 d.requests.to_string(),
+                active(d).to_string(),
                 d.accounts.len().to_string(),
                 d.tenants.len().to_string(),
-                d.vouched.len().to_string(),
             ]
         })
         .collect();
@@ -221,4 +233,20 @@ fn analyst_queries_in_clickhouse_match_the_layers_records() {
             assert!((lo..=hi).contains(&got), "p{q} {got} outside [{lo}, {hi}]");
         }
     }
+
+    // Records k-anonymity must withhold — a lone user's day, one person over
+    // several keys or epochs, forged identities next to one real user — are
+    // withheld by every query; what k allows is shown.
+    let attacks = k_attack_records(&dir);
+    load(&ch, "attacks", &attacks);
+    for name in ["daily_active_accounts", "error_rate", "latency_percentiles"] {
+        let rows = ch.query_in("attacks", &query_file(name));
+        let days: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(days, K_SHOWN_DAYS, "{name}: {rows:?}");
+    }
+    let rows = ch.query_in("attacks", &query_file("daily_active_accounts"));
+    assert_eq!(rows[0][1..], ["5", "5", "5", "0"], "{rows:?}");
+    let rows = ch.query_in("attacks", &query_file("top_routes"));
+    let routes: BTreeSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(routes, BTreeSet::from(K_SHOWN_ROUTES), "{rows:?}");
 }

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use analyst_common::{duckdb, privlog, read_records, require_duckdb, temp_dir, traffic};
+use analyst_common::{
+    K_SHOWN_DAYS, K_SHOWN_ROUTES, duckdb, k_attack_records, privlog, read_records, require_duckdb, temp_dir, traffic,
+};
 use privlog::{AccountSource, Record};
 use serde_json::Value;
 
@@ -67,32 +69,76 @@ fn the_view_reads_every_record_and_skips_the_torn_line() {
 #[test]
 fn daily_active_accounts_match_the_records() {
     let rows = with_schema(&query_file("daily_active_accounts"));
-    let mut expected: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Day {
+        requests: u64,
+        accounts: BTreeSet<String>,
+        tenants: BTreeSet<String>,
+        vouched: BTreeMap<(String, String), BTreeSet<String>>,
+    }
+    let mut expected: BTreeMap<String, Day> = BTreeMap::new();
     for r in &data().records {
         let e = expected.entry(day(r)).or_default();
-        e.0 += 1;
-        e.1.extend(r.account.clone());
-        e.2.extend(vouched(r));
+        e.requests += 1;
+        e.accounts.extend(r.account.clone());
+        e.tenants.extend(r.tenant.clone());
+        e.vouched
+            .entry((r.kid.clone(), r.epoch.clone()))
+            .or_default()
+            .extend(vouched(r));
     }
     assert!(expected.len() >= 3, "traffic spans several days");
-    let got: Vec<(String, u64, u64, u64)> = rows
+    let got: Vec<(String, u64, u64, u64, u64)> = rows
         .iter()
         .map(|r| {
             (
                 r[0].as_str().expect("day").to_owned(),
                 r[1].as_u64().expect("n"),
                 r[2].as_u64().expect("n"),
+                r[3].as_u64().expect("n"),
                 r[4].as_u64().expect("n"),
             )
         })
         .collect();
-    let want: Vec<(String, u64, u64, u64)> = expected
+    let want: Vec<(String, u64, u64, u64, u64)> = expected
         .into_iter()
-        .filter(|(_, (_, a, v))| a.is_empty() || v.len() >= 5)
-        .map(|(d, (n, a, v))| (d, n, a.len() as u64, v.len() as u64))
+        .map(|(d, e)| {
+            let active = e.vouched.values().map(BTreeSet::len).max().unwrap_or(0) as u64;
+            (d, e.requests, active, e.accounts.len() as u64, e.tenants.len() as u64)
+        })
+        .filter(|w| w.3 == 0 || w.2 >= 5)
         .collect();
-    assert!(want.iter().all(|w| w.2 > w.3), "each day has claimed accounts too");
+    assert!(want.iter().all(|w| w.3 > w.2), "each day has claimed accounts too");
     assert_eq!(got, want);
+}
+
+/// Records k-anonymity must withhold — a lone user's day, one person over
+/// several keys or epochs, forged identities next to one real user — are
+/// withheld by every analyst query; what k allows is shown.
+#[test]
+fn every_query_withholds_what_fewer_than_k_people_did_within_one_key_period() {
+    require_duckdb();
+    let tmp = temp_dir("duckdb-k");
+    let file = k_attack_records(&tmp);
+    let (schema, _) = privlog(&["schema", "duckdb", "--files", file.to_str().expect("utf-8 path")]);
+    let run = |name: &str| {
+        duckdb(&format!("{schema}\n{}", query_file(name)))
+            .pop()
+            .expect("result")
+    };
+    for name in ["daily_active_accounts", "error_rate", "latency_percentiles"] {
+        let rows = run(name);
+        let days: Vec<&str> = rows.iter().map(|r| r[0].as_str().expect("day")).collect();
+        assert_eq!(days, K_SHOWN_DAYS, "{name}: {rows:?}");
+    }
+    let rows = run("daily_active_accounts");
+    assert_eq!(
+        rows[0][1..],
+        [Value::from(5), Value::from(5), Value::from(5), Value::from(0)]
+    );
+    let rows = run("top_routes");
+    let routes: BTreeSet<&str> = rows.iter().map(|r| r[0].as_str().expect("route")).collect();
+    assert_eq!(routes, BTreeSet::from(K_SHOWN_ROUTES), "{rows:?}");
 }
 
 #[test]
@@ -171,9 +217,10 @@ fn latency_percentiles_are_values_at_their_rank() {
 
 #[test]
 fn privlog_stats_agrees_with_duckdb_per_day() {
-    let sql = "SELECT strftime(CAST(ts AS DATE), '%Y-%m-%d'), count(*), count(DISTINCT account), count(DISTINCT tenant), sum(resp_bytes), \
-               count(DISTINCT CASE WHEN account_src = 'app' THEN account END) \
-               FROM privlog_records GROUP BY 1 ORDER BY 1";
+    let sql = "SELECT strftime(day, '%Y-%m-%d'), sum(n), sum(a), sum(t), sum(b), max(v) FROM ( \
+               SELECT CAST(ts AS DATE) AS day, count(*) AS n, count(DISTINCT account) AS a, count(DISTINCT tenant) AS t, \
+               sum(resp_bytes) AS b, count(DISTINCT CASE WHEN account_src = 'app' THEN account END) AS v \
+               FROM privlog_records GROUP BY day, kid, epoch) GROUP BY day ORDER BY 1";
     let rows = with_schema(sql);
     let (json, stderr) = privlog(&[
         "stats",

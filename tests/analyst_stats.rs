@@ -260,10 +260,182 @@ fn bad_arguments_name_the_value_and_the_fix() {
         run(&["report", "-o", "r.html", "--max-unmatched-groups", "0", p])
             .contains("invalid --max-unmatched-groups 0: use 1 or more")
     );
+    // A date the calendar does not have is refused, not rolled over into March.
+    let html = dir.join("unused.html");
+    for cmd in ["stats", "report"] {
+        let mut args = vec![cmd, "--from", "2026-02-31", p];
+        if cmd == "report" {
+            args.extend(["-o", html.to_str().expect("path")]);
+        }
+        let msg = run(&args);
+        assert!(
+            msg.contains("invalid time \"2026-02-31\": 2026-02 has 28 days"),
+            "{msg}"
+        );
+    }
+    assert!(run(&["stats", "--to", "2026-04-31T00:00:00Z", p]).contains("2026-04 has 30 days"));
     let missing = dir.join("missing.ndjson");
     let msg = run(&["stats", missing.to_str().expect("path")]);
     assert!(
         msg.contains("cannot read record file") && msg.contains("missing.ndjson"),
         "{msg}"
+    );
+}
+
+/// Figures over two ranges can be subtracted: with k on, time bounds must
+/// start whole periods of the grouping (a day without a time key).
+#[test]
+fn with_k_on_time_bounds_must_start_whole_periods() {
+    let dir = temp_dir("stats-bounds");
+    let f = write_plain(&dir, "r.ndjson", &sample());
+    let p = f.to_str().expect("path");
+    let refused = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_privlog"))
+            .args(args)
+            .arg(p)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let msg = refused(&["stats", "--by", "route", "--from", "2026-11-20T10:00:00.001Z"]);
+    assert!(
+        msg.contains("invalid --from/--to: time bound 2026-11-20T10:00:00.001Z does not start a whole day (UTC)")
+            && msg.contains("use 2026-11-20 or 2026-11-21")
+            && msg.contains("--k 1 allows any bound"),
+        "{msg}"
+    );
+    // 2026-11-20 is a Friday: not the start of an ISO week.
+    let msg = refused(&["stats", "--by", "week,route", "--from", "2026-11-20"]);
+    assert!(
+        msg.contains("does not start a whole ISO week") && msg.contains("use 2026-11-16 or 2026-11-23"),
+        "{msg}"
+    );
+    let msg = refused(&["stats", "--by", "hour", "--to", "2026-11-20T10:30:00Z"]);
+    assert!(msg.contains("does not start a whole hour (UTC)"), "{msg}");
+    let html = dir.join("unused.html");
+    let msg = refused(&[
+        "report",
+        "-o",
+        html.to_str().expect("path"),
+        "--to",
+        "2026-11-21T12:00:00Z",
+    ]);
+    assert!(msg.contains("does not start a whole day (UTC)"), "{msg}");
+    // Whole periods, or k off, are accepted.
+    let ok = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push(p);
+        privlog(&all)
+    };
+    ok(&["stats", "--by", "route", "--from", "2026-11-20", "--to", "2026-11-21"]);
+    ok(&["stats", "--by", "hour", "--from", "2026-11-20T10:00:00Z"]);
+    ok(&["stats", "--by", "week", "--from", "2026-11-16", "--to", "2026-11-23"]);
+    ok(&[
+        "stats",
+        "--by",
+        "route",
+        "--k",
+        "1",
+        "--from",
+        "2026-11-20T10:00:00.001Z",
+    ]);
+}
+
+/// Published account figures count only accounts the application vouched
+/// for: 300 forged identities next to six signed-in people show six.
+#[test]
+fn forged_identities_do_not_inflate_published_account_counts() {
+    let dir = temp_dir("stats-forged");
+    let d1 = datetime!(2026-11-20 10:00 UTC);
+    let mut records = Vec::new();
+    for i in 0..6 {
+        records.push(record(d1, "/macro", 200, Some(&format!("acc_real{i}")), 1000));
+    }
+    for i in 0..300 {
+        let mut r = record(d1, "/macro", 200, Some(&format!("acc_forged{i}")), 1000);
+        r.account_src = Some(AccountSource::Jwt);
+        records.push(r);
+    }
+    let f = write_plain(&dir, "r.ndjson", &records);
+    let p = f.to_str().expect("path");
+    let rows = json(&["stats", "--by", "day", "--format", "json", p]);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (&rows[0]["vouched_accounts"], &rows[0]["distinct_accounts"]),
+        (&Value::from(6), &Value::from(306))
+    );
+    let (table, _) = privlog(&["stats", "--by", "day", p]);
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("all accounts") && h.contains("vouched")),
+        "{table}"
+    );
+
+    let html_path = dir.join("report.html");
+    privlog(&["report", p, "-o", html_path.to_str().expect("path")]);
+    let html = std::fs::read_to_string(&html_path).expect("report");
+    assert!(
+        html.contains(r#"<div class="card" id="accounts"><div class="num">6</div>"#),
+        "the headline counts vouched accounts: {html}"
+    );
+    assert!(
+        html.contains("<title>2026-11-20: 6 accounts</title>"),
+        "accounts per day: {html}"
+    );
+}
+
+/// A request left out of both the daily and the route figures is counted
+/// once for each, never as two requests.
+#[test]
+fn the_report_counts_each_left_out_request_once_per_figure() {
+    let dir = temp_dir("report-left-out");
+    let d1 = datetime!(2026-11-20 10:00 UTC);
+    let d2 = datetime!(2026-11-21 10:00 UTC);
+    let mut records = Vec::new();
+    for i in 0..5 {
+        records.push(record(d1, "/busy", 200, Some(&format!("acc_{i}")), 1000));
+    }
+    // One lone user on another day and route: withheld by day and by route.
+    records.push(record(d2, "/lonely", 200, Some("acc_lone"), 1000));
+    let f = write_plain(&dir, "r.ndjson", &records);
+    let html_path = dir.join("report.html");
+    privlog(&[
+        "report",
+        f.to_str().expect("path"),
+        "-o",
+        html_path.to_str().expect("path"),
+    ]);
+    let html = std::fs::read_to_string(&html_path).expect("report");
+    assert!(
+        html.contains("(left out: 1 request of the daily figures, 1 request of the route figures)"),
+        "{html}"
+    );
+    assert!(!html.contains("2 requests"), "one request counted twice: {html}");
+}
+
+/// A route whose vouched accounts span more key periods than are kept
+/// apart is withheld, and the footer says why.
+#[test]
+fn a_route_over_too_many_key_periods_is_withheld_and_the_footer_says_why() {
+    let dir = temp_dir("stats-periods");
+    let d1 = datetime!(2026-11-20 10:00 UTC);
+    let mut records = Vec::new();
+    for period in 0..=privlog::stats::MAX_KEY_PERIODS {
+        for i in 0..5 {
+            let mut r = record(d1, "/long", 200, Some(&format!("acc_{period}_{i}")), 1000);
+            r.kid = format!("k_{period}");
+            records.push(r);
+        }
+    }
+    let f = write_plain(&dir, "r.ndjson", &records);
+    let (out, stderr) = privlog(&["stats", "--by", "route", "--format", "json", f.to_str().expect("path")]);
+    let rows: Vec<Value> = serde_json::from_str(&out).expect("json");
+    assert!(rows.is_empty(), "{rows:?}");
+    assert!(
+        stderr.contains("1 withheld (325 requests), 1 of them because their accounts span more than 64 key periods"),
+        "{stderr}"
     );
 }

@@ -14,10 +14,25 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::process::{Example, example_binary};
-use common::{KEY, TempDir, empty, expected_pseudonym, get, post, send};
+use common::{KEY, TempDir, empty, expected_pseudonym, get, post, send, signed_jwt};
 use privlog::{MasterKey, Outcome, Purpose, Rotation};
 
 const ACCOUNT: &str = "557058:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+/// `Authorization` of a request by [`ACCOUNT`], with the Connect JWT
+/// Atlassian signed for them: the add-on signs them in.
+fn signed_in() -> String {
+    format!("JWT {}", signed_jwt(ACCOUNT, "c8a7d2f1-5b3e-4c9a-8e7d-6f5a4b3c2d1e"))
+}
+
+/// `req` for `path`, signed in as [`ACCOUNT`] when the path is their history.
+fn as_signed_in_user(req: http::request::Builder, path: &str) -> http::request::Builder {
+    if path.starts_with("/rest/accounts/") {
+        req.header("authorization", signed_in())
+    } else {
+        req
+    }
+}
 
 /// A running connect_addon process writing to a log file in a temp dir.
 struct Addon {
@@ -72,7 +87,7 @@ async fn sigterm_finishes_in_flight_requests_and_writes_every_record() {
             2 => "/search?q=roadmap".to_owned(),
             _ => "/export/r.csv?size=50000".to_owned(),
         };
-        let (res, _) = send(addr, get(addr, &path).body(empty()).unwrap()).await;
+        let (res, _) = send(addr, as_signed_in_user(get(addr, &path), &path).body(empty()).unwrap()).await;
         assert_eq!(res.status(), 200);
     }
     // An idle keep-alive connection must not hold the shutdown up.
@@ -175,6 +190,7 @@ async fn clock_offset_days_moves_records_into_another_epoch() {
     let (res, _) = send(
         addr,
         get(addr, &format!("/rest/accounts/{ACCOUNT}/history"))
+            .header("authorization", signed_in())
             .body(empty())
             .unwrap(),
     )
@@ -315,6 +331,49 @@ fn a_malformed_key_is_refused_without_echoing_it() {
     assert!(!stderr.contains("0123456789abcdef"), "the key text leaked: {stderr}");
 }
 
+#[test]
+fn a_short_shared_secret_is_refused_without_echoing_it() {
+    let dir = TempDir::new("addon-badsecret");
+    let out = Command::new(example_binary("connect_addon"))
+        .args(["--addr", "127.0.0.1:0", "--log-file"])
+        .arg(dir.path().join("requests.ndjson"))
+        .env("PRIVLOG_KEY", MasterKey::from_bytes(KEY).to_hex())
+        .env("CONNECT_SHARED_SECRET", "guessable")
+        .output()
+        .expect("run connect_addon");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("connect_addon: CONNECT_SHARED_SECRET is 9 bytes long: set the installation's sharedSecret (32 bytes or more)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("guessable"), "the secret leaked: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_shared_secret_nobody_is_signed_in() {
+    let dir = TempDir::new("addon-nosecret");
+    let log = dir.path().join("requests.ndjson");
+    let mut cmd = Command::new(example_binary("connect_addon"));
+    cmd.args(["--addr", "127.0.0.1:0", "--log-file"]).arg(&log);
+    let mut ex = Example::spawn_without_shared_secret("connect_addon", cmd);
+    let addr = ex.addr;
+    let path = format!("/rest/accounts/{ACCOUNT}/history");
+    let (res, _) = send(addr, as_signed_in_user(get(addr, &path), &path).body(empty()).unwrap()).await;
+    assert_eq!(res.status(), 401, "a token the add-on cannot verify signs nobody in");
+    ex.terminate();
+    let (status, ex) = tokio::task::spawn_blocking(move || (ex.wait(), ex)).await.unwrap();
+    assert!(status.success(), "exit status {status}: {}", ex.stderr());
+    assert!(
+        ex.stderr().contains("CONNECT_SHARED_SECRET is not set"),
+        "{}",
+        ex.stderr()
+    );
+    let records = common::parse_file(&std::fs::read_to_string(&log).unwrap());
+    assert_eq!(records.len(), 1);
+    assert_ne!(records[0].account_src, Some(privlog::AccountSource::App));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_a_file_size_limit_the_addon_survives_and_counts_every_line_it_refused() {
     let dir = TempDir::new("addon-fsize");
@@ -336,7 +395,7 @@ async fn under_a_file_size_limit_the_addon_survives_and_counts_every_line_it_ref
         } else {
             format!("/rest/accounts/{ACCOUNT}/history")
         };
-        let (res, _) = send(addr, get(addr, &path).body(empty()).unwrap()).await;
+        let (res, _) = send(addr, as_signed_in_user(get(addr, &path), &path).body(empty()).unwrap()).await;
         assert_eq!(res.status(), 200);
     }
     ex.terminate();

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use axum::routing::get as route_get;
 use bytes::Bytes;
-use common::{KEY, Server, app, connect_jwt, empty, expected_pseudonym, get, post, send, send_h2};
+use common::{
+    KEY, Server, app, connect_jwt, empty, expected_pseudonym, get, post, send, send_h2, signed_jwt,
+    signed_jwt_without_iss,
+};
 use http_body_util::Full;
 use privlog::{MasterKey, Outcome, Policy, Purpose, Record, Rotation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -76,10 +79,19 @@ async fn account_history_takes_the_account_the_handler_names_over_the_jwt() {
     let s = Server::connect_addon(Policy::atlassian_connect()).await;
     let other = "557058:00000000-1111-4222-8333-444444444444";
     let t0 = now();
-    let req = get(s.addr, &format!("/rest/accounts/{ACCOUNT}/history"))
-        .header("authorization", format!("JWT {}", connect_jwt(other, CLIENT_KEY)))
-        .body(empty())
-        .unwrap();
+    // The add-on signs the user in with the token in the query, signed by
+    // Atlassian; privlog reads the claims of the one in the header, which
+    // nobody signed.
+    let req = get(
+        s.addr,
+        &format!(
+            "/rest/accounts/{ACCOUNT}/history?jwt={}",
+            signed_jwt(ACCOUNT, CLIENT_KEY)
+        ),
+    )
+    .header("authorization", format!("JWT {}", connect_jwt(other, CLIENT_KEY)))
+    .body(empty())
+    .unwrap();
     let (res, body) = send(s.addr, req).await;
     assert_eq!(res.status(), 200);
     let r = s.one_record_after(0).await;
@@ -98,8 +110,10 @@ async fn account_history_takes_the_account_the_handler_names_over_the_jwt() {
 async fn inner_middleware_tells_the_account_when_the_handler_does_not() {
     let s = Server::connect_addon(Policy::atlassian_connect()).await;
     let t0 = now();
+    // A token without `iss`: the add-on needs only the signature and `sub`,
+    // and privlog finds no tenant in it.
     let req = post(s.addr, "/rest/pages/4242/index")
-        .header(app::SESSION_ACCOUNT_HEADER, ACCOUNT)
+        .header("authorization", format!("JWT {}", signed_jwt_without_iss(ACCOUNT)))
         .body(Full::new(Bytes::from_static(b"<p>release notes</p>")))
         .unwrap();
     let (res, _) = send(s.addr, req).await;
@@ -109,12 +123,11 @@ async fn inner_middleware_tells_the_account_when_the_handler_does_not() {
     assert_eq!(r.account, Some(expected_pseudonym(Purpose::Account, r.ts, ACCOUNT)));
     assert_eq!(r.tenant, None);
 
-    // The handler's own AccountId wins over the middleware's.
+    // The handler names the signed-in account; an account the client puts
+    // in a header names nobody.
     let req = get(s.addr, &format!("/rest/accounts/{ACCOUNT}/history"))
-        .header(
-            app::SESSION_ACCOUNT_HEADER,
-            "557058:99999999-8888-4777-8666-555555555555",
-        )
+        .header("authorization", format!("JWT {}", signed_jwt_without_iss(ACCOUNT)))
+        .header("x-addon-account", "557058:99999999-8888-4777-8666-555555555555")
         .body(empty())
         .unwrap();
     send(s.addr, req).await;
@@ -382,7 +395,9 @@ async fn boom() -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_handler_without_catch_panic_gives_one_error_record() {
     let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
-        app::routes().route("/boom", route_get(boom)).layer(layer)
+        app::routes(common::connect_auth())
+            .route("/boom", route_get(boom))
+            .layer(layer)
     })
     .await;
     let conn = TcpStream::connect(s.addr).await.unwrap();
@@ -407,7 +422,7 @@ async fn panicking_handler_without_catch_panic_gives_one_error_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_handler_inside_catch_panic_gives_one_500_record() {
     let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
-        app::routes()
+        app::routes(common::connect_auth())
             .route("/boom", route_get(boom))
             .layer(tower_http::catch_panic::CatchPanicLayer::new())
             .layer(layer)
@@ -474,7 +489,7 @@ async fn descriptor_revalidation_is_a_304_without_response_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_gone_before_the_response_is_aborted_without_status() {
     let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
-        app::routes()
+        app::routes(common::connect_auth())
             .route(
                 "/slow",
                 route_get(|| async {

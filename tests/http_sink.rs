@@ -854,3 +854,179 @@ fn a_spool_that_filled_its_file_system_frees_it_by_delivering() {
     assert_eq!(s.spooled, 2_000);
     assert_spool_matches(&sink, &ledger, 22_000);
 }
+
+// ---------------------------------------------------------------- file-size limit
+
+/// Set for a child process that runs one test under a file-size limit: the
+/// directory it writes to.
+const FSIZE_ENV: &str = "PRIVLOG_TEST_FSIZE_DIR";
+
+/// Runs the test `name` again as a child process under a file-size limit
+/// (`ulimit -f`) of `blocks` KiB, set by `bash` before it execs the test
+/// binary, with `dir` in `PRIVLOG_TEST_FSIZE_DIR` and `url` in
+/// `PRIVLOG_TEST_SPOOL_URL`; returns what the child printed after `STATS `.
+fn run_under_file_size_limit(name: &str, blocks: u64, dir: &Path, url: &str) -> Vec<u64> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -f {blocks} && exec \"$0\" \"$@\""))
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(FSIZE_ENV, dir)
+        .env("PRIVLOG_TEST_SPOOL_URL", url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the child survives the limit (not killed by SIGXFSZ): {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split("STATS ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("the child's counts: {stdout}"))
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
+
+/// 300 records, the one at 120 longer (12 000 bytes as JSON) than any file
+/// may be under `ulimit -f 8` (8 192 bytes).
+fn records_with_one_too_long(prefix: &str) -> Vec<Record> {
+    let mut all = records(prefix, 300);
+    all[120].path = format!("/{prefix}/{}", "\u{1}".repeat(2000));
+    all
+}
+
+#[test]
+fn under_a_file_size_limit_the_spool_starts_new_segments_and_drops_only_a_record_too_long_for_any() {
+    const NAME: &str = "under_a_file_size_limit_the_spool_starts_new_segments_and_drops_only_a_record_too_long_for_any";
+    let all = records_with_one_too_long("z");
+    if let Some(dir) = std::env::var_os(FSIZE_ENV) {
+        // The child, under `ulimit -f 8`, with the collector down: segments
+        // of 1 MiB would pass the limit 128 times over.
+        let mut sink = HttpSink::builder(url_from_env().unwrap())
+            .batch(BatchConfig::new().max_records(50).linger(Duration::from_secs(3600)))
+            .retry(fast_retry())
+            .spool(SpoolConfig::new(dir).segment_bytes(1 << 20))
+            .build()
+            .unwrap();
+        let ledger = attach(&mut sink);
+        sink.write(&all).unwrap();
+        sink.close(Instant::now() + Duration::from_millis(300)).unwrap();
+        let s = ledger.stats();
+        assert_balanced(&s, 300);
+        println!(
+            "STATS {} {} {} {} {}",
+            s.spooled,
+            s.delivered,
+            s.buffered,
+            s.dropped_for(FILE_SIZE_LIMIT),
+            s.dropped_total()
+        );
+        return;
+    }
+    let tmp = tempdir("fsize-spool");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/ingest");
+    let stats = run_under_file_size_limit(NAME, 8, &tmp.0, &url);
+    assert_eq!(
+        stats,
+        [299, 0, 0, 1, 1],
+        "spooled, delivered, buffered, file_size_limit, all dropped: only the over-long record is dropped"
+    );
+    let mut segments = 0;
+    for e in std::fs::read_dir(&tmp.0).unwrap() {
+        let e = e.unwrap();
+        let len = e.metadata().unwrap().len();
+        assert!(len <= 8192, "{} holds {len} bytes", e.path().display());
+        segments += usize::from(e.path().extension().is_some_and(|x| x == "spool"));
+    }
+    assert!(segments > 1, "the limit started new segments: {segments}");
+
+    // Restarted without the limit, the collector up: the spool opens clean
+    // and delivers everything it kept, once.
+    let c = Collector::start_on(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let mut sink = HttpSink::builder(c.url())
+        .retry(fast_retry())
+        .spool(SpoolConfig::new(&tmp.0))
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    assert_eq!(ledger.stats().recovered, 299);
+    drive(&mut sink, &ledger, "the spool drained", |s| s.spooled == 0);
+    let s = ledger.stats();
+    assert_eq!((s.delivered, s.dropped_total()), (299, 0), "nothing damaged: {s:?}");
+    assert_balanced(&s, 0);
+    let paths = c.paths();
+    for (i, r) in all.iter().enumerate() {
+        let expected = if i == 120 { None } else { Some(&1) };
+        assert_eq!(paths.get(&r.path), expected, "record {i}");
+    }
+    assert_eq!(paths.len(), 299);
+}
+
+#[test]
+fn under_a_file_size_limit_the_dead_letter_file_keeps_whole_lines_up_to_it_and_counts_the_rest() {
+    const NAME: &str = "under_a_file_size_limit_the_dead_letter_file_keeps_whole_lines_up_to_it_and_counts_the_rest";
+    let all = records("dl", 200);
+    if let Some(dir) = std::env::var_os(FSIZE_ENV) {
+        // The child, under `ulimit -f 8`: every batch is refused as invalid.
+        let mut sink = HttpSink::builder(url_from_env().unwrap())
+            .batch(BatchConfig::new().max_records(20).linger(Duration::from_secs(3600)))
+            .retry(fast_retry())
+            .max_in_flight(1)
+            .dead_letter(Path::new(&dir).join("dead.ndjson"))
+            .build()
+            .unwrap();
+        let ledger = attach(&mut sink);
+        sink.write(&all).unwrap();
+        drive(&mut sink, &ledger, "all settled", |s| {
+            s.delivered + s.dropped_total() == 200
+        });
+        sink.close(Instant::now() + Duration::from_millis(300)).unwrap();
+        let s = ledger.stats();
+        assert_balanced(&s, 200);
+        println!(
+            "STATS {} {} {} {}",
+            s.delivered,
+            s.dropped_for(DropReason::Rejected),
+            s.dropped_for(FILE_SIZE_LIMIT),
+            s.dropped_total()
+        );
+        return;
+    }
+    let tmp = tempdir("fsize-dead");
+    let c = Collector::start();
+    c.state.lock().unwrap().poison = Some("/dl/");
+    let stats = run_under_file_size_limit(NAME, 8, &tmp.0, &c.url());
+    let (delivered, rejected, too_big, dropped) = (stats[0], stats[1], stats[2], stats[3]);
+    assert_eq!((delivered, dropped), (0, 200), "every record refused and counted");
+    assert!(
+        too_big > 0,
+        "200 lines of about 150 bytes do not fit in 8 KiB: {stats:?}"
+    );
+    let dead = tmp.join("dead.ndjson");
+    let bytes = std::fs::read(&dead).unwrap();
+    let longest = all.iter().map(|r| r.to_ndjson().len()).max().unwrap();
+    assert!(
+        bytes.len() <= 8192 && bytes.len() + longest > 8192,
+        "the file stops short of the limit, and only just: {} bytes",
+        bytes.len()
+    );
+    assert!(bytes.ends_with(b"\n"), "the last line is whole");
+    let kept: Vec<Record> = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .map(|l| privlog::read::parse_line(&l[..l.len() - 1]).unwrap())
+        .collect();
+    assert_eq!(kept.len() as u64, rejected, "counted rejected: the records in the file");
+    // In the order they were refused, each once.
+    let mut at = all.iter();
+    for r in &kept {
+        assert!(at.any(|a| a == r), "{} out of order or not written", r.path);
+    }
+}

@@ -1,7 +1,7 @@
 //! Collector URLs and secrets: a URL with credentials is refused whatever
 //! characters its password holds (before any name is resolved), and the
 //! warnings of a sink retrying a collector that cannot be reached show the URL
-//! without credentials, query or fragment.
+//! only as its scheme, host and port (a path can hold a token).
 #![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -65,9 +65,24 @@ fn a_password_holding_hash_question_mark_slash_or_at_is_refused_and_never_shown(
 }
 
 #[test]
-fn retry_warnings_show_the_collector_url_without_query_or_fragment() {
+fn a_port_past_65535_is_refused_and_nothing_is_connected_to() {
+    // The port a 16-bit wrap of the configured one would reach.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{}/ingest", u32::from(port) + 65_536);
+    let e = HttpSink::builder(url).build().expect_err("refused");
+    let text = e.to_string();
+    assert!(text.contains("out of range") && text.contains("1 to 65535"), "{text}");
+    assert!(listener.accept().is_err(), "no connection was made");
+}
+
+#[test]
+fn retry_warnings_show_the_collector_url_as_scheme_host_and_port_only() {
     let port = closed_port();
-    let url = format!("http://127.0.0.1:{port}/ingest?token=Qk9fU2VjcmV0VG9rZW4#frag-s3cr3t");
+    // A token in the path (as Sumo Logic's receiver URLs have), the query and the fragment.
+    let url =
+        format!("http://127.0.0.1:{port}/receiver/v1/http/ZaVnC4dhaV2Wk3KZ8qO9?token=Qk9fU2VjcmV0VG9rZW4#frag-s3cr3t");
     let mut sink = HttpSink::builder(url)
         .batch(BatchConfig::new().max_records(1).linger(Duration::ZERO))
         .retry(
@@ -96,8 +111,15 @@ fn retry_warnings_show_the_collector_url_without_query_or_fragment() {
         }
     });
     let text = captured.text();
-    assert!(text.contains(&format!("url=http://127.0.0.1:{port}/ingest ")), "{text}");
-    for secret in ["token", "Qk9fU2VjcmV0VG9rZW4", "frag", "s3cr3t"] {
+    assert!(text.contains(&format!("url=http://127.0.0.1:{port}/… ")), "{text}");
+    for secret in [
+        "receiver",
+        "ZaVnC4dhaV2Wk3KZ8qO9",
+        "token",
+        "Qk9fU2VjcmV0VG9rZW4",
+        "frag",
+        "s3cr3t",
+    ] {
         assert!(!text.contains(secret), "{secret} shown: {text}");
     }
 }

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::Body;
-use common::{Server, app, connect_jwt, empty, get, parse_file, send};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Server, app, connect_jwt, empty, get, parse_file, send, signed_jwt, signed_jwt_with};
 use http::HeaderName;
 use privlog::stats::{Period, StatsSink, Summaries, Summary};
 use privlog::{AccountSource, Policy};
@@ -59,18 +61,17 @@ async fn forged_jwts_do_not_reveal_a_lone_user_s_download() {
     let (sink, summaries) = stats_sink();
     let server = Server::start(
         privlog::builder().policy(Policy::atlassian_connect()).sink(sink),
-        app::app,
+        common::addon,
     )
     .await;
 
-    // The add-on's session knows this user (it vouches with AccountId); the
-    // JWT is the one Atlassian signed for them.
+    // The JWT is the one Atlassian signed for this user: the add-on verifies
+    // it and vouches for the account with AccountId.
     let victim = get(server.addr, &format!("/export/secret-report.csv?size={SECRET_SIZE}"))
         .header(
             "authorization",
-            format!("JWT {}", connect_jwt("557058:victim", CLIENT_KEY)),
+            format!("JWT {}", signed_jwt("557058:victim", CLIENT_KEY)),
         )
-        .header(app::SESSION_ACCOUNT_HEADER, "557058:victim")
         .body(empty())
         .unwrap();
     let (res, body) = send(server.addr, victim).await;
@@ -132,6 +133,221 @@ async fn forged_jwts_do_not_reveal_a_lone_user_s_download() {
     assert_eq!(summaries.iter().map(|s| s.suppressed_requests).sum::<u64>(), 5);
 }
 
+/// The add-on vouches only for an account it verified: forged session
+/// headers, tokens not signed with the installation's secret and accounts
+/// in the path sign nobody in, so a lone user's download stays withheld.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
+    let (sink, summaries) = stats_sink();
+    let server = Server::start(
+        privlog::builder().policy(Policy::atlassian_connect()).sink(sink),
+        common::addon,
+    )
+    .await;
+    let export = format!("/export/secret-report.csv?size={SECRET_SIZE}");
+    let victim = format!("JWT {}", signed_jwt("557058:victim", CLIENT_KEY));
+    let (res, body) = send(
+        server.addr,
+        get(server.addr, &export)
+            .header("authorization", victim.as_str())
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((res.status().as_u16(), body.len() as u64), (200, SECRET_SIZE));
+    let (res, _) = send(
+        server.addr,
+        get(server.addr, "/rest/accounts/557058:victim/history")
+            .header("authorization", victim.as_str())
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200, "the signed-in user reads their history");
+
+    let mut forged = Vec::new();
+    for i in 0..4 {
+        let who = format!("557058:forged-{i}");
+        // A session header naming any account.
+        forged.push(get(server.addr, "/export/secret-report.csv?size=1").header("x-addon-account", who.as_str()));
+        // A Connect JWT signed with a guessed secret, in the header and the query.
+        let guessed = signed_jwt_with(b"a-guessed-shared-secret-0123456789abcdef", &who, CLIENT_KEY);
+        forged.push(
+            get(server.addr, "/export/secret-report.csv?size=1").header("authorization", format!("JWT {guessed}")),
+        );
+        forged.push(get(
+            server.addr,
+            &format!("/export/secret-report.csv?size=1&jwt={guessed}"),
+        ));
+        // An unsigned token (`alg` none), and a real one with its claims swapped.
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{who}","iss":"{CLIENT_KEY}","exp":4000000000}}"#))
+        );
+        forged.push(get(
+            server.addr,
+            &format!("/export/secret-report.csv?size=1&jwt={none}"),
+        ));
+        let real = signed_jwt("557058:victim", CLIENT_KEY);
+        let parts: Vec<&str> = real.split('.').collect();
+        let swapped = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{who}","iss":"{CLIENT_KEY}","exp":4000000000}}"#)),
+            parts[2]
+        );
+        forged.push(
+            get(server.addr, "/export/secret-report.csv?size=1").header("authorization", format!("JWT {swapped}")),
+        );
+    }
+    for req in forged {
+        let (res, _) = send(server.addr, req.body(empty()).unwrap()).await;
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    // Accounts in the path: someone else's history, signed in or not.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let path = format!("/rest/accounts/557058:forged-{i}/history");
+        let (res, _) = send(
+            server.addr,
+            get(server.addr, &path)
+                .header("x-addon-account", format!("557058:forged-{i}"))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        statuses.push(res.status().as_u16());
+        let (res, _) = send(
+            server.addr,
+            get(server.addr, &path)
+                .header("authorization", victim.as_str())
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+        statuses.push(res.status().as_u16());
+    }
+    let (report, text) = server.stop().await;
+    assert!(report.stats.is_balanced(), "{:?}", report.stats);
+    let records = parse_file(&text);
+    assert_eq!(records.len(), 2 + 20 + 8);
+    let dir = common::TempDir::new("k-forged");
+    let log = dir.path().join("records.ndjson");
+    std::fs::write(&log, &text).unwrap();
+
+    for by in ["route", "hour,route"] {
+        let (rows, _) = privlog_stats(&["--by", by], &log);
+        for row in &rows {
+            assert!(
+                row["route"] != "/export/{name}" && row["route"] != "/rest/accounts/{account_id}/history",
+                "--by {by}: a route only one signed-in user used was shown: {row}"
+            );
+            assert!(row["resp_bytes"].as_u64().unwrap() < SECRET_SIZE, "{row}");
+        }
+    }
+    let (all, _) = privlog_stats(&["--by", "route", "--k", "1"], &log);
+    let row = |route: &str| all.iter().find(|r| r["route"] == route).cloned().expect("row at k = 1");
+    assert_eq!(
+        (
+            &row("/export/{name}")["requests"],
+            &row("/export/{name}")["vouched_accounts"]
+        ),
+        (&Value::from(21), &Value::from(1))
+    );
+    let history = row("/rest/accounts/{account_id}/history");
+    assert_eq!(
+        (&history["requests"], &history["vouched_accounts"]),
+        (&Value::from(9), &Value::from(1))
+    );
+
+    let summaries = summaries.lock().unwrap();
+    let rows: Vec<&Summary> = summaries.iter().flat_map(|s| &s.rows).collect();
+    assert!(rows.iter().all(|r| r.resp_bytes < SECRET_SIZE), "{rows:?}");
+    assert!(rows.iter().all(|r| r.distinct_accounts == 0), "{rows:?}");
+    // Without a session the history asks for sign-in; signed in, only one's own.
+    assert_eq!(statuses, [401, 403].repeat(4));
+    let vouched: std::collections::BTreeSet<_> = records
+        .iter()
+        .filter(|r| r.account_src == Some(AccountSource::App))
+        .filter_map(|r| r.account.clone())
+        .collect();
+    assert_eq!(vouched.len(), 1, "only the signed-in user is vouched for");
+}
+
+/// The add-on's verification of Connect JWTs, case by case.
+#[test]
+fn the_add_on_signs_in_only_tokens_signed_with_its_secret() {
+    let auth = common::connect_auth();
+    let session = |auth: &app::ConnectAuth, uri: &str, authorization: Option<&str>| {
+        let mut req = http::Request::get(uri);
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        auth.session_of(&req.body(Body::empty()).unwrap()).map(|s| s.account)
+    };
+    let good = signed_jwt("557058:jane", CLIENT_KEY);
+    let jane = Some("557058:jane".to_owned());
+    assert_eq!(session(&auth, &format!("/macro?jwt={good}"), None), jane);
+    assert_eq!(session(&auth, "/macro", Some(&format!("JWT {good}"))), jane);
+    assert_eq!(session(&auth, "/macro", Some(&format!("jwt  {good}"))), jane);
+    // The query's token is the one used, as Connect sends it to iframes.
+    let joe = signed_jwt("557058:joe", CLIENT_KEY);
+    assert_eq!(
+        session(&auth, &format!("/macro?jwt={joe}"), Some(&format!("JWT {good}"))),
+        Some("557058:joe".to_owned())
+    );
+    let claims = |c: serde_json::Value| common::sign_jwt(common::CONNECT_SECRET.as_bytes(), &c);
+    let refused = [
+        ("no token", None),
+        ("a bearer token", Some(format!("Bearer {good}"))),
+        (
+            "another secret",
+            Some(signed_jwt_with(
+                b"another-installation-secret-0123456789",
+                "557058:jane",
+                CLIENT_KEY,
+            )),
+        ),
+        (
+            "expired",
+            Some(claims(
+                serde_json::json!({"sub": "557058:jane", "exp": 1_700_000_000u64}),
+            )),
+        ),
+        ("no expiry", Some(claims(serde_json::json!({"sub": "557058:jane"})))),
+        (
+            "no subject",
+            Some(claims(serde_json::json!({"iss": CLIENT_KEY, "exp": 4_000_000_000u64}))),
+        ),
+        (
+            "an empty subject",
+            Some(claims(serde_json::json!({"sub": "", "exp": 4_000_000_000u64}))),
+        ),
+        ("a truncated signature", Some(good[..good.len() - 2].to_owned())),
+        ("a fourth part", Some(format!("{good}.x"))),
+        ("garbage", Some("not.a.token".to_owned())),
+    ];
+    for (what, token) in refused {
+        let header = token.map(|t| if t.starts_with("Bearer") { t } else { format!("JWT {t}") });
+        assert_eq!(session(&auth, "/macro", header.as_deref()), None, "{what}");
+    }
+    // Another algorithm, even with a valid HMAC over its own header.
+    let other_alg = {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(br#"{"sub":"557058:jane","exp":4000000000}"#);
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, common::CONNECT_SECRET.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(ring::hmac::sign(&key, format!("{header}.{body}").as_bytes()));
+        format!("{header}.{body}.{sig}")
+    };
+    assert_eq!(session(&auth, "/macro", Some(&format!("JWT {other_alg}"))), None);
+    // Without a shared secret nobody is signed in.
+    assert_eq!(
+        session(&app::ConnectAuth::nobody(), &format!("/macro?jwt={good}"), None),
+        None
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_names_where_its_account_came_from() {
     let policy = Policy::atlassian_connect()
@@ -140,7 +356,10 @@ async fn every_record_names_where_its_account_came_from() {
     let server = Server::connect_addon(policy).await;
     let jwt = format!("JWT {}", connect_jwt("557058:jwt", CLIENT_KEY));
     let requests = [
-        get(server.addr, "/health").header(app::SESSION_ACCOUNT_HEADER, "557058:app"),
+        get(
+            server.addr,
+            &format!("/health?jwt={}", signed_jwt("557058:app", CLIENT_KEY)),
+        ),
         get(server.addr, "/health").header("authorization", jwt.as_str()),
         get(server.addr, "/health").header("x-account-id", "557058:header"),
         get(server.addr, "/health?acct=557058:query"),
@@ -186,7 +405,7 @@ async fn a_scanner_s_paths_do_not_push_known_routes_into_other() {
         .sink_queue_batches(4096)
         .build()
         .unwrap();
-    let app = app::app(layer);
+    let app = common::addon(layer);
     // A scanner probes 20 001 paths no route matches, first.
     for i in 0..SCANNER {
         let req = http::Request::get(format!("/wp-content/plugins/probe{i}.php"))
@@ -199,7 +418,10 @@ async fn a_scanner_s_paths_do_not_push_known_routes_into_other() {
     for route in KNOWN {
         for user in 0..5 {
             let req = http::Request::get(route)
-                .header(app::SESSION_ACCOUNT_HEADER, format!("557058:user-{user}"))
+                .header(
+                    "authorization",
+                    format!("JWT {}", signed_jwt(&format!("557058:user-{user}"), CLIENT_KEY)),
+                )
                 .body(Body::empty())
                 .unwrap();
             let res = app.clone().oneshot(req).await.unwrap();

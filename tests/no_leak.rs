@@ -10,7 +10,7 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use bytes::Bytes;
-use common::{Server, connect_jwt, empty, get, post, send};
+use common::{Server, empty, get, post, send, signed_jwt};
 use http_body_util::Full;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use privlog::Policy;
@@ -94,7 +94,7 @@ fn forms(s: &str) -> Vec<String> {
 /// Sends requests carrying `s` everywhere; returns how many were sent.
 async fn send_all(server: &Server, s: &Secrets) -> usize {
     let addr = server.addr;
-    let jwt = connect_jwt(&s.account, &s.client_key);
+    let jwt = signed_jwt(&s.account, &s.client_key);
     let userinfo = format!("{}:{}@{}.example.com", s.user, s.password, s.host);
     let site = format!("https://{}.atlassian.net", s.site);
     let requests = vec![
@@ -206,7 +206,7 @@ fn no_secret_reaches_any_sink_in_any_encoding() {
             outputs.push(("memory (ndjson)", r.to_ndjson()));
             outputs.push(("memory (debug)", format!("{r:?}")));
         }
-        let jwt = connect_jwt(&s.account, &s.client_key);
+        let jwt = signed_jwt(&s.account, &s.client_key);
         let jwt_payload = jwt.split('.').nth(1).unwrap_or_default().to_owned();
         let mut needles = vec![jwt, jwt_payload, "127.0.0.1".to_owned()];
         for secret in [

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::process::Example;
-use common::{TempDir, connect_jwt, empty, get, send};
+use common::{TempDir, empty, get, send, signed_jwt};
 use privlog::MasterKey;
 
 const JANE: &str = "557058:0c7b7d4e-6a4b-4c6b-9b7e-1f2e3d4c5b6a";
@@ -66,7 +66,7 @@ async fn run_addon(key: &MasterKey, offset_days: i64, log: &Path) -> usize {
     let addr = addon.addr;
     let mut jane = 0;
     for account in [JANE, JOE, ANN] {
-        let jwt = connect_jwt(account, SITE);
+        let jwt = signed_jwt(account, SITE);
         let requests = [
             format!("/macro?xdm_e=https%3A%2F%2Facme.atlassian.net&lic=active&cv=1.0&pageId=98765&jwt={jwt}"),
             format!("/rest/accounts/{account}/history"),
@@ -279,7 +279,7 @@ fn owners_on_disk(log: &Path, key: &MasterKey) -> (usize, usize, usize) {
 
 /// `n` requests of `account` to the running add-on.
 async fn account_requests(addr: std::net::SocketAddr, account: &str, n: usize) {
-    let jwt = connect_jwt(account, SITE);
+    let jwt = signed_jwt(account, SITE);
     for _ in 0..n {
         let req = get(addr, &format!("/rest/accounts/{account}/history")).header("authorization", format!("JWT {jwt}"));
         let (res, _) = send(addr, req.body(empty()).unwrap()).await;

@@ -5,16 +5,20 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Query, Request};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -31,12 +35,113 @@ pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for in-flight requests before giving up on them.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The header a front-end session service sets with the signed-in account;
-/// read by [`session_account`], the add-on's inner middleware.
-pub(crate) const SESSION_ACCOUNT_HEADER: &str = "x-addon-account";
+/// How long after its `exp` claim a Connect JWT is still accepted, for
+/// clocks a little apart.
+const JWT_LEEWAY_SECS: u64 = 60;
 
-/// The add-on's routes, without logging.
-pub(crate) fn routes() -> Router {
+/// The add-on's sign-in: who sent a request, as far as the add-on can
+/// prove it.
+///
+/// Atlassian signs each Connect JWT (`?jwt=` on the iframe, `Authorization:
+/// JWT …` on the iframe's own calls) with HS256 and the installation's
+/// shared secret. A token whose signature checks out with that secret, and
+/// that has not expired, names its user in `sub`: only then does the add-on
+/// know the account and tell privlog ([`AccountId`]), which is what makes
+/// the account count in k-anonymous statistics. Anything else — an unsigned
+/// or re-signed token, an expired one, an account in a header, a query
+/// parameter or the path — is what the client says, and signs nobody in.
+///
+/// The example serves one installation, whose shared secret it is given at
+/// start; an add-on with many keeps each installation's secret (from its
+/// signed `installed` callback) and picks it by the token's `iss`.
+#[derive(Clone)]
+pub(crate) struct ConnectAuth {
+    key: Option<Arc<ring::hmac::Key>>,
+}
+
+/// The account a verified Connect JWT names, put into the request's
+/// extensions by [`session_account`] for the handlers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// The Atlassian account ID (`sub`).
+    pub(crate) account: String,
+}
+
+impl ConnectAuth {
+    /// Verifies tokens signed with `shared_secret`.
+    pub(crate) fn new(shared_secret: &[u8]) -> Self {
+        ConnectAuth {
+            key: Some(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, shared_secret))),
+        }
+    }
+
+    /// Signs nobody in (no shared secret configured).
+    pub(crate) fn nobody() -> Self {
+        ConnectAuth { key: None }
+    }
+
+    /// The signed-in account of a request: from its Connect JWT (`?jwt=`
+    /// first, then `Authorization: JWT …`), when the token verifies.
+    pub(crate) fn session_of(&self, req: &Request) -> Option<Session> {
+        let token = req
+            .uri()
+            .query()
+            .and_then(jwt_in_query)
+            .or_else(|| jwt_in_header(req.headers()))?;
+        self.verify(&token).map(|account| Session { account })
+    }
+
+    /// The `sub` of `token` when it is an HS256 JWT signed with the shared
+    /// secret and not expired.
+    fn verify(&self, token: &str) -> Option<String> {
+        let key = self.key.as_ref()?;
+        let mut parts = token.split('.');
+        let (header, claims, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let header: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        // Only HS256: never `none`, never an algorithm the client picks.
+        if header.get("alg")?.as_str()? != "HS256" {
+            return None;
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let signed = &token[..token.rfind('.')?];
+        ring::hmac::verify(key, signed.as_bytes(), &signature).ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
+        let exp = claims.get("exp")?.as_u64()?;
+        if exp.saturating_add(JWT_LEEWAY_SECS) < unix_now() {
+            return None;
+        }
+        let sub = claims.get("sub")?.as_str()?;
+        (!sub.is_empty()).then(|| sub.to_owned())
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn jwt_in_query(query: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let value = pair.strip_prefix("jwt=")?;
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()
+            .map(|v| v.into_owned())
+    })
+}
+
+fn jwt_in_header(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("jwt").then(|| token.trim().to_owned())
+}
+
+/// The add-on's routes, without logging; `auth` signs requests in.
+pub(crate) fn routes(auth: ConnectAuth) -> Router {
     Router::new()
         .route("/atlassian-connect.json", get(descriptor))
         .route("/installed", post(installed))
@@ -48,12 +153,12 @@ pub(crate) fn routes() -> Router {
         .route("/export/{name}", get(export))
         .route("/health", get(|| async { "ok" }))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .layer(middleware::from_fn(session_account))
+        .layer(middleware::from_fn_with_state(auth, session_account))
 }
 
 /// The add-on with privlog around every route and the fallback.
-pub(crate) fn app(layer: PrivlogLayer) -> Router {
-    routes().layer(layer)
+pub(crate) fn app(layer: PrivlogLayer, auth: ConnectAuth) -> Router {
+    routes(auth).layer(layer)
 }
 
 /// The add-on descriptor Atlassian fetches at install time; revalidated with
@@ -118,13 +223,22 @@ async fn macro_view(Query(q): Query<std::collections::HashMap<String, String>>) 
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html)
 }
 
-async fn history(Path(account_id): Path<String>) -> impl IntoResponse {
-    // The handler knows whose history this is.
+/// A signed-in user's own page views. The account in the path is only what
+/// the client asks for: the handler serves it to that account alone, and
+/// names the signed-in account to privlog, never the path's.
+async fn history(Path(account_id): Path<String>, session: Option<Extension<Session>>) -> Response {
+    let Some(Extension(session)) = session else {
+        return (StatusCode::UNAUTHORIZED, "sign in with a Connect JWT\n").into_response();
+    };
+    if session.account != account_id {
+        return (StatusCode::FORBIDDEN, "that is another account's history\n").into_response();
+    }
     (
-        AccountId::new(account_id),
+        AccountId::new(session.account),
         [(header::CONTENT_TYPE, "application/json")],
         "{\"views\":[{\"page\":98765,\"count\":3},{\"page\":4242,\"count\":1}]}\n",
     )
+        .into_response()
 }
 
 async fn search(Query(q): Query<std::collections::HashMap<String, String>>) -> impl IntoResponse {
@@ -202,26 +316,22 @@ impl hyper::body::Body for Chunks {
     }
 }
 
-/// The add-on's session middleware, inside the privlog layer: it knows the
-/// signed-in account and tells privlog through the response, unless the
-/// handler already did.
-async fn session_account(req: Request, next: Next) -> Response {
-    let account = session_of(req.headers());
+/// The add-on's session middleware, inside the privlog layer: it signs the
+/// request in ([`ConnectAuth`]), hands the [`Session`] to the handlers, and
+/// tells privlog the verified account through the response, unless the
+/// handler already did. A request it cannot verify names no account.
+async fn session_account(State(auth): State<ConnectAuth>, mut req: Request, next: Next) -> Response {
+    let session = auth.session_of(&req);
+    if let Some(session) = &session {
+        req.extensions_mut().insert(session.clone());
+    }
     let mut res = next.run(req).await;
-    if let Some(account) = account
+    if let Some(session) = session
         && res.extensions().get::<AccountId>().is_none()
     {
-        res.extensions_mut().insert(AccountId::new(account));
+        res.extensions_mut().insert(AccountId::new(session.account));
     }
     res
-}
-
-fn session_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(SESSION_ACCOUNT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 /// Serves `app` on `listener` (HTTP/1.1 and HTTP/2 with prior knowledge)

@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! export PRIVLOG_KEY=$(openssl rand -hex 32)   # 64 hex characters, keep it secret
+//! export CONNECT_SHARED_SECRET=...             # the installation's sharedSecret
 //! cargo run --release --example connect_addon -- --addr 127.0.0.1:8080 --log-file requests.ndjson
 //! curl -s 'http://127.0.0.1:8080/search?q=quarterly+report'
 //! curl -s 'http://127.0.0.1:8080/export/report.csv?size=100000' >/dev/null
@@ -19,7 +20,13 @@
 //!   negative), to produce traffic in other pseudonym epochs.
 //!
 //! Without `PRIVLOG_KEY` a random key is used (with a warning), so pseudonyms
-//! change at every restart. On SIGTERM or Ctrl-C the server stops accepting,
+//! change at every restart.
+//!
+//! `CONNECT_SHARED_SECRET` (at least 32 bytes) is the shared secret Atlassian
+//! signs the installation's Connect JWTs with: a request whose token verifies
+//! with it is signed in, and only its account is told to privlog as the
+//! application's own (`AccountId`), the accounts k-anonymous statistics
+//! count. Without it nobody is signed in (with a warning). On SIGTERM or Ctrl-C the server stops accepting,
 //! lets in-flight requests finish, writes every record and prints a summary.
 #![allow(clippy::print_stderr)] // an example's messages go to the terminal
 
@@ -115,13 +122,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     let (layer, guard) = builder.build()?;
+    let auth = connect_auth()?;
 
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let shutdown = shutdown_signal();
     eprintln!("connect_addon: listening on http://{}", listener.local_addr()?);
-    app::serve(listener, app::app(layer), shutdown).await;
+    app::serve(listener, app::app(layer, auth), shutdown).await;
 
     // Every connection is closed, so no new record can appear: write them all.
     let report = guard.shutdown();
@@ -146,6 +154,28 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     );
     Ok(())
+}
+
+/// The shortest shared secret accepted: Atlassian's are far longer, and a
+/// short one could be guessed, letting anyone sign in as anyone.
+const MIN_SHARED_SECRET_LEN: usize = 32;
+
+/// Verification of Connect JWTs with `CONNECT_SHARED_SECRET`, or nobody
+/// signed in when it is not set.
+fn connect_auth() -> Result<app::ConnectAuth, String> {
+    match std::env::var("CONNECT_SHARED_SECRET") {
+        Ok(secret) if secret.len() >= MIN_SHARED_SECRET_LEN => Ok(app::ConnectAuth::new(secret.as_bytes())),
+        Ok(secret) => Err(format!(
+            "CONNECT_SHARED_SECRET is {} bytes long: set the installation's sharedSecret ({MIN_SHARED_SECRET_LEN} bytes or more)",
+            secret.len()
+        )),
+        Err(_) => {
+            eprintln!(
+                "connect_addon: CONNECT_SHARED_SECRET is not set: no Connect JWT can be verified, so no request is signed in and statistics about signed-in use are withheld"
+            );
+            Ok(app::ConnectAuth::nobody())
+        }
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed before this

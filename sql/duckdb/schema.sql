@@ -30,4 +30,4 @@ FROM read_json(
     }
 )
 WHERE v = 1 AND ts IS NOT NULL AND method IS NOT NULL AND path IS NOT NULL
-  AND duration_us IS NOT NULL AND kid IS NOT NULL;
+  AND duration_us IS NOT NULL AND kid IS NOT NULL AND epoch IS NOT NULL;

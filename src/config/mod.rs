@@ -30,7 +30,10 @@
 //! (`std::env::vars()`). A variable `PRIVLOG__A__B=value` sets the field `a.b`
 //! of the file (`PRIVLOG__POLICY__ROTATION=daily`,
 //! `PRIVLOG__SINKS__0__ENDPOINT=https://…` for the first sink); the key is
-//! read from the variable named by `key.env`.
+//! read from the variable named by `key.env`. Names are not case-sensitive,
+//! and as a variable name has no `-`, `_` in an HTTP header's name stands for
+//! `-`: `PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY=…` sets the header
+//! `x-clickhouse-key`, replacing one of the file however it is capitalised.
 
 mod duration;
 mod local_sinks;
@@ -46,7 +49,7 @@ use serde::Deserialize;
 pub use duration::parse_duration;
 pub use local_sinks::{RollingSettings, SyslogSettings, TracingSettings};
 
-use secret::{Secrets, check_var_name, schema_error, shown_var_name, syntax_error};
+use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name, syntax_error};
 
 use crate::sink::{FileSink, Sink, WriterSink};
 use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
@@ -107,8 +110,15 @@ pub struct KeyConfig {
 
 impl fmt::Debug for KeyConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self
+            .file
+            .as_deref()
+            .map(|p| match crate::secret_shape::path_secret_shape(p) {
+                Some(_) => "<not a path, hidden>".to_owned(),
+                None => p.display().to_string(),
+            });
         f.debug_struct("KeyConfig")
-            .field("file", &self.file)
+            .field("file", &file)
             .field("env", &self.env.as_deref().map(shown_var_name))
             .finish()
     }
@@ -283,14 +293,81 @@ impl SinkConfig {
         })
     }
 
-    /// The spool directory, for sinks that have one.
-    fn spool_dir(&self) -> Option<&Path> {
+    /// Every path the sink opens, creates or reads, with its field and an
+    /// example of a good value.
+    fn paths(&self) -> Vec<(&'static str, &Path, &'static str)> {
         match self {
+            SinkConfig::File { path, .. } => vec![("sinks.file.path", path, "/var/log/myapp/requests.ndjson")],
+            SinkConfig::Rolling(r) => vec![("sinks.rolling.dir", &r.dir, "/var/log/myapp")],
             #[cfg(feature = "http")]
-            SinkConfig::Http(h) => h.spool_dir.as_deref(),
-            _ => None,
+            SinkConfig::Http(h) => [
+                (
+                    "sinks.http.spool_dir",
+                    h.spool_dir.as_deref(),
+                    "/var/lib/myapp/privlog-spool",
+                ),
+                (
+                    "sinks.http.dead_letter",
+                    h.dead_letter.as_deref(),
+                    "/var/lib/myapp/privlog-rejected.ndjson",
+                ),
+                ("sinks.http.ca_file", h.ca_file.as_deref(), "/etc/ssl/certs/my-ca.pem"),
+            ]
+            .into_iter()
+            .filter_map(|(field, p, example)| Some((field, p?, example)))
+            .collect(),
+            _ => Vec::new(),
         }
     }
+
+    /// What the sink writes to, each with its field and the path as
+    /// written, `locate` applied to the path.
+    fn destinations(&self, locate: &impl Fn(&Path) -> PathBuf) -> Vec<(&'static str, Destination, String)> {
+        match self {
+            SinkConfig::File { path, .. } => vec![(
+                "sinks.file.path",
+                Destination::File(locate(path)),
+                path.display().to_string(),
+            )],
+            SinkConfig::Rolling(r) => vec![(
+                "sinks.rolling.dir",
+                Destination::Rolling(locate(&r.dir), r.prefix.clone()),
+                format!("{}.*", r.dir.join(&r.prefix).display()),
+            )],
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => {
+                let mut out = Vec::new();
+                if let Some(d) = &h.spool_dir {
+                    out.push((
+                        "sinks.http.spool_dir",
+                        Destination::Spool(locate(d)),
+                        d.display().to_string(),
+                    ));
+                }
+                if let Some(f) = &h.dead_letter {
+                    out.push((
+                        "sinks.http.dead_letter",
+                        Destination::File(locate(f)),
+                        f.display().to_string(),
+                    ));
+                }
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Where a sink writes.
+#[derive(PartialEq, Eq)]
+enum Destination {
+    /// One file it appends to.
+    File(PathBuf),
+    /// The files of a prefix in a directory.
+    Rolling(PathBuf, String),
+    /// A spool directory.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Spool(PathBuf),
 }
 
 #[cfg(feature = "http")]
@@ -357,11 +434,20 @@ impl Config {
     /// overrides found in `env`.
     ///
     /// # Errors
-    /// [`ConfigError`] naming the file, field and reason.
+    /// [`ConfigError`] naming the file, field and reason; a `path` that looks
+    /// like a key or token is refused without being shown.
     pub fn load<I>(path: &Path, env: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
     {
+        if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
+            return Err(ConfigError::Parse(format!(
+                "the path of the configuration file looks like {}, not a path; name the file, e.g. \
+                 /etc/myapp/privlog.toml (the value is not shown; a path that only looks like this can be written \
+                 starting with ./ or /)",
+                shape.describe()
+            )));
+        }
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -386,6 +472,19 @@ impl Config {
         let mut secrets = Secrets::default();
         for (name, value) in &env {
             if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                // The name is shown in messages and masks: one that holds a
+                // key (`PRIVLOG__KEY__<hex>`) is refused without it.
+                if let Some(shape) = path.split("__").find_map(crate::secret_shape::secret_shape) {
+                    return Err(ConfigError::invalid(
+                        ENV_PREFIX,
+                        format!(
+                            "the name of an environment override looks like it holds {}; an override is \
+                             PRIVLOG__FIELD__SUBFIELD=value, e.g. PRIVLOG__KEY__ENV=PRIVLOG_KEY (the name is not \
+                             shown)",
+                            shape.describe()
+                        ),
+                    ));
+                }
                 // Whatever a variable holds may be a secret: a misspelt
                 // override (`PRIVLOG__KEY` for `PRIVLOG_KEY`) holds the key.
                 secrets.add(&format!("<value of {name}>"), value);
@@ -415,6 +514,7 @@ impl Config {
         if let Some(var) = &self.key.env {
             check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
         }
+        self.check_paths_are_paths()?;
         self.settings().map(drop)?;
         for sink in &self.sinks {
             sink.check()?;
@@ -425,21 +525,54 @@ impl Config {
                 "no sink configured; add at least one [[sinks]] table, e.g. type = \"stdout\"",
             ));
         }
-        let spools: Vec<(usize, &Path)> = self
-            .sinks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((i, s.spool_dir()?)))
-            .collect();
-        for (n, (i, dir)) in spools.iter().enumerate() {
-            if let Some((j, _)) = spools[..n].iter().find(|(_, d)| d.components().eq(dir.components())) {
-                return Err(ConfigError::invalid(
-                    "sinks.http.spool_dir",
-                    format!(
-                        "sinks {j} and {i} share the spool directory {}; give each sink its own",
-                        dir.display()
-                    ),
-                ));
+        // The same files, written as the same path.
+        self.check_destinations(|p| p.components().collect())
+    }
+
+    /// Refuses two sinks that write to the same files: the same file (file
+    /// sink or dead-letter file), the same directory and prefix of rolling
+    /// files, or the same spool directory. Each would write every record
+    /// twice, or two writers would interleave, rotate and delete each
+    /// other's files. `locate` gives what a path is compared as: the path
+    /// with its `.` and trailing `/` removed, or where it really is.
+    fn check_destinations(&self, locate: impl Fn(&Path) -> PathBuf) -> Result<(), ConfigError> {
+        let mut seen: Vec<(usize, Destination)> = Vec::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            for (field, dest, shown) in sink.destinations(&locate) {
+                if let Some((j, _)) = seen.iter().find(|(_, d)| *d == dest) {
+                    let reason = match &dest {
+                        Destination::Spool(_) => {
+                            format!("sinks {j} and {i} share the spool directory {shown}; give each sink its own")
+                        }
+                        Destination::File(_) => {
+                            format!("sinks {j} and {i} both write the file {shown}; give each sink its own file")
+                        }
+                        Destination::Rolling(..) => format!(
+                            "sinks {j} and {i} both write the files {shown}, so every record would be written \
+                             twice; give each sink its own directory or prefix"
+                        ),
+                    };
+                    return Err(ConfigError::invalid(field, reason));
+                }
+                seen.push((i, dest));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a path that looks like a key or another secret (a key written
+    /// where its file's path belongs): every message about the path would
+    /// show it.
+    fn check_paths_are_paths(&self) -> Result<(), ConfigError> {
+        let key = self
+            .key
+            .file
+            .as_deref()
+            .map(|p| ("key.file", p, "/etc/privlog/privlog.key"));
+        let sinks = self.sinks.iter().flat_map(SinkConfig::paths);
+        for (field, path, example) in key.into_iter().chain(sinks) {
+            if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
+                return Err(ConfigError::invalid(field, path_refusal(shape, example)));
             }
         }
         Ok(())
@@ -469,6 +602,9 @@ impl Config {
         for sink in &self.sinks {
             sink.validate().map_err(masked)?;
         }
+        // The same files under other names: links, `..`, another spelling.
+        self.check_destinations(crate::sink::paths::real_location)
+            .map_err(masked)?;
         Ok(b)
     }
 
@@ -684,7 +820,14 @@ impl Config {
 }
 
 fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(), ConfigError> {
-    let parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let mut parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    // A variable name holds no `-`: in the name of an HTTP header, `_` stands
+    // for it (`X_CLICKHOUSE_KEY` sets `x-clickhouse-key`), and the header
+    // replaces one of the file that differs only in case.
+    let header = matches!(parts.as_slice(), [sinks, _, headers, _] if sinks == "sinks" && headers == "headers");
+    if header && let Some(name) = parts.last_mut() {
+        *name = name.replace('_', "-");
+    }
     let field = parts.join(".");
     let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
         .ok()
@@ -718,6 +861,9 @@ fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(),
     }
     match cur {
         toml::Value::Table(t) => {
+            if header {
+                t.retain(|name, _| !name.eq_ignore_ascii_case(last));
+            }
             t.insert(last.clone(), parsed);
             Ok(())
         }
@@ -795,6 +941,30 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_past_the_limit_are_refused_naming_the_field_and_range() {
+        let list = |n: u32| {
+            (0..n)
+                .map(|i| format!("\"{}/32\"", std::net::Ipv4Addr::from(0x0a00_0000 + i)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let max = crate::policy::MAX_TRUSTED_PROXIES as u32;
+        let at = Config::from_toml(&format!("[policy]\ntrusted_proxies = [{}]\n{MIN}", list(max)), env(&[]))
+            .expect("at the limit");
+        assert_eq!(at.policy().expect("policy").trusted().networks().len(), 4096);
+        let e = Config::from_toml(
+            &format!("[policy]\ntrusted_proxies = [{}]\n{MIN}", list(max + 1)),
+            env(&[]),
+        )
+        .expect_err("past the limit")
+        .to_string();
+        assert!(
+            e.contains("`policy.trusted_proxies`") && e.contains("trusted_proxies = 4097 is out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn env_overrides_fields_and_list_entries() {
         let text =
             "[policy]\nrotation = \"monthly\"\n[[sinks]]\ntype = \"file\"\npath = \"/nonexistent/a\"\n".to_string();
@@ -811,6 +981,36 @@ mod tests {
         assert!(matches!(&cfg.sinks[0], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
         let e = Config::from_toml(&text, env(&[("PRIVLOG__SINKS__3__PATH", "x")])).expect_err("error");
         assert!(e.to_string().contains("sinks.3.path"), "{e}");
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn header_names_set_by_overrides_take_dashes_and_replace_the_files_header() {
+        let text = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\n\
+                    headers = { \"X-ClickHouse-Key\" = \"old-pw\", \"X-ClickHouse-User\" = \"writer\" }\n";
+        let cfg = Config::from_toml(
+            text,
+            env(&[
+                ("PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY", "new-pw"),
+                ("PRIVLOG__SINKS__0__HEADERS__AUTHORIZATION", "Bearer tok"),
+            ]),
+        )
+        .expect("valid");
+        let SinkConfig::Http(h) = &cfg.sinks[0] else {
+            panic!("an http sink")
+        };
+        let headers: Vec<(&str, &str)> = h.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            headers,
+            [
+                ("X-ClickHouse-User", "writer"),
+                ("authorization", "Bearer tok"),
+                ("x-clickhouse-key", "new-pw"),
+            ]
+        );
+        // Other fields keep their `_`.
+        let cfg = Config::from_toml(text, env(&[("PRIVLOG__SINKS__0__MAX_IN_FLIGHT", "4")])).expect("valid");
+        assert!(matches!(&cfg.sinks[0], SinkConfig::Http(h) if h.max_in_flight == Some(4)));
     }
 
     #[test]
@@ -868,6 +1068,50 @@ mod tests {
         let text = format!("{e} {e:?}");
         assert!(text.contains("`key`") && text.contains("[key]"), "{text}");
         assert!(!text.contains("0123456789abcdef"), "{text}");
+    }
+
+    #[test]
+    fn the_key_written_where_its_file_belongs_is_refused_and_never_shown() {
+        let key = "8348a1f09c2b7e4d".repeat(4);
+        let e = Config::from_toml(&format!("[key]\nfile = \"{key}\"\n{MIN}"), env(&[])).expect_err("error");
+        let text = format!("{e} {e:?}");
+        assert!(
+            text.contains("`key.file`") && text.contains("looks like a key"),
+            "{text}"
+        );
+        assert!(!text.contains(&key[..16]), "{text}");
+        let e = Config::from_toml(
+            &format!("[[sinks]]\ntype = \"file\"\npath = \"{}\"\n", key.to_uppercase()),
+            env(&[]),
+        )
+        .expect_err("error");
+        assert!(e.to_string().contains("`sinks.file.path`"), "{e}");
+        // Whatever built the configuration, its `Debug` does not show it.
+        let mut cfg = Config::from_toml(MIN, env(&[])).expect("valid");
+        cfg.key.file = Some(PathBuf::from(&key));
+        let text = format!("{cfg:?}");
+        assert!(!text.contains(&key[..16]), "{text}");
+        let e = cfg.validate().expect_err("refused");
+        assert!(!format!("{e} {e:?}").contains(&key[..16]), "{e}");
+    }
+
+    #[test]
+    fn an_override_whose_name_holds_the_key_is_refused_without_it() {
+        let key = "8348a1f09c2b7e4d".repeat(4);
+        for name in [
+            format!("PRIVLOG__KEY__{key}"),
+            format!("PRIVLOG__SINKS__{}__PATH", key.to_uppercase()),
+        ] {
+            let e = Config::from_toml(MIN, env(&[(&name, "x")])).expect_err("refused");
+            let text = format!("{e} {e:?}");
+            assert!(text.contains("looks like it holds a key"), "{text}");
+            assert!(!text.to_lowercase().contains(&key[..16]), "{text}");
+        }
+        // A name that is a name passes on to the field's own check.
+        let e = Config::from_toml(MIN, env(&[("PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY", "x")]))
+            .expect_err("no headers on stdout")
+            .to_string();
+        assert!(e.contains("headers") && !e.contains("looks like"), "{e}");
     }
 
     #[test]
@@ -940,6 +1184,89 @@ mod tests {
                 .expect_err("no directory")
                 .to_string()
                 .contains("sinks.file.path")
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn two_sinks_writing_the_same_files_are_refused_however_the_path_is_written() {
+        let d = std::env::temp_dir().join(format!("privlog-config-dup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("logs")).expect("dir");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(d.join("logs"), d.join("alias")).expect("link");
+        let rolling = |dir: &Path, prefix: &str| {
+            format!(
+                "[[sinks]]\ntype = \"rolling\"\ndir = {}\nprefix = \"{prefix}\"\n",
+                quoted(&dir.display().to_string())
+            )
+        };
+        let file = |path: &Path| {
+            format!(
+                "[[sinks]]\ntype = \"file\"\npath = {}\n",
+                quoted(&path.display().to_string())
+            )
+        };
+        let logs = d.join("logs");
+        // Written alike: refused when the file is read.
+        for (text, field) in [
+            (
+                rolling(&logs, "requests") + &rolling(Path::new(&format!("{}/", logs.display())), "requests"),
+                "sinks.rolling.dir",
+            ),
+            (
+                rolling(&logs, "requests") + &rolling(&logs.join("."), "requests"),
+                "sinks.rolling.dir",
+            ),
+            (
+                file(&logs.join("a.ndjson")) + &file(&logs.join("./a.ndjson")),
+                "sinks.file.path",
+            ),
+        ] {
+            let e = Config::from_toml(&text, env(&[])).expect_err("refused").to_string();
+            assert!(
+                e.contains(&format!("`{field}`")) && e.contains("sinks 0 and 1 both write"),
+                "{e}"
+            );
+        }
+        // Another prefix or another file is another destination.
+        let ok = rolling(&logs, "requests") + &rolling(&logs, "audit") + &file(&logs.join("b.ndjson"));
+        Config::from_toml(&ok, env(&[]))
+            .expect("valid")
+            .validate()
+            .expect("valid");
+        // The same directory under another name: refused by validate and build.
+        let mut aliases = vec![(
+            rolling(&logs, "requests") + &rolling(&d.join("logs/../logs"), "requests"),
+            "sinks.rolling.dir",
+        )];
+        #[cfg(unix)]
+        aliases.extend([
+            (
+                rolling(&logs, "requests") + &rolling(&d.join("alias"), "requests"),
+                "sinks.rolling.dir",
+            ),
+            (
+                file(&logs.join("c.ndjson")) + &file(&d.join("alias/c.ndjson")),
+                "sinks.file.path",
+            ),
+        ]);
+        for (text, field) in aliases {
+            let cfg = Config::from_toml(&text, env(&[])).expect("parses");
+            for e in [
+                cfg.validate().expect_err("refused"),
+                cfg.build().map(drop).expect_err("refused"),
+            ] {
+                let e = e.to_string();
+                assert!(
+                    e.contains(&format!("`{field}`")) && e.contains("sinks 0 and 1 both write"),
+                    "{e}"
+                );
+            }
+        }
+        assert!(
+            std::fs::read_dir(&logs).expect("dir").next().is_none(),
+            "nothing was written"
         );
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -1036,6 +1363,19 @@ mod tests {
                         vec![],
                     ),
                 ];
+                // The key (or a token) where a path belongs. A value starting
+                // with `/` is a path by its form and shown as one.
+                if !s.starts_with('/') {
+                    let q = quoted(&s);
+                    cases.extend([
+                        format!("[key]\nfile = {q}\n{HTTP}"),
+                        format!("[[sinks]]\ntype = \"file\"\npath = {q}\n"),
+                        format!("[[sinks]]\ntype = \"rolling\"\ndir = {q}\n"),
+                        format!("{HTTP}spool_dir = {q}\n"),
+                        format!("{HTTP}dead_letter = {q}\n"),
+                        format!("{HTTP}ca_file = {q}\n"),
+                    ].map(|text| (text, vec![])));
+                }
                 // A secret in any override: misspelt, or of the wrong type.
                 for field in [
                     "KEY", "KEY__FILE", "POLICY__ROTATION", "POLICY__IP", "POLICY__IPV4_PREFIX",

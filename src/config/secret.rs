@@ -31,7 +31,7 @@ impl Secrets {
     /// `label`.
     pub(super) fn add(&mut self, label: &str, value: &str) {
         let value = value.trim();
-        if value.chars().count() < MIN_MASKED {
+        if value.chars().count() < MIN_MASKED || is_network(value) {
             return;
         }
         if let Ok(mut t) = toml::from_str::<toml::Table>(&format!("v = {value}"))
@@ -47,8 +47,12 @@ impl Secrets {
 
     fn add_strings(&mut self, label: &str, v: &toml::Value) {
         match v {
-            toml::Value::String(s) if s.chars().count() >= MIN_MASKED => {
+            toml::Value::String(s) if s.chars().count() >= MIN_MASKED && !is_network(s) => {
                 self.0.push((label.to_owned(), zeroize::Zeroizing::new(s.clone())));
+            }
+            // A number written otherwise (`0x75BCD15`) is shown in decimal.
+            toml::Value::Integer(i) if i.to_string().len() >= MIN_MASKED => {
+                self.0.push((label.to_owned(), zeroize::Zeroizing::new(i.to_string())));
             }
             toml::Value::Array(a) => a.iter().for_each(|v| self.add_strings(label, v)),
             toml::Value::Table(t) => t.values().for_each(|v| self.add_strings(label, v)),
@@ -80,6 +84,14 @@ impl Secrets {
             other => other,
         }
     }
+}
+
+/// Whether `value` is an IP address or network: no secret (a proxy's
+/// network), and the shape of the examples in hints (`like 10.0.0.0/8`),
+/// which masking it would rewrite.
+fn is_network(value: &str) -> bool {
+    let value = value.trim();
+    value.parse::<ipnet::IpNet>().is_ok() || value.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// `text` with each occurrence of `what` that is not part of a longer word
@@ -186,8 +198,7 @@ fn without_value(msg: &str) -> String {
 /// Checks that `key.env` is the name of a variable, not a value; the error
 /// never contains it.
 pub(super) fn check_var_name(name: &str) -> Result<(), &'static str> {
-    let key_like = name.len() >= 32 && name.bytes().all(|b| b.is_ascii_hexdigit());
-    if key_like {
+    if crate::secret_shape::is_key_like(name) {
         return Err(
             "this looks like a key (hex digits), not the name of an environment variable; put the key \
                     in a variable and write its name, e.g. env = \"PRIVLOG_KEY\" (the value is not shown)",
@@ -212,6 +223,16 @@ pub(super) fn check_var_name(name: &str) -> Result<(), &'static str> {
         );
     }
     Ok(())
+}
+
+/// The reason given when a path field holds a key or another secret: what it
+/// looks like and how to write a path instead. The value is never part of it.
+pub(super) fn path_refusal(shape: crate::secret_shape::SecretShape, example: &str) -> String {
+    format!(
+        "this looks like {}, not a path; write the path of the file instead, e.g. {example} \
+         (the value is not shown; a path that only looks like this can be written starting with ./ or /)",
+        shape.describe()
+    )
 }
 
 /// `key.env` for `Debug` and messages: the name, or a placeholder when it is
@@ -264,6 +285,23 @@ mod tests {
         assert_eq!(s.mask("got quoted \"pw\""), "got <value of PRIVLOG__B>");
         assert_eq!(s.mask("abc"), "abc");
         assert_eq!(format!("{s:?}"), "<3 values hidden>");
+    }
+
+    #[test]
+    fn networks_are_not_masked_and_numbers_are_masked_as_shown() {
+        let mut s = Secrets::default();
+        s.add("<value of PRIVLOG__A>", "[\"10.0.0.0/8\", \"not-a-net\"]");
+        s.add("<value of PRIVLOG__B>", "0x75BCD15");
+        s.add("<value of PRIVLOG__C>", "fd00::/8");
+        assert_eq!(
+            s.mask("invalid trusted proxy \"not-a-net\": expected an address or a network like 10.0.0.0/8 or fd00::/8"),
+            "invalid trusted proxy \"<value of PRIVLOG__A>\": expected an address or a network like 10.0.0.0/8 or \
+             fd00::/8"
+        );
+        assert_eq!(
+            s.mask("batch_size = 123456789 is out of range"),
+            "batch_size = <value of PRIVLOG__B> is out of range"
+        );
     }
 
     #[test]

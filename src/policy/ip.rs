@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use super::{EpochKeys, Purpose};
+use crate::limits::{Limit, OutOfRange};
 
 /// What the `client` field holds.
 ///
@@ -292,30 +293,56 @@ pub fn truncate(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpNet {
     }
 }
 
+/// The most trusted-proxy entries: enough for the published ranges of the
+/// largest CDNs and clouds, small enough that parsing and describing the
+/// list stay cheap (a lookup costs O(log n) whatever the number).
+pub const MAX_TRUSTED_PROXIES: usize = 4096;
+
+/// `trusted_proxies`: how many entries.
+const TRUSTED_PROXIES: Limit = Limit::count("trusted_proxies", 0, MAX_TRUSTED_PROXIES as u64);
+
 /// The networks of the reverse proxies you run. Only when the socket peer is
 /// inside one of them do `Forwarded` / `X-Forwarded-For` count, and then the
 /// rightmost hop that is not a trusted proxy is the client.
 ///
 /// Empty by default: forwarding headers are attacker-controlled unless a proxy
-/// you run wrote them.
+/// you run wrote them. At most [`MAX_TRUSTED_PROXIES`] entries; each is
+/// looked up in O(log n): the networks are held as merged, sorted address
+/// ranges and searched by bisection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
+    /// As configured, for messages.
     nets: Vec<IpNet>,
+    /// The IPv4 networks as inclusive address ranges, sorted, neither
+    /// overlapping nor touching.
+    v4: Vec<(u32, u32)>,
+    /// The IPv6 networks, likewise.
+    v6: Vec<(u128, u128)>,
 }
 
-/// A trusted-proxy entry that is not a network.
+/// A trusted-proxy entry that is not a network, or too many entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CidrError {
-    value: String,
+    kind: CidrErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CidrErrorKind {
+    /// The entry (at most 100 characters of it).
+    NotANetwork(String),
+    /// More entries than [`MAX_TRUSTED_PROXIES`].
+    TooMany(OutOfRange),
 }
 
 impl fmt::Display for CidrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid trusted proxy {:?}: expected an address or a network like 10.0.0.0/8 or fd00::/8",
-            self.value
-        )
+        match &self.kind {
+            CidrErrorKind::NotANetwork(value) => write!(
+                f,
+                "invalid trusted proxy {value:?}: expected an address or a network like 10.0.0.0/8 or fd00::/8"
+            ),
+            CidrErrorKind::TooMany(e) => e.fmt(f),
+        }
     }
 }
 
@@ -327,27 +354,51 @@ impl TrustedProxies {
         Self::default()
     }
 
-    /// Parses networks (`10.0.0.0/8`) or single addresses (`127.0.0.1`).
+    /// Parses networks (`10.0.0.0/8`) or single addresses (`127.0.0.1`), at
+    /// most [`MAX_TRUSTED_PROXIES`] of them.
     ///
     /// # Errors
-    /// [`CidrError`] naming the first entry that is neither.
+    /// [`CidrError`] naming the first entry that is neither, or the number
+    /// of entries when there are more than [`MAX_TRUSTED_PROXIES`].
     pub fn parse<I, S>(entries: I) -> Result<Self, CidrError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         let mut nets = Vec::new();
+        let mut count: u64 = 0;
         for e in entries {
+            count += 1;
             let s = e.as_ref().trim();
             let net = s
                 .parse::<IpNet>()
                 .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| CidrError {
-                    value: s.chars().take(100).collect(),
+                    kind: CidrErrorKind::NotANetwork(s.chars().take(100).collect()),
                 })?;
-            nets.push(net);
+            if nets.len() < MAX_TRUSTED_PROXIES {
+                nets.push(net);
+            }
         }
-        Ok(TrustedProxies { nets })
+        TRUSTED_PROXIES.check(count).map_err(|mut e| {
+            e.note = Some("entries; merge neighbouring networks into wider ones, e.g. 10.0.0.0/8".to_owned());
+            CidrError {
+                kind: CidrErrorKind::TooMany(e),
+            }
+        })?;
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for net in &nets {
+            match net {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
+            }
+        }
+        Ok(TrustedProxies {
+            nets,
+            v4: merged(v4),
+            v6: merged(v6),
+        })
     }
 
     /// Whether any proxy is configured.
@@ -355,16 +406,63 @@ impl TrustedProxies {
         self.nets.is_empty()
     }
 
-    /// Whether `ip` belongs to a trusted proxy.
+    /// Whether `ip` belongs to a trusted proxy (an IPv4-mapped IPv6 address
+    /// counts as its IPv4 address). O(log n) in the number of networks.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = normalize(ip);
-        self.nets.iter().any(|n| n.contains(&ip))
+        match normalize(ip) {
+            IpAddr::V4(a) => in_ranges(&self.v4, u32::from(a)),
+            IpAddr::V6(a) => in_ranges(&self.v6, u128::from(a)),
+        }
     }
 
     /// The configured networks.
     pub fn networks(&self) -> &[IpNet] {
         &self.nets
     }
+}
+
+/// Inclusive ranges sorted by start, with overlapping and touching ones
+/// joined.
+fn merged<T: Ord + Copy + Bound>(mut ranges: Vec<(T, T)>) -> Vec<(T, T)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.len());
+    for (start, end) in ranges {
+        match out.last_mut() {
+            // Overlapping, or starting right after the last one ends.
+            Some(last) if last.1.next().is_none_or(|after| start <= after) => {
+                last.1 = last.1.max(end);
+            }
+            _ => out.push((start, end)),
+        }
+    }
+    out
+}
+
+/// The address after another, for joining touching ranges.
+trait Bound: Sized {
+    fn next(self) -> Option<Self>;
+}
+
+impl Bound for u32 {
+    fn next(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+}
+
+impl Bound for u128 {
+    fn next(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+}
+
+/// Whether `x` is in one of `ranges` (as [`merged`] makes them): the last
+/// range starting at or before `x` is found by bisection.
+fn in_ranges<T: Ord + Copy>(ranges: &[(T, T)], x: T) -> bool {
+    let after = ranges.partition_point(|&(start, _)| start <= x);
+    after
+        .checked_sub(1)
+        .and_then(|i| ranges.get(i))
+        .is_some_and(|&(_, end)| x <= end)
 }
 
 /// The most hops of a forwarding chain that are looked at.
@@ -626,6 +724,64 @@ mod tests {
         assert!(e.to_string().contains("\"not-a-net\""));
     }
 
+    #[test]
+    fn more_trusted_proxies_than_the_limit_are_refused_with_the_count_and_range() {
+        let nets: Vec<String> = (0..=MAX_TRUSTED_PROXIES as u32)
+            .map(|i| Ipv4Addr::from(0x0a00_0000 + (i << 8)).to_string() + "/24")
+            .collect();
+        let at = TrustedProxies::parse(&nets[..MAX_TRUSTED_PROXIES]).expect("at the limit");
+        assert_eq!(at.networks().len(), MAX_TRUSTED_PROXIES);
+        // 10.0.0.0/24 … 10.15.255.0/24 touch: one range.
+        assert_eq!(at.v4, vec![(0x0a00_0000, 0x0a0f_ffff)]);
+        let e = TrustedProxies::parse(&nets).expect_err("past the limit").to_string();
+        assert_eq!(
+            e,
+            "trusted_proxies = 4097 is out of range; use a value from 0 to 4096 (entries; merge neighbouring \
+             networks into wider ones, e.g. 10.0.0.0/8)"
+        );
+    }
+
+    #[test]
+    fn ranges_join_overlapping_and_touching_networks_and_keep_gaps() {
+        let t = TrustedProxies::parse([
+            "10.0.1.0/24",
+            "10.0.0.0/24",
+            "10.0.0.128/25",
+            "10.0.3.7",
+            "255.255.255.255",
+            "0.0.0.0/32",
+            "fd00::/8",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+        ])
+        .expect("nets");
+        assert_eq!(
+            t.v4,
+            vec![
+                (0, 0),
+                (0x0a00_0000, 0x0a00_01ff),
+                (0x0a00_0307, 0x0a00_0307),
+                (u32::MAX, u32::MAX)
+            ]
+        );
+        assert_eq!(t.v6.len(), 2);
+        for (addr, inside) in [
+            ("10.0.1.255", true),
+            ("10.0.2.0", false),
+            ("10.0.3.7", true),
+            ("10.0.3.8", false),
+            ("255.255.255.255", true),
+            ("0.0.0.0", true),
+            ("0.0.0.1", false),
+            ("::ffff:10.0.0.1", true),
+            ("fdff::1", true),
+            ("fe00::", false),
+        ] {
+            assert_eq!(t.contains(ip(addr)), inside, "{addr}");
+        }
+        let all = TrustedProxies::parse(["0.0.0.0/0", "::/0"]).expect("nets");
+        assert!(all.contains(ip("203.0.113.9")) && all.contains(ip("2001:db8::1")));
+    }
+
     proptest! {
         #[test]
         fn truncation_is_idempotent_and_clears_host_bits(a in any::<u32>(), b in any::<u128>(), p4 in 0u8..=32, p6 in 0u8..=128) {
@@ -696,6 +852,63 @@ mod tests {
             let truncate = IpPolicy::Truncate { v4_prefix, v6_prefix };
             if !v6 || Ipv6Addr::from(b).to_ipv4_mapped().is_none() {
                 prop_assert_eq!(truncate.text_key(other), truncate.text_key(ip), "one network, one key");
+            }
+        }
+
+        #[test]
+        fn lookup_by_bisection_agrees_with_scanning_every_network(
+            nets in proptest::collection::vec(
+                prop_oneof![
+                    (any::<u32>(), 0u8..=32).prop_map(|(a, p)| IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(a), p).expect("prefix"))),
+                    // Near one another, so that ranges overlap, touch and nest.
+                    (0u32..4096, 20u8..=32).prop_map(|(a, p)| IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (a << 4)), p).expect("prefix"))),
+                    (any::<u128>(), 0u8..=128).prop_map(|(a, p)| IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::from(a), p).expect("prefix"))),
+                    (0u128..4096, 110u8..=128).prop_map(|(a, p)| IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::from((0xfd00u128 << 112) + (a << 6)), p).expect("prefix"))),
+                ],
+                0..64,
+            ),
+            probes in proptest::collection::vec(
+                prop_oneof![
+                    any::<u32>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+                    (0u32..(4096 << 4) + 64).prop_map(|a| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + a))),
+                    any::<u128>().prop_map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+                    (0u128..(4096 << 6) + 256).prop_map(|a| IpAddr::V6(Ipv6Addr::from((0xfd00u128 << 112) + a))),
+                    any::<u32>().prop_map(|a| IpAddr::V6(Ipv4Addr::from(a).to_ipv6_mapped())),
+                ],
+                1..64,
+            ),
+        ) {
+            let texts: Vec<String> = nets.iter().map(ToString::to_string).collect();
+            let t = TrustedProxies::parse(&texts).expect("nets");
+            // The ranges are sorted, apart, and each non-empty.
+            for w in t.v4.windows(2) {
+                prop_assert!(w[0].1 < w[1].0 && w[0].1.checked_add(1) != Some(w[1].0));
+            }
+            for w in t.v6.windows(2) {
+                prop_assert!(w[0].1 < w[1].0 && w[0].1.checked_add(1) != Some(w[1].0));
+            }
+            // The edges of every network, and the addresses just outside.
+            let mut probes = probes;
+            for n in &nets {
+                match n {
+                    IpNet::V4(n) => {
+                        let (a, b) = (u32::from(n.network()), u32::from(n.broadcast()));
+                        for x in [Some(a), Some(b), a.checked_sub(1), b.checked_add(1)].into_iter().flatten() {
+                            probes.push(IpAddr::V4(Ipv4Addr::from(x)));
+                        }
+                    }
+                    IpNet::V6(n) => {
+                        let (a, b) = (u128::from(n.network()), u128::from(n.broadcast()));
+                        for x in [Some(a), Some(b), a.checked_sub(1), b.checked_add(1)].into_iter().flatten() {
+                            probes.push(IpAddr::V6(Ipv6Addr::from(x)));
+                        }
+                    }
+                }
+            }
+            for p in probes {
+                // The reference: every configured network, one by one.
+                let scanned = nets.iter().any(|n| n.contains(&normalize(p)));
+                prop_assert_eq!(t.contains(p), scanned, "{} in {:?}", p, texts);
             }
         }
 

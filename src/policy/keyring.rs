@@ -92,46 +92,61 @@ impl KeyRing {
 
     /// Loads a key file, or every `*.key` file of a directory in name order.
     ///
+    /// Symbolic links are followed, and what is checked is where the keys
+    /// really are: every key file and the key directory must be owned by the
+    /// user privlog runs as or by root, a key file must not be readable or
+    /// writable by group or others, a key directory not writable by them, and
+    /// no directory on the way to a key file or to a link to it (each
+    /// directory whose entry is looked up) may let anyone but its owner and
+    /// root replace that entry: owned by the user or root, and not writable by
+    /// group or others unless it has the sticky bit (as `/tmp`).
+    ///
     /// # Errors
+    /// [`KeyRingError::SecretPath`] when `path` looks like a key or another
+    /// secret rather than a path (it is not shown),
     /// [`KeyRingError::Permissions`] when a key file can be read or written by
     /// group or others, [`KeyRingError::DirPermissions`] when the key
-    /// directory can be written by group or others, or a key file's directory
-    /// lets them replace it (each message says which `chmod` fixes it),
-    /// [`KeyRingError::Io`]
+    /// directory can be written by group or others, or a directory on the way
+    /// lets them replace a file or link in it, [`KeyRingError::Owner`] when a
+    /// key file or one of those directories belongs to another user (each
+    /// message says which `chmod` or `chown` fixes it), [`KeyRingError::Io`]
     /// when a file cannot be read, [`KeyRingError::BadKey`] for a line that is
     /// not a key, [`KeyRingError::Empty`] when no key was found.
     pub fn load(path: &Path) -> Result<KeyRing, KeyRingError> {
+        refuse_secret_path(path)?;
         let io_err = |source| KeyRingError::Io {
             path: path.to_owned(),
             source,
         };
-        let meta = fs::metadata(path).map_err(io_err)?;
+        let (real, on_the_way) = resolve(path).map_err(io_err)?;
+        check_directories_on_the_way(&on_the_way)?;
+        let meta = fs::metadata(&real).map_err(io_err)?;
+        // (the path shown in messages, the real location)
         let mut files = Vec::new();
         if meta.is_dir() {
             // Whoever can add a file here can add the key new records use.
-            check_not_writable_by_others(path, true)?;
-            for entry in fs::read_dir(path).map_err(io_err)? {
-                let p = entry.map_err(io_err)?.path();
+            check_key_dir(&real, &meta)?;
+            for entry in fs::read_dir(&real).map_err(io_err)? {
+                let p = path.join(entry.map_err(io_err)?.file_name());
                 if p.extension().is_some_and(|e| e == "key") && p.is_file() {
-                    files.push(p);
+                    let (file, on_the_way) = resolve(&p).map_err(|source| KeyRingError::Io {
+                        path: p.clone(),
+                        source,
+                    })?;
+                    // A link in the ring may lead anywhere: the way to its
+                    // file is checked as the way to the ring was.
+                    check_directories_on_the_way(&on_the_way)?;
+                    files.push((p, file));
                 }
             }
             files.sort();
         } else {
-            // Whoever can replace the file can replace the key.
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                check_not_writable_by_others(dir, false)?;
-            }
-            files.push(path.to_owned());
+            files.push((path.to_owned(), real));
         }
         let mut ring = KeyRing::new();
-        for file in &files {
-            check_private(file)?;
-            let text = zeroize::Zeroizing::new(fs::read_to_string(file).map_err(|source| KeyRingError::Io {
-                path: file.clone(),
-                source,
-            })?);
-            ring.add_text(&text, file)?;
+        for (shown, file) in &files {
+            let text = read_private(shown, file)?;
+            ring.add_text(&text, shown)?;
         }
         if ring.is_empty() {
             return Err(KeyRingError::Empty { path: path.to_owned() });
@@ -176,52 +191,176 @@ impl From<MasterKey> for KeyRing {
     }
 }
 
-#[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), KeyRingError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let meta = fs::metadata(path).map_err(|source| KeyRingError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyRingError::Permissions {
-            path: path.to_owned(),
-            mode,
-        });
+/// Refuses a key path that looks like a key or another secret, without
+/// showing it: every later message would print it.
+fn refuse_secret_path(path: &Path) -> Result<(), KeyRingError> {
+    match crate::secret_shape::path_secret_shape(path) {
+        Some(shape) => Err(KeyRingError::SecretPath {
+            looks_like: shape.describe(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), KeyRingError> {
-    Ok(())
+/// The most symbolic links followed while resolving one path (as Linux).
+const MAX_LINKS: usize = 40;
+
+/// Where `path` really is, with every symbolic link followed, and each
+/// directory whose entry was looked up on the way there: the directories of
+/// the real location, and those of every link passed.
+fn resolve(path: &Path) -> io::Result<(PathBuf, Vec<PathBuf>)> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let mut pending: VecDeque<PathBuf> = VecDeque::new();
+    let mut cur = if path.is_absolute() {
+        PathBuf::new()
+    } else {
+        fs::canonicalize(".")?
+    };
+    let add = |pending: &mut VecDeque<PathBuf>, p: &Path| {
+        for c in p.components().rev() {
+            pending.push_front(PathBuf::from(c.as_os_str()));
+        }
+    };
+    add(&mut pending, path);
+    let mut way: Vec<PathBuf> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        match part.components().next() {
+            Some(Component::RootDir | Component::Prefix(_)) => cur = part,
+            Some(Component::CurDir) | None => {}
+            Some(Component::ParentDir) => {
+                // `cur` holds no link: its parent is the physical one.
+                cur.pop();
+            }
+            Some(Component::Normal(name)) => {
+                if !way.contains(&cur) {
+                    way.push(cur.clone());
+                }
+                let next = cur.join(name);
+                if fs::symlink_metadata(&next)?.file_type().is_symlink() {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(io::Error::other("too many levels of symbolic links"));
+                    }
+                    let target = fs::read_link(&next)?;
+                    add(&mut pending, &target);
+                } else {
+                    cur = next;
+                }
+            }
+        }
+    }
+    Ok((cur, way))
 }
 
-/// Refuses a directory of keys (`ring`) that group or others can write, and
-/// the directory of a key file when they can replace files in it (writable
-/// without the sticky bit).
+/// Whether `uid` may own a key or a directory on the way to it: the user
+/// privlog runs as, or root.
 #[cfg(unix)]
-fn check_not_writable_by_others(dir: &Path, ring: bool) -> Result<(), KeyRingError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let meta = fs::metadata(dir).map_err(|source| KeyRingError::Io {
-        path: dir.to_owned(),
+fn trusted_owner(uid: u32) -> bool {
+    let me = rustix::process::geteuid();
+    uid == 0 || uid == me.as_raw()
+}
+
+/// Reads a key file, checking the file it opened: a regular file, owned by
+/// the user or root, not readable or writable by group or others.
+fn read_private(shown: &Path, real: &Path) -> Result<zeroize::Zeroizing<String>, KeyRingError> {
+    use std::io::Read as _;
+    let io_err = |source| KeyRingError::Io {
+        path: shown.to_owned(),
         source,
-    })?;
+    };
+    let mut file = fs::File::open(real).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file; name a key file or a directory of *.key files",
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyRingError::Permissions {
+                path: real.to_owned(),
+                mode,
+            });
+        }
+        if !trusted_owner(meta.uid()) {
+            return Err(KeyRingError::Owner {
+                path: real.to_owned(),
+                uid: meta.uid(),
+                dir: false,
+            });
+        }
+    }
+    let mut text = zeroize::Zeroizing::new(String::new());
+    file.read_to_string(&mut text).map_err(io_err)?;
+    Ok(text)
+}
+
+/// Refuses a directory of keys that group or others can write (even with the
+/// sticky bit: they could add a file), or that another user owns.
+#[cfg(unix)]
+fn check_key_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), KeyRingError> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let mode = meta.permissions().mode() & 0o7777;
-    let sticky = mode & 0o1000 != 0;
-    if mode & 0o022 != 0 && (ring || !sticky) {
+    if mode & 0o022 != 0 {
         return Err(KeyRingError::DirPermissions {
             path: dir.to_owned(),
             mode,
-            ring,
+            ring: true,
+        });
+    }
+    if !trusted_owner(meta.uid()) {
+        return Err(KeyRingError::Owner {
+            path: dir.to_owned(),
+            uid: meta.uid(),
+            dir: true,
         });
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_not_writable_by_others(_dir: &Path, _ring: bool) -> Result<(), KeyRingError> {
+fn check_key_dir(_dir: &Path, _meta: &fs::Metadata) -> Result<(), KeyRingError> {
+    Ok(())
+}
+
+/// Refuses a directory on the way to a key in which someone other than the
+/// user and root can replace an entry: one another user owns, or one group
+/// or others can write without the sticky bit.
+#[cfg(unix)]
+fn check_directories_on_the_way(dirs: &[PathBuf]) -> Result<(), KeyRingError> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    for dir in dirs {
+        let meta = fs::metadata(dir).map_err(|source| KeyRingError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(KeyRingError::DirPermissions {
+                path: dir.clone(),
+                mode,
+                ring: false,
+            });
+        }
+        if !trusted_owner(meta.uid()) {
+            return Err(KeyRingError::Owner {
+                path: dir.clone(),
+                uid: meta.uid(),
+                dir: true,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_directories_on_the_way(_dirs: &[PathBuf]) -> Result<(), KeyRingError> {
     Ok(())
 }
 
@@ -229,9 +368,23 @@ fn check_not_writable_by_others(_dir: &Path, _ring: bool) -> Result<(), KeyRingE
 /// An existing file is never overwritten.
 ///
 /// # Errors
-/// [`KeyRingError::Exists`] when the file exists, [`KeyRingError::Io`] when it
-/// cannot be created or written.
+/// [`KeyRingError::SecretPath`] when `path` looks like a key rather than a
+/// path, [`KeyRingError::Exists`] when the file exists,
+/// [`KeyRingError::FileSizeLimit`] when the process's file-size limit is
+/// smaller than the key's line (nothing is created then), [`KeyRingError::Io`]
+/// when it cannot be created or written.
 pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), KeyRingError> {
+    refuse_secret_path(path)?;
+    // 64 hex digits and a newline; a write past the limit would kill the process.
+    const LINE: u64 = 65;
+    if let Some(limit) = file_size_limit()
+        && limit < LINE
+    {
+        return Err(KeyRingError::FileSizeLimit {
+            path: path.to_owned(),
+            limit,
+        });
+    }
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -280,8 +433,8 @@ pub enum KeyRingError {
         mode: u32,
     },
     /// A key directory group or others can write to (they could add a key
-    /// that becomes the current one), or the directory of a key file in which
-    /// they can replace the file.
+    /// that becomes the current one), or a directory on the way to a key file
+    /// (or to a link to it) in which they can replace the file or the link.
     DirPermissions {
         /// The directory.
         path: PathBuf,
@@ -309,6 +462,31 @@ pub enum KeyRingError {
         /// The file.
         path: PathBuf,
     },
+    /// The process's file-size limit (`RLIMIT_FSIZE`) is smaller than the
+    /// key file would be.
+    FileSizeLimit {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// A key file, a key directory or a directory on the way to one belongs
+    /// to a user other than the one privlog runs as and root: that user can
+    /// change the key.
+    Owner {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its owner's user id.
+        uid: u32,
+        /// Whether it is a directory.
+        dir: bool,
+    },
+    /// The path given for a key file looks like a key or another secret, so
+    /// it is not shown (a key written where its file's path belongs).
+    SecretPath {
+        /// What it looks like (`a key (hex digits)`).
+        looks_like: &'static str,
+    },
 }
 
 impl fmt::Display for KeyRingError {
@@ -335,11 +513,26 @@ impl fmt::Display for KeyRingError {
                 ring: false,
             } => write!(
                 f,
-                "the directory {} of the key file can be written by group or others (mode {mode:04o}), so \
-                 anyone who can write there can replace the key; run `chmod go-w {}` or move the key file \
-                 to a directory only its owner can write",
+                "the directory {} on the way to the key file can be written by group or others (mode \
+                 {mode:04o}), so anyone who can write there can replace the key; run `chmod go-w {}` or move \
+                 the key file to a directory only its owner can write",
                 path.display(),
                 path.display()
+            ),
+            KeyRingError::Owner { path, uid, dir } => write!(
+                f,
+                "{} {} belongs to user {uid}, neither the user privlog runs as nor root, so that user can \
+                 change the key; run `chown USER {}` with the user privlog runs as (or root), or move the key \
+                 to files and directories of that user",
+                if *dir { "the directory" } else { "the key file" },
+                path.display(),
+                path.display()
+            ),
+            KeyRingError::SecretPath { looks_like } => write!(
+                f,
+                "the key file path looks like {looks_like}, not a path: write the path of the key file or \
+                 key directory, e.g. /etc/privlog/privlog.key, and put the key in that file (the value is not \
+                 shown; a path that only looks like this can be written starting with ./ or /)"
             ),
             KeyRingError::BadKey { path, line, .. } => {
                 write!(f, "line {line} of key file {} is not a key", path.display())
@@ -354,7 +547,27 @@ impl fmt::Display for KeyRingError {
                 "{} exists already; refusing to overwrite a key (choose another file name)",
                 path.display()
             ),
+            KeyRingError::FileSizeLimit { path, limit } => write!(
+                f,
+                "cannot write key file {}: the key (65 bytes) would pass the file-size limit of {limit} bytes, \
+                 so no file was created; raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`)",
+                path.display()
+            ),
         }
+    }
+}
+
+/// The soft limit on the size of a file this process writes
+/// (`RLIMIT_FSIZE`, `ulimit -f`), `None` when unlimited: a write past it
+/// kills the process with `SIGXFSZ`.
+fn file_size_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Fsize).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -469,6 +682,170 @@ mod tests {
         chmod(&key, 0o620);
         let e = KeyRing::load(&key).expect_err("refused").to_string();
         assert!(e.contains("(mode 0620)") && e.contains("chmod 600"), "{e}");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_key_written_where_its_path_belongs_is_refused_and_never_shown() {
+        let hex = "8348a1f09c2b7e4d".repeat(4);
+        for given in [
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("{hex}\n"),
+            "dGhpcyBpcyBhIHNlY3JldCB0b2tlbg==".to_owned(),
+        ] {
+            let path = Path::new(&given);
+            let e = KeyRing::load(path).expect_err("refused");
+            assert!(matches!(e, KeyRingError::SecretPath { .. }), "{e}");
+            let text = format!("{e} {e:?}");
+            assert!(text.contains("not a path") && text.contains("privlog.key"), "{text}");
+            assert!(!text.contains(&given[..16]) && !text.contains(&hex[..16]), "{text}");
+            let e = write_key_file(path, &MasterKey::from_bytes([7; 32])).expect_err("refused");
+            assert!(matches!(e, KeyRingError::SecretPath { .. }), "{e}");
+            assert!(!path.exists(), "no file named after the key was written");
+        }
+        // A path that only looks like a token is written as one.
+        let d = tempdir("token-like");
+        let ring = d.join("Keys2026RingHolder42ab");
+        fs::create_dir(&ring).expect("dir");
+        #[cfg(unix)]
+        chmod(&ring, 0o700);
+        write_key_file(&ring.join("a.key"), &MasterKey::from_bytes([8; 32])).expect("write");
+        assert!(KeyRing::load(&ring).is_ok(), "absolute");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_reached_through_a_link_is_checked_where_it_really_is() {
+        let d = tempdir("link");
+        let open = d.join("open");
+        fs::create_dir(&open).expect("dir");
+        let real = open.join("real.key");
+        write_key_file(&real, &MasterKey::from_bytes([9; 32])).expect("write");
+        chmod(&open, 0o777);
+        // The link sits in a private directory; the key it leads to does not.
+        let link = d.join("privlog.key");
+        std::os::unix::fs::symlink(&real, &link).expect("link");
+        let e = KeyRing::load(&link).expect_err("refused");
+        assert!(
+            matches!(&e, KeyRingError::DirPermissions { path, ring: false, .. } if *path == open),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&format!("chmod go-w {}", open.display())), "{e}");
+        // A relative link, and a chain of two links, lead to the same place.
+        let relative = d.join("relative.key");
+        std::os::unix::fs::symlink("open/real.key", &relative).expect("link");
+        let chain = d.join("chain.key");
+        std::os::unix::fs::symlink(&relative, &chain).expect("link");
+        for p in [&relative, &chain] {
+            assert!(
+                matches!(KeyRing::load(p), Err(KeyRingError::DirPermissions { .. })),
+                "{}",
+                p.display()
+            );
+        }
+        // With the sticky bit others cannot replace the file: accepted.
+        chmod(&open, 0o1777);
+        for p in [&link, &relative, &chain] {
+            assert_eq!(KeyRing::load(p).expect("accepted").len(), 1, "{}", p.display());
+        }
+        // A link in a directory others can write can itself be replaced.
+        chmod(&open, 0o700);
+        let shared = d.join("shared");
+        fs::create_dir(&shared).expect("dir");
+        std::os::unix::fs::symlink(&real, shared.join("privlog.key")).expect("link");
+        chmod(&shared, 0o777);
+        let e = KeyRing::load(&shared.join("privlog.key")).expect_err("refused");
+        assert!(
+            matches!(&e, KeyRingError::DirPermissions { path, .. } if *path == shared),
+            "{e}"
+        );
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_ring_holding_a_link_into_a_directory_others_can_write_is_refused() {
+        let d = tempdir("ring-link");
+        let ring = d.join("keys");
+        let sub = d.join("keys/incoming");
+        fs::create_dir_all(&sub).expect("dirs");
+        chmod(&ring, 0o700);
+        write_key_file(&ring.join("2026-11.key"), &MasterKey::from_bytes([1; 32])).expect("write");
+        write_key_file(&sub.join("k"), &MasterKey::from_bytes([2; 32])).expect("write");
+        std::os::unix::fs::symlink("incoming/k", ring.join("2026-12.key")).expect("link");
+        chmod(&sub, 0o777);
+        let e = KeyRing::load(&ring).expect_err("refused");
+        assert!(
+            matches!(&e, KeyRingError::DirPermissions { path, ring: false, .. } if *path == sub),
+            "{e}"
+        );
+        chmod(&sub, 0o700);
+        assert_eq!(KeyRing::load(&ring).expect("accepted").len(), 2);
+        // A file the link leads to that others can read is refused as a file in the ring is.
+        chmod(&sub.join("k"), 0o644);
+        let e = KeyRing::load(&ring).expect_err("refused");
+        assert!(matches!(e, KeyRingError::Permissions { mode: 0o644, .. }), "{e}");
+        let _ = fs::remove_dir_all(d);
+    }
+
+    /// Gives `path` (not following a link) to `nobody`.
+    #[cfg(unix)]
+    fn give_to_nobody(path: &Path) {
+        std::os::unix::fs::lchown(path, Some(65_534), None).expect("chown");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_and_directories_of_another_user_are_refused() {
+        let d = tempdir("owner");
+        let file = d.join("privlog.key");
+        write_key_file(&file, &MasterKey::from_bytes([3; 32])).expect("write");
+        assert!(KeyRing::load(&file).is_ok(), "the user's own file");
+        if !rustix::process::geteuid().is_root() {
+            // Giving files away needs root (as the tests run in CI).
+            let _ = fs::remove_dir_all(d);
+            return;
+        }
+        give_to_nobody(&file);
+        let e = KeyRing::load(&file).expect_err("refused");
+        assert!(
+            matches!(&e, KeyRingError::Owner { path, uid: 65_534, dir: false } if *path == file),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&format!("chown USER {}", file.display())), "{e}");
+        std::os::unix::fs::lchown(&file, Some(0), None).expect("chown");
+        let ring = d.join("ring");
+        fs::create_dir(&ring).expect("dir");
+        chmod(&ring, 0o700);
+        write_key_file(&ring.join("a.key"), &MasterKey::from_bytes([4; 32])).expect("write");
+        give_to_nobody(&ring);
+        let e = KeyRing::load(&ring).expect_err("refused");
+        assert!(
+            matches!(&e, KeyRingError::Owner { path, dir: true, .. } if *path == ring),
+            "{e}"
+        );
+        // A directory on the way, 0755 but another user's: they can rename
+        // the key file's directory and put their own in its place.
+        std::os::unix::fs::lchown(&ring, Some(0), None).expect("chown");
+        let way = d.join("way");
+        fs::create_dir(&way).expect("dir");
+        chmod(&way, 0o755);
+        let inner = way.join("keys");
+        fs::create_dir(&inner).expect("dir");
+        chmod(&inner, 0o700);
+        write_key_file(&inner.join("b.key"), &MasterKey::from_bytes([5; 32])).expect("write");
+        assert!(KeyRing::load(&inner.join("b.key")).is_ok());
+        give_to_nobody(&way);
+        for p in [inner.join("b.key"), inner.clone()] {
+            let e = KeyRing::load(&p).expect_err("refused");
+            assert!(
+                matches!(&e, KeyRingError::Owner { path, dir: true, .. } if *path == way),
+                "{}: {e}",
+                p.display()
+            );
+        }
         let _ = fs::remove_dir_all(d);
     }
 

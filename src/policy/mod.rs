@@ -18,8 +18,8 @@ mod scrub;
 
 pub use epoch::{Epoch, Rotation};
 pub use ip::{
-    CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, TrustedProxies, forwarded_hops, normalize as normalize_ip,
-    resolve_client, truncate as truncate_ip, xff_hops,
+    CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, MAX_TRUSTED_PROXIES, TrustedProxies, forwarded_hops,
+    normalize as normalize_ip, resolve_client, truncate as truncate_ip, xff_hops,
 };
 pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};

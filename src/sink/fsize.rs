@@ -6,7 +6,10 @@
 //! write: it reads the limit and stops short of it.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Seek, Write};
+
+use super::DropReason;
 
 /// The soft limit on the size of any file this process writes, in bytes;
 /// `None` when unlimited (or on a platform without the limit).
@@ -21,9 +24,29 @@ pub(crate) fn file_size_limit() -> Option<u64> {
     }
 }
 
+/// The drop reason for records the file-size limit kept out of a file.
+pub(crate) const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
+
+/// How to lift the limit, for messages where no setting of privlog helps.
+pub(crate) const RAISE_LIMIT: &str = "raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`)";
+
 /// How to fix a write refused by the limit, for messages.
 pub(crate) const LIMIT_FIX: &str = "raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`) \
      or keep files smaller with the rolling file sink's max_file_size";
+
+/// Whether `e` is, or was caused by, a write the file-size limit refused.
+pub(crate) fn refused_by_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::FileTooLarge)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
 
 /// The error a write refused by the limit gets.
 pub(crate) fn limit_error(limit: u64) -> io::Error {
@@ -31,6 +54,62 @@ pub(crate) fn limit_error(limit: u64) -> io::Error {
         io::ErrorKind::FileTooLarge,
         format!("the write would pass the file-size limit of {limit} bytes"),
     )
+}
+
+/// The regular file standard output was sent to (a service manager's
+/// `StandardOutput=file:` or `append:`, a shell's `>`), which the file-size
+/// limit applies to.
+#[derive(Debug)]
+pub(crate) struct OutputFile {
+    /// Standard output's open file description, shared.
+    file: File,
+    /// The limit when it was opened or last read again.
+    limit: Option<u64>,
+}
+
+impl OutputFile {
+    /// Standard output, when it is a regular file; `None` for a pipe, a
+    /// terminal or a socket (no size limit applies) or where it cannot be
+    /// looked at.
+    pub(crate) fn stdout() -> Option<OutputFile> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            let file = File::from(io::stdout().as_fd().try_clone_to_owned().ok()?);
+            file.metadata().ok().filter(|m| m.is_file())?;
+            Some(OutputFile {
+                file,
+                limit: file_size_limit(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// The limit, as last read.
+    pub(crate) fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Reads the limit again (it may have been raised).
+    pub(crate) fn reread_limit(&mut self) {
+        self.limit = file_size_limit();
+    }
+
+    /// The bytes the next write may take before it passes the limit (`None`
+    /// without one). Others may write to the same file (the process's own
+    /// standard error, often): the file's length and the write position are
+    /// read now, and the next write is taken to land at the later of them.
+    pub(crate) fn room(&self) -> Option<u64> {
+        let limit = self.limit?;
+        // Where neither can be read, take the file for full.
+        let len = self.file.metadata().map_or(limit, |m| m.len());
+        let mut f = &self.file;
+        let pos = f.stream_position().unwrap_or(len);
+        Some(limit.saturating_sub(len.max(pos)))
+    }
 }
 
 /// A writer to a new (empty) file that refuses, with

@@ -15,7 +15,9 @@ pub enum DropReason {
     SinkError,
     /// The on-disk spool could not take more: its size cap was reached or its disk is full.
     SpoolFull,
-    /// The destination rejected the batch as invalid (written to the dead-letter file).
+    /// The destination rejected the batch as invalid (written to the dead-letter
+    /// file when one is configured; those the file-size limit kept out of it
+    /// count as `file_size_limit`).
     Rejected,
     /// Damaged records found while recovering a spool or reading a file.
     Corrupt,

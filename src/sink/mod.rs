@@ -57,9 +57,9 @@ pub use syslog::{Facility, Severity, SyslogSink};
 pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
 
-pub(crate) use fsize::WithinLimit;
+pub(crate) use fsize::{FILE_SIZE_LIMIT, RAISE_LIMIT, WithinLimit, refused_by_limit};
 pub(crate) use rolling::calendar_time;
-pub(crate) use shared_file::{FileId, LOCK_WAIT, LockError, LockKind, lock};
+pub(crate) use shared_file::{FileId, LOCK_WAIT, LinesFile, LockError, LockKind, lock};
 
 use std::time::Instant;
 

@@ -401,6 +401,119 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// How often one append follows a file that keeps being replaced before it
+/// gives up.
+const MAX_REOPENS: u32 = 3;
+
+/// A file at a path that whole lines are appended to under the rules above,
+/// opened on the first append and opened anew when the path names another
+/// file. Used for the files a sink keeps beside its records (the HTTP
+/// sink's dead letters, the statistics sink's summaries).
+#[derive(Debug)]
+pub(crate) struct LinesFile {
+    path: PathBuf,
+    file: Option<AppendFile>,
+}
+
+impl LinesFile {
+    /// The file at `path`; nothing is opened yet.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn new(path: PathBuf) -> LinesFile {
+        LinesFile { path, file: None }
+    }
+
+    /// The file at `path`, opened (created if missing) now.
+    ///
+    /// # Errors
+    /// The I/O error of opening it.
+    pub(crate) fn open(path: PathBuf) -> io::Result<LinesFile> {
+        let file = AppendFile::open(&path)?;
+        Ok(LinesFile { path, file: Some(file) })
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends the lines of `buf`, line `i` ending at `ends[i]`, each whole
+    /// or not at all, none past the file-size limit. Returns how many lines,
+    /// the first ones, are in the file at the path, and the error that kept
+    /// the others out: [`io::ErrorKind::FileTooLarge`] when the limit did.
+    pub(crate) fn append(&mut self, buf: &[u8], ends: &[usize]) -> (usize, Option<io::Error>) {
+        let total = ends.len();
+        let mut next = 0;
+        let mut reopens = 0;
+        while next < total {
+            if self.file.is_none() {
+                match AppendFile::open(&self.path) {
+                    Ok(f) => self.file = Some(f),
+                    Err(e) => return (next, Some(e)),
+                }
+            }
+            let Some(file) = self.file.as_mut() else { break };
+            let step = match file.begin() {
+                Ok(Begin::Ready(mut turn)) => {
+                    let w = turn.append(buf, ends, next, total);
+                    Ok((w, turn.still_linked()))
+                }
+                Ok(Begin::Replaced) => Err(None),
+                Err(e) => Err(Some(e)),
+            };
+            match step {
+                Ok((w, true)) => {
+                    next += w.lines;
+                    if let Some(e) = w.error {
+                        if e.kind() != io::ErrorKind::FileTooLarge {
+                            // Opened again, and its end checked, next time.
+                            self.file = None;
+                        }
+                        return (next, Some(e));
+                    }
+                }
+                // Replaced before the write, or removed while being written
+                // (those lines are in no file): write them to the file now
+                // at the path.
+                Ok((_, false)) | Err(None) => {
+                    self.file = None;
+                    reopens += 1;
+                    if reopens > MAX_REOPENS {
+                        let e = io::Error::other("the file keeps being replaced or removed while it is written");
+                        return (next, Some(e));
+                    }
+                }
+                Err(Some(BeginError::Busy)) => {
+                    let e = io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        format!(
+                            "another process held the file's lock for more than {} s",
+                            LOCK_WAIT.as_secs()
+                        ),
+                    );
+                    return (next, Some(e));
+                }
+                Err(Some(BeginError::Io(e))) => {
+                    self.file = None;
+                    return (next, Some(e));
+                }
+            }
+        }
+        (next, None)
+    }
+
+    /// Writes what was appended to stable storage (`fsync`).
+    ///
+    /// # Errors
+    /// The `fsync` error.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        match &self.file {
+            Some(f) => f.file().sync_data(),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

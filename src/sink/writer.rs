@@ -1,7 +1,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::fsize::LIMIT_FIX;
+use super::fsize::{FILE_SIZE_LIMIT, LIMIT_FIX, OutputFile, RAISE_LIMIT};
 use super::rewrite_temp;
 use super::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use super::{Accounting, DropReason, Ledger, Sink, SinkError};
@@ -11,6 +11,12 @@ use crate::record::write_ndjson;
 /// Writes NDJSON to any [`Write`]r: one record per line, each batch in one
 /// `write_all` so lines are never interleaved.
 ///
+/// A writer is not checked against the process's file-size limit
+/// (`RLIMIT_FSIZE`): for files, use [`FileSink`] or the rolling file sink.
+/// Standard output ([`WriterSink::stdout`]) is: when it is a regular file,
+/// no batch takes it past the limit; the lines that would are dropped whole
+/// (`file_size_limit`).
+///
 /// ```
 /// let sink = privlog::sink::WriterSink::stdout();
 /// ```
@@ -19,12 +25,21 @@ pub struct WriterSink<W> {
     name: String,
     out: W,
     buf: Vec<u8>,
+    ends: Vec<usize>,
+    /// Standard output when it is a regular file.
+    file: Option<OutputFile>,
+    ledger: Option<Ledger>,
 }
 
 impl WriterSink<io::Stdout> {
-    /// NDJSON to standard output.
+    /// NDJSON to standard output. When standard output is a regular file (a
+    /// service manager's `StandardOutput=file:` or `append:`), a write that
+    /// would take it past the file-size limit is not made: its lines are
+    /// dropped whole and counted as `file_size_limit`.
     pub fn stdout() -> Self {
-        WriterSink::new("stdout", io::stdout())
+        let mut sink = WriterSink::new("stdout", io::stdout());
+        sink.file = OutputFile::stdout();
+        sink
     }
 }
 
@@ -35,7 +50,29 @@ impl<W: Write + Send + 'static> WriterSink<W> {
             name: name.into(),
             out,
             buf: Vec::with_capacity(64 * 1024),
+            ends: Vec::new(),
+            file: None,
+            ledger: None,
         }
+    }
+
+    /// How many of the encoded lines fit under the file-size limit, when
+    /// the output is a file it applies to.
+    fn lines_that_fit(&mut self) -> usize {
+        let Some(file) = self.file.as_mut() else {
+            return self.ends.len();
+        };
+        let fit = |room: Option<u64>, ends: &[usize]| match room {
+            None => ends.len(),
+            Some(room) => ends.iter().take_while(|&&end| end as u64 <= room).count(),
+        };
+        let n = fit(file.room(), &self.ends);
+        if n == self.ends.len() {
+            return n;
+        }
+        // The limit may have been raised since it was read.
+        file.reread_limit();
+        fit(file.room(), &self.ends)
     }
 
     /// The writer.
@@ -49,14 +86,48 @@ impl<W: Write + Send + 'static> Sink for WriterSink<W> {
         &self.name
     }
 
+    fn attach(&mut self, ledger: Ledger) -> Accounting {
+        self.ledger = Some(ledger);
+        Accounting::Sink
+    }
+
     fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
         self.buf.clear();
+        self.ends.clear();
         for r in batch {
             write_ndjson(r, &mut self.buf);
+            self.ends.push(self.buf.len());
         }
-        self.out
-            .write_all(&self.buf)
-            .map_err(|e| SinkError::with_source(format!("cannot write to {}", self.name), e))
+        let fit = self.lines_that_fit();
+        let end = if fit == 0 { 0 } else { self.ends[fit - 1] };
+        let out = fit as u64;
+        let refused = (batch.len() - fit) as u64;
+        // Without a ledger (a wrapper that does not pass `attach` on) the
+        // pipeline counts the batch: delivered on `Ok`, dropped on `Err`.
+        if let Err(e) = self.out.write_all(&self.buf[..end]) {
+            if let Some(ledger) = &self.ledger {
+                ledger.dropped(DropReason::SinkError, out);
+                ledger.dropped(FILE_SIZE_LIMIT, refused);
+            }
+            return Err(SinkError::with_source(format!("cannot write to {}", self.name), e));
+        }
+        if let Some(ledger) = &self.ledger {
+            ledger.delivered(out);
+            ledger.dropped(FILE_SIZE_LIMIT, refused);
+        }
+        if refused == 0 {
+            return Ok(());
+        }
+        let limit = self
+            .file
+            .as_ref()
+            .and_then(OutputFile::limit)
+            .map_or_else(String::new, |l| format!(" of {l} bytes"));
+        Err(SinkError::new(format!(
+            "cannot write {refused} records to {}: it is a file they would take past the file-size \
+             limit{limit}, so they are dropped whole; {RAISE_LIMIT}, or rotate the file",
+            self.name
+        )))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -98,9 +169,6 @@ pub struct FileSink {
 /// How often a batch follows a file that keeps being replaced before its
 /// records are given up.
 const MAX_REOPENS: u32 = 3;
-
-/// The drop reason for lines the file-size limit kept out.
-const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
 
 impl FileSink {
     /// Opens `path` for appending.

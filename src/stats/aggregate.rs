@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::distinct::{DistinctCounter, hash_value};
+use super::distinct::{DistinctCounter, hash_pair, hash_value};
 use super::histogram::LatencyHistogram;
 use super::observation::Observation;
 
@@ -148,12 +148,21 @@ pub struct Summary {
     pub tenant: Option<String>,
     /// Number of requests.
     pub requests: u64,
-    /// Distinct account pseudonyms from any source (exact up to 1024,
-    /// estimated beyond, never more than `requests`).
+    /// Distinct account pseudonyms from any source and any key period,
+    /// including accounts a request only claimed (an unverified JWT, a
+    /// header): anyone can inflate it, so it is not a count of users to
+    /// publish — `vouched_accounts` is. Exact up to 1024, estimated beyond,
+    /// never more than `requests`.
     pub distinct_accounts: u64,
     /// Distinct accounts the application vouched for
-    /// ([`AccountSource::App`](crate::AccountSource::App)), the count
-    /// k-anonymity is decided on; never more than `distinct_accounts`.
+    /// ([`AccountSource::App`](crate::AccountSource::App)) within one key
+    /// period (`kid` × `epoch`): the largest such count of the group, the
+    /// count k-anonymity is decided on and the one to publish as "accounts".
+    /// A person's pseudonym changes with the key and its epoch, so accounts
+    /// of different key periods are never added up: for a group within one
+    /// key period (a day under daily or monthly keys) it is exact, for one
+    /// over several it is the busiest key period's count. Never more than
+    /// `distinct_accounts`.
     #[serde(default)]
     pub vouched_accounts: u64,
     /// Distinct tenant pseudonyms (exact up to 1024, estimated beyond,
@@ -220,14 +229,96 @@ enum Budget {
     Fold,
 }
 
+/// The most key periods (key fingerprint `kid` × `epoch`) one group keeps
+/// vouched accounts apart for. A group whose vouched accounts span more is
+/// withheld (fail closed): its accounts cannot be compared with k within
+/// one key period any more.
+pub const MAX_KEY_PERIODS: usize = 64;
+
+/// Vouched accounts, counted apart per key period.
+///
+/// A person's pseudonym changes with the key and with the epoch, so one
+/// person active in five key periods is five pseudonyms. Counted together,
+/// they would look like five accounts; counted per key period, they are one
+/// account in each. k is therefore decided on the largest count within one
+/// key period, which never counts a person twice.
+#[derive(Clone, Debug, Default)]
+struct VouchedAccounts {
+    /// (key period, distinct vouched accounts in it), in the order first seen.
+    periods: Vec<(u64, DistinctCounter)>,
+    /// More than [`MAX_KEY_PERIODS`] key periods were seen: nothing is kept
+    /// and the group counts no vouched account.
+    spilled: bool,
+}
+
+impl VouchedAccounts {
+    #[inline]
+    fn insert(&mut self, period: u64, account: u64) {
+        if self.spilled {
+            return;
+        }
+        if let Some((_, c)) = self.periods.iter_mut().find(|(p, _)| *p == period) {
+            c.insert_hash(account);
+            return;
+        }
+        if self.periods.len() >= MAX_KEY_PERIODS {
+            self.spill();
+            return;
+        }
+        let mut c = DistinctCounter::new();
+        c.insert_hash(account);
+        self.periods.push((period, c));
+    }
+
+    fn spill(&mut self) {
+        self.spilled = true;
+        self.periods = Vec::new();
+    }
+
+    fn merge(&mut self, other: &VouchedAccounts) {
+        if other.spilled {
+            self.spill();
+        }
+        if self.spilled {
+            return;
+        }
+        for (period, theirs) in &other.periods {
+            if let Some((_, mine)) = self.periods.iter_mut().find(|(p, _)| p == period) {
+                mine.merge(theirs);
+            } else if self.periods.len() >= MAX_KEY_PERIODS {
+                self.spill();
+                return;
+            } else {
+                self.periods.push((*period, theirs.clone()));
+            }
+        }
+    }
+
+    /// The most distinct vouched accounts within one key period; 0 when the
+    /// group spans too many key periods to tell.
+    fn largest(&self) -> u64 {
+        self.periods.iter().map(|(_, c)| c.count()).max().unwrap_or(0)
+    }
+}
+
+/// The key period a record's pseudonyms belong to, as one value: its key
+/// fingerprint and epoch. `None` when the record does not name both; its
+/// account then counts as not vouched for (it cannot be placed in a key
+/// period).
+#[inline]
+fn key_period(o: &Observation<'_>) -> Option<u64> {
+    Some(hash_pair(o.kid.as_deref()?.as_bytes(), o.epoch.as_deref()?.as_bytes()))
+}
+
 /// The figures of one group, mergeable.
 #[derive(Clone, Debug, Default)]
 struct Group {
     budget: Budget,
     requests: u64,
+    /// Every account pseudonym, from any source and any key period.
     accounts: DistinctCounter,
-    /// The accounts the application vouched for: a subset of `accounts`.
-    vouched: DistinctCounter,
+    /// The accounts the application vouched for, per key period.
+    vouched: VouchedAccounts,
     tenants: DistinctCounter,
     latency: LatencyHistogram,
     req_bytes: u64,
@@ -248,8 +339,10 @@ impl Group {
         if let Some(a) = &o.account {
             let h = hash_value(a.as_bytes());
             self.accounts.insert_hash(h);
-            if o.vouched_account().is_some() {
-                self.vouched.insert_hash(h);
+            if o.vouched_account().is_some()
+                && let Some(period) = key_period(o)
+            {
+                self.vouched.insert(period, h);
             }
         }
         if let Some(t) = &o.tenant {
@@ -270,20 +363,29 @@ impl Group {
         self.resp_bytes = self.resp_bytes.saturating_add(other.resp_bytes);
     }
 
-    /// Distinct accounts from any source, and those vouched for, within
-    /// their exact bounds: vouched ≤ all ≤ requests.
+    /// Distinct accounts from any source and key period, and the most
+    /// vouched ones within one key period, within their exact bounds:
+    /// vouched ≤ all ≤ requests.
     fn account_counts(&self) -> (u64, u64) {
         let all = self.accounts.count().min(self.requests);
-        (all, self.vouched.count().min(all))
+        (all, self.vouched.largest().min(all))
     }
 
     /// Whether the group may be shown on its own under k: it has no account
-    /// at all (anonymous traffic), or at least k vouched ones. Accounts the
-    /// request only claimed never count toward k, so forged identities
-    /// cannot lift a group over it. `k = 1` shows every group.
+    /// at all (anonymous traffic), or at least k vouched ones within one key
+    /// period. Accounts the request only claimed never count toward k, so
+    /// forged identities cannot lift a group over it; and one person's
+    /// pseudonyms from several key periods count once each, never together.
+    /// `k = 1` shows every group.
     fn meets_k(&self, k: u64) -> bool {
         let (all, vouched) = self.account_counts();
         k <= 1 || all == 0 || vouched >= k
+    }
+
+    /// Whether the group's vouched accounts span more key periods than are
+    /// kept apart: it is withheld whatever k (above 1) is.
+    fn too_many_key_periods(&self) -> bool {
+        self.vouched.spilled
     }
 
     fn to_summary(&self) -> Summary {
@@ -320,6 +422,19 @@ pub struct Summaries {
     pub suppressed_groups: u64,
     /// Requests in withheld groups.
     pub suppressed_requests: u64,
+    /// Of the withheld groups, those whose vouched accounts span more than
+    /// [`MAX_KEY_PERIODS`] key periods (withheld whatever their size).
+    pub too_many_key_periods: u64,
+}
+
+impl Summaries {
+    fn withhold(&mut self, g: &Group) {
+        self.suppressed_groups += 1;
+        self.suppressed_requests += g.requests;
+        if g.too_many_key_periods() {
+            self.too_many_key_periods += 1;
+        }
+    }
 }
 
 /// Groups observations by a list of [`Dimension`]s and keeps, per group,
@@ -531,9 +646,13 @@ impl Aggregator {
     /// Summary rows with k-anonymity applied.
     ///
     /// Only accounts the application vouched for
-    /// ([`AccountSource::App`](crate::AccountSource::App)) count toward k:
-    /// a group is shown on its own when it has no account at all (anonymous
-    /// traffic) or at least k vouched accounts. Any other group — fewer than
+    /// ([`AccountSource::App`](crate::AccountSource::App)) count toward k,
+    /// and only within one key period (`kid` × `epoch`): a group is shown on
+    /// its own when it has no account at all (anonymous traffic) or at least
+    /// k vouched accounts in one key period, so a person whose pseudonym
+    /// changed with the epoch or the key never counts as several. A group
+    /// whose vouched accounts span more than [`MAX_KEY_PERIODS`] key periods
+    /// is withheld (fail closed). Any other group — fewer than
     /// k vouched accounts, whatever else it holds — is folded into its
     /// period's `(other)` row, together with the group cap's overflow, and
     /// that row is withheld unless it too has no account or at least k
@@ -559,12 +678,13 @@ impl Aggregator {
                 continue;
             }
             if !g.meets_k(k) {
-                if has_non_period {
+                // A group over too many key periods is withheld on its own,
+                // so it does not take its period's `(other)` row with it.
+                if has_non_period && !g.too_many_key_periods() {
                     out.folded_groups += 1;
                     others.entry(period_part(&self.dims, key)).or_default().merge(g);
                 } else {
-                    out.suppressed_groups += 1;
-                    out.suppressed_requests += g.requests;
+                    out.withhold(g);
                 }
                 continue;
             }
@@ -574,8 +694,7 @@ impl Aggregator {
         }
         for (period, g) in others {
             if !g.meets_k(k) {
-                out.suppressed_groups += 1;
-                out.suppressed_requests += g.requests;
+                out.withhold(&g);
                 continue;
             }
             let mut s = g.to_summary();
@@ -607,7 +726,7 @@ fn key_tuple<'a>(dims: &[Dimension], s: &'a Summary) -> Vec<Option<&'a str>> {
 }
 
 /// Start of the period holding `ts_ms`, in Unix seconds.
-fn period_start(d: Dimension, ts_ms: i64) -> i64 {
+pub(crate) fn period_start(d: Dimension, ts_ms: i64) -> i64 {
     let secs = ts_ms.div_euclid(1000);
     match d {
         Dimension::Hour => secs - secs.rem_euclid(3600),
@@ -849,7 +968,19 @@ mod tests {
             account_src: account.as_ref().map(|_| AccountSource::App),
             account: account.map(Cow::Owned),
             tenant: None,
+            epoch: Some(Cow::Borrowed("1970-01")),
+            kid: Some(Cow::Borrowed("k_test")),
         }
+    }
+
+    /// A request of `person`, vouched for, in the key period (`kid`,
+    /// `epoch`): the pseudonym is the person's in that key period, as the
+    /// sanitizer makes it (another key period, another pseudonym).
+    fn by_person(ts_ms: i64, route: &str, person: u32, kid: &str, epoch: &str) -> Observation<'static> {
+        let mut o = obs(ts_ms, route, 200, Some(format!("acc_{kid}_{epoch}_{person}")));
+        o.kid = Some(Cow::Owned(kid.to_owned()));
+        o.epoch = Some(Cow::Owned(epoch.to_owned()));
+        o
     }
 
     /// The same request with an account the request only claims.
@@ -981,15 +1112,124 @@ mod tests {
             0usize..4,
             prop::sample::select(vec![200u16, 404, 500]),
             prop::option::of(0u32..12),
+            prop::sample::select(vec!["k_a", "k_b"]),
         )
-            .prop_map(|(day, r, s, acc)| {
-                obs(
+            .prop_map(|(day, r, s, acc, kid)| {
+                let mut o = obs(
                     day * 86_400_000,
                     ["/a", "/b", "/c", "/d"][r],
                     s,
                     acc.map(|a| format!("acc_{a}")),
-                )
+                );
+                o.kid = Some(Cow::Borrowed(kid));
+                o.epoch = Some(Cow::Owned(format!("1970-01-0{}", day + 1)));
+                o
             })
+    }
+
+    #[test]
+    fn a_lone_user_over_five_epochs_is_one_account() {
+        let mut a = by("route");
+        for month in 1..=5 {
+            let epoch = format!("2026-{month:02}");
+            let mut o = by_person(0, "/export/secret-report.csv", 0, "k_1", &epoch);
+            o.resp_bytes = 123_457;
+            a.add(&o);
+        }
+        let out = a.summaries(5);
+        assert!(out.rows.is_empty(), "{:?}", out.rows);
+        assert_eq!((out.suppressed_groups, out.suppressed_requests), (1, 5));
+        let row = &a.summaries(1).rows[0];
+        assert_eq!((row.distinct_accounts, row.vouched_accounts), (5, 1));
+    }
+
+    #[test]
+    fn three_users_across_a_month_boundary_do_not_pass_k_five_by_week() {
+        // ISO week 2026-W05 runs from Monday 2026-01-26 to Sunday 2026-02-01.
+        let jan_30 = 1_769_731_200_000; // 2026-01-30T00:00:00Z
+        let feb_1 = jan_30 + 2 * 86_400_000;
+        let mut a = by("week,route");
+        for person in 0..3 {
+            a.add(&by_person(jan_30, "/rest/search", person, "k_1", "2026-01"));
+            a.add(&by_person(feb_1, "/rest/search", person, "k_1", "2026-02"));
+        }
+        let out = a.summaries(5);
+        assert!(out.rows.is_empty(), "{:?}", out.rows);
+        assert_eq!(out.suppressed_requests, 6);
+        let row = &a.summaries(1).rows[0];
+        assert_eq!(row.week.as_deref(), Some("2026-W05"));
+        assert_eq!((row.distinct_accounts, row.vouched_accounts), (6, 3));
+        // Two more people in January make five within one key period.
+        for person in 3..5 {
+            a.add(&by_person(jan_30, "/rest/search", person, "k_1", "2026-01"));
+        }
+        let rows = a.summaries(5).rows;
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].requests, rows[0].vouched_accounts), (8, 5));
+    }
+
+    #[test]
+    fn five_restarts_without_a_key_are_one_account() {
+        // No key configured: every start makes a random key, so a new `kid`.
+        let mut a = by("day,route");
+        for restart in 0..5 {
+            a.add(&by_person(0, "/macro", 0, &format!("k_random{restart}"), "1970-01"));
+        }
+        let out = a.summaries(5);
+        assert!(out.rows.is_empty(), "{:?}", out.rows);
+        assert_eq!(out.suppressed_requests, 5);
+        assert_eq!(a.summaries(1).rows[0].vouched_accounts, 1);
+    }
+
+    #[test]
+    fn an_account_that_names_no_key_period_is_not_vouched_for() {
+        let mut a = by("route");
+        for i in 0..5 {
+            let mut o = obs(0, "/r", 200, Some(format!("acc_{i}")));
+            if i % 2 == 0 {
+                o.kid = None;
+            } else {
+                o.epoch = None;
+            }
+            a.add(&o);
+        }
+        assert!(a.summaries(5).rows.is_empty());
+        let row = &a.summaries(1).rows[0];
+        assert_eq!((row.distinct_accounts, row.vouched_accounts), (5, 0));
+    }
+
+    #[test]
+    fn a_group_over_too_many_key_periods_is_withheld_on_its_own() {
+        let mut a = by("route");
+        // A route used by five people in each of more key periods than are kept apart.
+        for period in 0..=MAX_KEY_PERIODS {
+            for person in 0..5 {
+                a.add(&by_person(0, "/long", person, "k_1", &format!("e{period}")));
+            }
+        }
+        // A small route folds into (other) with four others: that row is shown.
+        for person in 0..5 {
+            a.add(&by_person(0, &format!("/small{person}"), person, "k_1", "e0"));
+        }
+        let out = a.summaries(5);
+        assert_eq!(out.too_many_key_periods, 1);
+        assert_eq!(out.suppressed_groups, 1);
+        assert_eq!(out.suppressed_requests, 5 * (MAX_KEY_PERIODS as u64 + 1));
+        assert_eq!(out.rows.len(), 1, "{:?}", out.rows);
+        assert_eq!(
+            (out.rows[0].route.as_deref(), out.rows[0].vouched_accounts),
+            (Some(OTHER), 5)
+        );
+        // One key period fewer and the route is shown.
+        let mut a = by("route");
+        for period in 0..MAX_KEY_PERIODS {
+            for person in 0..5 {
+                a.add(&by_person(0, "/long", person, "k_1", &format!("e{period}")));
+            }
+        }
+        let out = a.summaries(5);
+        assert_eq!((out.rows.len(), out.too_many_key_periods), (1, 0));
+        assert_eq!(out.rows[0].vouched_accounts, 5);
     }
 
     proptest! {
@@ -1062,6 +1302,71 @@ mod tests {
                 prop_assert!(row.resp_bytes < VICTIM_BYTES, "the victims' bytes were shown: {:?}", row);
             }
             prop_assert!(out.suppressed_requests >= victims.len() as u64);
+        }
+
+        /// However the records of fewer than k people are spread over key
+        /// epochs and keys (a pseudonym per person and key period), over
+        /// routes, statuses and hours, and whatever anonymous or forged
+        /// requests join them, no row with their accounts is shown.
+        #[test]
+        fn fewer_than_k_people_stay_withheld_however_their_records_spread_over_key_periods(
+            k in 2u64..8,
+            people in 1u32..8,
+            records in prop::collection::vec((0u32..8, 0usize..6, 0usize..4, 0i64..48, 0usize..2), 1..120),
+            forged in prop::collection::vec(arb_forged(), 0..60),
+            anonymous in 0usize..20,
+            dims in prop::sample::select(vec!["route", "day,route", "week,route", "day", "week", "hour,route,status", "day,status", "tenant"]),
+        ) {
+            let people = people % k as u32;
+            prop_assume!(people > 0);
+            const EPOCHS: [&str; 6] = ["2026-01", "2026-02", "2026-03", "2026-04", "2026-02-28", "static"];
+            const KIDS: [&str; 4] = ["k_1", "k_2", "k_random1", "k_random2"];
+            const SECRET_BYTES: u64 = 1 << 40;
+            let mut a = by(dims);
+            let mut victims = 0u64;
+            for (person, epoch, kid, hour, route) in records {
+                let mut o = by_person(
+                    hour * 3_600_000,
+                    ["/export/secret-report.csv", "/a"][route],
+                    person % people,
+                    KIDS[kid],
+                    EPOCHS[epoch],
+                );
+                o.resp_bytes = SECRET_BYTES;
+                a.add(&o);
+                victims += 1;
+            }
+            for o in &forged {
+                a.add(o);
+            }
+            for i in 0..anonymous {
+                a.add(&obs(i as i64 * 3_600_000, "/a", 200, None));
+            }
+            let out = a.summaries(k);
+            for row in &out.rows {
+                prop_assert_eq!(row.distinct_accounts, 0, "a row with accounts was shown: {:?}", row);
+                prop_assert!(row.resp_bytes < SECRET_BYTES, "the people's bytes were shown: {:?}", row);
+            }
+            prop_assert!(out.suppressed_requests >= victims);
+        }
+
+        /// The key-period cap spills the same way whether the records come
+        /// in one pass or as partial results merged.
+        #[test]
+        fn key_period_counts_merge_as_one_pass(
+            items in prop::collection::vec((0usize..MAX_KEY_PERIODS + 6, 0u32..6, 0usize..3), 0..400),
+            split in 0usize..400,
+        ) {
+            let mut whole = by("route");
+            let mut left = by("route");
+            let mut right = by("route");
+            for (i, (period, person, route)) in items.iter().enumerate() {
+                let o = by_person(0, ["/a", "/b", "/c"][*route], *person, "k_1", &format!("e{period}"));
+                whole.add(&o);
+                if i < split { left.add(&o) } else { right.add(&o) }
+            }
+            left.merge(right);
+            prop_assert_eq!(left.summaries(3), whole.summaries(3));
         }
 
         /// Row keys are unique, whatever folds where (the group caps, k, a

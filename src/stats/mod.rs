@@ -1,6 +1,8 @@
 //! Anonymized usage statistics: counts, distinct accounts, latency
 //! percentiles and bytes per period, route, method and status — with
-//! k-anonymity decided on the accounts the application vouched for, and
+//! k-anonymity decided on the accounts the application vouched for, counted
+//! within one key period (a person's pseudonym changes with the key and its
+//! epoch, so accounts from different key periods are never added up), and
 //! never a per-person row.
 //!
 //! Two ways in:
@@ -43,7 +45,9 @@ mod observation;
 mod scan;
 mod sink;
 
-pub use aggregate::{Accumulator, Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary, UnknownDimension};
+pub use aggregate::{
+    Accumulator, Aggregator, DEFAULT_K, Dimension, MAX_KEY_PERIODS, NONE, OTHER, Summaries, Summary, UnknownDimension,
+};
 pub use distinct::{DistinctCounter, EXACT_LIMIT, hash_value};
 pub use filter::{Filter, FilterError, StatusFilter};
 pub use histogram::LatencyHistogram;

@@ -39,6 +39,12 @@ pub struct Observation<'a> {
     pub account_src: Option<AccountSource>,
     /// Tenant pseudonym.
     pub tenant: Option<Cow<'a, str>>,
+    /// The key period the pseudonyms belong to (`2026-11`, `static`), or
+    /// `None` when the record does not say.
+    pub epoch: Option<Cow<'a, str>>,
+    /// The fingerprint of the key the pseudonyms were made with, or `None`
+    /// when the record does not say.
+    pub kid: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +69,10 @@ struct Line<'a> {
     account_src: Option<AccountSource>,
     #[serde(borrow, default)]
     tenant: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    epoch: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
 }
 
 impl<'a> Observation<'a> {
@@ -97,6 +107,8 @@ impl<'a> Observation<'a> {
             account: l.account,
             account_src: l.account_src,
             tenant: l.tenant,
+            epoch: l.epoch,
+            kid: l.kid,
         })
     }
 
@@ -115,6 +127,8 @@ impl<'a> Observation<'a> {
             account: r.account.as_deref().map(Cow::Borrowed),
             account_src: r.account_src,
             tenant: r.tenant.as_deref().map(Cow::Borrowed),
+            epoch: Some(Cow::Borrowed(&r.epoch)),
+            kid: Some(Cow::Borrowed(&r.kid)),
         }
     }
 
@@ -253,9 +267,9 @@ impl<'a> Scanner<'a> {
         self.lit(",\"tenant\":")?;
         let tenant = self.opt_string()?;
         self.lit(",\"epoch\":")?;
-        self.string()?;
+        let epoch = self.string()?;
         self.lit(",\"kid\":")?;
-        self.string()?;
+        let kid = self.string()?;
         self.lit("}")?;
         if !self.s[self.pos..].trim_ascii().is_empty() {
             return None;
@@ -272,6 +286,8 @@ impl<'a> Scanner<'a> {
             account: account.map(Cow::Borrowed),
             account_src,
             tenant: tenant.map(Cow::Borrowed),
+            epoch: Some(Cow::Borrowed(epoch)),
+            kid: Some(Cow::Borrowed(kid)),
         })
     }
 }
@@ -329,7 +345,7 @@ pub(crate) fn parse_ts_ms(s: &str) -> Option<i64> {
         };
         let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
         let (h, mi, sec, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-        if (1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && sec < 61 {
+        if (1..=12).contains(&mo) && (1..=days_in_month(y, mo)).contains(&d) && h < 24 && mi < 60 && sec < 61 {
             let days = days_from_civil(y, mo, d);
             return Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms);
         }
@@ -337,6 +353,18 @@ pub(crate) fn parse_ts_ms(s: &str) -> Option<i64> {
     }
     let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+}
+
+/// The number of days of month `m` (1 to 12) of year `y` (proleptic
+/// Gregorian); 0 for a month that does not exist.
+pub(crate) fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        _ => 0,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -383,6 +411,23 @@ mod tests {
         assert_eq!(parse_ts_ms("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_ts_ms("1970-01-01T00:00:01Z"), Some(1000));
         assert_eq!(parse_ts_ms("1970-13-01T00:00:00.000Z"), None);
+    }
+
+    #[test]
+    fn impossible_dates_are_rejected_not_rolled_over() {
+        for ts in [
+            "2026-02-29T00:00:00.000Z",
+            "2026-02-31T00:00:00.000Z",
+            "2026-04-31T12:00:00.000Z",
+            "1900-02-29T00:00:00.000Z",
+            "2026-00-10T00:00:00.000Z",
+            "2026-01-00T00:00:00.000Z",
+        ] {
+            assert_eq!(parse_ts_ms(ts), None, "{ts}");
+        }
+        assert!(parse_ts_ms("2024-02-29T00:00:00.000Z").is_some());
+        assert!(parse_ts_ms("2000-02-29T00:00:00.000Z").is_some());
+        assert!(parse_ts_ms("2026-12-31T23:59:59.999Z").is_some());
     }
 
     #[test]
@@ -505,6 +550,18 @@ mod tests {
             let cut = cut.min(line.len().saturating_sub(2));
             let torn = &line.as_bytes()[..cut];
             prop_assert!(Observation::parse(torn).is_none());
+        }
+
+        /// Every year, month and day: the fast path accepts exactly the
+        /// dates the calendar has, at the instant the time crate gives.
+        #[test]
+        fn fast_timestamp_path_accepts_exactly_the_calendar_s_dates(y in 1i32..9999, m in 0u8..14, d in 0u8..33) {
+            let ts = format!("{y:04}-{m:02}-{d:02}T00:00:00.000Z");
+            let real = time::Month::try_from(m)
+                .ok()
+                .and_then(|month| time::Date::from_calendar_date(y, month, d).ok())
+                .map(|date| date.midnight().assume_utc().unix_timestamp() * 1000);
+            prop_assert_eq!(parse_ts_ms(&ts), real, "{}", ts);
         }
 
         #[test]

@@ -1,7 +1,6 @@
 //! The aggregating statistics sink.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,7 +9,9 @@ use super::aggregate::{Aggregator, DEFAULT_K, Dimension, Summaries, period_end};
 use super::distinct::EXACT_LIMIT;
 use super::observation::Observation;
 use crate::Record;
-use crate::sink::{Accounting, DropReason, Held, Ledger, Sink, SinkError};
+use crate::sink::{
+    Accounting, DropReason, FILE_SIZE_LIMIT, Held, Ledger, LinesFile, RAISE_LIMIT, Sink, SinkError, refused_by_limit,
+};
 
 type Output = Box<dyn FnMut(&Summaries) -> Result<(), SinkError> + Send>;
 type Clock = Box<dyn Fn() -> SystemTime + Send>;
@@ -58,7 +59,9 @@ impl Period {
 /// # k-anonymity
 ///
 /// Only accounts the application vouched for count toward k: those it gave
-/// as [`AccountId`](crate::AccountId) (`account_src` `app`). A group with
+/// as [`AccountId`](crate::AccountId) (`account_src` `app`), counted within
+/// one key period (`kid` × `epoch`), so one person's pseudonyms from two
+/// epochs or keys never count as two accounts. A group with
 /// accounts but fewer than k vouched ones is folded into its period's
 /// `(other)` row instead of being dropped, so per-period totals stay right;
 /// if the `(other)` row itself has fewer than k vouched accounts it is
@@ -89,7 +92,10 @@ impl Period {
 /// # Accounting
 ///
 /// Records wait as `buffered` until their period is emitted, then count as
-/// delivered; if the output fails they are dropped with reason `sink_error`.
+/// delivered; if the output fails they are dropped with reason `sink_error`,
+/// or `file_size_limit` when the summaries would take the file past the
+/// process's file-size limit (`RLIMIT_FSIZE`; the file then gets none of
+/// them).
 pub struct StatsSink {
     period: Period,
     k: u64,
@@ -159,11 +165,15 @@ impl StatsSink {
 
     /// Appends summaries as NDJSON to the file at `path` (created if missing).
     ///
+    /// The summaries of one emission are appended whole or not at all: never
+    /// past the process's file-size limit, and under the shared lock the file
+    /// sinks take, following a file that was replaced or moved away.
+    ///
     /// # Errors
     /// The file cannot be opened for appending.
     pub fn to_file(path: impl AsRef<Path>) -> Result<Self, SinkError> {
         let path = path.as_ref();
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| {
+        let mut file = LinesFile::open(path.to_path_buf()).map_err(|e| {
             SinkError::with_source(
                 format!(
                     "cannot open statistics file {} for appending (check the directory exists and is writable)",
@@ -172,7 +182,38 @@ impl StatsSink {
                 e,
             )
         })?;
-        Ok(Self::to_writer(file))
+        let mut buf = Vec::with_capacity(4096);
+        Ok(Self::to_callback(move |s: &Summaries| {
+            buf.clear();
+            for row in &s.rows {
+                serde_json::to_writer(&mut buf, row)
+                    .map_err(|e| SinkError::with_source("cannot encode a statistics row", e))?;
+                buf.push(b'\n');
+            }
+            if buf.is_empty() {
+                return Ok(());
+            }
+            // One line for the file: all the rows, or none of them.
+            match file.append(&buf, &[buf.len()]) {
+                (_, None) => Ok(()),
+                (_, Some(e)) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(SinkError::with_source(
+                    format!(
+                        "cannot write {} statistics rows to {}: they would take it past the file-size limit, \
+                         so none is written; {RAISE_LIMIT}, or move the file away (privlog starts a new one)",
+                        s.rows.len(),
+                        file.path().display()
+                    ),
+                    e,
+                )),
+                (_, Some(e)) => Err(SinkError::with_source(
+                    format!(
+                        "cannot write statistics to {} (check the disk and the file's permissions)",
+                        file.path().display()
+                    ),
+                    e,
+                )),
+            }
+        }))
     }
 
     /// Summary period. Defaults to [`Period::Day`].
@@ -229,8 +270,9 @@ impl StatsSink {
         let summaries = taken.summaries(self.k);
         let result = (self.out)(&summaries);
         if let Some(l) = &self.ledger {
-            match result {
+            match &result {
                 Ok(()) => l.deliver_held(Held::Buffered, n),
+                Err(e) if refused_by_limit(e) => l.drop_held(Held::Buffered, FILE_SIZE_LIMIT, n),
                 Err(_) => l.drop_held(Held::Buffered, DropReason::SinkError, n),
             }
         }

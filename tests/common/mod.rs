@@ -41,7 +41,63 @@ pub fn expected_pseudonym(purpose: Purpose, ts: time::OffsetDateTime, input: &st
         .into_string()
 }
 
-/// An (unsigned) Atlassian Connect JWT with `sub` and `iss`, shaped like a real one.
+/// The shared secret of the add-on's installation in tests: what Atlassian
+/// signs its Connect JWTs with ([`signed_jwt`]). The example process gets it
+/// as `CONNECT_SHARED_SECRET`.
+pub const CONNECT_SECRET: &str = "test-installation-shared-secret-0123456789abcdef";
+
+/// The add-on's sign-in, verifying tokens signed with [`CONNECT_SECRET`].
+pub fn connect_auth() -> app::ConnectAuth {
+    app::ConnectAuth::new(CONNECT_SECRET.as_bytes())
+}
+
+/// A Connect JWT for `sub` on site `iss`, signed (HS256) with
+/// [`CONNECT_SECRET`] as Atlassian signs them: the add-on signs its user in.
+pub fn signed_jwt(sub: &str, iss: &str) -> String {
+    signed_jwt_with(CONNECT_SECRET.as_bytes(), sub, iss)
+}
+
+/// A Connect JWT for `sub` on site `iss`, signed (HS256) with `secret`.
+pub fn signed_jwt_with(secret: &[u8], sub: &str, iss: &str) -> String {
+    sign_jwt(
+        secret,
+        &serde_json::json!({
+            "sub": sub,
+            "iss": iss,
+            "qsh": "context-qsh",
+            "iat": 1_790_000_000u64,
+            "exp": 4_000_000_000u64,
+        }),
+    )
+}
+
+/// A Connect JWT for `sub` signed with [`CONNECT_SECRET`] and without the
+/// `iss` claim (so privlog finds no tenant in it).
+pub fn signed_jwt_without_iss(sub: &str) -> String {
+    sign_jwt(
+        CONNECT_SECRET.as_bytes(),
+        &serde_json::json!({"sub": sub, "qsh": "context-qsh", "exp": 4_000_000_000u64}),
+    )
+}
+
+/// `claims` as an HS256 JWT signed with `secret`.
+pub fn sign_jwt(secret: &[u8], claims: &serde_json::Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let sig = URL_SAFE_NO_PAD.encode(ring::hmac::sign(&key, signed.as_bytes()));
+    format!("{signed}.{sig}")
+}
+
+/// The connect_addon app behind `layer`, signing in requests whose Connect
+/// JWT is signed with [`CONNECT_SECRET`].
+pub fn addon(layer: PrivlogLayer) -> Router {
+    app::app(layer, connect_auth())
+}
+
+/// An Atlassian Connect JWT with `sub` and `iss`, shaped like a real one
+/// but not signed by Atlassian: what anyone can make. privlog reads its
+/// claims (`account_src` `jwt`); the add-on signs nobody in with it.
 pub fn connect_jwt(sub: &str, iss: &str) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let claims = serde_json::json!({
@@ -97,7 +153,7 @@ pub struct Server {
 impl Server {
     /// The connect_addon app under `policy`.
     pub async fn connect_addon(policy: Policy) -> Server {
-        Server::start(privlog::builder().policy(policy), app::app).await
+        Server::start(privlog::builder().policy(policy), addon).await
     }
 
     /// `make` turns the layer into the router to serve; `builder` has no

@@ -64,7 +64,20 @@ impl Example {
         Example::spawn(name, cmd, Some(MasterKey::from_bytes(super::KEY).to_hex().as_str()))
     }
 
+    /// Runs `cmd` (example `name`) with the test key and no
+    /// `CONNECT_SHARED_SECRET`.
+    pub fn spawn_without_shared_secret(name: &str, mut cmd: Command) -> Example {
+        cmd.env_remove("CONNECT_SHARED_SECRET");
+        Example::spawn_with(name, cmd, Some(MasterKey::from_bytes(super::KEY).to_hex().as_str()))
+    }
+
     fn spawn(name: &str, mut cmd: Command, key: Option<&str>) -> Example {
+        // The add-on installation's shared secret, so signed Connect JWTs sign in.
+        cmd.env("CONNECT_SHARED_SECRET", super::CONNECT_SECRET);
+        Example::spawn_with(name, cmd, key)
+    }
+
+    fn spawn_with(name: &str, mut cmd: Command, key: Option<&str>) -> Example {
         cmd.env_remove("PRIVLOG_KEY");
         if let Some(key) = key {
             cmd.env("PRIVLOG_KEY", key);

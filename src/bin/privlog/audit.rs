@@ -31,7 +31,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     let started = Instant::now();
     let report = audit_files(&args.files, &options)?;
     let secs = started.elapsed().as_secs_f64();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     for kind in Kind::ALL {
         let n = report.counts.get(&kind).copied().unwrap_or(0);
         if n == 0 {

@@ -2,6 +2,7 @@
 //! service would, without starting or creating anything, and print the
 //! effective policy (never the key).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +19,8 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     let cfg = Config::load(&args.config, std::env::vars())?;
     // The checks `Config::build` runs before it opens a sink, in the same code.
     cfg.validate()?;
-    print!("{}", cfg.describe()?);
-    println!("{}: ok", args.config.display());
+    let mut out = crate::output::stdout();
+    write!(out, "{}", cfg.describe()?)?;
+    writeln!(out, "{}: ok", args.config.display())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -25,14 +25,14 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     let kid = key.id();
     if let Some(path) = args.output {
         write_key_file(&path, &key)?;
-        writeln!(std::io::stdout().lock(), "{kid}")?;
+        writeln!(crate::output::stdout(), "{kid}")?;
         writeln!(
             std::io::stderr().lock(),
             "wrote key {kid} to {} (readable by its owner only)",
             path.display()
         )?;
     } else {
-        writeln!(std::io::stdout().lock(), "{}", key.to_hex().as_str())?;
+        writeln!(crate::output::stdout(), "{}", key.to_hex().as_str())?;
         writeln!(std::io::stderr().lock(), "key {kid}")?;
     }
     Ok(ExitCode::SUCCESS)

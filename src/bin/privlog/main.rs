@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod check;
 mod keygen;
+mod output;
 mod pseudonym;
 mod report;
 mod retention;

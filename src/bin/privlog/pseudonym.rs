@@ -61,7 +61,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         return Err("the range is longer than 20 years; choose a shorter one".into());
     }
     let ring = args.keys.ring()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(
         out,
         "kid\tepoch\taccount{}",

@@ -35,7 +35,7 @@ fn parse_age(s: &str) -> Result<Duration, String> {
 
 pub(crate) fn run(args: Args) -> crate::CliResult {
     let now = OffsetDateTime::now_utc();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::stdout();
     let (mut files, mut bytes, mut failed) = (0u64, 0u64, 0u64);
     for dir in &args.dirs {
         let plan = privlog::retention::plan(dir, args.max_age, now)?;

@@ -1,5 +1,6 @@
 //! `privlog schema`: SQL that makes record files queryable in DuckDB or ClickHouse.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// Arguments of `privlog schema`.
@@ -77,6 +78,6 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
             out.push_str(&format!("\n-- {name}\n{q}"));
         }
     }
-    print!("{out}");
+    crate::output::stdout().write_all(out.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

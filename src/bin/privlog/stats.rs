@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use privlog::stats::{Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, Scan, ScanReport, Summaries, Summary};
+use privlog::stats::{
+    Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, MAX_KEY_PERIODS, Scan, ScanReport, Summaries, Summary,
+};
 
 /// Arguments of `privlog stats`.
 #[derive(clap::Args)]
@@ -18,11 +20,16 @@ Examples:
   cat records.ndjson | privlog stats --by hour,status --status 5xx -
 
 Only accounts the application vouched for (account_src \"app\", its AccountId) count
-toward k; accounts a request only claims (JWT read without verification, header, query,
-path) never do. Groups with accounts but fewer than k vouched ones are folded into an
-(other) row per period; an (other) row that still has fewer than k vouched accounts is
-withheld. Groups without any account are shown. Totals of what was folded or withheld
-are printed on standard error.
+toward k, within one key period (kid and epoch: a person's pseudonym changes with them);
+accounts a request only claims (JWT read without verification, header, query, path)
+never do. Groups with accounts but fewer than k vouched ones are folded into an (other)
+row per period; an (other) row that still has fewer than k vouched accounts is withheld.
+Groups without any account are shown. Totals of what was folded or withheld are printed
+on standard error.
+
+\"vouched\" (vouched_accounts) is the count to publish as accounts. \"all accounts\"
+(distinct_accounts) also counts accounts that requests only claimed, which anyone can
+inflate.
 
 Memory is bounded whatever the input: at most --max-groups groups of known routes and
 --max-unmatched-groups groups of unmatched paths are kept; requests of further groups
@@ -40,10 +47,10 @@ pub(crate) struct Args {
     /// k-anonymity: hide groups with fewer than k vouched accounts (1 turns it off).
     #[arg(long, default_value_t = DEFAULT_K, value_name = "N")]
     pub(crate) k: u64,
-    /// Only requests that started at or after this time (2026-11-22 or RFC 3339).
+    /// Only requests that started at or after this time (2026-11-22 or RFC 3339); above --k 1, the start of a whole hour, day or week as grouped by (a day by default).
     #[arg(long, value_name = "T")]
     pub(crate) from: Option<String>,
-    /// Only requests that started before this time (2026-11-22 or RFC 3339).
+    /// Only requests that started before this time (2026-11-22 or RFC 3339); above --k 1, the start of a whole hour, day or week as grouped by (a day by default).
     #[arg(long, value_name = "T")]
     pub(crate) to: Option<String>,
     /// Only this route template (or scrubbed path); end with `*` for a prefix.
@@ -103,6 +110,26 @@ pub(crate) fn filter_from(
     f.status = status.map(str::parse).transpose()?;
     f.tenant = tenant.map(str::to_owned);
     Ok(f)
+}
+
+/// With k-anonymity on, `--from`/`--to` must fall on whole periods of the
+/// coarsest time key grouped by (a day when there is none), so two ranges
+/// cannot be subtracted to reveal what k withheld.
+pub(crate) fn check_published_range(
+    filter: &Filter,
+    k: u64,
+    dims: &[Dimension],
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if k <= 1 {
+        return Ok(());
+    }
+    let unit = [Dimension::Week, Dimension::Day, Dimension::Hour]
+        .into_iter()
+        .find(|d| dims.contains(d))
+        .unwrap_or(Dimension::Day);
+    filter
+        .check_whole_periods(unit)
+        .map_err(|e| format!("invalid --from/--to: {e} (--k 1 allows any bound, for figures not published)").into())
 }
 
 pub(crate) fn check_k(k: u64) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -187,6 +214,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         args.status.as_deref(),
         args.tenant.as_deref(),
     )?;
+    check_published_range(&filter, args.k, &dims)?;
     let nfiles = args.files.len();
     let (agg, report) = scan_with_progress(args.files, args.threads, filter, || {
         capped(dims.clone(), args.max_groups, args.max_unmatched_groups)
@@ -204,9 +232,10 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     }
 }
 
+/// Prints the rows whole or not at all: where standard output is a file
+/// they would take past the file-size limit, nothing is written.
 fn print_rows(format: Format, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
-    let stdout = std::io::stdout();
-    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut w = Vec::new();
     match format {
         Format::Table => write_table(&mut w, dims, rows)?,
         Format::Csv => write_csv(&mut w, dims, rows)?,
@@ -215,7 +244,9 @@ fn print_rows(format: Format, dims: &[Dimension], rows: &[Summary]) -> std::io::
             writeln!(w)?;
         }
     }
-    w.flush()
+    let mut out = crate::output::stdout();
+    out.write_all(&w)?;
+    out.flush()
 }
 
 pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> String {
@@ -242,6 +273,12 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
             out.suppressed_groups,
             out.suppressed_requests
         ));
+        if out.too_many_key_periods > 0 {
+            s.push_str(&format!(
+                ", {} of them because their accounts span more than {MAX_KEY_PERIODS} key periods (group by week or day too)",
+                out.too_many_key_periods
+            ));
+        }
     } else {
         s.push_str("; k-anonymity off (--k 1)");
     }
@@ -332,7 +369,7 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
         .chain(
             [
                 "requests",
-                "accounts",
+                "all accounts",
                 "vouched",
                 "tenants",
                 "p50",

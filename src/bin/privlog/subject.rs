@@ -153,29 +153,31 @@ pub(crate) fn run(cmd: Command) -> crate::CliResult {
 /// Where one account's export goes.
 enum Out {
     Ndjson(Box<dyn Write>),
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    /// With whether each row goes out at once (to standard output, so that
+    /// a write the file-size limit refuses is one whole row).
+    Csv(Box<csv::Writer<Box<dyn Write>>>, bool),
 }
 
 impl Out {
-    fn new(format: Format, w: Box<dyn Write>) -> Out {
+    fn new(format: Format, w: Box<dyn Write>, row_by_row: bool) -> Out {
         match format {
             Format::Ndjson => Out::Ndjson(w),
-            Format::Csv => Out::Csv(Box::new(csv::Writer::from_writer(w))),
+            Format::Csv => Out::Csv(Box::new(csv::Writer::from_writer(w)), row_by_row),
         }
     }
 
     fn write(&mut self, line: &[u8]) -> io::Result<()> {
         match self {
-            Out::Ndjson(w) => {
-                w.write_all(line)?;
-                if !line.ends_with(b"\n") {
-                    w.write_all(b"\n")?;
+            // One write per line, so the limit refuses lines whole.
+            Out::Ndjson(w) if line.ends_with(b"\n") => w.write_all(line),
+            Out::Ndjson(w) => w.write_all(&[line, b"\n"].concat()),
+            Out::Csv(w, row_by_row) => {
+                let record = privlog::read::parse_line(line.trim_ascii()).map_err(io::Error::other)?;
+                w.serialize(record).map_err(io::Error::other)?;
+                if *row_by_row {
+                    w.flush()?;
                 }
                 Ok(())
-            }
-            Out::Csv(w) => {
-                let record = privlog::read::parse_line(line.trim_ascii()).map_err(io::Error::other)?;
-                w.serialize(record).map_err(io::Error::other)
             }
         }
     }
@@ -183,7 +185,7 @@ impl Out {
     fn finish(self) -> io::Result<()> {
         match self {
             Out::Ndjson(mut w) => w.flush(),
-            Out::Csv(mut w) => w.flush(),
+            Out::Csv(mut w, _) => w.flush(),
         }
     }
 }
@@ -204,16 +206,34 @@ fn file_stem(id: &str) -> String {
     s.trim_start_matches('.').chars().take(120).collect()
 }
 
-fn create(path: &Path) -> io::Result<Box<dyn Write>> {
+/// Creates the export file `path` (never an existing one), writing no byte
+/// past the file-size limit, and notes it in `created`.
+fn create(path: &Path, created: &mut Vec<PathBuf>) -> io::Result<Box<dyn Write>> {
     let f = File::options()
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))?;
-    Ok(Box::new(BufWriter::new(f)))
+    created.push(path.to_owned());
+    Ok(Box::new(BufWriter::new(crate::output::new_file(f, path))))
 }
 
 fn export(args: ExportArgs) -> crate::CliResult {
+    let mut created = Vec::new();
+    let result = export_to(args, &mut created);
+    if result.is_err() {
+        // An export cut short must not pass for a whole one.
+        for path in &created {
+            let _ = std::fs::remove_file(path);
+        }
+        if !created.is_empty() {
+            let _ = writeln!(io::stderr().lock(), "removed the unfinished export files");
+        }
+    }
+    result
+}
+
+fn export_to(args: ExportArgs, created: &mut Vec<PathBuf>) -> crate::CliResult {
     let accounts = args.accounts.list()?;
     let ring = args.keys.ring()?;
     // Every input is a regular file before anything is written: a FIFO
@@ -237,7 +257,11 @@ fn export(args: ExportArgs) -> crate::CliResult {
             if stem.is_empty() || !seen.insert(stem.clone()) {
                 stem = format!("account-{}", i + 1);
             }
-            outs.push(Out::new(args.format, create(&dir.join(format!("{stem}.{ext}")))?));
+            outs.push(Out::new(
+                args.format,
+                create(&dir.join(format!("{stem}.{ext}")), created)?,
+                false,
+            ));
         }
     } else if accounts.len() > 1 {
         return Err(
@@ -246,9 +270,9 @@ fn export(args: ExportArgs) -> crate::CliResult {
                 .into(),
         );
     } else if let Some(path) = &args.output {
-        outs.push(Out::new(args.format, create(path)?));
+        outs.push(Out::new(args.format, create(path, created)?, false));
     } else {
-        outs.push(Out::new(args.format, Box::new(BufWriter::new(io::stdout()))));
+        outs.push(Out::new(args.format, Box::new(crate::output::stdout()), true));
     }
     let mut counts = vec![0u64; accounts.len()];
     let mut matcher = SubjectMatcher::new(ring, accounts.clone());
@@ -279,7 +303,7 @@ fn erase(args: EraseArgs) -> crate::CliResult {
     let mut matcher = SubjectMatcher::new(ring, accounts);
     let mut reports = Vec::new();
     let mut failed = 0u32;
-    let mut out = io::stdout().lock();
+    let mut out = crate::output::stdout();
     for path in &args.files {
         if is_compression_temp(path) {
             writeln!(

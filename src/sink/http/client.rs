@@ -11,7 +11,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use ureq::Agent;
 
-use super::config::{Headers, shown};
+use super::config::{Headers, without_url};
 use super::encoder::Encoder;
 use super::retry::parse_retry_after;
 use crate::Record;
@@ -199,7 +199,7 @@ fn send(shared: &Shared, records: &[Record], body: &mut Vec<u8>) -> Reply {
                 body,
             }
         }
-        // The error may quote the URL; it is shown without credentials or query.
-        Err(e) => Reply::Transport(e.to_string().replace(shared.url.as_str(), &shown(&shared.url))),
+        // The error may quote the URL; it is shown without credentials, path or query.
+        Err(e) => Reply::Transport(without_url(&e.to_string(), &shared.url)),
     }
 }

@@ -120,9 +120,34 @@ impl HttpSinkBuilder {
     }
 
     /// Adds a header to every request, e.g. collector credentials. Values are
-    /// never logged or shown by `Debug`. An invalid name or value makes
-    /// [`HttpSinkBuilder::build`] fail.
+    /// never logged or shown by `Debug`. An invalid name or value, a name
+    /// given twice (in any case), or a name that looks like a secret (it was
+    /// written where the value belongs) makes [`HttpSinkBuilder::build`] fail.
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        if let Some(shape) = crate::secret_shape::secret_shape(name) {
+            self.header_error.get_or_insert_with(|| {
+                format!(
+                    "the name of an http header looks like {}; write the header's name, e.g. Authorization, and \
+                     the secret as its value (the name is not shown)",
+                    shape.describe()
+                )
+            });
+            return self;
+        }
+        if self
+            .headers
+            .0
+            .iter()
+            .any(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+        {
+            self.header_error.get_or_insert_with(|| {
+                format!(
+                    "http header {} is given twice (names are not case-sensitive); give it once",
+                    name.to_ascii_lowercase()
+                )
+            });
+            return self;
+        }
         match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             (Ok(n), Ok(mut v)) => {
                 v.set_sensitive(true);
@@ -298,60 +323,169 @@ impl Refused {
     }
 }
 
-/// Checks a collector URL: `http://` or `https://`, a host, and no
-/// credentials. The error never shows the URL's credentials or query.
+/// Checks a collector URL: `http://` or `https://`, a host, a port from 1
+/// to 65535 when one is given, and no credentials. The error shows the URL
+/// only as [`shown`] does, and not at all when its host and port are not
+/// valid (they may hold a password).
 ///
 /// Any `@` counts as credentials: in `http://user:hun#ter2@host/` the `#`
 /// ends the host at `user` for a URL parser (the resolver would be asked for
 /// `user`, and messages would show `http://user:hun`), and a `/` or `?` in
 /// a password does the same. A literal `@` in a path or query is written
-/// `%40`.
+/// `%40`; in the host and port, where no `%` belongs, `%40` is taken for an
+/// `@` too.
 pub(crate) fn check_url(url: &str) -> Result<Uri, String> {
-    let Some((scheme, _)) = url.split_once("://") else {
-        return Err("invalid collector url: use http://host:port/path or https://…".to_owned());
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(
+            "invalid collector url: use http://host:port/path or https://… (the value is not shown)".to_owned(),
+        );
     };
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        let named = if is_scheme(scheme) {
+            format!(" {scheme}://")
+        } else {
+            String::new()
+        };
         return Err(format!(
-            "invalid collector url {}: the scheme must be http:// or https://",
-            shown(url)
+            "invalid collector url: the scheme{named} is not http:// or https://; use http://host:port/path or \
+             https://…"
         ));
     }
-    if url.contains('@') {
+    let authority = authority_of(rest);
+    if url.contains('@') || authority.contains('%') {
         return Err(
-            "collector url contains credentials (an `@`): remove them from the url and pass them with \
-             .basic_auth(), .bearer_token() or .header() (in a config file: headers = { Authorization = \"…\" }); \
-             an `@` that belongs to the path or query is written %40"
+            "collector url contains credentials (an `@`, or a `%` in the host and port): remove them from the \
+             url and pass them with .basic_auth(), .bearer_token() or .header() (in a config file: headers = { \
+             Authorization = \"…\" }); an `@` that belongs to the path or query is written %40 (the url is not \
+             shown)"
                 .to_owned(),
         );
     }
-    let uri: Uri = url.parse().map_err(|_| {
-        format!(
-            "invalid collector url {}: use http://host:port/path or https://…",
-            shown(url)
-        )
-    })?;
-    if uri.host().is_none_or(str::is_empty) {
+    let Some((host, port)) = host_port(authority) else {
+        return Err(format!(
+            "invalid collector url {scheme}://…: the host and port are not valid; use http://host:port/path, \
+             a host name or address and a port from 1 to 65535 (the rest of the url is not shown)"
+        ));
+    };
+    if host.is_empty() {
         return Err(format!(
             "invalid collector url {}: it names no host; use http://host:port/path",
             shown(url)
         ));
     }
-    Ok(uri)
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(format!(
+            "invalid collector url {scheme}://{host}:{port}: the port {port} is out of range; use a port from 1 \
+             to 65535"
+        ));
+    }
+    url.parse::<Uri>().map_err(|_| {
+        format!(
+            "invalid collector url {}: use http://host:port/path or https://… (only the scheme, host and port are \
+             shown)",
+            shown(url)
+        )
+    })
 }
 
-/// The URL for messages: without credentials (everything from `scheme://` up
-/// to the last `@`), query string and fragment. A text that is not a URL is
-/// not shown at all.
+/// Whether `s` is a URI scheme (a letter, then letters, digits, `+ - .`) of
+/// a length a scheme has, so that showing it shows no secret.
+fn is_scheme(s: &str) -> bool {
+    s.len() <= 10
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// The authority of a URL after its `scheme://`: up to the first `/`, `?`
+/// or `#`.
+fn authority_of(rest: &str) -> &str {
+    rest.split(['/', '?', '#']).next().unwrap_or("")
+}
+
+/// The host and port of an authority without credentials, when both are
+/// what they may be: a name or IPv4 address (letters, digits, `-`, `.`) or
+/// an IPv6 address in brackets, and digits (at most 10: a longer number is
+/// not shown, its range is checked after). (Names take `_` and `~`
+/// too, as container names do.)
+fn host_port(authority: &str) -> Option<(&str, Option<&str>)> {
+    let (host, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let (host, after) = authority.split_at(end + 1);
+        let inside = &host[1..host.len() - 1];
+        if inside.is_empty()
+            || !inside
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+        {
+            return None;
+        }
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        {
+            return None;
+        }
+        (host, port)
+    };
+    match port {
+        Some(p) if p.is_empty() || p.len() > 10 || !p.bytes().all(|b| b.is_ascii_digit()) => None,
+        _ => Some((host, port)),
+    }
+}
+
+/// `text` (a message of the HTTP client) with `url` in it shown as [`shown`]
+/// shows it, and its path, query and fragment wherever they appear alone
+/// replaced by `/…`.
+pub(crate) fn without_url(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &shown(url));
+    if let Some((_, rest)) = url.split_once("://") {
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let tail = &rest[authority_of(rest).len()..];
+        if tail.len() > 1 {
+            out = out.replace(tail, "/…");
+        }
+    }
+    out
+}
+
+/// The URL for messages and `Debug`: only its scheme, host and port, as
+/// written (never lowercased), with `<redacted>@` where it holds credentials
+/// and `/…` where a path, query or fragment follows (a path can hold a
+/// token). A text whose scheme, host or port is not valid is not shown at
+/// all.
 pub(crate) fn shown(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "<not a url>".to_owned();
     };
+    if !is_scheme(scheme) {
+        return "<not a url>".to_owned();
+    }
     let (masked, rest) = match rest.rfind('@') {
         Some(at) => ("<redacted>@", &rest[at + 1..]),
         None => ("", rest),
     };
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    format!("{scheme}://{masked}{rest}")
+    let authority = authority_of(rest);
+    let tail = match &rest[authority.len()..] {
+        "" => "",
+        "/" => "/",
+        _ => "/…",
+    };
+    match host_port(authority) {
+        Some(_) if !authority.is_empty() => format!("{scheme}://{masked}{authority}{tail}"),
+        _ => format!("{scheme}://<invalid host>{tail}"),
+    }
 }
 
 #[cfg(test)]
@@ -386,13 +520,104 @@ mod tests {
     }
 
     #[test]
-    fn shown_url_drops_query_and_userinfo() {
-        assert_eq!(shown("http://h:1/p?password=x"), "http://h:1/p");
-        assert_eq!(shown("http://a:b@h/p"), "http://<redacted>@h/p");
-        assert_eq!(shown("http://u:hun#ter2@h:9/p"), "http://<redacted>@h:9/p");
-        assert_eq!(shown("http://u:a/?b@h:9/p?q#f"), "http://<redacted>@h:9/p");
-        assert_eq!(shown("http://h?token=x"), "http://h");
+    fn shown_url_is_scheme_host_and_port_as_written() {
+        assert_eq!(shown("http://h:1/p?password=x"), "http://h:1/…");
+        assert_eq!(shown("http://a:b@h/p"), "http://<redacted>@h/…");
+        assert_eq!(shown("http://u:hun#ter2@h:9/p"), "http://<redacted>@h:9/…");
+        assert_eq!(shown("http://u:a/?b@h:9/p?q#f"), "http://<redacted>@h:9/…");
+        assert_eq!(shown("http://h?token=x"), "http://h/…");
+        assert_eq!(shown("http://h:9/"), "http://h:9/");
+        assert_eq!(
+            shown("HTTPS://Collector.Example:8443"),
+            "HTTPS://Collector.Example:8443"
+        );
+        assert_eq!(shown("http://[2001:db8::1]:9/x"), "http://[2001:db8::1]:9/…");
+        assert_eq!(
+            shown("https://collectors.sumologic.com/receiver/v1/http/ZaVnC4dhaV2Wk3KZ8qO9"),
+            "https://collectors.sumologic.com/…"
+        );
+        // An authority that is no host and port may be a password: not shown.
+        assert_eq!(
+            shown("http://writer:s3cretPW%40collector.example:8123/"),
+            "http://<invalid host>/"
+        );
+        assert_eq!(shown("http://writer:s3cretPW/x"), "http://<invalid host>/…");
         assert_eq!(shown("s3cr3t-token"), "<not a url>");
+        assert_eq!(shown("s3cr3t-t0ken-of-many-characters://h"), "<not a url>");
+    }
+
+    #[test]
+    fn a_header_named_twice_or_named_like_a_secret_is_refused() {
+        let b = || HttpSinkBuilder::new("http://127.0.0.1:9/x");
+        let e = b()
+            .header("X-Key", "a")
+            .header("x-key", "b")
+            .check()
+            .expect_err("twice");
+        assert!(e.reason.contains("x-key is given twice"), "{}", e.reason);
+        let token = "dG9rLTlYcTItU2VjcmV0VmFsdWU";
+        let e = b().header(token, "Authorization").check().expect_err("a token");
+        assert_eq!(e.field, "headers");
+        assert!(
+            e.reason.contains("looks like a secret") && !e.reason.contains(token),
+            "{}",
+            e.reason
+        );
+        assert!(
+            b().header("X-ClickHouse-Key", "pw")
+                .header("X-ClickHouse-User", "w")
+                .check()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn client_messages_lose_the_url_path() {
+        let url = "http://collector.example:9/receiver/v1/http/ZaVnC4dhaV2Wk3KZ8qO9?x=1";
+        assert_eq!(
+            without_url(&format!("bad uri: {url}"), url),
+            "bad uri: http://collector.example:9/…"
+        );
+        assert_eq!(
+            without_url("failed: /receiver/v1/http/ZaVnC4dhaV2Wk3KZ8qO9?x=1", url),
+            "failed: /…"
+        );
+        assert_eq!(without_url("io: connection refused", url), "io: connection refused");
+    }
+
+    #[test]
+    fn ports_past_65535_and_port_zero_are_refused() {
+        for url in [
+            "http://127.0.0.1:99999/",
+            "http://h:65536/",
+            "http://h:0/",
+            "http://[::1]:70000/",
+        ] {
+            let e = check_url(url).expect_err(url);
+            assert!(e.contains("out of range") && e.contains("1 to 65535"), "{url}: {e}");
+        }
+        for url in ["http://127.0.0.1:65535/", "http://h:1/", "http://[::1]:8123/"] {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+        assert!(check_url("http://h:123456/").is_err());
+    }
+
+    #[test]
+    fn a_password_before_a_percent_encoded_at_is_refused_and_never_shown() {
+        for url in [
+            "http://writer:s3cretPW%40collector.example:8123/",
+            "http://writer:s3cretPW%40collector.example/x",
+            "http://s3cretPW%40collector.example/",
+        ] {
+            let e = check_url(url).expect_err(url);
+            assert!(e.contains("credentials"), "{e}");
+            assert!(!e.contains("s3cretPW") && !e.contains("writer"), "{e}");
+        }
+        // A host or port that is not one is not shown either.
+        let e = check_url("http://writer:s3cretPW/x").expect_err("bad port");
+        assert!(!e.contains("s3cretPW") && !e.contains("writer"), "{e}");
+        // `%40` in the path is a literal `@`.
+        assert!(check_url("http://h:9/a%40b").is_ok());
     }
 
     #[test]
@@ -443,7 +668,7 @@ mod tests {
             let url = format!("http://{user}:{password}@collector.example:8080/ingest?x=1");
             let e = check_url(&url).expect_err("refused");
             let shown = shown(&url);
-            proptest::prop_assert_eq!(&shown, "http://<redacted>@collector.example:8080/ingest");
+            proptest::prop_assert_eq!(&shown, "http://<redacted>@collector.example:8080/…");
             let built = HttpSinkBuilder::new(url.clone()).build().expect_err("refused");
             for text in [e, shown, built.to_string(), format!("{built:?}")] {
                 proptest::prop_assert!(!text.contains(&format!("{user}:{password}")), "{}", text);

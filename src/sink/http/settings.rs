@@ -33,6 +33,20 @@ pub enum EncodingName {
     Otlp,
 }
 
+impl EncodingName {
+    /// The name as written in `encoding`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EncodingName::Ndjson => "ndjson",
+            EncodingName::NdjsonArray => "ndjson_array",
+            EncodingName::Clickhouse => "clickhouse",
+            EncodingName::Loki => "loki",
+            EncodingName::Elasticsearch => "elasticsearch",
+            EncodingName::Otlp => "otlp",
+        }
+    }
+}
+
 /// One `[[sinks]]` table with `type = "http"`:
 ///
 /// ```toml
@@ -157,7 +171,7 @@ fn duration(field: &'static str, v: &Option<String>) -> Result<Option<Duration>,
 impl HttpSinkSettings {
     /// A one-line description for `privlog check` (never shows credentials).
     pub fn describe(&self) -> String {
-        let mut s = format!("http {:?} to {}", self.encoding, shown(&self.endpoint)).to_lowercase();
+        let mut s = format!("http {} to {}", self.encoding.as_str(), shown(&self.endpoint));
         match &self.spool_dir {
             Some(d) => s.push_str(&format!(", spool {}", d.display())),
             None => s.push_str(", no spool"),

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 use super::batch::{BatchConfig, Batcher};
 use super::client::{Client, ClientConfig, Reply};
 use super::config::{HttpSinkBuilder, Refused, shown};
-use super::dead_letter::DeadLetter;
+use super::dead_letter::{DeadLetter, Kept};
 use super::encoder::Encoder;
 use super::retry::{Backoff, Class, RetryPolicy, classify};
 use crate::Record;
+use crate::sink::fsize::FILE_SIZE_LIMIT;
 use crate::sink::spool::{Recovery, Spool, SpoolBatch};
 use crate::sink::{Accounting, DropReason, Held, Ledger, Sink, SinkError};
 
@@ -162,31 +163,47 @@ impl HttpSink {
     /// Moves held-in-memory records to the spool, or drops them for `reason`
     /// when there is no spool or it is full.
     fn spill(&mut self, records: &[Record], reason: DropReason) {
-        let n = records.len() as u64;
-        let Some(spool) = self.spool.as_mut() else {
-            self.ledger.drop_held(Held::Buffered, reason, n);
+        if self.spool.is_none() {
+            self.ledger.drop_held(Held::Buffered, reason, records.len() as u64);
             return;
-        };
-        match spool.append(records) {
-            Ok(k) => {
-                let k = k as u64;
-                self.ledger.move_held(Held::Buffered, Held::Spooled, k);
-                if k < n {
-                    self.ledger.drop_held(Held::Buffered, DropReason::SpoolFull, n - k);
-                    self.warn("spool full, records dropped", &format!("{} records", n - k));
+        }
+        let mut rest = records;
+        while let Some(spool) = self.spool.as_mut() {
+            let n = rest.len() as u64;
+            match spool.append(rest) {
+                Ok(k) => {
+                    let k = k as u64;
+                    self.ledger.move_held(Held::Buffered, Held::Spooled, k);
+                    if k < n {
+                        self.ledger.drop_held(Held::Buffered, DropReason::SpoolFull, n - k);
+                        self.warn("spool full, records dropped", &format!("{} records", n - k));
+                    }
+                    return;
                 }
-            }
-            Err(e) => {
-                // The records the spool took before the error are in it.
-                let k = e.appended() as u64;
-                self.ledger.move_held(Held::Buffered, Held::Spooled, k);
-                self.ledger.drop_held(Held::Buffered, e.reason(), n - k);
-                let what = if k < n {
-                    "cannot write the spool, records dropped"
-                } else {
-                    "records spooled, but the spool cannot fsync"
-                };
-                self.warn(what, &e.to_string());
+                Err(e) => {
+                    // The records the spool took before the error are in it.
+                    let k = e.appended();
+                    self.ledger.move_held(Held::Buffered, Held::Spooled, k as u64);
+                    if e.is_file_size_limit() && k < rest.len() {
+                        // Only the next record is too long for a segment
+                        // file under the limit: the ones after it may fit.
+                        self.ledger.drop_held(Held::Buffered, e.reason(), 1);
+                        self.warn("record too long for the file-size limit, dropped", &e.to_string());
+                        rest = &rest[k + 1..];
+                        if rest.is_empty() {
+                            return;
+                        }
+                        continue;
+                    }
+                    self.ledger.drop_held(Held::Buffered, e.reason(), n - k as u64);
+                    let what = if (k as u64) < n {
+                        "cannot write the spool, records dropped"
+                    } else {
+                        "records spooled, but the spool cannot fsync"
+                    };
+                    self.warn(what, &e.to_string());
+                    return;
+                }
             }
         }
     }
@@ -409,18 +426,23 @@ impl HttpSink {
         }
         self.ledger.deliver_held(held, ok);
         if !refused.is_empty() {
+            let n = refused.len() as u64;
             match self.dead_letter.write(&refused) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let detail = format!("{} records, status {status}: {}", refused.len(), snippet(body));
+                Kept::All => self.ledger.drop_held(held, DropReason::Rejected, n),
+                Kept::NoFile => {
+                    self.ledger.drop_held(held, DropReason::Rejected, n);
+                    let detail = format!("{n} records, status {status}: {}", snippet(body));
                     self.warn("refused records dropped (no dead-letter file configured)", &detail);
                 }
-                Err(e) => {
-                    let msg = e.to_string();
-                    self.warn("refused records dropped", &msg);
+                Kept::Part { lines, limit, error } => {
+                    // What the file-size limit kept out of the dead-letter
+                    // file counts as such; the rest as refused.
+                    let out = if limit { n - lines as u64 } else { 0 };
+                    self.ledger.drop_held(held, DropReason::Rejected, n - out);
+                    self.ledger.drop_held(held, FILE_SIZE_LIMIT, out);
+                    self.warn("refused records dropped", &error.to_string());
                 }
             }
-            self.ledger.drop_held(held, DropReason::Rejected, refused.len() as u64);
         }
         if !again.is_empty() {
             self.ready_records += again.len();

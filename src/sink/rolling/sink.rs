@@ -15,7 +15,7 @@ use super::name::{LogFile, log_files, valid_prefix};
 use super::retention::Retention;
 use crate::Record;
 use crate::record::write_ndjson;
-use crate::sink::fsize::{LIMIT_FIX, file_size_limit};
+use crate::sink::fsize::{FILE_SIZE_LIMIT, LIMIT_FIX, file_size_limit};
 use crate::sink::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
@@ -118,9 +118,6 @@ struct Active {
 /// How often a batch follows a file that keeps being replaced before its
 /// records are given up.
 const MAX_REOPENS: u32 = 3;
-
-/// The drop reason for lines the file-size limit kept out.
-const FILE_SIZE_LIMIT: DropReason = DropReason::Other("file_size_limit");
 
 /// What one turn on the active file came to.
 enum Step {

@@ -2,6 +2,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::sink::fsize::{FILE_SIZE_LIMIT, RAISE_LIMIT};
 use crate::sink::{DropReason, SinkError};
 
 /// Why [`Spool::append`](super::Spool::append) stopped, and how far it got.
@@ -9,20 +10,55 @@ use crate::sink::{DropReason, SinkError};
 /// The first [`appended`](AppendError::appended) records of the call are in
 /// the spool, whole, and will be read back; no part of any later record was
 /// left behind. The caller counts the others as dropped for
-/// [`reason`](AppendError::reason).
+/// [`reason`](AppendError::reason), except when
+/// [`is_file_size_limit`](AppendError::is_file_size_limit): then only the
+/// next record is refused, and the ones after it go to another call.
 #[derive(Debug)]
 pub struct AppendError {
     appended: usize,
-    disk_full: bool,
+    cause: Cause,
     error: SinkError,
+}
+
+/// What stopped an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// The file system had no room (disk full, quota reached).
+    DiskFull,
+    /// The next record would take a segment file past the file-size limit.
+    FileSizeLimit,
+    /// Any other I/O error.
+    Other,
 }
 
 impl AppendError {
     pub(super) fn new(appended: usize, failure: IoFailure) -> Self {
+        let cause = if failure.file_size_limit() {
+            Cause::FileSizeLimit
+        } else if failure.disk_full() {
+            Cause::DiskFull
+        } else {
+            Cause::Other
+        };
         AppendError {
             appended,
-            disk_full: failure.disk_full(),
+            cause,
             error: failure.into(),
+        }
+    }
+
+    /// The record after the `appended` ones takes `frame` bytes, more than a
+    /// segment file in `dir` may hold under the file-size limit `limit`.
+    pub(super) fn too_long(appended: usize, frame: u64, limit: u64, dir: &Path) -> Self {
+        AppendError {
+            appended,
+            cause: Cause::FileSizeLimit,
+            error: SinkError::new(format!(
+                "cannot spool a record of {frame} bytes in {}: a segment file may not pass the file-size \
+                 limit of {limit} bytes, so the record is dropped (later records are still spooled); \
+                 {RAISE_LIMIT}",
+                dir.display()
+            )),
         }
     }
 
@@ -31,20 +67,30 @@ impl AppendError {
         self.appended
     }
 
-    /// Whether the file system had no room (disk full, quota or file size
-    /// limit reached): space freed later lets the spool take records again.
+    /// Whether the file system had no room (disk full, quota reached):
+    /// space freed later lets the spool take records again.
     pub fn is_disk_full(&self) -> bool {
-        self.disk_full
+        self.cause == Cause::DiskFull
+    }
+
+    /// Whether the record after the appended ones would take a segment file
+    /// past the process's file-size limit (`RLIMIT_FSIZE`) even in a new,
+    /// empty segment (the spool starts a new segment by itself when it only
+    /// ends the current one). Only that record is refused: append the
+    /// records after it in another call.
+    pub fn is_file_size_limit(&self) -> bool {
+        self.cause == Cause::FileSizeLimit
     }
 
     /// The reason to count the records that were not appended:
     /// [`DropReason::SpoolFull`] when the disk is full,
-    /// [`DropReason::SinkError`] for any other I/O error.
+    /// `DropReason::Other("file_size_limit")` for the record the file-size
+    /// limit kept out, [`DropReason::SinkError`] for any other I/O error.
     pub fn reason(&self) -> DropReason {
-        if self.disk_full {
-            DropReason::SpoolFull
-        } else {
-            DropReason::SinkError
+        match self.cause {
+            Cause::DiskFull => DropReason::SpoolFull,
+            Cause::FileSizeLimit => FILE_SIZE_LIMIT,
+            Cause::Other => DropReason::SinkError,
         }
     }
 }
@@ -91,6 +137,11 @@ impl IoFailure {
     pub(super) fn disk_full(&self) -> bool {
         is_disk_full(&self.error)
     }
+
+    /// Whether the file-size limit refused the write.
+    pub(super) fn file_size_limit(&self) -> bool {
+        self.error.kind() == io::ErrorKind::FileTooLarge
+    }
 }
 
 impl From<IoFailure> for SinkError {
@@ -101,15 +152,14 @@ impl From<IoFailure> for SinkError {
 
 /// Whether `e` says the file system has no room for the write.
 pub(super) fn is_disk_full(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge
-    )
+    matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
 }
 
 /// The error of `what` failing on `path`, with the fix.
 pub(super) fn io_err(what: &str, path: &Path, e: io::Error) -> SinkError {
-    let fix = if is_disk_full(&e) {
+    let fix = if e.kind() == io::ErrorKind::FileTooLarge {
+        RAISE_LIMIT
+    } else if is_disk_full(&e) {
         "free space on its file system, or lower the spool's max_bytes below the space there"
     } else {
         "check the disk and the directory's permissions"

@@ -30,8 +30,9 @@
 //!
 //! - Appends stop at [`SpoolConfig::max_bytes`]: the records that do not fit
 //!   are refused and the caller counts them as
-//!   [`DropReason::SpoolFull`](crate::sink::DropReason::SpoolFull). Nothing else
-//!   is ever dropped by the spool.
+//!   [`DropReason::SpoolFull`](crate::sink::DropReason::SpoolFull). Apart
+//!   from a full disk and a record too long for the file-size limit (below),
+//!   nothing else is ever dropped by the spool.
 //! - An append is exact when the disk fails it: the records it reports
 //!   appended ([`AppendError::appended`] after an error) are whole in the
 //!   spool and are read back; no part of any other record is left behind. A
@@ -40,6 +41,10 @@
 //!   delivering spooled records frees it, even when the full disk refuses the
 //!   acknowledgement file (it is removed instead; after a restart the records
 //!   of the oldest segment left are delivered again).
+//! - No segment or acknowledgement file grows past the process's file-size
+//!   limit (`RLIMIT_FSIZE`): a record that would take the current segment past
+//!   it starts a new one, and only a record too long for an empty segment is
+//!   refused ([`AppendError::is_file_size_limit`]).
 //! - [`Spool::open`] never hangs and never fails on damaged content: a torn
 //!   last write, a corrupt frame or a missing segment are skipped; valid
 //!   records before and after them are kept. Damage is counted exactly where

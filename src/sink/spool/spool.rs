@@ -10,6 +10,7 @@ use super::{Fsync, SpoolConfig};
 use crate::Record;
 use crate::record::write_ndjson;
 use crate::sink::SinkError;
+use crate::sink::fsize::{file_size_limit, limit_error};
 
 const SEGMENT_EXT: &str = "spool";
 const ACK_FILE: &str = "acked";
@@ -70,6 +71,10 @@ pub struct Spool {
     unsynced: bool,
     last_sync: Instant,
     buf: Vec<u8>,
+    /// The file-size limit (`RLIMIT_FSIZE`) when the spool was opened or a
+    /// write last did not fit under it: no segment or acknowledgement file
+    /// is written past it.
+    limit: Option<u64>,
     /// The spool directory, opened and locked: one spool per directory.
     _lock: File,
     /// Failures a test makes happen.
@@ -87,6 +92,9 @@ pub(crate) struct Faults {
     pub(crate) disk: Option<u64>,
     /// Every fsync fails.
     pub(crate) sync: bool,
+    /// A file-size limit in place of the process's: a write past it fails
+    /// the test, as the kernel would kill the process.
+    pub(crate) limit: Option<u64>,
 }
 
 impl Spool {
@@ -176,6 +184,7 @@ impl Spool {
             unsynced: false,
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
+            limit: file_size_limit(),
             _lock: lock,
             #[cfg(test)]
             faults: Faults::default(),
@@ -212,18 +221,31 @@ impl Spool {
     /// all of them, or the first ones when the rest did not fit under
     /// [`SpoolConfig::max_bytes`].
     ///
+    /// No segment file grows past the process's file-size limit
+    /// (`RLIMIT_FSIZE`, `ulimit -f`): a record that would take the current
+    /// segment past it starts a new segment, and a record too long even for
+    /// an empty segment is refused ([`AppendError::is_file_size_limit`]).
+    ///
     /// # Errors
-    /// An I/O error: a full disk, permissions, a failed `fsync`.
-    /// [`AppendError::appended`] says how many records, the first ones, were
-    /// appended whole before it; no part of a later record stays in the
-    /// spool, and appends succeed again once the cause is gone (space freed).
+    /// An I/O error: a full disk, permissions, a failed `fsync`, a record
+    /// too long for the file-size limit. [`AppendError::appended`] says how
+    /// many records, the first ones, were appended whole before it; no part
+    /// of a later record stays in the spool, and appends succeed again once
+    /// the cause is gone (space freed).
     pub fn append(&mut self, records: &[Record]) -> Result<usize, AppendError> {
         let mut done = 0;
         let mut line = Vec::with_capacity(512);
+        // The limit is read again at most once per call after the file
+        // system refused a write the cached limit allowed.
+        let mut reread = false;
         while done < records.len() {
             self.buf.clear();
+            let new = self.writer.is_none();
             let room = self.room_in_segment();
+            let under_limit = self.room_under_limit();
             let mut n = 0;
+            // Why the first record did not fit: (spool full, past the limit).
+            let mut first = (false, false);
             for r in &records[done..] {
                 line.clear();
                 write_ndjson(r, &mut line);
@@ -231,19 +253,54 @@ impl Spool {
                 let before = self.buf.len();
                 frame::encode(self.next_seq + n as u64, &line, &mut self.buf);
                 let grown = self.buf.len() as u64;
-                if self.total_bytes + grown + header_if_new(self.writer.is_none()) > self.cfg.max_bytes
-                    || (n > 0 && grown > room)
-                {
+                let full = self.total_bytes + grown + header_if_new(new) > self.cfg.max_bytes;
+                let past_limit = under_limit.is_some_and(|u| grown > u);
+                if full || past_limit || (n > 0 && grown > room) {
+                    if n == 0 {
+                        first = (full, past_limit);
+                    }
                     self.buf.truncate(before);
                     break;
                 }
                 n += 1;
             }
             if n == 0 {
-                break; // full
+                let (full, past_limit) = first;
+                if past_limit {
+                    // The limit may have been raised since it was read.
+                    let limit = self.read_limit();
+                    if limit != self.limit {
+                        self.limit = limit;
+                        continue;
+                    }
+                    if !new {
+                        // Ends this segment; the record may fit in a new one.
+                        self.seal().map_err(|e| AppendError::new(done, e))?;
+                        continue;
+                    }
+                    line.clear();
+                    write_ndjson(&records[done], &mut line);
+                    let frame = (frame::HEADER_LEN + line.len() - 1) as u64;
+                    let refused = AppendError::too_long(done, frame, limit.unwrap_or(0), &self.cfg.dir);
+                    self.after_write().map_err(|e| AppendError::new(done, e))?;
+                    return Err(refused);
+                }
+                if full {
+                    break;
+                }
             }
             // Either every frame of the chunk is written, or none is.
-            self.write_frames().map_err(|e| AppendError::new(done, e))?;
+            match self.write_frames() {
+                Ok(()) => {}
+                Err(e) if e.file_size_limit() && !reread => {
+                    // The limit was lowered since it was read: plan the
+                    // chunk again under the new one.
+                    reread = true;
+                    self.limit = self.read_limit();
+                    continue;
+                }
+                Err(e) => return Err(AppendError::new(done, e)),
+            }
             self.next_seq += n as u64;
             done += n;
             if self.room_in_segment() == 0 {
@@ -252,6 +309,29 @@ impl Spool {
         }
         self.after_write().map_err(|e| AppendError::new(done, e))?;
         Ok(done)
+    }
+
+    /// The file-size limit now.
+    #[cfg(not(test))]
+    fn read_limit(&self) -> Option<u64> {
+        file_size_limit()
+    }
+
+    #[cfg(test)]
+    fn read_limit(&self) -> Option<u64> {
+        self.faults.limit.or_else(file_size_limit)
+    }
+
+    /// The bytes the segment appended to next may still grow by under the
+    /// file-size limit (a new segment starts with its magic); `None`
+    /// without a limit.
+    fn room_under_limit(&self) -> Option<u64> {
+        let limit = self.limit?;
+        let used = match (&self.writer, self.segments.back()) {
+            (Some(_), Some(seg)) => seg.bytes,
+            _ => SEGMENT_MAGIC.len() as u64,
+        };
+        Some(limit.saturating_sub(used))
     }
 
     fn room_in_segment(&self) -> u64 {
@@ -275,7 +355,9 @@ impl Spool {
                 io::Error::other("no segment"),
             ));
         };
-        if let Err(e) = put(file, &self.buf, room) {
+        #[cfg(test)]
+        killed_past_test_limit(self.faults.limit, seg.bytes, self.buf.len());
+        if let Err(e) = put(file, &self.buf, seg.bytes, room) {
             // Leave no part of a frame behind, and write the next append
             // where this one started.
             let undone = file
@@ -310,7 +392,9 @@ impl Spool {
             .write(true)
             .open(&path)
             .map_err(|e| IoFailure::new("cannot create spool segment", &path, e))?;
-        if let Err(e) = put(&mut file, SEGMENT_MAGIC, self.room_on_disk()) {
+        #[cfg(test)]
+        killed_past_test_limit(self.faults.limit, 0, SEGMENT_MAGIC.len());
+        if let Err(e) = put(&mut file, SEGMENT_MAGIC, 0, self.room_on_disk()) {
             let _ = fs::remove_file(&path);
             return Err(IoFailure::new("cannot write spool segment", &path, e));
         }
@@ -380,6 +464,14 @@ impl Spool {
         }
         file.sync_data()
             .map_err(|e| IoFailure::new("cannot fsync spool segment in", &self.cfg.dir, e))
+    }
+
+    /// Puts the spool under a simulated file-size limit, as if the process
+    /// had been started with it.
+    #[cfg(test)]
+    pub(crate) fn simulate_limit(&mut self, limit: u64) {
+        self.faults.limit = Some(limit);
+        self.limit = Some(limit);
     }
 
     /// Appends a whole, valid frame whose line is `payload` as it is (not a
@@ -592,8 +684,16 @@ impl Spool {
         let dst = self.cfg.dir.join(ACK_FILE);
         let text = format!("{}\n", self.acked);
         let room = self.room_on_disk();
+        if self.limit.is_some_and(|l| text.len() as u64 > l) {
+            self.limit = self.read_limit();
+            if let Some(limit) = self.limit.filter(|l| text.len() as u64 > *l) {
+                return Err(io_err("cannot write spool acknowledgement", &tmp, limit_error(limit)));
+            }
+        }
+        #[cfg(test)]
+        killed_past_test_limit(self.faults.limit, 0, text.len());
         let written = File::create(&tmp).and_then(|mut f| {
-            put(&mut f, text.as_bytes(), room)?;
+            put(&mut f, text.as_bytes(), 0, room)?;
             if self.cfg.fsync == Fsync::Always {
                 f.sync_data()?;
             }
@@ -609,17 +709,55 @@ impl Spool {
     }
 }
 
-/// Writes all of `bytes` to `file`. `room`, when a test simulates a small
-/// file system: what fits is written, then the write fails as on a full disk.
-fn put(file: &mut File, bytes: &[u8], room: Option<u64>) -> io::Result<()> {
+/// Writes all of `bytes` to `file`, whose write position is `at`. `room`,
+/// when a test simulates a small file system: what fits is written, then
+/// the write fails as on a full disk.
+fn put(file: &mut File, bytes: &[u8], at: u64, room: Option<u64>) -> io::Result<()> {
     if let Some(room) = room
         && bytes.len() as u64 > room
     {
         let fits = usize::try_from(room).unwrap_or(usize::MAX).min(bytes.len());
-        file.write_all(&bytes[..fits])?;
+        write_all_within_limit(file, &bytes[..fits], at)?;
         return Err(io::Error::from(io::ErrorKind::StorageFull));
     }
-    file.write_all(bytes)
+    write_all_within_limit(file, bytes, at)
+}
+
+/// `write_all`, except that a short write which leaves the file at the
+/// file-size limit ends it with the limit's error: one more write there
+/// would kill the process (`SIGXFSZ`). The spool checks the limit before
+/// writing; this catches a limit lowered since it was read.
+fn write_all_within_limit(file: &mut File, bytes: &[u8], at: u64) -> io::Result<()> {
+    let mut off = 0;
+    while off < bytes.len() {
+        match file.write(&bytes[off..]) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => {
+                off += n;
+                if off < bytes.len()
+                    && let Some(limit) = file_size_limit()
+                    && at.saturating_add(off as u64) >= limit
+                {
+                    return Err(limit_error(limit));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Fails the test when a write of `len` bytes at `at` would pass the
+/// simulated file-size limit: the kernel would kill the process there.
+#[cfg(test)]
+fn killed_past_test_limit(limit: Option<u64>, at: u64, len: usize) {
+    if let Some(limit) = limit {
+        assert!(
+            at + len as u64 <= limit,
+            "a write of {len} bytes at {at} passes the file-size limit of {limit} bytes (SIGXFSZ)"
+        );
+    }
 }
 
 /// Opens `dir` and takes an exclusive lock on the directory itself, so that
@@ -917,6 +1055,103 @@ mod tests {
         assert_eq!(read, records(0, err.appended()));
     }
 
+    /// Record `i`, with `extra` more bytes in its path (up to 2 000 stay
+    /// under the encoder's field cap).
+    fn record_of(i: usize, extra: usize) -> Record {
+        Record::new(
+            OffsetDateTime::UNIX_EPOCH,
+            "GET",
+            format!("/r/{i}/{}", "x".repeat(extra)),
+        )
+    }
+
+    /// The bytes of every file in the spool directory, by name.
+    fn file_sizes(dir: &Path) -> Vec<(String, u64)> {
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, e.metadata().map_or(0, |m| m.len()))
+            })
+            .collect()
+    }
+
+    /// Appends `rs` as the HTTP sink does: after a record refused for the
+    /// file-size limit, the ones after it. Returns the records spooled, how
+    /// many the limit refused, and the error that ended the rest.
+    fn append_past_refusals(spool: &mut Spool, rs: &[Record]) -> (Vec<Record>, usize, Option<AppendError>) {
+        let (mut kept, mut refused) = (Vec::new(), 0);
+        let mut rest = rs;
+        while !rest.is_empty() {
+            match spool.append(rest) {
+                Ok(k) => {
+                    kept.extend_from_slice(&rest[..k]);
+                    break;
+                }
+                Err(e) if e.is_file_size_limit() => {
+                    assert_eq!(e.reason(), DropReason::Other("file_size_limit"));
+                    kept.extend_from_slice(&rest[..e.appended()]);
+                    refused += 1;
+                    rest = &rest[e.appended() + 1..];
+                }
+                Err(e) => {
+                    kept.extend_from_slice(&rest[..e.appended()]);
+                    return (kept, refused, Some(e));
+                }
+            }
+        }
+        (kept, refused, None)
+    }
+
+    #[test]
+    fn a_record_that_would_take_the_segment_past_the_file_size_limit_starts_a_new_one() {
+        let tmp = tempdir();
+        let cfg = SpoolConfig::new(&tmp.0).segment_bytes(64 << 10).fsync(Fsync::Never);
+        let (mut spool, _) = Spool::open(cfg).unwrap_or_else(|e| panic!("open: {e}"));
+        spool.simulate_limit(1000);
+        let batch = records(0, 60);
+        match spool.append(&batch) {
+            Ok(60) => {}
+            other => panic!("{other:?}"),
+        }
+        let sizes = file_sizes(&tmp.0);
+        assert!(sizes.len() > 3, "new segments at the limit: {sizes:?}");
+        assert!(sizes.iter().all(|(_, n)| *n <= 1000), "{sizes:?}");
+        let (read, damaged, _) = drain(&mut spool);
+        assert_eq!((read, damaged), (batch, 0));
+    }
+
+    #[test]
+    fn a_record_too_long_for_an_empty_segment_under_the_file_size_limit_is_refused_alone() {
+        let tmp = tempdir();
+        let mut spool = small(&tmp.0);
+        spool.simulate_limit(600);
+        let mut batch = records(0, 10);
+        batch[4] = record_of(4, 700);
+        let err = match spool.append(&batch) {
+            Err(e) => e,
+            Ok(n) => panic!("{n} appended, the long record among them"),
+        };
+        assert_eq!(err.appended(), 4);
+        assert!(err.is_file_size_limit() && !err.is_disk_full());
+        assert_eq!(err.reason(), DropReason::Other("file_size_limit"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("file-size limit of 600 bytes") && msg.contains("ulimit -f"),
+            "names the limit and the fix: {msg}"
+        );
+        match spool.append(&batch[5..]) {
+            Ok(5) => {}
+            other => panic!("the records after it: {other:?}"),
+        }
+        let (read, damaged, _) = drain(&mut spool);
+        let mut expected = batch;
+        expected.remove(4);
+        assert_eq!((read, damaged), (expected, 0));
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         /// Append this many records.
@@ -983,6 +1218,80 @@ mod tests {
             let (read, damaged, _) = drain(&mut spool);
             prop_assert_eq!(damaged, 0);
             prop_assert_eq!(read, Vec::from(waiting));
+        }
+
+        /// Under any file-size limit, with records of any length and a disk
+        /// that fills up: no write passes the limit (the simulated kernel
+        /// would fail the test), no file in the spool is larger than it, a
+        /// record is refused for the limit only when it is too long for an
+        /// empty segment, and every record spooled is read back, in order,
+        /// once, after the spool is opened again.
+        #[test]
+        fn appends_under_a_file_size_limit_keep_every_file_within_it(
+            limit in 0u64..3000,
+            batches in prop::collection::vec(prop::collection::vec(0usize..2000, 1..30), 1..12),
+            deliver_every in 1usize..4,
+            disk in prop::option::of(2000u64..20_000),
+        ) {
+            let tmp = tempdir();
+            let mut spool = small(&tmp.0);
+            spool.simulate_limit(limit);
+            spool.faults.disk = disk;
+            let mut waiting: VecDeque<Record> = VecDeque::new();
+            let mut next = 0;
+            // A full disk may refuse the acknowledgement file: then delivered
+            // records are read again after the restart (at least once).
+            let mut acks_failed = false;
+            for (b, extras) in batches.iter().enumerate() {
+                let rs: Vec<Record> = extras.iter().enumerate().map(|(i, x)| record_of(next + i, *x)).collect();
+                next += rs.len();
+                let (kept, refused, error) = append_past_refusals(&mut spool, &rs);
+                if let Some(e) = &error {
+                    prop_assert!(e.is_disk_full(), "{}", e);
+                }
+                let too_long = rs
+                    .iter()
+                    .filter(|r| {
+                        let mut line = Vec::new();
+                        write_ndjson(r, &mut line);
+                        (SEGMENT_MAGIC.len() + frame::HEADER_LEN + line.len() - 1) as u64 > limit
+                    })
+                    .count();
+                if error.is_none() {
+                    // Exactly the records too long for an empty segment are
+                    // refused (the spool cap is never reached here).
+                    prop_assert_eq!(refused, too_long);
+                    prop_assert_eq!(kept.len() + refused, rs.len());
+                } else {
+                    prop_assert!(refused <= too_long);
+                }
+                waiting.extend(kept);
+                prop_assert_eq!(spool.pending(), waiting.len() as u64);
+                for (name, len) in file_sizes(&tmp.0) {
+                    prop_assert!(len <= limit, "{} holds {} bytes, past the limit of {}", name, len, limit);
+                }
+                if b % deliver_every == 0
+                    && let Some(batch) = spool.peek(10, 1 << 20).map_err(|e| TestCaseError::fail(e.to_string()))?
+                {
+                    for r in &batch.records {
+                        prop_assert_eq!(Some(r), waiting.front());
+                        waiting.pop_front();
+                    }
+                    acks_failed |= spool.ack(&batch).is_err();
+                }
+            }
+            drop(spool);
+            let (mut spool, recovery) = Spool::open(SpoolConfig::new(&tmp.0).segment_bytes(1024).fsync(Fsync::Never))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(recovery.torn, 0);
+            let (read, damaged, _) = drain(&mut spool);
+            prop_assert_eq!(damaged, 0);
+            let waiting = Vec::from(waiting);
+            if acks_failed {
+                prop_assert!(read.ends_with(&waiting), "every waiting record, after those delivered again");
+            } else {
+                prop_assert_eq!(read, waiting);
+            }
         }
     }
 }
