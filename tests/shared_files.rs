@@ -15,12 +15,12 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
-use privlog::sink::{DropReason, FileSink, Ledger, RollingFileSink, Sink};
+use privlog::sink::{DropReason, FileSink, Ledger, RollingFileSink, Sink, WriterSink};
 use privlog::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
 use time::macros::datetime;
 
@@ -172,15 +172,17 @@ fn hidden(dir: &Path) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // A sink in a child process.
 
-/// Set in a child: `file:PATH` or `rolling:DIR`, the sink it runs.
+/// Set in a child: `file:PATH`, `rolling:DIR` or `stdout:`, the sink it runs.
 const CHILD_SINK: &str = "PRIVLOG_TEST_CHILD_SINK";
 
 /// Run at the start of each test that starts a sink child: in the child,
 /// serves its standard input and returns true (the test then returns).
 ///
 /// Commands, one a line: `write N ACCOUNT` writes one batch of N records of
-/// the account; `quit` closes the sink. After each it prints
-/// `COUNTS delivered dropped file_size_limit sink_error`.
+/// the account; `quit` closes the sink and ends the process (before the
+/// test harness writes to standard output, which may be the sink's file).
+/// After each it prints `COUNTS delivered dropped file_size_limit
+/// sink_error` on standard error.
 fn serve_as_child() -> bool {
     let Some(spec) = std::env::var_os(CHILD_SINK) else {
         return false;
@@ -194,19 +196,19 @@ fn serve_as_child() -> bool {
                 .unwrap()
                 .clock(|| SystemTime::from(datetime!(2026-11-20 12:00 UTC))),
         ),
+        Some(("stdout", _)) => Box::new(WriterSink::stdout()),
         _ => panic!("unknown sink {spec}"),
     };
     sink.attach(ledger.clone());
     let report = |ledger: &Ledger| {
         let s = ledger.stats();
-        println!(
+        eprintln!(
             "COUNTS {} {} {} {}",
             s.delivered,
             s.dropped_total(),
             s.dropped_for(DropReason::Other("file_size_limit")),
             s.dropped_for(DropReason::SinkError)
         );
-        std::io::stdout().flush().unwrap();
     };
     let mut next = 0;
     for line in std::io::stdin().lock().lines() {
@@ -225,7 +227,7 @@ fn serve_as_child() -> bool {
             ["quit"] => {
                 let _ = sink.close(Instant::now() + Duration::from_secs(10));
                 report(&ledger);
-                return true;
+                std::process::exit(0);
             }
             _ => panic!("unknown command {line}"),
         }
@@ -245,14 +247,21 @@ struct Counts {
 struct SinkChild {
     child: Child,
     stdin: ChildStdin,
-    /// The lines of its standard output, read by a thread of their own.
-    stdout: mpsc::Receiver<String>,
+    /// The lines of its standard error, read by a thread of their own.
+    stderr: mpsc::Receiver<String>,
+    /// Those lines that were not counts.
+    said: String,
 }
 
 impl SinkChild {
     /// Runs test `test` of this binary again as a sink child for `spec`,
     /// through `prefix` (e.g. `setpriv …`) when not empty.
     fn start(test: &str, spec: &str, prefix: &[&str]) -> SinkChild {
+        SinkChild::start_to(test, spec, prefix, Stdio::null())
+    }
+
+    /// [`SinkChild::start`] with standard output sent to `stdout`.
+    fn start_to(test: &str, spec: &str, prefix: &[&str], stdout: impl Into<Stdio>) -> SinkChild {
         let exe = std::env::current_exe().unwrap();
         let mut cmd = match prefix.split_first() {
             Some((first, rest)) => {
@@ -263,24 +272,29 @@ impl SinkChild {
             None => Command::new(&exe),
         };
         let mut child = cmd
-            .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+            .args(["--exact", test, "--nocapture", "--quiet", "--test-threads", "1"])
             .env(CHILD_SINK, spec)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the sink child");
         let stdin = child.stdin.take().unwrap();
-        let out: ChildStdout = child.stdout.take().unwrap();
-        let (tx, stdout) = mpsc::channel();
+        let err: ChildStderr = child.stderr.take().unwrap();
+        let (tx, stderr) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        SinkChild { child, stdin, stdout }
+        SinkChild {
+            child,
+            stdin,
+            stderr,
+            said: String::new(),
+        }
     }
 
     /// Sends `command`; the counts after it, or `None` when the child died.
@@ -288,13 +302,12 @@ impl SinkChild {
         writeln!(self.stdin, "{command}").ok()?;
         self.stdin.flush().ok()?;
         loop {
-            let line = match self.stdout.recv_timeout(Duration::from_secs(120)) {
+            let line = match self.stderr.recv_timeout(Duration::from_secs(120)) {
                 Ok(line) => line,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return None,
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!("the sink child did not answer {command:?}"),
             };
-            // The test harness may have started the line (`test NAME ... `).
-            if let Some((_, rest)) = line.trim_end().split_once("COUNTS ") {
+            if let Some(rest) = line.trim_end().strip_prefix("COUNTS ") {
                 let n: Vec<u64> = rest.split(' ').map(|w| w.parse().unwrap()).collect();
                 return Some(Counts {
                     delivered: n[0],
@@ -303,6 +316,8 @@ impl SinkChild {
                     sink_error: n[3],
                 });
             }
+            self.said.push_str(&line);
+            self.said.push('\n');
         }
     }
 
@@ -325,11 +340,11 @@ impl SinkChild {
 
     fn end(&mut self) -> (ExitStatus, String) {
         let status = self.child.wait().unwrap();
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut stderr);
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(10)) {
+            self.said.push_str(&line);
+            self.said.push('\n');
         }
-        (status, stderr)
+        (status, std::mem::take(&mut self.said))
     }
 }
 
@@ -916,6 +931,46 @@ fn a_file_size_limit_lowered_on_a_running_rolling_sink_starts_new_files_and_lose
         lines += owners(&bytes).len() as u64;
     }
     assert_eq!(lines, sent, "every record is in a file, whole");
+}
+
+#[test]
+fn a_file_size_limit_lowered_on_a_running_stdout_sink_sent_to_a_file_is_kept_from_the_next_batch() {
+    const NAME: &str = "a_file_size_limit_lowered_on_a_running_stdout_sink_sent_to_a_file_is_kept_from_the_next_batch";
+    if serve_as_child() {
+        return;
+    }
+    require_root("prlimit on another process");
+    let tmp = TempDir::new("fsize-stdout");
+    // `StandardOutput=append:` of a service manager.
+    let log = tmp.0.join("stdout.ndjson");
+    let out = File::options().create(true).append(true).open(&log).unwrap();
+    let child = SinkChild::start_to(NAME, "stdout:", &[], out);
+    let (c, sent) = lower_the_limit_while_writing(child, || fs::metadata(&log).map_or(0, |m| m.len()));
+    let bytes = fs::read(&log).unwrap();
+    assert!(
+        bytes.len() as u64 <= LIMIT,
+        "{} bytes under a limit of {LIMIT}",
+        bytes.len()
+    );
+    assert!(bytes.ends_with(b"\n"), "no torn last line");
+    // The test harness's own first lines are in the file too.
+    let records: Vec<u8> = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|l| l.starts_with(b"{"))
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(
+        owners(&records).len() as u64,
+        c.delivered,
+        "every record line whole and counted"
+    );
+    assert!(c.too_large > 0, "{c:?}");
+    assert_eq!(
+        c.delivered + c.too_large,
+        sent,
+        "every record written or counted: {c:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -330,9 +330,12 @@ impl Turn<'_> {
                 Ok(n) => {
                     off += n;
                     // A short write may mean another process grew the file
-                    // up to the limit: one more write there would be killed.
+                    // up to the limit, or the limit was lowered since the
+                    // turn began (read again here): one more write there
+                    // would be killed.
                     if off < bytes.len()
-                        && let Some(limit) = self.limit()
+                        && self.f.regular
+                        && let Some(limit) = file_size_limit()
                         && self.f.file.metadata().map_or(true, |m| m.len() >= limit)
                     {
                         error = Some(limit_error(limit));

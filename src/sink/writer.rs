@@ -66,11 +66,8 @@ impl<W: Write + Send + 'static> WriterSink<W> {
             None => ends.len(),
             Some(room) => ends.iter().take_while(|&&end| end as u64 <= room).count(),
         };
-        let n = fit(file.room(), &self.ends);
-        if n == self.ends.len() {
-            return n;
-        }
-        // The limit may have been raised since it was read.
+        // Read for every batch: the limit may have been lowered or raised
+        // from outside (`prlimit --pid`) since the last one.
         file.reread_limit();
         fit(file.room(), &self.ends)
     }
