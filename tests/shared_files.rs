@@ -600,6 +600,13 @@ fn a_killed_erase_leaves_only_a_private_copy_which_the_next_erase_removes() {
     assert!(temp.exists(), "the killed erase left its copy");
     assert_eq!(fs::metadata(&temp).unwrap().permissions().mode() & 0o777, 0o600);
 
+    // The next erase removes it, also one with nothing to erase.
+    let before = fs::read(&file).unwrap();
+    let out = erase(&[], "557058:someone-else", &[&file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(hidden(&tmp.0).is_empty(), "the leftover is gone: {:?}", hidden(&tmp.0));
+    assert_eq!(fs::read(&file).unwrap(), before, "nothing to erase: unchanged");
+
     let out = erase(&[], JANE, &[&file]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(hidden(&tmp.0).is_empty(), "the leftover is gone: {:?}", hidden(&tmp.0));

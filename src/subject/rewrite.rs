@@ -379,8 +379,8 @@ const MAX_ATTEMPTS: u32 = 3;
 /// ([`SubjectError::Ownership`]). The temporary copy has a fixed name,
 /// `.{name}.erase.tmp`, is never readable by more than the original's owner
 /// and is locked while in use: one left by an erase that was killed is
-/// removed by the next erase of the file, by the file sinks when they start
-/// and by `privlog retention`.
+/// removed by the next erase of the file (with or without anything to
+/// erase), by the file sinks when they start and by `privlog retention`.
 ///
 /// A `path` that is a symbolic link is followed: the file it points to is
 /// rewritten in its own directory and the link left as it is
@@ -651,6 +651,9 @@ fn erase_once(
         pass.read(&mut lines, matcher, true)?;
         return Ok(Attempt::Done(pass.report));
     }
+    // A copy a killed erase left, whether or not this one erases anything
+    // (one another erase is working on stays).
+    let _ = rewrite_temp::remove_if_left_over(&rewrite_temp::temp_path(path));
     // Everything up to the end as it is now, while sinks may go on appending.
     pass.read(&mut lines, matcher, false)?;
     if let Some(out) = pass.temp.as_mut().and_then(|t| t.out.as_mut()) {
