@@ -395,4 +395,11 @@ mod tests {
              (with batch_size 512, at most 1048576 records may wait for one sink)"
         );
     }
+
+    #[test]
+    fn shutdown_within_a_wait_longer_than_the_clock_holds_finishes_without_a_panic() {
+        let (_layer, guard) = builder().sink(MemorySink::new()).build().expect("build");
+        let report = guard.shutdown_within(Duration::MAX);
+        assert!(report.complete);
+    }
 }

@@ -9,6 +9,11 @@
 //! counterpart of the sink's own [`Retention`](crate::sink::Retention), for
 //! cron jobs and for files of stopped or other processes.
 //!
+//! It also finds the temporary copies (`.{name}.erase.tmp`) of record files
+//! that a `privlog subject erase` left when it was killed, so that no copy of
+//! erased data outlives its file: [`RetentionPlan::leftovers`], removed with
+//! [`remove_leftover`], which leaves alone a copy an erase is working on.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! let plan = privlog::retention::plan(
@@ -29,7 +34,7 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use crate::sink::LogFile;
+use crate::sink::{LogFile, calendar_time, rewrite_temp};
 
 /// A record file past the retention limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,32 +58,74 @@ pub struct RetentionPlan {
     pub kept: u64,
     /// Entries that are not privlog record files (never touched).
     pub ignored: u64,
+    /// Temporary copies of record files (`.{name}.erase.tmp`) that a
+    /// `privlog subject erase` made; those no erase is working on any more
+    /// are removed by [`remove_leftover`], whatever their age.
+    pub leftovers: Vec<PathBuf>,
+}
+
+/// Removes `path`, a temporary copy from [`RetentionPlan::leftovers`], unless
+/// a `privlog subject erase` is still working on it (it holds a lock on it).
+/// Returns whether it is gone.
+///
+/// # Errors
+/// It is not a regular file, or cannot be opened or removed (permissions).
+pub fn remove_leftover(path: &Path) -> io::Result<bool> {
+    if rewrite_temp::rewritten_name(path).is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is not a temporary copy of `privlog subject erase` (.NAME.erase.tmp); it is left alone",
+                path.display()
+            ),
+        ));
+    }
+    rewrite_temp::remove_if_left_over(path)
 }
 
 /// Lists the record files directly in `dir` that are older than `max_age` at
-/// `now`. Nothing is deleted; remove [`RetentionPlan::expired`] to apply it.
+/// `now`, and the temporary copies erases left. Nothing is deleted; remove
+/// [`RetentionPlan::expired`] and call [`remove_leftover`] for
+/// [`RetentionPlan::leftovers`] to apply it.
+///
+/// A `max_age` reaching back before the calendar (year 0000) expires
+/// nothing.
 ///
 /// # Errors
 /// The I/O error of reading the directory, with its path in the message.
 pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<RetentionPlan> {
     let ctx = |e: io::Error| io::Error::new(e.kind(), format!("cannot read directory {}: {e}", dir.display()));
-    let cutoff = now - max_age;
+    let cutoff = time::Duration::try_from(max_age)
+        .ok()
+        .and_then(|age| now.checked_sub(age));
     let mut plan = RetentionPlan::default();
     for entry in fs::read_dir(dir).map_err(ctx)? {
         let entry = entry.map_err(ctx)?;
-        let day = LogFile::parse(&entry.path()).map(|f| f.date);
+        let path = entry.path();
         let meta = entry.metadata().map_err(ctx)?;
+        if rewrite_temp::rewritten_name(&path).is_some_and(|name| LogFile::parse(Path::new(name)).is_some())
+            && meta.file_type().is_file()
+        {
+            plan.leftovers.push(path);
+            continue;
+        }
+        let day = LogFile::parse(&path).map(|f| f.date);
         let (Some(day), true) = (day, meta.file_type().is_file()) else {
             plan.ignored += 1;
             continue;
         };
-        let day_end = day
-            .next_day()
-            .map_or(OffsetDateTime::UNIX_EPOCH, |d| d.midnight().assume_utc());
-        let modified = meta.modified().map(OffsetDateTime::from).unwrap_or(now);
-        if day_end <= cutoff && modified <= cutoff {
+        // The calendar's last day never ends: its files are kept.
+        let Some(day_end) = day.next_day().map(|d| d.midnight().assume_utc()) else {
+            plan.kept += 1;
+            continue;
+        };
+        let modified = meta.modified().map(calendar_time).unwrap_or(now);
+        if let Some(cutoff) = cutoff
+            && day_end <= cutoff
+            && modified <= cutoff
+        {
             plan.expired.push(ExpiredFile {
-                path: entry.path(),
+                path,
                 day,
                 bytes: meta.len(),
             });
@@ -87,6 +134,7 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
         }
     }
     plan.expired.sort_by(|a, b| (a.day, &a.path).cmp(&(b.day, &b.path)));
+    plan.leftovers.sort();
     Ok(plan)
 }
 
@@ -128,6 +176,59 @@ mod tests {
         let expired: Vec<_> = p.expired.iter().filter_map(|e| e.path.file_name()?.to_str()).collect();
         assert_eq!(expired, vec!["a.2026-10-01.0000.ndjson", "a.2026-10-20.0003.ndjson.gz"]);
         assert_eq!((p.kept, p.ignored), (1, 3));
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_age_before_the_calendar_expires_nothing_and_its_last_day_is_kept() {
+        let dir = std::env::temp_dir().join(format!("privlog-offline-retention-far-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        let long_ago = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        for name in ["a.2020-01-01.0000.ndjson", "a.9999-12-31.0000.ndjson"] {
+            let f = fs::File::create(dir.join(name)).expect("create");
+            f.set_modified(long_ago).expect("set mtime");
+        }
+        // 11 574 074 days: back past the year 0000.
+        let p = plan(
+            &dir,
+            Duration::from_secs(11_574_074 * 86_400),
+            datetime!(2026-11-23 12:00 UTC),
+        )
+        .expect("plan");
+        assert!(p.expired.is_empty());
+        assert_eq!(p.kept, 2);
+        // The last day of the calendar never ends: kept under any age.
+        let p = plan(&dir, Duration::from_secs(86_400), datetime!(9999-12-31 23:00 UTC)).expect("plan");
+        let expired: Vec<_> = p.expired.iter().filter_map(|e| e.path.file_name()?.to_str()).collect();
+        assert_eq!(expired, ["a.2020-01-01.0000.ndjson"]);
+        assert_eq!(p.kept, 1);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn copies_left_by_erases_are_listed_and_removed_only_when_no_erase_holds_them() {
+        let dir = std::env::temp_dir().join(format!("privlog-offline-retention-leftover-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("dir");
+        let held = dir.join(".a.2026-11-20.0000.ndjson.erase.tmp");
+        let left = dir.join(".a.2026-11-21.0000.ndjson.gz.erase.tmp");
+        let foreign = dir.join(".notes.txt.erase.tmp");
+        for p in [&held, &left, &foreign] {
+            fs::write(p, "x").expect("write");
+        }
+        let lock = fs::File::open(&held).expect("open");
+        lock.lock().expect("an erase at work");
+        let p = plan(&dir, Duration::from_secs(86_400), datetime!(2026-11-23 12:00 UTC)).expect("plan");
+        assert_eq!(p.leftovers, [held.clone(), left.clone()]);
+        assert_eq!(p.ignored, 1, "not a record file's copy: left alone");
+        assert!(!remove_leftover(&held).expect("check"), "held: kept");
+        assert!(remove_leftover(&left).expect("remove"));
+        assert!(held.exists() && !left.exists() && foreign.exists());
+        assert!(
+            remove_leftover(&dir.join("a.2026-11-20.0000.ndjson")).is_err(),
+            "only copies"
+        );
         let _ = fs::remove_dir_all(dir);
     }
 }

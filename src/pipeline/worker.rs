@@ -181,7 +181,7 @@ impl Pipeline {
     /// Stops taking records, drains what is queued through the sinks and waits
     /// until `timeout` for them to finish. Returns whether everything finished.
     pub(crate) fn shutdown(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(deadline);
         self.closing.store(true, Release);
         let mut finished = true;
@@ -396,6 +396,20 @@ impl Worker {
 fn busy_park(taken: u32, target: u32, elapsed: Duration, min: Duration, max: Duration) -> Duration {
     let per_wake = elapsed.saturating_mul(target) / taken.max(1);
     per_wake.clamp(min, max.max(min))
+}
+
+/// The instant `timeout` from now; for a timeout too long for the clock
+/// (`Duration::MAX`: wait as long as it takes), the furthest instant it can
+/// hold instead of a panic.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    let mut wait = timeout;
+    loop {
+        if let Some(at) = now.checked_add(wait) {
+            return at;
+        }
+        wait /= 2;
+    }
 }
 
 #[cfg(test)]

@@ -115,19 +115,23 @@ impl OutputFile {
 /// A writer to a new (empty) file that refuses, with
 /// [`io::ErrorKind::FileTooLarge`], any write that would take the file past
 /// the file-size limit, instead of letting the process be killed.
+///
+/// The limit is read again before every write (one `getrlimit`; callers
+/// write through a 64 KiB buffer), so a limit lowered while the process runs
+/// (`prlimit --pid`) is honoured too.
 pub(crate) struct WithinLimit<W> {
     inner: W,
     written: u64,
-    limit: Option<u64>,
+    limit: fn() -> Option<u64>,
 }
 
 impl<W> WithinLimit<W> {
-    /// `inner` starts empty; the limit is read now.
+    /// `inner` starts empty.
     pub(crate) fn new(inner: W) -> Self {
         WithinLimit {
             inner,
             written: 0,
-            limit: file_size_limit(),
+            limit: file_size_limit,
         }
     }
 
@@ -146,14 +150,13 @@ impl<W> fmt::Debug for WithinLimit<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WithinLimit")
             .field("written", &self.written)
-            .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
 }
 
 impl<W: Write> Write for WithinLimit<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(limit) = self.limit
+        if let Some(limit) = (self.limit)()
             && self.written.saturating_add(buf.len() as u64) > limit
         {
             return Err(limit_error(limit));
@@ -177,13 +180,29 @@ mod tests {
         let mut w = WithinLimit {
             inner: Vec::new(),
             written: 0,
-            limit: Some(10),
+            limit: || Some(10),
         };
         w.write_all(b"0123456").expect("fits");
         let e = w.write_all(b"789a").expect_err("would pass the limit");
         assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
         assert!(e.to_string().contains("10 bytes"), "{e}");
         w.write_all(b"789").expect("fits exactly");
+        assert_eq!(w.into_inner(), b"0123456789");
+    }
+
+    #[test]
+    fn a_limit_lowered_after_the_writer_was_made_is_honoured_by_the_next_write() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static LIMIT: AtomicU64 = AtomicU64::new(100);
+        let mut w = WithinLimit {
+            inner: Vec::new(),
+            written: 0,
+            limit: || Some(LIMIT.load(Ordering::Relaxed)),
+        };
+        w.write_all(b"0123456789").expect("fits");
+        LIMIT.store(12, Ordering::Relaxed);
+        let e = w.write_all(b"abc").expect_err("past the lowered limit");
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
         assert_eq!(w.into_inner(), b"0123456789");
     }
 }

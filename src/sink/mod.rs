@@ -33,6 +33,7 @@ mod ledger;
 mod memory;
 #[cfg(feature = "config")]
 pub(crate) mod paths;
+pub(crate) mod rewrite_temp;
 mod rolling;
 mod shared_file;
 mod syslog;
@@ -57,6 +58,7 @@ pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
 
 pub(crate) use fsize::{FILE_SIZE_LIMIT, RAISE_LIMIT, WithinLimit, refused_by_limit};
+pub(crate) use rolling::calendar_time;
 pub(crate) use shared_file::{FileId, LOCK_WAIT, LinesFile, LockError, LockKind, lock};
 
 use std::time::Instant;

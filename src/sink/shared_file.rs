@@ -124,7 +124,7 @@ pub(crate) struct AppendFile {
     id: FileId,
     /// A regular file (the size limit and the torn-line check apply only to those).
     regular: bool,
-    /// The file-size limit when the file was opened or last refused a write.
+    /// The file-size limit, read at the start of every turn.
     limit: Option<u64>,
     /// Whether the file's end was checked for a torn line since it was opened.
     tail_checked: bool,
@@ -224,10 +224,17 @@ impl AppendFile {
     /// the path still names this file. The first turn after opening also
     /// ends a torn last line (a crash's) so the next record starts clean.
     ///
+    /// The file-size limit is read anew for every turn (one `getrlimit`), so
+    /// a limit lowered or raised while the process runs (`prlimit --pid`)
+    /// applies from the next batch on.
+    ///
     /// # Errors
     /// [`BeginError::Busy`] when another process held an exclusive lock for
     /// [`LOCK_WAIT`]; [`BeginError::Io`] when a torn line could not be ended.
     pub(crate) fn begin(&mut self) -> Result<Begin<'_>, BeginError> {
+        if self.regular {
+            self.limit = file_size_limit();
+        }
         let locked = self.lockable
             && match lock(&self.file, LockKind::Shared, LOCK_WAIT) {
                 Ok(()) => true,
@@ -291,12 +298,7 @@ impl Turn<'_> {
                 .take_while(|&&end| (end - start) as u64 <= room)
                 .count()
         };
-        let mut n = fits(self.limit(), self.len);
-        if n < to - from && self.f.regular {
-            // The limit may have been raised since it was read.
-            self.f.limit = file_size_limit();
-            n = fits(self.limit(), self.len);
-        }
+        let n = fits(self.limit(), self.len);
         let mut out = self.write_lines(buf, ends, from, from + n);
         if out.error.is_none()
             && n < to - from
@@ -328,9 +330,12 @@ impl Turn<'_> {
                 Ok(n) => {
                     off += n;
                     // A short write may mean another process grew the file
-                    // up to the limit: one more write there would be killed.
+                    // up to the limit, or the limit was lowered since the
+                    // turn began (read again here): one more write there
+                    // would be killed.
                     if off < bytes.len()
-                        && let Some(limit) = self.limit()
+                        && self.f.regular
+                        && let Some(limit) = file_size_limit()
                         && self.f.file.metadata().map_or(true, |m| m.len() >= limit)
                     {
                         error = Some(limit_error(limit));

@@ -2,6 +2,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::fsize::{FILE_SIZE_LIMIT, LIMIT_FIX, OutputFile, RAISE_LIMIT};
+use super::rewrite_temp;
 use super::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use super::{Accounting, DropReason, Ledger, Sink, SinkError};
 use crate::Record;
@@ -65,11 +66,8 @@ impl<W: Write + Send + 'static> WriterSink<W> {
             None => ends.len(),
             Some(room) => ends.iter().take_while(|&&end| end as u64 <= room).count(),
         };
-        let n = fit(file.room(), &self.ends);
-        if n == self.ends.len() {
-            return n;
-        }
-        // The limit may have been raised since it was read.
+        // Read for every batch: the limit may have been lowered or raised
+        // from outside (`prlimit --pid`) since the last one.
         file.reread_limit();
         fit(file.room(), &self.ends)
     }
@@ -145,7 +143,10 @@ impl<W: Write + Send + 'static> Sink for WriterSink<W> {
 /// removed is noticed before the next batch and the path opened anew; lines
 /// written to a file removed meanwhile are written again to the new one. A
 /// write never takes the file past the process's file-size limit
-/// (`RLIMIT_FSIZE`): lines that would are dropped (`file_size_limit`), whole.
+/// (`RLIMIT_FSIZE`, read for every batch, so a limit lowered while the
+/// process runs counts from the next batch): lines that would are dropped
+/// (`file_size_limit`), whole. A copy of the file that a killed
+/// `privlog subject erase` left (`.{name}.erase.tmp`) is removed on open.
 /// A record counts as delivered once its line is in the file; lines that
 /// could not be written count as dropped (`sink_error`, or
 /// `file_size_limit`).
@@ -173,6 +174,9 @@ impl FileSink {
     /// The I/O error, with the path in the message.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SinkError> {
         let path = path.as_ref().to_path_buf();
+        // A copy of the file left by a `privlog subject erase` that was
+        // killed; one an erase is working on stays.
+        let _ = rewrite_temp::remove_if_left_over(&rewrite_temp::temp_path(&path));
         let file = AppendFile::open(&path).map_err(|e| open_error(&path, e))?;
         Ok(FileSink {
             name: format!("file:{}", path.display()),

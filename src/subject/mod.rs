@@ -206,6 +206,100 @@ mod tests {
         let _ = std::fs::remove_dir_all(d);
     }
 
+    #[test]
+    fn two_erases_of_one_file_at_once_both_finish_and_erase_everything() {
+        let key = MasterKey::from_bytes([11; 32]);
+        let d = tempdir("two-erases");
+        let p = d.join("privlog.2026-11-20.0000.ndjson");
+        jane_and_joe(&key, &p);
+        // A sink appending: both erases read, make their copy and wait.
+        let holder = std::fs::File::open(&p).expect("open");
+        holder.lock_shared().expect("lock");
+        let erases: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, key) = (p.clone(), key.clone());
+                std::thread::spawn(move || {
+                    let mut m = SubjectMatcher::new(KeyRing::from(key), ["jane".to_owned()]);
+                    erase_file(&p, &mut m, false)
+                })
+            })
+            .collect();
+        let temp = d.join(".privlog.2026-11-20.0000.ndjson.erase.tmp");
+        while !temp.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(holder);
+        let erased: u64 = erases
+            .into_iter()
+            .map(|e| e.join().expect("join").expect("both erases finish").matched)
+            .sum();
+        assert_eq!(erased, 2, "jane's two records, erased once");
+        let joe = record(&key, datetime!(2026-11-20 1:00 UTC), Some("joe")).to_ndjson();
+        assert_eq!(std::fs::read(&p).expect("read"), joe.as_bytes());
+        assert_eq!(std::fs::read_dir(&d).expect("dir").count(), 1, "no temporary copy left");
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn export_of_a_fifo_is_refused_without_waiting_for_a_writer() {
+        let d = tempdir("fifo");
+        let fifo = d.join("pipe.ndjson");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success());
+        let mut m = SubjectMatcher::new(KeyRing::from(MasterKey::from_bytes([3; 32])), ["jane".to_owned()]);
+        let e = export_file(&fifo, &mut m, |_, _| Ok(())).expect_err("refused");
+        assert!(matches!(e, SubjectError::NotAFile { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("is a FIFO (named pipe), not a regular file"),
+            "{e}"
+        );
+        let e = erase_file(&fifo, &mut m, true).expect_err("refused");
+        assert!(matches!(e, SubjectError::NotAFile { .. }), "{e:?}");
+        let e = export_file(&d, &mut m, |_, _| Ok(())).expect_err("a directory");
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        let _ = std::fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_rolling_file_compressed_while_it_is_erased_is_erased_in_its_gz() {
+        let key = MasterKey::from_bytes([8; 32]);
+        let d = tempdir("compressed");
+        let plain = d.join("r.2026-11-20.0003.ndjson");
+        let all = jane_and_joe(&key, &plain);
+        // The rolling sink compressed it and removed it.
+        let gz = d.join("r.2026-11-20.0003.ndjson.gz");
+        let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("create"), Default::default());
+        enc.write_all(&all).expect("gz");
+        enc.finish().expect("finish");
+        std::fs::remove_file(&plain).expect("remove");
+        let mut m = SubjectMatcher::new(KeyRing::from(key.clone()), ["jane".to_owned()]);
+        let r = erase_file(&plain, &mut m, false).expect("erased in the gz");
+        assert_eq!((r.matched, r.rewritten), (2, true));
+        assert_eq!(r.path, plain);
+        assert_eq!(r.target.as_deref(), Some(gz.as_path()));
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(&gz).expect("open")),
+            &mut back,
+        )
+        .expect("gunzip");
+        let joe = record(&key, datetime!(2026-11-20 1:00 UTC), Some("joe")).to_ndjson();
+        assert_eq!(back, joe.as_bytes());
+        // Neither there nor compressed: the file is missing, and said so.
+        let gone = d.join("r.2026-11-20.0009.ndjson");
+        let e = erase_file(&gone, &mut m, false).expect_err("missing");
+        assert!(
+            e.to_string().starts_with(&format!("cannot open {}", gone.display())),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(d);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,7 +11,8 @@ use flate2::write::GzEncoder;
 
 use super::{LineMatch, SubjectMatcher};
 use crate::read::{Line, LineReader};
-use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, WithinLimit, lock};
+use crate::sink::rewrite_temp::{self, kind_of, open_no_wait};
+use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, LogFile, WithinLimit, lock};
 
 /// What a subject request found in one file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -36,6 +37,11 @@ pub struct FileReport {
     pub unknown_keys: BTreeMap<String, u64>,
     /// Whether the file was rewritten (erase without dry run, something matched).
     pub rewritten: bool,
+    /// The file that was read (and rewritten) in place of [`path`](Self::path),
+    /// when that is not `path` itself: the file a symbolic link points to,
+    /// or the compressed `.ndjson.gz` of a rolling log file that was
+    /// compressed (and removed) while the erase ran.
+    pub target: Option<PathBuf>,
 }
 
 impl FileReport {
@@ -86,6 +92,36 @@ pub enum SubjectError {
         /// The file.
         path: PathBuf,
     },
+    /// The path names something other than a regular file (a FIFO, a
+    /// device, a directory); it is not read.
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is (`a FIFO (named pipe)`, `a directory` …).
+        kind: &'static str,
+    },
+    /// The file has other names (hard links). Rewriting it gives this name a
+    /// new file, while the others keep the old one with every record the
+    /// erase removes, so it is refused.
+    HardLinked {
+        /// The file.
+        path: PathBuf,
+        /// How many other names it has.
+        others: u64,
+    },
+    /// The rewritten copy could not be given the original's owner and group
+    /// (only root, or the owner within its own groups, may), so the process
+    /// writing the file might not be able to open the copy.
+    Ownership {
+        /// The file.
+        path: PathBuf,
+        /// The original's owner (user ID).
+        uid: u32,
+        /// The original's group (group ID).
+        gid: u32,
+        /// The operating system's error.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for SubjectError {
@@ -109,6 +145,27 @@ impl fmt::Display for SubjectError {
                 LOCK_WAIT.as_secs(),
                 path.display()
             ),
+            SubjectError::NotAFile { path, kind } => write!(
+                f,
+                "{} is {kind}, not a regular file, so it is not read; name the record files themselves \
+                 (NDJSON, plain or .gz)",
+                path.display()
+            ),
+            SubjectError::HardLinked { path, others } => write!(
+                f,
+                "{} has {others} other name(s) (hard links) that would keep every record this erase removes; \
+                 it is unchanged. Find them with `find / -xdev -samefile {}`, delete the names that are \
+                 copies, and run again",
+                path.display(),
+                path.display()
+            ),
+            SubjectError::Ownership { path, uid, gid, .. } => write!(
+                f,
+                "cannot give the rewritten copy of {} the original's owner and group (uid {uid}, gid {gid}), \
+                 so the service writing it might no longer be able to; it is unchanged. Run the erase as root \
+                 or as that user",
+                path.display()
+            ),
         }
     }
 }
@@ -116,8 +173,21 @@ impl fmt::Display for SubjectError {
 impl std::error::Error for SubjectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SubjectError::Io { source, .. } => Some(source),
-            SubjectError::Changed { .. } | SubjectError::Locked { .. } => None,
+            SubjectError::Io { source, .. } | SubjectError::Ownership { source, .. } => Some(source),
+            SubjectError::Changed { .. }
+            | SubjectError::Locked { .. }
+            | SubjectError::NotAFile { .. }
+            | SubjectError::HardLinked { .. } => None,
+        }
+    }
+}
+
+impl SubjectError {
+    /// The [`SubjectError::NotAFile`] for `path`, whose metadata is `meta`.
+    pub fn not_a_file(path: &Path, meta: &Metadata) -> SubjectError {
+        SubjectError::NotAFile {
+            path: path.to_owned(),
+            kind: kind_of(meta),
         }
     }
 }
@@ -190,7 +260,9 @@ fn decoded(file: &File, gz: bool) -> Box<dyn BufRead + '_> {
 /// held and counted in [`FileReport::long_lines`].
 ///
 /// # Errors
-/// [`SubjectError::Io`] when the file cannot be read, or `found` fails.
+/// [`SubjectError::NotAFile`] when `path` is not a regular file (a FIFO, which
+/// would never end, a device, a directory), [`SubjectError::Io`] when the
+/// file cannot be read, or `found` fails.
 pub fn export_file(
     path: &Path,
     matcher: &mut SubjectMatcher,
@@ -200,7 +272,9 @@ pub fn export_file(
         path: path.to_owned(),
         ..FileReport::default()
     };
-    let file = File::open(path).map_err(io_err(path, "open"))?;
+    let file = open_no_wait(OpenOptions::new().read(true), path).map_err(io_err(path, "open"))?;
+    let meta = file.metadata().map_err(io_err(path, "open"))?;
+    regular(path, &meta)?;
     let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
     let mut lines = LineReader::new(decoded(&file, gz));
     while let Some(line) = lines.next_line().map_err(io_err(path, "read"))? {
@@ -257,22 +331,32 @@ impl Output {
     }
 }
 
+/// The temporary copy ([`rewrite_temp`]): its path, what writes it, and a
+/// second handle that keeps its lock until the copy is renamed or removed.
 struct Temp {
     path: PathBuf,
     out: Option<Output>,
+    held: File,
+}
+
+impl Temp {
+    /// Removes the copy, while its lock is still held.
+    fn remove(&self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 impl Drop for Temp {
     fn drop(&mut self) {
         // Only reached with the temp file still in place when the rewrite failed.
         if self.out.is_some() {
-            let _ = fs::remove_file(&self.path);
+            self.remove();
         }
     }
 }
 
 /// How often an erase starts over on a file that was replaced (by another
-/// erase, say) while it was being read.
+/// erase, say) or compressed while it was being read.
 const MAX_ATTEMPTS: u32 = 3;
 
 /// Rewrites `path` without the records of the matcher's accounts.
@@ -289,6 +373,22 @@ const MAX_ATTEMPTS: u32 = 3;
 /// one. A gzip file is written back gzip-compressed. A file with nothing to
 /// erase is not touched; with `dry_run` no file is.
 ///
+/// The new file keeps the original's owner, group and permissions, so the
+/// service writing it can go on doing so whoever runs the erase (root,
+/// typically); when that is not allowed the erase is refused
+/// ([`SubjectError::Ownership`]). The temporary copy has a fixed name,
+/// `.{name}.erase.tmp`, is never readable by more than the original's owner
+/// and is locked while in use: one left by an erase that was killed is
+/// removed by the next erase of the file (with or without anything to
+/// erase), by the file sinks when they start and by `privlog retention`.
+///
+/// A `path` that is a symbolic link is followed: the file it points to is
+/// rewritten in its own directory and the link left as it is
+/// ([`FileReport::target`] names that file). A file with other names (hard
+/// links) is refused ([`SubjectError::HardLinked`]): the other names would
+/// keep the erased records. A rolling log file that the rolling sink
+/// compressed while the erase ran is erased in its `.ndjson.gz`.
+///
 /// A file a privlog sink is appending to can be erased while the service
 /// runs: the file is read to its end, then an exclusive advisory lock
 /// (`flock`) is taken, which the sinks honour (they append only under a
@@ -302,8 +402,10 @@ const MAX_ATTEMPTS: u32 = 3;
 /// file cannot be written (also when it would pass the file-size limit),
 /// [`SubjectError::Locked`] when another process holds a lock on it for more
 /// than 10 s, [`SubjectError::Changed`] when another process changed it
-/// during the rewrite other than by appending under the lock. The original
-/// file is then unchanged.
+/// during the rewrite other than by appending under the lock,
+/// [`SubjectError::NotAFile`], [`SubjectError::HardLinked`] and
+/// [`SubjectError::Ownership`] as above. The original file is then
+/// unchanged.
 pub fn erase_file(path: &Path, matcher: &mut SubjectMatcher, dry_run: bool) -> Result<FileReport, SubjectError> {
     erase_waiting(path, matcher, dry_run, LOCK_WAIT)
 }
@@ -315,20 +417,124 @@ pub(super) fn erase_waiting(
     dry_run: bool,
     wait: Duration,
 ) -> Result<FileReport, SubjectError> {
+    let mut target = link_target(path)?;
     let mut attempts = 1;
     loop {
-        match erase_once(path, matcher, dry_run, wait)? {
-            Some(report) => return Ok(report),
-            None if attempts < MAX_ATTEMPTS => attempts += 1,
-            None => return Err(SubjectError::Changed { path: path.to_owned() }),
+        let file = target.as_deref().unwrap_or(path);
+        match erase_once(file, matcher, dry_run, wait)? {
+            Attempt::Done(mut report) => {
+                report.path = path.to_owned();
+                report.target = target;
+                return Ok(report);
+            }
+            Attempt::Replaced if attempts < MAX_ATTEMPTS => {}
+            Attempt::Replaced => return Err(SubjectError::Changed { path: file.to_owned() }),
+            // Once at most: the compressed file is not compressed again.
+            Attempt::Gone(source) => match compressed_meanwhile(file) {
+                Some(gz) => {
+                    target = Some(gz);
+                    continue;
+                }
+                None => {
+                    return Err(SubjectError::Io {
+                        path: file.to_owned(),
+                        action: "open",
+                        source,
+                    });
+                }
+            },
+        }
+        attempts += 1;
+    }
+}
+
+/// The file `path` is a symbolic link to, or `None` when it is not a link.
+fn link_target(path: &Path) -> Result<Option<PathBuf>, SubjectError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
+            .map(Some)
+            .map_err(io_err(path, "follow the symbolic link")),
+        // Not a link, or missing: opening it says which.
+        _ => Ok(None),
+    }
+}
+
+/// The compressed file of a rolling log file `path` that is gone, when the
+/// rolling sink compressed it (the `.gz` is renamed into place before the
+/// original is removed).
+fn compressed_meanwhile(path: &Path) -> Option<PathBuf> {
+    let f = LogFile::parse(path).filter(|f| !f.compressed)?;
+    let gz = path.with_file_name(LogFile::file_name(&f.prefix, f.date, f.seq, true));
+    fs::symlink_metadata(&gz).is_ok_and(|m| m.is_file()).then_some(gz)
+}
+
+/// Refuses anything but a regular file.
+fn regular(path: &Path, meta: &Metadata) -> Result<(), SubjectError> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(SubjectError::not_a_file(path, meta))
+}
+
+/// Refuses a file with other names (hard links).
+fn only_name(path: &Path, meta: &Metadata) -> Result<(), SubjectError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Err(SubjectError::HardLinked {
+                path: path.to_owned(),
+                others: meta.nlink() - 1,
+            });
         }
     }
+    let _ = (path, meta);
+    Ok(())
+}
+
+/// The permissions the temporary copy is created with: the original's, and
+/// never more than the owner's read and write (`0600`) until the copy is
+/// complete and gets the original's exactly.
+fn temp_mode(original: &Metadata) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        original.permissions().mode() & 0o600
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = original;
+        0o600
+    }
+}
+
+/// Gives `temp` the owner and group of `original` (when they differ).
+fn same_owner(path: &Path, temp: &File, original: &Metadata) -> Result<(), SubjectError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let now = temp.metadata().map_err(io_err(path, "write the new copy of"))?;
+        if (now.uid(), now.gid()) != (original.uid(), original.gid()) {
+            std::os::unix::fs::fchown(temp, Some(original.uid()), Some(original.gid())).map_err(|source| {
+                SubjectError::Ownership {
+                    path: path.to_owned(),
+                    uid: original.uid(),
+                    gid: original.gid(),
+                    source,
+                }
+            })?;
+        }
+    }
+    let _ = (path, temp, original);
+    Ok(())
 }
 
 /// One pass of an erase over the lines of a file.
 struct Pass<'a> {
     path: &'a Path,
     file: &'a File,
+    /// The file's metadata when it was opened.
+    meta: &'a Metadata,
     gz: bool,
     dry_run: bool,
     report: FileReport,
@@ -389,7 +595,7 @@ impl Pass<'_> {
         self.report.count(&m);
         let erase = matches!(m, LineMatch::Subject(_));
         if erase && self.temp.is_none() && !self.dry_run {
-            self.temp = Some(start_temp(self.path, self.file, self.gz, self.offset)?);
+            self.temp = Some(start_temp(self.path, self.file, self.meta, self.gz, self.offset)?);
         }
         if !erase && let Some(out) = self.temp.as_mut().and_then(|t| t.out.as_mut()) {
             out.writer()
@@ -401,21 +607,37 @@ impl Pass<'_> {
     }
 }
 
-/// One attempt at [`erase_file`]; `None` when the path was replaced while it
-/// was read (start over).
+/// How one attempt at [`erase_file`] ended.
+enum Attempt {
+    /// Erased (or nothing to erase, or a dry run).
+    Done(FileReport),
+    /// The path was replaced while it was read: start over.
+    Replaced,
+    /// The path names no file (any more).
+    Gone(io::Error),
+}
+
+/// One attempt at [`erase_file`] on `path` (not a symbolic link).
 fn erase_once(
     path: &Path,
     matcher: &mut SubjectMatcher,
     dry_run: bool,
     wait: Duration,
-) -> Result<Option<FileReport>, SubjectError> {
-    let file = open_for_lock(path, dry_run).map_err(io_err(path, "open"))?;
+) -> Result<Attempt, SubjectError> {
+    let file = match open_for_lock(path, dry_run) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Attempt::Gone(e)),
+        Err(e) => return Err(io_err(path, "open")(e)),
+    };
     let opened = file.metadata().map_err(io_err(path, "open"))?;
+    regular(path, &opened)?;
+    only_name(path, &opened)?;
     let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
     let mut lines = LineReader::new(decoded(&file, gz));
     let mut pass = Pass {
         path,
         file: &file,
+        meta: &opened,
         gz,
         dry_run,
         report: FileReport {
@@ -427,8 +649,11 @@ fn erase_once(
     };
     if dry_run {
         pass.read(&mut lines, matcher, true)?;
-        return Ok(Some(pass.report));
+        return Ok(Attempt::Done(pass.report));
     }
+    // A copy a killed erase left, whether or not this one erases anything
+    // (one another erase is working on stays).
+    let _ = rewrite_temp::remove_if_left_over(&rewrite_temp::temp_path(path));
     // Everything up to the end as it is now, while sinks may go on appending.
     pass.read(&mut lines, matcher, false)?;
     if let Some(out) = pass.temp.as_mut().and_then(|t| t.out.as_mut()) {
@@ -449,8 +674,8 @@ fn erase_once(
     match fs::metadata(path) {
         Ok(m) if FileId::of(&m) == FileId::of(&opened) => {}
         // Replaced or removed meanwhile: the copy would be of an old file.
-        Ok(_) => return Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Ok(_) => return Ok(Attempt::Replaced),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Attempt::Replaced),
         Err(source) => {
             return Err(SubjectError::Io {
                 path: path.to_owned(),
@@ -460,6 +685,8 @@ fn erase_once(
         }
     }
     let locked = file.metadata().map_err(io_err(path, "read"))?;
+    // A name added meanwhile would keep the old file too.
+    only_name(path, &locked)?;
     let unchanged = if gz {
         // Nothing appends to compressed files.
         locked.len() == opened.len() && locked.modified().ok() == opened.modified().ok()
@@ -472,19 +699,33 @@ fn erase_once(
     // The lines appended while the file was read.
     pass.read(&mut lines, matcher, true)?;
     let Some(mut temp) = pass.temp.take() else {
-        return Ok(Some(pass.report));
+        return Ok(Attempt::Done(pass.report));
     };
     let Some(out) = temp.out.take() else {
-        return Ok(Some(pass.report));
+        return Ok(Attempt::Done(pass.report));
     };
-    let finished = out.finish().and_then(|f| f.sync_all().map(|()| f));
-    if let Err(source) = finished {
-        let _ = fs::remove_file(&temp.path);
-        return Err(SubjectError::Io {
-            path: path.to_owned(),
-            action: "write the new copy of",
-            source,
-        });
+    // From here on `temp` no longer removes the copy on its own; every
+    // failure below does, while the copy's lock is still held.
+    let copy = match out.finish() {
+        Ok(f) => f,
+        Err(source) => {
+            temp.remove();
+            return Err(SubjectError::Io {
+                path: path.to_owned(),
+                action: "write the new copy of",
+                source,
+            });
+        }
+    };
+    // The original's owner, group and permissions, then all of it on disk.
+    let finished = same_owner(path, &copy, &locked).and_then(|()| {
+        copy.set_permissions(locked.permissions())
+            .and_then(|()| copy.sync_all())
+            .map_err(io_err(path, "write the new copy of"))
+    });
+    if let Err(e) = finished {
+        temp.remove();
+        return Err(e);
     }
     // Every byte of the file was read: nothing else may have been written
     // since (writers that take the lock wait).
@@ -495,12 +736,11 @@ fn erase_once(
         end.as_ref().is_ok_and(|(len, _)| *len == pass.offset)
     };
     if !read_all {
-        let _ = fs::remove_file(&temp.path);
+        temp.remove();
         return Err(SubjectError::Changed { path: path.to_owned() });
     }
-    let renamed = fs::set_permissions(&temp.path, locked.permissions()).and_then(|()| fs::rename(&temp.path, path));
-    if let Err(source) = renamed {
-        let _ = fs::remove_file(&temp.path);
+    if let Err(source) = fs::rename(&temp.path, path) {
+        temp.remove();
         return Err(SubjectError::Io {
             path: path.to_owned(),
             action: "replace",
@@ -510,37 +750,46 @@ fn erase_once(
     sync_dir(path).map_err(io_err(path, "sync the directory of"))?;
     // Dropping `file` releases the lock: sinks waiting for it find the new
     // file at the path and append there.
+    drop(temp);
     pass.report.rewritten = true;
-    Ok(Some(pass.report))
+    Ok(Attempt::Done(pass.report))
 }
 
 /// Opens `path` to be read and locked: for reading and writing when that is
 /// allowed, since where `flock` is emulated with `fcntl` locks (NFS) an
 /// exclusive lock needs a file open for writing. Nothing is written to it.
+/// A FIFO or device opens without waiting (and is refused after).
 fn open_for_lock(path: &Path, dry_run: bool) -> io::Result<File> {
     if dry_run {
-        return File::open(path);
+        return open_no_wait(OpenOptions::new().read(true), path);
     }
-    match fs::OpenOptions::new().read(true).write(true).open(path) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path),
+    match open_no_wait(OpenOptions::new().read(true).write(true), path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => open_no_wait(OpenOptions::new().read(true), path),
         other => other,
     }
 }
 
-/// Creates the temporary copy and fills it with the first `offset` bytes of
-/// the (decompressed) original, which all stay.
-fn start_temp(path: &Path, original: &File, gz: bool, offset: u64) -> Result<Temp, SubjectError> {
-    let dir = parent(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp_path = dir.join(format!(".{name}.erase-{}.tmp", std::process::id()));
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp_path)
-        .map_err(io_err(path, "create a temporary file next to"))?;
+/// Creates the temporary copy ([`rewrite_temp::create`]), with the
+/// original's owner and group, and fills it with the first `offset` bytes
+/// of the (decompressed) original, which all stay.
+fn start_temp(path: &Path, original: &File, meta: &Metadata, gz: bool, offset: u64) -> Result<Temp, SubjectError> {
+    let (tmp_path, file) = rewrite_temp::create(path, temp_mode(meta)).map_err(|source| {
+        if source.kind() == io::ErrorKind::WouldBlock {
+            SubjectError::Locked { path: path.to_owned() }
+        } else {
+            io_err(path, "create a temporary file next to")(source)
+        }
+    })?;
+    let held = file
+        .try_clone()
+        .map_err(io_err(path, "create a temporary file next to"));
+    let held = match held {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(e);
+        }
+    };
     let buffered = BufWriter::with_capacity(1 << 16, WithinLimit::new(file));
     let out = if gz {
         Output::Gz(GzEncoder::new(buffered, Compression::default()))
@@ -550,7 +799,10 @@ fn start_temp(path: &Path, original: &File, gz: bool, offset: u64) -> Result<Tem
     let mut temp = Temp {
         path: tmp_path,
         out: Some(out),
+        held,
     };
+    // Refused now, before any copying, when the copy could not get them.
+    same_owner(path, &temp.held, meta)?;
     let reader = decoded(original, gz);
     if let Some(out) = temp.out.as_mut() {
         let copied = io::copy(&mut reader.take(offset), out.writer()).map_err(io_err(path, "copy"))?;

@@ -17,7 +17,9 @@ pub(crate) struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Directories holding record files (`<prefix>.YYYY-MM-DD.NNNN.ndjson[.gz]`, as the
-    /// rolling file sink names them); other files are never touched.
+    /// rolling file sink names them); other files are never touched, except the
+    /// temporary copies of record files a killed `privlog subject erase` left
+    /// (`.<file>.erase.tmp`), which are removed whatever their age.
     #[arg(required = true, value_name = "DIR")]
     dirs: Vec<PathBuf>,
 }
@@ -53,6 +55,24 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
             }
             files += 1;
             bytes += f.bytes;
+        }
+        for path in &plan.leftovers {
+            if args.dry_run {
+                writeln!(out, "would remove {} (left by an interrupted erase)", path.display())?;
+                continue;
+            }
+            match privlog::retention::remove_leftover(path) {
+                Ok(true) => writeln!(out, "removed {} (left by an interrupted erase)", path.display())?,
+                Ok(false) => writeln!(
+                    std::io::stderr().lock(),
+                    "{}: kept, an erase is working on it",
+                    path.display()
+                )?,
+                Err(e) => {
+                    writeln!(std::io::stderr().lock(), "error: cannot remove {}: {e}", path.display())?;
+                    failed += 1;
+                }
+            }
         }
         writeln!(
             std::io::stderr().lock(),

@@ -132,9 +132,13 @@ pub(crate) struct EraseArgs {
     dry_run: bool,
     #[command(flatten)]
     keys: KeyArgs,
-    /// Record files (NDJSON, plain or .gz). Each is rewritten atomically; a
-    /// file a running privlog sink appends to is rewritten under its lock,
-    /// without losing the records appended meanwhile.
+    /// Record files (NDJSON, plain or .gz). Each is rewritten atomically,
+    /// keeping its owner, group and permissions; a file a running privlog
+    /// sink appends to is rewritten under its lock, without losing the
+    /// records appended meanwhile. A symbolic link is followed (the file it
+    /// points to is rewritten); a file with other names (hard links) is
+    /// refused. A rolling log file compressed meanwhile is erased in its
+    /// `.gz`; compression's own `.gz.tmp` files are skipped.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
@@ -232,6 +236,14 @@ fn export(args: ExportArgs) -> crate::CliResult {
 fn export_to(args: ExportArgs, created: &mut Vec<PathBuf>) -> crate::CliResult {
     let accounts = args.accounts.list()?;
     let ring = args.keys.ring()?;
+    // Every input is a regular file before anything is written: a FIFO
+    // would never end, and a partial export is no answer to a request.
+    for path in &args.files {
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(privlog::subject::SubjectError::not_a_file(path, &meta).into());
+        }
+    }
     let ext = match args.format {
         Format::Ndjson => "ndjson",
         Format::Csv => "csv",
@@ -293,6 +305,15 @@ fn erase(args: EraseArgs) -> crate::CliResult {
     let mut failed = 0u32;
     let mut out = crate::output::stdout();
     for path in &args.files {
+        if is_compression_temp(path) {
+            writeln!(
+                out,
+                "{}: skipped (the rolling sink's compression writes it; its records are erased in the \
+                 file it compresses, and one left by a crash is removed when the sink starts)",
+                path.display()
+            )?;
+            continue;
+        }
         match erase_file(path, &mut matcher, args.dry_run) {
             Ok(r) => {
                 let state = match (args.dry_run, r.rewritten) {
@@ -300,10 +321,13 @@ fn erase(args: EraseArgs) -> crate::CliResult {
                     (false, true) => "rewritten",
                     (false, false) => "unchanged",
                 };
+                let shown = match &r.target {
+                    Some(t) => format!("{} (read as {})", path.display(), t.display()),
+                    None => path.display().to_string(),
+                };
                 writeln!(
                     out,
-                    "{}: {} records, {} {}, {} other lines kept{} ({state})",
-                    path.display(),
+                    "{shown}: {} records, {} {}, {} other lines kept{} ({state})",
                     r.records,
                     r.matched,
                     if args.dry_run { "to erase" } else { "erased" },
@@ -335,6 +359,16 @@ fn erase(args: EraseArgs) -> crate::CliResult {
         return Ok(ExitCode::from(2));
     }
     Ok(code)
+}
+
+/// Whether `path` is a file the rolling sink's compression is writing
+/// (`{log file}.ndjson.gz.tmp`): not a record file of its own.
+fn is_compression_temp(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|stem| privlog::sink::LogFile::parse(Path::new(stem)))
+        .is_some_and(|f| f.compressed)
 }
 
 /// `, including N over-long lines` for a file with lines longer than any

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::name::{LogFile, log_files};
 use super::retention::Retention;
-use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, WithinLimit, lock};
+use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, WithinLimit, lock, rewrite_temp};
 
 /// One round of maintenance for a sink's directory.
 #[derive(Debug)]
@@ -26,10 +26,12 @@ pub(super) struct Job {
 }
 
 impl Job {
-    /// Compresses every closed plain file, then applies retention. Returns the
-    /// problems met (each naming its path), or nothing.
+    /// Removes what interrupted work left behind, compresses every closed
+    /// plain file, then applies retention. Returns the problems met (each
+    /// naming its path), or nothing.
     pub(super) fn run(self) -> Vec<String> {
         let mut problems = Vec::new();
+        self.remove_stale_temp_files();
         if self.compress {
             self.compress_closed(&mut problems);
         }
@@ -66,7 +68,6 @@ impl Job {
     }
 
     fn compress_closed(&self, problems: &mut Vec<String>) {
-        self.remove_stale_temp_files();
         let files = match log_files(&self.dir, Some(&self.prefix)) {
             Ok(f) => f,
             Err(e) => {
@@ -103,16 +104,29 @@ impl Job {
         }
     }
 
-    /// Half-written `.gz.tmp` files left by a crash during compression.
+    /// Half-written `.gz.tmp` files left by a crash during compression, and
+    /// temporary copies of this sink's files left by a `privlog subject
+    /// erase` that was killed (those an erase is working on stay).
     fn remove_stale_temp_files(&self) {
         let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        let ours = |name: &str, compressed: Option<bool>| {
+            LogFile::parse(Path::new(name))
+                .is_some_and(|f| f.prefix == self.prefix && compressed.is_none_or(|c| c == f.compressed))
+        };
         for entry in entries.flatten() {
             let path = entry.path();
+            if let Some(name) = rewrite_temp::rewritten_name(&path) {
+                if ours(name, None) {
+                    let _ = rewrite_temp::remove_if_left_over(&path);
+                }
+                continue;
+            }
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if let Some(stem) = name.strip_suffix(".tmp")
-                && LogFile::parse(Path::new(stem)).is_some_and(|f| f.compressed && f.prefix == self.prefix)
+            if self.compress
+                && let Some(stem) = name.strip_suffix(".tmp")
+                && ours(stem, Some(true))
             {
                 let _ = fs::remove_file(&path);
             }
@@ -152,13 +166,25 @@ fn gzip(src: &Path, dst: &Path) -> io::Result<()> {
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
     let result = (|| {
+        let meta = input.metadata()?;
         let mut input = BufReader::with_capacity(1 << 16, &input);
-        let out = BufWriter::with_capacity(1 << 16, WithinLimit::new(File::create(&tmp)?));
+        // Never readable by more than the original's owner while it is
+        // written; the original's permissions once complete.
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            options.mode(meta.permissions().mode() & 0o600);
+        }
+        let out = BufWriter::with_capacity(1 << 16, WithinLimit::new(options.open(&tmp)?));
         let mut enc = GzEncoder::new(out, Compression::default());
         io::copy(&mut input, &mut enc)?;
         let mut out = enc.finish()?;
         out.flush()?;
-        out.get_ref().get_ref().sync_all()?;
+        let file = out.get_ref().get_ref();
+        file.set_permissions(meta.permissions())?;
+        file.sync_all()?;
         fs::rename(&tmp, dst)?;
         fs::remove_file(src)
     })();

@@ -105,13 +105,13 @@ impl Retention {
                 if exclude.iter().any(|p| *p == f.path) {
                     continue;
                 }
-                // An age beyond the calendar's end expires nothing.
-                let too_old = self.max_age.is_some_and(|age| match day_end(f.date) {
-                    Some(end) => time::Duration::try_from(age)
-                        .ok()
-                        .and_then(|age| end.checked_add(age))
-                        .is_some_and(|expiry| expiry <= now),
-                    None => true,
+                // An age beyond the calendar's end expires nothing, nor
+                // does any age the calendar's last day, which never ends.
+                let too_old = self.max_age.is_some_and(|age| {
+                    day_end(f.date)
+                        .zip(time::Duration::try_from(age).ok())
+                        .and_then(|(end, age)| end.checked_add(age))
+                        .is_some_and(|expiry| expiry <= now)
                 });
                 let too_many = self.max_files.is_some_and(|n| rank >= n);
                 let off_schedule = scheduled.as_ref().is_some_and(|days| !days.contains(&f.date));
@@ -221,6 +221,18 @@ mod tests {
 
     fn days_back(n: i64) -> Date {
         date!(2026 - 11 - 22) - time::Duration::days(n)
+    }
+
+    #[test]
+    fn the_calendars_last_day_never_ends_so_no_age_expires_it() {
+        let files = [file("r", date!(9999 - 12 - 31), 0), file("r", date!(9999 - 12 - 30), 0)];
+        let gone = Retention::keep_all().max_age(Duration::from_secs(3600)).expired(
+            &files,
+            datetime!(9999-12-31 23:59 UTC),
+            &[],
+        );
+        let gone: Vec<Date> = gone.iter().map(|f| f.date).collect();
+        assert_eq!(gone, [date!(9999 - 12 - 30)]);
     }
 
     #[test]

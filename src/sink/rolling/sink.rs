@@ -49,7 +49,13 @@ pub enum Fsync {
 /// removed or moved away, or a removed directory, is noticed before the batch
 /// and the path opened anew; lines written to a file removed meanwhile are
 /// written again. No write takes a file past the process's file-size limit
-/// (`RLIMIT_FSIZE`): the sink starts its next file instead.
+/// (`RLIMIT_FSIZE`, read for every batch, so a limit lowered while the
+/// process runs counts from the next batch): the sink starts its next file
+/// instead. When it starts, the sink removes what interrupted work left in
+/// the directory: half-written compressed files, and copies of its files
+/// left by a `privlog subject erase` that was killed (`.{name}.erase.tmp`).
+/// A clock beyond the year 9999 (or before 0000) counts as the nearest day
+/// within.
 ///
 /// Every batch is written with whole-line writes, so a crash leaves at most
 /// one torn last line, which [`RecordReader`](crate::read::RecordReader) skips
@@ -92,6 +98,10 @@ pub struct RollingFileSink {
     /// The file written last, spared by maintenance while no file is open.
     last_path: Option<PathBuf>,
     maintained_once: bool,
+    /// Whether a maintenance round ran since the sink started: the first one
+    /// runs even without compression and retention, to remove what
+    /// interrupted work left behind.
+    cleaned: bool,
 }
 
 struct Active {
@@ -187,6 +197,7 @@ impl RollingFileSink {
             maintenance_pending: false,
             last_path: None,
             maintained_once: false,
+            cleaned: false,
         })
     }
 
@@ -236,7 +247,7 @@ impl RollingFileSink {
     }
 
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::from((self.clock)())
+        calendar_time((self.clock)())
     }
 
     fn ledger(&self) -> Ledger {
@@ -318,7 +329,7 @@ impl RollingFileSink {
     }
 
     fn start_maintenance(&mut self) -> Result<(), SinkError> {
-        if !self.compress && self.retention.is_keep_all() {
+        if !self.compress && self.retention.is_keep_all() && self.cleaned {
             return Ok(());
         }
         // One round at a time, and never waited for here: compressing a big
@@ -347,7 +358,10 @@ impl RollingFileSink {
             .name("privlog-rolling-maintenance".to_owned())
             .spawn(move || job.run())
         {
-            Ok(handle) => self.maintenance = Some(handle),
+            Ok(handle) => {
+                self.maintenance = Some(handle);
+                self.cleaned = true;
+            }
             Err(e) => {
                 return Err(SinkError::with_source(
                     format!("cannot start compression and retention for {}", self.dir.display()),
@@ -586,6 +600,31 @@ impl RollingFileSink {
     }
 }
 
+/// The earliest time a log file's name can hold (four-digit years).
+const CALENDAR_MIN: OffsetDateTime = time::macros::datetime!(0000-01-01 00:00:00 UTC);
+/// The latest time a log file's name can hold.
+const CALENDAR_MAX: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999999999 UTC);
+
+/// `t` on the calendar of log file names; a time outside the years 0000 to
+/// 9999 (a configured or offset clock gone wrong, a file's modification
+/// time) gives the nearest time within, so records are still written (to
+/// the first or last day's file) and nothing panics.
+pub(crate) fn calendar_time(t: SystemTime) -> OffsetDateTime {
+    let since = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => time::Duration::try_from(after)
+            .ok()
+            .and_then(|d| OffsetDateTime::UNIX_EPOCH.checked_add(d)),
+        Err(before) => time::Duration::try_from(before.duration())
+            .ok()
+            .and_then(|d| OffsetDateTime::UNIX_EPOCH.checked_sub(d)),
+    };
+    match since {
+        Some(at) => at.clamp(CALENDAR_MIN, CALENDAR_MAX),
+        None if t < SystemTime::UNIX_EPOCH => CALENDAR_MIN,
+        None => CALENDAR_MAX,
+    }
+}
+
 fn drop_reason(e: &io::Error) -> DropReason {
     if e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded {
         DropReason::Other("disk_full")
@@ -692,5 +731,47 @@ impl Sink for RollingFileSink {
             }
         }
         join_problems(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn times_outside_the_calendar_of_file_names_are_the_nearest_within() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(calendar_time(far), CALENDAR_MAX);
+        let max = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(i64::MAX as u64 / 2));
+        if let Some(max) = max {
+            assert_eq!(calendar_time(max), CALENDAR_MAX);
+        }
+        if let Some(early) = SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(70_000_000_000)) {
+            assert_eq!(calendar_time(early), CALENDAR_MIN);
+        }
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(calendar_time(now), OffsetDateTime::from(now));
+    }
+
+    #[test]
+    fn a_clock_past_the_year_9999_writes_to_the_calendars_last_day() {
+        let dir = std::env::temp_dir().join(format!("privlog-rolling-far-clock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut sink = RollingFileSink::new(&dir, "r")
+            .expect("sink")
+            .retention(Retention::keep_all().max_age(Duration::from_secs(86_400)))
+            .clock(|| SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000));
+        let ledger = Ledger::detached("rolling");
+        sink.attach(ledger.clone());
+        let r = Record::new(datetime!(2026-11-22 0:00 UTC), "GET", "/");
+        sink.write(std::slice::from_ref(&r)).expect("written");
+        sink.close(Instant::now() + Duration::from_secs(10)).expect("closed");
+        assert_eq!(ledger.stats().delivered, 1);
+        assert!(dir.join("r.9999-12-31.0000.ndjson").exists());
+        let _ = fs::remove_dir_all(dir);
     }
 }
