@@ -439,3 +439,49 @@ fn a_second_process_cannot_open_a_spool_whose_lock_file_was_deleted() {
     assert_eq!(damaged, 0);
     assert_eq!(read, holder_records(), "every record of the holder, once, in order");
 }
+
+fn tagged(tag: &str, from: usize, n: usize) -> Vec<Record> {
+    (from..from + n)
+        .map(|i| {
+            let ts = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
+            Record::new(ts, "GET", format!("/{tag}/{i}"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_spool_whose_directory_is_renamed_keeps_writing_there_and_never_touches_the_new_one() {
+    let root = tempdir();
+    let live = root.0.join("spool");
+    let moved = root.0.join("spool.old");
+    let small = |dir: &Path| config(dir).segment_bytes(1024);
+    let (mut first, _) = Spool::open(small(&live)).expect("first opens");
+    // The directory is moved away under the open spool (a deploy switching
+    // paths), and a second spool opens a new directory on the old path.
+    fs::rename(&live, &moved).unwrap();
+    let (mut second, _) = Spool::open(small(&live)).expect("second opens the new directory");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    // Both number their records alike, so their segment files have the same names.
+    for round in 0..50 {
+        let ra = tagged("a", round * 10, 10);
+        let rb = tagged("b", round * 10, 10);
+        assert_eq!(first.append(&ra).unwrap(), 10);
+        assert_eq!(second.append(&rb).unwrap(), 10);
+        a.extend(ra);
+        b.extend(rb);
+    }
+    assert!(segments(&moved).len() > 10, "the first spool wrote many segments");
+    drop(first);
+    drop(second);
+    for (dir, expected) in [(&moved, a), (&live, b)] {
+        let (mut spool, recovery) = Spool::open(config(dir)).unwrap();
+        assert_eq!(recovery.records, 500, "{}", dir.display());
+        let (read, damaged) = drain(&mut spool);
+        assert_eq!(damaged, 0, "{}", dir.display());
+        assert!(
+            read == expected,
+            "{} holds exactly its own spool's records",
+            dir.display()
+        );
+    }
+}

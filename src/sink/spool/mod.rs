@@ -59,11 +59,17 @@
 //!
 //! One spool at a time may use a directory: [`Spool::open`] takes an
 //! exclusive `flock` on the directory itself (so it must be on a local file
-//! system), which no deletion of a file inside can release. The `lock` file
+//! system), which no deletion of a file inside can release. Every file of the
+//! spool is created, read, renamed and deleted relative to that locked
+//! directory handle, never by path: a spool whose directory is renamed, or
+//! whose path is switched to another directory while it runs, keeps its
+//! files in the directory it locked, and a segment file is only ever
+//! created new, never opened and truncated. The `lock` file
 //! earlier versions kept in the directory is no longer used on Unix and may
 //! be deleted (elsewhere, where a directory cannot be locked, it still holds
 //! the lock).
 
+mod dir;
 mod error;
 mod frame;
 #[allow(clippy::module_inception)]

@@ -1,9 +1,10 @@
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
+use super::dir::SpoolDir;
 use super::error::{AppendError, IoFailure, io_err};
 use super::frame::{self, Parse, SEGMENT_MAGIC};
 use super::{Fsync, SpoolConfig};
@@ -12,7 +13,7 @@ use crate::record::write_ndjson;
 use crate::sink::SinkError;
 use crate::sink::fsize::{file_size_limit, limit_error};
 
-const SEGMENT_EXT: &str = "spool";
+const SEGMENT_SUFFIX: &str = ".spool";
 const ACK_FILE: &str = "acked";
 const ACK_TMP: &str = "acked.tmp";
 
@@ -51,7 +52,8 @@ struct Cursor {
 #[derive(Debug)]
 struct Segment {
     first_seq: u64,
-    path: PathBuf,
+    /// The file's name in the spool directory.
+    name: String,
     bytes: u64,
 }
 
@@ -76,7 +78,9 @@ pub struct Spool {
     /// is written past it.
     limit: Option<u64>,
     /// The spool directory, opened and locked: one spool per directory.
-    _lock: File,
+    /// Every file is created, read, renamed and deleted through it, so the
+    /// spool stays in the directory it locked wherever it is moved.
+    dir: SpoolDir,
     /// Failures a test makes happen.
     #[cfg(test)]
     pub(crate) faults: Faults,
@@ -113,19 +117,15 @@ impl Spool {
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, Recovery), SinkError> {
         cfg.validate()
             .map_err(|e| SinkError::new(format!("invalid spool setting: {e}")))?;
-        let dir = cfg.dir.clone();
-        fs::create_dir_all(&dir).map_err(|e| io_err("cannot create spool directory", &dir, e))?;
-        let lock = lock_dir(&dir)?;
+        let dir = SpoolDir::open(&cfg.dir)?;
         let mut found = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(|e| io_err("cannot list spool directory", &dir, e))? {
-            let entry = entry.map_err(|e| io_err("cannot list spool directory", &dir, e))?;
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_EXT) {
-                continue;
-            }
-            let Some(first_seq) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
+        let entries = dir
+            .list()
+            .map_err(|e| io_err("cannot list spool directory", dir.path(), e))?;
+        for entry in entries {
+            let Some(first_seq) = entry
+                .name
+                .strip_suffix(SEGMENT_SUFFIX)
                 .and_then(|s| s.parse::<u64>().ok())
             else {
                 continue;
@@ -134,12 +134,15 @@ impl Spool {
                 // No spool numbers a segment this high: not one of ours.
                 continue;
             }
-            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            found.push(Segment { first_seq, path, bytes });
+            found.push(Segment {
+                first_seq,
+                name: entry.name,
+                bytes: entry.len,
+            });
         }
         found.sort_by_key(|s| s.first_seq);
         // An acknowledgement beyond any possible sequence number is damage.
-        let ack_from_file = read_ack(&dir.join(ACK_FILE)).filter(|a| *a <= frame::MAX_SEQ);
+        let ack_from_file = read_ack(&dir).filter(|a| *a <= frame::MAX_SEQ);
         let acked = match ack_from_file {
             Some(a) => a,
             // Without the acknowledgement file nothing is known to be lost
@@ -153,7 +156,7 @@ impl Spool {
         let mut torn = 0;
         let last = found.len().saturating_sub(1);
         for (i, seg) in found.iter().enumerate() {
-            let Ok(bytes) = fs::read(&seg.path) else {
+            let Ok(bytes) = read_all(&dir, &seg.name) else {
                 continue;
             };
             let (seg_max, trailing) = scan(&bytes);
@@ -185,7 +188,7 @@ impl Spool {
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
             limit: file_size_limit(),
-            _lock: lock,
+            dir,
             #[cfg(test)]
             faults: Faults::default(),
             cfg,
@@ -368,7 +371,11 @@ impl Spool {
                 // skips: the next append starts a new segment.
                 self.writer = None;
             }
-            return Err(IoFailure::new("cannot append to spool segment", &seg.path, e));
+            return Err(IoFailure::new(
+                "cannot append to spool segment",
+                &self.dir.shown(&seg.name),
+                e,
+            ));
         }
         seg.bytes += self.buf.len() as u64;
         self.total_bytes += self.buf.len() as u64;
@@ -385,21 +392,16 @@ impl Spool {
             self.segments.pop_back();
             self.cache = None;
         }
-        let path = self.cfg.dir.join(format!("{:020}.{SEGMENT_EXT}", self.next_seq));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| IoFailure::new("cannot create spool segment", &path, e))?;
+        let name = segment_name(self.next_seq);
+        let mut file = self.create_segment(&name)?;
         #[cfg(test)]
         killed_past_test_limit(self.faults.limit, 0, SEGMENT_MAGIC.len());
         if let Err(e) = put(&mut file, SEGMENT_MAGIC, 0, self.room_on_disk()) {
-            let _ = fs::remove_file(&path);
-            return Err(IoFailure::new("cannot write spool segment", &path, e));
+            let _ = self.dir.remove(&name);
+            return Err(IoFailure::new("cannot write spool segment", &self.dir.shown(&name), e));
         }
         if self.cfg.fsync == Fsync::Always {
-            sync_dir(&self.cfg.dir);
+            self.dir.sync();
         }
         let bytes = SEGMENT_MAGIC.len() as u64;
         self.total_bytes += bytes;
@@ -409,11 +411,30 @@ impl Spool {
         }
         self.segments.push_back(Segment {
             first_seq: self.next_seq,
-            path,
+            name,
             bytes,
         });
         self.writer = Some(file);
         Ok(())
+    }
+
+    /// Creates the new segment file `name`, never opening an existing file.
+    ///
+    /// A file of that name in the spool's own (locked) directory is a
+    /// leftover no valid record of this spool reaches (a segment started by
+    /// a crashed run, or damage): every record in the directory has a
+    /// sequence number below the one it is named after. It is removed, never
+    /// written into.
+    fn create_segment(&self, name: &str) -> Result<File, IoFailure> {
+        let failed = |e| IoFailure::new("cannot create spool segment", &self.dir.shown(name), e);
+        match self.dir.create_new(name) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.dir.remove(name).map_err(failed)?;
+                self.dir.create_new(name).map_err(failed)
+            }
+            Err(e) => Err(failed(e)),
+        }
     }
 
     /// Stops appending to the current segment; the next append starts a new one.
@@ -495,7 +516,7 @@ impl Spool {
 
     #[cfg(test)]
     fn room_on_disk(&self) -> Option<u64> {
-        let ack = fs::metadata(self.cfg.dir.join(ACK_FILE)).map_or(0, |m| m.len());
+        let ack = self.dir.len(ACK_FILE).unwrap_or(0);
         self.faults
             .disk
             .map(|d| d.saturating_sub(self.total_bytes).saturating_sub(ack))
@@ -600,11 +621,10 @@ impl Spool {
                 Some((first, data)) if first == seg.first_seq => data,
                 _ => Vec::new(),
             };
-            let mut f = File::open(&seg.path).map_err(|e| io_err("cannot read spool segment", &seg.path, e))?;
-            f.seek(SeekFrom::Start(data.len() as u64))
-                .map_err(|e| io_err("cannot read spool segment", &seg.path, e))?;
-            f.read_to_end(&mut data)
-                .map_err(|e| io_err("cannot read spool segment", &seg.path, e))?;
+            let failed = |e| io_err("cannot read spool segment", &self.dir.shown(&seg.name), e);
+            let mut f = self.dir.open_read(&seg.name).map_err(failed)?;
+            f.seek(SeekFrom::Start(data.len() as u64)).map_err(failed)?;
+            f.read_to_end(&mut data).map_err(failed)?;
             self.cache = Some((seg.first_seq, data));
         }
         Ok(self.cache.as_ref().map_or(&[][..], |(_, d)| d.as_slice()))
@@ -631,8 +651,7 @@ impl Spool {
             return persisted;
         }
         if persisted.is_err() {
-            let ack = self.cfg.dir.join(ACK_FILE);
-            if let Err(e) = fs::remove_file(&ack)
+            if let Err(e) = self.dir.remove(ACK_FILE)
                 && e.kind() != io::ErrorKind::NotFound
             {
                 // The stale acknowledgement stays: so do the segments after it.
@@ -653,10 +672,14 @@ impl Spool {
                     self.cache = None;
                 }
                 self.total_bytes = self.total_bytes.saturating_sub(seg.bytes);
-                if let Err(e) = fs::remove_file(&seg.path)
+                if let Err(e) = self.dir.remove(&seg.name)
                     && e.kind() != io::ErrorKind::NotFound
                 {
-                    return Err(io_err("cannot delete delivered spool segment", &seg.path, e));
+                    return Err(io_err(
+                        "cannot delete delivered spool segment",
+                        &self.dir.shown(&seg.name),
+                        e,
+                    ));
                 }
             }
         }
@@ -680,8 +703,8 @@ impl Spool {
     }
 
     fn write_ack(&mut self) -> Result<(), SinkError> {
-        let tmp = self.cfg.dir.join(ACK_TMP);
-        let dst = self.cfg.dir.join(ACK_FILE);
+        let tmp = self.dir.shown(ACK_TMP);
+        let dst = self.dir.shown(ACK_FILE);
         let text = format!("{}\n", self.acked);
         let room = self.room_on_disk();
         if self.limit.is_some_and(|l| text.len() as u64 > l) {
@@ -692,7 +715,7 @@ impl Spool {
         }
         #[cfg(test)]
         killed_past_test_limit(self.faults.limit, 0, text.len());
-        let written = File::create(&tmp).and_then(|mut f| {
+        let written = self.create_ack_tmp().and_then(|mut f| {
             put(&mut f, text.as_bytes(), 0, room)?;
             if self.cfg.fsync == Fsync::Always {
                 f.sync_data()?;
@@ -701,11 +724,26 @@ impl Spool {
         });
         if let Err(e) = written {
             // What was written of it takes space a full disk lacks.
-            let _ = fs::remove_file(&tmp);
+            let _ = self.dir.remove(ACK_TMP);
             return Err(io_err("cannot write spool acknowledgement", &tmp, e));
         }
-        fs::rename(&tmp, &dst).map_err(|e| io_err("cannot write spool acknowledgement", &dst, e))?;
+        self.dir
+            .rename(ACK_TMP, ACK_FILE)
+            .map_err(|e| io_err("cannot write spool acknowledgement", &dst, e))?;
         Ok(())
+    }
+
+    /// Creates the acknowledgement's temporary file anew: whatever is left
+    /// under its name (a file from a crashed run, a link) is removed, never
+    /// opened or followed.
+    fn create_ack_tmp(&self) -> io::Result<File> {
+        match self.dir.create_new(ACK_TMP) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.dir.remove(ACK_TMP)?;
+                self.dir.create_new(ACK_TMP)
+            }
+            other => other,
+        }
     }
 }
 
@@ -760,47 +798,6 @@ fn killed_past_test_limit(limit: Option<u64>, at: u64, len: usize) {
     }
 }
 
-/// Opens `dir` and takes an exclusive lock on the directory itself, so that
-/// no file a clean-up job may delete carries the lock.
-#[cfg(unix)]
-fn lock_dir(dir: &Path) -> Result<File, SinkError> {
-    let handle = File::open(dir).map_err(|e| io_err("cannot open spool directory", dir, e))?;
-    try_lock(handle, dir)
-}
-
-/// Where a directory cannot be opened as a file, the lock is taken on the
-/// file `lock` in it.
-#[cfg(not(unix))]
-fn lock_dir(dir: &Path) -> Result<File, SinkError> {
-    let path = dir.join("lock");
-    let handle = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_err("cannot open spool lock file", &path, e))?;
-    try_lock(handle, dir)
-}
-
-/// Takes an exclusive lock on `handle`, which stands for the spool directory `dir`.
-fn try_lock(handle: File, dir: &Path) -> Result<File, SinkError> {
-    match handle.try_lock() {
-        Ok(()) => Ok(handle),
-        Err(fs::TryLockError::WouldBlock) => Err(SinkError::new(format!(
-            "spool directory {} is in use by another spool (this or another process holds its lock); \
-             give each process and each sink its own spool directory",
-            dir.display()
-        ))),
-        Err(fs::TryLockError::Error(e)) => Err(SinkError::with_source(
-            format!(
-                "cannot lock spool directory {} (put the spool on a local file system that supports flock)",
-                dir.display()
-            ),
-            e,
-        )),
-    }
-}
-
 fn header_if_new(new: bool) -> u64 {
     if new { SEGMENT_MAGIC.len() as u64 } else { 0 }
 }
@@ -828,24 +825,30 @@ fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
     }
 }
 
-fn read_ack(path: &Path) -> Option<u64> {
-    fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n <= frame::MAX_SEQ)
+/// The acknowledged sequence number in the `acked` file, if it holds one.
+fn read_ack(dir: &SpoolDir) -> Option<u64> {
+    let mut text = String::new();
+    // The file holds one number: a longer one is damage.
+    dir.open_read(ACK_FILE).ok()?.take(64).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok().filter(|n| *n <= frame::MAX_SEQ)
 }
 
-fn sync_dir(dir: &Path) {
-    // Best effort: makes a new segment's directory entry durable.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+/// The bytes of the file `name` in the spool directory.
+fn read_all(dir: &SpoolDir, name: &str) -> io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    dir.open_read(name)?.read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// The file name of the segment whose first record is `seq`.
+fn segment_name(seq: u64) -> String {
+    format!("{seq:020}{SEGMENT_SUFFIX}")
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
     use proptest::prelude::*;
@@ -914,7 +917,7 @@ mod tests {
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == SEGMENT_EXT))
+            .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
             .map(|e| e.metadata().map_or(0, |m| m.len()))
             .sum()
     }
