@@ -51,6 +51,11 @@
 //!   the sequence numbers allow (a corrupt frame or a missing segment between
 //!   valid records) and as one record for a torn tail. The count reaches the
 //!   ledger as [`DropReason::Corrupt`](crate::sink::DropReason::Corrupt).
+//! - A segment file deleted while the spool is open is skipped when
+//!   [`Spool::peek`] reaches it, like at open: its records are counted as
+//!   damaged, exactly (from the first sequence number of the segment after
+//!   it), and reading goes on. When it was the segment being appended to,
+//!   the next append starts a new one.
 //! - Records are delivered at least once: a record whose delivery succeeded
 //!   but whose acknowledgement was not yet persisted when the process died is
 //!   delivered again after the restart.

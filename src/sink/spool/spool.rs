@@ -347,6 +347,11 @@ impl Spool {
     /// Writes the frames in `buf` at the end of the open segment (opening a
     /// new one if none is): all of them, or on failure none.
     fn write_frames(&mut self) -> Result<(), IoFailure> {
+        if self.writer.as_ref().is_some_and(deleted) {
+            // Its file was deleted: what is written to it would be lost.
+            // Reading counts the records it held; these go to a new segment.
+            self.forget_segment(self.segments.len().saturating_sub(1));
+        }
         if self.writer.is_none() {
             self.new_segment()?;
         }
@@ -539,7 +544,8 @@ impl Spool {
     /// next `peek` returns the same records.
     ///
     /// # Errors
-    /// An I/O error reading a segment.
+    /// An I/O error reading a segment (a missing segment is not one: it is
+    /// skipped and its records counted in [`SpoolBatch::damaged`]).
     pub fn peek(&mut self, max_records: usize, max_bytes: usize) -> Result<Option<SpoolBatch>, SinkError> {
         let mut cur = self.cursor;
         let mut records = Vec::new();
@@ -548,8 +554,18 @@ impl Spool {
         let mut bytes = 0usize;
         'segments: loop {
             let Some(idx) = self.segments.iter().position(|s| s.first_seq == cur.segment) else {
-                // The cursor's segment is gone: move to the next one, if any.
-                match self.segments.iter().find(|s| s.first_seq > cur.segment) {
+                // The cursor's segment is gone (delivered, or its file went
+                // missing): move to the next one, if any. Records before it
+                // that are in no segment are lost: counted exactly, from the
+                // next segment's first sequence number (or the next one to
+                // be appended).
+                let next = self.segments.iter().find(|s| s.first_seq > cur.segment);
+                let resume = next.map_or(self.next_seq, |s| s.first_seq);
+                if resume > cur.expected {
+                    damaged += resume - cur.expected;
+                    cur.expected = resume;
+                }
+                match next {
                     Some(s) => {
                         cur.segment = s.first_seq;
                         cur.offset = SEGMENT_MAGIC.len();
@@ -559,7 +575,20 @@ impl Spool {
                 }
             };
             let next_segment = self.segments.get(idx + 1).map(|s| s.first_seq);
-            let data = self.load(idx)?;
+            match self.load(idx) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // Deleted while the spool runs: skip it as at open; its
+                    // records are counted on the next round of the loop.
+                    self.forget_segment(idx);
+                    continue;
+                }
+                Err(e) => {
+                    let path = self.dir.shown(&self.segments[idx].name);
+                    return Err(io_err("cannot read spool segment", &path, e));
+                }
+            }
+            let data = self.cache.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
             while records.len() < max_records && bytes < max_bytes {
                 match frame::parse(data, cur.offset) {
                     Parse::Frame(f) => {
@@ -610,7 +639,7 @@ impl Spool {
     }
 
     /// The bytes of segment `idx`, reloading when the file grew.
-    fn load(&mut self, idx: usize) -> Result<&[u8], SinkError> {
+    fn load(&mut self, idx: usize) -> io::Result<&[u8]> {
         let seg = &self.segments[idx];
         let fresh = match &self.cache {
             Some((first, data)) => *first != seg.first_seq || (data.len() as u64) < seg.bytes,
@@ -621,13 +650,28 @@ impl Spool {
                 Some((first, data)) if first == seg.first_seq => data,
                 _ => Vec::new(),
             };
-            let failed = |e| io_err("cannot read spool segment", &self.dir.shown(&seg.name), e);
-            let mut f = self.dir.open_read(&seg.name).map_err(failed)?;
-            f.seek(SeekFrom::Start(data.len() as u64)).map_err(failed)?;
-            f.read_to_end(&mut data).map_err(failed)?;
+            let mut f = self.dir.open_read(&seg.name)?;
+            f.seek(SeekFrom::Start(data.len() as u64))?;
+            f.read_to_end(&mut data)?;
             self.cache = Some((seg.first_seq, data));
         }
         Ok(self.cache.as_ref().map_or(&[][..], |(_, d)| d.as_slice()))
+    }
+
+    /// Drops segment `idx`, whose file is gone, from the spool's index. When
+    /// it is the one appended to, the next append starts a new segment (a
+    /// write to the open handle would go to the deleted file).
+    fn forget_segment(&mut self, idx: usize) {
+        let last = idx + 1 == self.segments.len();
+        if let Some(seg) = self.segments.remove(idx) {
+            self.total_bytes = self.total_bytes.saturating_sub(seg.bytes);
+            if matches!(&self.cache, Some((first, _)) if *first == seg.first_seq) {
+                self.cache = None;
+            }
+        }
+        if last {
+            self.writer = None;
+        }
     }
 
     /// Marks `batch` delivered: persists the acknowledgement and deletes
@@ -823,6 +867,17 @@ fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
             },
         }
     }
+}
+
+/// Whether the open file `f` has no name left in any directory.
+#[cfg(unix)]
+fn deleted(f: &File) -> bool {
+    rustix::fs::fstat(f).is_ok_and(|st| st.st_nlink == 0)
+}
+
+#[cfg(not(unix))]
+fn deleted(_f: &File) -> bool {
+    false
 }
 
 /// The acknowledged sequence number in the `acked` file, if it holds one.
