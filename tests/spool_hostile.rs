@@ -134,3 +134,74 @@ fn a_spool_of_only_garbage_segments_accepts_and_returns_new_records() {
     assert_eq!(first, (Vec::<String>::new(), 0));
     assert_eq!(after, ["/a", "/b"]);
 }
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_spool_directory_others_can_write_or_own_is_refused() {
+    let d = dir("untrusted");
+    for mode in [0o777, 0o1777, 0o770, 0o702] {
+        chmod(&d, mode);
+        let err = Spool::open(SpoolConfig::new(&d)).expect_err("others can write the directory");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("mode {mode:04o}")) && msg.contains(&format!("chmod 700 {}", d.display())),
+            "names the directory, its mode and the fix: {msg}"
+        );
+    }
+    chmod(&d, 0o755);
+    drop(Spool::open(SpoolConfig::new(&d)).expect("a directory only its owner can write"));
+    // A spool directory privlog creates is private.
+    let created = d.join("created");
+    drop(Spool::open(SpoolConfig::new(&created)).expect("created"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&created).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    if rustix::process::geteuid().is_root() {
+        // Giving a directory to another user needs root (as the tests run in CI).
+        std::os::unix::fs::lchown(&d, Some(65_534), Some(65_534)).expect("chown");
+        let err = Spool::open(SpoolConfig::new(&d)).expect_err("another user's directory");
+        let msg = err.to_string();
+        assert!(msg.contains("belongs to user 65534") && msg.contains("chown"), "{msg}");
+        std::os::unix::fs::lchown(&d, Some(0), Some(0)).expect("chown");
+        drop(Spool::open(SpoolConfig::new(&d)).expect("root's own directory"));
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[cfg(unix)]
+#[test]
+fn links_planted_in_the_spool_directory_are_never_followed() {
+    use std::os::unix::fs::symlink;
+    let d = dir("links");
+    let outside = dir("links-outside");
+    // A file the spool must never write, and a forged segment of valid frames.
+    let precious = outside.join("precious");
+    std::fs::write(&precious, "precious\n").unwrap();
+    let forged_dir = outside.join("forged");
+    std::fs::create_dir(&forged_dir).unwrap();
+    spool_with(&forged_dir, 5);
+    let forged = segment(&forged_dir, 1);
+    let forged_bytes = std::fs::read(&forged).unwrap();
+    symlink(&precious, d.join("acked.tmp")).unwrap();
+    symlink(&forged, segment(&d, 1)).unwrap();
+    let (mut spool, recovery) = Spool::open(SpoolConfig::new(&d)).expect("open");
+    assert_eq!(recovery.records, 0, "a linked segment is not read");
+    let ours: Vec<Record> = (0..3).map(|i| record(&format!("/ours{i}"))).collect();
+    assert_eq!(spool.append(&ours).expect("append"), 3);
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!(read, ["/ours0", "/ours1", "/ours2"]);
+    assert_eq!(damaged, 0);
+    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+    assert_eq!(std::fs::read(&forged).unwrap(), forged_bytes);
+    let acked = std::fs::symlink_metadata(d.join("acked")).unwrap();
+    assert!(acked.is_file());
+    assert_eq!(std::fs::read_to_string(d.join("acked")).unwrap(), "3\n");
+    let _ = std::fs::remove_dir_all(&d);
+    let _ = std::fs::remove_dir_all(&outside);
+}

@@ -25,11 +25,13 @@ pub(super) struct Entry {
 }
 
 impl SpoolDir {
-    /// Creates `dir` when missing (only its owner may write it), opens it
-    /// and takes an exclusive lock on the directory itself.
+    /// Creates `dir` when missing (only its owner may use it), opens it,
+    /// checks that no one but its owner (the user privlog runs as, or root)
+    /// can write it, and takes an exclusive lock on the directory itself.
     pub(super) fn open(dir: &Path) -> Result<SpoolDir, SinkError> {
         create_private_dir(dir).map_err(|e| io_err("cannot create spool directory", dir, e))?;
         let handle = open_dir(dir).map_err(|e| io_err("cannot open spool directory", dir, e))?;
+        check_trusted(&handle, dir)?;
         let handle = try_lock(handle, dir)?;
         Ok(SpoolDir {
             handle,
@@ -120,6 +122,37 @@ fn open_dir(dir: &Path) -> io::Result<File> {
         .truncate(false)
         .write(true)
         .open(dir.join("lock"))
+}
+
+/// Refuses a spool directory someone else could write: files planted there
+/// would be sent to the collector as records, and links there could make
+/// the spool write elsewhere. The rule is the key directory's: owned by the
+/// user privlog runs as or root, not writable by group or others.
+#[cfg(unix)]
+fn check_trusted(handle: &File, dir: &Path) -> Result<(), SinkError> {
+    use crate::ownership::{Untrusted, check_private_dir};
+    let st = rustix::fs::fstat(handle).map_err(|e| io_err("cannot open spool directory", dir, e.into()))?;
+    match check_private_dir(st.st_mode, st.st_uid) {
+        Ok(()) => Ok(()),
+        Err(Untrusted::Writable(mode)) => Err(SinkError::new(format!(
+            "spool directory {} can be written by group or others (mode {mode:04o}), so anyone who can \
+             write there can plant records the spool sends or links it writes through; run `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        ))),
+        Err(Untrusted::Owner(uid)) => Err(SinkError::new(format!(
+            "spool directory {} belongs to user {uid}, neither the user privlog runs as nor root, so that \
+             user can plant records the spool sends or links it writes through; run `chown USER {}` with \
+             the user privlog runs as (or root), or give the spool a directory of that user",
+            dir.display(),
+            dir.display()
+        ))),
+    }
+}
+
+#[cfg(not(unix))]
+fn check_trusted(_handle: &File, _dir: &Path) -> Result<(), SinkError> {
+    Ok(())
 }
 
 /// Takes an exclusive lock on `handle`, which stands for the spool directory `dir`.

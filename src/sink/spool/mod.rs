@@ -69,7 +69,10 @@
 //! directory handle, never by path: a spool whose directory is renamed, or
 //! whose path is switched to another directory while it runs, keeps its
 //! files in the directory it locked, and a segment file is only ever
-//! created new, never opened and truncated. The `lock` file
+//! created new, never opened and truncated. The directory must be private
+//! (the rule of key directories): [`Spool::open`] refuses one that group or
+//! others can write or that another user than the effective user or root
+//! owns, and links in it are never followed. The `lock` file
 //! earlier versions kept in the directory is no longer used on Unix and may
 //! be deleted (elsewhere, where a directory cannot be locked, it still holds
 //! the lock).

@@ -112,8 +112,10 @@ impl Spool {
     ///
     /// # Errors
     /// When a size or the fsync interval is out of range, the directory
-    /// cannot be created or listed, or another spool (in this or another
-    /// process) has it open. Damaged content is never an error.
+    /// cannot be created or listed, group or others can write it or
+    /// another user than the effective user or root owns it, or another
+    /// spool (in this or another process) has it open. Damaged content is
+    /// never an error.
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, Recovery), SinkError> {
         cfg.validate()
             .map_err(|e| SinkError::new(format!("invalid spool setting: {e}")))?;
@@ -694,13 +696,12 @@ impl Spool {
         if done == 0 {
             return persisted;
         }
-        if persisted.is_err() {
-            if let Err(e) = self.dir.remove(ACK_FILE)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                // The stale acknowledgement stays: so do the segments after it.
-                return persisted;
-            }
+        if persisted.is_err()
+            && let Err(e) = self.dir.remove(ACK_FILE)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            // The stale acknowledgement stays: so do the segments after it.
+            return persisted;
         }
         for _ in 0..done {
             if let Some(seg) = self.segments.pop_front() {
