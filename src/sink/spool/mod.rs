@@ -51,6 +51,14 @@
 //!   the sequence numbers allow (a corrupt frame or a missing segment between
 //!   valid records) and as one record for a torn tail. The count reaches the
 //!   ledger as [`DropReason::Corrupt`](crate::sink::DropReason::Corrupt).
+//! - Reading does bounded work whatever the files hold: a frame longer than
+//!   the longest record line ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN))
+//!   or with a sequence number its place in its segment does not allow is
+//!   damage; the search for the next frame after damage checksums at most
+//!   about four times a segment's size, after which the rest of the segment
+//!   counts as damaged; a file larger than the largest segment (64 MiB plus
+//!   one frame) is not read, and a segment named further past the
+//!   acknowledged record than any spool spans is not one of this spool's.
 //! - A segment file deleted while the spool is open is skipped when
 //!   [`Spool::peek`] reaches it, like at open: its records are counted as
 //!   damaged, exactly (from the first sequence number of the segment after

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use super::dir::SpoolDir;
 use super::error::{AppendError, IoFailure, io_err};
-use super::frame::{self, Parse, SEGMENT_MAGIC};
-use super::{Fsync, SpoolConfig};
+use super::frame::{self, Budget, Parse, SEGMENT_MAGIC};
+use super::{Fsync, MAX_BYTES, SEGMENT_BYTES, SpoolConfig};
 use crate::Record;
 use crate::record::write_ndjson;
 use crate::sink::SinkError;
@@ -16,6 +16,17 @@ use crate::sink::fsize::{file_size_limit, limit_error};
 const SEGMENT_SUFFIX: &str = ".spool";
 const ACK_FILE: &str = "acked";
 const ACK_TMP: &str = "acked.tmp";
+
+/// The largest segment file any spool writes: the largest segment size,
+/// plus the one frame that may start a segment near its end. A larger file
+/// is not read (it is damage, or not one of ours).
+const MAX_SEGMENT_FILE: u64 = SEGMENT_BYTES.max + (SEGMENT_MAGIC.len() + frame::MAX_FRAME) as u64;
+
+/// The most sequence numbers the segments of one spool can span: every
+/// record takes at least a frame header, and the spool holds at most the
+/// largest cap of bytes. A segment named further than this past the
+/// acknowledged record is not one of this spool's.
+const MAX_SPAN: u64 = MAX_BYTES.max / frame::HEADER_LEN as u64;
 
 /// What [`Spool::open`] found from an earlier run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +80,9 @@ pub struct Spool {
     cursor: Cursor,
     /// The bytes of the segment being read, loaded from disk on demand.
     cache: Option<(u64, Vec<u8>)>,
+    /// What the search for frames after damage may still checksum in the
+    /// segment (by its first sequence number) being read.
+    resync: (u64, Budget),
     total_bytes: u64,
     unsynced: bool,
     last_sync: Instant,
@@ -136,6 +150,11 @@ impl Spool {
                 // No spool numbers a segment this high: not one of ours.
                 continue;
             }
+            if entry.len > MAX_SEGMENT_FILE {
+                // Far larger than any segment: damage, not read. Its records
+                // are counted by the gap before the next segment.
+                continue;
+            }
             found.push(Segment {
                 first_seq,
                 name: entry.name,
@@ -151,6 +170,9 @@ impl Spool {
             // before the oldest segment.
             None => found.first().map_or(0, |s| s.first_seq.saturating_sub(1)),
         };
+        // A segment named beyond what one spool can span is not one of ours:
+        // its numbers would make later records unreadable.
+        found.retain(|s| s.first_seq <= acked.saturating_add(1).saturating_add(MAX_SPAN));
 
         // Scan every segment for its highest valid sequence number; the last
         // one's trailing bytes that hold no valid frame are a torn write.
@@ -161,7 +183,7 @@ impl Spool {
             let Ok(bytes) = read_all(&dir, &seg.name) else {
                 continue;
             };
-            let (seg_max, trailing) = scan(&bytes);
+            let (seg_max, trailing) = scan(&bytes, seg.first_seq);
             if let Some(m) = seg_max {
                 max_seq = max_seq.max(m);
             }
@@ -186,6 +208,7 @@ impl Spool {
             next_seq: max_seq.saturating_add(1),
             acked,
             cache: None,
+            resync: (0, Budget::for_segment(0)),
             unsynced: false,
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
@@ -554,6 +577,7 @@ impl Spool {
         let mut damaged = 0u64;
         let mut last_seq = self.acked;
         let mut bytes = 0usize;
+        let mut spent = false;
         'segments: loop {
             let Some(idx) = self.segments.iter().position(|s| s.first_seq == cur.segment) else {
                 // The cursor's segment is gone (delivered, or its file went
@@ -591,8 +615,14 @@ impl Spool {
                 }
             }
             let data = self.cache.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
+            if self.resync.0 != cur.segment {
+                let size = data
+                    .len()
+                    .max(usize::try_from(self.cfg.segment_bytes).unwrap_or(usize::MAX));
+                self.resync = (cur.segment, Budget::for_segment(size));
+            }
             while records.len() < max_records && bytes < max_bytes {
-                match frame::parse(data, cur.offset) {
+                match frame::parse(data, cur.offset, cur.segment) {
                     Parse::Frame(f) => {
                         cur.offset = f.end;
                         if f.seq < cur.expected {
@@ -611,21 +641,32 @@ impl Spool {
                     }
                     // Damage (or a cut length) here: read on at the next valid frame,
                     // else at the next segment; at the end of the newest one, wait.
-                    Parse::Invalid | Parse::Short => match frame::resync(data, cur.offset + 1) {
-                        Some(at) => cur.offset = at,
-                        None => match next_segment {
-                            // Segments are read in increasing order, never twice.
-                            Some(next) if next > cur.segment => {
-                                cur.segment = next;
-                                cur.offset = SEGMENT_MAGIC.len();
-                                continue 'segments;
-                            }
-                            _ => break 'segments,
-                        },
-                    },
+                    Parse::Invalid | Parse::Short => {
+                        match frame::resync(data, cur.offset + 1, cur.segment, &mut self.resync.1) {
+                            Some(at) => cur.offset = at,
+                            None => match next_segment {
+                                // Segments are read in increasing order, never twice.
+                                Some(next) if next > cur.segment => {
+                                    cur.segment = next;
+                                    cur.offset = SEGMENT_MAGIC.len();
+                                    continue 'segments;
+                                }
+                                _ => {
+                                    // The rest of the newest segment counts as damaged
+                                    // once the search spent its budget there: later
+                                    // records go to a new segment, where it goes on.
+                                    spent = self.resync.1.is_spent();
+                                    break 'segments;
+                                }
+                            },
+                        }
+                    }
                 }
             }
             break;
+        }
+        if spent && self.segments.back().is_some_and(|s| s.first_seq == cur.segment) {
+            self.seal()?;
         }
         if records.is_empty() && damaged == 0 {
             // Nothing readable: still move past segments that were fully consumed.
@@ -654,7 +695,9 @@ impl Spool {
             };
             let mut f = self.dir.open_read(&seg.name)?;
             f.seek(SeekFrom::Start(data.len() as u64))?;
-            f.read_to_end(&mut data)?;
+            // No segment the spool writes is larger; what lies beyond is not read.
+            f.take(MAX_SEGMENT_FILE.saturating_sub(data.len() as u64))
+                .read_to_end(&mut data)?;
             self.cache = Some((seg.first_seq, data));
         }
         Ok(self.cache.as_ref().map_or(&[][..], |(_, d)| d.as_slice()))
@@ -849,7 +892,8 @@ fn header_if_new(new: bool) -> u64 {
 
 /// The highest valid sequence number in a segment's bytes, and whether bytes
 /// that hold no valid frame follow the last valid one.
-fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
+fn scan(bytes: &[u8], first_seq: u64) -> (Option<u64>, bool) {
+    let mut budget = Budget::for_segment(bytes.len());
     let mut at = if bytes.starts_with(SEGMENT_MAGIC) {
         SEGMENT_MAGIC.len()
     } else {
@@ -857,12 +901,12 @@ fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
     };
     let mut max = None;
     loop {
-        match frame::parse(bytes, at) {
+        match frame::parse(bytes, at, first_seq) {
             Parse::Frame(f) => {
                 max = Some(max.map_or(f.seq, |m: u64| m.max(f.seq)));
                 at = f.end;
             }
-            Parse::Short | Parse::Invalid => match frame::resync(bytes, at + 1) {
+            Parse::Short | Parse::Invalid => match frame::resync(bytes, at + 1, first_seq, &mut budget) {
                 Some(next) => at = next,
                 None => return (max, at < bytes.len()),
             },
@@ -892,7 +936,7 @@ fn read_ack(dir: &SpoolDir) -> Option<u64> {
 /// The bytes of the file `name` in the spool directory.
 fn read_all(dir: &SpoolDir, name: &str) -> io::Result<Vec<u8>> {
     let mut data = Vec::new();
-    dir.open_read(name)?.read_to_end(&mut data)?;
+    dir.open_read(name)?.take(MAX_SEGMENT_FILE).read_to_end(&mut data)?;
     Ok(data)
 }
 
