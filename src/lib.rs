@@ -70,6 +70,8 @@ mod builder;
 pub mod config;
 pub mod limits;
 pub mod middleware;
+#[cfg(unix)]
+mod ownership;
 pub mod pipeline;
 pub mod policy;
 pub mod read;

@@ -413,6 +413,51 @@ fn a_poison_400_batch_goes_to_the_dead_letter_file_once_and_the_rest_is_delivere
 }
 
 #[test]
+fn a_collector_refusing_everything_fills_the_dead_letter_file_only_up_to_its_cap() {
+    let tmp = tempdir("dead-letter-cap");
+    let dead = tmp.join("dead.ndjson");
+    let c = Collector::start();
+    // Every batch is refused, as with wrong credentials.
+    c.state.lock().unwrap().poison = Some("/r/");
+    let mut sink = HttpSink::builder(c.url())
+        .batch(BatchConfig::new().max_records(10).linger(Duration::from_secs(3600)))
+        .retry(fast_retry())
+        .max_in_flight(1)
+        .dead_letter(&dead)
+        .dead_letter_max_bytes(2048)
+        .build()
+        .unwrap();
+    let ledger = attach(&mut sink);
+    let all = records("r", 100);
+    for chunk in all.chunks(10) {
+        sink.write(chunk).unwrap();
+    }
+    drive(&mut sink, &ledger, "all settled", |s| s.dropped_total() == 100);
+    let s = ledger.stats();
+    let bytes = std::fs::metadata(&dead).unwrap().len();
+    assert!(
+        bytes <= 2048,
+        "the dead-letter file stays within its cap: {bytes} bytes"
+    );
+    let kept: Vec<Record> = std::fs::read(&dead)
+        .unwrap()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| privlog::read::parse_line(l).unwrap())
+        .collect();
+    let full = s.dropped_for(DropReason::Other("dead_letter_full"));
+    assert!(full > 0 && !kept.is_empty(), "{s:?}");
+    assert_eq!(
+        s.dropped_for(DropReason::Rejected),
+        kept.len() as u64,
+        "refused and kept"
+    );
+    assert_eq!(kept.len() as u64 + full, 100, "every refused record counted once");
+    assert_eq!(kept, all[..kept.len()], "whole records, the first ones refused");
+    assert_balanced(&s, 100);
+}
+
+#[test]
 fn elasticsearch_bulk_item_failures_are_retried_or_dead_lettered_one_by_one() {
     use privlog::sink::http::Elasticsearch;
     let tmp = tempdir("bulk");

@@ -439,3 +439,113 @@ fn a_second_process_cannot_open_a_spool_whose_lock_file_was_deleted() {
     assert_eq!(damaged, 0);
     assert_eq!(read, holder_records(), "every record of the holder, once, in order");
 }
+
+fn tagged(tag: &str, from: usize, n: usize) -> Vec<Record> {
+    (from..from + n)
+        .map(|i| {
+            let ts = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
+            Record::new(ts, "GET", format!("/{tag}/{i}"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_spool_whose_directory_is_renamed_keeps_writing_there_and_never_touches_the_new_one() {
+    let root = tempdir();
+    let live = root.0.join("spool");
+    let moved = root.0.join("spool.old");
+    let small = |dir: &Path| config(dir).segment_bytes(1024);
+    let (mut first, _) = Spool::open(small(&live)).expect("first opens");
+    // The directory is moved away under the open spool (a deploy switching
+    // paths), and a second spool opens a new directory on the old path.
+    fs::rename(&live, &moved).unwrap();
+    let (mut second, _) = Spool::open(small(&live)).expect("second opens the new directory");
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    // Both number their records alike, so their segment files have the same names.
+    for round in 0..50 {
+        let ra = tagged("a", round * 10, 10);
+        let rb = tagged("b", round * 10, 10);
+        assert_eq!(first.append(&ra).unwrap(), 10);
+        assert_eq!(second.append(&rb).unwrap(), 10);
+        a.extend(ra);
+        b.extend(rb);
+    }
+    assert!(segments(&moved).len() > 10, "the first spool wrote many segments");
+    drop(first);
+    drop(second);
+    for (dir, expected) in [(&moved, a), (&live, b)] {
+        let (mut spool, recovery) = Spool::open(config(dir)).unwrap();
+        assert_eq!(recovery.records, 500, "{}", dir.display());
+        let (read, damaged) = drain(&mut spool);
+        assert_eq!(damaged, 0, "{}", dir.display());
+        assert!(
+            read == expected,
+            "{} holds exactly its own spool's records",
+            dir.display()
+        );
+    }
+}
+
+/// The first sequence number of each segment in `dir`, oldest first.
+fn segment_firsts(dir: &Path) -> Vec<u64> {
+    segments(dir)
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_segment_deleted_while_the_spool_runs_is_counted_and_delivery_goes_on() {
+    let dir = tempdir();
+    let (mut spool, _) = Spool::open(config(&dir.0).segment_bytes(1024)).unwrap();
+    let all = tagged("r", 0, 100);
+    assert_eq!(spool.append(&all).unwrap(), 100);
+    // Deliver the first records, so that the cursor is inside the first segment.
+    let b = spool.peek(3, 1 << 20).unwrap().unwrap();
+    spool.ack(&b).unwrap();
+    let firsts = segment_firsts(&dir.0);
+    assert!(firsts.len() >= 4, "{firsts:?}");
+    // A segment the cursor has not reached yet, and the one being appended to.
+    let (gone, after) = (firsts[1], firsts[2]);
+    fs::remove_file(dir.0.join(format!("{gone:020}.spool"))).unwrap();
+    let newest = *firsts.last().unwrap();
+    fs::remove_file(dir.0.join(format!("{newest:020}.spool"))).unwrap();
+    // Appends after the deletion go on, to a new segment.
+    let later = tagged("r", 100, 20);
+    assert_eq!(spool.append(&later).unwrap(), 20);
+    let (read, damaged) = drain(&mut spool);
+    let lost = (after - gone) + (101 - newest);
+    assert_eq!(damaged, lost, "exactly the records of the deleted segments");
+    let mut expected: Vec<Record> = all[3..].to_vec();
+    expected.retain(|r| {
+        let i: u64 = r.path.rsplit('/').next().unwrap().parse().unwrap();
+        let seq = i + 1;
+        !(gone..after).contains(&seq) && seq < newest
+    });
+    expected.extend(later.iter().cloned());
+    assert_eq!(read.len() as u64 + damaged, 117, "every record read or counted");
+    assert!(
+        read == expected,
+        "every record of the segments left, and the later ones"
+    );
+    assert!(spool.is_empty());
+    // More records still flow.
+    assert_eq!(spool.append(&tagged("r", 200, 5)).unwrap(), 5);
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!((read, damaged), (tagged("r", 200, 5), 0));
+}
+
+#[test]
+fn records_appended_after_the_open_segment_was_deleted_go_to_a_new_one() {
+    let dir = tempdir();
+    let (mut spool, _) = Spool::open(config(&dir.0)).unwrap();
+    assert_eq!(spool.append(&tagged("r", 0, 10)).unwrap(), 10);
+    let open = segments(&dir.0);
+    assert_eq!(open.len(), 1);
+    fs::remove_file(&open[0]).unwrap();
+    let later = tagged("r", 10, 10);
+    assert_eq!(spool.append(&later).unwrap(), 10);
+    let (read, damaged) = drain(&mut spool);
+    assert_eq!(damaged, 10, "the records of the deleted segment");
+    assert!(read == later, "the records appended after it are delivered");
+}

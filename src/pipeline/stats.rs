@@ -85,6 +85,10 @@ pub struct Stats {
 
 impl Stats {
     /// Whether every record is accounted for: in the pipeline and in every sink.
+    ///
+    /// Exact after shutdown and whenever no record is moving; under load a
+    /// snapshot can be off by the records in flight between two counters
+    /// (see [`SinkStats::is_balanced`](crate::sink::SinkStats::is_balanced)).
     pub fn is_balanced(&self) -> bool {
         self.created
             == self.queued

@@ -254,13 +254,8 @@ fn resolve(path: &Path) -> io::Result<(PathBuf, Vec<PathBuf>)> {
     Ok((cur, way))
 }
 
-/// Whether `uid` may own a key or a directory on the way to it: the user
-/// privlog runs as, or root.
 #[cfg(unix)]
-fn trusted_owner(uid: u32) -> bool {
-    let me = rustix::process::geteuid();
-    uid == 0 || uid == me.as_raw()
-}
+use crate::ownership::trusted_owner;
 
 /// Reads a key file, checking the file it opened: a regular file, owned by
 /// the user or root, not readable or writable by group or others.
@@ -305,23 +300,21 @@ fn read_private(shown: &Path, real: &Path) -> Result<zeroize::Zeroizing<String>,
 /// sticky bit: they could add a file), or that another user owns.
 #[cfg(unix)]
 fn check_key_dir(dir: &Path, meta: &fs::Metadata) -> Result<(), KeyRingError> {
+    use crate::ownership::{Untrusted, check_private_dir};
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(KeyRingError::DirPermissions {
+    match check_private_dir(meta.permissions().mode(), meta.uid()) {
+        Ok(()) => Ok(()),
+        Err(Untrusted::Writable(mode)) => Err(KeyRingError::DirPermissions {
             path: dir.to_owned(),
             mode,
             ring: true,
-        });
-    }
-    if !trusted_owner(meta.uid()) {
-        return Err(KeyRingError::Owner {
+        }),
+        Err(Untrusted::Owner(uid)) => Err(KeyRingError::Owner {
             path: dir.to_owned(),
-            uid: meta.uid(),
+            uid,
             dir: true,
-        });
+        }),
     }
-    Ok(())
 }
 
 #[cfg(not(unix))]

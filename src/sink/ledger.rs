@@ -225,6 +225,12 @@ impl SinkStats {
     }
 
     /// Whether `received + recovered = delivered + queued + buffered + spooled + Σ dropped`.
+    ///
+    /// Exact for the statistics after shutdown and whenever no record is
+    /// moving. A snapshot taken under load reads the counters one by one and
+    /// can be off by the records moving between two of them at that instant;
+    /// only a difference that stays while traffic is quiet means a record
+    /// went unaccounted.
     pub fn is_balanced(&self) -> bool {
         self.received + self.recovered
             == self.delivered + self.queued + self.buffered + self.spooled + self.dropped_total()

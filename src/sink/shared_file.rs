@@ -309,6 +309,26 @@ impl Turn<'_> {
         out
     }
 
+    /// [`Turn::append`], stopping before the first line that would take the
+    /// file past `cap` bytes (when there is a cap): then the error is
+    /// [`cap_reached`].
+    fn append_capped(&mut self, buf: &[u8], ends: &[usize], from: usize, to: usize, cap: Option<u64>) -> Appended {
+        let Some(cap) = cap else {
+            return self.append(buf, ends, from, to);
+        };
+        let start = if from == 0 { 0 } else { ends[from - 1] };
+        let room = cap.saturating_sub(self.len);
+        let n = ends[from..to]
+            .iter()
+            .take_while(|&&end| (end - start) as u64 <= room)
+            .count();
+        let mut out = self.append(buf, ends, from, from + n);
+        if out.error.is_none() && n < to - from {
+            out.error = Some(io::Error::other(CapReached(cap)));
+        }
+        out
+    }
+
     fn write_lines(&mut self, buf: &[u8], ends: &[usize], from: usize, to: usize) -> Appended {
         if to == from {
             return Appended {
@@ -408,6 +428,25 @@ impl Drop for Turn<'_> {
 /// gives up.
 const MAX_REOPENS: u32 = 3;
 
+/// The error of a line kept out of a file because it would pass the file's
+/// cap (bytes).
+#[derive(Debug)]
+struct CapReached(u64);
+
+impl std::fmt::Display for CapReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the file reached its cap of {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for CapReached {}
+
+/// Whether `e` says a line was kept out of a file by its cap
+/// ([`LinesFile::append_within`]).
+pub(crate) fn is_cap_reached(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|r| r.is::<CapReached>())
+}
+
 /// A file at a path that whole lines are appended to under the rules above,
 /// opened on the first append and opened anew when the path names another
 /// file. Used for the files a sink keeps beside its records (the HTTP
@@ -444,6 +483,13 @@ impl LinesFile {
     /// the first ones, are in the file at the path, and the error that kept
     /// the others out: [`io::ErrorKind::FileTooLarge`] when the limit did.
     pub(crate) fn append(&mut self, buf: &[u8], ends: &[usize]) -> (usize, Option<io::Error>) {
+        self.append_within(buf, ends, None)
+    }
+
+    /// [`LinesFile::append`], with no line written that would take the file
+    /// past `cap` bytes: the error that keeps the others out is then
+    /// [`is_cap_reached`].
+    pub(crate) fn append_within(&mut self, buf: &[u8], ends: &[usize], cap: Option<u64>) -> (usize, Option<io::Error>) {
         let total = ends.len();
         let mut next = 0;
         let mut reopens = 0;
@@ -457,7 +503,7 @@ impl LinesFile {
             let Some(file) = self.file.as_mut() else { break };
             let step = match file.begin() {
                 Ok(Begin::Ready(mut turn)) => {
-                    let w = turn.append(buf, ends, next, total);
+                    let w = turn.append_capped(buf, ends, next, total, cap);
                     Ok((w, turn.still_linked()))
                 }
                 Ok(Begin::Replaced) => Err(None),
@@ -467,7 +513,7 @@ impl LinesFile {
                 Ok((w, true)) => {
                     next += w.lines;
                     if let Some(e) = w.error {
-                        if e.kind() != io::ErrorKind::FileTooLarge {
+                        if e.kind() != io::ErrorKind::FileTooLarge && !is_cap_reached(&e) {
                             // Opened again, and its end checked, next time.
                             self.file = None;
                         }

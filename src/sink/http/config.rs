@@ -62,6 +62,7 @@ pub struct HttpSinkBuilder {
     pub(crate) gzip: bool,
     pub(crate) spool: Option<SpoolConfig>,
     pub(crate) dead_letter: Option<PathBuf>,
+    pub(crate) dead_letter_max_bytes: u64,
     pub(crate) ca_pem: Option<Vec<u8>>,
 }
 
@@ -81,6 +82,7 @@ impl fmt::Debug for HttpSinkBuilder {
             .field("gzip", &self.gzip)
             .field("spool", &self.spool)
             .field("dead_letter", &self.dead_letter)
+            .field("dead_letter_max_bytes", &self.dead_letter_max_bytes)
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| format!("{} bytes", p.len())))
             .finish()
     }
@@ -102,6 +104,7 @@ impl HttpSinkBuilder {
             gzip: false,
             spool: None,
             dead_letter: None,
+            dead_letter_max_bytes: 256 * 1024 * 1024,
             ca_pem: None,
         }
     }
@@ -247,6 +250,16 @@ impl HttpSinkBuilder {
         self
     }
 
+    /// The size the dead-letter file may reach: refused records that would
+    /// take it past are dropped as `dead_letter_full` (and a warning says
+    /// so) until the file is moved away or emptied; a collector refusing
+    /// everything (bad credentials) cannot fill the disk. Defaults to
+    /// 256 MiB; 1 KiB to 1 TiB.
+    pub fn dead_letter_max_bytes(mut self, bytes: u64) -> Self {
+        self.dead_letter_max_bytes = bytes;
+        self
+    }
+
     /// Trusts only these PEM root certificates for `https://` (a private CA).
     /// Defaults to the Mozilla root set.
     pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -287,6 +300,7 @@ impl HttpSinkBuilder {
         if let Some(spool) = &self.spool {
             spool.validate().map_err(range)?;
         }
+        DEAD_LETTER_MAX_BYTES.check(self.dead_letter_max_bytes).map_err(range)?;
         if let Some(pem) = &self.ca_pem {
             parse_ca_pem(pem).map_err(|e| Refused::new("ca_file", e.to_string()))?;
         }
@@ -301,6 +315,9 @@ pub(crate) const TIMEOUT: DurationLimit =
 pub(crate) const MAX_IN_FLIGHT: Limit = Limit::count("max_in_flight", 1, 64);
 /// `max_buffered_records`: records held in memory.
 pub(crate) const MAX_BUFFERED_RECORDS: Limit = Limit::count("max_buffered_records", 1, 262_144);
+
+/// `dead_letter_max_bytes`: the size the dead-letter file may reach.
+pub(crate) const DEAD_LETTER_MAX_BYTES: Limit = Limit::bytes("dead_letter_max_bytes", 1 << 10, 1 << 40);
 
 /// A setting the HTTP sink refuses: the setting as a configuration file names
 /// it, and why.
@@ -636,6 +653,12 @@ mod tests {
         assert!(b().max_in_flight(64).check().is_ok());
         assert_eq!(refused(b().max_in_flight(65)).field, "max_in_flight");
         assert_eq!(refused(b().max_in_flight(0)).field, "max_in_flight");
+        assert!(b().dead_letter_max_bytes(1 << 10).check().is_ok());
+        assert_eq!(refused(b().dead_letter_max_bytes(1000)).field, "dead_letter_max_bytes");
+        assert_eq!(
+            refused(b().dead_letter_max_bytes((1 << 40) + 1)).field,
+            "dead_letter_max_bytes"
+        );
         assert_eq!(refused(b().max_buffered_records(262_145)).field, "max_buffered_records");
         assert_eq!(refused(b().timeout(Duration::ZERO)).field, "timeout");
         assert_eq!(

@@ -5,19 +5,25 @@ use std::path::PathBuf;
 
 use crate::Record;
 use crate::record::write_ndjson;
-use crate::sink::SinkError;
-use crate::sink::fsize::RAISE_LIMIT;
-use crate::sink::shared_file::LinesFile;
+use crate::sink::fsize::{FILE_SIZE_LIMIT, RAISE_LIMIT};
+use crate::sink::shared_file::{LinesFile, is_cap_reached};
+use crate::sink::{DropReason, SinkError};
+
+/// Refused records dropped because the dead-letter file reached
+/// `dead_letter_max_bytes`.
+pub(crate) const DEAD_LETTER_FULL: DropReason = DropReason::Other("dead_letter_full");
 
 /// An append-only NDJSON file of refused records (the same sanitized records,
 /// in the canonical form, readable by `privlog` and any NDJSON tool).
 ///
 /// Records are appended as whole lines under the shared lock the file sinks
 /// take (so `privlog subject erase` can rewrite the file while the sink
-/// runs), never past the process's file-size limit.
+/// runs), never past the process's file-size limit nor past its own cap.
 #[derive(Debug, Default)]
 pub(crate) struct DeadLetter {
     file: Option<LinesFile>,
+    /// The size the file may reach.
+    max_bytes: u64,
     buf: Vec<u8>,
     ends: Vec<usize>,
 }
@@ -33,17 +39,20 @@ pub(crate) enum Kept {
     Part {
         /// Records written whole.
         lines: usize,
-        /// Whether the file-size limit kept the others out.
-        limit: bool,
+        /// Why the others were kept out, when the file's bounds did it (the
+        /// file-size limit, the file's cap): they count as that reason;
+        /// `None`: an I/O error, they count as refused.
+        kept_out: Option<DropReason>,
         /// What kept them out, with the file and the fix.
         error: SinkError,
     },
 }
 
 impl DeadLetter {
-    pub(crate) fn new(path: Option<PathBuf>) -> Self {
+    pub(crate) fn new(path: Option<PathBuf>, max_bytes: u64) -> Self {
         DeadLetter {
             file: path.map(LinesFile::new),
+            max_bytes,
             buf: Vec::new(),
             ends: Vec::new(),
         }
@@ -60,14 +69,14 @@ impl DeadLetter {
             write_ndjson(r, &mut self.buf);
             self.ends.push(self.buf.len());
         }
-        let (lines, error) = file.append(&self.buf, &self.ends);
+        let (lines, error) = file.append_within(&self.buf, &self.ends, Some(self.max_bytes));
         let Some(error) = error else {
             return match file.sync() {
                 Ok(()) => Kept::All,
                 // The lines are in the file; only their durability is in doubt.
                 Err(e) => Kept::Part {
                     lines,
-                    limit: false,
+                    kept_out: None,
                     error: SinkError::with_source(
                         format!(
                             "cannot fsync the dead-letter file {} (check the disk)",
@@ -91,7 +100,21 @@ impl DeadLetter {
             );
             return Kept::Part {
                 lines,
-                limit: true,
+                kept_out: Some(FILE_SIZE_LIMIT),
+                error,
+            };
+        }
+        if is_cap_reached(&error) {
+            let error = SinkError::new(format!(
+                "cannot write {lost} refused records to the dead-letter file {path}: it reached \
+                 dead_letter_max_bytes ({} bytes), so they are dropped (dead_letter_full); fix what the \
+                 collector refuses (credentials, schema), send the file again and move it away (privlog \
+                 starts a new one at the path), or raise dead_letter_max_bytes",
+                self.max_bytes
+            ));
+            return Kept::Part {
+                lines,
+                kept_out: Some(DEAD_LETTER_FULL),
                 error,
             };
         }
@@ -104,7 +127,7 @@ impl DeadLetter {
         );
         Kept::Part {
             lines,
-            limit: false,
+            kept_out: None,
             error,
         }
     }

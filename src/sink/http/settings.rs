@@ -66,7 +66,8 @@ impl EncodingName {
 /// (durations like `"500ms"`, `"10s"`), `max_in_flight`,
 /// `max_buffered_records`, `batch_max_records`, `batch_max_bytes`,
 /// `spool_max_bytes`, `spool_segment_bytes`, `spool_fsync` (`"always"`,
-/// `"never"` or a duration), `service_name` (Loki, OTLP), `ca_file`.
+/// `"never"` or a duration), `dead_letter_max_bytes`, `service_name` (Loki,
+/// OTLP), `ca_file`.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -114,6 +115,8 @@ pub struct HttpSinkSettings {
     pub spool_fsync: Option<String>,
     /// The dead-letter file.
     pub dead_letter: Option<PathBuf>,
+    /// The size the dead-letter file may reach.
+    pub dead_letter_max_bytes: Option<u64>,
     /// PEM file of the CA to trust for `https://`.
     pub ca_file: Option<PathBuf>,
 }
@@ -274,6 +277,9 @@ impl HttpSinkSettings {
         if let Some(p) = &self.dead_letter {
             b = b.dead_letter(p);
         }
+        if let Some(n) = self.dead_letter_max_bytes {
+            b = b.dead_letter_max_bytes(n);
+        }
         if let Some(pem) = ca_pem {
             b = b.ca_pem(pem);
         }
@@ -355,6 +361,7 @@ mod tests {
             retry_max = "1m"
             spool_dir = "{}"
             spool_fsync = "always"
+            dead_letter_max_bytes = 4096
             "#,
             dir.display()
         ));

@@ -10,7 +10,6 @@ use super::dead_letter::{DeadLetter, Kept};
 use super::encoder::Encoder;
 use super::retry::{Backoff, Class, RetryPolicy, classify};
 use crate::Record;
-use crate::sink::fsize::FILE_SIZE_LIMIT;
 use crate::sink::spool::{Recovery, Spool, SpoolBatch};
 use crate::sink::{Accounting, DropReason, Held, Ledger, Sink, SinkError};
 
@@ -124,7 +123,7 @@ impl HttpSink {
             recovery,
             spool_in_flight: false,
             client,
-            dead_letter: DeadLetter::new(b.dead_letter),
+            dead_letter: DeadLetter::new(b.dead_letter, b.dead_letter_max_bytes),
             last_warn: None,
             warnings_suppressed: 0,
         })
@@ -434,12 +433,14 @@ impl HttpSink {
                     let detail = format!("{n} records, status {status}: {}", snippet(body));
                     self.warn("refused records dropped (no dead-letter file configured)", &detail);
                 }
-                Kept::Part { lines, limit, error } => {
-                    // What the file-size limit kept out of the dead-letter
-                    // file counts as such; the rest as refused.
-                    let out = if limit { n - lines as u64 } else { 0 };
+                Kept::Part { lines, kept_out, error } => {
+                    // What the file-size limit or the file's cap kept out of
+                    // the dead-letter file counts as such; the rest as refused.
+                    let out = if kept_out.is_some() { n - lines as u64 } else { 0 };
                     self.ledger.drop_held(held, DropReason::Rejected, n - out);
-                    self.ledger.drop_held(held, FILE_SIZE_LIMIT, out);
+                    if let Some(reason) = kept_out {
+                        self.ledger.drop_held(held, reason, out);
+                    }
                     self.warn("refused records dropped", &error.to_string());
                 }
             }

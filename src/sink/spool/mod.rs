@@ -51,6 +51,19 @@
 //!   the sequence numbers allow (a corrupt frame or a missing segment between
 //!   valid records) and as one record for a torn tail. The count reaches the
 //!   ledger as [`DropReason::Corrupt`](crate::sink::DropReason::Corrupt).
+//! - Reading does bounded work whatever the files hold: a frame longer than
+//!   the longest record line ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN))
+//!   or with a sequence number its place in its segment does not allow is
+//!   damage; the search for the next frame after damage checksums at most
+//!   about four times a segment's size, after which the rest of the segment
+//!   counts as damaged; a file larger than the largest segment (64 MiB plus
+//!   one frame) is not read, and a segment named further past the
+//!   acknowledged record than any spool spans is not one of this spool's.
+//! - A segment file deleted while the spool is open is skipped when
+//!   [`Spool::peek`] reaches it, like at open: its records are counted as
+//!   damaged, exactly (from the first sequence number of the segment after
+//!   it), and reading goes on. When it was the segment being appended to,
+//!   the next append starts a new one.
 //! - Records are delivered at least once: a record whose delivery succeeded
 //!   but whose acknowledgement was not yet persisted when the process died is
 //!   delivered again after the restart.
@@ -59,11 +72,20 @@
 //!
 //! One spool at a time may use a directory: [`Spool::open`] takes an
 //! exclusive `flock` on the directory itself (so it must be on a local file
-//! system), which no deletion of a file inside can release. The `lock` file
+//! system), which no deletion of a file inside can release. Every file of the
+//! spool is created, read, renamed and deleted relative to that locked
+//! directory handle, never by path: a spool whose directory is renamed, or
+//! whose path is switched to another directory while it runs, keeps its
+//! files in the directory it locked, and a segment file is only ever
+//! created new, never opened and truncated. The directory must be private
+//! (the rule of key directories): [`Spool::open`] refuses one that group or
+//! others can write or that another user than the effective user or root
+//! owns, and links in it are never followed. The `lock` file
 //! earlier versions kept in the directory is no longer used on Unix and may
 //! be deleted (elsewhere, where a directory cannot be locked, it still holds
 //! the lock).
 
+mod dir;
 mod error;
 mod frame;
 #[allow(clippy::module_inception)]

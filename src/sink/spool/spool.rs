@@ -1,20 +1,32 @@
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
+use super::dir::SpoolDir;
 use super::error::{AppendError, IoFailure, io_err};
-use super::frame::{self, Parse, SEGMENT_MAGIC};
-use super::{Fsync, SpoolConfig};
+use super::frame::{self, Budget, Parse, SEGMENT_MAGIC};
+use super::{Fsync, MAX_BYTES, SEGMENT_BYTES, SpoolConfig};
 use crate::Record;
 use crate::record::write_ndjson;
 use crate::sink::SinkError;
 use crate::sink::fsize::{file_size_limit, limit_error};
 
-const SEGMENT_EXT: &str = "spool";
+const SEGMENT_SUFFIX: &str = ".spool";
 const ACK_FILE: &str = "acked";
 const ACK_TMP: &str = "acked.tmp";
+
+/// The largest segment file any spool writes: the largest segment size,
+/// plus the one frame that may start a segment near its end. A larger file
+/// is not read (it is damage, or not one of ours).
+const MAX_SEGMENT_FILE: u64 = SEGMENT_BYTES.max + (SEGMENT_MAGIC.len() + frame::MAX_FRAME) as u64;
+
+/// The most sequence numbers the segments of one spool can span: every
+/// record takes at least a frame header, and the spool holds at most the
+/// largest cap of bytes. A segment named further than this past the
+/// acknowledged record is not one of this spool's.
+const MAX_SPAN: u64 = MAX_BYTES.max / frame::HEADER_LEN as u64;
 
 /// What [`Spool::open`] found from an earlier run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,7 +63,8 @@ struct Cursor {
 #[derive(Debug)]
 struct Segment {
     first_seq: u64,
-    path: PathBuf,
+    /// The file's name in the spool directory.
+    name: String,
     bytes: u64,
 }
 
@@ -67,6 +80,9 @@ pub struct Spool {
     cursor: Cursor,
     /// The bytes of the segment being read, loaded from disk on demand.
     cache: Option<(u64, Vec<u8>)>,
+    /// What the search for frames after damage may still checksum in the
+    /// segment (by its first sequence number) being read.
+    resync: (u64, Budget),
     total_bytes: u64,
     unsynced: bool,
     last_sync: Instant,
@@ -76,7 +92,9 @@ pub struct Spool {
     /// is written past it.
     limit: Option<u64>,
     /// The spool directory, opened and locked: one spool per directory.
-    _lock: File,
+    /// Every file is created, read, renamed and deleted through it, so the
+    /// spool stays in the directory it locked wherever it is moved.
+    dir: SpoolDir,
     /// Failures a test makes happen.
     #[cfg(test)]
     pub(crate) faults: Faults,
@@ -108,24 +126,22 @@ impl Spool {
     ///
     /// # Errors
     /// When a size or the fsync interval is out of range, the directory
-    /// cannot be created or listed, or another spool (in this or another
-    /// process) has it open. Damaged content is never an error.
+    /// cannot be created or listed, group or others can write it or
+    /// another user than the effective user or root owns it, or another
+    /// spool (in this or another process) has it open. Damaged content is
+    /// never an error.
     pub fn open(cfg: SpoolConfig) -> Result<(Spool, Recovery), SinkError> {
         cfg.validate()
             .map_err(|e| SinkError::new(format!("invalid spool setting: {e}")))?;
-        let dir = cfg.dir.clone();
-        fs::create_dir_all(&dir).map_err(|e| io_err("cannot create spool directory", &dir, e))?;
-        let lock = lock_dir(&dir)?;
+        let dir = SpoolDir::open(&cfg.dir)?;
         let mut found = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(|e| io_err("cannot list spool directory", &dir, e))? {
-            let entry = entry.map_err(|e| io_err("cannot list spool directory", &dir, e))?;
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_EXT) {
-                continue;
-            }
-            let Some(first_seq) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
+        let entries = dir
+            .list()
+            .map_err(|e| io_err("cannot list spool directory", dir.path(), e))?;
+        for entry in entries {
+            let Some(first_seq) = entry
+                .name
+                .strip_suffix(SEGMENT_SUFFIX)
                 .and_then(|s| s.parse::<u64>().ok())
             else {
                 continue;
@@ -134,18 +150,29 @@ impl Spool {
                 // No spool numbers a segment this high: not one of ours.
                 continue;
             }
-            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            found.push(Segment { first_seq, path, bytes });
+            if entry.len > MAX_SEGMENT_FILE {
+                // Far larger than any segment: damage, not read. Its records
+                // are counted by the gap before the next segment.
+                continue;
+            }
+            found.push(Segment {
+                first_seq,
+                name: entry.name,
+                bytes: entry.len,
+            });
         }
         found.sort_by_key(|s| s.first_seq);
         // An acknowledgement beyond any possible sequence number is damage.
-        let ack_from_file = read_ack(&dir.join(ACK_FILE)).filter(|a| *a <= frame::MAX_SEQ);
+        let ack_from_file = read_ack(&dir).filter(|a| *a <= frame::MAX_SEQ);
         let acked = match ack_from_file {
             Some(a) => a,
             // Without the acknowledgement file nothing is known to be lost
             // before the oldest segment.
             None => found.first().map_or(0, |s| s.first_seq.saturating_sub(1)),
         };
+        // A segment named beyond what one spool can span is not one of ours:
+        // its numbers would make later records unreadable.
+        found.retain(|s| s.first_seq <= acked.saturating_add(1).saturating_add(MAX_SPAN));
 
         // Scan every segment for its highest valid sequence number; the last
         // one's trailing bytes that hold no valid frame are a torn write.
@@ -153,10 +180,10 @@ impl Spool {
         let mut torn = 0;
         let last = found.len().saturating_sub(1);
         for (i, seg) in found.iter().enumerate() {
-            let Ok(bytes) = fs::read(&seg.path) else {
+            let Ok(bytes) = read_all(&dir, &seg.name) else {
                 continue;
             };
-            let (seg_max, trailing) = scan(&bytes);
+            let (seg_max, trailing) = scan(&bytes, seg.first_seq);
             if let Some(m) = seg_max {
                 max_seq = max_seq.max(m);
             }
@@ -181,11 +208,12 @@ impl Spool {
             next_seq: max_seq.saturating_add(1),
             acked,
             cache: None,
+            resync: (0, Budget::for_segment(0)),
             unsynced: false,
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
             limit: file_size_limit(),
-            _lock: lock,
+            dir,
             #[cfg(test)]
             faults: Faults::default(),
             cfg,
@@ -344,6 +372,11 @@ impl Spool {
     /// Writes the frames in `buf` at the end of the open segment (opening a
     /// new one if none is): all of them, or on failure none.
     fn write_frames(&mut self) -> Result<(), IoFailure> {
+        if self.writer.as_ref().is_some_and(deleted) {
+            // Its file was deleted: what is written to it would be lost.
+            // Reading counts the records it held; these go to a new segment.
+            self.forget_segment(self.segments.len().saturating_sub(1));
+        }
         if self.writer.is_none() {
             self.new_segment()?;
         }
@@ -368,7 +401,11 @@ impl Spool {
                 // skips: the next append starts a new segment.
                 self.writer = None;
             }
-            return Err(IoFailure::new("cannot append to spool segment", &seg.path, e));
+            return Err(IoFailure::new(
+                "cannot append to spool segment",
+                &self.dir.shown(&seg.name),
+                e,
+            ));
         }
         seg.bytes += self.buf.len() as u64;
         self.total_bytes += self.buf.len() as u64;
@@ -385,21 +422,16 @@ impl Spool {
             self.segments.pop_back();
             self.cache = None;
         }
-        let path = self.cfg.dir.join(format!("{:020}.{SEGMENT_EXT}", self.next_seq));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| IoFailure::new("cannot create spool segment", &path, e))?;
+        let name = segment_name(self.next_seq);
+        let mut file = self.create_segment(&name)?;
         #[cfg(test)]
         killed_past_test_limit(self.faults.limit, 0, SEGMENT_MAGIC.len());
         if let Err(e) = put(&mut file, SEGMENT_MAGIC, 0, self.room_on_disk()) {
-            let _ = fs::remove_file(&path);
-            return Err(IoFailure::new("cannot write spool segment", &path, e));
+            let _ = self.dir.remove(&name);
+            return Err(IoFailure::new("cannot write spool segment", &self.dir.shown(&name), e));
         }
         if self.cfg.fsync == Fsync::Always {
-            sync_dir(&self.cfg.dir);
+            self.dir.sync();
         }
         let bytes = SEGMENT_MAGIC.len() as u64;
         self.total_bytes += bytes;
@@ -409,11 +441,30 @@ impl Spool {
         }
         self.segments.push_back(Segment {
             first_seq: self.next_seq,
-            path,
+            name,
             bytes,
         });
         self.writer = Some(file);
         Ok(())
+    }
+
+    /// Creates the new segment file `name`, never opening an existing file.
+    ///
+    /// A file of that name in the spool's own (locked) directory is a
+    /// leftover no valid record of this spool reaches (a segment started by
+    /// a crashed run, or damage): every record in the directory has a
+    /// sequence number below the one it is named after. It is removed, never
+    /// written into.
+    fn create_segment(&self, name: &str) -> Result<File, IoFailure> {
+        let failed = |e| IoFailure::new("cannot create spool segment", &self.dir.shown(name), e);
+        match self.dir.create_new(name) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.dir.remove(name).map_err(failed)?;
+                self.dir.create_new(name).map_err(failed)
+            }
+            Err(e) => Err(failed(e)),
+        }
     }
 
     /// Stops appending to the current segment; the next append starts a new one.
@@ -495,7 +546,7 @@ impl Spool {
 
     #[cfg(test)]
     fn room_on_disk(&self) -> Option<u64> {
-        let ack = fs::metadata(self.cfg.dir.join(ACK_FILE)).map_or(0, |m| m.len());
+        let ack = self.dir.len(ACK_FILE).unwrap_or(0);
         self.faults
             .disk
             .map(|d| d.saturating_sub(self.total_bytes).saturating_sub(ack))
@@ -518,17 +569,29 @@ impl Spool {
     /// next `peek` returns the same records.
     ///
     /// # Errors
-    /// An I/O error reading a segment.
+    /// An I/O error reading a segment (a missing segment is not one: it is
+    /// skipped and its records counted in [`SpoolBatch::damaged`]).
     pub fn peek(&mut self, max_records: usize, max_bytes: usize) -> Result<Option<SpoolBatch>, SinkError> {
         let mut cur = self.cursor;
         let mut records = Vec::new();
         let mut damaged = 0u64;
         let mut last_seq = self.acked;
         let mut bytes = 0usize;
+        let mut spent = false;
         'segments: loop {
             let Some(idx) = self.segments.iter().position(|s| s.first_seq == cur.segment) else {
-                // The cursor's segment is gone: move to the next one, if any.
-                match self.segments.iter().find(|s| s.first_seq > cur.segment) {
+                // The cursor's segment is gone (delivered, or its file went
+                // missing): move to the next one, if any. Records before it
+                // that are in no segment are lost: counted exactly, from the
+                // next segment's first sequence number (or the next one to
+                // be appended).
+                let next = self.segments.iter().find(|s| s.first_seq > cur.segment);
+                let resume = next.map_or(self.next_seq, |s| s.first_seq);
+                if resume > cur.expected {
+                    damaged += resume - cur.expected;
+                    cur.expected = resume;
+                }
+                match next {
                     Some(s) => {
                         cur.segment = s.first_seq;
                         cur.offset = SEGMENT_MAGIC.len();
@@ -538,9 +601,28 @@ impl Spool {
                 }
             };
             let next_segment = self.segments.get(idx + 1).map(|s| s.first_seq);
-            let data = self.load(idx)?;
+            match self.load(idx) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    // Deleted while the spool runs: skip it as at open; its
+                    // records are counted on the next round of the loop.
+                    self.forget_segment(idx);
+                    continue;
+                }
+                Err(e) => {
+                    let path = self.dir.shown(&self.segments[idx].name);
+                    return Err(io_err("cannot read spool segment", &path, e));
+                }
+            }
+            let data = self.cache.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
+            if self.resync.0 != cur.segment {
+                let size = data
+                    .len()
+                    .max(usize::try_from(self.cfg.segment_bytes).unwrap_or(usize::MAX));
+                self.resync = (cur.segment, Budget::for_segment(size));
+            }
             while records.len() < max_records && bytes < max_bytes {
-                match frame::parse(data, cur.offset) {
+                match frame::parse(data, cur.offset, cur.segment) {
                     Parse::Frame(f) => {
                         cur.offset = f.end;
                         if f.seq < cur.expected {
@@ -559,21 +641,32 @@ impl Spool {
                     }
                     // Damage (or a cut length) here: read on at the next valid frame,
                     // else at the next segment; at the end of the newest one, wait.
-                    Parse::Invalid | Parse::Short => match frame::resync(data, cur.offset + 1) {
-                        Some(at) => cur.offset = at,
-                        None => match next_segment {
-                            // Segments are read in increasing order, never twice.
-                            Some(next) if next > cur.segment => {
-                                cur.segment = next;
-                                cur.offset = SEGMENT_MAGIC.len();
-                                continue 'segments;
-                            }
-                            _ => break 'segments,
-                        },
-                    },
+                    Parse::Invalid | Parse::Short => {
+                        match frame::resync(data, cur.offset + 1, cur.segment, &mut self.resync.1) {
+                            Some(at) => cur.offset = at,
+                            None => match next_segment {
+                                // Segments are read in increasing order, never twice.
+                                Some(next) if next > cur.segment => {
+                                    cur.segment = next;
+                                    cur.offset = SEGMENT_MAGIC.len();
+                                    continue 'segments;
+                                }
+                                _ => {
+                                    // The rest of the newest segment counts as damaged
+                                    // once the search spent its budget there: later
+                                    // records go to a new segment, where it goes on.
+                                    spent = self.resync.1.is_spent();
+                                    break 'segments;
+                                }
+                            },
+                        }
+                    }
                 }
             }
             break;
+        }
+        if spent && self.segments.back().is_some_and(|s| s.first_seq == cur.segment) {
+            self.seal()?;
         }
         if records.is_empty() && damaged == 0 {
             // Nothing readable: still move past segments that were fully consumed.
@@ -589,7 +682,7 @@ impl Spool {
     }
 
     /// The bytes of segment `idx`, reloading when the file grew.
-    fn load(&mut self, idx: usize) -> Result<&[u8], SinkError> {
+    fn load(&mut self, idx: usize) -> io::Result<&[u8]> {
         let seg = &self.segments[idx];
         let fresh = match &self.cache {
             Some((first, data)) => *first != seg.first_seq || (data.len() as u64) < seg.bytes,
@@ -600,14 +693,30 @@ impl Spool {
                 Some((first, data)) if first == seg.first_seq => data,
                 _ => Vec::new(),
             };
-            let mut f = File::open(&seg.path).map_err(|e| io_err("cannot read spool segment", &seg.path, e))?;
-            f.seek(SeekFrom::Start(data.len() as u64))
-                .map_err(|e| io_err("cannot read spool segment", &seg.path, e))?;
-            f.read_to_end(&mut data)
-                .map_err(|e| io_err("cannot read spool segment", &seg.path, e))?;
+            let mut f = self.dir.open_read(&seg.name)?;
+            f.seek(SeekFrom::Start(data.len() as u64))?;
+            // No segment the spool writes is larger; what lies beyond is not read.
+            f.take(MAX_SEGMENT_FILE.saturating_sub(data.len() as u64))
+                .read_to_end(&mut data)?;
             self.cache = Some((seg.first_seq, data));
         }
         Ok(self.cache.as_ref().map_or(&[][..], |(_, d)| d.as_slice()))
+    }
+
+    /// Drops segment `idx`, whose file is gone, from the spool's index. When
+    /// it is the one appended to, the next append starts a new segment (a
+    /// write to the open handle would go to the deleted file).
+    fn forget_segment(&mut self, idx: usize) {
+        let last = idx + 1 == self.segments.len();
+        if let Some(seg) = self.segments.remove(idx) {
+            self.total_bytes = self.total_bytes.saturating_sub(seg.bytes);
+            if matches!(&self.cache, Some((first, _)) if *first == seg.first_seq) {
+                self.cache = None;
+            }
+        }
+        if last {
+            self.writer = None;
+        }
     }
 
     /// Marks `batch` delivered: persists the acknowledgement and deletes
@@ -630,14 +739,12 @@ impl Spool {
         if done == 0 {
             return persisted;
         }
-        if persisted.is_err() {
-            let ack = self.cfg.dir.join(ACK_FILE);
-            if let Err(e) = fs::remove_file(&ack)
-                && e.kind() != io::ErrorKind::NotFound
-            {
-                // The stale acknowledgement stays: so do the segments after it.
-                return persisted;
-            }
+        if persisted.is_err()
+            && let Err(e) = self.dir.remove(ACK_FILE)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            // The stale acknowledgement stays: so do the segments after it.
+            return persisted;
         }
         for _ in 0..done {
             if let Some(seg) = self.segments.pop_front() {
@@ -653,10 +760,14 @@ impl Spool {
                     self.cache = None;
                 }
                 self.total_bytes = self.total_bytes.saturating_sub(seg.bytes);
-                if let Err(e) = fs::remove_file(&seg.path)
+                if let Err(e) = self.dir.remove(&seg.name)
                     && e.kind() != io::ErrorKind::NotFound
                 {
-                    return Err(io_err("cannot delete delivered spool segment", &seg.path, e));
+                    return Err(io_err(
+                        "cannot delete delivered spool segment",
+                        &self.dir.shown(&seg.name),
+                        e,
+                    ));
                 }
             }
         }
@@ -680,8 +791,8 @@ impl Spool {
     }
 
     fn write_ack(&mut self) -> Result<(), SinkError> {
-        let tmp = self.cfg.dir.join(ACK_TMP);
-        let dst = self.cfg.dir.join(ACK_FILE);
+        let tmp = self.dir.shown(ACK_TMP);
+        let dst = self.dir.shown(ACK_FILE);
         let text = format!("{}\n", self.acked);
         let room = self.room_on_disk();
         if self.limit.is_some_and(|l| text.len() as u64 > l) {
@@ -692,7 +803,7 @@ impl Spool {
         }
         #[cfg(test)]
         killed_past_test_limit(self.faults.limit, 0, text.len());
-        let written = File::create(&tmp).and_then(|mut f| {
+        let written = self.create_ack_tmp().and_then(|mut f| {
             put(&mut f, text.as_bytes(), 0, room)?;
             if self.cfg.fsync == Fsync::Always {
                 f.sync_data()?;
@@ -701,11 +812,26 @@ impl Spool {
         });
         if let Err(e) = written {
             // What was written of it takes space a full disk lacks.
-            let _ = fs::remove_file(&tmp);
+            let _ = self.dir.remove(ACK_TMP);
             return Err(io_err("cannot write spool acknowledgement", &tmp, e));
         }
-        fs::rename(&tmp, &dst).map_err(|e| io_err("cannot write spool acknowledgement", &dst, e))?;
+        self.dir
+            .rename(ACK_TMP, ACK_FILE)
+            .map_err(|e| io_err("cannot write spool acknowledgement", &dst, e))?;
         Ok(())
+    }
+
+    /// Creates the acknowledgement's temporary file anew: whatever is left
+    /// under its name (a file from a crashed run, a link) is removed, never
+    /// opened or followed.
+    fn create_ack_tmp(&self) -> io::Result<File> {
+        match self.dir.create_new(ACK_TMP) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                self.dir.remove(ACK_TMP)?;
+                self.dir.create_new(ACK_TMP)
+            }
+            other => other,
+        }
     }
 }
 
@@ -760,54 +886,14 @@ fn killed_past_test_limit(limit: Option<u64>, at: u64, len: usize) {
     }
 }
 
-/// Opens `dir` and takes an exclusive lock on the directory itself, so that
-/// no file a clean-up job may delete carries the lock.
-#[cfg(unix)]
-fn lock_dir(dir: &Path) -> Result<File, SinkError> {
-    let handle = File::open(dir).map_err(|e| io_err("cannot open spool directory", dir, e))?;
-    try_lock(handle, dir)
-}
-
-/// Where a directory cannot be opened as a file, the lock is taken on the
-/// file `lock` in it.
-#[cfg(not(unix))]
-fn lock_dir(dir: &Path) -> Result<File, SinkError> {
-    let path = dir.join("lock");
-    let handle = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_err("cannot open spool lock file", &path, e))?;
-    try_lock(handle, dir)
-}
-
-/// Takes an exclusive lock on `handle`, which stands for the spool directory `dir`.
-fn try_lock(handle: File, dir: &Path) -> Result<File, SinkError> {
-    match handle.try_lock() {
-        Ok(()) => Ok(handle),
-        Err(fs::TryLockError::WouldBlock) => Err(SinkError::new(format!(
-            "spool directory {} is in use by another spool (this or another process holds its lock); \
-             give each process and each sink its own spool directory",
-            dir.display()
-        ))),
-        Err(fs::TryLockError::Error(e)) => Err(SinkError::with_source(
-            format!(
-                "cannot lock spool directory {} (put the spool on a local file system that supports flock)",
-                dir.display()
-            ),
-            e,
-        )),
-    }
-}
-
 fn header_if_new(new: bool) -> u64 {
     if new { SEGMENT_MAGIC.len() as u64 } else { 0 }
 }
 
 /// The highest valid sequence number in a segment's bytes, and whether bytes
 /// that hold no valid frame follow the last valid one.
-fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
+fn scan(bytes: &[u8], first_seq: u64) -> (Option<u64>, bool) {
+    let mut budget = Budget::for_segment(bytes.len());
     let mut at = if bytes.starts_with(SEGMENT_MAGIC) {
         SEGMENT_MAGIC.len()
     } else {
@@ -815,12 +901,12 @@ fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
     };
     let mut max = None;
     loop {
-        match frame::parse(bytes, at) {
+        match frame::parse(bytes, at, first_seq) {
             Parse::Frame(f) => {
                 max = Some(max.map_or(f.seq, |m: u64| m.max(f.seq)));
                 at = f.end;
             }
-            Parse::Short | Parse::Invalid => match frame::resync(bytes, at + 1) {
+            Parse::Short | Parse::Invalid => match frame::resync(bytes, at + 1, first_seq, &mut budget) {
                 Some(next) => at = next,
                 None => return (max, at < bytes.len()),
             },
@@ -828,24 +914,41 @@ fn scan(bytes: &[u8]) -> (Option<u64>, bool) {
     }
 }
 
-fn read_ack(path: &Path) -> Option<u64> {
-    fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n| *n <= frame::MAX_SEQ)
+/// Whether the open file `f` has no name left in any directory.
+#[cfg(unix)]
+fn deleted(f: &File) -> bool {
+    rustix::fs::fstat(f).is_ok_and(|st| st.st_nlink == 0)
 }
 
-fn sync_dir(dir: &Path) {
-    // Best effort: makes a new segment's directory entry durable.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+#[cfg(not(unix))]
+fn deleted(_f: &File) -> bool {
+    false
+}
+
+/// The acknowledged sequence number in the `acked` file, if it holds one.
+fn read_ack(dir: &SpoolDir) -> Option<u64> {
+    let mut text = String::new();
+    // The file holds one number: a longer one is damage.
+    dir.open_read(ACK_FILE).ok()?.take(64).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok().filter(|n| *n <= frame::MAX_SEQ)
+}
+
+/// The bytes of the file `name` in the spool directory.
+fn read_all(dir: &SpoolDir, name: &str) -> io::Result<Vec<u8>> {
+    let mut data = Vec::new();
+    dir.open_read(name)?.take(MAX_SEGMENT_FILE).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+/// The file name of the segment whose first record is `seq`.
+fn segment_name(seq: u64) -> String {
+    format!("{seq:020}{SEGMENT_SUFFIX}")
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
     use proptest::prelude::*;
@@ -914,7 +1017,7 @@ mod tests {
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == SEGMENT_EXT))
+            .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
             .map(|e| e.metadata().map_or(0, |m| m.len()))
             .sum()
     }
