@@ -26,8 +26,11 @@
 //!
 //! # Environment overrides
 //!
-//! The library reads no environment by itself: callers pass the variables
-//! (`std::env::vars()`). A variable `PRIVLOG__A__B=value` sets the field `a.b`
+//! The library reads no environment by itself: callers pass the variables,
+//! as `std::env::vars_os()` gives them, to [`Config::load_os`] (or
+//! [`Config::from_toml_os`]). A variable that is not UTF-8 is left out,
+//! and refused when its name starts with `PRIVLOG_` or it is the key's
+//! (its value is never shown); `std::env::vars()` would panic on it. A variable `PRIVLOG__A__B=value` sets the field `a.b`
 //! of the file (`PRIVLOG__POLICY__ROTATION=daily`,
 //! `PRIVLOG__SINKS__0__ENDPOINT=https://…` for the first sink); the key is
 //! read from the variable named by `key.env`. Names are not case-sensitive,
@@ -40,6 +43,7 @@ mod local_sinks;
 mod secret;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -82,6 +86,9 @@ pub struct Config {
     env: BTreeMap<String, String>,
     #[serde(skip)]
     secrets: Secrets,
+    /// Names of variables whose value is not UTF-8 (left out of `env`).
+    #[serde(skip)]
+    not_utf8: std::collections::BTreeSet<String>,
 }
 
 impl fmt::Debug for Config {
@@ -370,6 +377,66 @@ enum Destination {
     Spool(PathBuf),
 }
 
+/// The prefix of every variable privlog reads by default (`PRIVLOG_KEY`,
+/// `PRIVLOG__…` overrides).
+const VAR_PREFIX: &str = "PRIVLOG_";
+
+/// Splits an environment as `std::env::vars_os()` gives it into its UTF-8
+/// variables and the names of those whose value is not UTF-8. A variable
+/// whose name or value is not UTF-8 and whose name starts with `PRIVLOG_` is
+/// refused; other such variables are left out (a name that is not UTF-8
+/// cannot be one privlog reads).
+fn utf8_env<I>(vars: I) -> Result<(Vec<(String, String)>, std::collections::BTreeSet<String>), ConfigError>
+where
+    I: IntoIterator<Item = (OsString, OsString)>,
+{
+    let mut env = Vec::new();
+    let mut not_utf8 = std::collections::BTreeSet::new();
+    for (name, value) in vars {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => env.push((name, value)),
+            (Ok(name), Err(_)) => {
+                if name.to_ascii_uppercase().starts_with(VAR_PREFIX) {
+                    return Err(not_utf8_error(&name));
+                }
+                not_utf8.insert(name);
+            }
+            (Err(name), _) => {
+                if name
+                    .as_encoded_bytes()
+                    .to_ascii_uppercase()
+                    .starts_with(VAR_PREFIX.as_bytes())
+                {
+                    return Err(ConfigError::Env {
+                        var: "starting with PRIVLOG_ (the name is not shown)".to_owned(),
+                        reason: "its name is not valid UTF-8; rename or unset it".to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    Ok((env, not_utf8))
+}
+
+/// The error for a variable privlog reads whose value is not UTF-8.
+fn not_utf8_error(name: &str) -> ConfigError {
+    // A name can hold a key (`PRIVLOG__KEY__<hex>`): such a one is not shown.
+    let var = if std::iter::once(name)
+        .chain(name.split('_'))
+        .any(|part| crate::secret_shape::secret_shape(part).is_some())
+    {
+        "starting with PRIVLOG_ (the name is not shown)".to_owned()
+    } else {
+        name.to_owned()
+    };
+    ConfigError::Env {
+        var,
+        reason: "its value is not valid UTF-8 (the value is not shown); set it to UTF-8 text, e.g. 64 hex \
+                 characters for a key, or unset it"
+            .to_owned(),
+    }
+}
+
 #[cfg(feature = "http")]
 fn http_error(e: crate::sink::http::SettingsError) -> ConfigError {
     ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason)
@@ -397,6 +464,15 @@ pub enum ConfigError {
     },
     /// The layer could not be built.
     Build(BuildError),
+    /// An environment variable privlog reads cannot be used (its value is
+    /// never shown).
+    Env {
+        /// The variable's name, or a description when the name cannot be
+        /// shown.
+        var: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -415,6 +491,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Parse(msg) => write!(f, "invalid config: {msg}"),
             ConfigError::Invalid { field, reason } => write!(f, "invalid config field `{field}`: {reason}"),
             ConfigError::Build(e) => write!(f, "cannot start privlog from config: {e}"),
+            ConfigError::Env { var, reason } => write!(f, "environment variable {var}: {reason}"),
         }
     }
 }
@@ -453,6 +530,48 @@ impl Config {
             source,
         })?;
         Self::from_toml(&text, env)
+    }
+
+    /// [`Config::load`] with the environment as `std::env::vars_os()` gives
+    /// it: `Config::load_os(path, std::env::vars_os())`. A variable that is
+    /// not UTF-8 is left out; one whose name starts with `PRIVLOG_`, or the
+    /// one `key.env` names, is refused, its value not shown.
+    ///
+    /// # Errors
+    /// As [`Config::load`], and [`ConfigError::Env`] for such a variable.
+    pub fn load_os<I>(path: &Path, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let (env, not_utf8) = utf8_env(env)?;
+        let mut cfg = Self::load(path, env)?;
+        cfg.set_not_utf8(not_utf8)?;
+        Ok(cfg)
+    }
+
+    /// [`Config::from_toml`] with the environment as `std::env::vars_os()`
+    /// gives it; variables that are not UTF-8 as in [`Config::load_os`].
+    ///
+    /// # Errors
+    /// As [`Config::from_toml`], and [`ConfigError::Env`] for a `PRIVLOG_`
+    /// variable or the key's variable that is not UTF-8.
+    pub fn from_toml_os<I>(text: &str, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let (env, not_utf8) = utf8_env(env)?;
+        let mut cfg = Self::from_toml(text, env)?;
+        cfg.set_not_utf8(not_utf8)?;
+        Ok(cfg)
+    }
+
+    /// Records the variables left out for not being UTF-8; refuses the key's.
+    fn set_not_utf8(&mut self, not_utf8: std::collections::BTreeSet<String>) -> Result<(), ConfigError> {
+        if let Some(var) = self.key.env.as_ref().filter(|v| not_utf8.contains(*v)) {
+            return Err(not_utf8_error(var));
+        }
+        self.not_utf8 = not_utf8;
+        Ok(())
     }
 
     /// Parses and checks configuration text, applying the `PRIVLOG__…`
@@ -742,6 +861,9 @@ impl Config {
     fn master_key_unmasked(&self) -> Result<Option<MasterKey>, ConfigError> {
         if let Some(var) = &self.key.env {
             check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
+            if self.not_utf8.contains(var) {
+                return Err(not_utf8_error(var));
+            }
             let hex = self.env.get(var).ok_or_else(|| {
                 ConfigError::invalid(
                     "key.env",
