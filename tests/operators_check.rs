@@ -434,3 +434,40 @@ fn a_variable_that_is_not_utf8_is_ignored_or_refused_by_name_never_crashes_or_sh
         assert!(!out.contains(shown) && !out.contains("panicked"), "{named}: {out}");
     }
 }
+
+#[test]
+fn a_key_where_a_syslog_path_or_a_sink_name_belongs_is_refused_without_being_shown() {
+    let dir = tempdir("key-shaped-names");
+    let key = "8348a1f0".repeat(8);
+    let token = "s3cret-Token_9xQ2wE4rT6yU8iO";
+    let logs = quoted(&dir.join("logs"));
+    for secret in [key.as_str(), token] {
+        let cases = [
+            (
+                format!(
+                    "[[sinks]]\ntype = \"syslog\"\ntransport = \"tls\"\naddress = \"127.0.0.1:6514\"\nca_file = \"{secret}\"\n"
+                ),
+                "sinks.syslog.ca_file",
+            ),
+            (
+                format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"unix\"\naddress = \"{secret}\"\n"),
+                "sinks.syslog.address",
+            ),
+            (
+                format!("[[sinks]]\ntype = \"rolling\"\ndir = {logs}\nprefix = \"{secret}\"\n"),
+                "sinks.rolling.prefix",
+            ),
+        ];
+        for (text, field) in cases {
+            let o = check(&dir, &text, &[]);
+            let out = all_output(&o);
+            assert_eq!(o.status.code(), Some(2), "{field}: {out}");
+            assert!(
+                out.contains(&format!("`{field}`")) && out.contains("not shown"),
+                "{field}: {out}"
+            );
+            assert!(!out.contains(secret), "{field}: {out}");
+        }
+    }
+    assert!(!dir.join("logs").exists(), "check creates nothing");
+}

@@ -300,12 +300,23 @@ impl SinkConfig {
         })
     }
 
-    /// Every path the sink opens, creates or reads, with its field and an
-    /// example of a good value.
+    /// Every path the sink opens, creates, reads or connects to, with its
+    /// field and an example of a good value.
     fn paths(&self) -> Vec<(&'static str, &Path, &'static str)> {
         match self {
             SinkConfig::File { path, .. } => vec![("sinks.file.path", path, "/var/log/myapp/requests.ndjson")],
             SinkConfig::Rolling(r) => vec![("sinks.rolling.dir", &r.dir, "/var/log/myapp")],
+            SinkConfig::Syslog(s) => {
+                let mut out = vec![(
+                    "sinks.syslog.address",
+                    Path::new(&s.address),
+                    "/dev/log or 127.0.0.1:514",
+                )];
+                if let Some(ca) = &s.ca_file {
+                    out.push(("sinks.syslog.ca_file", ca, "/etc/ssl/certs/my-ca.pem"));
+                }
+                out
+            }
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => [
                 (
@@ -325,6 +336,28 @@ impl SinkConfig {
             .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Every name the sink shows or builds file names or messages from,
+    /// with its field and an example of a good value.
+    fn names(&self) -> Vec<(&'static str, &str, &'static str)> {
+        let out: Vec<(&'static str, Option<&str>, &'static str)> = match self {
+            SinkConfig::Rolling(r) => vec![("sinks.rolling.prefix", Some(r.prefix.as_str()), "requests")],
+            SinkConfig::Syslog(s) => vec![
+                ("sinks.syslog.app_name", s.app_name.as_deref(), "privlog"),
+                ("sinks.syslog.hostname", s.hostname.as_deref(), "web-1"),
+                ("sinks.syslog.server_name", s.server_name.as_deref(), "logs.example.com"),
+            ],
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => vec![
+                ("sinks.http.table", h.table.as_deref(), "privlog_requests"),
+                ("sinks.http.service_name", h.service_name.as_deref(), "myapp"),
+            ],
+            _ => Vec::new(),
+        };
+        out.into_iter()
+            .filter_map(|(field, name, example)| Some((field, name?, example)))
+            .collect()
     }
 
     /// What the sink writes to, each with its field and the path as
@@ -679,9 +712,10 @@ impl Config {
         Ok(())
     }
 
-    /// Refuses a path that looks like a key or another secret (a key written
-    /// where its file's path belongs): every message about the path would
-    /// show it.
+    /// Refuses a path or a name (a rolling prefix, a syslog app name, an
+    /// HTTP table) that looks like a key or another secret (a key written
+    /// where its file's path belongs): every message about the path, and
+    /// `privlog check`, would show it.
     fn check_paths_are_paths(&self) -> Result<(), ConfigError> {
         let key = self
             .key
@@ -692,6 +726,17 @@ impl Config {
         for (field, path, example) in key.into_iter().chain(sinks) {
             if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
                 return Err(ConfigError::invalid(field, path_refusal(shape, example)));
+            }
+        }
+        for (field, name, example) in self.sinks.iter().flat_map(SinkConfig::names) {
+            if let Some(shape) = crate::secret_shape::secret_shape(name) {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!(
+                        "this looks like {}, not a name; write a name, e.g. {example} (the value is not shown)",
+                        shape.describe()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -1521,6 +1566,11 @@ mod tests {
                         format!("{HTTP}spool_dir = {q}\n"),
                         format!("{HTTP}dead_letter = {q}\n"),
                         format!("{HTTP}ca_file = {q}\n"),
+                        format!("{HTTP}table = {q}\n"),
+                        format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"tls\"\naddress = \"127.0.0.1:6514\"\nca_file = {q}\n"),
+                        format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"unix\"\naddress = {q}\n"),
+                        format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:514\"\napp_name = {q}\n"),
+                        format!("[[sinks]]\ntype = \"rolling\"\ndir = \"/tmp/privlog-never\"\nprefix = {q}\n"),
                     ].map(|text| (text, vec![])));
                 }
                 // A secret in any override: misspelt, or of the wrong type.
