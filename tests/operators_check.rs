@@ -471,3 +471,35 @@ fn a_key_where_a_syslog_path_or_a_sink_name_belongs_is_refused_without_being_sho
     }
     assert!(!dir.join("logs").exists(), "check creates nothing");
 }
+
+#[test]
+fn a_file_path_ending_in_a_slash_is_refused_by_check_and_build_alike() {
+    let dir = tempdir("trailing-slash");
+    let file = format!("{}/", dir.join("x.ndjson").display());
+    let mut cases = vec![(
+        format!("[[sinks]]\ntype = \"file\"\npath = \"{file}\"\n"),
+        "sinks.file.path",
+    )];
+    if cfg!(feature = "http") {
+        cases.push((
+            format!("[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\ndead_letter = \"{file}\"\n"),
+            "sinks.http.dead_letter",
+        ));
+    }
+    for (text, field) in cases {
+        let o = check(&dir, &text, &[]);
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(2), "{field}: {out}");
+        assert!(
+            out.contains(&format!("`{field}`")) && out.contains("names a directory, not a file"),
+            "{field}: {out}"
+        );
+        let built = Config::from_toml(&text, Vec::<(String, String)>::new()).and_then(|c| c.build().map(drop));
+        let e = built.expect_err("build refuses it too").to_string();
+        assert!(
+            e.contains(&format!("`{field}`")) && e.contains("names a directory, not a file"),
+            "{field}: {e}"
+        );
+        assert!(!dir.join("x.ndjson").exists(), "nothing is created");
+    }
+}

@@ -338,6 +338,21 @@ impl SinkConfig {
         }
     }
 
+    /// The paths of [`SinkConfig::paths`] that name a file (not a
+    /// directory, not a socket address).
+    fn file_paths(&self) -> Vec<(&'static str, &Path, &'static str)> {
+        const FILE_FIELDS: [&str; 4] = [
+            "sinks.file.path",
+            "sinks.http.dead_letter",
+            "sinks.http.ca_file",
+            "sinks.syslog.ca_file",
+        ];
+        self.paths()
+            .into_iter()
+            .filter(|(field, ..)| FILE_FIELDS.contains(field))
+            .collect()
+    }
+
     /// Every name the sink shows or builds file names or messages from,
     /// with its field and an example of a good value.
     fn names(&self) -> Vec<(&'static str, &str, &'static str)> {
@@ -726,6 +741,12 @@ impl Config {
         for (field, path, example) in key.into_iter().chain(sinks) {
             if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
                 return Err(ConfigError::invalid(field, path_refusal(shape, example)));
+            }
+        }
+        // `x.ndjson/` names a directory: opening it as a file fails.
+        for (field, path, example) in self.sinks.iter().flat_map(SinkConfig::file_paths) {
+            if let Some(e) = crate::sink::paths::directory_syntax(path) {
+                return Err(ConfigError::invalid(field, format!("{e}, e.g. {example}")));
             }
         }
         for (field, name, example) in self.sinks.iter().flat_map(SinkConfig::names) {
