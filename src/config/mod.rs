@@ -88,7 +88,7 @@ pub struct Config {
     secrets: Secrets,
     /// Names of variables whose value is not UTF-8 (left out of `env`).
     #[serde(skip)]
-    not_utf8: std::collections::BTreeSet<String>,
+    not_utf8: NotUtf8,
 }
 
 impl fmt::Debug for Config {
@@ -429,12 +429,15 @@ enum Destination {
 /// `PRIVLOG__…` overrides).
 const VAR_PREFIX: &str = "PRIVLOG_";
 
+/// The names of variables whose value is not UTF-8.
+type NotUtf8 = std::collections::BTreeSet<String>;
+
 /// Splits an environment as `std::env::vars_os()` gives it into its UTF-8
 /// variables and the names of those whose value is not UTF-8. A variable
 /// whose name or value is not UTF-8 and whose name starts with `PRIVLOG_` is
 /// refused; other such variables are left out (a name that is not UTF-8
 /// cannot be one privlog reads).
-fn utf8_env<I>(vars: I) -> Result<(Vec<(String, String)>, std::collections::BTreeSet<String>), ConfigError>
+fn utf8_env<I>(vars: I) -> Result<(Vec<(String, String)>, NotUtf8), ConfigError>
 where
     I: IntoIterator<Item = (OsString, OsString)>,
 {
@@ -614,7 +617,7 @@ impl Config {
     }
 
     /// Records the variables left out for not being UTF-8; refuses the key's.
-    fn set_not_utf8(&mut self, not_utf8: std::collections::BTreeSet<String>) -> Result<(), ConfigError> {
+    fn set_not_utf8(&mut self, not_utf8: NotUtf8) -> Result<(), ConfigError> {
         if let Some(var) = self.key.env.as_ref().filter(|v| not_utf8.contains(*v)) {
             return Err(not_utf8_error(var));
         }
