@@ -386,3 +386,120 @@ fn check_never_prints_the_key_an_override_a_header_value_or_a_password() {
     assert!(!all.contains(token) && !all.contains(&key[..16]), "{all}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `privlog check` on `text` with only `vars` (any bytes) in the environment.
+#[cfg(unix)]
+fn check_os(dir: &Path, text: &str, vars: &[(&[u8], &[u8])]) -> Output {
+    use std::os::unix::ffi::OsStrExt as _;
+    let file = dir.join("privlog.toml");
+    std::fs::write(&file, text).expect("write config");
+    Command::new(env!("CARGO_BIN_EXE_privlog"))
+        .arg("check")
+        .arg(&file)
+        .env_clear()
+        .envs(
+            vars.iter()
+                .map(|(n, v)| (std::ffi::OsStr::from_bytes(n), std::ffi::OsStr::from_bytes(v))),
+        )
+        .output()
+        .expect("run privlog check")
+}
+
+#[cfg(unix)]
+#[test]
+fn a_variable_that_is_not_utf8_is_ignored_or_refused_by_name_never_crashes_or_shows_its_value() {
+    let dir = tempdir("not-utf8");
+    let value: &[u8] = b"hunter2-S3cret-\xe9t\xe9";
+    let shown = "hunter2-S3cret";
+    // Not privlog's: left out, the check passes.
+    let o = check_os(&dir, STDOUT, &[(b"DB_PASSWORD", value), (b"\xffODD_NAME", b"x")]);
+    let out = all_output(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains(shown), "{out}");
+    // An override, the default key variable, a name that is not UTF-8
+    // starting with PRIVLOG_, and the variable `key.env` names: refused,
+    // naming the variable (when it can be shown), never the value.
+    let keyed = format!("[key]\nenv = \"MY_KEY\"\n{STDOUT}");
+    let cases: [(&str, &[u8], &str); 4] = [
+        (STDOUT, b"PRIVLOG__POLICY__ROTATION", "PRIVLOG__POLICY__ROTATION"),
+        (STDOUT, b"PRIVLOG_KEY", "PRIVLOG_KEY"),
+        (STDOUT, b"PRIVLOG__\xff", "the name is not shown"),
+        (&keyed, b"MY_KEY", "MY_KEY"),
+    ];
+    for (text, name, named) in cases {
+        let o = check_os(&dir, text, &[(name, value)]);
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(2), "{named}: {out}");
+        assert!(out.contains(named) && out.contains("not valid UTF-8"), "{named}: {out}");
+        assert!(!out.contains(shown) && !out.contains("panicked"), "{named}: {out}");
+    }
+}
+
+#[test]
+fn a_key_where_a_syslog_path_or_a_sink_name_belongs_is_refused_without_being_shown() {
+    let dir = tempdir("key-shaped-names");
+    let key = "8348a1f0".repeat(8);
+    let token = "s3cret-Token_9xQ2wE4rT6yU8iO";
+    let logs = quoted(&dir.join("logs"));
+    for secret in [key.as_str(), token] {
+        let cases = [
+            (
+                format!(
+                    "[[sinks]]\ntype = \"syslog\"\ntransport = \"tls\"\naddress = \"127.0.0.1:6514\"\nca_file = \"{secret}\"\n"
+                ),
+                "sinks.syslog.ca_file",
+            ),
+            (
+                format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"unix\"\naddress = \"{secret}\"\n"),
+                "sinks.syslog.address",
+            ),
+            (
+                format!("[[sinks]]\ntype = \"rolling\"\ndir = {logs}\nprefix = \"{secret}\"\n"),
+                "sinks.rolling.prefix",
+            ),
+        ];
+        for (text, field) in cases {
+            let o = check(&dir, &text, &[]);
+            let out = all_output(&o);
+            assert_eq!(o.status.code(), Some(2), "{field}: {out}");
+            assert!(
+                out.contains(&format!("`{field}`")) && out.contains("not shown"),
+                "{field}: {out}"
+            );
+            assert!(!out.contains(secret), "{field}: {out}");
+        }
+    }
+    assert!(!dir.join("logs").exists(), "check creates nothing");
+}
+
+#[test]
+fn a_file_path_ending_in_a_slash_is_refused_by_check_and_build_alike() {
+    let dir = tempdir("trailing-slash");
+    let file = format!("{}/", dir.join("x.ndjson").display());
+    let mut cases = vec![(
+        format!("[[sinks]]\ntype = \"file\"\npath = \"{file}\"\n"),
+        "sinks.file.path",
+    )];
+    if cfg!(feature = "http") {
+        cases.push((
+            format!("[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\ndead_letter = \"{file}\"\n"),
+            "sinks.http.dead_letter",
+        ));
+    }
+    for (text, field) in cases {
+        let o = check(&dir, &text, &[]);
+        let out = all_output(&o);
+        assert_eq!(o.status.code(), Some(2), "{field}: {out}");
+        assert!(
+            out.contains(&format!("`{field}`")) && out.contains("names a directory, not a file"),
+            "{field}: {out}"
+        );
+        let built = Config::from_toml(&text, Vec::<(String, String)>::new()).and_then(|c| c.build().map(drop));
+        let e = built.expect_err("build refuses it too").to_string();
+        assert!(
+            e.contains(&format!("`{field}`")) && e.contains("names a directory, not a file"),
+            "{field}: {e}"
+        );
+        assert!(!dir.join("x.ndjson").exists(), "nothing is created");
+    }
+}

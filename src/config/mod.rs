@@ -26,8 +26,11 @@
 //!
 //! # Environment overrides
 //!
-//! The library reads no environment by itself: callers pass the variables
-//! (`std::env::vars()`). A variable `PRIVLOG__A__B=value` sets the field `a.b`
+//! The library reads no environment by itself: callers pass the variables,
+//! as `std::env::vars_os()` gives them, to [`Config::load_os`] (or
+//! [`Config::from_toml_os`]). A variable that is not UTF-8 is left out,
+//! and refused when its name starts with `PRIVLOG_` or it is the key's
+//! (its value is never shown); `std::env::vars()` would panic on it. A variable `PRIVLOG__A__B=value` sets the field `a.b`
 //! of the file (`PRIVLOG__POLICY__ROTATION=daily`,
 //! `PRIVLOG__SINKS__0__ENDPOINT=https://…` for the first sink); the key is
 //! read from the variable named by `key.env`. Names are not case-sensitive,
@@ -40,6 +43,7 @@ mod local_sinks;
 mod secret;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -82,6 +86,9 @@ pub struct Config {
     env: BTreeMap<String, String>,
     #[serde(skip)]
     secrets: Secrets,
+    /// Names of variables whose value is not UTF-8 (left out of `env`).
+    #[serde(skip)]
+    not_utf8: NotUtf8,
 }
 
 impl fmt::Debug for Config {
@@ -293,12 +300,23 @@ impl SinkConfig {
         })
     }
 
-    /// Every path the sink opens, creates or reads, with its field and an
-    /// example of a good value.
+    /// Every path the sink opens, creates, reads or connects to, with its
+    /// field and an example of a good value.
     fn paths(&self) -> Vec<(&'static str, &Path, &'static str)> {
         match self {
             SinkConfig::File { path, .. } => vec![("sinks.file.path", path, "/var/log/myapp/requests.ndjson")],
             SinkConfig::Rolling(r) => vec![("sinks.rolling.dir", &r.dir, "/var/log/myapp")],
+            SinkConfig::Syslog(s) => {
+                let mut out = vec![(
+                    "sinks.syslog.address",
+                    Path::new(&s.address),
+                    "/dev/log or 127.0.0.1:514",
+                )];
+                if let Some(ca) = &s.ca_file {
+                    out.push(("sinks.syslog.ca_file", ca, "/etc/ssl/certs/my-ca.pem"));
+                }
+                out
+            }
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => [
                 (
@@ -318,6 +336,43 @@ impl SinkConfig {
             .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// The paths of [`SinkConfig::paths`] that name a file (not a
+    /// directory, not a socket address).
+    fn file_paths(&self) -> Vec<(&'static str, &Path, &'static str)> {
+        const FILE_FIELDS: [&str; 4] = [
+            "sinks.file.path",
+            "sinks.http.dead_letter",
+            "sinks.http.ca_file",
+            "sinks.syslog.ca_file",
+        ];
+        self.paths()
+            .into_iter()
+            .filter(|(field, ..)| FILE_FIELDS.contains(field))
+            .collect()
+    }
+
+    /// Every name the sink shows or builds file names or messages from,
+    /// with its field and an example of a good value.
+    fn names(&self) -> Vec<(&'static str, &str, &'static str)> {
+        let out: Vec<(&'static str, Option<&str>, &'static str)> = match self {
+            SinkConfig::Rolling(r) => vec![("sinks.rolling.prefix", Some(r.prefix.as_str()), "requests")],
+            SinkConfig::Syslog(s) => vec![
+                ("sinks.syslog.app_name", s.app_name.as_deref(), "privlog"),
+                ("sinks.syslog.hostname", s.hostname.as_deref(), "web-1"),
+                ("sinks.syslog.server_name", s.server_name.as_deref(), "logs.example.com"),
+            ],
+            #[cfg(feature = "http")]
+            SinkConfig::Http(h) => vec![
+                ("sinks.http.table", h.table.as_deref(), "privlog_requests"),
+                ("sinks.http.service_name", h.service_name.as_deref(), "myapp"),
+            ],
+            _ => Vec::new(),
+        };
+        out.into_iter()
+            .filter_map(|(field, name, example)| Some((field, name?, example)))
+            .collect()
     }
 
     /// What the sink writes to, each with its field and the path as
@@ -370,6 +425,69 @@ enum Destination {
     Spool(PathBuf),
 }
 
+/// The prefix of every variable privlog reads by default (`PRIVLOG_KEY`,
+/// `PRIVLOG__…` overrides).
+const VAR_PREFIX: &str = "PRIVLOG_";
+
+/// The names of variables whose value is not UTF-8.
+type NotUtf8 = std::collections::BTreeSet<String>;
+
+/// Splits an environment as `std::env::vars_os()` gives it into its UTF-8
+/// variables and the names of those whose value is not UTF-8. A variable
+/// whose name or value is not UTF-8 and whose name starts with `PRIVLOG_` is
+/// refused; other such variables are left out (a name that is not UTF-8
+/// cannot be one privlog reads).
+fn utf8_env<I>(vars: I) -> Result<(Vec<(String, String)>, NotUtf8), ConfigError>
+where
+    I: IntoIterator<Item = (OsString, OsString)>,
+{
+    let mut env = Vec::new();
+    let mut not_utf8 = std::collections::BTreeSet::new();
+    for (name, value) in vars {
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => env.push((name, value)),
+            (Ok(name), Err(_)) => {
+                if name.to_ascii_uppercase().starts_with(VAR_PREFIX) {
+                    return Err(not_utf8_error(&name));
+                }
+                not_utf8.insert(name);
+            }
+            (Err(name), _) => {
+                if name
+                    .as_encoded_bytes()
+                    .to_ascii_uppercase()
+                    .starts_with(VAR_PREFIX.as_bytes())
+                {
+                    return Err(ConfigError::Env {
+                        var: "starting with PRIVLOG_ (the name is not shown)".to_owned(),
+                        reason: "its name is not valid UTF-8; rename or unset it".to_owned(),
+                    });
+                }
+            }
+        }
+    }
+    Ok((env, not_utf8))
+}
+
+/// The error for a variable privlog reads whose value is not UTF-8.
+fn not_utf8_error(name: &str) -> ConfigError {
+    // A name can hold a key (`PRIVLOG__KEY__<hex>`): such a one is not shown.
+    let var = if std::iter::once(name)
+        .chain(name.split('_'))
+        .any(|part| crate::secret_shape::secret_shape(part).is_some())
+    {
+        "starting with PRIVLOG_ (the name is not shown)".to_owned()
+    } else {
+        name.to_owned()
+    };
+    ConfigError::Env {
+        var,
+        reason: "its value is not valid UTF-8 (the value is not shown); set it to UTF-8 text, e.g. 64 hex \
+                 characters for a key, or unset it"
+            .to_owned(),
+    }
+}
+
 #[cfg(feature = "http")]
 fn http_error(e: crate::sink::http::SettingsError) -> ConfigError {
     ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason)
@@ -397,6 +515,15 @@ pub enum ConfigError {
     },
     /// The layer could not be built.
     Build(BuildError),
+    /// An environment variable privlog reads cannot be used (its value is
+    /// never shown).
+    Env {
+        /// The variable's name, or a description when the name cannot be
+        /// shown.
+        var: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
 }
 
 impl ConfigError {
@@ -415,6 +542,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Parse(msg) => write!(f, "invalid config: {msg}"),
             ConfigError::Invalid { field, reason } => write!(f, "invalid config field `{field}`: {reason}"),
             ConfigError::Build(e) => write!(f, "cannot start privlog from config: {e}"),
+            ConfigError::Env { var, reason } => write!(f, "environment variable {var}: {reason}"),
         }
     }
 }
@@ -453,6 +581,48 @@ impl Config {
             source,
         })?;
         Self::from_toml(&text, env)
+    }
+
+    /// [`Config::load`] with the environment as `std::env::vars_os()` gives
+    /// it: `Config::load_os(path, std::env::vars_os())`. A variable that is
+    /// not UTF-8 is left out; one whose name starts with `PRIVLOG_`, or the
+    /// one `key.env` names, is refused, its value not shown.
+    ///
+    /// # Errors
+    /// As [`Config::load`], and [`ConfigError::Env`] for such a variable.
+    pub fn load_os<I>(path: &Path, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let (env, not_utf8) = utf8_env(env)?;
+        let mut cfg = Self::load(path, env)?;
+        cfg.set_not_utf8(not_utf8)?;
+        Ok(cfg)
+    }
+
+    /// [`Config::from_toml`] with the environment as `std::env::vars_os()`
+    /// gives it; variables that are not UTF-8 as in [`Config::load_os`].
+    ///
+    /// # Errors
+    /// As [`Config::from_toml`], and [`ConfigError::Env`] for a `PRIVLOG_`
+    /// variable or the key's variable that is not UTF-8.
+    pub fn from_toml_os<I>(text: &str, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let (env, not_utf8) = utf8_env(env)?;
+        let mut cfg = Self::from_toml(text, env)?;
+        cfg.set_not_utf8(not_utf8)?;
+        Ok(cfg)
+    }
+
+    /// Records the variables left out for not being UTF-8; refuses the key's.
+    fn set_not_utf8(&mut self, not_utf8: NotUtf8) -> Result<(), ConfigError> {
+        if let Some(var) = self.key.env.as_ref().filter(|v| not_utf8.contains(*v)) {
+            return Err(not_utf8_error(var));
+        }
+        self.not_utf8 = not_utf8;
+        Ok(())
     }
 
     /// Parses and checks configuration text, applying the `PRIVLOG__…`
@@ -560,9 +730,10 @@ impl Config {
         Ok(())
     }
 
-    /// Refuses a path that looks like a key or another secret (a key written
-    /// where its file's path belongs): every message about the path would
-    /// show it.
+    /// Refuses a path or a name (a rolling prefix, a syslog app name, an
+    /// HTTP table) that looks like a key or another secret (a key written
+    /// where its file's path belongs): every message about the path, and
+    /// `privlog check`, would show it.
     fn check_paths_are_paths(&self) -> Result<(), ConfigError> {
         let key = self
             .key
@@ -573,6 +744,23 @@ impl Config {
         for (field, path, example) in key.into_iter().chain(sinks) {
             if let Some(shape) = crate::secret_shape::path_secret_shape(path) {
                 return Err(ConfigError::invalid(field, path_refusal(shape, example)));
+            }
+        }
+        // `x.ndjson/` names a directory: opening it as a file fails.
+        for (field, path, example) in self.sinks.iter().flat_map(SinkConfig::file_paths) {
+            if let Some(e) = crate::sink::paths::directory_syntax(path) {
+                return Err(ConfigError::invalid(field, format!("{e}, e.g. {example}")));
+            }
+        }
+        for (field, name, example) in self.sinks.iter().flat_map(SinkConfig::names) {
+            if let Some(shape) = crate::secret_shape::secret_shape(name) {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!(
+                        "this looks like {}, not a name; write a name, e.g. {example} (the value is not shown)",
+                        shape.describe()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -742,6 +930,9 @@ impl Config {
     fn master_key_unmasked(&self) -> Result<Option<MasterKey>, ConfigError> {
         if let Some(var) = &self.key.env {
             check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
+            if self.not_utf8.contains(var) {
+                return Err(not_utf8_error(var));
+            }
             let hex = self.env.get(var).ok_or_else(|| {
                 ConfigError::invalid(
                     "key.env",
@@ -1317,8 +1508,33 @@ mod tests {
             ]
         }
 
+        /// A password: a secret, printable characters, one holding both
+        /// quotes and a backslash, or one longer than any error shows.
         fn password() -> impl Strategy<Value = String> {
-            prop_oneof![secret(), "[!-~]{12,40}"]
+            prop_oneof![
+                secret(),
+                "[!-~]{12,40}",
+                ("[!-~]{4,12}", "[!-~]{4,12}", "[!-~]{4,12}", "[!-~]{0,8}")
+                    .prop_map(|(a, b, c, d)| format!("{a}'{b}\"{c}\\{d}")),
+                "[!-~]{101,160}",
+                (secret(), secret(), secret(), secret()).prop_map(|(a, b, c, d)| format!("{a}{b}{c}{d}")),
+            ]
+        }
+
+        /// Whether `out` shows `secret`, or a run of 12 of its characters,
+        /// as it is or escaped as messages escape it.
+        fn shows(out: &str, secret: &str) -> bool {
+            let debug = format!("{secret:?}");
+            let forms = [
+                secret.to_owned(),
+                debug[1..debug.len() - 1].to_owned(),
+                secret.escape_debug().to_string(),
+                secret.escape_default().to_string(),
+            ];
+            forms.iter().any(|form| {
+                let chars: Vec<char> = form.chars().collect();
+                chars.windows(12).any(|w| out.contains(&w.iter().collect::<String>()))
+            })
         }
 
         const HTTP: &str = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/x\"\nencoding = \"clickhouse\"\ntable = \"t\"\n";
@@ -1374,6 +1590,11 @@ mod tests {
                         format!("{HTTP}spool_dir = {q}\n"),
                         format!("{HTTP}dead_letter = {q}\n"),
                         format!("{HTTP}ca_file = {q}\n"),
+                        format!("{HTTP}table = {q}\n"),
+                        format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"tls\"\naddress = \"127.0.0.1:6514\"\nca_file = {q}\n"),
+                        format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"unix\"\naddress = {q}\n"),
+                        format!("[[sinks]]\ntype = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:514\"\napp_name = {q}\n"),
+                        format!("[[sinks]]\ntype = \"rolling\"\ndir = \"/tmp/privlog-never\"\nprefix = {q}\n"),
                     ].map(|text| (text, vec![])));
                 }
                 // A secret in any override: misspelt, or of the wrong type.
@@ -1386,12 +1607,25 @@ mod tests {
                 ] {
                     cases.push((HTTP.to_owned(), vec![(format!("PRIVLOG__{field}"), pw.clone())]));
                 }
+                // A secret at any position of a list, with spaces around it.
+                for position in 0..3 {
+                    let mut list = vec![quoted("10.0.0.0/8"), quoted("192.168.0.1")];
+                    list.insert(position, quoted(&format!("  {pw} ")));
+                    for field in ["POLICY__TRUSTED_PROXIES", "POLICY__ACCOUNT_HEADERS"] {
+                        cases.push((HTTP.to_owned(), vec![(format!("PRIVLOG__{field}"), format!("[{}]", list.join(", ")))]));
+                    }
+                }
                 for (text, vars) in &cases {
                     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                     for out in outputs(text, &vars) {
                         for secret in [&s, &pw] {
-                            let used = text.contains(secret.as_str()) || vars.iter().any(|(_, v)| v.contains(secret.as_str()));
-                            prop_assert!(!used || !out.contains(secret.as_str()), "{secret} in {out:?}\nfrom {text:?} {vars:?}");
+                            // As written, or inside a TOML string.
+                            let q = quoted(secret);
+                            let written = [secret.as_str(), &q[1..q.len() - 1]];
+                            let used = written
+                                .iter()
+                                .any(|w| text.contains(w) || vars.iter().any(|(_, v)| v.contains(w)));
+                            prop_assert!(!used || !shows(&out, secret), "{secret} in {out:?}\nfrom {text:?} {vars:?}");
                         }
                     }
                 }

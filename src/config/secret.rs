@@ -15,10 +15,27 @@ use super::ConfigError;
 /// would garble messages.
 const MIN_MASKED: usize = 4;
 
+/// The shortest run of a value's characters masked wherever it appears,
+/// also inside other text: a message that cuts a value short or quotes
+/// part of it shows none of it.
+const MIN_RUN: usize = 12;
+
 /// Values that must not appear in errors or `Debug` output, each with the
 /// label shown instead.
 #[derive(Clone, Default)]
-pub(super) struct Secrets(Vec<(String, zeroize::Zeroizing<String>)>);
+pub(super) struct Secrets(Vec<Masked>);
+
+/// One value to mask.
+#[derive(Clone)]
+struct Masked {
+    /// Shown instead of the value.
+    label: String,
+    value: zeroize::Zeroizing<String>,
+    /// Whether runs of its characters are masked inside other text too: not
+    /// for TOML text, whose punctuation is not secret (the strings and
+    /// numbers in it are masked as values of their own).
+    runs: bool,
+}
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -34,25 +51,34 @@ impl Secrets {
         if value.chars().count() < MIN_MASKED || is_network(value) {
             return;
         }
+        let mut runs = true;
         if let Ok(mut t) = toml::from_str::<toml::Table>(&format!("v = {value}"))
             && let Some(v) = t.remove("v")
         {
             self.add_strings(label, &v);
+            runs = false;
         }
-        self.0
-            .push((label.to_owned(), zeroize::Zeroizing::new(value.to_owned())));
+        self.push(label, value.to_owned(), runs);
+    }
+
+    fn push(&mut self, label: &str, value: String, runs: bool) {
+        self.0.push(Masked {
+            label: label.to_owned(),
+            value: zeroize::Zeroizing::new(value),
+            runs,
+        });
         // Longest first, so a value inside a longer one leaves none of it.
-        self.0.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        self.0.sort_by_key(|m| std::cmp::Reverse(m.value.len()));
     }
 
     fn add_strings(&mut self, label: &str, v: &toml::Value) {
         match v {
-            toml::Value::String(s) if s.chars().count() >= MIN_MASKED && !is_network(s) => {
-                self.0.push((label.to_owned(), zeroize::Zeroizing::new(s.clone())));
+            toml::Value::String(s) if s.trim().chars().count() >= MIN_MASKED && !is_network(s) => {
+                self.push(label, s.clone(), true);
             }
             // A number written otherwise (`0x75BCD15`) is shown in decimal.
             toml::Value::Integer(i) if i.to_string().len() >= MIN_MASKED => {
-                self.0.push((label.to_owned(), zeroize::Zeroizing::new(i.to_string())));
+                self.push(label, i.to_string(), true);
             }
             toml::Value::Array(a) => a.iter().for_each(|v| self.add_strings(label, v)),
             toml::Value::Table(t) => t.values().for_each(|v| self.add_strings(label, v)),
@@ -60,15 +86,55 @@ impl Secrets {
         }
     }
 
-    /// `text` with every value replaced by its label, also where the value is
-    /// quoted with escapes (`{:?}`).
+    /// `text` with every value replaced by its label, in every form a
+    /// message can show it ([`forms`]), and every run of at least
+    /// [`MIN_RUN`] of its characters (in any of those forms) replaced too,
+    /// wherever it is: a value cut short or quoted in part is masked.
     pub(super) fn mask(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for (label, value) in &self.0 {
-            let escaped = value.escape_debug().to_string();
-            for form in [value.as_str(), escaped.as_str()] {
-                out = replace_whole(&out, form, label);
+        let mut out = self.mask_runs(text);
+        for m in &self.0 {
+            for form in forms(&m.value) {
+                out = replace_whole(&out, &form, &m.label);
             }
+        }
+        out
+    }
+
+    /// `text` with every run of [`MIN_RUN`] or more characters of a value
+    /// replaced by the value's label (one label per run).
+    fn mask_runs(&self, text: &str) -> String {
+        // The value (by index) whose characters each byte of `text` is.
+        let mut owner: Vec<Option<usize>> = vec![None; text.len()];
+        for (k, m) in self.0.iter().enumerate().filter(|(_, m)| m.runs) {
+            for form in forms(&m.value) {
+                let bounds: Vec<usize> = form.char_indices().map(|(i, _)| i).chain([form.len()]).collect();
+                for w in bounds.windows(MIN_RUN + 1) {
+                    let (Some(&start), Some(&end)) = (w.first(), w.last()) else {
+                        continue;
+                    };
+                    let piece = &form[start..end];
+                    let mut from = 0;
+                    while let Some(found) = text.get(from..).and_then(|rest| rest.find(piece)) {
+                        let at = from + found;
+                        for o in owner.iter_mut().skip(at).take(piece.len()) {
+                            o.get_or_insert(k);
+                        }
+                        // Overlapping runs too: go on one character further.
+                        from = at + text[at..].chars().next().map_or(1, char::len_utf8);
+                    }
+                }
+            }
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut prev = None;
+        for (i, c) in text.char_indices() {
+            let now = owner.get(i).copied().flatten();
+            match now {
+                None => out.push(c),
+                Some(k) if prev != Some(k) => out.push_str(self.0.get(k).map_or("<hidden>", |m| m.label.as_str())),
+                Some(_) => {}
+            }
+            prev = now;
         }
         out
     }
@@ -84,6 +150,30 @@ impl Secrets {
             other => other,
         }
     }
+}
+
+/// The forms a message can show `value` in: as it is, trimmed, quoted by
+/// `{:?}` (without the quotes), and escaped by `escape_debug` and
+/// `escape_default`.
+fn forms(value: &str) -> Vec<String> {
+    let debug = format!("{value:?}");
+    let inner = debug
+        .strip_prefix('"')
+        .and_then(|d| d.strip_suffix('"'))
+        .unwrap_or(&debug)
+        .to_owned();
+    let mut out = vec![
+        value.to_owned(),
+        value.trim().to_owned(),
+        inner,
+        value.escape_debug().to_string(),
+        value.escape_default().to_string(),
+    ];
+    out.sort();
+    out.dedup();
+    // Longest first, so a longer form is replaced before a part of it.
+    out.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    out
 }
 
 /// Whether `value` is an IP address or network: no secret (a proxy's
@@ -281,10 +371,26 @@ mod tests {
             "unknown rotation \"<value of PRIVLOG__A>\"; not dailyish"
         );
         // The value as written (a TOML string), and the string it holds.
-        assert_eq!(s.mask("got \"quoted \\\"pw\\\"\""), "got <value of PRIVLOG__B>");
+        // (here as the string it holds, quoted: a run of 12 of its escaped characters)
+        assert_eq!(s.mask("got \"quoted \\\"pw\\\"\""), "got \"<value of PRIVLOG__B>\"");
         assert_eq!(s.mask("got quoted \"pw\""), "got <value of PRIVLOG__B>");
         assert_eq!(s.mask("abc"), "abc");
         assert_eq!(format!("{s:?}"), "<3 values hidden>");
+    }
+
+    #[test]
+    fn a_value_with_both_quotes_or_cut_short_is_masked() {
+        let mut s = Secrets::default();
+        s.add("<value of PRIVLOG__A>", "pa'ss\"w0rd-Secret");
+        let long = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2Q".repeat(4);
+        s.add("<value of PRIVLOG__B>", &format!("[\"  {long} \"]"));
+        let quoted = format!("unknown rotation {:?}", "pa'ss\"w0rd-Secret");
+        assert_eq!(s.mask(&quoted), "unknown rotation \"<value of PRIVLOG__A>\"");
+        let cut: String = long.chars().take(100).collect();
+        assert_eq!(
+            s.mask(&format!("entry {cut:?} is bad")),
+            "entry \"<value of PRIVLOG__B>\" is bad"
+        );
     }
 
     #[test]

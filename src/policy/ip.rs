@@ -320,6 +320,9 @@ pub struct TrustedProxies {
     v6: Vec<(u128, u128)>,
 }
 
+/// The longest trusted-proxy entry an error shows.
+const MAX_SHOWN_ENTRY: usize = 100;
+
 /// A trusted-proxy entry that is not a network, or too many entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CidrError {
@@ -328,8 +331,9 @@ pub struct CidrError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CidrErrorKind {
-    /// The entry (at most 100 characters of it).
-    NotANetwork(String),
+    /// The entry's position (from 1), and the entry when it is short
+    /// enough to show whole: a long one is never cut and shown in part.
+    NotANetwork(u64, Option<String>),
     /// More entries than [`MAX_TRUSTED_PROXIES`].
     TooMany(OutOfRange),
 }
@@ -337,9 +341,15 @@ enum CidrErrorKind {
 impl fmt::Display for CidrError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            CidrErrorKind::NotANetwork(value) => write!(
+            CidrErrorKind::NotANetwork(position, Some(value)) => write!(
                 f,
-                "invalid trusted proxy {value:?}: expected an address or a network like 10.0.0.0/8 or fd00::/8"
+                "invalid trusted proxy {value:?} (entry {position}): expected an address or a network like \
+                 10.0.0.0/8 or fd00::/8"
+            ),
+            CidrErrorKind::NotANetwork(position, None) => write!(
+                f,
+                "invalid trusted proxy (entry {position}, longer than {MAX_SHOWN_ENTRY} characters, not shown): \
+                 expected an address or a network like 10.0.0.0/8 or fd00::/8"
             ),
             CidrErrorKind::TooMany(e) => e.fmt(f),
         }
@@ -374,7 +384,10 @@ impl TrustedProxies {
                 .parse::<IpNet>()
                 .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| CidrError {
-                    kind: CidrErrorKind::NotANetwork(s.chars().take(100).collect()),
+                    kind: CidrErrorKind::NotANetwork(
+                        count,
+                        (s.chars().count() <= MAX_SHOWN_ENTRY).then(|| s.to_owned()),
+                    ),
                 })?;
             if nets.len() < MAX_TRUSTED_PROXIES {
                 nets.push(net);

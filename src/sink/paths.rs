@@ -181,6 +181,24 @@ fn cannot_create(dir: &Path, parent: &Path, e: &io::Error) -> String {
     )
 }
 
+/// Why `file` cannot name a file by its form alone: it ends with a path
+/// separator, so it names a directory (`Path::parent` and `file_name` ignore
+/// the separator, opening does not). `None` when it can.
+pub(crate) fn directory_syntax(file: &Path) -> Option<String> {
+    let ends_with_separator = file
+        .as_os_str()
+        .as_encoded_bytes()
+        .last()
+        .is_some_and(|&b| std::path::is_separator(char::from(b)));
+    ends_with_separator.then(|| {
+        format!(
+            "{} ends with a path separator, so it names a directory, not a file; remove the trailing separator \
+             or name a file in the directory",
+            file.display()
+        )
+    })
+}
+
 /// A file a sink appends to (created when missing, its directory not): it
 /// must not be a directory, the user privlog runs as must be able to write
 /// it, or, when it does not exist, create it in its directory, which must
@@ -189,6 +207,9 @@ fn cannot_create(dir: &Path, parent: &Path, e: &io::Error) -> String {
 pub(crate) fn check_file(file: &Path) -> Result<(), String> {
     if file.as_os_str().is_empty() {
         return Err("the file name is empty; name a file".to_owned());
+    }
+    if let Some(e) = directory_syntax(file) {
+        return Err(e);
     }
     let target = follow_links(file)?;
     match fs::metadata(&target) {
@@ -251,6 +272,12 @@ mod tests {
         assert!(check_file(&d.join("new.ndjson")).is_ok());
         assert!(check_file(Path::new("relative.ndjson")).is_ok());
         assert!(check_file(&d).expect_err("a dir").contains("is a directory"));
+        let slash = std::path::PathBuf::from(format!("{}/", d.join("new.ndjson").display()));
+        assert!(
+            check_file(&slash)
+                .expect_err("a dir by its form")
+                .contains("names a directory")
+        );
         assert!(
             check_file(&d.join("missing/x.ndjson"))
                 .expect_err("no dir")

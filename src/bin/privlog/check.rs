@@ -16,7 +16,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> crate::CliResult {
-    let cfg = Config::load(&args.config, std::env::vars())?;
+    let cfg = Config::load_os(&args.config, std::env::vars_os())?;
     // The checks `Config::build` runs before it opens a sink, in the same code.
     cfg.validate()?;
     let mut out = crate::output::stdout();
