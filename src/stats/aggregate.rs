@@ -15,6 +15,10 @@ use super::observation::Observation;
 pub const OTHER: &str = "(other)";
 /// The label of a missing value (no tenant, no response status).
 pub const NONE: &str = "(none)";
+/// The tenant label of a record whose account the application did not vouch
+/// for: its tenant is only what the request claims, so it never forms a
+/// group of its own.
+pub const UNVERIFIED: &str = "(unverified)";
 /// The default k of k-anonymity: groups seen by 1 to 4 distinct accounts are
 /// never shown on their own.
 pub const DEFAULT_K: u64 = 5;
@@ -24,6 +28,8 @@ const NONE_BYTE: u8 = 0xFE;
 /// A key part that stands for the `(other)` row: the group cap's overflow,
 /// or a value that is literally `(other)` (so no two rows share a label).
 const OTHER_BYTE: u8 = 0xFD;
+/// A tenant part that stands for [`UNVERIFIED`].
+const UNVERIFIED_BYTE: u8 = 0xFC;
 
 /// What summary rows are grouped by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -528,6 +534,11 @@ impl Aggregator {
         if let Some(g) = self.groups.get_mut(key.as_slice()) {
             g.add(o);
         } else {
+            // Known routes come from the application; the only other
+            // client-chosen key part is the tenant, which is trusted or
+            // `(unverified)` (see `encode_key`). So a known route's groups
+            // are bounded by what the application names, and the unmatched
+            // budget takes everything the client can vary.
             let (budget, used, cap) = if o.route.is_some() {
                 (Budget::Known, self.known, self.max_known)
             } else {
@@ -801,8 +812,14 @@ fn encode_key(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut
             Dimension::Method => push_str(&o.method, key),
             Dimension::Status => key.extend_from_slice(&[status_class(o.status), SEP]),
             // A tenant that reads `(none)` is no tenant, as it is labelled.
+            // A tenant is trusted only on a record whose account the
+            // application vouched for (an app that verifies the account
+            // sets the tenant from the same proof); any other is what the
+            // client says and groups as `(unverified)`, so made-up tenants
+            // can neither form groups nor take room under the group caps.
             Dimension::Tenant => match o.tenant.as_deref().filter(|t| *t != NONE) {
-                Some(t) => push_str(t, key),
+                Some(t) if o.vouched_account().is_some() && t != UNVERIFIED => push_str(t, key),
+                Some(_) => key.extend_from_slice(&[UNVERIFIED_BYTE, SEP]),
                 None => key.extend_from_slice(&[NONE_BYTE, SEP]),
             },
         }
@@ -892,6 +909,7 @@ fn decode_key(dims: &[Dimension], key: &[u8], s: &mut Summary) {
                 match v {
                     [NONE_BYTE] => NONE.to_owned(),
                     [OTHER_BYTE] => OTHER.to_owned(),
+                    [UNVERIFIED_BYTE] if *d == Dimension::Tenant => UNVERIFIED.to_owned(),
                     _ => String::from_utf8_lossy(v).into_owned(),
                 }
             }
@@ -1078,6 +1096,76 @@ mod tests {
         assert_eq!(rows[0].week.as_deref(), Some("2026-W47"));
         assert_eq!(rows[0].tenant.as_deref(), Some(NONE));
         assert_eq!(rows[0].method.as_deref(), Some("GET"));
+    }
+
+    /// `o` on site `tenant`.
+    fn on_site(mut o: Observation<'static>, tenant: &str) -> Observation<'static> {
+        o.tenant = Some(Cow::Owned(tenant.to_owned()));
+        o
+    }
+
+    #[test]
+    fn a_tenant_on_a_record_without_a_vouched_account_groups_as_unverified() {
+        let mut a = by("tenant,route");
+        // A lone signed-in user of the victim's site…
+        for _ in 0..3 {
+            a.add(&on_site(by_person(0, "/export/{name}", 0, "k", "e"), "ten_victim"));
+        }
+        // …and five real accounts of other sites whose requests claim the
+        // victim's site, or anonymous requests naming it.
+        for i in 1..=5 {
+            a.add(&on_site(
+                claimed(by_person(0, "/export/{name}", i, "k", "e"), AccountSource::Jwt),
+                "ten_victim",
+            ));
+            a.add(&on_site(obs(0, "/export/{name}", 200, None), "ten_victim"));
+        }
+        let out = a.summaries(5);
+        assert!(
+            out.rows.iter().all(|r| r.tenant.as_deref() != Some("ten_victim")),
+            "{:?}",
+            out.rows
+        );
+        // The claims are counted, under a tenant that says what they are.
+        let rows = a.summaries(1).rows;
+        let unverified: u64 = rows
+            .iter()
+            .filter(|r| r.tenant.as_deref() == Some(UNVERIFIED))
+            .map(|r| r.requests)
+            .sum();
+        assert_eq!(unverified, 10);
+        let victim = rows.iter().find(|r| r.tenant.as_deref() == Some("ten_victim")).unwrap();
+        assert_eq!((victim.requests, victim.vouched_accounts), (3, 1));
+    }
+
+    #[test]
+    fn made_up_tenants_do_not_push_real_tenants_into_other() {
+        let mut a = by("tenant,route").max_groups(50).max_unmatched_groups(10);
+        for i in 0..1_200 {
+            a.add(&on_site(
+                claimed(obs(0, "/health", 200, Some(format!("x{i}"))), AccountSource::Jwt),
+                &format!("forged_{i}"),
+            ));
+            a.add(&on_site(obs(0, "/health", 200, None), &format!("anon_{i}")));
+        }
+        for t in 0..5 {
+            for p in 0..6 {
+                a.add(&on_site(
+                    by_person(0, "/macro", t * 10 + p, "k", "e"),
+                    &format!("ten_{t}"),
+                ));
+            }
+        }
+        let (known_full, _) = a.caps_reached();
+        assert!(!known_full, "the made-up tenants took {} groups", a.len());
+        let rows = a.summaries(5).rows;
+        for t in 0..5 {
+            let row = rows
+                .iter()
+                .find(|r| r.tenant.as_deref() == Some(&format!("ten_{t}")))
+                .unwrap_or_else(|| panic!("ten_{t} folded: {rows:?}"));
+            assert_eq!((row.requests, row.vouched_accounts), (6, 6));
+        }
     }
 
     #[test]
