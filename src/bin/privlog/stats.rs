@@ -25,7 +25,8 @@ accounts a request only claims (JWT read without verification, header, query, pa
 never do. Groups with accounts but fewer than k vouched ones are folded into an (other)
 row per period; an (other) row that still has fewer than k vouched accounts is withheld.
 Groups without any account are shown. Totals of what was folded or withheld are printed
-on standard error.
+on standard error. A tenant groups on its own only on records whose account is vouched
+for; any other tenant is only claimed and groups as (unverified).
 
 \"vouched\" (vouched_accounts) is the count to publish as accounts. \"all accounts\"
 (distinct_accounts) also counts accounts that requests only claimed, which anyone can
