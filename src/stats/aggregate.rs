@@ -241,6 +241,57 @@ enum Budget {
 /// one key period any more.
 pub const MAX_KEY_PERIODS: usize = 64;
 
+/// The default most (group, key period) counts of vouched accounts one
+/// [`Aggregator`] keeps, all groups together: see
+/// [`Aggregator::max_key_period_counts`].
+pub const MAX_KEY_PERIOD_COUNTS: usize = 1 << 18;
+
+/// How many (group, key period) counts of vouched accounts an aggregator
+/// holds, and the most it may hold.
+#[derive(Clone, Copy, Debug)]
+struct PeriodRoom {
+    used: usize,
+    cap: usize,
+}
+
+impl PeriodRoom {
+    /// No bound: for groups that live only while summaries are made from
+    /// groups that were bounded.
+    const UNBOUNDED: PeriodRoom = PeriodRoom {
+        used: 0,
+        cap: usize::MAX,
+    };
+
+    /// Takes room for one more count; `false` when there is none.
+    #[inline]
+    fn take(&mut self) -> bool {
+        if self.used < self.cap {
+            self.used += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes room for `n` more counts, all or none.
+    fn take_n(&mut self, n: usize) -> bool {
+        if self.cap.saturating_sub(self.used) >= n {
+            self.used += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn give(&mut self, n: usize) {
+        self.used = self.used.saturating_sub(n);
+    }
+
+    fn full(&self) -> bool {
+        self.used >= self.cap
+    }
+}
+
 /// Vouched accounts, counted apart per key period.
 ///
 /// A person's pseudonym changes with the key and with the epoch, so one
@@ -252,14 +303,15 @@ pub const MAX_KEY_PERIODS: usize = 64;
 struct VouchedAccounts {
     /// (key period, distinct vouched accounts in it), in the order first seen.
     periods: Vec<(u64, DistinctCounter)>,
-    /// More than [`MAX_KEY_PERIODS`] key periods were seen: nothing is kept
-    /// and the group counts no vouched account.
+    /// More key periods were seen than [`MAX_KEY_PERIODS`], or than the
+    /// aggregator had room for: nothing is kept and the group counts no
+    /// vouched account.
     spilled: bool,
 }
 
 impl VouchedAccounts {
     #[inline]
-    fn insert(&mut self, period: u64, account: u64) {
+    fn insert(&mut self, period: u64, account: u64, room: &mut PeriodRoom) {
         if self.spilled {
             return;
         }
@@ -267,8 +319,8 @@ impl VouchedAccounts {
             c.insert_hash(account);
             return;
         }
-        if self.periods.len() >= MAX_KEY_PERIODS {
-            self.spill();
+        if self.periods.len() >= MAX_KEY_PERIODS || !room.take() {
+            self.spill(room);
             return;
         }
         let mut c = DistinctCounter::new();
@@ -276,14 +328,16 @@ impl VouchedAccounts {
         self.periods.push((period, c));
     }
 
-    fn spill(&mut self) {
+    /// Forgets every count (the group is withheld) and gives their room back.
+    fn spill(&mut self, room: &mut PeriodRoom) {
+        room.give(self.periods.len());
         self.spilled = true;
         self.periods = Vec::new();
     }
 
-    fn merge(&mut self, other: &VouchedAccounts) {
+    fn merge(&mut self, other: &VouchedAccounts, room: &mut PeriodRoom) {
         if other.spilled {
-            self.spill();
+            self.spill(room);
         }
         if self.spilled {
             return;
@@ -291,8 +345,8 @@ impl VouchedAccounts {
         for (period, theirs) in &other.periods {
             if let Some((_, mine)) = self.periods.iter_mut().find(|(p, _)| p == period) {
                 mine.merge(theirs);
-            } else if self.periods.len() >= MAX_KEY_PERIODS {
-                self.spill();
+            } else if self.periods.len() >= MAX_KEY_PERIODS || !room.take() {
+                self.spill(room);
                 return;
             } else {
                 self.periods.push((*period, theirs.clone()));
@@ -340,7 +394,7 @@ impl Group {
     }
 
     #[inline]
-    fn add(&mut self, o: &Observation<'_>) {
+    fn add(&mut self, o: &Observation<'_>, room: &mut PeriodRoom) {
         self.requests += 1;
         if let Some(a) = &o.account {
             let h = hash_value(a.as_bytes());
@@ -348,7 +402,7 @@ impl Group {
             if o.vouched_account().is_some()
                 && let Some(period) = key_period(o)
             {
-                self.vouched.insert(period, h);
+                self.vouched.insert(period, h, room);
             }
         }
         if let Some(t) = &o.tenant {
@@ -359,10 +413,10 @@ impl Group {
         self.resp_bytes = self.resp_bytes.saturating_add(o.resp_bytes);
     }
 
-    fn merge(&mut self, other: &Group) {
+    fn merge(&mut self, other: &Group, room: &mut PeriodRoom) {
         self.requests += other.requests;
         self.accounts.merge(&other.accounts);
-        self.vouched.merge(&other.vouched);
+        self.vouched.merge(&other.vouched, room);
         self.tenants.merge(&other.tenants);
         self.latency.merge(&other.latency);
         self.req_bytes = self.req_bytes.saturating_add(other.req_bytes);
@@ -428,8 +482,10 @@ pub struct Summaries {
     pub suppressed_groups: u64,
     /// Requests in withheld groups.
     pub suppressed_requests: u64,
-    /// Of the withheld groups, those whose vouched accounts span more than
-    /// [`MAX_KEY_PERIODS`] key periods (withheld whatever their size).
+    /// Of the withheld groups, those whose vouched accounts span more key
+    /// periods than are kept apart: over [`MAX_KEY_PERIODS`] in the group, or
+    /// past the aggregator's total
+    /// ([`Aggregator::max_key_period_counts`]); withheld whatever their size.
     pub too_many_key_periods: u64,
 }
 
@@ -466,6 +522,7 @@ pub struct Aggregator {
     max_unmatched: Option<usize>,
     known: usize,
     unmatched: usize,
+    periods: PeriodRoom,
     key: Vec<u8>,
 }
 
@@ -479,6 +536,10 @@ impl Aggregator {
             max_unmatched: None,
             known: 0,
             unmatched: 0,
+            periods: PeriodRoom {
+                used: 0,
+                cap: MAX_KEY_PERIOD_COUNTS,
+            },
             key: Vec::with_capacity(128),
         }
     }
@@ -500,6 +561,17 @@ impl Aggregator {
     /// Defaults to the [`Aggregator::max_groups`] cap.
     pub fn max_unmatched_groups(mut self, n: usize) -> Self {
         self.max_unmatched = Some(n.max(1));
+        self
+    }
+
+    /// Caps the (group, key period) counts of vouched accounts kept, all
+    /// groups together (default [`MAX_KEY_PERIOD_COUNTS`]). A group whose
+    /// vouched accounts reach a new key period once the cap is reached is
+    /// withheld, as one over [`MAX_KEY_PERIODS`] is (fail closed), and its
+    /// counts are given back. Bounds memory when many groups each span many
+    /// key periods.
+    pub fn max_key_period_counts(mut self, n: usize) -> Self {
+        self.periods.cap = n.max(1);
         self
     }
 
@@ -532,7 +604,7 @@ impl Aggregator {
         let mut key = std::mem::take(&mut self.key);
         encode_key(&self.dims, o, false, &mut key);
         if let Some(g) = self.groups.get_mut(key.as_slice()) {
-            g.add(o);
+            g.add(o, &mut self.periods);
         } else {
             // Known routes come from the application; the only other
             // client-chosen key part is the tenant, which is trusted or
@@ -560,10 +632,10 @@ impl Aggregator {
                 budget
             };
             match self.groups.get_mut(key.as_slice()) {
-                Some(g) => g.add(o),
+                Some(g) => g.add(o, &mut self.periods),
                 None => {
                     let mut g = Group::new(budget);
-                    g.add(o);
+                    g.add(o, &mut self.periods);
                     self.groups.insert(key.as_slice().into(), g);
                     self.count_in(budget, 1);
                 }
@@ -577,26 +649,36 @@ impl Aggregator {
     /// `other` in that budget that are new here count under their period's
     /// `(other)` row, as in [`add`](Self::add).
     pub fn merge(&mut self, other: Aggregator) {
-        if self.groups.is_empty() && !self.over_caps(other.known, other.unmatched) {
+        if self.groups.is_empty()
+            && !self.over_caps(other.known, other.unmatched)
+            && other.periods.used <= self.periods.cap
+        {
             self.groups = other.groups;
             self.known = other.known;
             self.unmatched = other.unmatched;
+            self.periods.used = other.periods.used;
             return;
         }
         let mut folded = Vec::new();
         for (k, g) in other.groups {
             let full = self.budget_full(g.budget);
             match self.groups.get_mut(&k) {
-                Some(mine) => mine.merge(&g),
+                Some(mine) => mine.merge(&g, &mut self.periods),
                 None if full => {
                     overflow_key(&self.dims, &k, &mut folded);
                     self.groups
                         .entry(folded.as_slice().into())
                         .or_insert_with(|| Group::new(Budget::Fold))
-                        .merge(&g);
+                        .merge(&g, &mut self.periods);
                 }
                 None => {
                     self.count_in(g.budget, 1);
+                    let mut g = g;
+                    if !self.periods.take_n(g.vouched.periods.len()) {
+                        // Not counted here yet: nothing to give back.
+                        let mut none = PeriodRoom::UNBOUNDED;
+                        g.vouched.spill(&mut none);
+                    }
                     self.groups.insert(k, g);
                 }
             }
@@ -632,6 +714,7 @@ impl Aggregator {
         let mut taken = Aggregator::new(self.dims.clone());
         taken.max_known = self.max_known;
         taken.max_unmatched = self.max_unmatched;
+        taken.periods.cap = self.periods.cap;
         let dims = &self.dims;
         let keys: Vec<Box<[u8]>> = self
             .groups
@@ -643,6 +726,9 @@ impl Aggregator {
             if let Some(g) = self.groups.remove(&k) {
                 self.count_in(g.budget, -1);
                 taken.count_in(g.budget, 1);
+                let n = g.vouched.periods.len();
+                self.periods.give(n);
+                taken.periods.used = taken.periods.used.saturating_add(n);
                 taken.groups.insert(k, g);
             }
         }
@@ -682,10 +768,15 @@ impl Aggregator {
             ..Summaries::default()
         };
         let mut others: HashMap<Vec<u8>, Group> = HashMap::new();
+        // The `(other)` rows only combine counts already held (and bounded).
+        let mut room = PeriodRoom::UNBOUNDED;
         let mut rows: Vec<(Vec<u8>, bool, Summary)> = Vec::with_capacity(self.groups.len());
         for (key, g) in &self.groups {
             if has_non_period && is_fold_key(&self.dims, key) {
-                others.entry(period_part(&self.dims, key)).or_default().merge(g);
+                others
+                    .entry(period_part(&self.dims, key))
+                    .or_default()
+                    .merge(g, &mut room);
                 continue;
             }
             if !g.meets_k(k) {
@@ -693,7 +784,10 @@ impl Aggregator {
                 // so it does not take its period's `(other)` row with it.
                 if has_non_period && !g.too_many_key_periods() {
                     out.folded_groups += 1;
-                    others.entry(period_part(&self.dims, key)).or_default().merge(g);
+                    others
+                        .entry(period_part(&self.dims, key))
+                        .or_default()
+                        .merge(g, &mut room);
                 } else {
                     out.withhold(g);
                 }
@@ -944,7 +1038,10 @@ impl Accumulator for Aggregator {
         Aggregator::merge(self, other);
     }
     fn hand_over_due(&self, groups: usize) -> bool {
-        self.groups.len() >= groups || self.budget_full(Budget::Known) || self.budget_full(Budget::Unmatched)
+        self.groups.len() >= groups
+            || self.budget_full(Budget::Known)
+            || self.budget_full(Budget::Unmatched)
+            || self.periods.full()
     }
 }
 
@@ -1166,6 +1263,42 @@ mod tests {
                 .unwrap_or_else(|| panic!("ten_{t} folded: {rows:?}"));
             assert_eq!((row.requests, row.vouched_accounts), (6, 6));
         }
+    }
+
+    impl Aggregator {
+        /// The key-period counts its groups hold.
+        fn held_period_counts(&self) -> usize {
+            self.groups.values().map(|g| g.vouched.periods.len()).sum()
+        }
+    }
+
+    #[test]
+    fn a_cap_on_key_period_counts_withholds_the_groups_past_it() {
+        let mut a = by("route").max_key_period_counts(10);
+        for route in ["/a", "/b", "/c", "/d", "/e"] {
+            for period in 0..3 {
+                for person in 0..5 {
+                    a.add(&by_person(0, route, person, "k", &format!("e{period}")));
+                }
+            }
+        }
+        // Three routes take nine counts; the next two each need a second.
+        assert_eq!(a.held_period_counts(), 9);
+        assert_eq!(a.periods.used, 9);
+        let out = a.summaries(5);
+        let shown: Vec<_> = out.rows.iter().filter_map(|r| r.route.as_deref()).collect();
+        assert_eq!(shown, ["/a", "/b", "/c"]);
+        assert!(out.rows.iter().all(|r| r.vouched_accounts == 5));
+        assert_eq!(
+            (out.suppressed_groups, out.too_many_key_periods, out.suppressed_requests),
+            (2, 2, 30)
+        );
+        // Merged into one with less room, the groups past it are withheld too.
+        let mut small = by("route").max_key_period_counts(4);
+        small.add(&by_person(0, "/z", 0, "k", "e0"));
+        small.merge(a);
+        assert!(small.periods.used <= 4);
+        assert_eq!(small.periods.used, small.held_period_counts());
     }
 
     #[test]
@@ -1436,6 +1569,39 @@ mod tests {
                 prop_assert!(row.resp_bytes < SECRET_BYTES, "the people's bytes were shown: {:?}", row);
             }
             prop_assert!(out.suppressed_requests >= victims);
+        }
+
+        /// However groups are added, merged and taken apart, the key-period
+        /// counts held are those the groups hold, never above the cap; a
+        /// group past it is withheld, never shown with partial counts.
+        #[test]
+        fn key_period_counts_stay_within_their_cap(
+            items in prop::collection::vec((0usize..12, 0u32..6, 0usize..4, 0i64..3), 0..300),
+            split in 0usize..300,
+            cap in 1usize..24,
+            before_day in 0i64..4,
+        ) {
+            let make = || by("day,route").max_key_period_counts(cap);
+            let (mut left, mut right) = (make(), make());
+            for (i, (period, person, route, day)) in items.iter().enumerate() {
+                let o = by_person(day * 86_400_000, ["/a", "/b", "/c", "/d"][*route], *person, "k_1", &format!("e{period}"));
+                if i < split { left.add(&o) } else { right.add(&o) }
+                for a in [&left, &right] {
+                    prop_assert_eq!(a.periods.used, a.held_period_counts());
+                    prop_assert!(a.periods.used <= cap);
+                }
+            }
+            left.merge(right);
+            prop_assert_eq!(left.periods.used, left.held_period_counts());
+            prop_assert!(left.periods.used <= cap);
+            let taken = left.take_periods_before(before_day * 86_400_000);
+            for a in [&left, &taken] {
+                prop_assert_eq!(a.periods.used, a.held_period_counts());
+            }
+            let out = left.summaries(2);
+            for row in &out.rows {
+                prop_assert!(row.vouched_accounts == 0 || row.vouched_accounts >= 2, "{:?}", row);
+            }
         }
 
         /// The key-period cap spills the same way whether the records come

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use privlog::stats::{
-    Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, MAX_KEY_PERIODS, Scan, ScanReport, Summaries, Summary,
+    Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, Scan, ScanReport,
+    Summaries, Summary,
 };
 
 /// Arguments of `privlog stats`.
@@ -276,7 +277,7 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
         ));
         if out.too_many_key_periods > 0 {
             s.push_str(&format!(
-                ", {} of them because their accounts span more than {MAX_KEY_PERIODS} key periods (group by week or day too)",
+                ", {} of them because their accounts span more key periods than are kept apart ({MAX_KEY_PERIODS} per group, {MAX_KEY_PERIOD_COUNTS} in all; group by week or day too)",
                 out.too_many_key_periods
             ));
         }
