@@ -853,6 +853,15 @@ pub(crate) fn period_end(d: Dimension, start: i64) -> i64 {
     }
 }
 
+/// A year in four digits, a year before 0000 with a leading `-` (ISO 8601).
+pub(crate) fn year_label(y: i32) -> String {
+    if y < 0 {
+        format!("-{:04}", y.unsigned_abs())
+    } else {
+        format!("{y:04}")
+    }
+}
+
 fn period_label(d: Dimension, start: i64) -> String {
     let Ok(t) = OffsetDateTime::from_unix_timestamp(start) else {
         return start.to_string();
@@ -860,16 +869,22 @@ fn period_label(d: Dimension, start: i64) -> String {
     let date = t.date();
     match d {
         Dimension::Hour => format!(
-            "{:04}-{:02}-{:02}T{:02}:00:00Z",
-            date.year(),
+            "{}-{:02}-{:02}T{:02}:00:00Z",
+            year_label(date.year()),
             u8::from(date.month()),
             date.day(),
             t.hour()
         ),
-        Dimension::Day => format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
+        Dimension::Day => format!(
+            "{}-{:02}-{:02}",
+            year_label(date.year()),
+            u8::from(date.month()),
+            date.day()
+        ),
         _ => {
+            // The ISO week-numbering year: the week of 0000-01-01 is -0001-W52.
             let (y, w, _) = date.to_iso_week_date();
-            format!("{y:04}-W{w:02}")
+            format!("{}-W{w:02}", year_label(y))
         }
     }
 }
@@ -899,7 +914,7 @@ fn encode_key(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut
     for d in dims {
         match d {
             Dimension::Hour | Dimension::Day | Dimension::Week => {
-                key.extend_from_slice(&period_start(*d, o.ts_ms).to_be_bytes());
+                key.extend_from_slice(&period_bytes(period_start(*d, o.ts_ms)));
             }
             _ if overflow => key.extend_from_slice(&[OTHER_BYTE, SEP]),
             Dimension::Route => push_str(o.route_or_path(), key),
@@ -937,9 +952,17 @@ fn overflow_key(dims: &[Dimension], key: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// A period start as key bytes that sort as the starts do: big-endian with
+/// the sign bit flipped, so periods before 1970 come before later ones.
+#[inline]
+fn period_bytes(start: i64) -> [u8; 8] {
+    (start.cast_unsigned() ^ (1 << 63)).to_be_bytes()
+}
+
+/// The period start that [`period_bytes`] wrote.
 fn read_i64(b: &[u8]) -> Option<i64> {
     let a: [u8; 8] = b.get(..8)?.try_into().ok()?;
-    Some(i64::from_be_bytes(a))
+    Some((u64::from_be_bytes(a) ^ (1 << 63)).cast_signed())
 }
 
 /// Splits a key into its per-dimension parts.
@@ -1265,6 +1288,27 @@ mod tests {
         }
     }
 
+    #[test]
+    fn periods_before_1970_come_first() {
+        let mut a = by("day");
+        for ts in [86_400_000, -86_400_000, 0, -62_167_219_200_000] {
+            a.add(&obs(ts, "/a", 200, None));
+        }
+        let days: Vec<_> = a.summaries(1).rows.into_iter().filter_map(|r| r.day).collect();
+        assert_eq!(days, ["0000-01-01", "1969-12-31", "1970-01-01", "1970-01-02"]);
+    }
+
+    #[test]
+    fn the_week_of_year_0000_is_labelled_with_a_signed_year() {
+        let mut a = by("week");
+        a.add(&obs(-62_167_219_200_000, "/a", 200, None));
+        let rows = a.summaries(1).rows;
+        assert_eq!(rows[0].week.as_deref(), Some("-0001-W52"));
+        assert_eq!(year_label(-1), "-0001");
+        assert_eq!(year_label(0), "0000");
+        assert_eq!(year_label(9999), "9999");
+    }
+
     impl Aggregator {
         /// The key-period counts its groups hold.
         fn held_period_counts(&self) -> usize {
@@ -1569,6 +1613,28 @@ mod tests {
                 prop_assert!(row.resp_bytes < SECRET_BYTES, "the people's bytes were shown: {:?}", row);
             }
             prop_assert!(out.suppressed_requests >= victims);
+        }
+
+        /// Rows come in the order of their periods, before 1970 or after.
+        #[test]
+        fn rows_are_in_period_order(
+            ts in prop::collection::vec(-62_167_219_200_000i64..253_402_300_800_000, 1..40),
+            dim in prop::sample::select(vec![Dimension::Hour, Dimension::Day, Dimension::Week]),
+        ) {
+            let mut a = Aggregator::new(vec![dim]);
+            let mut start_of = HashMap::new();
+            for t in &ts {
+                a.add(&obs(*t, "/a", 200, None));
+                let start = period_start(dim, *t);
+                start_of.insert(period_label(dim, start), start);
+            }
+            let starts: Vec<i64> = a
+                .summaries(1)
+                .rows
+                .iter()
+                .map(|r| start_of[r.key(dim).unwrap_or_default()])
+                .collect();
+            prop_assert!(starts.windows(2).all(|w| w[0] < w[1]), "{:?}", starts);
         }
 
         /// However groups are added, merged and taken apart, the key-period
