@@ -435,7 +435,7 @@ fn a_route_over_too_many_key_periods_is_withheld_and_the_footer_says_why() {
     let rows: Vec<Value> = serde_json::from_str(&out).expect("json");
     assert!(rows.is_empty(), "{rows:?}");
     assert!(
-        stderr.contains("1 withheld (325 requests), 1 of them because their accounts span more than 64 key periods"),
+        stderr.contains("1 withheld (325 requests), 1 of them because their accounts span more key periods than are kept apart (64 per group"),
         "{stderr}"
     );
 }

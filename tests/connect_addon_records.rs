@@ -75,13 +75,11 @@ async fn macro_iframe_keeps_only_lic_and_cv_and_pseudonymizes_jwt_claims() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn account_history_takes_the_account_the_handler_names_over_the_jwt() {
+async fn account_history_names_the_account_of_the_token_privlog_reads() {
     let s = Server::connect_addon(Policy::atlassian_connect()).await;
     let other = "557058:00000000-1111-4222-8333-444444444444";
-    let t0 = now();
-    // The add-on signs the user in with the token in the query, signed by
-    // Atlassian; privlog reads the claims of the one in the header, which
-    // nobody signed.
+    // A signed token in the query does not sign in a request whose header
+    // carries one nobody signed: the add-on judges the token privlog reads.
     let req = get(
         s.addr,
         &format!(
@@ -92,10 +90,30 @@ async fn account_history_takes_the_account_the_handler_names_over_the_jwt() {
     .header("authorization", format!("JWT {}", connect_jwt(other, CLIENT_KEY)))
     .body(empty())
     .unwrap();
+    let (res, _) = send(s.addr, req).await;
+    assert_eq!(res.status(), 401);
+    let r = s.one_record_after(0).await;
+    assert_eq!(r.account, Some(expected_pseudonym(Purpose::Account, r.ts, other)));
+    assert_eq!(r.account_src, Some(privlog::AccountSource::Jwt));
+
+    let t0 = now();
+    // The header's token, signed by Atlassian, signs the user in; the
+    // query's, which nobody signed, names another account and is ignored.
+    let req = get(
+        s.addr,
+        &format!(
+            "/rest/accounts/{ACCOUNT}/history?jwt={}",
+            connect_jwt(other, CLIENT_KEY)
+        ),
+    )
+    .header("authorization", format!("JWT {}", signed_jwt(ACCOUNT, CLIENT_KEY)))
+    .body(empty())
+    .unwrap();
     let (res, body) = send(s.addr, req).await;
     assert_eq!(res.status(), 200);
-    let r = s.one_record_after(0).await;
+    let r = s.one_record_after(1).await;
     assert_common(&r, t0);
+    assert_eq!(r.account_src, Some(privlog::AccountSource::App));
     assert_eq!(r.route.as_deref(), Some("/rest/accounts/{account_id}/history"));
     assert_eq!(r.path, "/rest/accounts/{account_id}/history");
     assert_eq!(r.query, None);

@@ -361,3 +361,38 @@ fn a_record_as_long_as_a_record_can_be_is_still_read() {
     assert_eq!(requests(&rows(&out)), 2);
     assert!(!stderr(&out).contains("damaged"), "{}", stderr(&out));
 }
+
+#[test]
+fn stats_on_20_000_routes_over_64_key_periods_stays_in_bounded_memory() {
+    // Every route seen under 64 keys (`kid`), one vouched account each:
+    // 1 280 000 (route, key period) counts if all were kept.
+    const ROUTES: usize = 20_000;
+    const KIDS: usize = 64;
+    let dir = temp_dir("key-periods");
+    let file = dir.0.join("records.ndjson");
+    let mut w = std::io::BufWriter::new(File::create(&file).expect("create"));
+    let mut r = record(0, "/r");
+    r.route = Some("/r".to_owned());
+    r.account_src = Some(privlog::AccountSource::App);
+    for kid in 0..KIDS {
+        r.kid = format!("k_{kid:08x}");
+        r.account = Some(format!("acc{kid:02}"));
+        for route in 0..ROUTES {
+            let path = format!("/r/{route}");
+            r.route = Some(path.clone());
+            r.path = path;
+            w.write_all(r.to_ndjson().as_bytes()).expect("write");
+        }
+    }
+    w.flush().expect("flush");
+    drop(w);
+    let mut a = args(&["stats", "--by", "route", "--format", "json", "--k", "2"]);
+    a.push(file.into_os_string());
+    let (out, rss_kib) = run(&a, None, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(rss_kib < 128 * 1024, "peak memory {rss_kib} KiB");
+    // (205 MiB when every count was kept.) One account per key period: nothing reaches k = 2, every group is
+    // withheld, those past the bound because they span too many key periods.
+    assert!(rows(&out).is_empty());
+    assert!(stderr(&out).contains("key periods"), "{}", stderr(&out));
+}

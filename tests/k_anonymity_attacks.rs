@@ -291,11 +291,17 @@ fn the_add_on_signs_in_only_tokens_signed_with_its_secret() {
     assert_eq!(session(&auth, &format!("/macro?jwt={good}"), None), jane);
     assert_eq!(session(&auth, "/macro", Some(&format!("JWT {good}"))), jane);
     assert_eq!(session(&auth, "/macro", Some(&format!("jwt  {good}"))), jane);
-    // The query's token is the one used, as Connect sends it to iframes.
+    // With a token in both, the header's is the one used, as privlog reads
+    // it: an unsigned header token is not rescued by a signed query token.
     let joe = signed_jwt("557058:joe", CLIENT_KEY);
     assert_eq!(
         session(&auth, &format!("/macro?jwt={joe}"), Some(&format!("JWT {good}"))),
-        Some("557058:joe".to_owned())
+        jane
+    );
+    let unsigned = connect_jwt("557058:joe", CLIENT_KEY);
+    assert_eq!(
+        session(&auth, &format!("/macro?jwt={joe}"), Some(&format!("JWT {unsigned}"))),
+        None
     );
     let claims = |c: serde_json::Value| common::sign_jwt(common::CONNECT_SECRET.as_bytes(), &c);
     let refused = [
@@ -451,4 +457,118 @@ async fn a_scanner_s_paths_do_not_push_known_routes_into_other() {
     assert_eq!(other.len(), 1, "one (other) row");
     assert_eq!(other[0].requests, 1);
     assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), stats.delivered);
+}
+
+/// `privlog stats --by tenant,route` over the records of `text`, k = 5.
+fn tenant_route_rows(text: &str, extra: &[&str]) -> (Vec<Value>, String) {
+    let dir = common::TempDir::new("k-anonymity-tenants");
+    let log = dir.path().join("records.ndjson");
+    std::fs::write(&log, text).unwrap();
+    let mut args = vec!["--by", "tenant,route"];
+    args.extend_from_slice(extra);
+    privlog_stats(&args, &log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claimed_tenants_with_genuine_accounts_do_not_reveal_a_lone_user_s_site() {
+    const VICTIM_SITE: &str = "victim-site";
+    let server = Server::connect_addon(Policy::atlassian_connect()).await;
+    // Alice, the only user of her site, signed in.
+    let alice = signed_jwt("557058:alice", VICTIM_SITE);
+    for _ in 0..3 {
+        let req = get(server.addr, &format!("/export/r.csv?size=777&jwt={alice}"));
+        let (res, body) = send(server.addr, req.body(empty()).unwrap()).await;
+        assert_eq!((res.status().as_u16(), body.len()), (200, 777));
+    }
+    // Five attackers with genuine accounts on their own site: each sends
+    // its signed token and, beside it, an unsigned one naming Alice's site,
+    // once in the header and once in the query.
+    for i in 0..5 {
+        let own = signed_jwt(&format!("557058:attacker-{i}"), "attacker-site");
+        let forged = connect_jwt(&format!("557058:attacker-{i}"), VICTIM_SITE);
+        let req = get(server.addr, &format!("/export/r.csv?size=777&jwt={own}"))
+            .header("authorization", format!("JWT {forged}"));
+        let (res, _) = send(server.addr, req.body(empty()).unwrap()).await;
+        assert_eq!(res.status().as_u16(), 200);
+        let req = get(server.addr, &format!("/export/r.csv?size=777&jwt={forged}"))
+            .header("authorization", format!("JWT {own}"));
+        let (res, _) = send(server.addr, req.body(empty()).unwrap()).await;
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    let (report, text) = server.stop().await;
+    assert!(report.stats.is_balanced(), "{:?}", report.stats);
+    let records = parse_file(&text);
+    assert_eq!(records.len(), 13);
+    let victim_tenant = records[0].tenant.clone().expect("alice's site");
+    assert!(
+        records[..3]
+            .iter()
+            .all(|r| r.tenant.as_deref() == Some(&*victim_tenant))
+    );
+    // Every vouched account's site is the one its verified token names.
+    for r in &records[3..] {
+        if r.account_src == Some(AccountSource::App) {
+            assert_ne!(r.tenant.as_deref(), Some(&*victim_tenant), "{r:?}");
+        }
+    }
+
+    let (rows, footer) = tenant_route_rows(&text, &[]);
+    for row in &rows {
+        assert_ne!(row["tenant"], *victim_tenant, "alice's site was shown: {row}");
+    }
+    assert!(footer.contains("withheld"), "{footer}");
+    // Without k the site's row holds Alice's requests alone.
+    let (all, _) = tenant_route_rows(&text, &["--k", "1"]);
+    let victim = all.iter().find(|r| r["tenant"] == *victim_tenant).expect("alice's row");
+    assert_eq!(
+        (victim["requests"].as_u64(), victim["vouched_accounts"].as_u64()),
+        (Some(3), Some(1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_tenants_do_not_push_real_tenants_into_other() {
+    const FORGED: usize = 1_200;
+    let server = Server::connect_addon(Policy::atlassian_connect()).await;
+    // A client sends health checks, each with an unsigned token naming a
+    // new site, first.
+    for i in 0..FORGED {
+        let token = connect_jwt(&format!("557058:bot-{i}"), &format!("made-up-site-{i}"));
+        let req = get(server.addr, "/health").header("authorization", format!("JWT {token}"));
+        let (res, _) = send(server.addr, req.body(empty()).unwrap()).await;
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    // Then five real sites, six signed-in users each.
+    for site in 0..5 {
+        for user in 0..6 {
+            let token = signed_jwt(&format!("557058:user-{site}-{user}"), &format!("site-{site}"));
+            let req = get(server.addr, "/health").header("authorization", format!("JWT {token}"));
+            let (res, _) = send(server.addr, req.body(empty()).unwrap()).await;
+            assert_eq!(res.status().as_u16(), 200);
+        }
+    }
+    let (report, text) = server.stop().await;
+    assert!(report.stats.is_balanced(), "{:?}", report.stats);
+    let records = parse_file(&text);
+    assert_eq!(records.len(), FORGED + 30);
+    let sites: std::collections::BTreeSet<_> = records[FORGED..].iter().filter_map(|r| r.tenant.clone()).collect();
+    assert_eq!(sites.len(), 5);
+
+    let (rows, footer) = tenant_route_rows(&text, &["--max-groups", "1000", "--max-unmatched-groups", "10"]);
+    for site in &sites {
+        let row = rows.iter().find(|r| r["tenant"] == **site);
+        let row = row.unwrap_or_else(|| panic!("a real site was folded into (other): {rows:?} {footer}"));
+        assert_eq!(
+            (row["requests"].as_u64(), row["vouched_accounts"].as_u64()),
+            (Some(6), Some(6))
+        );
+    }
+    // The made-up sites are counted, under one row that says what they are
+    // (withheld under k: its accounts are only claimed).
+    let (rows, _) = tenant_route_rows(&text, &["--max-groups", "1000", "--k", "1"]);
+    let unverified = rows
+        .iter()
+        .find(|r| r["tenant"] == privlog::stats::UNVERIFIED)
+        .expect("(unverified)");
+    assert_eq!(unverified["requests"].as_u64(), Some(FORGED as u64));
 }

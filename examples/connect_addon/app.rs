@@ -47,9 +47,17 @@ const JWT_LEEWAY_SECS: u64 = 60;
 /// shared secret. A token whose signature checks out with that secret, and
 /// that has not expired, names its user in `sub`: only then does the add-on
 /// know the account and tell privlog ([`AccountId`]), which is what makes
-/// the account count in k-anonymous statistics. Anything else — an unsigned
-/// or re-signed token, an expired one, an account in a header, a query
-/// parameter or the path — is what the client says, and signs nobody in.
+/// the account count in k-anonymous statistics. The same token's `iss` (the
+/// site's client key) is the request's tenant ([`TenantId`]), so a verified
+/// user can never be grouped under a site a token nobody signed names.
+/// Anything else — an unsigned or re-signed token, an expired one, an
+/// account in a header, a query parameter or the path — is what the client
+/// says, and signs nobody in.
+///
+/// The token read is the one privlog reads: `Authorization: JWT …` first,
+/// then `?jwt=`. A request that carries both is judged by its header's
+/// token alone, so the add-on never vouches for one token while privlog
+/// reads the claims of another.
 ///
 /// The example serves one installation, whose shared secret it is given at
 /// start; an add-on with many keeps each installation's secret (from its
@@ -65,6 +73,8 @@ pub(crate) struct ConnectAuth {
 pub(crate) struct Session {
     /// The Atlassian account ID (`sub`).
     pub(crate) account: String,
+    /// The site's client key (`iss`), when the token names one.
+    pub(crate) tenant: Option<String>,
 }
 
 impl ConnectAuth {
@@ -80,20 +90,17 @@ impl ConnectAuth {
         ConnectAuth { key: None }
     }
 
-    /// The signed-in account of a request: from its Connect JWT (`?jwt=`
-    /// first, then `Authorization: JWT …`), when the token verifies.
+    /// The signed-in account of a request: from its Connect JWT
+    /// (`Authorization: JWT …` first, then `?jwt=`, as privlog reads them),
+    /// when the token verifies.
     pub(crate) fn session_of(&self, req: &Request) -> Option<Session> {
-        let token = req
-            .uri()
-            .query()
-            .and_then(jwt_in_query)
-            .or_else(|| jwt_in_header(req.headers()))?;
-        self.verify(&token).map(|account| Session { account })
+        let token = jwt_in_header(req.headers()).or_else(|| req.uri().query().and_then(jwt_in_query))?;
+        self.verify(&token)
     }
 
-    /// The `sub` of `token` when it is an HS256 JWT signed with the shared
-    /// secret and not expired.
-    fn verify(&self, token: &str) -> Option<String> {
+    /// The `sub` and `iss` of `token` when it is an HS256 JWT signed with
+    /// the shared secret and not expired.
+    fn verify(&self, token: &str) -> Option<Session> {
         let key = self.key.as_ref()?;
         let mut parts = token.split('.');
         let (header, claims, signature) = (parts.next()?, parts.next()?, parts.next()?);
@@ -114,7 +121,15 @@ impl ConnectAuth {
             return None;
         }
         let sub = claims.get("sub")?.as_str()?;
-        (!sub.is_empty()).then(|| sub.to_owned())
+        let tenant = claims
+            .get("iss")
+            .and_then(serde_json::Value::as_str)
+            .filter(|iss| !iss.is_empty())
+            .map(str::to_owned);
+        (!sub.is_empty()).then(|| Session {
+            account: sub.to_owned(),
+            tenant,
+        })
     }
 }
 
@@ -318,18 +333,24 @@ impl hyper::body::Body for Chunks {
 
 /// The add-on's session middleware, inside the privlog layer: it signs the
 /// request in ([`ConnectAuth`]), hands the [`Session`] to the handlers, and
-/// tells privlog the verified account through the response, unless the
-/// handler already did. A request it cannot verify names no account.
+/// tells privlog the verified account and site through the response, unless
+/// the handler already did. A request it cannot verify names no account and
+/// no site.
 async fn session_account(State(auth): State<ConnectAuth>, mut req: Request, next: Next) -> Response {
     let session = auth.session_of(&req);
     if let Some(session) = &session {
         req.extensions_mut().insert(session.clone());
     }
     let mut res = next.run(req).await;
-    if let Some(session) = session
-        && res.extensions().get::<AccountId>().is_none()
-    {
-        res.extensions_mut().insert(AccountId::new(session.account));
+    if let Some(session) = session {
+        if res.extensions().get::<AccountId>().is_none() {
+            res.extensions_mut().insert(AccountId::new(session.account));
+        }
+        if let Some(tenant) = session.tenant
+            && res.extensions().get::<TenantId>().is_none()
+        {
+            res.extensions_mut().insert(TenantId::new(tenant));
+        }
     }
     res
 }

@@ -15,6 +15,10 @@ use super::observation::Observation;
 pub const OTHER: &str = "(other)";
 /// The label of a missing value (no tenant, no response status).
 pub const NONE: &str = "(none)";
+/// The tenant label of a record whose account the application did not vouch
+/// for: its tenant is only what the request claims, so it never forms a
+/// group of its own.
+pub const UNVERIFIED: &str = "(unverified)";
 /// The default k of k-anonymity: groups seen by 1 to 4 distinct accounts are
 /// never shown on their own.
 pub const DEFAULT_K: u64 = 5;
@@ -24,6 +28,8 @@ const NONE_BYTE: u8 = 0xFE;
 /// A key part that stands for the `(other)` row: the group cap's overflow,
 /// or a value that is literally `(other)` (so no two rows share a label).
 const OTHER_BYTE: u8 = 0xFD;
+/// A tenant part that stands for [`UNVERIFIED`].
+const UNVERIFIED_BYTE: u8 = 0xFC;
 
 /// What summary rows are grouped by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -235,6 +241,57 @@ enum Budget {
 /// one key period any more.
 pub const MAX_KEY_PERIODS: usize = 64;
 
+/// The default most (group, key period) counts of vouched accounts one
+/// [`Aggregator`] keeps, all groups together: see
+/// [`Aggregator::max_key_period_counts`].
+pub const MAX_KEY_PERIOD_COUNTS: usize = 1 << 18;
+
+/// How many (group, key period) counts of vouched accounts an aggregator
+/// holds, and the most it may hold.
+#[derive(Clone, Copy, Debug)]
+struct PeriodRoom {
+    used: usize,
+    cap: usize,
+}
+
+impl PeriodRoom {
+    /// No bound: for groups that live only while summaries are made from
+    /// groups that were bounded.
+    const UNBOUNDED: PeriodRoom = PeriodRoom {
+        used: 0,
+        cap: usize::MAX,
+    };
+
+    /// Takes room for one more count; `false` when there is none.
+    #[inline]
+    fn take(&mut self) -> bool {
+        if self.used < self.cap {
+            self.used += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes room for `n` more counts, all or none.
+    fn take_n(&mut self, n: usize) -> bool {
+        if self.cap.saturating_sub(self.used) >= n {
+            self.used += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn give(&mut self, n: usize) {
+        self.used = self.used.saturating_sub(n);
+    }
+
+    fn full(&self) -> bool {
+        self.used >= self.cap
+    }
+}
+
 /// Vouched accounts, counted apart per key period.
 ///
 /// A person's pseudonym changes with the key and with the epoch, so one
@@ -246,14 +303,15 @@ pub const MAX_KEY_PERIODS: usize = 64;
 struct VouchedAccounts {
     /// (key period, distinct vouched accounts in it), in the order first seen.
     periods: Vec<(u64, DistinctCounter)>,
-    /// More than [`MAX_KEY_PERIODS`] key periods were seen: nothing is kept
-    /// and the group counts no vouched account.
+    /// More key periods were seen than [`MAX_KEY_PERIODS`], or than the
+    /// aggregator had room for: nothing is kept and the group counts no
+    /// vouched account.
     spilled: bool,
 }
 
 impl VouchedAccounts {
     #[inline]
-    fn insert(&mut self, period: u64, account: u64) {
+    fn insert(&mut self, period: u64, account: u64, room: &mut PeriodRoom) {
         if self.spilled {
             return;
         }
@@ -261,8 +319,8 @@ impl VouchedAccounts {
             c.insert_hash(account);
             return;
         }
-        if self.periods.len() >= MAX_KEY_PERIODS {
-            self.spill();
+        if self.periods.len() >= MAX_KEY_PERIODS || !room.take() {
+            self.spill(room);
             return;
         }
         let mut c = DistinctCounter::new();
@@ -270,14 +328,16 @@ impl VouchedAccounts {
         self.periods.push((period, c));
     }
 
-    fn spill(&mut self) {
+    /// Forgets every count (the group is withheld) and gives their room back.
+    fn spill(&mut self, room: &mut PeriodRoom) {
+        room.give(self.periods.len());
         self.spilled = true;
         self.periods = Vec::new();
     }
 
-    fn merge(&mut self, other: &VouchedAccounts) {
+    fn merge(&mut self, other: &VouchedAccounts, room: &mut PeriodRoom) {
         if other.spilled {
-            self.spill();
+            self.spill(room);
         }
         if self.spilled {
             return;
@@ -285,8 +345,8 @@ impl VouchedAccounts {
         for (period, theirs) in &other.periods {
             if let Some((_, mine)) = self.periods.iter_mut().find(|(p, _)| p == period) {
                 mine.merge(theirs);
-            } else if self.periods.len() >= MAX_KEY_PERIODS {
-                self.spill();
+            } else if self.periods.len() >= MAX_KEY_PERIODS || !room.take() {
+                self.spill(room);
                 return;
             } else {
                 self.periods.push((*period, theirs.clone()));
@@ -334,7 +394,7 @@ impl Group {
     }
 
     #[inline]
-    fn add(&mut self, o: &Observation<'_>) {
+    fn add(&mut self, o: &Observation<'_>, room: &mut PeriodRoom) {
         self.requests += 1;
         if let Some(a) = &o.account {
             let h = hash_value(a.as_bytes());
@@ -342,7 +402,7 @@ impl Group {
             if o.vouched_account().is_some()
                 && let Some(period) = key_period(o)
             {
-                self.vouched.insert(period, h);
+                self.vouched.insert(period, h, room);
             }
         }
         if let Some(t) = &o.tenant {
@@ -353,10 +413,10 @@ impl Group {
         self.resp_bytes = self.resp_bytes.saturating_add(o.resp_bytes);
     }
 
-    fn merge(&mut self, other: &Group) {
+    fn merge(&mut self, other: &Group, room: &mut PeriodRoom) {
         self.requests += other.requests;
         self.accounts.merge(&other.accounts);
-        self.vouched.merge(&other.vouched);
+        self.vouched.merge(&other.vouched, room);
         self.tenants.merge(&other.tenants);
         self.latency.merge(&other.latency);
         self.req_bytes = self.req_bytes.saturating_add(other.req_bytes);
@@ -422,8 +482,10 @@ pub struct Summaries {
     pub suppressed_groups: u64,
     /// Requests in withheld groups.
     pub suppressed_requests: u64,
-    /// Of the withheld groups, those whose vouched accounts span more than
-    /// [`MAX_KEY_PERIODS`] key periods (withheld whatever their size).
+    /// Of the withheld groups, those whose vouched accounts span more key
+    /// periods than are kept apart: over [`MAX_KEY_PERIODS`] in the group, or
+    /// past the aggregator's total
+    /// ([`Aggregator::max_key_period_counts`]); withheld whatever their size.
     pub too_many_key_periods: u64,
 }
 
@@ -460,6 +522,7 @@ pub struct Aggregator {
     max_unmatched: Option<usize>,
     known: usize,
     unmatched: usize,
+    periods: PeriodRoom,
     key: Vec<u8>,
 }
 
@@ -473,6 +536,10 @@ impl Aggregator {
             max_unmatched: None,
             known: 0,
             unmatched: 0,
+            periods: PeriodRoom {
+                used: 0,
+                cap: MAX_KEY_PERIOD_COUNTS,
+            },
             key: Vec::with_capacity(128),
         }
     }
@@ -494,6 +561,17 @@ impl Aggregator {
     /// Defaults to the [`Aggregator::max_groups`] cap.
     pub fn max_unmatched_groups(mut self, n: usize) -> Self {
         self.max_unmatched = Some(n.max(1));
+        self
+    }
+
+    /// Caps the (group, key period) counts of vouched accounts kept, all
+    /// groups together (default [`MAX_KEY_PERIOD_COUNTS`]). A group whose
+    /// vouched accounts reach a new key period once the cap is reached is
+    /// withheld, as one over [`MAX_KEY_PERIODS`] is (fail closed), and its
+    /// counts are given back. Bounds memory when many groups each span many
+    /// key periods.
+    pub fn max_key_period_counts(mut self, n: usize) -> Self {
+        self.periods.cap = n.max(1);
         self
     }
 
@@ -526,8 +604,13 @@ impl Aggregator {
         let mut key = std::mem::take(&mut self.key);
         encode_key(&self.dims, o, false, &mut key);
         if let Some(g) = self.groups.get_mut(key.as_slice()) {
-            g.add(o);
+            g.add(o, &mut self.periods);
         } else {
+            // Known routes come from the application; the only other
+            // client-chosen key part is the tenant, which is trusted or
+            // `(unverified)` (see `encode_key`). So a known route's groups
+            // are bounded by what the application names, and the unmatched
+            // budget takes everything the client can vary.
             let (budget, used, cap) = if o.route.is_some() {
                 (Budget::Known, self.known, self.max_known)
             } else {
@@ -549,10 +632,10 @@ impl Aggregator {
                 budget
             };
             match self.groups.get_mut(key.as_slice()) {
-                Some(g) => g.add(o),
+                Some(g) => g.add(o, &mut self.periods),
                 None => {
                     let mut g = Group::new(budget);
-                    g.add(o);
+                    g.add(o, &mut self.periods);
                     self.groups.insert(key.as_slice().into(), g);
                     self.count_in(budget, 1);
                 }
@@ -566,26 +649,36 @@ impl Aggregator {
     /// `other` in that budget that are new here count under their period's
     /// `(other)` row, as in [`add`](Self::add).
     pub fn merge(&mut self, other: Aggregator) {
-        if self.groups.is_empty() && !self.over_caps(other.known, other.unmatched) {
+        if self.groups.is_empty()
+            && !self.over_caps(other.known, other.unmatched)
+            && other.periods.used <= self.periods.cap
+        {
             self.groups = other.groups;
             self.known = other.known;
             self.unmatched = other.unmatched;
+            self.periods.used = other.periods.used;
             return;
         }
         let mut folded = Vec::new();
         for (k, g) in other.groups {
             let full = self.budget_full(g.budget);
             match self.groups.get_mut(&k) {
-                Some(mine) => mine.merge(&g),
+                Some(mine) => mine.merge(&g, &mut self.periods),
                 None if full => {
                     overflow_key(&self.dims, &k, &mut folded);
                     self.groups
                         .entry(folded.as_slice().into())
                         .or_insert_with(|| Group::new(Budget::Fold))
-                        .merge(&g);
+                        .merge(&g, &mut self.periods);
                 }
                 None => {
                     self.count_in(g.budget, 1);
+                    let mut g = g;
+                    if !self.periods.take_n(g.vouched.periods.len()) {
+                        // Not counted here yet: nothing to give back.
+                        let mut none = PeriodRoom::UNBOUNDED;
+                        g.vouched.spill(&mut none);
+                    }
                     self.groups.insert(k, g);
                 }
             }
@@ -621,6 +714,7 @@ impl Aggregator {
         let mut taken = Aggregator::new(self.dims.clone());
         taken.max_known = self.max_known;
         taken.max_unmatched = self.max_unmatched;
+        taken.periods.cap = self.periods.cap;
         let dims = &self.dims;
         let keys: Vec<Box<[u8]>> = self
             .groups
@@ -632,6 +726,9 @@ impl Aggregator {
             if let Some(g) = self.groups.remove(&k) {
                 self.count_in(g.budget, -1);
                 taken.count_in(g.budget, 1);
+                let n = g.vouched.periods.len();
+                self.periods.give(n);
+                taken.periods.used = taken.periods.used.saturating_add(n);
                 taken.groups.insert(k, g);
             }
         }
@@ -671,10 +768,15 @@ impl Aggregator {
             ..Summaries::default()
         };
         let mut others: HashMap<Vec<u8>, Group> = HashMap::new();
+        // The `(other)` rows only combine counts already held (and bounded).
+        let mut room = PeriodRoom::UNBOUNDED;
         let mut rows: Vec<(Vec<u8>, bool, Summary)> = Vec::with_capacity(self.groups.len());
         for (key, g) in &self.groups {
             if has_non_period && is_fold_key(&self.dims, key) {
-                others.entry(period_part(&self.dims, key)).or_default().merge(g);
+                others
+                    .entry(period_part(&self.dims, key))
+                    .or_default()
+                    .merge(g, &mut room);
                 continue;
             }
             if !g.meets_k(k) {
@@ -682,7 +784,10 @@ impl Aggregator {
                 // so it does not take its period's `(other)` row with it.
                 if has_non_period && !g.too_many_key_periods() {
                     out.folded_groups += 1;
-                    others.entry(period_part(&self.dims, key)).or_default().merge(g);
+                    others
+                        .entry(period_part(&self.dims, key))
+                        .or_default()
+                        .merge(g, &mut room);
                 } else {
                     out.withhold(g);
                 }
@@ -748,6 +853,15 @@ pub(crate) fn period_end(d: Dimension, start: i64) -> i64 {
     }
 }
 
+/// A year in four digits, a year before 0000 with a leading `-` (ISO 8601).
+pub(crate) fn year_label(y: i32) -> String {
+    if y < 0 {
+        format!("-{:04}", y.unsigned_abs())
+    } else {
+        format!("{y:04}")
+    }
+}
+
 fn period_label(d: Dimension, start: i64) -> String {
     let Ok(t) = OffsetDateTime::from_unix_timestamp(start) else {
         return start.to_string();
@@ -755,16 +869,22 @@ fn period_label(d: Dimension, start: i64) -> String {
     let date = t.date();
     match d {
         Dimension::Hour => format!(
-            "{:04}-{:02}-{:02}T{:02}:00:00Z",
-            date.year(),
+            "{}-{:02}-{:02}T{:02}:00:00Z",
+            year_label(date.year()),
             u8::from(date.month()),
             date.day(),
             t.hour()
         ),
-        Dimension::Day => format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()),
+        Dimension::Day => format!(
+            "{}-{:02}-{:02}",
+            year_label(date.year()),
+            u8::from(date.month()),
+            date.day()
+        ),
         _ => {
+            // The ISO week-numbering year: the week of 0000-01-01 is -0001-W52.
             let (y, w, _) = date.to_iso_week_date();
-            format!("{y:04}-W{w:02}")
+            format!("{}-W{w:02}", year_label(y))
         }
     }
 }
@@ -794,15 +914,21 @@ fn encode_key(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut
     for d in dims {
         match d {
             Dimension::Hour | Dimension::Day | Dimension::Week => {
-                key.extend_from_slice(&period_start(*d, o.ts_ms).to_be_bytes());
+                key.extend_from_slice(&period_bytes(period_start(*d, o.ts_ms)));
             }
             _ if overflow => key.extend_from_slice(&[OTHER_BYTE, SEP]),
             Dimension::Route => push_str(o.route_or_path(), key),
             Dimension::Method => push_str(&o.method, key),
             Dimension::Status => key.extend_from_slice(&[status_class(o.status), SEP]),
             // A tenant that reads `(none)` is no tenant, as it is labelled.
+            // A tenant is trusted only on a record whose account the
+            // application vouched for (an app that verifies the account
+            // sets the tenant from the same proof); any other is what the
+            // client says and groups as `(unverified)`, so made-up tenants
+            // can neither form groups nor take room under the group caps.
             Dimension::Tenant => match o.tenant.as_deref().filter(|t| *t != NONE) {
-                Some(t) => push_str(t, key),
+                Some(t) if o.vouched_account().is_some() && t != UNVERIFIED => push_str(t, key),
+                Some(_) => key.extend_from_slice(&[UNVERIFIED_BYTE, SEP]),
                 None => key.extend_from_slice(&[NONE_BYTE, SEP]),
             },
         }
@@ -826,9 +952,17 @@ fn overflow_key(dims: &[Dimension], key: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// A period start as key bytes that sort as the starts do: big-endian with
+/// the sign bit flipped, so periods before 1970 come before later ones.
+#[inline]
+fn period_bytes(start: i64) -> [u8; 8] {
+    (start.cast_unsigned() ^ (1 << 63)).to_be_bytes()
+}
+
+/// The period start that [`period_bytes`] wrote.
 fn read_i64(b: &[u8]) -> Option<i64> {
     let a: [u8; 8] = b.get(..8)?.try_into().ok()?;
-    Some(i64::from_be_bytes(a))
+    Some((u64::from_be_bytes(a) ^ (1 << 63)).cast_signed())
 }
 
 /// Splits a key into its per-dimension parts.
@@ -892,6 +1026,7 @@ fn decode_key(dims: &[Dimension], key: &[u8], s: &mut Summary) {
                 match v {
                     [NONE_BYTE] => NONE.to_owned(),
                     [OTHER_BYTE] => OTHER.to_owned(),
+                    [UNVERIFIED_BYTE] if *d == Dimension::Tenant => UNVERIFIED.to_owned(),
                     _ => String::from_utf8_lossy(v).into_owned(),
                 }
             }
@@ -926,7 +1061,10 @@ impl Accumulator for Aggregator {
         Aggregator::merge(self, other);
     }
     fn hand_over_due(&self, groups: usize) -> bool {
-        self.groups.len() >= groups || self.budget_full(Budget::Known) || self.budget_full(Budget::Unmatched)
+        self.groups.len() >= groups
+            || self.budget_full(Budget::Known)
+            || self.budget_full(Budget::Unmatched)
+            || self.periods.full()
     }
 }
 
@@ -1078,6 +1216,133 @@ mod tests {
         assert_eq!(rows[0].week.as_deref(), Some("2026-W47"));
         assert_eq!(rows[0].tenant.as_deref(), Some(NONE));
         assert_eq!(rows[0].method.as_deref(), Some("GET"));
+    }
+
+    /// `o` on site `tenant`.
+    fn on_site(mut o: Observation<'static>, tenant: &str) -> Observation<'static> {
+        o.tenant = Some(Cow::Owned(tenant.to_owned()));
+        o
+    }
+
+    #[test]
+    fn a_tenant_on_a_record_without_a_vouched_account_groups_as_unverified() {
+        let mut a = by("tenant,route");
+        // A lone signed-in user of the victim's site…
+        for _ in 0..3 {
+            a.add(&on_site(by_person(0, "/export/{name}", 0, "k", "e"), "ten_victim"));
+        }
+        // …and five real accounts of other sites whose requests claim the
+        // victim's site, or anonymous requests naming it.
+        for i in 1..=5 {
+            a.add(&on_site(
+                claimed(by_person(0, "/export/{name}", i, "k", "e"), AccountSource::Jwt),
+                "ten_victim",
+            ));
+            a.add(&on_site(obs(0, "/export/{name}", 200, None), "ten_victim"));
+        }
+        let out = a.summaries(5);
+        assert!(
+            out.rows.iter().all(|r| r.tenant.as_deref() != Some("ten_victim")),
+            "{:?}",
+            out.rows
+        );
+        // The claims are counted, under a tenant that says what they are.
+        let rows = a.summaries(1).rows;
+        let unverified: u64 = rows
+            .iter()
+            .filter(|r| r.tenant.as_deref() == Some(UNVERIFIED))
+            .map(|r| r.requests)
+            .sum();
+        assert_eq!(unverified, 10);
+        let victim = rows.iter().find(|r| r.tenant.as_deref() == Some("ten_victim")).unwrap();
+        assert_eq!((victim.requests, victim.vouched_accounts), (3, 1));
+    }
+
+    #[test]
+    fn made_up_tenants_do_not_push_real_tenants_into_other() {
+        let mut a = by("tenant,route").max_groups(50).max_unmatched_groups(10);
+        for i in 0..1_200 {
+            a.add(&on_site(
+                claimed(obs(0, "/health", 200, Some(format!("x{i}"))), AccountSource::Jwt),
+                &format!("forged_{i}"),
+            ));
+            a.add(&on_site(obs(0, "/health", 200, None), &format!("anon_{i}")));
+        }
+        for t in 0..5 {
+            for p in 0..6 {
+                a.add(&on_site(
+                    by_person(0, "/macro", t * 10 + p, "k", "e"),
+                    &format!("ten_{t}"),
+                ));
+            }
+        }
+        let (known_full, _) = a.caps_reached();
+        assert!(!known_full, "the made-up tenants took {} groups", a.len());
+        let rows = a.summaries(5).rows;
+        for t in 0..5 {
+            let row = rows
+                .iter()
+                .find(|r| r.tenant.as_deref() == Some(&format!("ten_{t}")))
+                .unwrap_or_else(|| panic!("ten_{t} folded: {rows:?}"));
+            assert_eq!((row.requests, row.vouched_accounts), (6, 6));
+        }
+    }
+
+    #[test]
+    fn periods_before_1970_come_first() {
+        let mut a = by("day");
+        for ts in [86_400_000, -86_400_000, 0, -62_167_219_200_000] {
+            a.add(&obs(ts, "/a", 200, None));
+        }
+        let days: Vec<_> = a.summaries(1).rows.into_iter().filter_map(|r| r.day).collect();
+        assert_eq!(days, ["0000-01-01", "1969-12-31", "1970-01-01", "1970-01-02"]);
+    }
+
+    #[test]
+    fn the_week_of_year_0000_is_labelled_with_a_signed_year() {
+        let mut a = by("week");
+        a.add(&obs(-62_167_219_200_000, "/a", 200, None));
+        let rows = a.summaries(1).rows;
+        assert_eq!(rows[0].week.as_deref(), Some("-0001-W52"));
+        assert_eq!(year_label(-1), "-0001");
+        assert_eq!(year_label(0), "0000");
+        assert_eq!(year_label(9999), "9999");
+    }
+
+    impl Aggregator {
+        /// The key-period counts its groups hold.
+        fn held_period_counts(&self) -> usize {
+            self.groups.values().map(|g| g.vouched.periods.len()).sum()
+        }
+    }
+
+    #[test]
+    fn a_cap_on_key_period_counts_withholds_the_groups_past_it() {
+        let mut a = by("route").max_key_period_counts(10);
+        for route in ["/a", "/b", "/c", "/d", "/e"] {
+            for period in 0..3 {
+                for person in 0..5 {
+                    a.add(&by_person(0, route, person, "k", &format!("e{period}")));
+                }
+            }
+        }
+        // Three routes take nine counts; the next two each need a second.
+        assert_eq!(a.held_period_counts(), 9);
+        assert_eq!(a.periods.used, 9);
+        let out = a.summaries(5);
+        let shown: Vec<_> = out.rows.iter().filter_map(|r| r.route.as_deref()).collect();
+        assert_eq!(shown, ["/a", "/b", "/c"]);
+        assert!(out.rows.iter().all(|r| r.vouched_accounts == 5));
+        assert_eq!(
+            (out.suppressed_groups, out.too_many_key_periods, out.suppressed_requests),
+            (2, 2, 30)
+        );
+        // Merged into one with less room, the groups past it are withheld too.
+        let mut small = by("route").max_key_period_counts(4);
+        small.add(&by_person(0, "/z", 0, "k", "e0"));
+        small.merge(a);
+        assert!(small.periods.used <= 4);
+        assert_eq!(small.periods.used, small.held_period_counts());
     }
 
     #[test]
@@ -1348,6 +1613,61 @@ mod tests {
                 prop_assert!(row.resp_bytes < SECRET_BYTES, "the people's bytes were shown: {:?}", row);
             }
             prop_assert!(out.suppressed_requests >= victims);
+        }
+
+        /// Rows come in the order of their periods, before 1970 or after.
+        #[test]
+        fn rows_are_in_period_order(
+            ts in prop::collection::vec(-62_167_219_200_000i64..253_402_300_800_000, 1..40),
+            dim in prop::sample::select(vec![Dimension::Hour, Dimension::Day, Dimension::Week]),
+        ) {
+            let mut a = Aggregator::new(vec![dim]);
+            let mut start_of = HashMap::new();
+            for t in &ts {
+                a.add(&obs(*t, "/a", 200, None));
+                let start = period_start(dim, *t);
+                start_of.insert(period_label(dim, start), start);
+            }
+            let starts: Vec<i64> = a
+                .summaries(1)
+                .rows
+                .iter()
+                .map(|r| start_of[r.key(dim).unwrap_or_default()])
+                .collect();
+            prop_assert!(starts.windows(2).all(|w| w[0] < w[1]), "{:?}", starts);
+        }
+
+        /// However groups are added, merged and taken apart, the key-period
+        /// counts held are those the groups hold, never above the cap; a
+        /// group past it is withheld, never shown with partial counts.
+        #[test]
+        fn key_period_counts_stay_within_their_cap(
+            items in prop::collection::vec((0usize..12, 0u32..6, 0usize..4, 0i64..3), 0..300),
+            split in 0usize..300,
+            cap in 1usize..24,
+            before_day in 0i64..4,
+        ) {
+            let make = || by("day,route").max_key_period_counts(cap);
+            let (mut left, mut right) = (make(), make());
+            for (i, (period, person, route, day)) in items.iter().enumerate() {
+                let o = by_person(day * 86_400_000, ["/a", "/b", "/c", "/d"][*route], *person, "k_1", &format!("e{period}"));
+                if i < split { left.add(&o) } else { right.add(&o) }
+                for a in [&left, &right] {
+                    prop_assert_eq!(a.periods.used, a.held_period_counts());
+                    prop_assert!(a.periods.used <= cap);
+                }
+            }
+            left.merge(right);
+            prop_assert_eq!(left.periods.used, left.held_period_counts());
+            prop_assert!(left.periods.used <= cap);
+            let taken = left.take_periods_before(before_day * 86_400_000);
+            for a in [&left, &taken] {
+                prop_assert_eq!(a.periods.used, a.held_period_counts());
+            }
+            let out = left.summaries(2);
+            for row in &out.rows {
+                prop_assert!(row.vouched_accounts == 0 || row.vouched_accounts >= 2, "{:?}", row);
+            }
         }
 
         /// The key-period cap spills the same way whether the records come

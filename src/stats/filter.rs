@@ -200,7 +200,12 @@ fn label_s(unit: Dimension, start: i64) -> String {
         return start.to_string();
     };
     let date = d.date();
-    let day = format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day());
+    let day = format!(
+        "{}-{:02}-{:02}",
+        super::aggregate::year_label(date.year()),
+        u8::from(date.month()),
+        date.day()
+    );
     match unit {
         Dimension::Hour => format!("{day}T{:02}:00:00Z", d.hour()),
         _ => day,

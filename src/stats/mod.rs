@@ -46,7 +46,8 @@ mod scan;
 mod sink;
 
 pub use aggregate::{
-    Accumulator, Aggregator, DEFAULT_K, Dimension, MAX_KEY_PERIODS, NONE, OTHER, Summaries, Summary, UnknownDimension,
+    Accumulator, Aggregator, DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries,
+    Summary, UNVERIFIED, UnknownDimension,
 };
 pub use distinct::{DistinctCounter, EXACT_LIMIT, hash_value};
 pub use filter::{Filter, FilterError, StatusFilter};

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use privlog::stats::{
-    Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, MAX_KEY_PERIODS, Scan, ScanReport, Summaries, Summary,
+    Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, Scan, ScanReport,
+    Summaries, Summary,
 };
 
 /// Arguments of `privlog stats`.
@@ -25,7 +26,8 @@ accounts a request only claims (JWT read without verification, header, query, pa
 never do. Groups with accounts but fewer than k vouched ones are folded into an (other)
 row per period; an (other) row that still has fewer than k vouched accounts is withheld.
 Groups without any account are shown. Totals of what was folded or withheld are printed
-on standard error.
+on standard error. A tenant groups on its own only on records whose account is vouched
+for; any other tenant is only claimed and groups as (unverified).
 
 \"vouched\" (vouched_accounts) is the count to publish as accounts. \"all accounts\"
 (distinct_accounts) also counts accounts that requests only claimed, which anyone can
@@ -275,7 +277,7 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
         ));
         if out.too_many_key_periods > 0 {
             s.push_str(&format!(
-                ", {} of them because their accounts span more than {MAX_KEY_PERIODS} key periods (group by week or day too)",
+                ", {} of them because their accounts span more key periods than are kept apart ({MAX_KEY_PERIODS} per group, {MAX_KEY_PERIOD_COUNTS} in all; group by week or day too)",
                 out.too_many_key_periods
             ));
         }
