@@ -447,6 +447,37 @@ pub(crate) fn is_cap_reached(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|r| r.is::<CapReached>())
 }
 
+/// Why lines stayed out of a [`LinesFile`].
+#[derive(Debug)]
+pub(crate) enum KeptOut {
+    /// The file at the path could not be opened.
+    Open(io::Error),
+    /// The file kept being replaced or removed while it was written.
+    Replaced,
+    /// Another process held the file's lock longer than [`LOCK_WAIT`].
+    Busy,
+    /// A write failed, or was refused: [`io::ErrorKind::FileTooLarge`] by the
+    /// file-size limit, [`is_cap_reached`] by a size cap.
+    Write(io::Error),
+}
+
+impl KeptOut {
+    /// The problem as one I/O error.
+    fn into_io(self) -> io::Error {
+        match self {
+            KeptOut::Open(e) | KeptOut::Write(e) => e,
+            KeptOut::Replaced => io::Error::other("the file keeps being replaced or removed while it is written"),
+            KeptOut::Busy => io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "another process held the file's lock for more than {} s",
+                    LOCK_WAIT.as_secs()
+                ),
+            ),
+        }
+    }
+}
+
 /// A file at a path that whole lines are appended to under the rules above,
 /// opened on the first append and opened anew when the path names another
 /// file. Used for the files a sink keeps beside its records (the HTTP
@@ -483,13 +514,25 @@ impl LinesFile {
     /// the first ones, are in the file at the path, and the error that kept
     /// the others out: [`io::ErrorKind::FileTooLarge`] when the limit did.
     pub(crate) fn append(&mut self, buf: &[u8], ends: &[usize]) -> (usize, Option<io::Error>) {
-        self.append_within(buf, ends, None)
+        let (lines, problem) = self.append_lines(buf, ends, None);
+        (lines, problem.map(KeptOut::into_io))
     }
 
     /// [`LinesFile::append`], with no line written that would take the file
     /// past `cap` bytes: the error that keeps the others out is then
     /// [`is_cap_reached`].
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn append_within(&mut self, buf: &[u8], ends: &[usize], cap: Option<u64>) -> (usize, Option<io::Error>) {
+        let (lines, problem) = self.append_lines(buf, ends, cap);
+        (lines, problem.map(KeptOut::into_io))
+    }
+
+    /// Appends the lines, following the file at the path: a file replaced
+    /// before the write is opened anew, lines written to a file removed
+    /// meanwhile are written again to the file now at the path. Returns how
+    /// many lines, the first ones, are in that file, and why the others are
+    /// not.
+    pub(crate) fn append_lines(&mut self, buf: &[u8], ends: &[usize], cap: Option<u64>) -> (usize, Option<KeptOut>) {
         let total = ends.len();
         let mut next = 0;
         let mut reopens = 0;
@@ -497,7 +540,7 @@ impl LinesFile {
             if self.file.is_none() {
                 match AppendFile::open(&self.path) {
                     Ok(f) => self.file = Some(f),
-                    Err(e) => return (next, Some(e)),
+                    Err(e) => return (next, Some(KeptOut::Open(e))),
                 }
             }
             let Some(file) = self.file.as_mut() else { break };
@@ -517,7 +560,7 @@ impl LinesFile {
                             // Opened again, and its end checked, next time.
                             self.file = None;
                         }
-                        return (next, Some(e));
+                        return (next, Some(KeptOut::Write(e)));
                     }
                 }
                 // Replaced before the write, or removed while being written
@@ -527,23 +570,13 @@ impl LinesFile {
                     self.file = None;
                     reopens += 1;
                     if reopens > MAX_REOPENS {
-                        let e = io::Error::other("the file keeps being replaced or removed while it is written");
-                        return (next, Some(e));
+                        return (next, Some(KeptOut::Replaced));
                     }
                 }
-                Err(Some(BeginError::Busy)) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::WouldBlock,
-                        format!(
-                            "another process held the file's lock for more than {} s",
-                            LOCK_WAIT.as_secs()
-                        ),
-                    );
-                    return (next, Some(e));
-                }
+                Err(Some(BeginError::Busy)) => return (next, Some(KeptOut::Busy)),
                 Err(Some(BeginError::Io(e))) => {
                     self.file = None;
-                    return (next, Some(e));
+                    return (next, Some(KeptOut::Write(e)));
                 }
             }
         }
@@ -554,7 +587,6 @@ impl LinesFile {
     ///
     /// # Errors
     /// The `fsync` error.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn sync(&self) -> io::Result<()> {
         match &self.file {
             Some(f) => f.file().sync_data(),

@@ -1,9 +1,9 @@
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::fsize::{FILE_SIZE_LIMIT, LIMIT_FIX, OutputFile, RAISE_LIMIT};
 use super::rewrite_temp;
-use super::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
+use super::shared_file::{KeptOut, LinesFile, busy_error, replaced_error};
 use super::{Accounting, DropReason, Ledger, Sink, SinkError};
 use crate::Record;
 use crate::record::write_ndjson;
@@ -154,18 +154,13 @@ impl<W: Write + Send + 'static> Sink for WriterSink<W> {
 /// For rotation and retention use the rotating file sink.
 #[derive(Debug)]
 pub struct FileSink {
-    path: PathBuf,
     name: String,
-    file: Option<AppendFile>,
+    file: LinesFile,
     sync: bool,
     ledger: Option<Ledger>,
     buf: Vec<u8>,
     ends: Vec<usize>,
 }
-
-/// How often a batch follows a file that keeps being replaced before its
-/// records are given up.
-const MAX_REOPENS: u32 = 3;
 
 impl FileSink {
     /// Opens `path` for appending.
@@ -177,11 +172,11 @@ impl FileSink {
         // A copy of the file left by a `privlog subject erase` that was
         // killed; one an erase is working on stays.
         let _ = rewrite_temp::remove_if_left_over(&rewrite_temp::temp_path(&path));
-        let file = AppendFile::open(&path).map_err(|e| open_error(&path, e))?;
+        let name = format!("file:{}", path.display());
+        let file = LinesFile::open(path.clone()).map_err(|e| open_error(&path, e))?;
         Ok(FileSink {
-            name: format!("file:{}", path.display()),
-            path,
-            file: Some(file),
+            name,
+            file,
             sync: false,
             ledger: None,
             buf: Vec::with_capacity(64 * 1024),
@@ -198,70 +193,23 @@ impl FileSink {
 
     /// The file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Writes the encoded lines, following the file at the path. Returns how
     /// many lines reached the file, and the problem that kept the others out
     /// with their drop reason.
     fn append(&mut self) -> (usize, Option<(DropReason, SinkError)>) {
-        let total = self.ends.len();
-        let mut next = 0;
-        let mut reopens = 0;
-        while next < total {
-            if self.file.is_none() {
-                match AppendFile::open(&self.path) {
-                    Ok(f) => self.file = Some(f),
-                    Err(e) => return (next, Some((DropReason::SinkError, open_error(&self.path, e)))),
-                }
-            }
-            let Some(file) = self.file.as_mut() else { break };
-            let step = match file.begin() {
-                Ok(Begin::Ready(mut turn)) => {
-                    let w = turn.append(&self.buf, &self.ends, next, total);
-                    let linked = turn.still_linked();
-                    Ok((w, linked))
-                }
-                Ok(Begin::Replaced) => Err(None),
-                Err(e) => Err(Some(e)),
-            };
-            let w = match step {
-                Ok((w, true)) => w,
-                // Replaced before the write, or removed while being written
-                // (those lines are in no file): write them to the file now
-                // at the path.
-                Ok((_, false)) | Err(None) => {
-                    self.file = None;
-                    reopens += 1;
-                    if reopens > MAX_REOPENS {
-                        return (
-                            next,
-                            Some((DropReason::SinkError, replaced_error(&self.path, (total - next) as u64))),
-                        );
-                    }
-                    continue;
-                }
-                Err(Some(BeginError::Busy)) => {
-                    return (
-                        next,
-                        Some((DropReason::SinkError, busy_error(&self.path, (total - next) as u64))),
-                    );
-                }
-                Err(Some(BeginError::Io(e))) => {
-                    self.file = None;
-                    return (next, Some(write_problem(&self.path, total - next, e)));
-                }
-            };
-            next += w.lines;
-            if let Some(e) = w.error {
-                if e.kind() != io::ErrorKind::FileTooLarge {
-                    // Opened again, and its end checked, for the next batch.
-                    self.file = None;
-                }
-                return (next, Some(write_problem(&self.path, total - next, e)));
-            }
-        }
-        (next, None)
+        let (written, kept_out) = self.file.append_lines(&self.buf, &self.ends, None);
+        let lost = self.ends.len() - written;
+        let path = self.file.path();
+        let problem = kept_out.map(|k| match k {
+            KeptOut::Open(e) => (DropReason::SinkError, open_error(path, e)),
+            KeptOut::Replaced => (DropReason::SinkError, replaced_error(path, lost as u64)),
+            KeptOut::Busy => (DropReason::SinkError, busy_error(path, lost as u64)),
+            KeptOut::Write(e) => write_problem(path, lost, e),
+        });
+        (written, problem)
     }
 }
 
@@ -330,12 +278,10 @@ impl Sink for FileSink {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        if self.sync
-            && let Some(f) = &self.file
-        {
-            f.file()
-                .sync_data()
-                .map_err(|e| SinkError::with_source(format!("cannot fsync {}", f.path().display()), e))?;
+        if self.sync {
+            self.file
+                .sync()
+                .map_err(|e| SinkError::with_source(format!("cannot fsync {}", self.file.path().display()), e))?;
         }
         Ok(())
     }
