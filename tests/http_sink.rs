@@ -796,6 +796,39 @@ fn assert_spool_matches(sink: &HttpSink, ledger: &Ledger, written: u64) {
     assert_balanced(&s, written);
 }
 
+/// A spooling sink whose collector is down, after `filled` of `total` new
+/// records were spilled into a spool on a small file system, which they
+/// filled.
+#[cfg(target_os = "linux")]
+struct Filled {
+    sink: HttpSink,
+    ledger: Ledger,
+    all: Vec<Record>,
+    full: SinkStats,
+    port: u16,
+}
+
+#[cfg(target_os = "linux")]
+fn fill_spool(dir: &Path, prefix: &str, total: usize, filled: usize) -> Filled {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut sink, ledger) = spooling_sink(dir, port);
+    let all = records(prefix, total);
+    spill_all(&mut sink, &ledger, &all[..filled]);
+    let full = ledger.stats();
+    assert!(
+        full.dropped_for(DropReason::SpoolFull) > 0,
+        "the disk filled up: {full:?}"
+    );
+    assert_spool_matches(&sink, &ledger, filled as u64);
+    Filled {
+        sink,
+        ledger,
+        all,
+        full,
+        port,
+    }
+}
+
 #[cfg(target_os = "linux")] // tmpfs in a mount namespace
 #[test]
 fn a_spool_that_fills_its_file_system_counts_exactly_and_takes_records_again_once_it_grows() {
@@ -804,19 +837,15 @@ fn a_spool_that_fills_its_file_system_counts_exactly_and_takes_records_again_onc
         return in_small_tmpfs(NAME);
     };
     let dir = Path::new(&dir);
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (mut sink, ledger) = spooling_sink(dir, port);
-
     // Collector down: 30 000 records, about 9 MB of spool on 3 MiB.
-    let all = records("f", 35_000);
-    spill_all(&mut sink, &ledger, &all[..30_000]);
-    let full = ledger.stats();
-    assert!(
-        full.dropped_for(DropReason::SpoolFull) > 0,
-        "the disk filled up: {full:?}"
-    );
+    let Filled {
+        mut sink,
+        ledger,
+        all,
+        full,
+        port,
+    } = fill_spool(dir, "f", 35_000, 30_000);
     assert!(full.spooled > 0, "{full:?}");
-    assert_spool_matches(&sink, &ledger, 30_000);
 
     // More room: the spool takes records again.
     resize_tmpfs(dir, "64m");
@@ -864,16 +893,13 @@ fn a_spool_that_filled_its_file_system_frees_it_by_delivering() {
         return in_small_tmpfs(NAME);
     };
     let dir = Path::new(&dir);
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (mut sink, ledger) = spooling_sink(dir, port);
-    let all = records("g", 22_000);
-    spill_all(&mut sink, &ledger, &all[..20_000]);
-    let full = ledger.stats();
-    assert!(
-        full.dropped_for(DropReason::SpoolFull) > 0,
-        "the disk filled up: {full:?}"
-    );
-    assert_spool_matches(&sink, &ledger, 20_000);
+    let Filled {
+        mut sink,
+        ledger,
+        all,
+        full,
+        port,
+    } = fill_spool(dir, "g", 22_000, 20_000);
 
     // The collector comes back while the disk is still full, not one byte
     // left for the acknowledgement file: delivering must free the space.
