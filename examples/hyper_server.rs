@@ -26,7 +26,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use privlog::middleware::RequestBody;
+use privlog::layer::RequestBody;
 use privlog::sink::WriterSink;
 use privlog::{MasterKey, Policy, RouteTemplate};
 

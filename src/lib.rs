@@ -66,10 +66,11 @@
 
 pub mod audit;
 mod builder;
+mod capture;
 #[cfg(feature = "config")]
 pub mod config;
+pub mod layer;
 pub mod limits;
-pub mod middleware;
 #[cfg(unix)]
 mod ownership;
 pub mod pipeline;
@@ -77,14 +78,15 @@ pub mod policy;
 pub mod read;
 pub mod record;
 pub mod retention;
+mod sanitize;
 mod secret_shape;
 pub mod sink;
 pub mod stats;
 pub mod subject;
 
-pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};
-pub use middleware::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
-pub use pipeline::{Stats, StatsHandle};
+pub use builder::{BuildError, Builder, builder};
+pub use layer::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
+pub use pipeline::{ShutdownReport, Stats, StatsHandle, WorkerGuard};
 pub use policy::{
     AccountSources, CidrError, Epoch, EpochKeys, IpPolicy, JwtClaims, KeyError, KeyId, MasterKey, Policy, PolicyError,
     Pseudonym, Pseudonymizer, Purpose, QueryPolicy, Rotation, TrustedProxies, peek_jwt, scrub_path,

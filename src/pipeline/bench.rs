@@ -9,15 +9,15 @@ use std::time::SystemTime;
 
 use http::{Request, header};
 
-use crate::pipeline::RequestClock;
-use crate::policy::sanitize::Sanitizer;
+use crate::capture::RequestClock;
+use crate::capture::{Capture, Readings, TEXT_CAPACITY};
 use crate::record::Outcome;
-use crate::record::raw::{RawRecord, Readings, TEXT_CAPACITY};
+use crate::sanitize::Sanitizer;
 use crate::{MasterKey, Policy, Record};
 
 /// What the request path hands the worker for one finished request.
 #[derive(Debug)]
-pub struct RawCapture(RawRecord);
+pub struct RawCapture(Capture);
 
 /// The capture of a request the way the layer makes it for a policy that reads
 /// Connect JWTs (the JWT is kept without its signature), answered with `status`.
@@ -26,7 +26,7 @@ pub struct RawCapture(RawRecord);
 /// is `start`, as with a configured clock), so the sanitizer turns them into
 /// durations as the worker does.
 pub fn capture<B>(req: &Request<B>, peer: SocketAddr, start: SystemTime, status: u16, resp_bytes: u64) -> RawCapture {
-    let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+    let mut raw = Capture::with_capacity(TEXT_CAPACITY);
     raw.begin(start, req.method().clone(), req.version(), Some(peer));
     raw.readings = Some(Readings {
         start: 1 << 40,

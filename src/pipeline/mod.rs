@@ -6,13 +6,14 @@ mod batch;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
-mod clock;
+
+mod accounting;
+mod guard;
 mod handoff;
 mod runner;
-mod stats;
 mod worker;
 
-pub(crate) use clock::RequestClock;
-pub(crate) use handoff::{Handoff, RawBox};
-pub use stats::{Stats, StatsHandle};
+pub use accounting::{Stats, StatsHandle};
+pub use guard::{ShutdownReport, WorkerGuard};
+pub(crate) use handoff::Handoff;
 pub(crate) use worker::{Pipeline, PipelineConfig, spawn};

@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::Handoff;
+use super::accounting::{Counters, StatsHandle};
 use super::batch::Batches;
-use super::handoff::{BoxPool, PREFILLED_BOXES, RawBox};
 use super::runner::{self, Deadline, RateLimited, SendError, SinkQueue, SinkSender, WARN_EVERY, sub_queued};
-use super::stats::{Counters, StatsHandle};
-use super::{Handoff, RequestClock};
+use crate::capture::{BoxPool, CaptureBox, PREFILLED_BOXES, RequestClock};
 use crate::limits::{DurationLimit, Limit, OutOfRange};
-use crate::policy::sanitize::Sanitizer;
+use crate::sanitize::Sanitizer;
 use crate::sink::{DropReason, Ledger, Sink};
 
 /// Tuning of the pipeline; see the builder for the meaning and defaults.
@@ -211,10 +211,10 @@ fn join_until(handle: JoinHandle<()>, deadline: Instant) -> bool {
 }
 
 struct Worker {
-    rx: Receiver<RawBox>,
+    rx: Receiver<CaptureBox>,
     pool: Arc<BoxPool>,
     /// Boxes read this round, given back to the pool together.
-    read: Vec<RawBox>,
+    read: Vec<CaptureBox>,
     sanitizer: Sanitizer,
     slots: Vec<SinkSlot>,
     counters: Arc<Counters>,

@@ -5,7 +5,7 @@
 //! the pipeline worker, never on the request path.
 
 mod epoch;
-mod ip;
+pub(crate) mod ip;
 pub(crate) mod jwt;
 mod key;
 mod keyring;
@@ -13,8 +13,7 @@ mod keyring;
 mod policy;
 mod pseudonym;
 mod query;
-pub(crate) mod sanitize;
-mod scrub;
+pub(crate) mod scrub;
 
 pub use epoch::{Epoch, Rotation};
 pub use ip::{
@@ -24,6 +23,7 @@ pub use ip::{
 pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
 pub use keyring::{KeyRing, KeyRingError, write_key_file};
+pub(crate) use policy::MAX_CAPTURED;
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};

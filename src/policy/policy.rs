@@ -3,7 +3,10 @@ use std::fmt;
 use http::HeaderName;
 
 use super::{IpPolicy, QueryPolicy, Rotation, TrustedProxies};
-use crate::record::raw::MAX_CAPTURED;
+
+/// How many values of one header kind the request path keeps (forwarding
+/// headers may repeat; account headers are configured by name).
+pub(crate) const MAX_CAPTURED: usize = 4;
 
 /// Where account and tenant IDs come from, besides what the application tells
 /// the layer itself (see [`AccountId`](crate::AccountId)), which always wins.

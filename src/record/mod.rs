@@ -7,7 +7,6 @@
 mod account_source;
 mod encode;
 mod outcome;
-pub(crate) mod raw;
 #[allow(clippy::module_inception)]
 mod record;
 

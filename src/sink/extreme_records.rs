@@ -9,9 +9,9 @@ use proptest::prelude::*;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::policy::sanitize::Sanitizer;
-use crate::record::raw::{RawRecord, TEXT_CAPACITY};
+use crate::capture::{Capture, TEXT_CAPACITY};
 use crate::record::write_ndjson;
+use crate::sanitize::Sanitizer;
 use crate::{MasterKey, Policy, Record, Rotation};
 
 /// The earliest and latest times a record holds: four-digit years, milliseconds.
@@ -147,7 +147,7 @@ proptest! {
         let Some(start) = system_time(secs, nanos) else {
             return Ok(()); // a time this system cannot hold never reaches the worker
         };
-        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         raw.begin(start, http::Method::GET, http::Version::HTTP_11, None);
         raw.set_path_query("/health", Some("a=1"));
         raw.declared_req_bytes = Some(bytes.0);

@@ -9,11 +9,11 @@ use std::time::SystemTime;
 use http::Method;
 use time::OffsetDateTime;
 
-use super::ip::{forwarded_hops, resolve_client, xff_hops};
-use super::jwt::{payload_claims_with, payload_segment, signed_part_payload};
-use super::scrub::{sanitize_text, scrub_path_into};
-use super::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy};
-use crate::record::raw::RawRecord;
+use crate::capture::Capture;
+use crate::policy::ip::{forwarded_hops, resolve_client, xff_hops};
+use crate::policy::jwt::{payload_claims_with, payload_segment, signed_part_payload};
+use crate::policy::scrub::{sanitize_text, scrub_path_into};
+use crate::policy::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy};
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
@@ -426,7 +426,7 @@ impl Sanitizer {
 
     /// The record of `raw`; what the application provided is taken out of it.
     #[cfg(any(test, feature = "bench"))]
-    pub(crate) fn sanitize(&mut self, raw: &mut RawRecord) -> Record {
+    pub(crate) fn sanitize(&mut self, raw: &mut Capture) -> Record {
         let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, String::new(), String::new());
         self.sanitize_into(raw, &mut out);
         out
@@ -436,7 +436,7 @@ impl Sanitizer {
     /// the worker keeps its records and fills them again, so in steady state
     /// a record costs few allocations. What the application provided is
     /// taken out of `raw`.
-    pub(crate) fn sanitize_into(&mut self, raw: &mut RawRecord, out: &mut Record) {
+    pub(crate) fn sanitize_into(&mut self, raw: &mut Capture, out: &mut Record) {
         #[cfg(test)]
         if self.panic_on_path.is_some_and(|p| raw.path_and_query().0 == p) {
             panic!("a capture the sanitizer fails on");
@@ -563,7 +563,7 @@ impl Sanitizer {
         // Client address.
         let peer = raw.peer.map(|a| a.ip());
         let client_ip = if self.policy.trusted.is_empty() {
-            peer.map(super::ip::normalize)
+            peer.map(crate::policy::ip::normalize)
         } else {
             let fwd: Vec<&[u8]> = raw.values(&raw.forwarded).collect();
             if fwd.is_empty() {
@@ -738,13 +738,13 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::capture::TEXT_CAPACITY;
     use crate::policy::jwt::authorization_signed_part;
     use crate::record::Outcome;
-    use crate::record::raw::TEXT_CAPACITY;
 
     /// A Connect-style capture: JWT, query, peer.
-    fn capture(path: &str, query: Option<&str>, authorization: Option<&str>, status: u16) -> RawRecord {
-        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+    fn capture(path: &str, query: Option<&str>, authorization: Option<&str>, status: u16) -> Capture {
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         raw.start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         raw.method = Method::POST;
         raw.peer = Some(SocketAddr::from(([203, 0, 113, 7], 4711)));
@@ -1043,10 +1043,10 @@ mod ip_text_tests {
 
     use super::*;
     use crate::IpPolicy;
-    use crate::record::raw::TEXT_CAPACITY;
+    use crate::capture::TEXT_CAPACITY;
 
-    fn capture_from(peer: IpAddr) -> RawRecord {
-        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+    fn capture_from(peer: IpAddr) -> Capture {
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         raw.begin(
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
             Method::GET,
@@ -1161,10 +1161,10 @@ mod epoch_tests {
 
     use super::*;
     use crate::Rotation;
-    use crate::record::raw::TEXT_CAPACITY;
+    use crate::capture::TEXT_CAPACITY;
 
-    fn capture_at(secs: u64, account: &str) -> RawRecord {
-        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+    fn capture_at(secs: u64, account: &str) -> Capture {
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         raw.begin(
             SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             Method::GET,
@@ -1259,7 +1259,7 @@ mod vouched_tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::record::raw::TEXT_CAPACITY;
+    use crate::capture::TEXT_CAPACITY;
     use crate::{IpPolicy, Rotation};
 
     /// Text with every kind of character the encoder escapes.
@@ -1275,7 +1275,7 @@ mod vouched_tests {
             claims in proptest::option::of((HOSTILE, HOSTILE)),
             app in (proptest::option::of(HOSTILE), proptest::option::of(HOSTILE), proptest::option::of(HOSTILE)),
             secs in 0u64..1 << 34,
-        ) -> RawRecord {
+        ) -> Capture {
             let version = [
                 http::Version::HTTP_09,
                 http::Version::HTTP_10,
@@ -1287,7 +1287,7 @@ mod vouched_tests {
                 let ip = if v6 { IpAddr::V6(Ipv6Addr::from(bits)) } else { IpAddr::V4(Ipv4Addr::from(bits as u32)) };
                 SocketAddr::new(ip, 4711)
             });
-            let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+            let mut raw = Capture::with_capacity(TEXT_CAPACITY);
             let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
             raw.begin(SystemTime::UNIX_EPOCH + Duration::from_secs(secs), method, version, peer);
             raw.set_path_query(&path, query.as_deref());
@@ -1356,7 +1356,7 @@ mod vouched_tests {
     #[test]
     fn a_changed_clone_of_a_sanitized_record_is_escaped() {
         let mut worker = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
-        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         raw.begin(SystemTime::UNIX_EPOCH, Method::GET, http::Version::HTTP_11, None);
         raw.set_path_query("/a", None);
         let record = worker.sanitize(&mut raw);

@@ -8,10 +8,10 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::counter::ByteCounter;
-use super::guard::{Capture, RecordGuard};
+use super::guard::{InFlight, RecordGuard};
 use super::layer::Shared;
 use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
-use crate::record::raw::{MAX_CAPTURED, Readings};
+use crate::capture::{MAX_CAPTURED, Readings};
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
 ///
@@ -108,7 +108,7 @@ where
             let (body, guard) = ByteCounter::pair();
             (Some(body), Some(guard))
         };
-        let cap = Capture { raw, req_counter };
+        let cap = InFlight { raw, req_counter };
         let guard = RecordGuard::new(cap, self.shared.clone());
         let req = req.map(|body| RequestBody::new(body, body_counter));
         ResponseFuture::new(self.inner.call(req), guard)

@@ -8,18 +8,18 @@ use http::{Method, Response};
 use super::counter::ByteCounter;
 use super::layer::Shared;
 use super::{AccountId, RouteTemplate, TenantId};
-use crate::pipeline::RawBox;
+use crate::capture::CaptureBox;
 use crate::record::Outcome;
 
 /// What the request path captured before calling the inner service.
-pub(crate) struct Capture {
+pub(crate) struct InFlight {
     /// The capture handed to the worker, filled in as the request goes on.
-    pub(crate) raw: RawBox,
+    pub(crate) raw: CaptureBox,
     pub(crate) req_counter: Option<ByteCounter>,
 }
 
 struct Pending {
-    cap: Capture,
+    cap: InFlight,
     /// The response has no body to send (HEAD, 204, 304, empty), so the body
     /// being dropped unpolled is a normal end.
     bodiless: bool,
@@ -31,7 +31,7 @@ pub(crate) struct RecordGuard {
 }
 
 impl RecordGuard {
-    pub(crate) fn new(cap: Capture, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(cap: InFlight, shared: Arc<Shared>) -> Self {
         RecordGuard {
             pending: Some(Pending { cap, bodiless: false }),
             shared,
@@ -70,7 +70,7 @@ impl RecordGuard {
     /// Hands the record off with `outcome`. Later calls and the drop do nothing.
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         let Some(p) = self.pending.take() else { return };
-        let Capture { mut raw, req_counter } = p.cap;
+        let InFlight { mut raw, req_counter } = p.cap;
         // A response to a request the client never finished sending says
         // nothing about what the client got: the client went away.
         raw.outcome = match &req_counter {

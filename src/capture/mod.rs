@@ -1,4 +1,5 @@
-//! The raw capture handed from the request path to the worker.
+//! The capture: what the request path copies out of a request for the
+//! worker, with the clock it reads and the pool its boxes come back through.
 //!
 //! It holds copies of the request's text the worker needs (path and query in
 //! one reusable buffer; route template, Connect JWT and selected header
@@ -10,20 +11,22 @@
 //! nothing is allocated.
 //!
 //! It is crate-private: only the worker's sanitizer reads it, and what comes
-//! out is a [`Record`](super::Record).
+//! out is a [`Record`](crate::Record).
 
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderValue, Method, Uri, Version};
 
-use super::Outcome;
-use crate::pipeline::RequestClock;
-use crate::policy::jwt::authorization_signed_part;
+mod clock;
+mod pool;
 
-/// How many values of one header kind the request path keeps (forwarding
-/// headers may repeat; account headers are configured by name).
-pub(crate) const MAX_CAPTURED: usize = 4;
+pub(crate) use crate::policy::MAX_CAPTURED;
+pub(crate) use clock::RequestClock;
+pub(crate) use pool::{BoxPool, CaptureBox, PREFILLED_BOXES};
+
+use crate::policy::jwt::authorization_signed_part;
+use crate::record::Outcome;
 
 /// The capacity a pooled capture's text other than the path and query
 /// starts with: enough for a Connect JWT and a few header values.
@@ -49,7 +52,7 @@ pub(crate) struct Span {
 
 /// Up to [`MAX_CAPTURED`] copied header values, in header order.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Captured {
+pub(crate) struct HeaderSpans {
     pub(crate) spans: [Option<Span>; MAX_CAPTURED],
 }
 
@@ -81,7 +84,7 @@ pub(crate) struct Readings {
 
 /// Everything the request path captured about one request.
 #[derive(Debug)]
-pub(crate) struct RawRecord {
+pub(crate) struct Capture {
     pub(crate) start: SystemTime,
     /// Readings still to be turned into `start`, `ttfb` and `duration`
     /// ([`resolve_times`](Self::resolve_times)); `None` once they are (or
@@ -106,11 +109,11 @@ pub(crate) struct RawRecord {
     /// source is on.
     pub(crate) jwt_signed: Option<Span>,
     /// Configured account / tenant header values, in configured order.
-    pub(crate) account_headers: Captured,
+    pub(crate) account_headers: HeaderSpans,
     /// `Forwarded` values, kept only when the peer is a trusted proxy.
-    pub(crate) forwarded: Captured,
+    pub(crate) forwarded: HeaderSpans,
     /// `X-Forwarded-For` values, kept only when the peer is a trusted proxy.
-    pub(crate) x_forwarded_for: Captured,
+    pub(crate) x_forwarded_for: HeaderSpans,
     pub(crate) declared_req_bytes: Option<u64>,
     pub(crate) req_bytes: Option<u64>,
     pub(crate) resp_bytes: u64,
@@ -121,10 +124,10 @@ pub(crate) struct RawRecord {
     pub(crate) app: AppProvided,
 }
 
-impl RawRecord {
+impl Capture {
     /// An empty capture whose text buffer holds `capacity` bytes before it grows.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        RawRecord {
+        Capture {
             start: SystemTime::UNIX_EPOCH,
             readings: None,
             method: Method::GET,
@@ -135,9 +138,9 @@ impl RawRecord {
             path_end: 0,
             matched: None,
             jwt_signed: None,
-            account_headers: Captured::default(),
-            forwarded: Captured::default(),
-            x_forwarded_for: Captured::default(),
+            account_headers: HeaderSpans::default(),
+            forwarded: HeaderSpans::default(),
+            x_forwarded_for: HeaderSpans::default(),
             declared_req_bytes: None,
             req_bytes: None,
             resp_bytes: 0,
@@ -166,9 +169,9 @@ impl RawRecord {
         self.path_end = 0;
         self.matched = None;
         self.jwt_signed = None;
-        self.account_headers = Captured::default();
-        self.forwarded = Captured::default();
-        self.x_forwarded_for = Captured::default();
+        self.account_headers = HeaderSpans::default();
+        self.forwarded = HeaderSpans::default();
+        self.x_forwarded_for = HeaderSpans::default();
         self.declared_req_bytes = None;
         self.req_bytes = None;
         self.resp_bytes = 0;
@@ -266,7 +269,7 @@ impl RawRecord {
 
     /// Copies the last [`MAX_CAPTURED`] of `values` (the ones nearest to us
     /// for forwarding headers), in their order.
-    pub(crate) fn push_last<'a, I>(&mut self, values: I) -> Captured
+    pub(crate) fn push_last<'a, I>(&mut self, values: I) -> HeaderSpans
     where
         I: DoubleEndedIterator<Item = &'a HeaderValue>,
     {
@@ -276,7 +279,7 @@ impl RawRecord {
             n += 1;
             last[MAX_CAPTURED - n] = Some(v);
         }
-        let mut out = Captured::default();
+        let mut out = HeaderSpans::default();
         for (slot, v) in out.spans.iter_mut().zip(last.iter().flatten()) {
             *slot = self.push(v.as_bytes());
         }
@@ -305,7 +308,7 @@ impl RawRecord {
     }
 
     /// The copied values of `captured`, in order.
-    pub(crate) fn values<'a>(&'a self, captured: &'a Captured) -> impl Iterator<Item = &'a [u8]> + 'a {
+    pub(crate) fn values<'a>(&'a self, captured: &'a HeaderSpans) -> impl Iterator<Item = &'a [u8]> + 'a {
         captured.spans.iter().flatten().map(|s| self.bytes(*s))
     }
 }
@@ -330,7 +333,7 @@ mod tests {
             wall: true,
         };
 
-        let mut raw = RawRecord::with_capacity(16);
+        let mut raw = Capture::with_capacity(16);
         raw.begin(SystemTime::UNIX_EPOCH, Method::GET, Version::HTTP_11, None);
         raw.readings = Some(readings);
         raw.resolve_times(&clock);
@@ -370,13 +373,13 @@ mod tests {
             "/\u{e9}?k=v",
         ] {
             let Ok(uri) = uri.parse::<Uri>() else { continue };
-            let mut raw = RawRecord::with_capacity(0);
+            let mut raw = Capture::with_capacity(0);
             raw.push(b"before").unwrap_or_default();
             raw.push_uri(&uri);
             assert_eq!(raw.path_and_query(), (uri.path(), uri.query()), "{uri}");
         }
         // Set apart (as tests and tools do), they read back the same.
-        let mut raw = RawRecord::with_capacity(0);
+        let mut raw = Capture::with_capacity(0);
         for (path, query) in [
             ("/p", Some("q=1")),
             ("/p", Some("")),
@@ -391,7 +394,7 @@ mod tests {
 
     #[test]
     fn push_last_keeps_the_last_values_in_order() {
-        let mut raw = RawRecord::with_capacity(0);
+        let mut raw = Capture::with_capacity(0);
         let values: Vec<HeaderValue> = (0..6).map(|i| HeaderValue::from(i as u32)).collect();
         let c = raw.push_last(values.iter());
         let got: Vec<&[u8]> = raw.values(&c).collect();
@@ -403,7 +406,7 @@ mod tests {
 
     #[test]
     fn begin_forgets_the_last_request_and_keeps_the_buffer() {
-        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         let span = raw.push(b"/rest/api").expect("fits");
         raw.set_path_query("/rest/api", Some("jwt=abc"));
         raw.status = Some(500);
@@ -420,7 +423,7 @@ mod tests {
 
     #[test]
     fn release_gives_back_a_huge_buffer() {
-        let mut raw = RawRecord::with_capacity(TEXT_CAPACITY);
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         raw.push(&vec![b'a'; TEXT_KEEP + 1]).expect("fits");
         raw.release();
         assert_eq!(raw.text.capacity(), TEXT_CAPACITY);
@@ -428,7 +431,7 @@ mod tests {
 
     #[test]
     fn text_beyond_the_cap_is_not_captured() {
-        let mut raw = RawRecord::with_capacity(0);
+        let mut raw = Capture::with_capacity(0);
         assert!(raw.push(&vec![b'a'; TEXT_MAX]).is_some());
         assert_eq!(raw.push(b"b"), None);
     }
