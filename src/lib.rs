@@ -36,22 +36,8 @@
 //!
 //! # When the record is emitted
 //!
-//! Exactly once per request, at the first of:
-//!
-//! - the response body's last frame (or a frame after which the body reports
-//!   `is_end_stream`), or the response being dropped unpolled when it has no
-//!   body to send (HEAD, 1xx, 204, 304, an empty body): outcome `completed`;
-//! - a response body error, or the inner service returning an error (status
-//!   `null`): outcome `error`;
-//! - the response future or body being dropped early — client gone, timeout,
-//!   cancellation: outcome `aborted` with the bytes counted so far; during a
-//!   panic: outcome `error`.
-//!
-//! A request whose body failed to arrive (the client went away mid-upload) is
-//! `aborted` even when the service still answered it.
-//!
-//! Emitting is a non-blocking hand-off. When the queue is full the record is
-//! dropped and counted (`Stats::dropped_queue_full`), never waited for.
+//! Exactly once per request; the [`layer`] module's documentation lists
+//! when, with which outcome, and what happens when the queue is full.
 //!
 //! # What is never logged
 //!
