@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, parse_duration};
+use super::ConfigError;
 use crate::limits::{DurationLimit, Limit, OutOfRange};
+use crate::sink::util::parse_duration;
 use crate::sink::{Facility, Fsync, Retention, RollingFileSink, Severity, Sink, SyslogSink, TracingSink};
 
 /// `type = "rolling"`: NDJSON files per UTC day (and by size), see [`RollingFileSink`].

@@ -38,7 +38,6 @@
 //! `-`: `PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY=…` sets the header
 //! `x-clickhouse-key`, replacing one of the file however it is capitalised.
 
-mod duration;
 mod local_sinks;
 mod secret;
 
@@ -50,7 +49,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use duration::parse_duration;
+pub use crate::sink::util::parse_duration;
 pub use local_sinks::{RollingSettings, SyslogSettings, TracingSettings};
 
 use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name, syntax_error};

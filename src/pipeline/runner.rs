@@ -10,37 +10,11 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 use super::batch::Batch;
+use crate::sink::util::RateLimited;
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
 /// How often an idle sink is ticked.
 const TICK: Duration = Duration::from_millis(100);
-/// The least time between two warnings about the same sink.
-pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// A warning that fires at most once per [`WARN_EVERY`], counting what it held back.
-#[derive(Debug, Default)]
-pub(crate) struct RateLimited {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimited {
-    /// Whether to warn now; `Some(n)` carries how many warnings were held back.
-    pub(crate) fn check(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        match self.last {
-            Some(t) if now.duration_since(t) < WARN_EVERY => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
-
 pub(crate) type Deadline = Arc<Mutex<Option<Instant>>>;
 
 /// Batches on their way from the worker to one sink thread.

@@ -38,6 +38,7 @@ mod rolling;
 mod shared_file;
 mod syslog;
 mod trace;
+pub(crate) mod util;
 mod writer;
 
 #[cfg(feature = "http")]

@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::config::shown;
 use super::{BatchConfig, ClickHouse, Elasticsearch, HttpSink, HttpSinkBuilder, Loki, Ndjson, Otlp, RetryPolicy};
-use crate::config::parse_duration;
 use crate::sink::spool::{Fsync, SpoolConfig};
+use crate::sink::util::parse_duration;
 
 /// The body format, as written in `encoding`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
