@@ -1,7 +1,7 @@
 //! One thread per sink.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Thread};
@@ -93,17 +93,10 @@ fn discard(queue: &SinkQueue, ledger: &Ledger) {
     let mut lost = 0;
     while let Some(batch) = queue.batches.pop() {
         let n = batch.len() as u64;
-        sub_queued(ledger, n);
+        ledger.dequeued(n);
         lost += n;
     }
     ledger.dropped(DropReason::SinkError, lost);
-}
-
-pub(crate) fn sub_queued(ledger: &Ledger, n: u64) {
-    let _ = ledger
-        .inner
-        .queued
-        .fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_sub(n)));
 }
 
 /// When the sink thread ends, normally or by a panic, marks its queue as
@@ -178,7 +171,7 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, queue: Arc<SinkQueue>, ledger: Ledger
         let written = panic::catch_unwind(AssertUnwindSafe(|| sink.write(batch.records())));
         let Ok(written) = written else {
             drop(batch);
-            sub_queued(&ledger, n);
+            ledger.dequeued(n);
             ledger.dropped(DropReason::SinkError, n);
             tracing::error!(
                 target: "privlog",
@@ -205,7 +198,7 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, queue: Arc<SinkQueue>, ledger: Ledger
         }
         // Back to the worker for reuse as soon as possible.
         drop(batch);
-        sub_queued(&ledger, n);
+        ledger.dequeued(n);
         dirty = true;
         quiet_since = Instant::now();
     }

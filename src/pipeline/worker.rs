@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::Batches;
 use super::handoff::{BoxPool, PREFILLED_BOXES, RawBox};
-use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender, sub_queued};
+use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender};
 use super::stats::{Counters, StatsHandle};
 use super::{Handoff, RequestClock};
 use crate::limits::{DurationLimit, Limit, OutOfRange};
@@ -349,8 +349,7 @@ impl Worker {
         let records = batches.take();
         let n = records.len() as u64;
         for slot in &self.slots {
-            slot.ledger.received(n);
-            slot.ledger.inner.queued.fetch_add(n, Relaxed);
+            slot.ledger.enqueued(n);
             let mut item = records.clone();
             loop {
                 match slot.tx.try_send(item, &slot.ledger) {
@@ -361,7 +360,7 @@ impl Worker {
                         thread::sleep(Duration::from_millis(1));
                     }
                     Err(SendError::Full(_)) => {
-                        sub_queued(&slot.ledger, n);
+                        slot.ledger.dequeued(n);
                         slot.ledger.dropped(
                             if closing {
                                 DropReason::Shutdown
@@ -373,7 +372,7 @@ impl Worker {
                         break;
                     }
                     Err(SendError::Gone) => {
-                        sub_queued(&slot.ledger, n);
+                        slot.ledger.dequeued(n);
                         slot.ledger.dropped(DropReason::SinkError, n);
                         break;
                     }
