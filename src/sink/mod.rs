@@ -35,6 +35,8 @@ mod memory;
 pub(crate) mod paths;
 pub(crate) mod rewrite_temp;
 mod rolling;
+#[cfg(feature = "config")]
+mod settings;
 mod shared_file;
 mod syslog;
 mod trace;
@@ -50,11 +52,17 @@ pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
 #[cfg(feature = "config")]
-pub(crate) use rolling::check_prefix;
+pub use rolling::RollingSettings;
 pub use rolling::{Fsync, LogFile, Retention, RetentionReport, RollingFileSink, log_files};
+#[cfg(feature = "config")]
+pub use settings::SettingsError;
+#[cfg(feature = "config")]
+pub use syslog::SyslogSettings;
 #[cfg(feature = "syslog-tls")]
 pub use syslog::SyslogTls;
 pub use syslog::{Facility, Severity, SyslogSink};
+#[cfg(feature = "config")]
+pub use trace::TracingSettings;
 pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::config::shown;
+use super::builder::shown;
 use super::{BatchConfig, ClickHouse, Elasticsearch, HttpSink, HttpSinkBuilder, Loki, Ndjson, Otlp, RetryPolicy};
+use crate::sink::SettingsError;
 use crate::sink::spool::{Fsync, SpoolConfig};
 use crate::sink::util::parse_duration;
 
@@ -140,29 +141,8 @@ impl fmt::Debug for HttpSinkSettings {
     }
 }
 
-/// A field of [`HttpSinkSettings`] with a bad value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SettingsError {
-    /// The field (`timeout`, `table` …).
-    pub field: &'static str,
-    /// What is wrong and how to fix it.
-    pub reason: String,
-}
-
-impl fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid http sink field `{}`: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for SettingsError {}
-
 fn err(field: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError {
-        field,
-        reason: reason.into(),
-    }
+    SettingsError::new("http", field, reason)
 }
 
 fn duration(field: &'static str, v: &Option<String>) -> Result<Option<Duration>, SettingsError> {
@@ -329,7 +309,7 @@ impl HttpSinkSettings {
     }
 }
 
-fn refused(r: super::config::Refused) -> SettingsError {
+fn refused(r: super::builder::Refused) -> SettingsError {
     let reason = match r.source {
         Some(source) => format!("{}: {source}", r.reason),
         None => r.reason,

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::{BatchConfig, Batcher};
+use super::builder::{HttpSinkBuilder, Refused, shown};
 use super::client::{Client, ClientConfig, Reply};
-use super::config::{HttpSinkBuilder, Refused, shown};
 use super::dead_letter::{DeadLetter, Kept};
 use super::encoder::Encoder;
 use super::retry::{Class, RetryPolicy, classify};

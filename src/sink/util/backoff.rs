@@ -43,11 +43,13 @@ impl Backoff {
     }
 
     /// When the wait ends (`None` when there is none).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn until(&self) -> Option<Instant> {
         self.until
     }
 
     /// Failed attempts in a row.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn failures(&self) -> u32 {
         self.failures
     }
