@@ -1105,6 +1105,30 @@ mod tests {
     }
 
     #[test]
+    fn sink_settings_errors_keep_their_place_and_words_in_the_file() {
+        for (table, message) in [
+            (
+                "type = \"rolling\"\ndir = \"/x\"\nschedule = [0, 0, 0]",
+                "invalid config field `sinks.rolling.schedule`: [0, 0, 0] keeps no file; give at least one number \
+                 above 0, e.g. [7, 8, 12]",
+            ),
+            (
+                "type = \"tracing\"\nlevel = \"loud\"",
+                "invalid config field `sinks.tracing.level`: unknown level \"loud\"; expected trace, debug, info, \
+                 warn or error",
+            ),
+            (
+                "type = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:514\"\nseverity = \"loud\"",
+                "invalid config field `sinks.syslog.severity`: unknown severity \"loud\"; expected emerg, alert, \
+                 crit, err, warning, notice, info or debug",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("[[sinks]]\n{table}\n"), env(&[])).expect_err(table);
+            assert_eq!(e.to_string(), message);
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_named() {
         let e = Config::from_toml(&format!("[policy]\nrotaton = \"daily\"\n{MIN}"), env(&[])).expect_err("error");
         assert!(e.to_string().contains("rotaton"), "{e}");

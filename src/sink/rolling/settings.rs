@@ -173,3 +173,84 @@ impl RollingSettings {
         Ok(sink)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Record;
+    use crate::sink::{Accounting, Ledger, Sink};
+
+    fn parse(s: &str) -> RollingSettings {
+        toml::from_str(s).expect("valid settings")
+    }
+
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_table_builds_a_sink_that_writes_into_its_dir() {
+        let tmp = TempDir(std::env::temp_dir().join(format!("privlog-rolling-settings-{}", std::process::id())));
+        let _ = std::fs::remove_dir_all(&tmp.0);
+        let s = parse(&format!(
+            "dir = {:?}\nprefix = \"web\"\nfsync = \"every_batch\"\nmax_age = \"30d\"\nschedule = [7, 8, 12]\n\
+             max_file_bytes = 4096\ncompress = false\n",
+            tmp.0.display().to_string()
+        ));
+        s.validate().expect("valid");
+        assert!(!tmp.0.exists(), "validate creates nothing");
+        let mut sink = s.build().expect("builds");
+        let ledger = Ledger::detached("rolling");
+        assert_eq!(sink.attach(ledger.clone()), Accounting::Sink);
+        let r = Record::new(time::OffsetDateTime::UNIX_EPOCH, "GET", "/settings-check");
+        sink.write(&[r]).expect("write");
+        sink.close(std::time::Instant::now()).expect("close");
+        assert_eq!(ledger.stats().delivered, 1, "every_batch: delivered once synced");
+        let files: Vec<String> = std::fs::read_dir(&tmp.0)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(
+            files[0].starts_with("web.") && files[0].ends_with(".ndjson"),
+            "{files:?}"
+        );
+        let text = std::fs::read_to_string(tmp.0.join(&files[0])).expect("read");
+        assert!(text.contains("/settings-check"), "{text}");
+        assert!(
+            s.describe().contains("7 daily, 8 weekly, 12 monthly"),
+            "{}",
+            s.describe()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        for (table, field) in [
+            ("prefix = \"../up\"", "prefix"),
+            ("max_file_bytes = 10", "max_file_bytes"),
+            ("fsync = \"sometimes\"", "fsync"),
+            ("fsync = \"2h\"", "fsync"),
+            ("max_age = \"a month\"", "max_age"),
+            ("max_age = \"0s\"", "max_age"),
+            ("max_files = 0", "max_files"),
+            ("schedule = [0, 0, 0]", "schedule"),
+            ("schedule = [7, 8, 10001]", "schedule"),
+        ] {
+            let e = parse(&format!("dir = \"/nonexistent/privlog\"\n{table}"))
+                .check()
+                .expect_err(table);
+            assert_eq!((e.sink, e.field), ("rolling", field), "{table}: {e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("invalid rolling sink field `{field}`: ")),
+                "{e}"
+            );
+        }
+        assert!(toml::from_str::<RollingSettings>("dir = \"/x\"\ncolour = 1").is_err());
+    }
+}

@@ -180,3 +180,54 @@ impl SyslogSettings {
         Ok(sink)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> SyslogSettings {
+        toml::from_str(s).expect("valid settings")
+    }
+
+    #[test]
+    fn a_table_builds_a_sink_that_sends_to_its_address() {
+        use crate::sink::Sink;
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let s = parse(&format!(
+            "transport = \"udp\"\naddress = \"{}\"\nfacility = \"local3\"\nseverity = \"notice\"\napp_name = \"billing\"\n",
+            server.local_addr().expect("addr")
+        ));
+        let mut sink = s.build().expect("builds");
+        let r = crate::Record::new(time::OffsetDateTime::UNIX_EPOCH, "GET", "/syslog-settings");
+        sink.write(&[r]).expect("write");
+        let mut buf = [0u8; 4096];
+        let n = server.recv(&mut buf).expect("a message");
+        let msg = String::from_utf8_lossy(&buf[..n]);
+        // local3 (19) * 8 + notice (5) = 157.
+        assert!(
+            msg.starts_with("<157>1 ") && msg.contains(" billing ") && msg.contains("/syslog-settings"),
+            "{msg}"
+        );
+        assert!(s.describe().contains("facility local3"), "{}", s.describe());
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        for (table, field) in [
+            ("transport = \"carrier\"\naddress = \"x\"", "transport"),
+            (
+                "transport = \"udp\"\naddress = \"127.0.0.1:514\"\nfacility = \"local9\"",
+                "facility",
+            ),
+            (
+                "transport = \"udp\"\naddress = \"127.0.0.1:514\"\nseverity = \"loud\"",
+                "severity",
+            ),
+            ("transport = \"tcp\"\naddress = \"no-port\"", "address"),
+        ] {
+            let e = parse(table).validate().expect_err(table);
+            assert_eq!((e.sink, e.field), ("syslog", field), "{table}: {e}");
+        }
+        assert!(toml::from_str::<SyslogSettings>("transport = \"udp\"\naddress = \"x\"\ncolour = 1").is_err());
+    }
+}

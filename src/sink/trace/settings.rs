@@ -55,3 +55,20 @@ impl TracingSettings {
         Ok(TracingSink::new().level(self.level()?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_level_is_checked_and_named() {
+        let s: TracingSettings = toml::from_str("level = \"debug\"").expect("valid");
+        s.build().expect("builds");
+        assert!(s.describe().contains("level debug"), "{}", s.describe());
+        let s: TracingSettings = toml::from_str("level = \"loud\"").expect("parses");
+        let e = s.validate().expect_err("unknown level");
+        assert_eq!((e.sink, e.field), ("tracing", "level"));
+        assert!(e.reason.contains("trace, debug, info, warn or error"), "{e}");
+        assert!(toml::from_str::<TracingSettings>("colour = 1").is_err());
+    }
+}
