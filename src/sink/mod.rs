@@ -53,7 +53,7 @@ pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
 #[cfg(feature = "config")]
 pub use rolling::RollingSettings;
-pub use rolling::{Fsync, LogFile, Retention, RetentionReport, RollingFileSink, log_files};
+pub use rolling::{LogFile, Retention, RetentionReport, RollingFileSink, RollingFsync, log_files};
 #[cfg(feature = "config")]
 pub use settings::SettingsError;
 #[cfg(feature = "config")]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::builder::shown;
 use super::{BatchConfig, ClickHouse, Elasticsearch, HttpSink, HttpSinkBuilder, Loki, Ndjson, Otlp, RetryPolicy};
 use crate::sink::SettingsError;
-use crate::sink::spool::{Fsync, SpoolConfig};
+use crate::sink::spool::{SpoolConfig, SpoolFsync};
 use crate::sink::util::parse_duration;
 
 /// The body format, as written in `encoding`.
@@ -239,9 +239,9 @@ impl HttpSinkSettings {
             }
             if let Some(f) = &self.spool_fsync {
                 spool = spool.fsync(match f.trim() {
-                    "always" => Fsync::Always,
-                    "never" => Fsync::Never,
-                    d => Fsync::Interval(
+                    "always" => SpoolFsync::Always,
+                    "never" => SpoolFsync::Never,
+                    d => SpoolFsync::Interval(
                         parse_duration(d)
                             .map_err(|e| err("spool_fsync", format!("{e}; or write \"always\" or \"never\"")))?,
                     ),

@@ -559,7 +559,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::sink::spool::{Fsync, SpoolConfig};
+    use crate::sink::spool::{SpoolConfig, SpoolFsync};
 
     struct TempDir(PathBuf);
 
@@ -580,7 +580,7 @@ mod tests {
     #[test]
     fn damaged_spooled_records_are_counted_when_the_full_disk_refuses_the_acknowledgement() {
         let tmp = TempDir(std::env::temp_dir().join(format!("privlog-http-sink-unit-{}", std::process::id())));
-        let cfg = SpoolConfig::new(&tmp.0).fsync(Fsync::Never);
+        let cfg = SpoolConfig::new(&tmp.0).fsync(SpoolFsync::Never);
         {
             let (mut spool, _) = Spool::open(cfg.clone()).unwrap_or_else(|e| panic!("open: {e}"));
             // Whole frames whose lines are not records.

@@ -16,4 +16,4 @@ pub use retention::{Retention, RetentionReport};
 #[cfg(feature = "config")]
 pub use settings::RollingSettings;
 pub(crate) use sink::calendar_time;
-pub use sink::{Fsync, RollingFileSink};
+pub use sink::{RollingFileSink, RollingFsync};

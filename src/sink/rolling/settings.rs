@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::sink::check_prefix;
-use super::{Fsync, Retention, RollingFileSink};
+use super::{Retention, RollingFileSink, RollingFsync};
 use crate::limits::{DurationLimit, Limit, OutOfRange};
 use crate::sink::SettingsError;
 use crate::sink::util::parse_duration;
@@ -116,11 +116,11 @@ impl RollingSettings {
         crate::sink::paths::check_dir(&self.dir).map_err(|e| invalid("dir", e))
     }
 
-    fn fsync_policy(&self) -> Result<Fsync, SettingsError> {
+    fn fsync_policy(&self) -> Result<RollingFsync, SettingsError> {
         Ok(match self.fsync.as_deref().unwrap_or("never") {
-            "never" => Fsync::Never,
-            "every_batch" => Fsync::EveryBatch,
-            other => Fsync::Interval(
+            "never" => RollingFsync::Never,
+            "every_batch" => RollingFsync::EveryBatch,
+            other => RollingFsync::Interval(
                 FSYNC_INTERVAL
                     .check(
                         parse_duration(other)
