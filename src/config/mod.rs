@@ -1128,6 +1128,21 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_config_file_accepts_an_http_sink_and_names_its_bad_fields() {
+        let toml = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\nencoding = \"loki\"\n";
+        let cfg = Config::from_toml(toml, Vec::<(String, String)>::new()).expect("valid config");
+        assert_eq!(cfg.sinks[0].kind(), "http");
+        let (_layer, guard) = cfg.build().expect("builds");
+        guard.shutdown();
+        let bad = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://h/\"\ntimeout = \"soon\"\n";
+        let e = Config::from_toml(bad, Vec::<(String, String)>::new())
+            .and_then(|c| c.build().map(|_| ()))
+            .expect_err("bad timeout");
+        assert!(e.to_string().contains("sinks.http.timeout"), "{e}");
+    }
+
     #[test]
     fn unknown_fields_are_named() {
         let e = Config::from_toml(&format!("[policy]\nrotaton = \"daily\"\n{MIN}"), env(&[])).expect_err("error");
