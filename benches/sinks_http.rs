@@ -9,7 +9,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use privlog::Record;
 use privlog::sink::http::{ClickHouse, Elasticsearch, Encoder, Loki, Ndjson, Otlp};
-use privlog::sink::spool::{Fsync, Spool, SpoolConfig};
+use privlog::sink::spool::{Spool, SpoolConfig, SpoolFsync};
 use time::OffsetDateTime;
 
 /// Records shaped like the layer's: a route, a scrubbed path, pseudonyms.
@@ -67,8 +67,8 @@ fn spool(c: &mut Criterion) {
     let mut group = c.benchmark_group("spool_1000_records");
     group.throughput(Throughput::Elements(batch.len() as u64));
     for (name, fsync) in [
-        ("append_read_ack_fsync_never", Fsync::Never),
-        ("append_read_ack_fsync_always", Fsync::Always),
+        ("append_read_ack_fsync_never", SpoolFsync::Never),
+        ("append_read_ack_fsync_always", SpoolFsync::Always),
     ] {
         let _ = std::fs::remove_dir_all(&dir);
         let (mut spool, _) = Spool::open(SpoolConfig::new(&dir).fsync(fsync)).unwrap_or_else(|e| panic!("{e}"));
@@ -86,7 +86,7 @@ fn spool(c: &mut Criterion) {
     // Start-up with a full spool: 100 000 records waiting.
     let _ = std::fs::remove_dir_all(&dir);
     {
-        let (mut s, _) = Spool::open(SpoolConfig::new(&dir).fsync(Fsync::Never)).unwrap_or_else(|e| panic!("{e}"));
+        let (mut s, _) = Spool::open(SpoolConfig::new(&dir).fsync(SpoolFsync::Never)).unwrap_or_else(|e| panic!("{e}"));
         for _ in 0..100 {
             s.append(&batch).unwrap_or_else(|e| panic!("{e}"));
         }

@@ -15,7 +15,7 @@ use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
-use privlog::sink::{Fsync, Ledger, RollingFileSink, Sink, SyslogSink, TracingSink};
+use privlog::sink::{Ledger, RollingFileSink, RollingFsync, Sink, SyslogSink, TracingSink};
 use privlog::{Outcome, Record};
 use time::OffsetDateTime;
 
@@ -77,7 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     run(
         "rolling file, fsync every batch",
-        RollingFileSink::new(dir.join("b"), "r")?.fsync(Fsync::EveryBatch),
+        RollingFileSink::new(dir.join("b"), "r")?.fsync(RollingFsync::EveryBatch),
         &records,
     );
     run(

@@ -769,7 +769,7 @@ fn spooling_sink(dir: &Path, port: u16) -> (HttpSink, Ledger) {
         .spool(
             SpoolConfig::new(dir.join("spool"))
                 .segment_bytes(1024)
-                .fsync(privlog::sink::spool::Fsync::Never),
+                .fsync(privlog::sink::spool::SpoolFsync::Never),
         )
         .build()
         .unwrap();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use privlog::read::RecordReader;
-use privlog::sink::{DropReason, Fsync, Ledger, LogFile, Retention, RollingFileSink, Sink, log_files};
+use privlog::sink::{DropReason, Ledger, LogFile, Retention, RollingFileSink, RollingFsync, Sink, log_files};
 use privlog::{MasterKey, Record};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -318,7 +318,7 @@ fn every_batch_fsync_counts_records_once_synced() {
     let mut sink = RollingFileSink::new(&tmp.0, "r")
         .expect("sink")
         .clock(clock.source())
-        .fsync(Fsync::EveryBatch);
+        .fsync(RollingFsync::EveryBatch);
     let ledger = attach(&mut sink);
     sink.write(&records(7, "x")).expect("write");
     let stats = ledger.stats();
@@ -362,7 +362,7 @@ fn every_request_is_accounted_for_after_shutdown() {
     let sink = RollingFileSink::new(&tmp.0, "requests")
         .expect("sink")
         .max_file_size(2_000)
-        .fsync(Fsync::EveryBatch)
+        .fsync(RollingFsync::EveryBatch)
         .compress(true);
     let report = serve_requests(sink, 120);
     assert!(report.complete);

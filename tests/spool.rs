@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use privlog::Record;
-use privlog::sink::spool::{Fsync, Spool, SpoolConfig};
+use privlog::sink::spool::{Spool, SpoolConfig, SpoolFsync};
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
@@ -45,7 +45,7 @@ fn records(n: usize) -> Vec<Record> {
 }
 
 fn config(dir: &Path) -> SpoolConfig {
-    SpoolConfig::new(dir).fsync(Fsync::Never)
+    SpoolConfig::new(dir).fsync(SpoolFsync::Never)
 }
 
 /// Reads and acknowledges everything: (records read, damaged records skipped).

@@ -38,8 +38,6 @@
 //! `-`: `PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY=…` sets the header
 //! `x-clickhouse-key`, replacing one of the file however it is capitalised.
 
-mod duration;
-mod local_sinks;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -50,12 +48,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use duration::parse_duration;
-pub use local_sinks::{RollingSettings, SyslogSettings, TracingSettings};
+pub use crate::sink::util::parse_duration;
+// Each sink owns its settings; these are the `[[sinks]]` tables
+// `SinkConfig` holds.
+pub use crate::sink::{RollingSettings, SyslogSettings, TracingSettings};
 
 use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name, syntax_error};
 
-use crate::sink::{FileSink, Sink, WriterSink};
+use crate::sink::{FileSink, SettingsError, Sink, WriterSink};
 use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
 
 /// The prefix of environment overrides.
@@ -257,11 +257,11 @@ impl SinkConfig {
     fn check(&self) -> Result<(), ConfigError> {
         match self {
             SinkConfig::Stdout {} | SinkConfig::File { .. } => Ok(()),
-            SinkConfig::Rolling(r) => r.check(),
-            SinkConfig::Tracing(t) => t.validate(),
-            SinkConfig::Syslog(s) => s.check(),
+            SinkConfig::Rolling(r) => r.check().map_err(sink_error),
+            SinkConfig::Tracing(t) => t.validate().map_err(sink_error),
+            SinkConfig::Syslog(s) => s.check().map_err(sink_error),
             #[cfg(feature = "http")]
-            SinkConfig::Http(h) => h.check().map_err(http_error),
+            SinkConfig::Http(h) => h.check().map_err(sink_error),
         }
     }
 
@@ -274,11 +274,11 @@ impl SinkConfig {
             SinkConfig::File { path, .. } => {
                 crate::sink::paths::check_file(path).map_err(|e| ConfigError::invalid("sinks.file.path", e))
             }
-            SinkConfig::Rolling(r) => r.validate(),
-            SinkConfig::Tracing(t) => t.validate(),
-            SinkConfig::Syslog(s) => s.validate(),
+            SinkConfig::Rolling(r) => r.validate().map_err(sink_error),
+            SinkConfig::Tracing(t) => t.validate().map_err(sink_error),
+            SinkConfig::Syslog(s) => s.validate().map_err(sink_error),
             #[cfg(feature = "http")]
-            SinkConfig::Http(h) => h.validate().map_err(http_error),
+            SinkConfig::Http(h) => h.validate().map_err(sink_error),
         }
     }
 
@@ -292,11 +292,11 @@ impl SinkConfig {
                     .map_err(|e| ConfigError::invalid("sinks.file.path", e.to_string()))?
                     .sync_on_flush(*fsync),
             ),
-            SinkConfig::Rolling(r) => r.build()?,
-            SinkConfig::Tracing(t) => t.build()?,
-            SinkConfig::Syslog(s) => s.build()?,
+            SinkConfig::Rolling(r) => Box::new(r.build().map_err(sink_error)?),
+            SinkConfig::Tracing(t) => Box::new(t.build().map_err(sink_error)?),
+            SinkConfig::Syslog(s) => Box::new(s.build().map_err(sink_error)?),
             #[cfg(feature = "http")]
-            SinkConfig::Http(h) => Box::new(h.build().map_err(http_error)?),
+            SinkConfig::Http(h) => Box::new(h.build().map_err(sink_error)?),
         })
     }
 
@@ -488,9 +488,9 @@ fn not_utf8_error(name: &str) -> ConfigError {
     }
 }
 
-#[cfg(feature = "http")]
-fn http_error(e: crate::sink::http::SettingsError) -> ConfigError {
-    ConfigError::invalid(format!("sinks.http.{}", e.field), e.reason)
+/// A sink's bad field, under its place in the file (`sinks.rolling.max_age`).
+fn sink_error(e: SettingsError) -> ConfigError {
+    ConfigError::invalid(format!("sinks.{}.{}", e.sink, e.field), e.reason)
 }
 
 /// Why a configuration could not be loaded or used.
@@ -1102,6 +1102,45 @@ mod tests {
         )
         .expect_err("error");
         assert!(e.to_string().contains("sinks.rolling.max_age"), "{e}");
+    }
+
+    #[test]
+    fn sink_settings_errors_keep_their_place_and_words_in_the_file() {
+        for (table, message) in [
+            (
+                "type = \"rolling\"\ndir = \"/x\"\nschedule = [0, 0, 0]",
+                "invalid config field `sinks.rolling.schedule`: [0, 0, 0] keeps no file; give at least one number \
+                 above 0, e.g. [7, 8, 12]",
+            ),
+            (
+                "type = \"tracing\"\nlevel = \"loud\"",
+                "invalid config field `sinks.tracing.level`: unknown level \"loud\"; expected trace, debug, info, \
+                 warn or error",
+            ),
+            (
+                "type = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:514\"\nseverity = \"loud\"",
+                "invalid config field `sinks.syslog.severity`: unknown severity \"loud\"; expected emerg, alert, \
+                 crit, err, warning, notice, info or debug",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("[[sinks]]\n{table}\n"), env(&[])).expect_err(table);
+            assert_eq!(e.to_string(), message);
+        }
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_config_file_accepts_an_http_sink_and_names_its_bad_fields() {
+        let toml = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\nencoding = \"loki\"\n";
+        let cfg = Config::from_toml(toml, Vec::<(String, String)>::new()).expect("valid config");
+        assert_eq!(cfg.sinks[0].kind(), "http");
+        let (_layer, guard) = cfg.build().expect("builds");
+        guard.shutdown();
+        let bad = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://h/\"\ntimeout = \"soon\"\n";
+        let e = Config::from_toml(bad, Vec::<(String, String)>::new())
+            .and_then(|c| c.build().map(|_| ()))
+            .expect_err("bad timeout");
+        assert!(e.to_string().contains("sinks.http.timeout"), "{e}");
     }
 
     #[test]

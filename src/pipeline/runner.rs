@@ -1,7 +1,7 @@
 //! One thread per sink.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, Thread};
@@ -10,37 +10,11 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 use super::batch::Batch;
+use crate::sink::util::RateLimited;
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
 /// How often an idle sink is ticked.
 const TICK: Duration = Duration::from_millis(100);
-/// The least time between two warnings about the same sink.
-pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
-
-/// A warning that fires at most once per [`WARN_EVERY`], counting what it held back.
-#[derive(Debug, Default)]
-pub(crate) struct RateLimited {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimited {
-    /// Whether to warn now; `Some(n)` carries how many warnings were held back.
-    pub(crate) fn check(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        match self.last {
-            Some(t) if now.duration_since(t) < WARN_EVERY => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
-
 pub(crate) type Deadline = Arc<Mutex<Option<Instant>>>;
 
 /// Batches on their way from the worker to one sink thread.
@@ -119,17 +93,10 @@ fn discard(queue: &SinkQueue, ledger: &Ledger) {
     let mut lost = 0;
     while let Some(batch) = queue.batches.pop() {
         let n = batch.len() as u64;
-        sub_queued(ledger, n);
+        ledger.dequeued(n);
         lost += n;
     }
     ledger.dropped(DropReason::SinkError, lost);
-}
-
-pub(crate) fn sub_queued(ledger: &Ledger, n: u64) {
-    let _ = ledger
-        .inner
-        .queued
-        .fetch_update(Relaxed, Relaxed, |q| Some(q.saturating_sub(n)));
 }
 
 /// When the sink thread ends, normally or by a panic, marks its queue as
@@ -204,7 +171,7 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, queue: Arc<SinkQueue>, ledger: Ledger
         let written = panic::catch_unwind(AssertUnwindSafe(|| sink.write(batch.records())));
         let Ok(written) = written else {
             drop(batch);
-            sub_queued(&ledger, n);
+            ledger.dequeued(n);
             ledger.dropped(DropReason::SinkError, n);
             tracing::error!(
                 target: "privlog",
@@ -231,7 +198,7 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, queue: Arc<SinkQueue>, ledger: Ledger
         }
         // Back to the worker for reuse as soon as possible.
         drop(batch);
-        sub_queued(&ledger, n);
+        ledger.dequeued(n);
         dirty = true;
         quiet_since = Instant::now();
     }

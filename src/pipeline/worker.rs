@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use super::Handoff;
 use super::accounting::{Counters, StatsHandle};
 use super::batch::Batches;
-use super::runner::{self, Deadline, RateLimited, SendError, SinkQueue, SinkSender, WARN_EVERY, sub_queued};
+use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender};
 use crate::capture::{BoxPool, CaptureBox, PREFILLED_BOXES, RequestClock};
 use crate::limits::{DurationLimit, Limit, OutOfRange};
 use crate::sanitize::Sanitizer;
+use crate::sink::util::RateLimited;
 use crate::sink::{DropReason, Ledger, Sink};
 
 /// Tuning of the pipeline; see the builder for the meaning and defaults.
@@ -242,10 +243,10 @@ impl Worker {
             .min(u32::try_from(self.config.queue_capacity / 2).unwrap_or(u32::MAX))
             .max(1);
         let mut slept_at = Instant::now();
-        // Drops reported so far and when; at most one warning per WARN_EVERY,
+        // Drops reported so far; at most one warning per WARN_EVERY,
         // carrying every drop since the previous one.
         let mut reported_full = 0;
-        let mut last_warning: Option<Instant> = None;
+        let mut full_warning = RateLimited::default();
         loop {
             self.clock.resync();
             let drained = self.drain(&mut batch);
@@ -254,7 +255,7 @@ impl Worker {
                 self.dispatch(&mut batch, false);
             }
             let full = self.counters.dropped_queue_full.load(Relaxed);
-            if full > reported_full && last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+            if full > reported_full && full_warning.check().is_some() {
                 tracing::warn!(
                     target: "privlog",
                     records_dropped = full - reported_full,
@@ -262,7 +263,6 @@ impl Worker {
                     "privlog hand-off queue full: records dropped (raise the queue capacity or speed up the sinks)"
                 );
                 reported_full = full;
-                last_warning = Some(Instant::now());
             }
             if drained {
                 continue;
@@ -349,8 +349,7 @@ impl Worker {
         let records = batches.take();
         let n = records.len() as u64;
         for slot in &self.slots {
-            slot.ledger.received(n);
-            slot.ledger.inner.queued.fetch_add(n, Relaxed);
+            slot.ledger.enqueued(n);
             let mut item = records.clone();
             loop {
                 match slot.tx.try_send(item, &slot.ledger) {
@@ -361,7 +360,7 @@ impl Worker {
                         thread::sleep(Duration::from_millis(1));
                     }
                     Err(SendError::Full(_)) => {
-                        sub_queued(&slot.ledger, n);
+                        slot.ledger.dequeued(n);
                         slot.ledger.dropped(
                             if closing {
                                 DropReason::Shutdown
@@ -373,7 +372,7 @@ impl Worker {
                         break;
                     }
                     Err(SendError::Gone) => {
-                        sub_queued(&slot.ledger, n);
+                        slot.ledger.dequeued(n);
                         slot.ledger.dropped(DropReason::SinkError, n);
                         break;
                     }

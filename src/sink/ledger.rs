@@ -69,24 +69,28 @@ pub enum Held {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct SinkCounters {
-    pub(crate) name: String,
-    pub(crate) received: AtomicU64,
-    pub(crate) recovered: AtomicU64,
-    pub(crate) queued: AtomicU64,
-    pub(crate) buffered: AtomicU64,
-    pub(crate) spooled: AtomicU64,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) dropped: Mutex<BTreeMap<&'static str, u64>>,
+struct SinkCounters {
+    name: String,
+    received: AtomicU64,
+    recovered: AtomicU64,
+    queued: AtomicU64,
+    buffered: AtomicU64,
+    spooled: AtomicU64,
+    delivered: AtomicU64,
+    dropped: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// A sink's record accounting, shared with the pipeline and readable at run time.
 ///
 /// For every sink: `received + recovered = delivered + queued + buffered +
 /// spooled + Σ dropped`.
+///
+/// The counters change only through the methods below: the pipeline counts
+/// records into and out of the sink's queue, the sink (with
+/// [`Accounting::Sink`]) or the pipeline counts their fate.
 #[derive(Clone, Debug)]
 pub struct Ledger {
-    pub(crate) inner: Arc<SinkCounters>,
+    inner: Arc<SinkCounters>,
 }
 
 impl Ledger {
@@ -152,8 +156,17 @@ impl Ledger {
         *map.entry(reason.as_str()).or_insert(0) += n;
     }
 
-    pub(crate) fn received(&self, n: u64) {
+    /// `n` records the pipeline offered to the sink entered its queue: they
+    /// count as received and queued.
+    pub(crate) fn enqueued(&self, n: u64) {
         self.inner.received.fetch_add(n, Relaxed);
+        self.inner.queued.fetch_add(n, Relaxed);
+    }
+
+    /// `n` records left the sink's queue; the caller counts their fate
+    /// (delivered, held or dropped) with the other methods.
+    pub(crate) fn dequeued(&self, n: u64) {
+        sub(&self.inner.queued, n);
     }
 
     fn slot(&self, held: Held) -> &AtomicU64 {
@@ -234,5 +247,116 @@ impl SinkStats {
     pub fn is_balanced(&self) -> bool {
         self.received + self.recovered
             == self.delivered + self.queued + self.buffered + self.spooled + self.dropped_total()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a record's way through a sink, as the pipeline and a sink
+    /// with its own accounting take it; each picks how many of the records
+    /// that can make the step make it.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Enqueue(u64),
+        Recover(u64),
+        DeliverQueued(u64),
+        DropQueued(u64),
+        Buffer(u64),
+        Spool(u64),
+        SpillBuffered(u64),
+        DeliverHeld(bool, u64),
+        DropHeld(bool, u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u64..1000).prop_map(Step::Enqueue),
+            (0u64..100).prop_map(Step::Recover),
+            (0u64..1000).prop_map(Step::DeliverQueued),
+            (0u64..1000).prop_map(Step::DropQueued),
+            (0u64..1000).prop_map(Step::Buffer),
+            (0u64..1000).prop_map(Step::Spool),
+            (0u64..1000).prop_map(Step::SpillBuffered),
+            (any::<bool>(), 0u64..1000).prop_map(|(b, n)| Step::DeliverHeld(b, n)),
+            (any::<bool>(), 0u64..1000).prop_map(|(b, n)| Step::DropHeld(b, n)),
+        ]
+    }
+
+    proptest! {
+        /// received + recovered = delivered + queued + buffered + spooled +
+        /// Σ dropped after every step, and each gauge reads what the steps
+        /// left in it.
+        #[test]
+        fn every_step_keeps_the_accounting_identity(steps in proptest::collection::vec(step(), 0..60)) {
+            let l = Ledger::detached("t");
+            let (mut queued, mut buffered, mut spooled) = (0u64, 0u64, 0u64);
+            for s in steps {
+                match s {
+                    Step::Enqueue(n) => {
+                        l.enqueued(n);
+                        queued += n;
+                    }
+                    Step::Recover(n) => {
+                        l.recovered(n);
+                        spooled += n;
+                    }
+                    Step::DeliverQueued(n) => {
+                        let n = n.min(queued);
+                        l.dequeued(n);
+                        l.delivered(n);
+                        queued -= n;
+                    }
+                    Step::DropQueued(n) => {
+                        let n = n.min(queued);
+                        l.dequeued(n);
+                        l.dropped(DropReason::SinkQueueFull, n);
+                        queued -= n;
+                    }
+                    Step::Buffer(n) | Step::Spool(n) => {
+                        let n = n.min(queued);
+                        let held = if matches!(s, Step::Buffer(_)) { Held::Buffered } else { Held::Spooled };
+                        l.dequeued(n);
+                        l.hold(held, n);
+                        queued -= n;
+                        *(if held == Held::Buffered { &mut buffered } else { &mut spooled }) += n;
+                    }
+                    Step::SpillBuffered(n) => {
+                        let n = n.min(buffered);
+                        l.move_held(Held::Buffered, Held::Spooled, n);
+                        buffered -= n;
+                        spooled += n;
+                    }
+                    Step::DeliverHeld(from_spool, n) | Step::DropHeld(from_spool, n) => {
+                        let (held, left) = if from_spool {
+                            (Held::Spooled, &mut spooled)
+                        } else {
+                            (Held::Buffered, &mut buffered)
+                        };
+                        let n = n.min(*left);
+                        if matches!(s, Step::DeliverHeld(..)) {
+                            l.deliver_held(held, n);
+                        } else {
+                            l.drop_held(held, DropReason::Rejected, n);
+                        }
+                        *left -= n;
+                    }
+                }
+                let st = l.stats();
+                prop_assert!(st.is_balanced(), "{st:?}");
+                prop_assert_eq!((st.queued, st.buffered, st.spooled), (queued, buffered, spooled));
+            }
+        }
+    }
+
+    #[test]
+    fn taking_more_off_the_queue_than_it_holds_stops_at_zero() {
+        let l = Ledger::detached("t");
+        l.enqueued(3);
+        l.dequeued(5);
+        let st = l.stats();
+        assert_eq!((st.received, st.queued), (3, 0));
     }
 }

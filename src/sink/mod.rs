@@ -35,9 +35,12 @@ mod memory;
 pub(crate) mod paths;
 pub(crate) mod rewrite_temp;
 mod rolling;
+#[cfg(feature = "config")]
+mod settings;
 mod shared_file;
 mod syslog;
 mod trace;
+pub(crate) mod util;
 mod writer;
 
 #[cfg(feature = "http")]
@@ -49,11 +52,17 @@ pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
 #[cfg(feature = "config")]
-pub(crate) use rolling::check_prefix;
-pub use rolling::{Fsync, LogFile, Retention, RetentionReport, RollingFileSink, log_files};
+pub use rolling::RollingSettings;
+pub use rolling::{LogFile, Retention, RetentionReport, RollingFileSink, RollingFsync, log_files};
+#[cfg(feature = "config")]
+pub use settings::SettingsError;
+#[cfg(feature = "config")]
+pub use syslog::SyslogSettings;
 #[cfg(feature = "syslog-tls")]
 pub use syslog::SyslogTls;
 pub use syslog::{Facility, Severity, SyslogSink};
+#[cfg(feature = "config")]
+pub use trace::TracingSettings;
 pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
 

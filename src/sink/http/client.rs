@@ -11,7 +11,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use ureq::Agent;
 
-use super::config::{Headers, without_url};
+use super::builder::{Headers, without_url};
 use super::encoder::Encoder;
 use super::retry::parse_retry_after;
 use crate::Record;

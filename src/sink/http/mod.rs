@@ -63,8 +63,8 @@
 //! errors and `Debug` show URLs without credentials, query string or fragment.
 
 mod batch;
+mod builder;
 mod client;
-mod config;
 mod dead_letter;
 mod elasticsearch;
 mod encoder;
@@ -75,13 +75,15 @@ mod retry;
 mod settings;
 mod sink;
 
+#[cfg(feature = "config")]
+pub use crate::sink::SettingsError;
 pub use batch::BatchConfig;
-pub use config::HttpSinkBuilder;
+pub use builder::HttpSinkBuilder;
 pub use elasticsearch::Elasticsearch;
 pub use encoder::{ClickHouse, Encoder, ItemFailures, Ndjson};
 pub use loki::Loki;
 pub use otlp::Otlp;
 pub use retry::RetryPolicy;
 #[cfg(feature = "config")]
-pub use settings::{EncodingName, HttpSinkSettings, SettingsError};
+pub use settings::{EncodingName, HttpSinkSettings};
 pub use sink::HttpSink;

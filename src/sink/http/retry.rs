@@ -1,9 +1,10 @@
 //! Which responses are retried, and when: exponential backoff with full jitter,
 //! `Retry-After` honoured.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::limits::{DurationLimit, OutOfRange};
+use crate::sink::util::doubling;
 
 /// `retry_initial`.
 pub(crate) const INITIAL: DurationLimit =
@@ -76,47 +77,13 @@ impl RetryPolicy {
         if let Some(ra) = retry_after {
             return ra.min(self.max_retry_after);
         }
-        let shift = failures.saturating_sub(1).min(31);
-        let cap = self.initial.saturating_mul(1u32 << shift).min(self.max);
+        let cap = doubling(self.initial, self.max, failures);
         let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
         if nanos == 0 {
             return Duration::ZERO;
         }
         let r = getrandom::u64().unwrap_or(nanos / 2);
         Duration::from_nanos(r % (nanos + 1))
-    }
-}
-
-/// The collector-wide retry state: after a failure no request is sent until
-/// the wait is over, so a collector that is down gets one probe at a time.
-#[derive(Debug, Default)]
-pub(crate) struct Backoff {
-    failures: u32,
-    until: Option<Instant>,
-}
-
-impl Backoff {
-    pub(crate) fn failed(&mut self, policy: &RetryPolicy, retry_after: Option<Duration>, now: Instant) {
-        self.failures = self.failures.saturating_add(1);
-        self.until = Some(now + policy.delay(self.failures, retry_after));
-    }
-
-    pub(crate) fn succeeded(&mut self) {
-        self.failures = 0;
-        self.until = None;
-    }
-
-    /// Whether a request may be sent at `now`.
-    pub(crate) fn ready(&self, now: Instant) -> bool {
-        self.until.is_none_or(|t| now >= t)
-    }
-
-    pub(crate) fn until(&self) -> Option<Instant> {
-        self.until
-    }
-
-    pub(crate) fn failures(&self) -> u32 {
-        self.failures
     }
 }
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::config::shown;
+use super::builder::shown;
 use super::{BatchConfig, ClickHouse, Elasticsearch, HttpSink, HttpSinkBuilder, Loki, Ndjson, Otlp, RetryPolicy};
-use crate::config::parse_duration;
-use crate::sink::spool::{Fsync, SpoolConfig};
+use crate::sink::SettingsError;
+use crate::sink::spool::{SpoolConfig, SpoolFsync};
+use crate::sink::util::parse_duration;
 
 /// The body format, as written in `encoding`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -140,29 +141,8 @@ impl fmt::Debug for HttpSinkSettings {
     }
 }
 
-/// A field of [`HttpSinkSettings`] with a bad value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SettingsError {
-    /// The field (`timeout`, `table` …).
-    pub field: &'static str,
-    /// What is wrong and how to fix it.
-    pub reason: String,
-}
-
-impl fmt::Display for SettingsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid http sink field `{}`: {}", self.field, self.reason)
-    }
-}
-
-impl std::error::Error for SettingsError {}
-
 fn err(field: &'static str, reason: impl Into<String>) -> SettingsError {
-    SettingsError {
-        field,
-        reason: reason.into(),
-    }
+    SettingsError::new("http", field, reason)
 }
 
 fn duration(field: &'static str, v: &Option<String>) -> Result<Option<Duration>, SettingsError> {
@@ -259,9 +239,9 @@ impl HttpSinkSettings {
             }
             if let Some(f) = &self.spool_fsync {
                 spool = spool.fsync(match f.trim() {
-                    "always" => Fsync::Always,
-                    "never" => Fsync::Never,
-                    d => Fsync::Interval(
+                    "always" => SpoolFsync::Always,
+                    "never" => SpoolFsync::Never,
+                    d => SpoolFsync::Interval(
                         parse_duration(d)
                             .map_err(|e| err("spool_fsync", format!("{e}; or write \"always\" or \"never\"")))?,
                     ),
@@ -329,7 +309,7 @@ impl HttpSinkSettings {
     }
 }
 
-fn refused(r: super::config::Refused) -> SettingsError {
+fn refused(r: super::builder::Refused) -> SettingsError {
     let reason = match r.source {
         Some(source) => format!("{}: {source}", r.reason),
         None => r.reason,
@@ -370,21 +350,6 @@ mod tests {
         assert!(s.describe().contains("clickhouse"), "{}", s.describe());
         drop(sink);
         let _ = std::fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn the_config_file_accepts_an_http_sink_and_names_its_bad_fields() {
-        use crate::config::Config;
-        let toml = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\nencoding = \"loki\"\n";
-        let cfg = Config::from_toml(toml, Vec::<(String, String)>::new()).expect("valid config");
-        assert_eq!(cfg.sinks[0].kind(), "http");
-        let (_layer, guard) = cfg.build().expect("builds");
-        guard.shutdown();
-        let bad = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://h/\"\ntimeout = \"soon\"\n";
-        let e = Config::from_toml(bad, Vec::<(String, String)>::new())
-            .and_then(|c| c.build().map(|_| ()))
-            .expect_err("bad timeout");
-        assert!(e.to_string().contains("sinks.http.timeout"), "{e}");
     }
 
     #[test]

@@ -4,19 +4,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::{BatchConfig, Batcher};
+use super::builder::{HttpSinkBuilder, Refused, shown};
 use super::client::{Client, ClientConfig, Reply};
-use super::config::{HttpSinkBuilder, Refused, shown};
 use super::dead_letter::{DeadLetter, Kept};
 use super::encoder::Encoder;
-use super::retry::{Backoff, Class, RetryPolicy, classify};
+use super::retry::{Class, RetryPolicy, classify};
 use crate::Record;
 use crate::sink::spool::{Recovery, Spool, SpoolBatch};
+use crate::sink::util::{Backoff, RateLimited};
 use crate::sink::{Accounting, DropReason, Held, Ledger, Sink, SinkError};
 
 /// Records dropped because memory was full and no spool was configured.
 const BUFFER_FULL: DropReason = DropReason::Other("buffer_full");
-/// The least time between two warnings of one sink.
-const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Ships records to an HTTP collector in batches, retrying and spooling
 /// until they are delivered (see the [module docs](super)).
@@ -41,8 +40,7 @@ pub struct HttpSink {
     client: Client,
     dead_letter: DeadLetter,
     ledger: Ledger,
-    last_warn: Option<Instant>,
-    warnings_suppressed: u64,
+    warnings: RateLimited,
 }
 
 impl fmt::Debug for HttpSink {
@@ -124,8 +122,7 @@ impl HttpSink {
             spool_in_flight: false,
             client,
             dead_letter: DeadLetter::new(b.dead_letter, b.dead_letter_max_bytes),
-            last_warn: None,
-            warnings_suppressed: 0,
+            warnings: RateLimited::default(),
         })
     }
 
@@ -135,18 +132,15 @@ impl HttpSink {
     }
 
     fn warn(&mut self, what: &str, detail: &str) {
-        let now = Instant::now();
-        if self.last_warn.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
-            self.warnings_suppressed += 1;
+        let Some(suppressed) = self.warnings.check() else {
             return;
-        }
-        self.last_warn = Some(now);
+        };
         tracing::warn!(
             target: "privlog",
             sink = %self.name,
             url = %shown(&self.url),
             detail = %detail,
-            warnings_suppressed = std::mem::take(&mut self.warnings_suppressed),
+            warnings_suppressed = suppressed,
             "privlog http sink: {what}"
         );
     }
@@ -325,14 +319,14 @@ impl HttpSink {
                         Some(f) => {
                             if !f.retry.is_empty() {
                                 // Overloaded for some records: wait before sending them again.
-                                self.backoff.failed(&self.retry, retry_after, now);
+                                self.backoff.failed(now, |n| self.retry.delay(n, retry_after));
                             }
                             self.partly_delivered(flight, &f.retry, &f.rejected, status, &body);
                         }
                     }
                 }
                 Class::Retry => {
-                    self.backoff.failed(&self.retry, retry_after, now);
+                    self.backoff.failed(now, |n| self.retry.delay(n, retry_after));
                     let detail = format!(
                         "status {status}, retry {} in {:?}",
                         self.backoff.failures(),
@@ -352,7 +346,7 @@ impl HttpSink {
                 }
             },
             Reply::Transport(msg) => {
-                self.backoff.failed(&self.retry, None, now);
+                self.backoff.failed(now, |n| self.retry.delay(n, None));
                 self.warn("cannot reach the collector, will retry", &msg);
                 self.retry_later(flight);
             }
@@ -565,7 +559,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::sink::spool::{Fsync, SpoolConfig};
+    use crate::sink::spool::{SpoolConfig, SpoolFsync};
 
     struct TempDir(PathBuf);
 
@@ -586,7 +580,7 @@ mod tests {
     #[test]
     fn damaged_spooled_records_are_counted_when_the_full_disk_refuses_the_acknowledgement() {
         let tmp = TempDir(std::env::temp_dir().join(format!("privlog-http-sink-unit-{}", std::process::id())));
-        let cfg = SpoolConfig::new(&tmp.0).fsync(Fsync::Never);
+        let cfg = SpoolConfig::new(&tmp.0).fsync(SpoolFsync::Never);
         {
             let (mut spool, _) = Spool::open(cfg.clone()).unwrap_or_else(|e| panic!("open: {e}"));
             // Whole frames whose lines are not records.

@@ -7,11 +7,13 @@
 mod maintain;
 mod name;
 mod retention;
+#[cfg(feature = "config")]
+mod settings;
 mod sink;
 
 pub use name::{LogFile, log_files};
 pub use retention::{Retention, RetentionReport};
-pub(crate) use sink::calendar_time;
 #[cfg(feature = "config")]
-pub(crate) use sink::check_prefix;
-pub use sink::{Fsync, RollingFileSink};
+pub use settings::RollingSettings;
+pub(crate) use sink::calendar_time;
+pub use sink::{RollingFileSink, RollingFsync};

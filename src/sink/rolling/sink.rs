@@ -24,7 +24,7 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// When a [`RollingFileSink`] asks the operating system to put written
 /// records on disk (`fsync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fsync {
+pub enum RollingFsync {
     /// After every batch: a record counts as delivered only once it is on
     /// disk. Survives power loss; costs one `fsync` per batch.
     EveryBatch,
@@ -67,12 +67,12 @@ pub enum Fsync {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use privlog::sink::{Fsync, Retention, RollingFileSink};
+/// use privlog::sink::{RollingFsync, Retention, RollingFileSink};
 ///
 /// let sink = RollingFileSink::new("/var/log/myapp", "requests")?
 ///     .max_file_size(256 << 20)
 ///     .compress(true)
-///     .fsync(Fsync::Interval(Duration::from_secs(1)))
+///     .fsync(RollingFsync::Interval(Duration::from_secs(1)))
 ///     .retention(Retention::keep_all().max_age(Duration::from_secs(30 * 86_400)));
 /// let (layer, guard) = privlog::builder().sink(sink).build()?;
 /// # let _ = (layer, guard);
@@ -85,7 +85,7 @@ pub struct RollingFileSink {
     max_file_size: Option<u64>,
     retention: Retention,
     compress: bool,
-    fsync: Fsync,
+    fsync: RollingFsync,
     clock: Clock,
     active: Option<Active>,
     ledger: Option<Ledger>,
@@ -109,7 +109,7 @@ struct Active {
     date: Date,
     seq: u32,
     /// Records written since the last `fsync` that are not yet counted as
-    /// delivered (only with [`Fsync::EveryBatch`]).
+    /// delivered (only with [`RollingFsync::EveryBatch`]).
     unsynced_records: u64,
     /// Whether bytes were written since the last `fsync`.
     dirty: bool,
@@ -161,7 +161,7 @@ impl RollingFileSink {
     /// A sink writing into `dir` (created if missing) with file names starting
     /// with `prefix`.
     ///
-    /// Defaults: daily rotation only, no compression, [`Fsync::Never`],
+    /// Defaults: daily rotation only, no compression, [`RollingFsync::Never`],
     /// [`Retention::keep_all`].
     ///
     /// # Errors
@@ -186,7 +186,7 @@ impl RollingFileSink {
             max_file_size: None,
             retention: Retention::keep_all(),
             compress: false,
-            fsync: Fsync::Never,
+            fsync: RollingFsync::Never,
             clock: Arc::new(SystemTime::now),
             active: None,
             ledger: None,
@@ -223,8 +223,8 @@ impl RollingFileSink {
         self
     }
 
-    /// When to `fsync`; see [`Fsync`]. Defaults to [`Fsync::Never`].
-    pub fn fsync(mut self, fsync: Fsync) -> Self {
+    /// When to `fsync`; see [`RollingFsync`]. Defaults to [`RollingFsync::Never`].
+    pub fn fsync(mut self, fsync: RollingFsync) -> Self {
         self.fsync = fsync;
         self
     }
@@ -288,7 +288,7 @@ impl RollingFileSink {
         self.open_exact(&path, date, seq)
     }
 
-    /// Closes the current file (synced unless [`Fsync::Never`]) and starts
+    /// Closes the current file (synced unless [`RollingFsync::Never`]) and starts
     /// maintenance. Returns an error only for a failed `fsync`.
     fn close_active(&mut self) -> Result<(), SinkError> {
         let result = self.sync_active();
@@ -303,7 +303,7 @@ impl RollingFileSink {
         let ledger = self.ledger();
         let fsync = self.fsync;
         let Some(a) = self.active.as_mut() else { return Ok(()) };
-        if !a.dirty || fsync == Fsync::Never {
+        if !a.dirty || fsync == RollingFsync::Never {
             a.dirty = false;
             return Ok(());
         }
@@ -438,7 +438,7 @@ impl RollingFileSink {
     }
 
     fn count_written(&mut self, n: u64) {
-        if self.fsync == Fsync::EveryBatch {
+        if self.fsync == RollingFsync::EveryBatch {
             if let Some(a) = self.active.as_mut() {
                 a.unsynced_records += n;
             }
@@ -565,12 +565,12 @@ impl RollingFileSink {
             )));
         }
         match self.fsync {
-            Fsync::EveryBatch => {
+            RollingFsync::EveryBatch => {
                 if let Err(e) = self.sync_active() {
                     problems.push(e);
                 }
             }
-            Fsync::Interval(every) if self.last_sync.elapsed() >= every => {
+            RollingFsync::Interval(every) if self.last_sync.elapsed() >= every => {
                 if let Err(e) = self.sync_active() {
                     problems.push(e);
                 }
@@ -688,7 +688,7 @@ impl Sink for RollingFileSink {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         // Lines go straight to the file; only the fsync policy is left to honour.
-        if let Fsync::Interval(every) = self.fsync
+        if let RollingFsync::Interval(every) = self.fsync
             && self.last_sync.elapsed() >= every
         {
             return self.sync_active();

@@ -6,12 +6,12 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use privlog::sink::spool::{Fsync, Spool, SpoolConfig};
+//! use privlog::sink::spool::{SpoolFsync, Spool, SpoolConfig};
 //!
 //! # fn main() -> Result<(), privlog::sink::SinkError> {
 //! let config = SpoolConfig::new("/var/lib/myapp/privlog-spool")
 //!     .max_bytes(512 * 1024 * 1024)
-//!     .fsync(Fsync::Interval(Duration::from_millis(500)));
+//!     .fsync(SpoolFsync::Interval(Duration::from_millis(500)));
 //! let (mut spool, recovery) = Spool::open(config)?;
 //! println!("{} records waiting from the last run", recovery.records);
 //! # Ok(()) }
@@ -67,7 +67,7 @@
 //! - Records are delivered at least once: a record whose delivery succeeded
 //!   but whose acknowledgement was not yet persisted when the process died is
 //!   delivered again after the restart.
-//! - Durability against power loss follows [`Fsync`]; a killed process loses
+//! - Durability against power loss follows [`SpoolFsync`]; a killed process loses
 //!   nothing that was appended (the operating system still holds it).
 //!
 //! One spool at a time may use a directory: [`Spool::open`] takes an
@@ -110,7 +110,7 @@ pub(crate) const FSYNC_INTERVAL: DurationLimit =
 /// When the spool calls `fsync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Fsync {
+pub enum SpoolFsync {
     /// After every append and acknowledgement: survives power loss, slowest.
     Always,
     /// At most this long after a write (checked on every append and on
@@ -120,9 +120,9 @@ pub enum Fsync {
     Never,
 }
 
-impl Default for Fsync {
+impl Default for SpoolFsync {
     fn default() -> Self {
-        Fsync::Interval(Duration::from_millis(500))
+        SpoolFsync::Interval(Duration::from_millis(500))
     }
 }
 
@@ -132,7 +132,7 @@ pub struct SpoolConfig {
     pub(crate) dir: PathBuf,
     pub(crate) max_bytes: u64,
     pub(crate) segment_bytes: u64,
-    pub(crate) fsync: Fsync,
+    pub(crate) fsync: SpoolFsync,
 }
 
 impl SpoolConfig {
@@ -142,7 +142,7 @@ impl SpoolConfig {
             dir: dir.into(),
             max_bytes: 256 * 1024 * 1024,
             segment_bytes: 8 * 1024 * 1024,
-            fsync: Fsync::default(),
+            fsync: SpoolFsync::default(),
         }
     }
 
@@ -163,9 +163,9 @@ impl SpoolConfig {
         self
     }
 
-    /// When to `fsync`. Defaults to [`Fsync::Interval`] of 500 ms; an interval
+    /// When to `fsync`. Defaults to [`SpoolFsync::Interval`] of 500 ms; an interval
     /// is at most 1 h.
-    pub fn fsync(mut self, fsync: Fsync) -> Self {
+    pub fn fsync(mut self, fsync: SpoolFsync) -> Self {
         self.fsync = fsync;
         self
     }
@@ -174,7 +174,7 @@ impl SpoolConfig {
     pub(crate) fn validate(&self) -> Result<(), OutOfRange> {
         MAX_BYTES.check(self.max_bytes)?;
         SEGMENT_BYTES.check(self.segment_bytes)?;
-        if let Fsync::Interval(d) = self.fsync {
+        if let SpoolFsync::Interval(d) = self.fsync {
             FSYNC_INTERVAL.check(d)?;
         }
         Ok(())

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::dir::SpoolDir;
 use super::error::{AppendError, IoFailure, io_err};
 use super::frame::{self, Budget, Parse, SEGMENT_MAGIC};
-use super::{Fsync, MAX_BYTES, SEGMENT_BYTES, SpoolConfig};
+use super::{MAX_BYTES, SEGMENT_BYTES, SpoolConfig, SpoolFsync};
 use crate::Record;
 use crate::record::write_ndjson;
 use crate::sink::SinkError;
@@ -430,7 +430,7 @@ impl Spool {
             let _ = self.dir.remove(&name);
             return Err(IoFailure::new("cannot write spool segment", &self.dir.shown(&name), e));
         }
-        if self.cfg.fsync == Fsync::Always {
+        if self.cfg.fsync == SpoolFsync::Always {
             self.dir.sync();
         }
         let bytes = SEGMENT_MAGIC.len() as u64;
@@ -470,7 +470,7 @@ impl Spool {
     /// Stops appending to the current segment; the next append starts a new one.
     fn seal(&mut self) -> Result<(), IoFailure> {
         if let Some(file) = self.writer.take()
-            && self.cfg.fsync != Fsync::Never
+            && self.cfg.fsync != SpoolFsync::Never
         {
             self.sync_file(&file)?;
         }
@@ -479,8 +479,8 @@ impl Spool {
 
     fn after_write(&mut self) -> Result<(), IoFailure> {
         match self.cfg.fsync {
-            Fsync::Always => self.sync_now(),
-            Fsync::Interval(d) if self.last_sync.elapsed() >= d => self.sync_now(),
+            SpoolFsync::Always => self.sync_now(),
+            SpoolFsync::Interval(d) if self.last_sync.elapsed() >= d => self.sync_now(),
             _ => Ok(()),
         }
     }
@@ -558,7 +558,7 @@ impl Spool {
     /// The `fsync` error.
     pub fn maintain(&mut self) -> Result<(), SinkError> {
         match self.cfg.fsync {
-            Fsync::Interval(d) if self.unsynced && self.last_sync.elapsed() >= d => self.sync(),
+            SpoolFsync::Interval(d) if self.unsynced && self.last_sync.elapsed() >= d => self.sync(),
             _ => Ok(()),
         }
     }
@@ -805,7 +805,7 @@ impl Spool {
         killed_past_test_limit(self.faults.limit, 0, text.len());
         let written = self.create_ack_tmp().and_then(|mut f| {
             put(&mut f, text.as_bytes(), 0, room)?;
-            if self.cfg.fsync == Fsync::Always {
+            if self.cfg.fsync == SpoolFsync::Always {
                 f.sync_data()?;
             }
             Ok(())
@@ -984,7 +984,7 @@ mod tests {
 
     /// A spool with 1 KiB segments, so that one append spans several.
     fn small(dir: &Path) -> Spool {
-        let cfg = SpoolConfig::new(dir).segment_bytes(1024).fsync(Fsync::Never);
+        let cfg = SpoolConfig::new(dir).segment_bytes(1024).fsync(SpoolFsync::Never);
         match Spool::open(cfg) {
             Ok((spool, _)) => spool,
             Err(e) => panic!("open: {e}"),
@@ -1079,7 +1079,7 @@ mod tests {
             "no gap before the next frames"
         );
         drop(spool);
-        let (mut spool, recovery) = match Spool::open(SpoolConfig::new(&tmp.0).fsync(Fsync::Never)) {
+        let (mut spool, recovery) = match Spool::open(SpoolConfig::new(&tmp.0).fsync(SpoolFsync::Never)) {
             Ok(s) => s,
             Err(e) => panic!("reopen: {e}"),
         };
@@ -1126,7 +1126,7 @@ mod tests {
         }
         drop(spool);
         // Nothing delivered is taken for lost, nothing waiting is forgotten.
-        let (mut spool, recovery) = match Spool::open(SpoolConfig::new(&tmp.0).fsync(Fsync::Never)) {
+        let (mut spool, recovery) = match Spool::open(SpoolConfig::new(&tmp.0).fsync(SpoolFsync::Never)) {
             Ok(s) => s,
             Err(e) => panic!("reopen: {e}"),
         };
@@ -1139,7 +1139,7 @@ mod tests {
     #[test]
     fn records_written_before_a_failed_fsync_count_as_appended() {
         let tmp = tempdir();
-        let cfg = SpoolConfig::new(&tmp.0).segment_bytes(1024).fsync(Fsync::Always);
+        let cfg = SpoolConfig::new(&tmp.0).segment_bytes(1024).fsync(SpoolFsync::Always);
         let (mut spool, _) = match Spool::open(cfg) {
             Ok(s) => s,
             Err(e) => panic!("open: {e}"),
@@ -1211,7 +1211,9 @@ mod tests {
     #[test]
     fn a_record_that_would_take_the_segment_past_the_file_size_limit_starts_a_new_one() {
         let tmp = tempdir();
-        let cfg = SpoolConfig::new(&tmp.0).segment_bytes(64 << 10).fsync(Fsync::Never);
+        let cfg = SpoolConfig::new(&tmp.0)
+            .segment_bytes(64 << 10)
+            .fsync(SpoolFsync::Never);
         let (mut spool, _) = Spool::open(cfg).unwrap_or_else(|e| panic!("open: {e}"));
         spool.simulate_limit(1000);
         let batch = records(0, 60);
@@ -1384,7 +1386,7 @@ mod tests {
                 }
             }
             drop(spool);
-            let (mut spool, recovery) = Spool::open(SpoolConfig::new(&tmp.0).segment_bytes(1024).fsync(Fsync::Never))
+            let (mut spool, recovery) = Spool::open(SpoolConfig::new(&tmp.0).segment_bytes(1024).fsync(SpoolFsync::Never))
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(recovery.torn, 0);
             let (read, damaged, _) = drain(&mut spool);

@@ -10,6 +10,7 @@ use super::message::{
 use super::tls::SyslogTls;
 use super::transport::{Conn, Target};
 use crate::Record;
+use crate::sink::util::{Backoff, doubling};
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
 /// The first wait after a failed connection; doubled up to [`BACKOFF_MAX`].
@@ -74,8 +75,7 @@ pub struct SyslogSink {
     header: Header,
     max_len: usize,
     conn: Option<ConnSlot>,
-    retry_at: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     ledger: Option<Ledger>,
     buf: Vec<u8>,
     msg: Vec<u8>,
@@ -98,8 +98,7 @@ impl SyslogSink {
             header: Header::new(),
             max_len: 8192,
             conn: None,
-            retry_at: None,
-            backoff: BACKOFF_MIN,
+            backoff: Backoff::default(),
             ledger: None,
             buf: Vec::with_capacity(64 * 1024),
             msg: Vec::with_capacity(1024),
@@ -224,7 +223,7 @@ impl SyslogSink {
             self.conn = None;
         }
         if self.conn.is_none() {
-            if self.retry_at.is_some_and(|t| Instant::now() < t) {
+            if !self.backoff.ready(Instant::now()) {
                 return Err(SinkError::new(format!(
                     "syslog server {} unreachable; retrying in the background",
                     self.target.describe()
@@ -233,12 +232,11 @@ impl SyslogSink {
             match self.target.connect() {
                 Ok(c) => {
                     self.conn = Some(ConnSlot(c));
-                    self.retry_at = None;
-                    self.backoff = BACKOFF_MIN;
+                    self.backoff.succeeded();
                 }
                 Err(e) => {
-                    self.retry_at = Some(Instant::now() + self.backoff);
-                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                    self.backoff
+                        .failed(Instant::now(), |n| doubling(BACKOFF_MIN, BACKOFF_MAX, n));
                     return Err(SinkError::with_source(
                         format!(
                             "cannot connect to syslog server {} (check it is running and the address, \

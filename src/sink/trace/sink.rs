@@ -1,7 +1,7 @@
 use tracing::Level;
 
-use super::{Accounting, DropReason, Ledger, Sink, SinkError};
 use crate::Record;
+use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
 /// The `tracing` target every record event has.
 pub const RECORD_TARGET: &str = "privlog::record";

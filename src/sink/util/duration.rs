@@ -1,3 +1,5 @@
+//! The human durations of settings files (`500ms`, `30d`).
+
 use std::time::Duration;
 
 /// Parses a human duration: a number followed by `ms`, `s`, `m`, `h`, `d` or
