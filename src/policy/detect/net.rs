@@ -50,7 +50,7 @@ pub const CUSTOMER_SITE_DOMAINS: [&str; 3] = ["atlassian.com", "atlassian.net", 
 /// that are also common file extensions (`ai`, `md`, `py`, `rs`, `sh`,
 /// `zip` …) are left out, so `readme.md` is not a host; with two dots or
 /// more any alphabetic top-level domain that is not a file extension counts.
-const TLDS: [&str; 72] = [
+pub(super) const TLDS: [&str; 72] = [
     "app",
     "at",
     "au",

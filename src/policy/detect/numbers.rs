@@ -41,7 +41,7 @@ pub fn is_card(s: &str) -> bool {
 }
 
 /// IBAN lengths by country (ISO 13616 registry), sorted by country code.
-const IBAN_LENGTHS: [(&[u8; 2], u8); 89] = [
+pub(super) const IBAN_LENGTHS: [(&[u8; 2], u8); 89] = [
     (b"AD", 24),
     (b"AE", 23),
     (b"AL", 28),
@@ -281,16 +281,9 @@ fn groups(b: &[u8]) -> Option<Groups> {
     (!after_sep && !in_paren && g.count > 0).then_some(g)
 }
 
-/// After `+`: 8 to 15 digits, the first not `0`, groups of at most 6 after
-/// the country code; separators optional.
+/// After `+`: 8 to 15 digits, the first not `0`; separators optional.
 fn international(rest: &[u8]) -> bool {
-    if !rest.first().is_some_and(|c| matches!(c, b'1'..=b'9')) {
-        return false;
-    }
-    let Some(g) = groups(rest) else {
-        return false;
-    };
-    (8..=15).contains(&g.digits) && (g.count == 1 || g.lens.iter().take(g.count).skip(1).all(|&l| l <= 6))
+    rest.first().is_some_and(|c| matches!(c, b'1'..=b'9')) && groups(rest).is_some_and(|g| (8..=15).contains(&g.digits))
 }
 
 /// `(ddd) ddd-dddd`, `ddd-ddd-dddd`, `ddd.ddd.dddd`, `ddd ddd dddd`, after an
