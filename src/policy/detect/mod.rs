@@ -208,5 +208,11 @@ pub fn detect_bytes(b: &[u8]) -> Option<Kind> {
     std::str::from_utf8(b).ok().and_then(detect)
 }
 
+/// The built-in vocabulary, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn vocabulary_words() -> &'static [&'static str] {
+    &vocabulary::WORDS
+}
+
 #[cfg(test)]
 mod tests;
