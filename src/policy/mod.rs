@@ -19,6 +19,7 @@ mod query;
 pub(crate) mod sanitize;
 mod scrub;
 
+pub use detect::{CompiledRules, Rule, RuleError, RuleSet};
 pub use epoch::{Epoch, Rotation};
 pub use ip::{
     CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, MAX_TRUSTED_PROXIES, TrustedProxies, forwarded_hops,
@@ -26,7 +27,6 @@ pub use ip::{
 };
 pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
-pub use detect::{CompiledRules, Rule, RuleError, RuleSet};
 pub use keyring::{KeyRing, KeyRingError, write_key_file};
 pub use path_policy::{LearnedLiterals, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};

@@ -239,7 +239,10 @@ impl Judge<'_> {
             out.push_str(Kind::Text.placeholder());
         } else if self.is_safe(value) || (value.len() == 1 && value.bytes().all(|b| b.is_ascii_alphanumeric())) {
             out.push_str(value);
-        } else if let Some((stem, ext)) = value.rsplit_once('.').filter(|(s, e)| !s.is_empty() && is_file_extension(e)) {
+        } else if let Some((stem, ext)) = value
+            .rsplit_once('.')
+            .filter(|(s, e)| !s.is_empty() && is_file_extension(e))
+        {
             self.segment(stem, out);
             out.push('.');
             out.push_str(ext);

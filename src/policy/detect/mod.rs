@@ -162,7 +162,11 @@ const MAX_VALUE_LEN: usize = 8192;
 /// (that is the path policy's allowlist).
 pub fn detect(s: &str) -> Option<Kind> {
     if s.len() > MAX_VALUE_LEN {
-        return if is_jwt(s) { Some(Kind::Jwt) } else { is_token(s).then_some(Kind::Token) };
+        return if is_jwt(s) {
+            Some(Kind::Jwt)
+        } else {
+            is_token(s).then_some(Kind::Token)
+        };
     }
     if is_jwt(s) {
         Some(Kind::Jwt)

@@ -26,7 +26,10 @@ pub fn is_ip(s: &str) -> bool {
         Some((addr, port)) => (addr, is_port(port)),
         None => (s, true),
     };
-    port_ok && addr.len() >= 7 && addr.bytes().all(|b| b.is_ascii_digit() || b == b'.') && addr.parse::<Ipv4Addr>().is_ok()
+    port_ok
+        && addr.len() >= 7
+        && addr.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && addr.parse::<Ipv4Addr>().is_ok()
 }
 
 /// IPv6 text, with an optional `%zone`.
@@ -51,78 +54,11 @@ pub const CUSTOMER_SITE_DOMAINS: [&str; 3] = ["atlassian.com", "atlassian.net", 
 /// `zip` …) are left out, so `readme.md` is not a host; with two dots or
 /// more any alphabetic top-level domain that is not a file extension counts.
 pub(super) const TLDS: [&str; 72] = [
-    "app",
-    "at",
-    "au",
-    "be",
-    "biz",
-    "br",
-    "ca",
-    "cloud",
-    "cn",
-    "co",
-    "com",
-    "cz",
-    "de",
-    "dev",
-    "dk",
-    "edu",
-    "es",
-    "eu",
-    "fi",
-    "fr",
-    "gov",
-    "gr",
-    "hk",
-    "hu",
-    "ie",
-    "il",
-    "info",
-    "int",
-    "io",
-    "ir",
-    "it",
-    "jp",
-    "kr",
-    "lt",
-    "lu",
-    "lv",
-    "me",
-    "mil",
-    "mx",
-    "my",
-    "net",
-    "news",
-    "nl",
-    "no",
-    "nz",
-    "online",
-    "org",
-    "ph",
-    "pk",
-    "pro",
-    "pt",
-    "ro",
-    "ru",
-    "se",
-    "sg",
-    "shop",
-    "si",
-    "site",
-    "sk",
-    "store",
-    "tech",
-    "th",
-    "tr",
-    "tv",
-    "tw",
-    "ua",
-    "uk",
-    "us",
-    "vn",
-    "website",
-    "xyz",
-    "za",
+    "app", "at", "au", "be", "biz", "br", "ca", "cloud", "cn", "co", "com", "cz", "de", "dev", "dk", "edu", "es", "eu",
+    "fi", "fr", "gov", "gr", "hk", "hu", "ie", "il", "info", "int", "io", "ir", "it", "jp", "kr", "lt", "lu", "lv",
+    "me", "mil", "mx", "my", "net", "news", "nl", "no", "nz", "online", "org", "ph", "pk", "pro", "pt", "ro", "ru",
+    "se", "sg", "shop", "si", "site", "sk", "store", "tech", "th", "tr", "tv", "tw", "ua", "uk", "us", "vn", "website",
+    "xyz", "za",
 ];
 
 /// The longest host name (RFC 1035).
@@ -173,11 +109,12 @@ fn is_customer_site(host: &str) -> bool {
     CUSTOMER_SITE_DOMAINS.iter().any(|d| {
         host.len() > d.len() + 1
             && host.as_bytes().get(host.len() - d.len() - 1) == Some(&b'.')
-            && host.get(host.len() - d.len()..).is_some_and(|end| end.eq_ignore_ascii_case(d))
+            && host
+                .get(host.len() - d.len()..)
+                .is_some_and(|end| end.eq_ignore_ascii_case(d))
     })
 }
 
 fn starts_with_ci(s: &str, prefix: &str) -> bool {
     s.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
-

@@ -37,7 +37,7 @@ pub fn is_card(s: &str) -> bool {
             _ => return false,
         }
     }
-    prev_digit && (13..=19).contains(&digits) && sum % 10 == 0
+    prev_digit && (13..=19).contains(&digits) && sum.is_multiple_of(10)
 }
 
 /// IBAN lengths by country (ISO 13616 registry), sorted by country code.

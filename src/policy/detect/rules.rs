@@ -150,10 +150,16 @@ impl fmt::Display for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RuleError::TooManyRules { count } => {
-                write!(f, "{count} path rules given, at most {MAX_RULES} are allowed; merge rules with `|`")
+                write!(
+                    f,
+                    "{count} path rules given, at most {MAX_RULES} are allowed; merge rules with `|`"
+                )
             }
             RuleError::EmptyName { position } => {
-                write!(f, "path rule {position} has no name; give it a short name such as \"issue key\"")
+                write!(
+                    f,
+                    "path rule {position} has no name; give it a short name such as \"issue key\""
+                )
             }
             RuleError::BadName { position } => write!(
                 f,
@@ -163,7 +169,10 @@ impl fmt::Display for RuleError {
                 write!(f, "two path rules are named {name:?}; give each rule its own name")
             }
             RuleError::BadPattern { name, reason } => {
-                write!(f, "path rule {name:?} has a pattern that does not compile: {reason}; fix the regular expression")
+                write!(
+                    f,
+                    "path rule {name:?} has a pattern that does not compile: {reason}; fix the regular expression"
+                )
             }
             RuleError::MatchesEmpty { name } => write!(
                 f,
@@ -176,9 +185,15 @@ impl fmt::Display for RuleError {
                  (a letter, then letters, digits or `_`, at most {MAX_PLACEHOLDER_LEN} bytes with the braces)"
             ),
             RuleError::TooManySafeWords { count } => {
-                write!(f, "{count} safe words given, at most {MAX_SAFE_WORDS} are allowed; keep the list to path words")
+                write!(
+                    f,
+                    "{count} safe words given, at most {MAX_SAFE_WORDS} are allowed; keep the list to path words"
+                )
             }
-            RuleError::BadSafeWord { word: Some(word), position } => write!(
+            RuleError::BadSafeWord {
+                word: Some(word),
+                position,
+            } => write!(
                 f,
                 "safe word {position} ({word:?}) is not a path word; use 1 to {MAX_WORD_LEN} letters, digits, `.`, `-` or `_`"
             ),
@@ -234,7 +249,9 @@ impl CompiledRules {
                 return Err(RuleError::BadName { position });
             }
             if rules.iter().take(i).any(|r| r.name == rule.name) {
-                return Err(RuleError::DuplicateName { name: rule.name.clone() });
+                return Err(RuleError::DuplicateName {
+                    name: rule.name.clone(),
+                });
             }
             if !is_placeholder(&rule.placeholder) {
                 return Err(RuleError::BadPlaceholder {
@@ -244,7 +261,9 @@ impl CompiledRules {
             }
             let re = compile_one(rule)?;
             if matches_empty(&re) {
-                return Err(RuleError::MatchesEmpty { name: rule.name.clone() });
+                return Err(RuleError::MatchesEmpty {
+                    name: rule.name.clone(),
+                });
             }
             each.push(re);
             placeholders.push(Box::from(rule.placeholder.as_str()));
@@ -294,7 +313,10 @@ fn compile_one(rule: &Rule) -> Result<Regex, RuleError> {
     if rule.pattern.len() > MAX_PATTERN_LEN {
         return Err(RuleError::BadPattern {
             name: rule.name.clone(),
-            reason: format!("the pattern is {} bytes, over the {MAX_PATTERN_LEN}-byte limit", rule.pattern.len()),
+            reason: format!(
+                "the pattern is {} bytes, over the {MAX_PATTERN_LEN}-byte limit",
+                rule.pattern.len()
+            ),
         });
     }
     RegexBuilder::new(&rule.pattern)
@@ -309,7 +331,10 @@ fn compile_one(rule: &Rule) -> Result<Regex, RuleError> {
 /// A pattern matches the empty string if it matches `""`, or finds an empty
 /// match in a short value (`\b`, lookaround-like assertions).
 fn matches_empty(re: &Regex) -> bool {
-    re.is_match("") || ["a", "0", "-", " ", "a-0"].iter().any(|probe| re.find_iter(probe).any(|m| m.is_empty()))
+    re.is_match("")
+        || ["a", "0", "-", " ", "a-0"]
+            .iter()
+            .any(|probe| re.find_iter(probe).any(|m| m.is_empty()))
 }
 
 /// The regex crate's multi-line messages as one line.
@@ -324,14 +349,17 @@ fn is_placeholder(p: &str) -> bool {
     };
     p.len() <= MAX_PLACEHOLDER_LEN
         && inner.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-        && inner.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && inner
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Whether `w` is made of path-word bytes: 1 to 64 letters, digits, `.`,
 /// `-`, `_`.
 pub(crate) fn is_word_shape(w: &str) -> bool {
     (1..=MAX_WORD_LEN).contains(&w.len())
-        && w.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 fn compile_safe_words<S: AsRef<str>>(words: &[S]) -> Result<Vec<Box<str>>, RuleError> {

@@ -183,7 +183,12 @@ fn iban_and_tld_tables_are_sorted_for_binary_search() {
     assert!(numbers::IBAN_LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(net::TLDS.windows(2).all(|w| w[0] < w[1]));
     // Registry examples of several lengths.
-    for iban in ["NO9386011117947", "BE68539007547034", "FR1420041010050500013M02606", "MT84MALT011000012345MTLCAST001S"] {
+    for iban in [
+        "NO9386011117947",
+        "BE68539007547034",
+        "FR1420041010050500013M02606",
+        "MT84MALT011000012345MTLCAST001S",
+    ] {
         assert!(is_iban(iban), "{iban}");
     }
 }
@@ -213,32 +218,59 @@ fn rules_compile_and_name_the_first_matching_rule() {
 
 #[test]
 fn bad_rules_are_refused_with_the_rule_and_the_fix() {
-    let compile = |rule: Rule| RuleSet { rules: vec![rule], safe_words: vec![] }.compile().map(|_| ()).unwrap_err();
+    let compile = |rule: Rule| {
+        RuleSet {
+            rules: vec![rule],
+            safe_words: vec![],
+        }
+        .compile()
+        .map(|_| ())
+        .unwrap_err()
+    };
     let e = compile(Rule::new("", "x", "{x}"));
     assert_eq!(e, RuleError::EmptyName { position: 1 });
     assert!(e.to_string().contains("has no name; give it"), "{e}");
     let e = compile(Rule::new("ticket", "(unclosed", "{ticket}"));
     assert!(matches!(e, RuleError::BadPattern { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.starts_with("path rule \"ticket\" has a pattern that does not compile") && msg.contains("fix the regular expression") && !msg.contains('\n'), "{msg}");
+    assert!(
+        msg.starts_with("path rule \"ticket\" has a pattern that does not compile")
+            && msg.contains("fix the regular expression")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
     for pattern in ["a*", "^", "x?", "\\b", "(?m)$", "a|"] {
         let e = compile(Rule::new("loose", pattern, "{loose}"));
         assert_eq!(e, RuleError::MatchesEmpty { name: "loose".into() }, "{pattern}");
         assert!(e.to_string().contains("matches the empty string"), "{e}");
     }
-    for placeholder in ["issue", "{Issue}", "{}", "{1x}", "{a-b}", "{is sue}", "{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}"] {
+    for placeholder in [
+        "issue",
+        "{Issue}",
+        "{}",
+        "{1x}",
+        "{a-b}",
+        "{is sue}",
+        "{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}",
+    ] {
         let e = compile(Rule::new("issue", "x+", placeholder));
         assert_eq!(
             e,
-            RuleError::BadPlaceholder { name: "issue".into(), placeholder: placeholder.into() },
+            RuleError::BadPlaceholder {
+                name: "issue".into(),
+                placeholder: placeholder.into()
+            },
             "{placeholder}"
         );
         assert!(e.to_string().contains("write it as `{lowercase_word}`"), "{e}");
     }
-    let e = RuleSet { rules: vec![Rule::new("a", "x", "{x}"), Rule::new("a", "y", "{y}")], safe_words: vec![] }
-        .compile()
-        .map(|_| ())
-        .unwrap_err();
+    let e = RuleSet {
+        rules: vec![Rule::new("a", "x", "{x}"), Rule::new("a", "y", "{y}")],
+        safe_words: vec![],
+    }
+    .compile()
+    .map(|_| ())
+    .unwrap_err();
     assert_eq!(e, RuleError::DuplicateName { name: "a".into() });
     let e = compile(Rule::new("long", "x".repeat(MAX_PATTERN_LEN + 1), "{x}"));
     assert!(matches!(e, RuleError::BadPattern { .. }), "{e:?}");
@@ -248,20 +280,55 @@ fn bad_rules_are_refused_with_the_rule_and_the_fix() {
 
 #[test]
 fn bad_safe_words_are_refused_without_showing_secrets() {
-    let compile = |w: &str| RuleSet { rules: vec![], safe_words: vec![w.to_owned()] }.compile().map(|_| ()).unwrap_err();
+    let compile = |w: &str| {
+        RuleSet {
+            rules: vec![],
+            safe_words: vec![w.to_owned()],
+        }
+        .compile()
+        .map(|_| ())
+        .unwrap_err()
+    };
     let e = compile("a/b");
-    assert_eq!(e, RuleError::BadSafeWord { word: Some("a/b".into()), position: 1 });
+    assert_eq!(
+        e,
+        RuleError::BadSafeWord {
+            word: Some("a/b".into()),
+            position: 1
+        }
+    );
     assert!(e.to_string().contains("use 1 to 64 letters"), "{e}");
-    assert_eq!(compile(""), RuleError::BadSafeWord { word: Some(String::new()), position: 1 });
+    assert_eq!(
+        compile(""),
+        RuleError::BadSafeWord {
+            word: Some(String::new()),
+            position: 1
+        }
+    );
     let secret = "sk_live/51HxTzQ2eZvKYlo2C8nR4u7Wq";
     let e = compile(secret);
-    assert_eq!(e, RuleError::BadSafeWord { word: None, position: 1 });
+    assert_eq!(
+        e,
+        RuleError::BadSafeWord {
+            word: None,
+            position: 1
+        }
+    );
     assert!(!e.to_string().contains("51HxTz"), "{e}");
     let e = compile("jane.doe@example.com");
     assert!(!e.to_string().contains("jane"), "{e}");
     let e = compile("4111-1111-1111-1111");
-    assert_eq!(e, RuleError::DetectedSafeWord { position: 1, kind: Kind::Card });
-    assert!(!e.to_string().contains("4111") && e.to_string().contains("{card}"), "{e}");
+    assert_eq!(
+        e,
+        RuleError::DetectedSafeWord {
+            position: 1,
+            kind: Kind::Card
+        }
+    );
+    assert!(
+        !e.to_string().contains("4111") && e.to_string().contains("{card}"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -279,7 +346,12 @@ fn with_luhn(body: &[u8]) -> Vec<u8> {
     let mut sum = 0;
     for (i, d) in body.iter().rev().enumerate() {
         let d = u32::from(*d);
-        sum += if i % 2 == 0 { let t = d * 2; if t > 9 { t - 9 } else { t } } else { d };
+        sum += if i % 2 == 0 {
+            let t = d * 2;
+            if t > 9 { t - 9 } else { t }
+        } else {
+            d
+        };
     }
     let mut v = body.to_vec();
     v.push(u8::try_from((10 - sum % 10) % 10).unwrap());
@@ -287,7 +359,10 @@ fn with_luhn(body: &[u8]) -> Vec<u8> {
 }
 
 fn group(digits: &[u8], sep: Option<char>, size: usize) -> String {
-    let s: Vec<String> = digits.chunks(size).map(|c| c.iter().map(|d| char::from(b'0' + d)).collect()).collect();
+    let s: Vec<String> = digits
+        .chunks(size)
+        .map(|c| c.iter().map(|d| char::from(b'0' + d)).collect())
+        .collect();
     match sep {
         Some(c) => s.join(&c.to_string()),
         None => s.concat(),
@@ -308,13 +383,40 @@ fn separator() -> impl Strategy<Value = Option<char>> {
 
 /// An IBAN of a registry country, with its check digits, and those digits.
 fn iban() -> impl Strategy<Value = (String, u32)> {
-    const COUNTRIES: [(&str, usize); 8] = [("GB", 22usize), ("DE", 22), ("FR", 27), ("NL", 18), ("NO", 15), ("MT", 31), ("BE", 16), ("ES", 24)];
-    (prop::sample::select(&COUNTRIES[..]), prop::collection::vec(prop_oneof![3 => 0u8..=9, 1 => 10u8..=35], 30))
+    const COUNTRIES: [(&str, usize); 8] = [
+        ("GB", 22usize),
+        ("DE", 22),
+        ("FR", 27),
+        ("NL", 18),
+        ("NO", 15),
+        ("MT", 31),
+        ("BE", 16),
+        ("ES", 24),
+    ];
+    (
+        prop::sample::select(&COUNTRIES[..]),
+        prop::collection::vec(prop_oneof![3 => 0u8..=9, 1 => 10u8..=35], 30),
+    )
         .prop_map(|((cc, len), chars)| {
-            let bban: String = chars[..len - 4].iter().map(|&c| if c < 10 { char::from(b'0' + c) } else { char::from(b'A' + c - 10) }).collect();
+            let bban: String = chars[..len - 4]
+                .iter()
+                .map(|&c| {
+                    if c < 10 {
+                        char::from(b'0' + c)
+                    } else {
+                        char::from(b'A' + c - 10)
+                    }
+                })
+                .collect();
             let digits: String = format!("{bban}{cc}00")
                 .chars()
-                .map(|c| if c.is_ascii_digit() { c.to_string() } else { (u32::from(c) - u32::from('A') + 10).to_string() })
+                .map(|c| {
+                    if c.is_ascii_digit() {
+                        c.to_string()
+                    } else {
+                        (u32::from(c) - u32::from('A') + 10).to_string()
+                    }
+                })
                 .collect();
             let rem = digits.bytes().fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
             let check = 98 - rem;
@@ -323,7 +425,11 @@ fn iban() -> impl Strategy<Value = (String, u32)> {
 }
 
 fn spaced(s: &str) -> String {
-    s.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ")
+    s.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 proptest! {

@@ -13,7 +13,12 @@ fn names() -> Vec<&'static str> {
 }
 
 fn allow(raw: &str) -> String {
-    with(PathPolicy::Allowlist, &CompiledRules::empty(), &LearnedLiterals::new(), raw)
+    with(
+        PathPolicy::Allowlist,
+        &CompiledRules::empty(),
+        &LearnedLiterals::new(),
+        raw,
+    )
 }
 
 fn with(policy: PathPolicy, rules: &CompiledRules, learned: &LearnedLiterals, raw: &str) -> String {
@@ -36,8 +41,14 @@ fn utility_paths_keep_their_words_under_the_allowlist() {
         ("/health", "/health"),
         ("/rest/api/2/issue/10042", "/rest/api/2/issue/{id}"),
         ("/wiki/spaces/ENG/pages/123", "/wiki/spaces/{text}/pages/{id}"),
-        ("/wiki/spaces/ENG/pages/123/Meeting+Notes", "/wiki/spaces/{text}/pages/{id}/{text}"),
-        ("/plugins/servlet/atlassian-connect/lifecycle/installed", "/plugins/servlet/atlassian-connect/lifecycle/installed"),
+        (
+            "/wiki/spaces/ENG/pages/123/Meeting+Notes",
+            "/wiki/spaces/{text}/pages/{id}/{text}",
+        ),
+        (
+            "/plugins/servlet/atlassian-connect/lifecycle/installed",
+            "/plugins/servlet/atlassian-connect/lifecycle/installed",
+        ),
         ("/confluence/pages/viewpage.action", "/confluence/pages/viewpage.action"),
         ("/jira/secure/ViewProfile.jspa", "/jira/secure/ViewProfile.jspa"),
         ("/API/V2//Settings/", "/API/V2//Settings/"),
@@ -57,8 +68,14 @@ fn personal_data_in_paths_never_survives_the_allowlist() {
         ("/people/jane/doe", "/people/{text}/{text}"),
         ("/jira/secure/ViewProfile.jspa?name=jdoe", "/jira/secure/{text}"),
         ("/display/~5b10ac8d82e05b22cc7d4ef5", "/display/{account_id}"),
-        ("/display/~557058:3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c/overview", "/display/{account_id}/overview"),
-        ("/secure/ViewProfile.jspa/JIRAUSER10100", "/secure/ViewProfile.jspa/{user_key}"),
+        (
+            "/display/~557058:3f2a1b9c-0d4e-4f5a-8b6c-7d8e9f0a1b2c/overview",
+            "/display/{account_id}/overview",
+        ),
+        (
+            "/secure/ViewProfile.jspa/JIRAUSER10100",
+            "/secure/ViewProfile.jspa/{user_key}",
+        ),
         ("/billing/4111-1111-1111-1111", "/billing/{card}"),
         ("/users/078-05-1120", "/users/{national_id}"),
         ("/sites/acme.atlassian.net/settings", "/{text}/{host}/settings"),
@@ -79,8 +96,15 @@ fn personal_data_in_paths_never_survives_the_allowlist() {
         let got = allow(raw);
         assert_eq!(got, want, "{raw}");
     }
-    for leak in ["jane", "doe", "jdoe", "5b10ac8d", "557058", "JIRAUSER", "4111", "078", "acme", "7946", "WEST", "Caf"] {
-        for raw in ["/display/~jane.doe", "/u/jane-doe", "/people/jane/doe", "/jira/secure/ViewProfile.jspa?name=jdoe"] {
+    for leak in [
+        "jane", "doe", "jdoe", "5b10ac8d", "557058", "JIRAUSER", "4111", "078", "acme", "7946", "WEST", "Caf",
+    ] {
+        for raw in [
+            "/display/~jane.doe",
+            "/u/jane-doe",
+            "/people/jane/doe",
+            "/jira/secure/ViewProfile.jspa?name=jdoe",
+        ] {
             assert!(!allow(raw).contains(leak), "{raw}");
         }
     }
@@ -90,7 +114,10 @@ fn personal_data_in_paths_never_survives_the_allowlist() {
 fn learned_literals_and_operator_words_are_kept() {
     let mut learned = LearnedLiterals::new();
     assert_eq!(learned.insert_template("/wiki/spaces/ENG/pages/{id}"), 4);
-    assert_eq!(learned.insert_template("/wiki/spaces/eng/:page/*rest/{*tail}/v{n}/x.{ext}"), 0);
+    assert_eq!(
+        learned.insert_template("/wiki/spaces/eng/:page/*rest/{*tail}/v{n}/x.{ext}"),
+        0
+    );
     assert!(learned.contains("eng") && learned.contains("ENG") && !learned.contains("{id}"));
     let rules = RuleSet {
         rules: vec![Rule::new("issue key", "^[A-Z][A-Z0-9]+-[0-9]+$", "{issue}")],
@@ -98,10 +125,20 @@ fn learned_literals_and_operator_words_are_kept() {
     }
     .compile()
     .expect("valid rules");
-    let got = with(PathPolicy::Allowlist, &rules, &learned, "/wiki/spaces/ENG/pages/123/backstage/PROJ-42/jane");
+    let got = with(
+        PathPolicy::Allowlist,
+        &rules,
+        &learned,
+        "/wiki/spaces/ENG/pages/123/backstage/PROJ-42/jane",
+    );
     assert_eq!(got, "/wiki/spaces/ENG/pages/{id}/backstage/{issue}/{text}");
     // Without them, the same path keeps only the vocabulary.
-    let got = with(PathPolicy::Allowlist, &CompiledRules::empty(), &LearnedLiterals::new(), "/wiki/spaces/ENG/backstage/PROJ-42");
+    let got = with(
+        PathPolicy::Allowlist,
+        &CompiledRules::empty(),
+        &LearnedLiterals::new(),
+        "/wiki/spaces/ENG/backstage/PROJ-42",
+    );
     assert_eq!(got, "/wiki/spaces/{text}/{text}/{text}");
 }
 
@@ -110,7 +147,10 @@ fn learned_literals_are_bounded_and_plain() {
     let mut learned = LearnedLiterals::new();
     // Numbers, hosts, long and non-word segments are not learned.
     assert_eq!(learned.insert_template("/2024/acme.atlassian.net/a%20b/~x/@y"), 0);
-    assert_eq!(learned.insert_template(&format!("/{}", "a".repeat(MAX_SEGMENT_LEN + 1))), 0);
+    assert_eq!(
+        learned.insert_template(&format!("/{}", "a".repeat(MAX_SEGMENT_LEN + 1))),
+        0
+    );
     for i in 0..MAX_LEARNED_LITERALS + 10 {
         learned.insert_template(&format!("/w{i}x"));
     }
@@ -125,7 +165,10 @@ fn template_only_keeps_nothing_of_the_raw_path() {
     let learned = LearnedLiterals::new();
     for (raw, want) in [
         ("/api/v2/settings", "/{text}/{text}/{text}"),
-        ("/display/~jane.doe/4111-1111-1111-1111/123/", "/{text}/{handle}/{card}/{id}/"),
+        (
+            "/display/~jane.doe/4111-1111-1111-1111/123/",
+            "/{text}/{handle}/{card}/{id}/",
+        ),
         ("/robots.txt", "/{text}"),
         ("/", "/"),
     ] {
@@ -136,7 +179,11 @@ fn template_only_keeps_nothing_of_the_raw_path() {
 #[test]
 fn scrub_is_the_earlier_denylist() {
     let (rules, learned) = (CompiledRules::empty(), LearnedLiterals::new());
-    for raw in ["/u/jane-doe", "/users/jane%40example.com/pages/12345", "/a/557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff"] {
+    for raw in [
+        "/u/jane-doe",
+        "/users/jane%40example.com/pages/12345",
+        "/a/557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff",
+    ] {
         let mut out = String::new();
         let id = write_safe_path(raw, PathPolicy::Scrub, &rules, &learned, &mut out);
         let want = crate::policy::scrub_path(raw);
@@ -149,7 +196,10 @@ fn scrub_is_the_earlier_denylist() {
 fn the_first_account_id_is_returned_decoded() {
     let (rules, learned) = (CompiledRules::empty(), LearnedLiterals::new());
     for (raw, want) in [
-        ("/a/557058%3Af0e1d2c3-b4a5-4697-8899-aabbccddeeff/x/5b10ac8d82e05b22cc7d4ef5", "557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff"),
+        (
+            "/a/557058%3Af0e1d2c3-b4a5-4697-8899-aabbccddeeff/x/5b10ac8d82e05b22cc7d4ef5",
+            "557058:f0e1d2c3-b4a5-4697-8899-aabbccddeeff",
+        ),
         ("/display/~5b10ac8d82e05b22cc7d4ef5", "5b10ac8d82e05b22cc7d4ef5"),
         ("/display/%7E5b10ac8d82e05b22cc7d4ef5", "5b10ac8d82e05b22cc7d4ef5"),
     ] {
@@ -160,7 +210,10 @@ fn the_first_account_id_is_returned_decoded() {
         }
     }
     let mut out = String::new();
-    assert_eq!(write_safe_path("/api/v2", PathPolicy::Allowlist, &rules, &learned, &mut out), None);
+    assert_eq!(
+        write_safe_path("/api/v2", PathPolicy::Allowlist, &rules, &learned, &mut out),
+        None
+    );
 }
 
 #[test]
@@ -217,7 +270,10 @@ fn a_warm_call_allocates_nothing() {
     })
     .count_total;
     assert_eq!(allocations, 0);
-    assert!(out.starts_with("/{text}/{text}/{text}/{text}/{id}/{issue}/{handle}"), "{out}");
+    assert!(
+        out.starts_with("/{text}/{text}/{text}/{text}/{id}/{issue}/{handle}"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -229,7 +285,7 @@ fn the_allocation_counter_counts_this_thread() {
 /// A path segment from the safe vocabulary, a name, or a mix.
 fn segment(names: &'static [&'static str]) -> impl Strategy<Value = String> {
     let name = prop::sample::select(names).prop_map(str::to_owned);
-    let word = prop::sample::select(&crate::policy::detect::vocabulary_words()[..]).prop_map(str::to_owned);
+    let word = prop::sample::select(crate::policy::detect::vocabulary_words()).prop_map(str::to_owned);
     prop_oneof![
         2 => word.clone(),
         2 => name.clone(),
@@ -244,7 +300,9 @@ fn segment(names: &'static [&'static str]) -> impl Strategy<Value = String> {
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Whether `word` (a name, lower case) appears in `out` as a whole word,
