@@ -1,20 +1,24 @@
 //! The privacy policy: keys, epochs and pseudonyms, the IP policy, trusted
-//! proxies, path and query scrubbing, and where account IDs come from.
+//! proxies, the detectors of personal data ([`detect`]), the path allowlist
+//! and query policy, and where account IDs come from.
 //!
 //! A [`Policy`] is plain data, validated when the layer is built and applied on
 //! the pipeline worker, never on the request path.
 
+pub mod detect;
 mod epoch;
 pub(crate) mod ip;
 pub(crate) mod jwt;
 mod key;
 mod keyring;
+mod path_policy;
 #[allow(clippy::module_inception)]
 mod policy;
 mod pseudonym;
 mod query;
 pub(crate) mod scrub;
 
+pub use detect::{CompiledRules, Rule, RuleError, RuleSet};
 pub use epoch::{Epoch, Rotation};
 pub use ip::{
     CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, MAX_TRUSTED_PROXIES, TrustedProxies, forwarded_hops,
@@ -23,6 +27,7 @@ pub use ip::{
 pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
 pub use keyring::{KeyRing, KeyRingError, write_key_file};
+pub use path_policy::{LearnedLiterals, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
 pub(crate) use policy::MAX_CAPTURED;
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
