@@ -177,7 +177,7 @@ fn subject_export_under_a_file_size_limit_removes_its_unfinished_file_and_cuts_s
     );
     let lines: Vec<Record> = bytes
         .split_inclusive(|b| *b == b'\n')
-        .map(|l| privlog::read::parse_line(&l[..l.len() - 1]).unwrap())
+        .map(|l| privlog::record::parse_line(&l[..l.len() - 1]).unwrap())
         .collect();
     assert!(!lines.is_empty());
     assert_eq!(lines, jane[..lines.len()], "the first records, whole");
@@ -346,7 +346,7 @@ fn under_a_file_size_limit_the_stdout_sink_sent_to_a_file_writes_whole_lines_up_
     let records: Vec<Record> = bytes
         .split_inclusive(|b| *b == b'\n')
         .filter(|l| l.starts_with(b"{"))
-        .map(|l| privlog::read::parse_line(&l[..l.len() - 1]).unwrap())
+        .map(|l| privlog::record::parse_line(&l[..l.len() - 1]).unwrap())
         .collect();
     assert_eq!(
         records,

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-pub use lines::{Line, LineReader, MAX_LINE_LEN};
+pub use lines::{Line, LineReader};
 
 use crate::Record;
+use crate::record::parse_line;
 
 /// Counts of what a reader skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -21,7 +22,7 @@ pub struct ReadStats {
     /// Lines that parsed as records.
     pub records: u64,
     /// Lines that were not valid records (torn, corrupt, another schema,
-    /// longer than [`MAX_LINE_LEN`]).
+    /// longer than [`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)).
     pub skipped: u64,
     /// Empty lines.
     pub blank: u64,
@@ -81,7 +82,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Iterates over the records of one or more files, skipping and counting
 /// lines that are not records. Files are opened one at a time, and a line
-/// longer than [`MAX_LINE_LEN`] is passed over without being held, so memory
+/// longer than [`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN) is passed over without being held, so memory
 /// stays small whatever the input.
 ///
 /// ```no_run
@@ -121,14 +122,6 @@ impl RecordReader {
     pub fn stats(&self) -> &ReadStats {
         &self.stats
     }
-}
-
-/// Parses one NDJSON line as a record.
-///
-/// # Errors
-/// The parse error (never contains more than the position of the problem).
-pub fn parse_line(line: &[u8]) -> Result<Record, serde_json::Error> {
-    serde_json::from_slice(line)
 }
 
 impl Iterator for RecordReader {
@@ -187,6 +180,7 @@ impl Iterator for RecordReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::MAX_LINE_LEN;
     use std::io::Write;
 
     fn line() -> String {

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::aggregate::Accumulator;
 use super::filter::Filter;
 use super::observation::Observation;
-use crate::read::{LineReader, MAX_LINE_LEN, ReadStats};
+use crate::read::{LineReader, ReadStats};
+use crate::record::MAX_LINE_LEN;
 
 /// Bytes handed to a parsing thread at a time, cut at a line end.
 const CHUNK: usize = 1 << 20;
@@ -64,7 +65,7 @@ impl std::error::Error for ScanError {
 /// is bounded by the caps whatever the number of threads or distinct groups,
 /// and a group past a cap is counted under `(other)` in full. Torn and
 /// damaged lines are skipped and counted; a line longer than any record can
-/// be ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)) is read past without
+/// be ([`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)) is read past without
 /// being held and counted once.
 ///
 /// ```no_run

@@ -28,7 +28,7 @@ pub struct FileReport {
     /// keeps them as they are.
     pub not_records: u64,
     /// Of the lines that are not records, those longer than any record can be
-    /// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)). They are read past
+    /// ([`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)). They are read past
     /// without being held in memory; erasing copies them through byte for
     /// byte, as it does every line it cannot attribute to the account.
     pub long_lines: u64,
@@ -363,7 +363,7 @@ const MAX_ATTEMPTS: u32 = 3;
 ///
 /// Every other line — other people's records, damaged lines — is copied byte
 /// for byte. That includes lines longer than any record can be
-/// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)): such a line cannot be a
+/// ([`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)): such a line cannot be a
 /// record of the account, and erasing must not destroy what it cannot
 /// attribute, so it is streamed through unchanged (never held in memory) and
 /// counted in [`FileReport::long_lines`] for the operator to look at (for
