@@ -64,6 +64,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+#[cfg(feature = "tools")]
 pub mod audit;
 mod builder;
 #[cfg(feature = "config")]
@@ -74,12 +75,15 @@ pub mod middleware;
 mod ownership;
 pub mod pipeline;
 pub mod policy;
+#[cfg(feature = "tools")]
 pub mod read;
 pub mod record;
+#[cfg(feature = "tools")]
 pub mod retention;
 mod secret_shape;
 pub mod sink;
 pub mod stats;
+#[cfg(feature = "tools")]
 pub mod subject;
 
 pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};

@@ -5,9 +5,10 @@
 //! names the [`RollingFileSink`](crate::sink::RollingFileSink) writes,
 //! `<prefix>.YYYY-MM-DD.NNNN.ndjson[.gz]`. It is expired when both the end of
 //! the day in its name and its last modification are older than the limit, so
-//! a file that is still being written is never deleted. This is the offline
-//! counterpart of the sink's own [`Retention`](crate::sink::Retention), for
-//! cron jobs and for files of stopped or other processes.
+//! a file that is still being written is never deleted. The day rule is the
+//! rolling sink's own [`Retention::max_age`](crate::sink::Retention::max_age);
+//! this is its offline counterpart, for cron jobs and for files of stopped or
+//! other processes.
 //!
 //! It also finds the temporary copies (`.{name}.erase.tmp`) of record files
 //! that a `privlog subject erase` left when it was killed, so that no copy of
@@ -27,6 +28,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use crate::sink::{LogFile, calendar_time, rewrite_temp};
+use crate::sink::{LogFile, Retention, calendar_time, rewrite_temp};
 
 /// A record file past the retention limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +101,9 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
         .ok()
         .and_then(|age| now.checked_sub(age));
     let mut plan = RetentionPlan::default();
+    // Record files, with their size and last modification.
+    let mut files = Vec::new();
+    let mut seen = Vec::new();
     for entry in fs::read_dir(dir).map_err(ctx)? {
         let entry = entry.map_err(ctx)?;
         let path = entry.path();
@@ -109,25 +114,27 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
             plan.leftovers.push(path);
             continue;
         }
-        let day = LogFile::parse(&path).map(|f| f.date);
-        let (Some(day), true) = (day, meta.file_type().is_file()) else {
+        let (Some(file), true) = (LogFile::parse(&path), meta.file_type().is_file()) else {
             plan.ignored += 1;
             continue;
         };
-        // The calendar's last day never ends: its files are kept.
-        let Some(day_end) = day.next_day().map(|d| d.midnight().assume_utc()) else {
-            plan.kept += 1;
-            continue;
-        };
         let modified = meta.modified().map(calendar_time).unwrap_or(now);
-        if let Some(cutoff) = cutoff
-            && day_end <= cutoff
-            && modified <= cutoff
-        {
+        files.push(file);
+        seen.push((meta.len(), modified));
+    }
+    // The day in the name, by the sink's own rule; then the modification.
+    let by_day: HashSet<&Path> = Retention::keep_all()
+        .max_age(max_age)
+        .expired(&files, now, &[])
+        .into_iter()
+        .map(|f| f.path.as_path())
+        .collect();
+    for (file, (bytes, modified)) in files.iter().zip(seen) {
+        if by_day.contains(file.path.as_path()) && cutoff.is_some_and(|cutoff| modified <= cutoff) {
             plan.expired.push(ExpiredFile {
-                path,
-                day,
-                bytes: meta.len(),
+                path: file.path.clone(),
+                day: file.date,
+                bytes,
             });
         } else {
             plan.kept += 1;

@@ -14,7 +14,7 @@ mod record;
 
 pub use account_source::AccountSource;
 pub(crate) use account_source::deserialize_lenient as deserialize_account_source;
-#[cfg(test)]
+#[cfg(all(test, feature = "tools"))]
 pub(crate) use decode::worst_case_record;
 pub use decode::{MAX_LINE_LEN, parse_line};
 pub use encode::{MAX_FIELD_LEN, write_ndjson};

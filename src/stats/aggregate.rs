@@ -1088,7 +1088,7 @@ impl Accumulator for Vec<Aggregator> {
 mod tests {
     use super::*;
     use crate::AccountSource;
-    use crate::stats::EXACT_LIMIT;
+    use crate::stats::distinct::EXACT_LIMIT;
     use proptest::prelude::*;
     use std::borrow::Cow;
 

@@ -37,21 +37,37 @@
 //! from a log-bucket histogram accurate to about 1.6 %. Both merge, so
 //! results from threads, files and periods combine.
 
+// Without the `tools` feature only what the sink needs is public; the
+// aggregation toolkit and the file scan are the tools'.
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod aggregate;
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod distinct;
+#[cfg(feature = "tools")]
 mod filter;
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod histogram;
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod observation;
+#[cfg(feature = "tools")]
 mod scan;
 mod sink;
 
 pub use aggregate::{
-    Accumulator, Aggregator, DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries,
-    Summary, UNVERIFIED, UnknownDimension,
+    DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries, Summary, UNVERIFIED,
+    UnknownDimension,
 };
-pub use distinct::{DistinctCounter, EXACT_LIMIT, hash_value};
-pub use filter::{Filter, FilterError, StatusFilter};
-pub use histogram::LatencyHistogram;
-pub use observation::Observation;
-pub use scan::{Scan, ScanError, ScanReport};
 pub use sink::{Period, StatsSink};
+
+#[cfg(feature = "tools")]
+pub use aggregate::{Accumulator, Aggregator};
+#[cfg(feature = "tools")]
+pub use distinct::{DistinctCounter, EXACT_LIMIT, hash_value};
+#[cfg(feature = "tools")]
+pub use filter::{Filter, FilterError, StatusFilter};
+#[cfg(feature = "tools")]
+pub use histogram::LatencyHistogram;
+#[cfg(feature = "tools")]
+pub use observation::Observation;
+#[cfg(feature = "tools")]
+pub use scan::{Scan, ScanError, ScanReport};

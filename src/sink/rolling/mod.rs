@@ -11,6 +11,7 @@ mod sink;
 
 pub use name::{LogFile, log_files};
 pub use retention::{Retention, RetentionReport};
+#[cfg(feature = "tools")]
 pub(crate) use sink::calendar_time;
 #[cfg(feature = "config")]
 pub(crate) use sink::check_prefix;
