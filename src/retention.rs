@@ -148,7 +148,45 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use time::macros::datetime;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn old_files_expire_exactly_as_the_rolling_sink_expires_them(
+            days in prop::collection::btree_set(0i64..60, 1..12),
+            age_hours in 0u64..(70 * 24),
+            hour in 0i64..24,
+        ) {
+            let dir = std::env::temp_dir().join(format!(
+                "privlog-offline-retention-same-{}-{age_hours}-{hour}-{}",
+                std::process::id(),
+                days.len()
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("dir");
+            let today = time::macros::date!(2026 - 11 - 22);
+            let long_ago = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            for d in &days {
+                let name = LogFile::file_name("r", today - time::Duration::days(*d), 0, d % 2 == 0);
+                let f = fs::File::create(dir.join(name)).expect("create");
+                f.set_modified(long_ago).expect("set mtime");
+            }
+            let now = today.midnight().assume_utc() + time::Duration::hours(hour);
+            let age = Duration::from_secs(age_hours * 3600);
+            let offline = plan(&dir, age, now).expect("plan");
+            let files = crate::sink::log_files(&dir, None).expect("list");
+            let mut sink: Vec<PathBuf> =
+                Retention::keep_all().max_age(age).expired(&files, now, &[]).into_iter().map(|f| f.path.clone()).collect();
+            sink.sort();
+            let mut offline_paths: Vec<PathBuf> = offline.expired.iter().map(|e| e.path.clone()).collect();
+            offline_paths.sort();
+            prop_assert_eq!(offline_paths, sink);
+            prop_assert_eq!(offline.expired.len() as u64 + offline.kept, days.len() as u64);
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
 
     #[test]
     fn only_record_files_past_the_limit_by_name_and_modification_are_expired() {
