@@ -82,9 +82,9 @@ pub mod record;
 pub mod retention;
 mod secret_shape;
 pub mod sink;
-pub mod stats;
 #[cfg(feature = "tools")]
 pub mod subject;
+pub mod usage;
 
 pub use builder::{BuildError, Builder, ShutdownReport, WorkerGuard, builder};
 pub use middleware::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};

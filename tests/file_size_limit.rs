@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use privlog::sink::{DropReason, Ledger, Sink};
-use privlog::stats::{Period, StatsSink};
+use privlog::usage::{Period, UsageSink};
 use privlog::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
 use time::macros::datetime;
 
@@ -205,7 +205,7 @@ fn under_a_file_size_limit_the_stats_sink_writes_each_emission_whole_or_counts_i
         // The child, under `ulimit -f 2`.
         let now = Arc::new(AtomicU64::new(0));
         let clock = Arc::clone(&now);
-        let mut sink = StatsSink::to_file(Path::new(&dir).join("stats.ndjson"))
+        let mut sink = UsageSink::to_file(Path::new(&dir).join("stats.ndjson"))
             .unwrap()
             .period(Period::Hour)
             .k(1)

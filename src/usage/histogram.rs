@@ -17,7 +17,7 @@ const SUB_BITS: u32 = 5;
 /// (a group seen once) takes one bucket, not every bucket below it.
 ///
 /// ```
-/// let mut h = privlog::stats::LatencyHistogram::new();
+/// let mut h = privlog::usage::LatencyHistogram::new();
 /// for us in 1..=1000 {
 ///     h.record(us);
 /// }

@@ -7,14 +7,14 @@
 //!
 //! Two ways in:
 //!
-//! - live, as a sink: [`StatsSink`] aggregates records as they are made and
+//! - live, as a sink: [`UsageSink`] aggregates records as they are made and
 //!   emits [`Summary`] rows at each period's end;
 //! - afterwards, from record files: [`Scan`] reads NDJSON files (plain,
 //!   gzip, standard input) on all cores into an [`Aggregator`]; the
 //!   `privlog stats` and `privlog report` commands are built on it.
 //!
 //! ```
-//! use privlog::stats::{Aggregator, Dimension, Observation};
+//! use privlog::usage::{Aggregator, Dimension, Observation};
 //! use privlog::{AccountSource, Record};
 //!
 //! let mut agg = Aggregator::new(Dimension::parse_list("day,status").unwrap());
@@ -57,7 +57,7 @@ pub use aggregate::{
     DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries, Summary, UNVERIFIED,
     UnknownDimension,
 };
-pub use sink::{Period, StatsSink};
+pub use sink::{Period, UsageSink};
 
 #[cfg(feature = "tools")]
 pub use aggregate::{Accumulator, Aggregator};

@@ -68,12 +68,12 @@ impl std::error::Error for ScanError {
 /// being held and counted once.
 ///
 /// ```no_run
-/// use privlog::stats::{Aggregator, Dimension, Scan};
+/// use privlog::usage::{Aggregator, Dimension, Scan};
 ///
 /// let (agg, report) = Scan::new(vec!["records.ndjson.gz".into()])
 ///     .run(|| Aggregator::new(vec![Dimension::Day]))?;
 /// eprintln!("{} records, {} damaged lines skipped", report.read.records, report.read.skipped);
-/// # Ok::<(), privlog::stats::ScanError>(())
+/// # Ok::<(), privlog::usage::ScanError>(())
 /// ```
 #[derive(Debug)]
 pub struct Scan {
@@ -216,7 +216,7 @@ fn parse_block(
 mod tests {
     use super::*;
     use crate::Record;
-    use crate::stats::{Aggregator, Dimension};
+    use crate::usage::{Aggregator, Dimension};
     use proptest::prelude::*;
 
     fn lines(n: usize, torn_every: usize) -> Vec<u8> {
@@ -317,7 +317,7 @@ mod tests {
             prop_assert!(agg.len() <= cap + 3, "{} groups", agg.len());
             let rows = agg.summaries(1).rows;
             prop_assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), routes.len() as u64);
-            for r in rows.iter().filter(|r| r.route.as_deref() != Some(crate::stats::OTHER)) {
+            for r in rows.iter().filter(|r| r.route.as_deref() != Some(crate::usage::OTHER)) {
                 let key = (r.day.clone().unwrap_or_default(), r.route.clone().unwrap_or_default());
                 prop_assert_eq!(Some(&r.requests), exact.get(&key), "{:?}", key);
             }

@@ -505,7 +505,7 @@ impl Summaries {
 /// per-person row.
 ///
 /// ```
-/// use privlog::stats::{Aggregator, Dimension, Observation};
+/// use privlog::usage::{Aggregator, Dimension, Observation};
 ///
 /// let mut agg = Aggregator::new(vec![Dimension::Day, Dimension::Route]);
 /// let line = br#"{"v":1,"ts":"2026-11-22T09:30:00.123Z","method":"GET","route":"/health","path":"/health","status":200,"req_bytes":0,"resp_bytes":2,"duration_us":63,"account":null}"#;
@@ -1088,7 +1088,7 @@ impl Accumulator for Vec<Aggregator> {
 mod tests {
     use super::*;
     use crate::AccountSource;
-    use crate::stats::distinct::EXACT_LIMIT;
+    use crate::usage::distinct::EXACT_LIMIT;
     use proptest::prelude::*;
     use std::borrow::Cow;
 

@@ -72,7 +72,7 @@ fn finish(mut h: u64) -> u64 {
 /// 4 KiB, whatever the number of values.
 ///
 /// ```
-/// let mut d = privlog::stats::DistinctCounter::new();
+/// let mut d = privlog::usage::DistinctCounter::new();
 /// d.insert(b"acc_1");
 /// d.insert(b"acc_1");
 /// d.insert(b"acc_2");
