@@ -9,11 +9,13 @@
 //!
 //! - live, as a sink: [`UsageSink`] aggregates records as they are made and
 //!   emits [`Summary`] rows at each period's end;
-//! - afterwards, from record files: [`Scan`] reads NDJSON files (plain,
-//!   gzip, standard input) on all cores into an [`Aggregator`]; the
-//!   `privlog stats` and `privlog report` commands are built on it.
+//! - afterwards, from record files (feature `tools`): `Scan` reads NDJSON
+//!   files (plain, gzip, standard input) on all cores into an
+//!   `Aggregator`; the `privlog stats` and `privlog report` commands are
+//!   built on it.
 //!
 //! ```
+//! # #[cfg(feature = "tools")] {
 //! use privlog::usage::{Aggregator, Dimension, Observation};
 //! use privlog::{AccountSource, Record};
 //!
@@ -30,6 +32,7 @@
 //! assert_eq!(rows[0].status.as_deref(), Some("2xx"));
 //! assert_eq!(rows[0].distinct_accounts, 10);
 //! assert_eq!(rows[0].vouched_accounts, 10);
+//! # }
 //! ```
 //!
 //! Distinct counts are exact up to 1024 values and estimated by a
