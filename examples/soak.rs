@@ -246,7 +246,7 @@ fn verify(path: &Path) -> std::io::Result<serde_json::Value> {
         }
         lines += 1;
         let body = line.strip_suffix(b"\n").unwrap_or(&line);
-        if line.last() != Some(&b'\n') || has_raw_control(body) || privlog::read::parse_line(body).is_err() {
+        if line.last() != Some(&b'\n') || has_raw_control(body) || privlog::record::parse_line(body).is_err() {
             invalid += 1;
         } else {
             records += 1;

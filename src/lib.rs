@@ -50,6 +50,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+#[cfg(feature = "tools")]
 pub mod audit;
 mod builder;
 mod capture;
@@ -61,14 +62,17 @@ pub mod limits;
 mod ownership;
 pub mod pipeline;
 pub mod policy;
+#[cfg(feature = "tools")]
 pub mod read;
 pub mod record;
+#[cfg(feature = "tools")]
 pub mod retention;
 mod sanitize;
 mod secret_shape;
 pub mod sink;
-pub mod stats;
+#[cfg(feature = "tools")]
 pub mod subject;
+pub mod usage;
 
 pub use builder::{BuildError, Builder, builder};
 pub use layer::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};

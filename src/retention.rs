@@ -5,9 +5,10 @@
 //! names the [`RollingFileSink`](crate::sink::RollingFileSink) writes,
 //! `<prefix>.YYYY-MM-DD.NNNN.ndjson[.gz]`. It is expired when both the end of
 //! the day in its name and its last modification are older than the limit, so
-//! a file that is still being written is never deleted. This is the offline
-//! counterpart of the sink's own [`Retention`](crate::sink::Retention), for
-//! cron jobs and for files of stopped or other processes.
+//! a file that is still being written is never deleted. The day rule is the
+//! rolling sink's own [`Retention::max_age`](crate::sink::Retention::max_age);
+//! this is its offline counterpart, for cron jobs and for files of stopped or
+//! other processes.
 //!
 //! It also finds the temporary copies (`.{name}.erase.tmp`) of record files
 //! that a `privlog subject erase` left when it was killed, so that no copy of
@@ -27,6 +28,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use time::{Date, OffsetDateTime};
 
-use crate::sink::{LogFile, calendar_time, rewrite_temp};
+use crate::sink::{LogFile, Retention, calendar_time, rewrite_temp};
 
 /// A record file past the retention limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +101,9 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
         .ok()
         .and_then(|age| now.checked_sub(age));
     let mut plan = RetentionPlan::default();
+    // Record files, with their size and last modification.
+    let mut files = Vec::new();
+    let mut seen = Vec::new();
     for entry in fs::read_dir(dir).map_err(ctx)? {
         let entry = entry.map_err(ctx)?;
         let path = entry.path();
@@ -109,25 +114,27 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
             plan.leftovers.push(path);
             continue;
         }
-        let day = LogFile::parse(&path).map(|f| f.date);
-        let (Some(day), true) = (day, meta.file_type().is_file()) else {
+        let (Some(file), true) = (LogFile::parse(&path), meta.file_type().is_file()) else {
             plan.ignored += 1;
             continue;
         };
-        // The calendar's last day never ends: its files are kept.
-        let Some(day_end) = day.next_day().map(|d| d.midnight().assume_utc()) else {
-            plan.kept += 1;
-            continue;
-        };
         let modified = meta.modified().map(calendar_time).unwrap_or(now);
-        if let Some(cutoff) = cutoff
-            && day_end <= cutoff
-            && modified <= cutoff
-        {
+        files.push(file);
+        seen.push((meta.len(), modified));
+    }
+    // The day in the name, by the sink's own rule; then the modification.
+    let by_day: HashSet<&Path> = Retention::keep_all()
+        .max_age(max_age)
+        .expired(&files, now, &[])
+        .into_iter()
+        .map(|f| f.path.as_path())
+        .collect();
+    for (file, (bytes, modified)) in files.iter().zip(seen) {
+        if by_day.contains(file.path.as_path()) && cutoff.is_some_and(|cutoff| modified <= cutoff) {
             plan.expired.push(ExpiredFile {
-                path,
-                day,
-                bytes: meta.len(),
+                path: file.path.clone(),
+                day: file.date,
+                bytes,
             });
         } else {
             plan.kept += 1;
@@ -141,7 +148,45 @@ pub fn plan(dir: &Path, max_age: Duration, now: OffsetDateTime) -> io::Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use time::macros::datetime;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn old_files_expire_exactly_as_the_rolling_sink_expires_them(
+            days in prop::collection::btree_set(0i64..60, 1..12),
+            age_hours in 0u64..(70 * 24),
+            hour in 0i64..24,
+        ) {
+            let dir = std::env::temp_dir().join(format!(
+                "privlog-offline-retention-same-{}-{age_hours}-{hour}-{}",
+                std::process::id(),
+                days.len()
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("dir");
+            let today = time::macros::date!(2026 - 11 - 22);
+            let long_ago = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            for d in &days {
+                let name = LogFile::file_name("r", today - time::Duration::days(*d), 0, d % 2 == 0);
+                let f = fs::File::create(dir.join(name)).expect("create");
+                f.set_modified(long_ago).expect("set mtime");
+            }
+            let now = today.midnight().assume_utc() + time::Duration::hours(hour);
+            let age = Duration::from_secs(age_hours * 3600);
+            let offline = plan(&dir, age, now).expect("plan");
+            let files = crate::sink::log_files(&dir, None).expect("list");
+            let mut sink: Vec<PathBuf> =
+                Retention::keep_all().max_age(age).expired(&files, now, &[]).into_iter().map(|f| f.path.clone()).collect();
+            sink.sort();
+            let mut offline_paths: Vec<PathBuf> = offline.expired.iter().map(|e| e.path.clone()).collect();
+            offline_paths.sort();
+            prop_assert_eq!(offline_paths, sink);
+            prop_assert_eq!(offline.expired.len() as u64 + offline.kept, days.len() as u64);
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
 
     #[test]
     fn only_record_files_past_the_limit_by_name_and_modification_are_expired() {

@@ -423,7 +423,7 @@ fn a_route_over_too_many_key_periods_is_withheld_and_the_footer_says_why() {
     let dir = temp_dir("stats-periods");
     let d1 = datetime!(2026-11-20 10:00 UTC);
     let mut records = Vec::new();
-    for period in 0..=privlog::stats::MAX_KEY_PERIODS {
+    for period in 0..=privlog::usage::MAX_KEY_PERIODS {
         for i in 0..5 {
             let mut r = record(d1, "/long", 200, Some(&format!("acc_{period}_{i}")), 1000);
             r.kid = format!("k_{period}");

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use analyst_common::{read_records, sim_clock, temp_dir, traffic_with};
-use privlog::stats::{Period, StatsSink, Summaries};
+use privlog::usage::{Period, Summaries, UsageSink};
 
 /// Day, route, method, status class.
 type GroupKey = (String, String, String, String);
@@ -20,7 +20,7 @@ fn daily_summaries_from_the_layer_match_the_records_and_balance() {
     let batches: Arc<Mutex<Vec<Summaries>>> = Arc::default();
     let seen = Arc::clone(&batches);
     let tick = Arc::new(AtomicU64::new(0));
-    let sink = StatsSink::to_callback(move |s: &Summaries| {
+    let sink = UsageSink::to_callback(move |s: &Summaries| {
         seen.lock().expect("lock").push(s.clone());
         Ok(())
     })

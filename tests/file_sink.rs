@@ -65,7 +65,7 @@ fn batch(from: usize, owners: &[usize]) -> Vec<Record> {
 fn paths_in(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
-        .map(|l| privlog::read::parse_line(l.as_bytes()).expect("a whole record").path)
+        .map(|l| privlog::record::parse_line(l.as_bytes()).expect("a whole record").path)
         .collect()
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use privlog::sink::{DropReason, Ledger, Sink};
-use privlog::stats::{Period, StatsSink};
+use privlog::usage::{Period, UsageSink};
 use privlog::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
 use time::macros::datetime;
 
@@ -177,7 +177,7 @@ fn subject_export_under_a_file_size_limit_removes_its_unfinished_file_and_cuts_s
     );
     let lines: Vec<Record> = bytes
         .split_inclusive(|b| *b == b'\n')
-        .map(|l| privlog::read::parse_line(&l[..l.len() - 1]).unwrap())
+        .map(|l| privlog::record::parse_line(&l[..l.len() - 1]).unwrap())
         .collect();
     assert!(!lines.is_empty());
     assert_eq!(lines, jane[..lines.len()], "the first records, whole");
@@ -205,7 +205,7 @@ fn under_a_file_size_limit_the_stats_sink_writes_each_emission_whole_or_counts_i
         // The child, under `ulimit -f 2`.
         let now = Arc::new(AtomicU64::new(0));
         let clock = Arc::clone(&now);
-        let mut sink = StatsSink::to_file(Path::new(&dir).join("stats.ndjson"))
+        let mut sink = UsageSink::to_file(Path::new(&dir).join("stats.ndjson"))
             .unwrap()
             .period(Period::Hour)
             .k(1)
@@ -346,7 +346,7 @@ fn under_a_file_size_limit_the_stdout_sink_sent_to_a_file_writes_whole_lines_up_
     let records: Vec<Record> = bytes
         .split_inclusive(|b| *b == b'\n')
         .filter(|l| l.starts_with(b"{"))
-        .map(|l| privlog::read::parse_line(&l[..l.len() - 1]).unwrap())
+        .map(|l| privlog::record::parse_line(&l[..l.len() - 1]).unwrap())
         .collect();
     assert_eq!(
         records,

@@ -352,7 +352,7 @@ fn a_record_as_long_as_a_record_can_be_is_still_read() {
     r.kid = worst;
     let line = r.to_ndjson();
     assert!(line.len() > 120_000, "{} bytes", line.len());
-    assert!(line.len() <= privlog::read::MAX_LINE_LEN + 1);
+    assert!(line.len() <= privlog::record::MAX_LINE_LEN + 1);
     let file = dir.0.join("r.ndjson");
     std::fs::write(&file, ndjson([r, record(1, "/x")])).expect("write");
     let mut a = args(&["stats", "--by", "day", "--format", "json", "--k", "1"]);

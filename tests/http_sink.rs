@@ -140,7 +140,7 @@ async fn handle(st: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Respons
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty() && !l.starts_with(b"{\"create\""));
             for line in docs.take(take) {
-                let r = privlog::read::parse_line(line).expect("collector got a valid NDJSON record");
+                let r = privlog::record::parse_line(line).expect("collector got a valid NDJSON record");
                 *s.paths.entry(r.path).or_insert(0) += 1;
             }
         }
@@ -395,7 +395,7 @@ fn a_poison_400_batch_goes_to_the_dead_letter_file_once_and_the_rest_is_delivere
         .unwrap()
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| privlog::read::parse_line(l).unwrap())
+        .map(|l| privlog::record::parse_line(l).unwrap())
         .collect();
     assert_eq!(
         dead_records, poison,
@@ -443,7 +443,7 @@ fn a_collector_refusing_everything_fills_the_dead_letter_file_only_up_to_its_cap
         .unwrap()
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| privlog::read::parse_line(l).unwrap())
+        .map(|l| privlog::record::parse_line(l).unwrap())
         .collect();
     let full = s.dropped_for(DropReason::Other("dead_letter_full"));
     assert!(full > 0 && !kept.is_empty(), "{s:?}");
@@ -1092,7 +1092,7 @@ fn under_a_file_size_limit_the_dead_letter_file_keeps_whole_lines_up_to_it_and_c
     assert!(bytes.ends_with(b"\n"), "the last line is whole");
     let kept: Vec<Record> = bytes
         .split_inclusive(|b| *b == b'\n')
-        .map(|l| privlog::read::parse_line(&l[..l.len() - 1]).unwrap())
+        .map(|l| privlog::record::parse_line(&l[..l.len() - 1]).unwrap())
         .collect();
     assert_eq!(kept.len() as u64, rejected, "counted rejected: the records in the file");
     // In the order they were refused, each once.

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Server, app, connect_jwt, empty, get, parse_file, send, signed_jwt, signed_jwt_with};
 use http::HeaderName;
-use privlog::stats::{Period, StatsSink, Summaries, Summary};
+use privlog::usage::{Period, Summaries, Summary, UsageSink};
 use privlog::{AccountSource, Policy};
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -30,10 +30,10 @@ const SECRET_SIZE: u64 = 123_457;
 const CLIENT_KEY: &str = "c8a7d2f1-5b3e-4c9a-8e7d-6f5a4b3c2d1e";
 
 /// A statistics sink at k = 5 per hour that hands its summaries to the test.
-fn stats_sink() -> (StatsSink, Arc<Mutex<Vec<Summaries>>>) {
+fn stats_sink() -> (UsageSink, Arc<Mutex<Vec<Summaries>>>) {
     let out: Arc<Mutex<Vec<Summaries>>> = Arc::default();
     let seen = Arc::clone(&out);
-    let sink = StatsSink::to_callback(move |s: &Summaries| {
+    let sink = UsageSink::to_callback(move |s: &Summaries| {
         seen.lock().unwrap().push(s.clone());
         Ok(())
     })
@@ -568,7 +568,7 @@ async fn made_up_tenants_do_not_push_real_tenants_into_other() {
     let (rows, _) = tenant_route_rows(&text, &["--max-groups", "1000", "--k", "1"]);
     let unverified = rows
         .iter()
-        .find(|r| r["tenant"] == privlog::stats::UNVERIFIED)
+        .find(|r| r["tenant"] == privlog::usage::UNVERIFIED)
         .expect("(unverified)");
     assert_eq!(unverified["requests"].as_u64(), Some(FORGED as u64));
 }

@@ -258,7 +258,7 @@ fn owners_on_disk(log: &Path, key: &MasterKey) -> (usize, usize, usize) {
     let pseudonymizer = privlog::Pseudonymizer::new(key);
     for line in text.lines() {
         lines += 1;
-        let r = privlog::read::parse_line(line.as_bytes())
+        let r = privlog::record::parse_line(line.as_bytes())
             .unwrap_or_else(|e| panic!("line {lines} is not a whole record ({e}): {line:?}"));
         let epoch = privlog::Rotation::Monthly.epoch_of(r.ts);
         let of = |id: &str| {

@@ -66,7 +66,7 @@ fn records(n: usize, tag: &str) -> Vec<Record> {
 fn read_all(paths: Vec<PathBuf>) -> (Vec<Record>, u64) {
     let mut reader = RecordReader::new(paths);
     let recs: Vec<Record> = reader.by_ref().map(|r| r.expect("readable file")).collect();
-    (recs, reader.stats().skipped)
+    (recs, reader.counts().skipped)
 }
 
 fn names(dir: &Path) -> Vec<String> {

@@ -96,7 +96,7 @@ fn owners(bytes: &[u8]) -> Vec<&'static str> {
         .unwrap()
         .lines()
         .map(|l| {
-            let r = privlog::read::parse_line(l.as_bytes()).expect("a whole record");
+            let r = privlog::record::parse_line(l.as_bytes()).expect("a whole record");
             match r.account.as_deref() {
                 Some(a) if a == jane => "jane",
                 Some(a) if a == joe => "joe",

@@ -5,7 +5,8 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
-use privlog::read::{RecordReader, parse_line};
+use privlog::read::RecordReader;
+use privlog::record::parse_line;
 
 fuzz_target!(|data: &[u8]| {
     for line in data.split(|b| *b == b'\n') {
@@ -33,6 +34,6 @@ fuzz_target!(|data: &[u8]| {
             ok += 1;
         }
     }
-    assert_eq!(reader.stats().records, ok);
+    assert_eq!(reader.counts().records, ok);
     let _ = std::fs::remove_file(&path);
 });

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::io;
+use std::path::PathBuf;
 
 use super::{Kind, scan_line};
+use crate::read::blocks::{Block, BlockReader, Lines};
 
 /// How an audit runs.
 #[derive(Clone, Debug)]
@@ -100,12 +100,6 @@ impl std::error::Error for AuditError {
     }
 }
 
-struct Block {
-    file: usize,
-    seq: u64,
-    data: Vec<u8>,
-}
-
 struct BlockResult {
     file: usize,
     seq: u64,
@@ -161,51 +155,30 @@ fn scan_block(block: &Block, keep: usize) -> BlockResult {
 /// # Errors
 /// [`AuditError::Io`] naming the first file that could not be read.
 pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditReport, AuditError> {
-    let threads = options.threads.max(1);
     let keep = options.examples;
-    let (block_tx, block_rx) = mpsc::sync_channel::<Block>(threads * 2);
-    let block_rx = Arc::new(Mutex::new(block_rx));
-    let (result_tx, result_rx) = mpsc::channel::<BlockResult>();
-    let mut report = AuditReport::default();
-    let read = std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let rx = Arc::clone(&block_rx);
-            let tx = result_tx.clone();
-            scope.spawn(move || {
-                loop {
-                    let next = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(block) = next else { return };
-                    if tx.send(scan_block(&block, keep)).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        drop(result_tx);
-        let mut outcome = Ok(());
-        for (file, path) in paths.iter().enumerate() {
-            match read_blocks(path, file, options.block_bytes.max(4096), &block_tx) {
-                Ok(bytes) => {
-                    report.files += 1;
-                    report.bytes += bytes;
-                }
-                Err(source) => {
-                    outcome = Err(AuditError::Io {
-                        path: path.clone(),
-                        source,
-                    });
-                    break;
-                }
-            }
-        }
-        drop(block_tx);
-        outcome
-    });
-    read?;
-    let mut results: Vec<BlockResult> = result_rx.into_iter().collect();
+    let blocks = BlockReader {
+        paths,
+        threads: options.threads,
+        block_bytes: options.block_bytes.max(4096),
+        lines: Lines::All,
+        progress: None,
+    };
+    let scan = |results: &mut Vec<BlockResult>, block: &Block| results.push(scan_block(block, keep));
+    let (parts, read) = blocks.run(Vec::new, scan).map_err(|e| {
+        let path = paths.get(e.file).cloned().unwrap_or_default();
+        let source = if e.opening {
+            io::Error::new(e.source.kind(), format!("cannot open {}: {}", path.display(), e.source))
+        } else {
+            e.source
+        };
+        AuditError::Io { path, source }
+    })?;
+    let mut report = AuditReport {
+        files: read.files,
+        bytes: read.bytes,
+        ..AuditReport::default()
+    };
+    let mut results: Vec<BlockResult> = parts.into_iter().flatten().collect();
     results.sort_by_key(|r| (r.file, r.seq));
     let mut line_base = 0u64;
     let mut current_file = usize::MAX;
@@ -234,55 +207,6 @@ pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditRep
         report.lines += r.lines;
     }
     Ok(report)
-}
-
-/// Reads `path` in blocks that end at a line end and sends them on; returns
-/// the bytes read.
-fn read_blocks(path: &Path, file: usize, block_bytes: usize, tx: &mpsc::SyncSender<Block>) -> io::Result<u64> {
-    let mut reader = crate::read::open(path)?;
-    let mut total = 0u64;
-    let mut seq = 0u64;
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let mut data = std::mem::take(&mut carry);
-        let want = block_bytes.max(data.len() + block_bytes / 2);
-        data.reserve(want.saturating_sub(data.len()));
-        let mut eof = false;
-        while data.len() < want {
-            let start = data.len();
-            data.resize(want, 0);
-            match reader.read(&mut data[start..]) {
-                Ok(0) => {
-                    data.truncate(start);
-                    eof = true;
-                    break;
-                }
-                Ok(n) => data.truncate(start + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => data.truncate(start),
-                Err(e) => return Err(e),
-            }
-        }
-        if !eof {
-            // Keep the partial last line for the next block; a block without
-            // any line end is sent whole once it is 64 times the block size.
-            match memchr::memrchr(b'\n', &data) {
-                Some(p) => carry = data.split_off(p + 1),
-                None if data.len() < block_bytes.saturating_mul(64) => {
-                    carry = data;
-                    continue;
-                }
-                None => {}
-            }
-        }
-        total += data.len() as u64;
-        if !data.is_empty() && tx.send(Block { file, seq, data }).is_err() {
-            return Err(io::Error::other("the scanning threads stopped"));
-        }
-        seq += 1;
-        if eof {
-            return Ok(total);
-        }
-    }
 }
 
 #[cfg(test)]

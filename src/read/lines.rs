@@ -3,30 +3,7 @@
 
 use std::io::{self, BufRead, Write};
 
-use crate::record::MAX_FIELD_LEN;
-
-/// The string fields of a schema v1 record line whose length a writer caps
-/// at [`MAX_FIELD_LEN`]: `client`, `method`, `route`, `path`, `query`,
-/// `proto`, `account`, `tenant`, `epoch` and `kid`.
-const CAPPED_STRING_FIELDS: usize = 10;
-
-/// The most bytes one capped string field can take in a line: every byte of
-/// the capped value escaped as `\u00XX` (six bytes), then the `…` that marks
-/// the cut.
-const MAX_ESCAPED_FIELD: usize = 6 * MAX_FIELD_LEN + "…".len();
-
-/// Room for everything else in a line: the keys and punctuation, the numbers
-/// (at most 20 digits each), the timestamp, the outcome, and spaces or a
-/// `\r` another writer may add.
-const FIXED_PART: usize = 1024;
-
-/// The longest line a record can be, without its line end: 123 934 bytes.
-///
-/// Derived from the schema: every capped string field at its cap with each
-/// byte escaped, plus the fixed part. Real records are a few hundred bytes. A
-/// longer line cannot be a record; the readers of this module pass over it
-/// without holding it in memory and count it as one damaged line.
-pub const MAX_LINE_LEN: usize = CAPPED_STRING_FIELDS * MAX_ESCAPED_FIELD + FIXED_PART;
+use crate::record::MAX_LINE_LEN;
 
 /// One line from a [`LineReader`].
 #[derive(Debug, PartialEq, Eq)]
@@ -516,34 +493,8 @@ mod tests {
     }
 
     #[test]
-    fn no_record_is_longer_than_the_limit() {
-        use crate::Record;
-        // Every capped field at its cap, each byte escaped six times over.
-        let worst = "\u{1}".repeat(2 * MAX_FIELD_LEN);
-        let mut r = Record::new(time::OffsetDateTime::UNIX_EPOCH, worst.clone(), worst.clone());
-        r.v = u32::MAX;
-        r.ts = time::macros::datetime!(9999-12-31 23:59:59.999 UTC);
-        r.client = Some(worst.clone());
-        r.route = Some(worst.clone());
-        r.query = Some(worst.clone());
-        r.status = Some(u16::MAX);
-        r.req_bytes = u64::MAX;
-        r.resp_bytes = u64::MAX;
-        r.ttfb_us = Some(u64::MAX);
-        r.duration_us = u64::MAX;
-        r.proto = worst.clone();
-        r.account = Some(worst.clone());
-        r.tenant = Some(worst.clone());
-        r.epoch = worst.clone();
-        r.kid = worst;
-        let line = r.to_ndjson();
-        let body = line.trim_end_matches('\n');
-        assert!(
-            body.len() > MAX_LINE_LEN - FIXED_PART,
-            "the worst case is {} bytes",
-            body.len()
-        );
-        assert!(body.len() <= MAX_LINE_LEN, "a record of {} bytes", body.len());
+    fn the_longest_record_is_read_whole() {
+        let line = crate::record::worst_case_record().to_ndjson();
         let mut lines = LineReader::new(line.as_bytes());
         assert_eq!(lines.next_line().expect("read"), Some(Line::Whole(line.as_bytes())));
     }

@@ -1,87 +1,37 @@
 //! Reading record files back: NDJSON, plain or gzip-compressed, from files or
-//! standard input. A torn last line (a crash mid-write) or any damaged line is
+//! standard input, one file at a time or on every core. A torn last line (a crash mid-write) or any damaged line is
 //! skipped and counted, never fatal.
 
+pub(crate) mod blocks;
 mod lines;
+mod open;
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead};
+use std::path::PathBuf;
 
-use flate2::read::MultiGzDecoder;
-
-pub use lines::{Line, LineReader, MAX_LINE_LEN};
+pub use lines::{Line, LineReader};
+pub use open::open;
+pub(crate) use open::{Decoded, Sniffed, decode};
 
 use crate::Record;
+use crate::record::parse_line;
 
-/// Counts of what a reader skipped.
+/// What a reader read: records, damaged lines it skipped, blank lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ReadStats {
+pub struct ReadCounts {
     /// Lines that parsed as records.
     pub records: u64,
     /// Lines that were not valid records (torn, corrupt, another schema,
-    /// longer than [`MAX_LINE_LEN`]).
+    /// longer than [`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)).
     pub skipped: u64,
     /// Empty lines.
     pub blank: u64,
 }
 
-/// Opens a record file: `-` is standard input; input that starts with the
-/// gzip magic bytes is decompressed as it is read, never whole.
-///
-/// # Errors
-/// The I/O error with the path in its message.
-pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
-    open_detected(path).map(|(reader, _)| reader)
-}
-
-/// [`open`], and whether the file is gzip-compressed.
-pub(crate) fn open_detected(path: &Path) -> io::Result<(Box<dyn BufRead + Send>, bool)> {
-    if path.as_os_str() == "-" {
-        return decode(io::stdin());
-    }
-    let file =
-        File::open(path).map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
-    decode(file)
-}
-
-/// Buffers `input`, decompressing it when it starts with the gzip magic
-/// bytes (several gzip members in a row are read as one stream); returns the
-/// reader and whether it decompresses.
-///
-/// # Errors
-/// The error of reading the first two bytes.
-pub(crate) fn decode<R: Read + Send + 'static>(mut input: R) -> io::Result<(Box<dyn BufRead + Send>, bool)> {
-    let mut magic = [0u8; 2];
-    let n = read_up_to(&mut input, &mut magic)?;
-    let chained = io::Cursor::new(magic).take(n as u64).chain(input);
-    if n == 2 && magic == [0x1f, 0x8b] {
-        Ok((
-            Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(chained))),
-            true,
-        ))
-    } else {
-        Ok((Box::new(BufReader::with_capacity(1 << 16, chained)), false))
-    }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Iterates over the records of one or more files, skipping and counting
 /// lines that are not records. Files are opened one at a time, and a line
-/// longer than [`MAX_LINE_LEN`] is passed over without being held, so memory
+/// longer than [`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN) is passed over without being held, so memory
 /// stays small whatever the input.
 ///
 /// ```no_run
@@ -90,19 +40,19 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 ///     let record = record?;
 ///     println!("{} {}", record.method, record.path);
 /// }
-/// eprintln!("skipped {} damaged lines", reader.stats().skipped);
+/// eprintln!("skipped {} damaged lines", reader.counts().skipped);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct RecordReader {
     paths: std::vec::IntoIter<PathBuf>,
     current: Option<LineReader<Box<dyn BufRead + Send>>>,
-    stats: ReadStats,
+    counts: ReadCounts,
 }
 
 impl std::fmt::Debug for RecordReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordReader")
-            .field("stats", &self.stats)
+            .field("counts", &self.counts)
             .finish_non_exhaustive()
     }
 }
@@ -113,22 +63,14 @@ impl RecordReader {
         RecordReader {
             paths: paths.into_iter(),
             current: None,
-            stats: ReadStats::default(),
+            counts: ReadCounts::default(),
         }
     }
 
     /// What was read and skipped so far.
-    pub fn stats(&self) -> &ReadStats {
-        &self.stats
+    pub fn counts(&self) -> &ReadCounts {
+        &self.counts
     }
-}
-
-/// Parses one NDJSON line as a record.
-///
-/// # Errors
-/// The parse error (never contains more than the position of the problem).
-pub fn parse_line(line: &[u8]) -> Result<Record, serde_json::Error> {
-    serde_json::from_slice(line)
 }
 
 impl Iterator for RecordReader {
@@ -154,13 +96,13 @@ impl Iterator for RecordReader {
                 Ok(Some(Line::Whole(line))) => line,
                 Ok(Some(Line::Long(_))) => {
                     // Not a record; its rest is passed over on the next read.
-                    self.stats.skipped += 1;
+                    self.counts.skipped += 1;
                     continue;
                 }
                 Err(e) => {
                     // A truncated gzip member or an unreadable tail: count it
                     // as damage and go on with the next file.
-                    self.stats.skipped += 1;
+                    self.counts.skipped += 1;
                     self.current = None;
                     if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidData {
                         continue;
@@ -170,15 +112,15 @@ impl Iterator for RecordReader {
             };
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
-                self.stats.blank += 1;
+                self.counts.blank += 1;
                 continue;
             }
             match parse_line(trimmed) {
                 Ok(r) => {
-                    self.stats.records += 1;
+                    self.counts.records += 1;
                     return Some(Ok(r));
                 }
-                Err(_) => self.stats.skipped += 1,
+                Err(_) => self.counts.skipped += 1,
             }
         }
     }
@@ -187,6 +129,8 @@ impl Iterator for RecordReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::MAX_LINE_LEN;
+    use std::fs::File;
     use std::io::Write;
 
     fn line() -> String {
@@ -207,8 +151,8 @@ mod tests {
         let mut r = RecordReader::new(vec![p, gz]);
         let n = r.by_ref().filter(|r| r.is_ok()).count();
         assert_eq!(n, 4);
-        assert_eq!(r.stats().skipped, 1);
-        assert_eq!(r.stats().blank, 1);
+        assert_eq!(r.counts().skipped, 1);
+        assert_eq!(r.counts().blank, 1);
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -223,7 +167,7 @@ mod tests {
         let mut r = RecordReader::new(vec![p]);
         let n = r.by_ref().filter(|r| r.is_ok()).count();
         assert_eq!(n, 2);
-        assert_eq!(r.stats().skipped, 2);
+        assert_eq!(r.counts().skipped, 2);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

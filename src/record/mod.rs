@@ -1,10 +1,11 @@
-//! The sanitized log record (schema v1) and its NDJSON encoding.
+//! The sanitized log record (schema v1), its NDJSON encoding and decoding.
 //!
 //! A [`Record`] is the only thing a [`Sink`](crate::sink::Sink) ever sees: every
 //! field has already passed the privacy policy. Raw request data lives in a
 //! crate-private type that never leaves the pipeline worker.
 
 mod account_source;
+mod decode;
 mod encode;
 mod outcome;
 #[allow(clippy::module_inception)]
@@ -12,6 +13,9 @@ mod record;
 
 pub use account_source::AccountSource;
 pub(crate) use account_source::deserialize_lenient as deserialize_account_source;
+#[cfg(all(test, feature = "tools"))]
+pub(crate) use decode::worst_case_record;
+pub use decode::{MAX_LINE_LEN, parse_line};
 pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
 pub(crate) use record::Vouched;

@@ -93,7 +93,7 @@ fn check_encoders(r: &Record, ts: &str) -> Result<(), TestCaseError> {
     write_ndjson(r, &mut line);
     prop_assert_eq!(line.last(), Some(&b'\n'));
     prop_assert!(!line[..line.len() - 1].iter().any(|b| b.is_ascii_control()));
-    let back = crate::read::parse_line(&line).map_err(|e| TestCaseError::fail(format!("parse back: {e}")))?;
+    let back = crate::record::parse_line(&line).map_err(|e| TestCaseError::fail(format!("parse back: {e}")))?;
     prop_assert_eq!(&back, r);
 
     // Syslog: RFC 5424, the record's time as TIMESTAMP, printable ASCII.

@@ -28,15 +28,19 @@
 mod error;
 #[cfg(test)]
 mod extreme_records;
+// Parts of these serve only the file tools (`subject` erase, `retention`).
+#[cfg_attr(not(feature = "tools"), allow(dead_code))]
 mod fsize;
 mod ledger;
 mod memory;
 #[cfg(feature = "config")]
 pub(crate) mod paths;
+#[cfg_attr(not(feature = "tools"), allow(dead_code))]
 pub(crate) mod rewrite_temp;
 mod rolling;
 #[cfg(feature = "config")]
 mod settings;
+#[cfg_attr(not(feature = "tools"), allow(dead_code))]
 mod shared_file;
 mod syslog;
 mod trace;
@@ -67,6 +71,7 @@ pub use trace::{RECORD_TARGET, TracingSink};
 pub use writer::{FileSink, WriterSink};
 
 pub(crate) use fsize::{FILE_SIZE_LIMIT, RAISE_LIMIT, WithinLimit, refused_by_limit};
+#[cfg(feature = "tools")]
 pub(crate) use rolling::calendar_time;
 pub(crate) use shared_file::{FileId, LOCK_WAIT, LinesFile, LockError, LockKind, lock};
 

@@ -1,16 +1,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, Metadata, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use super::{LineMatch, SubjectMatcher};
-use crate::read::{Line, LineReader};
+use crate::read::{Decoded, Line, LineReader, Sniffed, decode};
 use crate::sink::rewrite_temp::{self, kind_of, open_no_wait};
 use crate::sink::{FileId, LOCK_WAIT, LockError, LockKind, LogFile, WithinLimit, lock};
 
@@ -28,7 +27,7 @@ pub struct FileReport {
     /// keeps them as they are.
     pub not_records: u64,
     /// Of the lines that are not records, those longer than any record can be
-    /// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)). They are read past
+    /// ([`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)). They are read past
     /// without being held in memory; erasing copies them through byte for
     /// byte, as it does every line it cannot attribute to the account.
     pub long_lines: u64,
@@ -227,29 +226,10 @@ fn read_at(mut file: &File, buf: &mut [u8], pos: u64) -> io::Result<usize> {
     file.read(buf)
 }
 
-/// Whether `file` starts with the gzip magic bytes.
-fn is_gzip(file: &File) -> io::Result<bool> {
-    let mut magic = [0u8; 2];
-    let mut n = 0;
-    while n < 2 {
-        match read_at(file, &mut magic[n..], n as u64) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n == 2 && magic == [0x1f, 0x8b])
-}
-
-/// The lines of `file` from its start, decompressed when `gz`.
-fn decoded(file: &File, gz: bool) -> Box<dyn BufRead + '_> {
-    let raw = At { file, pos: 0 };
-    if gz {
-        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(raw)))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 16, raw))
-    }
+/// The lines of `file` from its start, decompressed when it starts with
+/// the gzip magic bytes.
+fn decoded(file: &File) -> io::Result<Decoded<Sniffed<At<'_>>>> {
+    decode(At { file, pos: 0 })
 }
 
 /// Calls `found(account_index, line)` for every record of the matcher's
@@ -275,8 +255,7 @@ pub fn export_file(
     let file = open_no_wait(OpenOptions::new().read(true), path).map_err(io_err(path, "open"))?;
     let meta = file.metadata().map_err(io_err(path, "open"))?;
     regular(path, &meta)?;
-    let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
-    let mut lines = LineReader::new(decoded(&file, gz));
+    let mut lines = LineReader::new(decoded(&file).map_err(io_err(path, "read"))?);
     while let Some(line) = lines.next_line().map_err(io_err(path, "read"))? {
         match line {
             Line::Whole(line) => {
@@ -363,7 +342,7 @@ const MAX_ATTEMPTS: u32 = 3;
 ///
 /// Every other line — other people's records, damaged lines — is copied byte
 /// for byte. That includes lines longer than any record can be
-/// ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)): such a line cannot be a
+/// ([`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)): such a line cannot be a
 /// record of the account, and erasing must not destroy what it cannot
 /// attribute, so it is streamed through unchanged (never held in memory) and
 /// counted in [`FileReport::long_lines`] for the operator to look at (for
@@ -550,7 +529,7 @@ impl Pass<'_> {
     /// passed over while nothing is erased yet) as it is read.
     fn read(
         &mut self,
-        lines: &mut LineReader<Box<dyn BufRead + '_>>,
+        lines: &mut LineReader<impl BufRead>,
         matcher: &mut SubjectMatcher,
         last: bool,
     ) -> Result<(), SubjectError> {
@@ -581,7 +560,7 @@ impl Pass<'_> {
 
     /// Copies the rest of a long line to the new copy, or passes over it
     /// while there is none; returns its bytes.
-    fn pass_rest(&mut self, lines: &mut LineReader<Box<dyn BufRead + '_>>) -> Result<u64, SubjectError> {
+    fn pass_rest(&mut self, lines: &mut LineReader<impl BufRead>) -> Result<u64, SubjectError> {
         match self.temp.as_mut().and_then(|t| t.out.as_mut()) {
             Some(out) => lines
                 .copy_rest(out.writer())
@@ -632,8 +611,9 @@ fn erase_once(
     let opened = file.metadata().map_err(io_err(path, "open"))?;
     regular(path, &opened)?;
     only_name(path, &opened)?;
-    let gz = is_gzip(&file).map_err(io_err(path, "read"))?;
-    let mut lines = LineReader::new(decoded(&file, gz));
+    let input = decoded(&file).map_err(io_err(path, "read"))?;
+    let gz = input.is_gzip();
+    let mut lines = LineReader::new(input);
     let mut pass = Pass {
         path,
         file: &file,
@@ -803,7 +783,7 @@ fn start_temp(path: &Path, original: &File, meta: &Metadata, gz: bool, offset: u
     };
     // Refused now, before any copying, when the copy could not get them.
     same_owner(path, &temp.held, meta)?;
-    let reader = decoded(original, gz);
+    let reader = Decoded::new(At { file: original, pos: 0 }, gz);
     if let Some(out) = temp.out.as_mut() {
         let copied = io::copy(&mut reader.take(offset), out.writer()).map_err(io_err(path, "copy"))?;
         if copied != offset {

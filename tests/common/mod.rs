@@ -299,6 +299,6 @@ pub fn empty() -> Full<Bytes> {
 /// Parses every line of an NDJSON record file, failing on any damaged line.
 pub fn parse_file(text: &str) -> Vec<Record> {
     text.lines()
-        .map(|l| privlog::read::parse_line(l.as_bytes()).unwrap_or_else(|e| panic!("bad record line {l:?}: {e}")))
+        .map(|l| privlog::record::parse_line(l.as_bytes()).unwrap_or_else(|e| panic!("bad record line {l:?}: {e}")))
         .collect()
 }

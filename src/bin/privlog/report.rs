@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use privlog::stats::{Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary};
+use privlog::usage::{Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary};
 
 use crate::stats::{
     DEFAULT_MAX_GROUPS, DEFAULT_MAX_UNMATCHED_GROUPS, cap_note, capped, check_k, check_max_groups,

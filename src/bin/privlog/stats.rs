@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use privlog::stats::{
+use privlog::usage::{
     Aggregator, DEFAULT_K, Dimension, EXACT_LIMIT, Filter, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, Scan, ScanReport,
     Summaries, Summary,
 };
@@ -160,7 +160,7 @@ pub(crate) fn capped(dims: Vec<Dimension>, known: usize, unmatched: usize) -> Ag
 }
 
 /// Scans `files` with a progress bar on a terminal (nothing on a pipe).
-pub(crate) fn scan_with_progress<A: privlog::stats::Accumulator>(
+pub(crate) fn scan_with_progress<A: privlog::usage::Accumulator>(
     files: Vec<PathBuf>,
     threads: Option<usize>,
     filter: Filter,

@@ -172,7 +172,7 @@ impl Out {
             Out::Ndjson(w) if line.ends_with(b"\n") => w.write_all(line),
             Out::Ndjson(w) => w.write_all(&[line, b"\n"].concat()),
             Out::Csv(w, row_by_row) => {
-                let record = privlog::read::parse_line(line.trim_ascii()).map_err(io::Error::other)?;
+                let record = privlog::record::parse_line(line.trim_ascii()).map_err(io::Error::other)?;
                 w.serialize(record).map_err(io::Error::other)?;
                 if *row_by_row {
                     w.flush()?;

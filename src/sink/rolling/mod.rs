@@ -15,5 +15,6 @@ pub use name::{LogFile, log_files};
 pub use retention::{Retention, RetentionReport};
 #[cfg(feature = "config")]
 pub use settings::RollingSettings;
+#[cfg(feature = "tools")]
 pub(crate) use sink::calendar_time;
 pub use sink::{RollingFileSink, RollingFsync};

@@ -58,7 +58,7 @@ pub enum RollingFsync {
 /// within.
 ///
 /// Every batch is written with whole-line writes, so a crash leaves at most
-/// one torn last line, which [`RecordReader`](crate::read::RecordReader) skips
+/// one torn last line, which privlog's record reader skips
 /// and counts; a write that fails half-way (disk full) is cut back to the last
 /// whole line. Records that could not be written are counted as dropped
 /// (`disk_full`; `file_size_limit` for a line longer than any file may be;

@@ -21,7 +21,7 @@ const FRAME_MAGIC: u32 = 0x5246_4c50; // "PLFR" little-endian
 pub(crate) const HEADER_LEN: usize = 20;
 /// The longest payload accepted when reading: the longest line a record can
 /// be; longer lengths are damage.
-pub(crate) const MAX_PAYLOAD: usize = crate::read::MAX_LINE_LEN;
+pub(crate) const MAX_PAYLOAD: usize = crate::record::MAX_LINE_LEN;
 /// The longest frame accepted when reading.
 pub(crate) const MAX_FRAME: usize = HEADER_LEN + MAX_PAYLOAD;
 /// The highest sequence number accepted when reading; higher ones are damage

@@ -52,7 +52,7 @@
 //!   valid records) and as one record for a torn tail. The count reaches the
 //!   ledger as [`DropReason::Corrupt`](crate::sink::DropReason::Corrupt).
 //! - Reading does bounded work whatever the files hold: a frame longer than
-//!   the longest record line ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN))
+//!   the longest record line ([`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN))
 //!   or with a sequence number its place in its segment does not allow is
 //!   damage; the search for the next frame after damage checksums at most
 //!   about four times a segment's size, after which the rest of the segment

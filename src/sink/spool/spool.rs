@@ -631,7 +631,7 @@ impl Spool {
                         damaged += f.seq - cur.expected;
                         cur.expected = f.seq.saturating_add(1);
                         last_seq = f.seq;
-                        match crate::read::parse_line(f.payload) {
+                        match crate::record::parse_line(f.payload) {
                             Ok(r) => {
                                 bytes += f.payload.len();
                                 records.push(r);

@@ -72,11 +72,13 @@ fn finish(mut h: u64) -> u64 {
 /// 4 KiB, whatever the number of values.
 ///
 /// ```
-/// let mut d = privlog::stats::DistinctCounter::new();
+/// # #[cfg(feature = "tools")] {
+/// let mut d = privlog::usage::DistinctCounter::new();
 /// d.insert(b"acc_1");
 /// d.insert(b"acc_1");
 /// d.insert(b"acc_2");
 /// assert_eq!(d.count(), 2);
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct DistinctCounter {

@@ -242,8 +242,8 @@ enum Budget {
 pub const MAX_KEY_PERIODS: usize = 64;
 
 /// The default most (group, key period) counts of vouched accounts one
-/// [`Aggregator`] keeps, all groups together: see
-/// [`Aggregator::max_key_period_counts`].
+/// aggregator (a [`UsageSink`](super::UsageSink), a scan of files) keeps,
+/// all groups together: see `Aggregator::max_key_period_counts`.
 pub const MAX_KEY_PERIOD_COUNTS: usize = 1 << 18;
 
 /// How many (group, key period) counts of vouched accounts an aggregator
@@ -484,8 +484,8 @@ pub struct Summaries {
     pub suppressed_requests: u64,
     /// Of the withheld groups, those whose vouched accounts span more key
     /// periods than are kept apart: over [`MAX_KEY_PERIODS`] in the group, or
-    /// past the aggregator's total
-    /// ([`Aggregator::max_key_period_counts`]); withheld whatever their size.
+    /// past the aggregator's total ([`MAX_KEY_PERIOD_COUNTS`] unless set
+    /// otherwise); withheld whatever their size.
     pub too_many_key_periods: u64,
 }
 
@@ -505,7 +505,8 @@ impl Summaries {
 /// per-person row.
 ///
 /// ```
-/// use privlog::stats::{Aggregator, Dimension, Observation};
+/// # #[cfg(feature = "tools")] {
+/// use privlog::usage::{Aggregator, Dimension, Observation};
 ///
 /// let mut agg = Aggregator::new(vec![Dimension::Day, Dimension::Route]);
 /// let line = br#"{"v":1,"ts":"2026-11-22T09:30:00.123Z","method":"GET","route":"/health","path":"/health","status":200,"req_bytes":0,"resp_bytes":2,"duration_us":63,"account":null}"#;
@@ -513,6 +514,7 @@ impl Summaries {
 /// let out = agg.summaries(5);
 /// assert_eq!(out.rows[0].day.as_deref(), Some("2026-11-22"));
 /// assert_eq!(out.rows[0].requests, 1);
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Aggregator {
@@ -1088,7 +1090,7 @@ impl Accumulator for Vec<Aggregator> {
 mod tests {
     use super::*;
     use crate::AccountSource;
-    use crate::stats::EXACT_LIMIT;
+    use crate::usage::distinct::EXACT_LIMIT;
     use proptest::prelude::*;
     use std::borrow::Cow;
 

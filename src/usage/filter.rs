@@ -54,12 +54,12 @@ impl std::str::FromStr for StatusFilter {
 /// Which observations to count. The default counts everything.
 ///
 /// ```
-/// use privlog::stats::Filter;
+/// use privlog::usage::Filter;
 /// let mut f = Filter::default();
 /// f.from_ms = Some(Filter::parse_time("2026-11-01")?);
 /// f.route = Some("/rest/*".into());
 /// f.status = Some("5xx".parse()?);
-/// # Ok::<(), privlog::stats::FilterError>(())
+/// # Ok::<(), privlog::usage::FilterError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -2,16 +2,16 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, Read};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::aggregate::Accumulator;
 use super::filter::Filter;
 use super::observation::Observation;
-use crate::read::{LineReader, MAX_LINE_LEN, ReadStats};
+use crate::read::ReadCounts;
+use crate::read::blocks::{Block, BlockReader, Lines};
 
 /// Bytes handed to a parsing thread at a time, cut at a line end.
 const CHUNK: usize = 1 << 20;
@@ -25,7 +25,7 @@ const HAND_OVER_GROUPS: usize = 4096;
 #[non_exhaustive]
 pub struct ScanReport {
     /// Records read, lines skipped as torn or damaged, blank lines.
-    pub read: ReadStats,
+    pub read: ReadCounts,
     /// Records that passed the filter and were counted.
     pub matched: u64,
 }
@@ -64,16 +64,16 @@ impl std::error::Error for ScanError {
 /// is bounded by the caps whatever the number of threads or distinct groups,
 /// and a group past a cap is counted under `(other)` in full. Torn and
 /// damaged lines are skipped and counted; a line longer than any record can
-/// be ([`MAX_LINE_LEN`](crate::read::MAX_LINE_LEN)) is read past without
+/// be ([`MAX_LINE_LEN`](crate::record::MAX_LINE_LEN)) is read past without
 /// being held and counted once.
 ///
 /// ```no_run
-/// use privlog::stats::{Aggregator, Dimension, Scan};
+/// use privlog::usage::{Aggregator, Dimension, Scan};
 ///
 /// let (agg, report) = Scan::new(vec!["records.ndjson.gz".into()])
 ///     .run(|| Aggregator::new(vec![Dimension::Day]))?;
 /// eprintln!("{} records, {} damaged lines skipped", report.read.records, report.read.skipped);
-/// # Ok::<(), privlog::stats::ScanError>(())
+/// # Ok::<(), privlog::usage::ScanError>(())
 /// ```
 #[derive(Debug)]
 pub struct Scan {
@@ -134,114 +134,41 @@ impl Scan {
                 source,
             })?;
         }
-        let (tx, rx) = sync_channel::<Vec<u8>>(self.threads * 2);
-        let rx = Mutex::new(rx);
-        let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(self.threads * 3);
-        let filter = &self.filter;
-        let make = &make;
         let shared: Mutex<Option<A>> = Mutex::new(None);
-        let result = std::thread::scope(|s| {
-            let (chunk, hand_over_groups) = (self.chunk, self.hand_over_groups);
-            let (paths, progress) = (&self.paths, &self.progress);
-            let reader = s.spawn(move || read_chunks(paths, progress, chunk, tx, pool_rx));
-            let workers: Vec<_> = (0..self.threads)
-                .map(|_| {
-                    let (rx, shared) = (&rx, &shared);
-                    let pool = pool_tx.clone();
-                    s.spawn(move || parse_chunks(rx, pool, filter, make, shared, hand_over_groups))
-                })
-                .collect();
-            drop(pool_tx);
-            let damaged = reader.join().unwrap_or(Ok(1));
-            let mut report = ScanReport::default();
-            for w in workers {
-                if let Ok(r) = w.join() {
-                    report.read.records += r.read.records;
-                    report.read.skipped += r.read.skipped;
-                    report.read.blank += r.read.blank;
-                    report.matched += r.matched;
+        let no_filter = self.filter == Filter::default();
+        let blocks = BlockReader {
+            paths: &self.paths,
+            threads: self.threads,
+            block_bytes: self.chunk,
+            lines: Lines::Records,
+            progress: Some(&*self.progress),
+        };
+        let parse = |(acc, report): &mut (A, ScanReport), block: &Block| {
+            parse_block(&block.data, &self.filter, no_filter, report, |o| {
+                acc.add(o);
+                if acc.hand_over_due(self.hand_over_groups) {
+                    hand_over(&shared, std::mem::replace(acc, make()));
                 }
-            }
-            report.read.skipped += damaged?;
-            Ok(report)
-        });
-        let report = result?;
+            });
+        };
+        let (parts, read) = blocks
+            .run(|| (make(), ScanReport::default()), parse)
+            .map_err(|e| ScanError {
+                path: self.paths.get(e.file).cloned().unwrap_or_default(),
+                source: e.source,
+            })?;
+        let mut report = ScanReport::default();
+        for (acc, r) in parts {
+            hand_over(&shared, acc);
+            report.read.records += r.read.records;
+            report.read.skipped += r.read.skipped;
+            report.read.blank += r.read.blank;
+            report.matched += r.matched;
+        }
+        report.read.skipped += read.damaged;
         let acc = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
         Ok((acc.unwrap_or_else(make), report))
     }
-}
-
-struct Counted<R> {
-    inner: R,
-    counter: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.counter.fetch_add(n as u64, Relaxed);
-        Ok(n)
-    }
-}
-
-fn open_counted(path: &Path, counter: &Arc<AtomicU64>) -> io::Result<Box<dyn BufRead + Send>> {
-    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-        Box::new(io::stdin())
-    } else {
-        Box::new(File::open(path)?)
-    };
-    let counted = Counted {
-        inner: raw,
-        counter: Arc::clone(counter),
-    };
-    crate::read::decode(counted).map(|(reader, _)| reader)
-}
-
-/// Opens the files one at a time and cuts each into chunks of whole lines,
-/// leaving out lines longer than [`MAX_LINE_LEN`]; returns the lines lost to
-/// read errors (one per error, which ends its file) and to over-long lines.
-///
-/// # Errors
-/// A file that cannot be opened.
-fn read_chunks(
-    paths: &[PathBuf],
-    progress: &Arc<AtomicU64>,
-    chunk: usize,
-    tx: SyncSender<Vec<u8>>,
-    pool: Receiver<Vec<u8>>,
-) -> Result<u64, ScanError> {
-    let mut damaged = 0;
-    for path in paths {
-        let input = open_counted(path, progress).map_err(|source| ScanError {
-            path: path.clone(),
-            source,
-        })?;
-        let mut lines = LineReader::new(input);
-        loop {
-            let mut buf = pool
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(chunk + MAX_LINE_LEN + 1));
-            buf.clear();
-            let end = match lines.fill_chunk(&mut buf, chunk) {
-                Ok(end) => end,
-                Err(_) => {
-                    // A truncated gzip member or an unreadable tail: the line
-                    // being read is lost, counted once; the file ends here.
-                    buf.truncate(memchr::memrchr(b'\n', &buf).map_or(0, |nl| nl + 1));
-                    damaged += 1;
-                    true
-                }
-            };
-            if !buf.is_empty() && tx.send(buf).is_err() {
-                return Ok(damaged + lines.long_lines());
-            }
-            if end {
-                break;
-            }
-        }
-        damaged += lines.long_lines();
-    }
-    Ok(damaged)
 }
 
 /// Merges a partial result into the shared one.
@@ -253,58 +180,43 @@ fn hand_over<A: Accumulator>(shared: &Mutex<Option<A>>, part: A) {
     }
 }
 
-fn parse_chunks<A: Accumulator>(
-    rx: &Mutex<Receiver<Vec<u8>>>,
-    pool: SyncSender<Vec<u8>>,
+/// Parses the lines of a block, counting them in `report` and handing each
+/// observation that passes `filter` to `add`.
+fn parse_block(
+    block: &[u8],
     filter: &Filter,
-    make: &(impl Fn() -> A + Sync),
-    shared: &Mutex<Option<A>>,
-    hand_over_groups: usize,
-) -> ScanReport {
-    let mut acc = make();
-    let mut report = ScanReport::default();
-    let no_filter = *filter == Filter::default();
-    loop {
-        let chunk = {
-            let guard = rx.lock().unwrap_or_else(PoisonError::into_inner);
-            guard.recv()
-        };
-        let Ok(chunk) = chunk else { break };
-        let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
-        let mut start = 0;
-        let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
-        for end in ends {
-            let line = body[start..end].trim_ascii();
-            start = end + 1;
-            if line.is_empty() {
-                report.read.blank += 1;
-                continue;
-            }
-            match Observation::parse(line) {
-                Some(o) => {
-                    report.read.records += 1;
-                    if no_filter || filter.matches(&o) {
-                        report.matched += 1;
-                        acc.add(&o);
-                        if acc.hand_over_due(hand_over_groups) {
-                            hand_over(shared, std::mem::replace(&mut acc, make()));
-                        }
-                    }
-                }
-                None => report.read.skipped += 1,
-            }
+    no_filter: bool,
+    report: &mut ScanReport,
+    mut add: impl FnMut(&Observation<'_>),
+) {
+    let body = block.strip_suffix(b"\n").unwrap_or(block);
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for end in ends {
+        let line = body[start..end].trim_ascii();
+        start = end + 1;
+        if line.is_empty() {
+            report.read.blank += 1;
+            continue;
         }
-        let _ = pool.try_send(chunk);
+        match Observation::parse(line) {
+            Some(o) => {
+                report.read.records += 1;
+                if no_filter || filter.matches(&o) {
+                    report.matched += 1;
+                    add(&o);
+                }
+            }
+            None => report.read.skipped += 1,
+        }
     }
-    hand_over(shared, acc);
-    report
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Record;
-    use crate::stats::{Aggregator, Dimension};
+    use crate::usage::{Aggregator, Dimension};
     use proptest::prelude::*;
 
     fn lines(n: usize, torn_every: usize) -> Vec<u8> {
@@ -405,7 +317,7 @@ mod tests {
             prop_assert!(agg.len() <= cap + 3, "{} groups", agg.len());
             let rows = agg.summaries(1).rows;
             prop_assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), routes.len() as u64);
-            for r in rows.iter().filter(|r| r.route.as_deref() != Some(crate::stats::OTHER)) {
+            for r in rows.iter().filter(|r| r.route.as_deref() != Some(crate::usage::OTHER)) {
                 let key = (r.day.clone().unwrap_or_default(), r.route.clone().unwrap_or_default());
                 prop_assert_eq!(Some(&r.requests), exact.get(&key), "{:?}", key);
             }

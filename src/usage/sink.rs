@@ -1,4 +1,4 @@
-//! The aggregating statistics sink.
+//! The usage-statistics sink.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -43,10 +43,10 @@ impl Period {
 /// hashes of their pseudonyms, until the period is emitted.
 ///
 /// ```no_run
-/// use privlog::stats::{Period, StatsSink};
+/// use privlog::usage::{Period, UsageSink};
 ///
-/// let stats = StatsSink::to_file("usage-stats.ndjson")?.period(Period::Day).k(5);
-/// let (layer, guard) = privlog::builder().sink(stats).build()?;
+/// let usage = UsageSink::to_file("usage-stats.ndjson")?.period(Period::Day).k(5);
+/// let (layer, guard) = privlog::builder().sink(usage).build()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -96,7 +96,7 @@ impl Period {
 /// or `file_size_limit` when the summaries would take the file past the
 /// process's file-size limit (`RLIMIT_FSIZE`; the file then gets none of
 /// them).
-pub struct StatsSink {
+pub struct UsageSink {
     period: Period,
     k: u64,
     grace: Duration,
@@ -107,9 +107,9 @@ pub struct StatsSink {
     ledger: Option<Ledger>,
 }
 
-impl std::fmt::Debug for StatsSink {
+impl std::fmt::Debug for UsageSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StatsSink")
+        f.debug_struct("UsageSink")
             .field("period", &self.period)
             .field("k", &self.k)
             .field("grace", &self.grace)
@@ -125,10 +125,10 @@ const MAX_GROUPS: usize = 20_000;
 /// per sink, apart from known routes: a scanner's paths fill only this.
 const MAX_UNMATCHED_GROUPS: usize = 20_000;
 
-impl StatsSink {
+impl UsageSink {
     /// Hands each batch of summaries to `f` (called on the sink's thread).
     pub fn to_callback(f: impl FnMut(&Summaries) -> Result<(), SinkError> + Send + 'static) -> Self {
-        StatsSink {
+        UsageSink {
             period: Period::Day,
             k: DEFAULT_K,
             grace: Duration::from_secs(60),
@@ -296,7 +296,7 @@ impl StatsSink {
     }
 }
 
-impl Sink for StatsSink {
+impl Sink for UsageSink {
     fn name(&self) -> &str {
         "stats"
     }
@@ -336,7 +336,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     struct Harness {
-        sink: StatsSink,
+        sink: UsageSink,
         ledger: Ledger,
         out: Arc<Mutex<Vec<Summaries>>>,
         now: Arc<AtomicI64>,
@@ -346,7 +346,7 @@ mod tests {
         let out = Arc::new(Mutex::new(Vec::new()));
         let now = Arc::new(AtomicI64::new(0));
         let (o, n) = (Arc::clone(&out), Arc::clone(&now));
-        let mut sink = StatsSink::to_callback(move |s: &Summaries| {
+        let mut sink = UsageSink::to_callback(move |s: &Summaries| {
             o.lock().expect("lock").push(s.clone());
             Ok(())
         })
@@ -415,7 +415,7 @@ mod tests {
     #[test]
     fn a_failing_output_drops_the_held_records_with_a_reason() {
         let ledger = Ledger::detached("stats");
-        let mut sink = StatsSink::to_callback(|_: &Summaries| Err(SinkError::new("disk full"))).clock(|| UNIX_EPOCH);
+        let mut sink = UsageSink::to_callback(|_: &Summaries| Err(SinkError::new("disk full"))).clock(|| UNIX_EPOCH);
         sink.attach(ledger.clone());
         sink.write(&[record(10, "acc_a")]).expect("the period is still open");
         assert!(sink.close(Instant::now()).is_err());
@@ -437,7 +437,7 @@ mod tests {
             }
         }
         let buf = Shared::default();
-        let mut sink = StatsSink::to_writer(buf.clone()).k(1);
+        let mut sink = UsageSink::to_writer(buf.clone()).k(1);
         sink.write(&[record(10, "acc_secret1"), record(10, "acc_secret2")])
             .expect("write");
         sink.close(Instant::now()).expect("close");

@@ -7,14 +7,16 @@
 //!
 //! Two ways in:
 //!
-//! - live, as a sink: [`StatsSink`] aggregates records as they are made and
+//! - live, as a sink: [`UsageSink`] aggregates records as they are made and
 //!   emits [`Summary`] rows at each period's end;
-//! - afterwards, from record files: [`Scan`] reads NDJSON files (plain,
-//!   gzip, standard input) on all cores into an [`Aggregator`]; the
-//!   `privlog stats` and `privlog report` commands are built on it.
+//! - afterwards, from record files (feature `tools`): `Scan` reads NDJSON
+//!   files (plain, gzip, standard input) on all cores into an
+//!   `Aggregator`; the `privlog stats` and `privlog report` commands are
+//!   built on it.
 //!
 //! ```
-//! use privlog::stats::{Aggregator, Dimension, Observation};
+//! # #[cfg(feature = "tools")] {
+//! use privlog::usage::{Aggregator, Dimension, Observation};
 //! use privlog::{AccountSource, Record};
 //!
 //! let mut agg = Aggregator::new(Dimension::parse_list("day,status").unwrap());
@@ -30,6 +32,7 @@
 //! assert_eq!(rows[0].status.as_deref(), Some("2xx"));
 //! assert_eq!(rows[0].distinct_accounts, 10);
 //! assert_eq!(rows[0].vouched_accounts, 10);
+//! # }
 //! ```
 //!
 //! Distinct counts are exact up to 1024 values and estimated by a
@@ -37,21 +40,37 @@
 //! from a log-bucket histogram accurate to about 1.6 %. Both merge, so
 //! results from threads, files and periods combine.
 
+// Without the `tools` feature only what the sink needs is public; the
+// aggregation toolkit and the file scan are the tools'.
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod aggregate;
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod distinct;
+#[cfg(feature = "tools")]
 mod filter;
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod histogram;
+#[cfg_attr(not(feature = "tools"), allow(unreachable_pub, dead_code))]
 mod observation;
+#[cfg(feature = "tools")]
 mod scan;
 mod sink;
 
 pub use aggregate::{
-    Accumulator, Aggregator, DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries,
-    Summary, UNVERIFIED, UnknownDimension,
+    DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries, Summary, UNVERIFIED,
+    UnknownDimension,
 };
+pub use sink::{Period, UsageSink};
+
+#[cfg(feature = "tools")]
+pub use aggregate::{Accumulator, Aggregator};
+#[cfg(feature = "tools")]
 pub use distinct::{DistinctCounter, EXACT_LIMIT, hash_value};
+#[cfg(feature = "tools")]
 pub use filter::{Filter, FilterError, StatusFilter};
+#[cfg(feature = "tools")]
 pub use histogram::LatencyHistogram;
+#[cfg(feature = "tools")]
 pub use observation::Observation;
+#[cfg(feature = "tools")]
 pub use scan::{Scan, ScanError, ScanReport};
-pub use sink::{Period, StatsSink};
