@@ -4,55 +4,21 @@
 //! under the same field, creating nothing; and no secret — the key, an
 //! override's value, a header value, a URL's password — is ever printed.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use privlog::config::Config;
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("privlog-check-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-/// A TOML basic string holding `p`.
-fn quoted(p: &Path) -> String {
-    format!(
-        "\"{}\"",
-        p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
-    )
-}
-
-/// Runs `privlog check` on `text` with only `vars` in the environment.
-fn check(dir: &Path, text: &str, vars: &[(&str, &str)]) -> Output {
-    let file = dir.join("privlog.toml");
-    std::fs::write(&file, text).expect("write config");
-    Command::new(env!("CARGO_BIN_EXE_privlog"))
-        .arg("check")
-        .arg(&file)
-        .env_clear()
-        .envs(vars.iter().copied())
-        .output()
-        .expect("run privlog check")
-}
-
-fn all_output(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-const STDOUT: &str = "[[sinks]]\ntype = \"stdout\"\n";
+use support::cli::{STDOUT, all_output, check, quoted};
+use support::files::TempDir;
 
 /// A configuration, its environment, and what the error must name.
 type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
 
 #[test]
 fn every_size_and_duration_passes_at_its_bound_and_is_refused_past_it() {
-    let dir = tempdir("bounds");
+    let dir = TempDir::new("bounds");
     let spool = quoted(&dir.join("spool"));
     let logs = quoted(&dir.join("logs"));
     let http = format!("[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\nspool_dir = {spool}\n");
@@ -229,7 +195,7 @@ fn every_size_and_duration_passes_at_its_bound_and_is_refused_past_it() {
 
 #[test]
 fn check_refuses_under_the_same_field_what_build_refuses_and_creates_nothing() {
-    let dir = tempdir("same");
+    let dir = TempDir::new("same");
     let a_file = dir.join("a-file");
     std::fs::write(&a_file, "not a directory").expect("write");
     let keys = dir.join("keys");
@@ -326,7 +292,7 @@ fn check_refuses_under_the_same_field_what_build_refuses_and_creates_nothing() {
 
 #[test]
 fn check_never_prints_the_key_an_override_a_header_value_or_a_password() {
-    let dir = tempdir("secrets");
+    let dir = TempDir::new("secrets");
     let key = "5f1e9c0b7a3d4e2f8a6b1c9d0e7f3a2b4c5d6e7f8091a2b3c4d5e6f708192a3b";
     let token = "dG9rLTlYcTItU2VjcmV0VmFsdWU";
     let http = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:9/\"\n";
@@ -408,7 +374,7 @@ fn check_os(dir: &Path, text: &str, vars: &[(&[u8], &[u8])]) -> Output {
 #[cfg(unix)]
 #[test]
 fn a_variable_that_is_not_utf8_is_ignored_or_refused_by_name_never_crashes_or_shows_its_value() {
-    let dir = tempdir("not-utf8");
+    let dir = TempDir::new("not-utf8");
     let value: &[u8] = b"hunter2-S3cret-\xe9t\xe9";
     let shown = "hunter2-S3cret";
     // Not privlog's: left out, the check passes.
@@ -437,7 +403,7 @@ fn a_variable_that_is_not_utf8_is_ignored_or_refused_by_name_never_crashes_or_sh
 
 #[test]
 fn a_key_where_a_syslog_path_or_a_sink_name_belongs_is_refused_without_being_shown() {
-    let dir = tempdir("key-shaped-names");
+    let dir = TempDir::new("key-shaped-names");
     let key = "8348a1f0".repeat(8);
     let token = "s3cret-Token_9xQ2wE4rT6yU8iO";
     let logs = quoted(&dir.join("logs"));
@@ -474,7 +440,7 @@ fn a_key_where_a_syslog_path_or_a_sink_name_belongs_is_refused_without_being_sho
 
 #[test]
 fn a_file_path_ending_in_a_slash_is_refused_by_check_and_build_alike() {
-    let dir = tempdir("trailing-slash");
+    let dir = TempDir::new("trailing-slash");
     let file = format!("{}/", dir.join("x.ndjson").display());
     let mut cases = vec![(
         format!("[[sinks]]\ntype = \"file\"\npath = \"{file}\"\n"),

@@ -4,9 +4,11 @@
 //! the limit and the fix, and leave no cut file where the real one belongs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::ffi::OsString;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,22 +17,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use privlog::sink::{DropReason, Ledger, Sink};
 use privlog::stats::{Period, StatsSink};
 use privlog::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
+use support::files::TempDir;
 use time::macros::datetime;
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(tag: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("privlog-fsize-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
 
 /// Runs `privlog args` under `ulimit -f blocks` (KiB), its standard output
 /// going to `stdout`, with `PRIVLOG_KEY` set to `key` when given.
@@ -101,7 +89,7 @@ fn write_records(path: &Path, records: impl IntoIterator<Item = Record>) {
 
 #[test]
 fn report_under_a_file_size_limit_exits_with_an_error_and_leaves_the_old_report_in_place() {
-    let dir = temp_dir("report");
+    let dir = TempDir::new("report");
     let input = dir.0.join("records.ndjson");
     write_records(&input, (0..2000).map(record));
     let html = dir.0.join("report.html");
@@ -122,7 +110,7 @@ fn report_under_a_file_size_limit_exits_with_an_error_and_leaves_the_old_report_
 
 #[test]
 fn stats_to_a_file_under_a_file_size_limit_writes_nothing_and_says_why() {
-    let dir = temp_dir("stats");
+    let dir = TempDir::new("stats");
     let input = dir.0.join("records.ndjson");
     write_records(&input, (0..2000).map(record));
     let csv = dir.0.join("stats.csv");
@@ -143,7 +131,7 @@ fn stats_to_a_file_under_a_file_size_limit_writes_nothing_and_says_why() {
 #[test]
 fn subject_export_under_a_file_size_limit_removes_its_unfinished_file_and_cuts_standard_output_at_a_line() {
     let key = MasterKey::from_bytes([7; 32]);
-    let dir = temp_dir("export");
+    let dir = TempDir::new("export");
     let input = dir.0.join("records.ndjson");
     let jane: Vec<Record> = (0..300).map(|i| account_record(&key, i, "557058:jane")).collect();
     write_records(&input, jane.clone());
@@ -185,7 +173,7 @@ fn subject_export_under_a_file_size_limit_removes_its_unfinished_file_and_cuts_s
 
 #[test]
 fn keygen_under_a_file_size_limit_too_small_for_a_key_creates_no_key_file() {
-    let dir = temp_dir("keygen");
+    let dir = TempDir::new("keygen");
     let key = dir.0.join("privlog.key");
     let out = privlog_under_limit(0, &args(&["keygen", "--output"], &[&key]), Stdio::null(), None);
     assert_refused_for_the_limit(&out, 0);
@@ -231,7 +219,7 @@ fn under_a_file_size_limit_the_stats_sink_writes_each_emission_whole_or_counts_i
         );
         return;
     }
-    let dir = temp_dir("stats-sink");
+    let dir = TempDir::new("stats-sink");
     let out = Command::new("bash")
         .arg("-c")
         .arg("ulimit -f 2 && exec \"$0\" \"$@\"")
@@ -304,7 +292,7 @@ fn under_a_file_size_limit_the_stdout_sink_sent_to_a_file_writes_whole_lines_up_
         // The test harness's own report would pass the limit: end here.
         std::process::exit(0);
     }
-    let dir = temp_dir("stdout-sink");
+    let dir = TempDir::new("stdout-sink");
     let path = dir.0.join("stdout.ndjson");
     let out = Command::new("bash")
         .arg("-c")

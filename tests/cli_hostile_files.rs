@@ -5,34 +5,22 @@
 //! line, and stay within a bound on its peak memory (the child's maximum
 //! resident set size, from `getrusage`).
 
+mod support;
+
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use privlog::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
 use serde_json::Value;
+use support::files::TempDir;
 use time::macros::datetime;
 
 const MIB: usize = 1 << 20;
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir(tag: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("privlog-hostile-files-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    TempDir(d)
-}
 
 /// Runs `privlog args` with standard output and error captured, under
 /// `ulimit -n nofile` when given, with `PRIVLOG_KEY` set to `key` when given;
@@ -78,10 +66,6 @@ fn args(list: &[&str]) -> Vec<OsString> {
     list.iter().map(OsString::from).collect()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn record(i: usize, path: &str) -> Record {
     let ts = datetime!(2026-11-20 0:00 UTC) + time::Duration::minutes(i as i64);
     let mut r = Record::new(ts, "GET", path);
@@ -115,7 +99,11 @@ fn gzip_bomb(path: &Path, before: &[u8], zeros: usize, after: &[u8]) {
 
 /// The JSON rows of a `stats --format json` run.
 fn rows(out: &Output) -> Vec<Value> {
-    assert!(out.status.success(), "privlog failed: {}", stderr(out));
+    assert!(
+        out.status.success(),
+        "privlog failed: {}",
+        support::cli::text(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("json rows")
 }
 
@@ -125,7 +113,7 @@ fn requests(rows: &[Value]) -> u64 {
 
 #[test]
 fn stats_and_report_read_more_gzip_files_than_the_process_may_open() {
-    let dir = temp_dir("many-files");
+    let dir = TempDir::new("many-files");
     let mut files = Vec::new();
     for i in 0..1100 {
         let p = dir.0.join(format!("privlog.{i:04}.ndjson.gz"));
@@ -137,9 +125,9 @@ fn stats_and_report_read_more_gzip_files_than_the_process_may_open() {
     let (out, _) = run(&stats, Some(256), None);
     assert_eq!(requests(&rows(&out)), 2200);
     assert!(
-        stderr(&out).contains("2200 records from 1100 files"),
+        support::cli::text(&out.stderr).contains("2200 records from 1100 files"),
         "{}",
-        stderr(&out)
+        support::cli::text(&out.stderr)
     );
 
     let html = dir.0.join("report.html");
@@ -147,18 +135,18 @@ fn stats_and_report_read_more_gzip_files_than_the_process_may_open() {
     report.push(html.clone().into_os_string());
     report.extend(files);
     let (out, _) = run(&report, Some(256), None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     assert!(
-        stderr(&out).contains("2200 records from 1100 files"),
+        support::cli::text(&out.stderr).contains("2200 records from 1100 files"),
         "{}",
-        stderr(&out)
+        support::cli::text(&out.stderr)
     );
     assert!(std::fs::read_to_string(&html).expect("report").contains("2,200"));
 }
 
 #[test]
 fn stats_counts_a_gzip_bomb_line_as_one_damaged_line_in_bounded_memory() {
-    let dir = temp_dir("stats-bomb");
+    let dir = TempDir::new("stats-bomb");
     let before = ndjson((0..100).map(|i| record(i, "/before")));
     let after = ndjson((0..50).map(|i| record(i, "/after")));
     let bomb = dir.0.join("bomb.ndjson.gz");
@@ -180,16 +168,17 @@ fn stats_counts_a_gzip_bomb_line_as_one_damaged_line_in_bounded_memory() {
     assert_eq!(by_route("/after"), Some(50.into()));
     assert_eq!(by_route("/plain"), Some(15.into()));
     assert!(
-        stderr(&out).contains("165 records from 2 files, 165 counted; 2 damaged or torn lines skipped"),
+        support::cli::text(&out.stderr)
+            .contains("165 records from 2 files, 165 counted; 2 damaged or torn lines skipped"),
         "{}",
-        stderr(&out)
+        support::cli::text(&out.stderr)
     );
     assert!(rss_kib < 48 * 1024, "peak memory {rss_kib} KiB");
 }
 
 #[test]
 fn stats_on_300_000_distinct_paths_keeps_every_total_in_bounded_memory() {
-    let dir = temp_dir("distinct-paths");
+    let dir = TempDir::new("distinct-paths");
     let file = dir.0.join("scanner.ndjson");
     let mut w = std::io::BufWriter::new(File::create(&file).expect("create"));
     let n = 300_000usize;
@@ -222,9 +211,9 @@ fn stats_on_300_000_distinct_paths_keeps_every_total_in_bounded_memory() {
         "a kept path holds its one request"
     );
     assert!(
-        stderr(&out).contains("group cap reached (--max-unmatched-groups)"),
+        support::cli::text(&out.stderr).contains("group cap reached (--max-unmatched-groups)"),
         "the cap is reported: {}",
-        stderr(&out)
+        support::cli::text(&out.stderr)
     );
 }
 
@@ -252,7 +241,7 @@ fn gunzip(path: &Path) -> Vec<u8> {
 #[test]
 fn subject_export_and_erase_of_a_gzip_bomb_stay_small_and_keep_the_bomb_line() {
     let key = MasterKey::from_bytes([5; 32]);
-    let dir = temp_dir("subject-bomb");
+    let dir = TempDir::new("subject-bomb");
     let jane = |i| account_record(&key, i, "557058:jane");
     let joe = |i| account_record(&key, i, "557058:joe");
     let before = ndjson([jane(0), joe(1), jane(2)]);
@@ -264,19 +253,19 @@ fn subject_export_and_erase_of_a_gzip_bomb_stay_small_and_keep_the_bomb_line() {
     let mut export = args(&["subject", "export", "--account", "557058:jane"]);
     export.push(bomb.clone().into_os_string());
     let (out, rss_kib) = run(&export, None, Some(&key));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     assert!(rss_kib < 64 * 1024, "export peak memory {rss_kib} KiB");
     assert_eq!(out.stdout, ndjson([jane(0), jane(2), jane(4)]));
     assert!(
-        stderr(&out).contains("1 files, 5 records, 3 exported, 1 lines that are not records"),
+        support::cli::text(&out.stderr).contains("1 files, 5 records, 3 exported, 1 lines that are not records"),
         "{}",
-        stderr(&out)
+        support::cli::text(&out.stderr)
     );
 
     let mut erase = args(&["subject", "erase", "--account", "557058:jane"]);
     erase.push(bomb.clone().into_os_string());
     let (out, rss_kib) = run(&erase, None, Some(&key));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     assert!(rss_kib < 64 * 1024, "erase peak memory {rss_kib} KiB");
     assert!(gunzip(&bomb) == expected, "every other line is kept byte for byte");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -287,7 +276,7 @@ fn subject_export_and_erase_of_a_gzip_bomb_stay_small_and_keep_the_bomb_line() {
 #[test]
 fn erase_copies_a_line_longer_than_any_record_through_unchanged() {
     let key = MasterKey::from_bytes([6; 32]);
-    let dir = temp_dir("erase-long");
+    let dir = TempDir::new("erase-long");
     let jane = |i| account_record(&key, i, "557058:jane");
     let joe = |i| account_record(&key, i, "557058:joe");
     // Not a record (far longer than one can be), though it looks like one.
@@ -307,7 +296,7 @@ fn erase_copies_a_line_longer_than_any_record_through_unchanged() {
     let mut dry = args(&["subject", "erase", "--dry-run", "--account", "557058:jane"]);
     dry.push(file.clone().into_os_string());
     let (out, _) = run(&dry, None, Some(&key));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     assert!(
         std::fs::read(&file).expect("read") == original,
         "a dry run changes nothing"
@@ -316,7 +305,7 @@ fn erase_copies_a_line_longer_than_any_record_through_unchanged() {
     let mut erase = args(&["subject", "erase", "--account", "557058:jane"]);
     erase.push(file.clone().into_os_string());
     let (out, rss_kib) = run(&erase, None, Some(&key));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     assert!(rss_kib < 40 * 1024, "peak memory {rss_kib} KiB for a 48 MiB line");
     let kept = std::fs::read(&file).expect("read");
     assert!(
@@ -327,9 +316,9 @@ fn erase_copies_a_line_longer_than_any_record_through_unchanged() {
     assert!(stdout.contains("4 records, 2 erased, 4 other lines kept"), "{stdout}");
     assert!(stdout.contains("including 2 over-long lines"), "{stdout}");
     assert!(
-        stderr(&out).contains("2 lines that are not records"),
+        support::cli::text(&out.stderr).contains("2 lines that are not records"),
         "{}",
-        stderr(&out)
+        support::cli::text(&out.stderr)
     );
     let leftovers = std::fs::read_dir(&dir.0).expect("dir").count();
     assert_eq!(leftovers, 1, "no temporary file is left behind");
@@ -337,7 +326,7 @@ fn erase_copies_a_line_longer_than_any_record_through_unchanged() {
 
 #[test]
 fn a_record_as_long_as_a_record_can_be_is_still_read() {
-    let dir = temp_dir("longest-record");
+    let dir = TempDir::new("longest-record");
     // Every capped field at its cap, each byte escaped to six.
     let worst = "\u{1}".repeat(privlog::record::MAX_FIELD_LEN);
     let mut r = record(0, &worst);
@@ -359,7 +348,11 @@ fn a_record_as_long_as_a_record_can_be_is_still_read() {
     a.push(file.into_os_string());
     let (out, _) = run(&a, None, None);
     assert_eq!(requests(&rows(&out)), 2);
-    assert!(!stderr(&out).contains("damaged"), "{}", stderr(&out));
+    assert!(
+        !support::cli::text(&out.stderr).contains("damaged"),
+        "{}",
+        support::cli::text(&out.stderr)
+    );
 }
 
 #[test]
@@ -368,7 +361,7 @@ fn stats_on_20_000_routes_over_64_key_periods_stays_in_bounded_memory() {
     // 1 280 000 (route, key period) counts if all were kept.
     const ROUTES: usize = 20_000;
     const KIDS: usize = 64;
-    let dir = temp_dir("key-periods");
+    let dir = TempDir::new("key-periods");
     let file = dir.0.join("records.ndjson");
     let mut w = std::io::BufWriter::new(File::create(&file).expect("create"));
     let mut r = record(0, "/r");
@@ -389,10 +382,14 @@ fn stats_on_20_000_routes_over_64_key_periods_stays_in_bounded_memory() {
     let mut a = args(&["stats", "--by", "route", "--format", "json", "--k", "2"]);
     a.push(file.into_os_string());
     let (out, rss_kib) = run(&a, None, None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     assert!(rss_kib < 128 * 1024, "peak memory {rss_kib} KiB");
     // (205 MiB when every count was kept.) One account per key period: nothing reaches k = 2, every group is
     // withheld, those past the bound because they span too many key periods.
     assert!(rows(&out).is_empty());
-    assert!(stderr(&out).contains("key periods"), "{}", stderr(&out));
+    assert!(
+        support::cli::text(&out.stderr).contains("key periods"),
+        "{}",
+        support::cli::text(&out.stderr)
+    );
 }

@@ -14,20 +14,23 @@
 //! - a header named by an environment override is sent with `-`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use privlog::Record;
 use privlog::config::{Config, SinkConfig};
 use privlog::sink::{Ledger, Sink};
+use support::cli::{STDOUT, all_output, check, quoted};
+use support::files::TempDir;
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("privlog-keys-paths-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
+/// A temporary directory others may enter (its mode 0755, whatever the umask).
+fn tempdir(tag: &str) -> TempDir {
+    let d = TempDir::new(tag);
     #[cfg(unix)]
     chmod(&d, 0o755);
     d
@@ -39,38 +42,10 @@ fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// A TOML basic string holding `p`.
-fn quoted(p: &Path) -> String {
-    format!(
-        "\"{}\"",
-        p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"")
-    )
-}
-
 fn privlog() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_privlog"));
+    let mut cmd = Command::new(support::cli::bin());
     cmd.env_clear();
     cmd
-}
-
-/// Runs `privlog check` on `text` with only `vars` in the environment.
-fn check(dir: &Path, text: &str, vars: &[(&str, &str)]) -> Output {
-    let file = dir.join("privlog.toml");
-    std::fs::write(&file, text).expect("write config");
-    privlog()
-        .arg("check")
-        .arg(&file)
-        .envs(vars.iter().copied())
-        .output()
-        .expect("run privlog check")
-}
-
-fn all_output(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Whether building from `text` (the service starting) fails, and its error.
@@ -85,7 +60,6 @@ fn build(text: &str, vars: &[(&str, &str)]) -> Result<(), String> {
     }
 }
 
-const STDOUT: &str = "[[sinks]]\ntype = \"stdout\"\n";
 const KEY: &str = "8348a1f09c2b7e4d5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708dd6e";
 
 #[test]

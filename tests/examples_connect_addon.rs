@@ -3,7 +3,7 @@
 //! into another pseudonym epoch, and bad arguments get a usage message.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
 use std::ffi::OsStr;
 use std::future::Future as _;
@@ -13,9 +13,12 @@ use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::process::{Example, example_binary};
-use common::{KEY, TempDir, empty, expected_pseudonym, get, post, send, signed_jwt};
 use privlog::{MasterKey, Outcome, Purpose, Rotation};
+use support::addon::{KEY, expected_pseudonym};
+use support::client::{empty, get, post, send};
+use support::files::TempDir;
+use support::jwt::signed_jwt;
+use support::process::{Example, example_binary};
 
 const ACCOUNT: &str = "557058:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
@@ -71,7 +74,7 @@ impl Addon {
     }
 
     fn records(&self) -> Vec<privlog::Record> {
-        common::parse_file(&std::fs::read_to_string(&self.log).expect("log file"))
+        support::records::parse_file(&std::fs::read_to_string(&self.log).expect("log file"))
     }
 }
 
@@ -309,7 +312,7 @@ async fn without_a_key_it_warns_and_uses_a_random_one() {
     let (status, ex) = tokio::task::spawn_blocking(move || (ex.wait(), ex)).await.unwrap();
     assert!(status.success(), "exit status {status}: {}", ex.stderr());
     assert!(ex.stderr().contains("no privlog key configured"), "{}", ex.stderr());
-    let records = common::parse_file(&std::fs::read_to_string(&log).unwrap());
+    let records = support::records::parse_file(&std::fs::read_to_string(&log).unwrap());
     assert_eq!(records.len(), 1);
     assert!(records[0].kid.starts_with("k_"));
     assert_ne!(records[0].kid, MasterKey::from_bytes(KEY).id().as_str());
@@ -369,7 +372,7 @@ async fn without_a_shared_secret_nobody_is_signed_in() {
         "{}",
         ex.stderr()
     );
-    let records = common::parse_file(&std::fs::read_to_string(&log).unwrap());
+    let records = support::records::parse_file(&std::fs::read_to_string(&log).unwrap());
     assert_eq!(records.len(), 1);
     assert_ne!(records[0].account_src, Some(privlog::AccountSource::App));
 }
@@ -438,7 +441,7 @@ async fn under_a_file_size_limit_the_addon_survives_and_counts_every_line_it_ref
         bytes.len()
     );
     assert!(bytes.ends_with(b"\n"), "no torn last line");
-    let records = common::parse_file(&String::from_utf8(bytes).unwrap());
+    let records = support::records::parse_file(&String::from_utf8(bytes).unwrap());
     assert_eq!(
         records.len() as u64,
         written,

@@ -3,13 +3,14 @@
 //! `RouteTemplate`, and SIGTERM writes every record to stdout before exit.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
 use bytes::Bytes;
-use common::process::Example;
-use common::{KEY, empty, get, post, send, send_h2};
 use http_body_util::Full;
 use privlog::{MasterKey, Outcome};
+use support::addon::KEY;
+use support::client::{empty, get, post, send, send_h2};
+use support::process::Example;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_hyper_service_gets_one_record_per_request_with_peer_and_route() {
@@ -38,7 +39,7 @@ async fn plain_hyper_service_gets_one_record_per_request_with_peer_and_route() {
     ex.terminate();
     let (status, ex) = tokio::task::spawn_blocking(move || (ex.wait(), ex)).await.unwrap();
     assert!(status.success(), "{}", ex.stderr());
-    let records = common::parse_file(&ex.stdout());
+    let records = support::records::parse_file(&ex.stdout());
     assert_eq!(records.len(), 4, "one record per request: {}", ex.stdout());
     for r in &records {
         assert_eq!(r.client.as_deref(), Some("127.0.0.0/24"), "peer from layer_with_peer");

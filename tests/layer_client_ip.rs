@@ -3,10 +3,11 @@
 //! to the rightmost untrusted hop. Every test connects from 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
-use common::{Server, empty, get, send};
 use privlog::{IpPolicy, Policy, TrustedProxies};
+use support::addon::Server;
+use support::client::{empty, get, send};
 
 /// A server that trusts `trusted` as proxies, keeping full addresses so the
 /// resolution itself is visible.

@@ -17,7 +17,10 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use privlog::sink::MemorySink;
 use privlog::{MasterKey, Outcome, Policy, Record, TrustedProxies, WorkerGuard};
-use support::{PATIENCE, Server, assert_clean_line, get as http_get, max_line_len, send_raw, serve, wait_records};
+use support::PATIENCE;
+use support::output::{assert_clean_line, max_line_len};
+use support::records::wait_records;
+use support::socket::{Server, get as http_get, send_raw, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

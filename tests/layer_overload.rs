@@ -16,7 +16,8 @@ use axum::Router;
 use axum::routing::get;
 use privlog::sink::{DropReason, FileSink, MemorySink, Sink, SinkError};
 use privlog::{MasterKey, Policy, PrivlogLayer, Record, Stats, WorkerGuard};
-use support::{PATIENCE, Server, get as http_get, serve};
+use support::PATIENCE;
+use support::socket::{Server, get as http_get, serve};
 
 const QUEUE: usize = 64;
 const BATCH: usize = 8;

@@ -4,18 +4,18 @@
 //! told by the application.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
 use axum::routing::get as route_get;
 use bytes::Bytes;
-use common::{
-    KEY, Server, app, connect_jwt, empty, expected_pseudonym, get, post, send, send_h2, signed_jwt,
-    signed_jwt_without_iss,
-};
 use http_body_util::Full;
 use privlog::{MasterKey, Outcome, Policy, Purpose, Record, Rotation};
+use support::addon::{KEY, Server, expected_pseudonym};
+use support::app;
+use support::client::{empty, get, post, send, send_h2};
+use support::jwt::{connect_jwt, signed_jwt, signed_jwt_without_iss};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -413,7 +413,7 @@ async fn boom() -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_handler_without_catch_panic_gives_one_error_record() {
     let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
-        app::routes(common::connect_auth())
+        app::routes(support::jwt::connect_auth())
             .route("/boom", route_get(boom))
             .layer(layer)
     })
@@ -440,7 +440,7 @@ async fn panicking_handler_without_catch_panic_gives_one_error_record() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_handler_inside_catch_panic_gives_one_500_record() {
     let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
-        app::routes(common::connect_auth())
+        app::routes(support::jwt::connect_auth())
             .route("/boom", route_get(boom))
             .layer(tower_http::catch_panic::CatchPanicLayer::new())
             .layer(layer)
@@ -470,7 +470,7 @@ async fn file_sink_holds_the_same_records_as_memory_sink() {
     assert_eq!(report.stats.created, 4);
     assert_eq!(report.stats.delivered_everywhere(), 4);
     assert_eq!(
-        common::parse_file(&text),
+        support::records::parse_file(&text),
         mem,
         "a record read back equals the one written"
     );
@@ -507,7 +507,7 @@ async fn descriptor_revalidation_is_a_304_without_response_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_gone_before_the_response_is_aborted_without_status() {
     let s = Server::start(privlog::builder().policy(Policy::atlassian_connect()), |layer| {
-        app::routes(common::connect_auth())
+        app::routes(support::jwt::connect_auth())
             .route(
                 "/slow",
                 route_get(|| async {

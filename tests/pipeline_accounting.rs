@@ -3,15 +3,18 @@
 //! shutdown are counted, and a graceful shutdown writes everything queued.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Server, TempDir, empty, get, key, send};
 use privlog::sink::{DropReason, FileSink, MemorySink, Sink, SinkError, SinkStats};
 use privlog::{Policy, Record, Stats};
+use support::PATIENCE;
+use support::addon::{Server, key};
+use support::client::{empty, get, send};
+use support::files::TempDir;
 
 /// A gate a sink waits at until the test opens it.
 #[derive(Clone, Default)]
@@ -94,7 +97,7 @@ async fn stuck_sink_overflow_is_counted_exactly_and_requests_still_complete() {
         .batch_size(1)
         .sink_queue_batches(queue)
         .sink(gated);
-    let s = Server::start(builder, common::addon).await;
+    let s = Server::start(builder, support::addon::addon).await;
     let n: u64 = 40;
     for _ in 0..n {
         // Each request completes although one sink is stuck.
@@ -143,7 +146,7 @@ async fn stuck_sink_overflow_is_counted_exactly_and_requests_still_complete() {
         .iter()
         .find(|x| x.name.starts_with("file:"))
         .expect("file sink");
-    assert_eq!(common::parse_file(&text).len() as u64, file.delivered);
+    assert_eq!(support::records::parse_file(&text).len() as u64, file.delivered);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +157,7 @@ async fn tiny_handoff_queue_under_a_burst_accounts_for_every_record() {
         .batch_size(1)
         // Only the hand-off queue is tiny; the sinks keep up.
         .sink_queue_batches(1000);
-    let s = Server::start(builder, common::addon).await;
+    let s = Server::start(builder, support::addon::addon).await;
     let n = 200;
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -176,7 +179,7 @@ async fn tiny_handoff_queue_under_a_burst_accounts_for_every_record() {
     assert_eq!(stats.created, stats.dispatched + stats.dropped_queue_full);
     // What was not dropped at the hand-off reached every sink.
     assert_eq!(mem.len() as u64, stats.dispatched);
-    assert_eq!(common::parse_file(&text).len() as u64, stats.dispatched);
+    assert_eq!(support::records::parse_file(&text).len() as u64, stats.dispatched);
     for sink in &stats.sinks {
         assert_eq!(sink.delivered, stats.dispatched, "{sink:?}");
         assert_eq!(sink.dropped_total(), 0);
@@ -228,7 +231,7 @@ async fn graceful_shutdown_writes_every_queued_record() {
         })
         .build()
         .unwrap();
-    let s = Server::serve(common::addon(layer.clone()), layer, guard, mem, log, dir).await;
+    let s = Server::serve(support::addon::addon(layer.clone()), layer, guard, mem, log, dir).await;
     let n = 300;
     for i in 0..n {
         let path = if i % 3 == 0 {
@@ -253,7 +256,7 @@ async fn graceful_shutdown_writes_every_queued_record() {
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     assert_eq!(sink(&report.stats, "gated").delivered, n as u64);
     assert_eq!(written.load(Ordering::Relaxed), n as u64);
-    let records = common::parse_file(&text);
+    let records = support::records::parse_file(&text);
     assert_eq!(records.len(), n);
     assert_eq!(
         records.iter().filter(|r| r.route.as_deref() == Some("/health")).count(),
@@ -284,7 +287,7 @@ async fn a_panicking_sink_loses_only_its_own_records_and_counts_them() {
         .policy(Policy::atlassian_connect())
         .batch_size(1)
         .sink(PanickingSink);
-    let s = Server::start(builder, common::addon).await;
+    let s = Server::start(builder, support::addon::addon).await;
     let n: u64 = 30;
     for _ in 0..n {
         let (res, _) = send(s.addr, get(s.addr, "/health").body(empty()).unwrap()).await;
@@ -301,5 +304,5 @@ async fn a_panicking_sink_loses_only_its_own_records_and_counts_them() {
     assert_eq!(broken.dropped_for(DropReason::SinkError), n, "{broken:?}");
     // The other sinks got everything.
     assert_eq!(mem.len() as u64, n);
-    assert_eq!(common::parse_file(&text).len() as u64, n);
+    assert_eq!(support::records::parse_file(&text).len() as u64, n);
 }

@@ -10,7 +10,7 @@
 //!   `(other)`.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -19,11 +19,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::body::Body;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Server, app, connect_jwt, empty, get, parse_file, send, signed_jwt, signed_jwt_with};
 use http::HeaderName;
 use privlog::stats::{Period, StatsSink, Summaries, Summary};
 use privlog::{AccountSource, Policy};
 use serde_json::Value;
+use support::addon::Server;
+use support::app;
+use support::client::{empty, get, send};
+use support::jwt::{connect_jwt, signed_jwt, signed_jwt_with};
+use support::records::parse_file;
 use tower::ServiceExt as _;
 
 const SECRET_SIZE: u64 = 123_457;
@@ -61,7 +65,7 @@ async fn forged_jwts_do_not_reveal_a_lone_user_s_download() {
     let (sink, summaries) = stats_sink();
     let server = Server::start(
         privlog::builder().policy(Policy::atlassian_connect()).sink(sink),
-        common::addon,
+        support::addon::addon,
     )
     .await;
 
@@ -91,7 +95,7 @@ async fn forged_jwts_do_not_reveal_a_lone_user_s_download() {
     }
     let (report, text) = server.stop().await;
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
-    let dir = common::TempDir::new("k-anonymity");
+    let dir = support::files::TempDir::new("k-anonymity");
     let log = dir.path().join("records.ndjson");
     std::fs::write(&log, &text).unwrap();
 
@@ -141,7 +145,7 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
     let (sink, summaries) = stats_sink();
     let server = Server::start(
         privlog::builder().policy(Policy::atlassian_connect()).sink(sink),
-        common::addon,
+        support::addon::addon,
     )
     .await;
     let export = format!("/export/secret-report.csv?size={SECRET_SIZE}");
@@ -232,7 +236,7 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     let records = parse_file(&text);
     assert_eq!(records.len(), 2 + 20 + 8);
-    let dir = common::TempDir::new("k-forged");
+    let dir = support::files::TempDir::new("k-forged");
     let log = dir.path().join("records.ndjson");
     std::fs::write(&log, &text).unwrap();
 
@@ -278,7 +282,7 @@ async fn forged_headers_tokens_and_paths_vouch_for_nobody() {
 /// The add-on's verification of Connect JWTs, case by case.
 #[test]
 fn the_add_on_signs_in_only_tokens_signed_with_its_secret() {
-    let auth = common::connect_auth();
+    let auth = support::jwt::connect_auth();
     let session = |auth: &app::ConnectAuth, uri: &str, authorization: Option<&str>| {
         let mut req = http::Request::get(uri);
         if let Some(a) = authorization {
@@ -303,7 +307,7 @@ fn the_add_on_signs_in_only_tokens_signed_with_its_secret() {
         session(&auth, &format!("/macro?jwt={joe}"), Some(&format!("JWT {unsigned}"))),
         None
     );
-    let claims = |c: serde_json::Value| common::sign_jwt(common::CONNECT_SECRET.as_bytes(), &c);
+    let claims = |c: serde_json::Value| support::jwt::sign_jwt(support::jwt::CONNECT_SECRET.as_bytes(), &c);
     let refused = [
         ("no token", None),
         ("a bearer token", Some(format!("Bearer {good}"))),
@@ -342,7 +346,7 @@ fn the_add_on_signs_in_only_tokens_signed_with_its_secret() {
     let other_alg = {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(br#"{"sub":"557058:jane","exp":4000000000}"#);
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, common::CONNECT_SECRET.as_bytes());
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, support::jwt::CONNECT_SECRET.as_bytes());
         let sig = URL_SAFE_NO_PAD.encode(ring::hmac::sign(&key, format!("{header}.{body}").as_bytes()));
         format!("{header}.{body}.{sig}")
     };
@@ -401,7 +405,7 @@ async fn a_scanner_s_paths_do_not_push_known_routes_into_other() {
     let at = UNIX_EPOCH + Duration::from_secs(1_795_132_800 + 600);
     let (sink, summaries) = stats_sink();
     let (layer, guard) = privlog::builder()
-        .key(common::key())
+        .key(support::addon::key())
         .policy(Policy::atlassian_connect())
         .sink(sink.clock(move || at))
         .clock(move || at)
@@ -411,7 +415,7 @@ async fn a_scanner_s_paths_do_not_push_known_routes_into_other() {
         .sink_queue_batches(4096)
         .build()
         .unwrap();
-    let app = common::addon(layer);
+    let app = support::addon::addon(layer);
     // A scanner probes 20 001 paths no route matches, first.
     for i in 0..SCANNER {
         let req = http::Request::get(format!("/wp-content/plugins/probe{i}.php"))
@@ -461,7 +465,7 @@ async fn a_scanner_s_paths_do_not_push_known_routes_into_other() {
 
 /// `privlog stats --by tenant,route` over the records of `text`, k = 5.
 fn tenant_route_rows(text: &str, extra: &[&str]) -> (Vec<Value>, String) {
-    let dir = common::TempDir::new("k-anonymity-tenants");
+    let dir = support::files::TempDir::new("k-anonymity-tenants");
     let log = dir.path().join("records.ndjson");
     std::fs::write(&log, text).unwrap();
     let mut args = vec!["--by", "tenant,route"];

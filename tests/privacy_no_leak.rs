@@ -5,17 +5,19 @@
 //! Driven over a real socket against the connect_addon example.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use bytes::Bytes;
-use common::{Server, empty, get, post, send, signed_jwt};
 use http_body_util::Full;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use privlog::Policy;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use support::addon::Server;
+use support::client::{empty, get, post, send};
+use support::jwt::signed_jwt;
 
 #[derive(Debug, Clone)]
 struct Secrets {
@@ -242,7 +244,7 @@ fn no_secret_reaches_any_sink_in_any_encoding() {
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
     assert_eq!(report.stats.delivered_everywhere() as usize, seen.get());
     assert_eq!(
-        common::parse_file(&text).len(),
+        support::records::parse_file(&text).len(),
         seen.get(),
         "every line is a valid record"
     );

@@ -31,7 +31,7 @@ use privlog::{
     RouteTemplate, TenantId, TrustedProxies,
 };
 use proptest::prelude::*;
-use support::{assert_clean_line, is_unsafe, max_line_len};
+use support::output::{assert_clean_line, is_unsafe, max_line_len};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 

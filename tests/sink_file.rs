@@ -3,38 +3,18 @@
 //! between its batches never costs a later record.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 
 use privlog::policy::KeyRing;
 use privlog::sink::{FileSink, Ledger, Sink};
 use privlog::subject::{SubjectMatcher, erase_file};
 use privlog::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
 use proptest::prelude::*;
+use support::files::TempDir;
 use time::macros::datetime;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "privlog-file-sink-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const ACCOUNTS: [&str; 3] = ["557058:jane", "557058:joe", "5b10ac8d82e05b22cc7d4ef5"];
 

@@ -10,44 +10,26 @@
 //! `prlimit --pid`; both from util-linux), driven over its standard input.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod support;
+
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use privlog::sink::{DropReason, FileSink, Ledger, RollingFileSink, Sink, WriterSink};
 use privlog::{MasterKey, Pseudonymizer, Purpose, Record, Rotation};
+use support::cli::text;
+use support::files::TempDir;
 use time::macros::datetime;
 
 /// The user and group the "service" runs as (`nobody`, `nogroup`).
 const SERVICE_ID: u32 = 65534;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "privlog-shared-files-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 const JANE: &str = "557058:jane";
 const JOE: &str = "557058:joe";
@@ -136,10 +118,6 @@ fn erase(prefix: &[&str], account: &str, files: &[&Path]) -> Output {
     ];
     args.extend(files.iter().map(|f| f.as_os_str()));
     privlog(prefix, &args)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `setpriv` arguments that run a command as the service's user and group.

@@ -4,6 +4,8 @@
 #![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
@@ -19,6 +21,7 @@ use privlog::Record;
 use privlog::sink::http::{BatchConfig, HttpSink, RetryPolicy};
 use privlog::sink::spool::{Spool, SpoolConfig};
 use privlog::sink::{DropReason, Ledger, Sink, SinkStats};
+use support::files::TempDir;
 use time::OffsetDateTime;
 
 // ---------------------------------------------------------------- collector
@@ -277,7 +280,7 @@ fn a_partial_batch_is_sent_after_its_linger_time() {
 
 #[test]
 fn collector_down_then_back_delivers_everything_from_the_spool_once() {
-    let tmp = tempdir("down");
+    let tmp = TempDir::new("down");
     // Reserve a port, then close it: connections are refused until the collector starts.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut sink = HttpSink::builder(format!("http://127.0.0.1:{port}/ingest"))
@@ -368,7 +371,7 @@ fn status_429_is_retried_until_accepted() {
 
 #[test]
 fn a_poison_400_batch_goes_to_the_dead_letter_file_once_and_the_rest_is_delivered() {
-    let tmp = tempdir("poison");
+    let tmp = TempDir::new("poison");
     let dead = tmp.join("dead.ndjson");
     let c = Collector::start();
     c.state.lock().unwrap().poison = Some("/poison/");
@@ -414,7 +417,7 @@ fn a_poison_400_batch_goes_to_the_dead_letter_file_once_and_the_rest_is_delivere
 
 #[test]
 fn a_collector_refusing_everything_fills_the_dead_letter_file_only_up_to_its_cap() {
-    let tmp = tempdir("dead-letter-cap");
+    let tmp = TempDir::new("dead-letter-cap");
     let dead = tmp.join("dead.ndjson");
     let c = Collector::start();
     // Every batch is refused, as with wrong credentials.
@@ -460,7 +463,7 @@ fn a_collector_refusing_everything_fills_the_dead_letter_file_only_up_to_its_cap
 #[test]
 fn elasticsearch_bulk_item_failures_are_retried_or_dead_lettered_one_by_one() {
     use privlog::sink::http::Elasticsearch;
-    let tmp = tempdir("bulk");
+    let tmp = TempDir::new("bulk");
     let dead = tmp.join("dead.ndjson");
     let c = Collector::start();
     c.script([Action::BulkPartial]);
@@ -550,7 +553,7 @@ fn close_delivers_what_is_buffered_before_the_deadline() {
 
 #[test]
 fn close_with_the_collector_down_keeps_every_record_spooled_for_the_next_start() {
-    let tmp = tempdir("close");
+    let tmp = TempDir::new("close");
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut sink = HttpSink::builder(format!("http://127.0.0.1:{port}/"))
         .batch(BatchConfig::new().max_records(30).linger(Duration::from_secs(3600)))
@@ -614,7 +617,7 @@ fn sigkill_mid_stream_then_restart_delivers_every_spooled_record_once() {
         spool_child(&dir, &url_from_env().unwrap_or(url));
         return;
     }
-    let tmp = tempdir("sigkill");
+    let tmp = TempDir::new("sigkill");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -669,38 +672,6 @@ fn url_from_env() -> Option<String> {
     std::env::var("PRIVLOG_TEST_SPOOL_URL").ok()
 }
 
-/// A temporary directory, removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!(
-        "privlog-http-{name}-{}-{}",
-        std::process::id(),
-        OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
-
 // ---------------------------------------------------------------- full disk
 
 const TMPFS_ENV: &str = "PRIVLOG_TEST_SPOOL_TMPFS";
@@ -710,7 +681,7 @@ const TMPFS_ENV: &str = "PRIVLOG_TEST_SPOOL_TMPFS";
 /// namespace (it disappears with the process). As root (as in CI) the mount
 /// namespace is enough; otherwise a user namespace maps the user to root.
 fn in_small_tmpfs(name: &str) {
-    let tmp = tempdir("tmpfs");
+    let tmp = TempDir::new("tmpfs");
     let mnt = tmp.join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
     let root = Command::new("id")
@@ -1001,7 +972,7 @@ fn under_a_file_size_limit_the_spool_starts_new_segments_and_drops_only_a_record
         );
         return;
     }
-    let tmp = tempdir("fsize-spool");
+    let tmp = TempDir::new("fsize-spool");
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/ingest");
     let stats = run_under_file_size_limit(NAME, 8, &tmp.0, &url);
@@ -1071,7 +1042,7 @@ fn under_a_file_size_limit_the_dead_letter_file_keeps_whole_lines_up_to_it_and_c
         );
         return;
     }
-    let tmp = tempdir("fsize-dead");
+    let tmp = TempDir::new("fsize-dead");
     let c = Collector::start();
     c.state.lock().unwrap().poison = Some("/dl/");
     let stats = run_under_file_size_limit(NAME, 8, &tmp.0, &c.url());

@@ -4,14 +4,17 @@
 #![cfg(feature = "http")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use privlog::Record;
 use privlog::sink::http::{BatchConfig, HttpSink};
 use privlog::sink::{DropReason, Ledger, Sink};
+use support::files::TempDir;
 use time::OffsetDateTime;
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -103,13 +106,6 @@ fn start_server(dir: &Path) -> Server {
     Server { child, lines, port }
 }
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("privlog-tls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn records(n: usize) -> Vec<Record> {
     let ts = OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
     (0..n).map(|i| Record::new(ts, "GET", format!("/tls/{i}"))).collect()
@@ -117,7 +113,7 @@ fn records(n: usize) -> Vec<Record> {
 
 #[test]
 fn https_delivers_to_a_server_of_a_private_ca_and_refuses_an_unknown_one() {
-    let dir = tempdir();
+    let dir = TempDir::new("tls");
     make_certs(&dir);
     let mut server = start_server(&dir);
     let url = format!("https://127.0.0.1:{}/ingest", server.port);

@@ -1,6 +1,8 @@
 //! The rolling file sink on a real file system: rotation, compression,
 //! retention, crash leftovers, disk full and accounting through the pipeline.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -11,29 +13,10 @@ use http_body_util::{BodyExt, Full};
 use privlog::read::RecordReader;
 use privlog::sink::{DropReason, Fsync, Ledger, LogFile, Retention, RollingFileSink, Sink, log_files};
 use privlog::{MasterKey, Record};
+use support::files::TempDir;
 use time::OffsetDateTime;
 use time::macros::datetime;
 use tower::{Layer, ServiceExt};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("privlog-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A settable wall clock, in seconds since the epoch.
 #[derive(Clone)]

@@ -3,6 +3,8 @@
 #![cfg(feature = "spool")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,28 +12,8 @@ use std::time::Duration;
 use privlog::Record;
 use privlog::sink::spool::{Fsync, Spool, SpoolConfig};
 use proptest::prelude::*;
+use support::files::TempDir;
 use time::OffsetDateTime;
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir() -> TempDir {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "privlog-spool-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
 
 fn records(n: usize) -> Vec<Record> {
     (0..n)
@@ -78,7 +60,7 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn appended_records_survive_a_reopen_in_order() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     let rs = records(100);
     {
         let (mut spool, rec) = Spool::open(config(&tmp.0)).unwrap();
@@ -96,7 +78,7 @@ fn appended_records_survive_a_reopen_in_order() {
 
 #[test]
 fn acknowledged_records_are_not_read_again_after_a_reopen() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     let rs = records(50);
     {
         let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
@@ -112,7 +94,7 @@ fn acknowledged_records_are_not_read_again_after_a_reopen() {
 
 #[test]
 fn a_torn_tail_is_counted_and_the_valid_prefix_recovered() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     let rs = records(10);
     {
         let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
@@ -138,7 +120,7 @@ fn a_torn_tail_is_counted_and_the_valid_prefix_recovered() {
 
 #[test]
 fn a_corrupt_record_in_the_middle_is_skipped_and_counted_exactly() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     let rs = records(10);
     {
         let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
@@ -159,7 +141,7 @@ fn a_corrupt_record_in_the_middle_is_skipped_and_counted_exactly() {
 
 #[test]
 fn a_missing_segment_is_counted_by_its_sequence_gap() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     let rs = records(200);
     {
         let (mut spool, _) = Spool::open(config(&tmp.0).segment_bytes(4096)).unwrap();
@@ -179,7 +161,7 @@ fn a_missing_segment_is_counted_by_its_sequence_gap() {
 
 #[test]
 fn a_segment_of_garbage_never_hangs_or_fails_the_open() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     {
         let (mut spool, _) = Spool::open(config(&tmp.0)).unwrap();
         spool.append(&records(5)).unwrap();
@@ -203,7 +185,7 @@ fn a_segment_of_garbage_never_hangs_or_fails_the_open() {
 
 #[test]
 fn appends_stop_at_the_size_cap() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     let (mut spool, _) = Spool::open(config(&tmp.0).max_bytes(10_000)).unwrap();
     let n = spool.append(&records(1000)).unwrap();
     assert!(n > 0 && n < 1000, "{n} records fit");
@@ -219,7 +201,7 @@ fn appends_stop_at_the_size_cap() {
 
 #[test]
 fn delivered_segments_are_deleted() {
-    let tmp = tempdir();
+    let tmp = TempDir::new("spool");
     let (mut spool, _) = Spool::open(config(&tmp.0).segment_bytes(4096)).unwrap();
     spool.append(&records(300)).unwrap();
     assert!(segments(&tmp.0).len() > 2);
@@ -256,7 +238,7 @@ proptest! {
     /// acknowledgement file intact every record is either read or counted.
     #[test]
     fn damage_never_loses_count_or_invents_records(n in 1usize..400, damages in prop::collection::vec(damage(), 0..4)) {
-        let tmp = tempdir();
+        let tmp = TempDir::new("spool");
         let rs = records(n);
         {
             let (mut spool, _) = Spool::open(config(&tmp.0).segment_bytes(2048)).unwrap();
@@ -305,7 +287,7 @@ proptest! {
 
 #[test]
 fn a_second_spool_on_the_same_directory_is_refused_until_the_first_closes() {
-    let dir = tempdir();
+    let dir = TempDir::new("spool");
     let (first, _) = Spool::open(config(&dir.0)).expect("first opens");
     let err = Spool::open(config(&dir.0)).expect_err("the directory is taken");
     let msg = err.to_string();
@@ -346,7 +328,7 @@ fn assert_names_the_directory_in_use(err: &privlog::sink::SinkError, dir: &Path)
 #[cfg(unix)]
 #[test]
 fn deleting_the_files_of_an_open_spool_does_not_release_its_directory() {
-    let dir = tempdir();
+    let dir = TempDir::new("spool");
     let (mut first, _) = Spool::open(config(&dir.0)).expect("first opens");
     first.append(&records(3)).unwrap();
     delete_empty_files(&dir.0);
@@ -401,7 +383,7 @@ fn a_second_process_cannot_open_a_spool_whose_lock_file_was_deleted() {
         hold_spool(&dir);
         return;
     }
-    let dir = tempdir();
+    let dir = TempDir::new("spool");
     let mut holder = Holder(
         Command::new(std::env::current_exe().unwrap())
             .args([
@@ -451,7 +433,7 @@ fn tagged(tag: &str, from: usize, n: usize) -> Vec<Record> {
 
 #[test]
 fn a_spool_whose_directory_is_renamed_keeps_writing_there_and_never_touches_the_new_one() {
-    let root = tempdir();
+    let root = TempDir::new("spool");
     let live = root.0.join("spool");
     let moved = root.0.join("spool.old");
     let small = |dir: &Path| config(dir).segment_bytes(1024);
@@ -496,7 +478,7 @@ fn segment_firsts(dir: &Path) -> Vec<u64> {
 
 #[test]
 fn a_segment_deleted_while_the_spool_runs_is_counted_and_delivery_goes_on() {
-    let dir = tempdir();
+    let dir = TempDir::new("spool");
     let (mut spool, _) = Spool::open(config(&dir.0).segment_bytes(1024)).unwrap();
     let all = tagged("r", 0, 100);
     assert_eq!(spool.append(&all).unwrap(), 100);
@@ -537,7 +519,7 @@ fn a_segment_deleted_while_the_spool_runs_is_counted_and_delivery_goes_on() {
 
 #[test]
 fn records_appended_after_the_open_segment_was_deleted_go_to_a_new_one() {
-    let dir = tempdir();
+    let dir = TempDir::new("spool");
     let (mut spool, _) = Spool::open(config(&dir.0)).unwrap();
     assert_eq!(spool.append(&tagged("r", 0, 10)).unwrap(), 10);
     let open = segments(&dir.0);

@@ -2,21 +2,23 @@
 //! each simulated day ends and at shutdown, matching the records exactly,
 //! with every record accounted for.
 
-mod analyst_common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use analyst_common::{read_records, sim_clock, temp_dir, traffic_with};
 use privlog::stats::{Period, StatsSink, Summaries};
+use support::files::TempDir;
+use support::records::read_records;
+use support::traffic::{sim_clock, traffic_with};
 
 /// Day, route, method, status class.
 type GroupKey = (String, String, String, String);
 
 #[test]
 fn daily_summaries_from_the_layer_match_the_records_and_balance() {
-    let dir = temp_dir("stats-sink");
+    let dir = TempDir::new("stats-sink");
     let batches: Arc<Mutex<Vec<Summaries>>> = Arc::default();
     let seen = Arc::clone(&batches);
     let tick = Arc::new(AtomicU64::new(0));

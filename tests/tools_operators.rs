@@ -3,8 +3,10 @@
 //! epochs, a key rotation), then `privlog pseudonym`, `subject export`,
 //! `subject erase`, `audit` and `retention` run as the real binary.
 
+mod support;
+
 use std::collections::{BTreeMap, HashSet};
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,6 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use privlog::sink::FileSink;
 use privlog::{MasterKey, Policy};
+use support::files::{TempDir, lines, read_text};
 use time::OffsetDateTime;
 use time::macros::datetime;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -33,21 +36,6 @@ fn privlog(args: &[&str], key_env: Option<&str>) -> Output {
         cmd.env("PRIVLOG_KEY", k);
     }
     cmd.output().expect("run privlog")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("privlog-operators-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
 }
 
 fn connect_jwt(sub: &str, iss: &str) -> String {
@@ -133,23 +121,6 @@ fn gzip_in_place(path: &Path) -> PathBuf {
     gz
 }
 
-fn read_text(path: &Path) -> Vec<u8> {
-    let raw = std::fs::read(path).expect("read");
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .expect("gunzip");
-        out
-    } else {
-        raw
-    }
-}
-
-fn lines(bytes: &[u8]) -> Vec<&[u8]> {
-    bytes.split_inclusive(|b| *b == b'\n').collect()
-}
-
 /// `(kid, epoch, pseudonym)` rows printed by `privlog pseudonym`.
 fn pseudonyms(account: &str, keys: &Path) -> HashSet<(String, String, String)> {
     let keys = keys.to_str().expect("utf-8");
@@ -167,8 +138,8 @@ fn pseudonyms(account: &str, keys: &Path) -> HashSet<(String, String, String)> {
         ],
         None,
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
+    support::cli::text(&out.stdout)
         .lines()
         .skip(1)
         .map(|l| {
@@ -185,7 +156,7 @@ fn owned_by(line: &[u8], set: &HashSet<(String, String, String)>) -> bool {
 }
 
 struct Fixture {
-    dir: PathBuf,
+    dir: TempDir,
     keys: PathBuf,
     files: Vec<PathBuf>,
     /// Original (decompressed) content of each file.
@@ -196,7 +167,7 @@ struct Fixture {
 /// Two keys from `privlog keygen` (rotated on 1 December) and five days of
 /// traffic over three monthly epochs; two of the five files gzip-compressed.
 async fn fixture(tag: &str) -> Fixture {
-    let dir = tempdir(tag);
+    let dir = TempDir::new(tag);
     let keys = dir.join("keys");
     let logs = dir.join("logs");
     std::fs::create_dir_all(&keys).expect("keys dir");
@@ -211,9 +182,13 @@ async fn fixture(tag: &str) -> Fixture {
     for name in ["2026-10.key", "2026-12.key"] {
         let p = keys.join(name);
         let out = privlog(&["keygen", "-o", p.to_str().expect("utf-8")], None);
-        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
         let key = MasterKey::from_hex(&std::fs::read_to_string(&p).expect("key file")).expect("key");
-        assert_eq!(stdout(&out).trim(), key.id().as_str(), "keygen prints the fingerprint");
+        assert_eq!(
+            support::cli::text(&out.stdout).trim(),
+            key.id().as_str(),
+            "keygen prints the fingerprint"
+        );
         ring.push(key);
     }
     let days = [
@@ -280,7 +255,7 @@ async fn export_then_erase_one_account_leaves_every_other_line_byte_for_byte() {
     let mut args = vec!["subject", "export", "--account", JANE, "--key-file", keys];
     args.extend(paths(&fx.files));
     let out = privlog(&args, None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     assert_eq!(out.stdout, expected_export);
     let csv_path = fx.dir.join("jane.csv");
     let mut args = vec![
@@ -302,7 +277,7 @@ async fn export_then_erase_one_account_leaves_every_other_line_byte_for_byte() {
     let mut args = vec!["subject", "erase", "--dry-run", "--account", JANE, "--key-file", keys];
     args.extend(paths(&fx.files));
     let out = privlog(&args, None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     for (f, original) in fx.files.iter().zip(&fx.originals) {
         assert_eq!(&read_text(f), original);
     }
@@ -320,11 +295,15 @@ async fn export_then_erase_one_account_leaves_every_other_line_byte_for_byte() {
     ];
     args.extend(paths(&fx.files));
     let out = privlog(&args, None);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", support::cli::text(&out.stderr));
     let new_kid = MasterKey::from_hex(&std::fs::read_to_string(fx.keys.join("2026-12.key")).expect("key"))
         .expect("key")
         .id();
-    assert!(stderr(&out).contains(new_kid.as_str()), "{}", stderr(&out));
+    assert!(
+        support::cli::text(&out.stderr).contains(new_kid.as_str()),
+        "{}",
+        support::cli::text(&out.stderr)
+    );
 
     // With the whole ring (from PRIVLOG_KEY this time) every record goes.
     let ring_text = ["2026-10.key", "2026-12.key"]
@@ -333,7 +312,7 @@ async fn export_then_erase_one_account_leaves_every_other_line_byte_for_byte() {
     let mut args = vec!["subject", "erase", "--account", JANE];
     args.extend(paths(&fx.files));
     let out = privlog(&args, Some(&ring_text));
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     for (i, f) in fx.files.iter().enumerate() {
         assert_eq!(read_text(f), expected_after[i], "{}", f.display());
         let gz = f.extension().is_some_and(|e| e == "gz");
@@ -382,7 +361,7 @@ async fn erase_takes_accounts_from_a_personal_data_report() {
     ];
     args.extend(paths(&fx.files));
     let out = privlog(&args, None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     // Only jane's records and the anonymous ones remain.
     let jane = pseudonyms(JANE, &fx.keys);
     for f in &fx.files {
@@ -410,7 +389,7 @@ async fn erase_takes_accounts_from_a_personal_data_report() {
     args.extend(["--out-dir", out_dir.to_str().expect("utf-8")]);
     args.extend(paths(&fx.files));
     let out = privlog(&args, None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
     let jane_file = std::fs::read(out_dir.join("557058_0c7b7d4e-6a4b-4c6b-9b7e-1f2e3d4c5b6a.ndjson")).expect("jane");
     assert_eq!(lines(&jane_file).len(), fx.jane_requests);
     let joe_file = std::fs::read(out_dir.join("557058_1d8c8e5f-7b5c-4d7c-8c8f-2a3b4c5d6e7f.ndjson")).expect("joe");
@@ -424,12 +403,18 @@ async fn audit_finds_nothing_in_privlog_output_of_traffic_full_of_secrets() {
     let mut args = vec!["audit"];
     args.extend(paths(&fx.files));
     let out = privlog(&args, None);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).is_empty());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        support::cli::text(&out.stdout),
+        support::cli::text(&out.stderr)
+    );
+    assert!(support::cli::text(&out.stdout).is_empty());
     assert!(
-        stderr(&out).contains("0 findings in 5 files, 50 lines"),
+        support::cli::text(&out.stderr).contains("0 findings in 5 files, 50 lines"),
         "{}",
-        stderr(&out)
+        support::cli::text(&out.stderr)
     );
     let _ = std::fs::remove_dir_all(&fx.dir);
 }
@@ -497,13 +482,13 @@ fn access_log() -> (String, BTreeMap<&'static str, Vec<u64>>) {
 
 #[test]
 fn audit_finds_every_planted_item_in_a_raw_access_log_with_its_line() {
-    let dir = tempdir("audit-raw");
+    let dir = TempDir::new("audit-raw");
     let (text, planted) = access_log();
     let log = dir.join("access.log");
     std::fs::write(&log, &text).expect("write");
     let out = privlog(&["audit", "--examples", "1000", log.to_str().expect("utf-8")], None);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", support::cli::text(&out.stderr));
+    let report = support::cli::text(&out.stdout);
     assert!(!report.contains("jane.doe"), "findings are masked");
     assert!(
         !report.contains("hunter2") && !report.contains("correct-horse"),
@@ -535,7 +520,7 @@ fn audit_finds_every_planted_item_in_a_raw_access_log_with_its_line() {
     let gz = gzip_in_place(&log);
     let again = privlog(&["audit", "--examples", "1000", gz.to_str().expect("utf-8")], None);
     assert_eq!(again.status.code(), Some(1));
-    assert_eq!(stdout(&again).replace(".log.gz:", ".log:"), report);
+    assert_eq!(support::cli::text(&again.stdout).replace(".log.gz:", ".log:"), report);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -543,19 +528,19 @@ fn audit_finds_every_planted_item_in_a_raw_access_log_with_its_line() {
 fn audit_of_a_missing_file_exits_2() {
     let out = privlog(&["audit", "/nonexistent/access.log"], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("/nonexistent/access.log"));
+    assert!(support::cli::text(&out.stderr).contains("/nonexistent/access.log"));
 }
 
 #[test]
 fn keygen_refuses_to_overwrite_and_readable_key_files_are_refused() {
-    let dir = tempdir("keygen");
+    let dir = TempDir::new("keygen");
     let key = dir.join("k.key");
     let k = key.to_str().expect("utf-8");
     assert!(privlog(&["keygen", "-o", k], None).status.success());
     let original = std::fs::read(&key).expect("read");
     let again = privlog(&["keygen", "-o", k], None);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("refusing to overwrite"));
+    assert!(support::cli::text(&again.stderr).contains("refusing to overwrite"));
     assert_eq!(std::fs::read(&key).expect("read"), original);
     #[cfg(unix)]
     {
@@ -580,12 +565,16 @@ fn keygen_refuses_to_overwrite_and_readable_key_files_are_refused() {
             None,
         );
         assert_eq!(out.status.code(), Some(2));
-        assert!(stderr(&out).contains(&format!("chmod 600 {k}")), "{}", stderr(&out));
+        assert!(
+            support::cli::text(&out.stderr).contains(&format!("chmod 600 {k}")),
+            "{}",
+            support::cli::text(&out.stderr)
+        );
     }
     let printed = privlog(&["keygen", "--stdout"], None);
-    let hex = stdout(&printed);
+    let hex = support::cli::text(&printed.stdout);
     let parsed = MasterKey::from_hex(hex.trim()).expect("a key");
-    assert!(stderr(&printed).contains(parsed.id().as_str()));
+    assert!(support::cli::text(&printed.stderr).contains(parsed.id().as_str()));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -610,8 +599,8 @@ fn pseudonym_lists_each_epoch_of_the_range_for_each_key() {
         ],
         Some(&ring),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    assert!(out.status.success(), "{}", support::cli::text(&out.stderr));
+    let text = support::cli::text(&out.stdout);
     let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split('\t').collect()).collect();
     assert_eq!(rows.len(), 8);
     let key = MasterKey::from_hex(b).expect("key");
@@ -627,7 +616,7 @@ fn pseudonym_lists_each_epoch_of_the_range_for_each_key() {
 
 #[test]
 fn retention_deletes_only_old_record_files() {
-    let dir = tempdir("retention");
+    let dir = TempDir::new("retention");
     let old = SystemTime::now() - Duration::from_secs(90 * 86_400);
     let today = OffsetDateTime::now_utc().date();
     let long_ago = today - time::Duration::days(60);
@@ -644,11 +633,11 @@ fn retention_deletes_only_old_record_files() {
     }
     let d = dir.to_str().expect("utf-8");
     let dry = privlog(&["retention", "--max-age", "30d", "--dry-run", d], None);
-    assert!(dry.status.success(), "{}", stderr(&dry));
-    assert_eq!(stdout(&dry).lines().count(), 2);
+    assert!(dry.status.success(), "{}", support::cli::text(&dry.stderr));
+    assert_eq!(support::cli::text(&dry.stdout).lines().count(), 2);
     assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), names.len());
     let real = privlog(&["retention", "--max-age", "30d", d], None);
-    assert!(real.status.success(), "{}", stderr(&real));
+    assert!(real.status.success(), "{}", support::cli::text(&real.stderr));
     let mut left: Vec<String> = std::fs::read_dir(&dir)
         .expect("dir")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -1,12 +1,15 @@
 //! `privlog report` rendered in headless Chromium: every chart draws, the
 //! page is self-contained and shows no pseudonym.
 
-mod analyst_common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 
-use analyst_common::{privlog, read_records, temp_dir, traffic};
+use support::cli::privlog;
+use support::files::TempDir;
+use support::records::read_records;
+use support::traffic::traffic;
 
 const CHARTS: [&str; 5] = [
     "requests-per-day",
@@ -51,7 +54,7 @@ fn marks_in(dom: &str, chart: &str) -> usize {
 
 #[test]
 fn every_chart_draws_in_chromium_from_a_self_contained_page() {
-    let dir = temp_dir("report");
+    let dir = TempDir::new("report");
     let file = traffic(&dir, 600);
     let html_path = dir.join("report.html");
     let (_, stderr) = privlog(&[

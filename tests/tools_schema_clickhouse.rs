@@ -2,7 +2,7 @@
 //! ClickHouse server (scripts/peers/clickhouse.sh) against records the layer
 //! produced.
 
-mod analyst_common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -10,18 +10,21 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 
-use analyst_common::{K_SHOWN_DAYS, K_SHOWN_ROUTES, k_attack_records, privlog, read_records, temp_dir, traffic};
 use privlog::{AccountSource, Record};
+use support::cli::privlog;
+use support::files::TempDir;
+use support::records::{K_SHOWN_DAYS, K_SHOWN_ROUTES, k_attack_records, read_records};
+use support::traffic::traffic;
 
 /// A ClickHouse server on 127.0.0.1, stopped when dropped.
 struct ClickHouse {
-    dir: analyst_common::TempDir,
+    dir: support::files::TempDir,
     port: u16,
 }
 
 impl ClickHouse {
     fn start() -> Self {
-        let dir = temp_dir("clickhouse");
+        let dir = TempDir::new("clickhouse");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/clickhouse.sh");
         let out = Command::new("bash")
             .arg(script)
@@ -147,7 +150,7 @@ struct Day {
 
 #[test]
 fn analyst_queries_in_clickhouse_match_the_layers_records() {
-    let dir = temp_dir("clickhouse-data");
+    let dir = TempDir::new("clickhouse-data");
     let file = traffic(&dir, 600);
     let records = read_records(&file);
     let ch = ClickHouse::start();

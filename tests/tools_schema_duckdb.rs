@@ -1,17 +1,19 @@
 //! The DuckDB schema and analyst queries, run for real in DuckDB against
 //! records the layer produced, and `privlog stats` checked against them.
 
-mod analyst_common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use analyst_common::{
-    K_SHOWN_DAYS, K_SHOWN_ROUTES, duckdb, k_attack_records, privlog, read_records, require_duckdb, temp_dir, traffic,
-};
 use privlog::{AccountSource, Record};
 use serde_json::Value;
+use support::cli::privlog;
+use support::files::TempDir;
+use support::peers::{duckdb, require_duckdb};
+use support::records::{K_SHOWN_DAYS, K_SHOWN_ROUTES, k_attack_records, read_records};
+use support::traffic::traffic;
 
 struct Data {
     file: PathBuf,
@@ -118,7 +120,7 @@ fn daily_active_accounts_match_the_records() {
 #[test]
 fn every_query_withholds_what_fewer_than_k_people_did_within_one_key_period() {
     require_duckdb();
-    let tmp = temp_dir("duckdb-k");
+    let tmp = TempDir::new("duckdb-k");
     let file = k_attack_records(&tmp);
     let (schema, _) = privlog(&["schema", "duckdb", "--files", file.to_str().expect("utf-8 path")]);
     let run = |name: &str| {
@@ -248,7 +250,7 @@ fn privlog_stats_agrees_with_duckdb_per_day() {
 #[test]
 fn a_path_with_a_quote_is_escaped_in_the_view() {
     require_duckdb();
-    let tmp = temp_dir("duckdb-quote");
+    let tmp = TempDir::new("duckdb-quote");
     let dir = tmp.join("o'brien's logs");
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::copy(&data().file, dir.join("records.ndjson")).expect("copy");

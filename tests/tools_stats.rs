@@ -1,15 +1,16 @@
 //! `privlog stats` from the command line: inputs, formats, filters,
 //! k-anonymity, damaged lines and error messages.
 
-mod analyst_common;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use analyst_common::{privlog, temp_dir};
 use privlog::{AccountSource, Record};
 use serde_json::Value;
+use support::cli::privlog;
+use support::files::TempDir;
 use time::macros::datetime;
 
 fn record(ts: time::OffsetDateTime, route: &str, status: u16, account: Option<&str>, us: u64) -> Record {
@@ -73,7 +74,7 @@ fn json(args: &[&str]) -> Vec<Value> {
 
 #[test]
 fn plain_gzip_and_stdin_inputs_are_read_and_torn_lines_counted() {
-    let dir = temp_dir("stats-inputs");
+    let dir = TempDir::new("stats-inputs");
     let records = sample();
     let (a, b) = records.split_at(7);
     let plain = write_plain(&dir, "a.ndjson", a);
@@ -119,7 +120,7 @@ fn plain_gzip_and_stdin_inputs_are_read_and_torn_lines_counted() {
 
 #[test]
 fn small_route_groups_fold_into_other_and_the_totals_stay_right() {
-    let dir = temp_dir("stats-k");
+    let dir = TempDir::new("stats-k");
     let f = write_plain(&dir, "r.ndjson", &sample());
     let rows = json(&[
         "stats",
@@ -144,7 +145,7 @@ fn small_route_groups_fold_into_other_and_the_totals_stay_right() {
 
 #[test]
 fn k_one_turns_suppression_off_and_a_higher_k_withholds_more() {
-    let dir = temp_dir("stats-k1");
+    let dir = TempDir::new("stats-k1");
     let f = write_plain(&dir, "r.ndjson", &sample());
     let path = f.to_str().expect("path");
     let all = json(&["stats", "--by", "route", "--format", "json", "--k", "1", path]);
@@ -160,7 +161,7 @@ fn k_one_turns_suppression_off_and_a_higher_k_withholds_more() {
 
 #[test]
 fn json_rows_carry_keys_and_every_figure() {
-    let dir = temp_dir("stats-json");
+    let dir = TempDir::new("stats-json");
     let f = write_plain(&dir, "r.ndjson", &sample());
     let rows = json(&[
         "stats",
@@ -193,7 +194,7 @@ fn json_rows_carry_keys_and_every_figure() {
 
 #[test]
 fn filters_select_by_time_route_status_and_tenant() {
-    let dir = temp_dir("stats-filter");
+    let dir = TempDir::new("stats-filter");
     let f = write_plain(&dir, "r.ndjson", &sample());
     let p = f.to_str().expect("path");
     let count = |extra: &[&str]| -> u64 {
@@ -219,7 +220,7 @@ fn filters_select_by_time_route_status_and_tenant() {
 
 #[test]
 fn csv_quotes_values_and_table_aligns_columns() {
-    let dir = temp_dir("stats-csv");
+    let dir = TempDir::new("stats-csv");
     let f = write_plain(&dir, "r.ndjson", &sample());
     let p = f.to_str().expect("path");
     let (csv, _) = privlog(&["stats", "--by", "route", "--format", "csv", "--k", "1", p]);
@@ -240,7 +241,7 @@ fn csv_quotes_values_and_table_aligns_columns() {
 
 #[test]
 fn bad_arguments_name_the_value_and_the_fix() {
-    let dir = temp_dir("stats-errors");
+    let dir = TempDir::new("stats-errors");
     let f = write_plain(&dir, "r.ndjson", &sample());
     let p = f.to_str().expect("path");
     let run = |args: &[&str]| {
@@ -286,7 +287,7 @@ fn bad_arguments_name_the_value_and_the_fix() {
 /// start whole periods of the grouping (a day without a time key).
 #[test]
 fn with_k_on_time_bounds_must_start_whole_periods() {
-    let dir = temp_dir("stats-bounds");
+    let dir = TempDir::new("stats-bounds");
     let f = write_plain(&dir, "r.ndjson", &sample());
     let p = f.to_str().expect("path");
     let refused = |args: &[&str]| {
@@ -346,7 +347,7 @@ fn with_k_on_time_bounds_must_start_whole_periods() {
 /// for: 300 forged identities next to six signed-in people show six.
 #[test]
 fn forged_identities_do_not_inflate_published_account_counts() {
-    let dir = temp_dir("stats-forged");
+    let dir = TempDir::new("stats-forged");
     let d1 = datetime!(2026-11-20 10:00 UTC);
     let mut records = Vec::new();
     for i in 0..6 {
@@ -391,7 +392,7 @@ fn forged_identities_do_not_inflate_published_account_counts() {
 /// once for each, never as two requests.
 #[test]
 fn the_report_counts_each_left_out_request_once_per_figure() {
-    let dir = temp_dir("report-left-out");
+    let dir = TempDir::new("report-left-out");
     let d1 = datetime!(2026-11-20 10:00 UTC);
     let d2 = datetime!(2026-11-21 10:00 UTC);
     let mut records = Vec::new();
@@ -420,7 +421,7 @@ fn the_report_counts_each_left_out_request_once_per_figure() {
 /// apart is withheld, and the footer says why.
 #[test]
 fn a_route_over_too_many_key_periods_is_withheld_and_the_footer_says_why() {
-    let dir = temp_dir("stats-periods");
+    let dir = TempDir::new("stats-periods");
     let d1 = datetime!(2026-11-20 10:00 UTC);
     let mut records = Vec::new();
     for period in 0..=privlog::stats::MAX_KEY_PERIODS {

@@ -5,17 +5,21 @@
 //! over everything, as the real binary.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // tests: a failed unwrap is a failed test
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::process::Example;
-use common::{TempDir, empty, get, send, signed_jwt};
 use privlog::MasterKey;
+use support::cli::text;
+use support::client::{empty, get, send};
+use support::files::TempDir;
+use support::files::{lines, read_text};
+use support::jwt::signed_jwt;
+use support::process::Example;
 
 const JANE: &str = "557058:0c7b7d4e-6a4b-4c6b-9b7e-1f2e3d4c5b6a";
 const JOE: &str = "557058:1d8c8e5f-7b5c-4d7c-8c8f-2a3b4c5d6e7f";
@@ -28,27 +32,6 @@ fn privlog(args: &[&OsStr]) -> Output {
         .env_remove("PRIVLOG_KEY")
         .output()
         .expect("run privlog")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn read_text(path: &Path) -> Vec<u8> {
-    let raw = std::fs::read(path).expect("read");
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .expect("gunzip");
-        out
-    } else {
-        raw
-    }
-}
-
-fn lines(bytes: &[u8]) -> Vec<&[u8]> {
-    bytes.split_inclusive(|b| *b == b'\n').collect()
 }
 
 /// One run of the add-on: traffic of every account, then SIGTERM.
@@ -289,7 +272,7 @@ async fn account_requests(addr: std::net::SocketAddr, account: &str, n: usize) {
 
 /// Waits until `log` holds `n` lines (the sink writes in the background).
 async fn wait_for_lines(log: &Path, n: usize) {
-    let deadline = std::time::Instant::now() + common::PATIENCE;
+    let deadline = std::time::Instant::now() + support::PATIENCE;
     loop {
         let have = std::fs::read(log).map(|b| lines(&b).len()).unwrap_or(0);
         if have >= n {

@@ -42,7 +42,11 @@ pub struct Example {
 impl Example {
     /// Starts example `name` with `args` and `PRIVLOG_KEY` set to the test key.
     pub fn start(name: &str, args: &[&std::ffi::OsStr]) -> Example {
-        Example::start_with_key(name, args, Some(MasterKey::from_bytes(super::KEY).to_hex().as_str()))
+        Example::start_with_key(
+            name,
+            args,
+            Some(MasterKey::from_bytes(super::addon::KEY).to_hex().as_str()),
+        )
     }
 
     /// Starts example `name` with `args` and `PRIVLOG_KEY` set to `key`, or unset.
@@ -61,19 +65,27 @@ impl Example {
             .arg(format!("ulimit -f {blocks} && exec \"$0\" \"$@\""))
             .arg(example_binary(name))
             .args(args);
-        Example::spawn(name, cmd, Some(MasterKey::from_bytes(super::KEY).to_hex().as_str()))
+        Example::spawn(
+            name,
+            cmd,
+            Some(MasterKey::from_bytes(super::addon::KEY).to_hex().as_str()),
+        )
     }
 
     /// Runs `cmd` (example `name`) with the test key and no
     /// `CONNECT_SHARED_SECRET`.
     pub fn spawn_without_shared_secret(name: &str, mut cmd: Command) -> Example {
         cmd.env_remove("CONNECT_SHARED_SECRET");
-        Example::spawn_with(name, cmd, Some(MasterKey::from_bytes(super::KEY).to_hex().as_str()))
+        Example::spawn_with(
+            name,
+            cmd,
+            Some(MasterKey::from_bytes(super::addon::KEY).to_hex().as_str()),
+        )
     }
 
     fn spawn(name: &str, mut cmd: Command, key: Option<&str>) -> Example {
         // The add-on installation's shared secret, so signed Connect JWTs sign in.
-        cmd.env("CONNECT_SHARED_SECRET", super::CONNECT_SECRET);
+        cmd.env("CONNECT_SHARED_SECRET", super::jwt::CONNECT_SECRET);
         Example::spawn_with(name, cmd, key)
     }
 
