@@ -200,7 +200,7 @@ fn check_refuses_under_the_same_field_what_build_refuses_and_creates_nothing() {
     std::fs::write(&a_file, "not a directory").expect("write");
     let keys = dir.join("keys");
     std::fs::create_dir(&keys).expect("keys dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_privlog"))
+    let out = Command::new(support::cli::bin())
         .args(["keygen", "-o"])
         .arg(keys.join("2026-11.key"))
         .output()
@@ -359,7 +359,7 @@ fn check_os(dir: &Path, text: &str, vars: &[(&[u8], &[u8])]) -> Output {
     use std::os::unix::ffi::OsStrExt as _;
     let file = dir.join("privlog.toml");
     std::fs::write(&file, text).expect("write config");
-    Command::new(env!("CARGO_BIN_EXE_privlog"))
+    Command::new(support::cli::bin())
         .arg("check")
         .arg(&file)
         .env_clear()

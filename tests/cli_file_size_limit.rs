@@ -27,7 +27,7 @@ fn privlog_under_limit(blocks: u64, args: &[OsString], stdout: Stdio, key: Optio
     cmd.arg("-c")
         .arg(r#"ulimit -f "$0" && exec "$@""#)
         .arg(blocks.to_string())
-        .arg(env!("CARGO_BIN_EXE_privlog"))
+        .arg(support::cli::bin())
         .args(args)
         .stdout(stdout)
         .stderr(Stdio::piped())

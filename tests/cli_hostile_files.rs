@@ -43,7 +43,7 @@ fn run(args: &[OsString], nofile: Option<u32>, key: Option<&MasterKey>) -> (Outp
         .arg(limit)
         .args(["python3", "-c", MEASURE])
         .arg(&rss_file)
-        .arg(env!("CARGO_BIN_EXE_privlog"))
+        .arg(support::cli::bin())
         .args(args)
         .env_remove("PRIVLOG_KEY");
     if let Some(k) = key {

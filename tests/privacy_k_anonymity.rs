@@ -48,7 +48,7 @@ fn stats_sink() -> (StatsSink, Arc<Mutex<Vec<Summaries>>>) {
 
 /// `privlog stats ARGS FILE` as a child process: its JSON rows and its footer.
 fn privlog_stats(args: &[&str], file: &std::path::Path) -> (Vec<Value>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_privlog"))
+    let out = Command::new(support::cli::bin())
         .arg("stats")
         .args(args)
         .args(["--format", "json"])

@@ -98,10 +98,10 @@ fn privlog(prefix: &[&str], args: &[&OsStr]) -> Output {
     let mut cmd = match prefix.split_first() {
         Some((first, rest)) => {
             let mut c = Command::new(first);
-            c.args(rest).arg(env!("CARGO_BIN_EXE_privlog"));
+            c.args(rest).arg(support::cli::bin());
             c
         }
-        None => Command::new(env!("CARGO_BIN_EXE_privlog")),
+        None => Command::new(support::cli::bin()),
     };
     cmd.args(args)
         .env("PRIVLOG_KEY", key().to_hex().as_str())
@@ -522,7 +522,7 @@ fn erase_refuses_a_file_with_another_name_and_leaves_both_unchanged() {
 fn erase_waiting_on_a_lock(file: &Path) -> (Child, PathBuf, File) {
     let holder = File::open(file).unwrap();
     holder.lock_shared().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_privlog"))
+    let child = Command::new(support::cli::bin())
         .args(["subject", "erase", "--account", JANE])
         .arg(file)
         .env("PRIVLOG_KEY", key().to_hex().as_str())
@@ -684,7 +684,7 @@ fn export_and_erase_refuse_a_fifo_at_once_and_export_nothing() {
     let made = Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
     assert!(made.success());
     for command in ["export", "erase"] {
-        let child = Command::new(env!("CARGO_BIN_EXE_privlog"))
+        let child = Command::new(support::cli::bin())
             .args(["subject", command, "--account", JANE])
             .arg(&good)
             .arg(&fifo)

@@ -30,7 +30,7 @@ const ANN: &str = "5b10ac8d82e05b22cc7d4ef5";
 const TENANTS: [&str; 2] = ["client-key-acme-0001", "client-key-globex-0002"];
 
 fn privlog(args: &[&str], key_env: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_privlog"));
+    let mut cmd = Command::new(support::cli::bin());
     cmd.args(args).env_remove("PRIVLOG_KEY");
     if let Some(k) = key_env {
         cmd.env("PRIVLOG_KEY", k);

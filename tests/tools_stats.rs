@@ -86,7 +86,7 @@ fn plain_gzip_and_stdin_inputs_are_read_and_torn_lines_counted() {
     }
     enc.write_all(b"{\"v\":1,\"ts\":\"2026-11-2").expect("torn");
     enc.finish().expect("finish");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_privlog"))
+    let mut child = Command::new(support::cli::bin())
         .args(["stats", "--by", "day", "--format", "json", "--k", "1"])
         .arg(&plain)
         .arg(&gz)
@@ -245,10 +245,7 @@ fn bad_arguments_name_the_value_and_the_fix() {
     let f = write_plain(&dir, "r.ndjson", &sample());
     let p = f.to_str().expect("path");
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_privlog"))
-            .args(args)
-            .output()
-            .expect("run");
+        let out = Command::new(support::cli::bin()).args(args).output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
@@ -291,7 +288,7 @@ fn with_k_on_time_bounds_must_start_whole_periods() {
     let f = write_plain(&dir, "r.ndjson", &sample());
     let p = f.to_str().expect("path");
     let refused = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_privlog"))
+        let out = Command::new(support::cli::bin())
             .args(args)
             .arg(p)
             .output()

@@ -27,7 +27,7 @@ const ANN: &str = "5b10ac8d82e05b22cc7d4ef5";
 const SITE: &str = "client-key-acme-0001";
 
 fn privlog(args: &[&OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_privlog"))
+    Command::new(support::cli::bin())
         .args(args)
         .env_remove("PRIVLOG_KEY")
         .output()
