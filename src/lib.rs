@@ -3,9 +3,12 @@
 //! privlog turns every HTTP request into exactly one record of metadata —
 //! client network, time, method, route, sizes, latency, status — with account
 //! and tenant IDs replaced by keyed, rotating pseudonyms and user content
-//! stripped. The request path only copies a few cheap handles and does one
-//! non-blocking `try_send`; sanitizing and writing happen on a background
-//! thread.
+//! stripped. The request path copies the text the record needs (path and
+//! query, route template, Connect JWT, selected header values) into the
+//! reusable buffers of a pooled capture box, counts bytes and reads the
+//! clock, and queues the box with one non-blocking `try_send`; in steady
+//! state it allocates nothing. Sanitizing and writing happen on background
+//! threads.
 //!
 //! # Example
 //!

@@ -31,11 +31,10 @@ use privlog::{
     RouteTemplate, TenantId, TrustedProxies,
 };
 use proptest::prelude::*;
-use support::{assert_clean_line, is_unsafe, max_line_len};
+use support::addon::KEY;
+use support::output::{assert_clean_line, is_unsafe, max_line_len};
 use time::OffsetDateTime;
 use tower::ServiceExt;
-
-const KEY: [u8; 32] = [0x5a; 32];
 
 /// The app under test. Handlers read the whole body (so bodies pass through
 /// the layer) and may report an account, tenant or route the way an

@@ -9,9 +9,11 @@ pub enum Outcome {
     /// The response body was sent to its last byte.
     Completed,
     /// The request was abandoned before the response finished: the client went
-    /// away, the future or body was dropped, or the handler panicked.
+    /// away (mid-upload or mid-download), or the future or body was dropped
+    /// (timeout, cancellation).
     Aborted,
-    /// The inner service returned an error, or the response body failed.
+    /// The inner service returned an error, the response body failed, or the
+    /// handler panicked (the record is emitted while the future unwinds).
     Error,
 }
 
