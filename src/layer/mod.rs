@@ -13,5 +13,5 @@ pub use body::{RequestBody, ResponseBody};
 pub use extensions::{AccountId, ClientAddr, RouteTemplate, TenantId};
 pub use future::ResponseFuture;
 pub use layer::PrivlogLayer;
-pub(crate) use layer::{CaptureConfig, Clock, Shared};
+pub(crate) use layer::{Clock, Shared};
 pub use service::PrivlogService;

@@ -30,11 +30,12 @@ pub enum IpPolicy {
 }
 
 impl Default for IpPolicy {
-    /// Truncate to /24 (IPv4) and /48 (IPv6).
+    /// Truncate to [`IPV4_PREFIX`](super::defaults::IPV4_PREFIX) and
+    /// [`IPV6_PREFIX`](super::defaults::IPV6_PREFIX).
     fn default() -> Self {
         IpPolicy::Truncate {
-            v4_prefix: 24,
-            v6_prefix: 48,
+            v4_prefix: super::defaults::IPV4_PREFIX,
+            v6_prefix: super::defaults::IPV6_PREFIX,
         }
     }
 }

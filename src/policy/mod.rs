@@ -1,9 +1,13 @@
 //! The privacy policy: keys, epochs and pseudonyms, the IP policy, trusted
 //! proxies, path and query scrubbing, and where account IDs come from.
 //!
-//! A [`Policy`] is plain data, validated when the layer is built and applied on
-//! the pipeline worker, never on the request path.
+//! A [`Policy`] is plain data. It is checked once, when it is compiled (as
+//! the layer is built, or a configuration file checked), into what the
+//! request path copies and what the pipeline worker applies; nothing of it
+//! runs on the request path beyond copying. Its defaults are in [`defaults`].
 
+mod compiled;
+pub mod defaults;
 mod epoch;
 pub(crate) mod ip;
 pub(crate) mod jwt;
@@ -15,6 +19,7 @@ mod pseudonym;
 mod query;
 pub(crate) mod scrub;
 
+pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
 pub use epoch::{Epoch, Rotation};
 pub use ip::{
     CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, MAX_TRUSTED_PROXIES, TrustedProxies, forwarded_hops,
@@ -23,7 +28,6 @@ pub use ip::{
 pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
 pub use keyring::{KeyRing, KeyRingError, write_key_file};
-pub(crate) use policy::MAX_CAPTURED;
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};

@@ -17,10 +17,12 @@ use self::slot_cache::SlotCache;
 use self::times::LastSecond;
 use self::token_cache::{Token, token};
 use crate::capture::Capture;
+#[cfg(test)]
+use crate::policy::Policy;
 use crate::policy::ip::{forwarded_hops, resolve_client, xff_hops};
 use crate::policy::jwt::{payload_segment, signed_part_payload};
 use crate::policy::scrub::{sanitize_text, scrub_path_into};
-use crate::policy::{EpochKeys, MasterKey, Policy, Pseudonymizer, Purpose, QueryPolicy, Rotation};
+use crate::policy::{CompiledPolicy, EpochKeys, MasterKey, Pseudonymizer, Purpose, QueryPolicy, Rotation, Source};
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
@@ -68,8 +70,30 @@ impl Ids<'_> {
     }
 }
 
+/// What an ID source gave: the ID, or (a remembered token's claim) its
+/// pseudonym already.
+enum Found<'a> {
+    Id(Cow<'a, str>),
+    Pseudonym(Option<&'a str>),
+}
+
+impl<'a> Found<'a> {
+    /// The pseudonym; `None` when the ID is too long to be one.
+    fn pseudonym<'i>(self, ids: &'i mut Ids<'_>, purpose: Purpose) -> Option<&'i str>
+    where
+        'a: 'i,
+    {
+        match self {
+            Found::Id(id) => ids.pseudonym(purpose, &id),
+            Found::Pseudonym(p) => p,
+        }
+    }
+}
+
+/// The sanitizing stage: the compiled policy, the key's pseudonymizer and
+/// the caches the worker keeps from one record to the next.
 pub(crate) struct Sanitizer {
-    policy: Policy,
+    policy: CompiledPolicy,
     tokens: SlotCache<[u8], Token>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
@@ -88,7 +112,8 @@ pub(crate) struct Sanitizer {
 }
 
 impl Sanitizer {
-    pub(crate) fn new(policy: Policy, key: &MasterKey) -> Self {
+    /// A sanitizer applying `policy` with pseudonyms keyed by `key`.
+    pub(crate) fn new(policy: CompiledPolicy, key: &MasterKey) -> Self {
         Sanitizer {
             policy,
             tokens: SlotCache::new(TOKEN_SLOTS),
@@ -143,7 +168,7 @@ impl Sanitizer {
         // The schema promises millisecond precision: a record read back from
         // a file equals the one the sinks were given.
         let (ts, bucket) = self.second.start_of(raw.start, self.policy.rotation);
-        let (connect_jwt, path_ids) = (self.policy.sources.connect_jwt, self.policy.sources.path_account_ids);
+        let path_ids = self.policy.account.reads(Source::Path);
         let (uri_path, query) = raw.path_and_query();
 
         // Route and path.
@@ -187,9 +212,10 @@ impl Sanitizer {
         };
         let spares = &mut self.spares;
 
-        // Account and tenant: what the application provided, else the Connect
-        // token's claims, else the configured headers, query keys and path.
-        let token = match (connect_jwt, raw.jwt_signed) {
+        // Account and tenant: the first source in the policy's order of
+        // precedence that holds a value (see `policy::compiled`).
+        let policy = &self.policy;
+        let token = match (policy.account.reads(Source::Jwt), raw.jwt_signed) {
             (false, _) => None,
             (true, Some(s)) => token(&mut self.tokens, raw.bytes(s), signed_part_payload, &mut ids),
             (true, None) => match query.and_then(|q| QueryPolicy::find(q, "jwt")) {
@@ -200,12 +226,9 @@ impl Sanitizer {
                 None => None,
             },
         };
-        let token_account = token.map(|t| &t.account).filter(|c| c.present);
-        let token_tenant = token.map(|t| &t.tenant).filter(|c| c.present);
-        let n_account_headers = self.policy.sources.account_headers.len();
-        let n_captured = raw.account_headers.spans.len();
-        let header = |range: std::ops::Range<usize>| -> Option<Cow<'_, str>> {
-            raw.account_headers.spans[range].iter().flatten().find_map(|v| {
+        let header = |range: &std::ops::Range<usize>| -> Option<Cow<'_, str>> {
+            let spans = raw.account_headers.spans.get(range.clone()).unwrap_or_default();
+            spans.iter().flatten().find_map(|v| {
                 visible_ascii(raw.bytes(*v))
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
@@ -219,41 +242,41 @@ impl Sanitizer {
         };
         // The account and where it came from: only the application's is
         // vouched for; the others are what the request says.
-        let source = match (app_account, token_account) {
-            (Some(a), _) => {
-                spares.set_opt(&mut out.account, ids.pseudonym(Purpose::Account, &a));
-                Some(AccountSource::App)
-            }
-            (None, Some(t)) => {
-                spares.set_opt(&mut out.account, t.pseudonym.as_deref());
-                Some(AccountSource::Jwt)
-            }
-            (None, None) => {
-                let found = header(0..n_account_headers.min(n_captured))
-                    .map(|a| (a, AccountSource::Header))
-                    .or_else(|| from_query(&self.policy.sources.account_query).map(|a| (a, AccountSource::Query)))
-                    .or(if path_ids {
-                        scrubbed_account.map(|a| (a, AccountSource::Path))
-                    } else {
-                        None
-                    });
-                let p = found.as_ref().and_then(|(a, _)| ids.pseudonym(Purpose::Account, a));
-                spares.set_opt(&mut out.account, p);
-                found.map(|(_, source)| source)
-            }
-        };
+        let account = policy.account.iter().find_map(|source| match source {
+            Source::App => app_account
+                .as_deref()
+                .map(|a| (Found::Id(Cow::Borrowed(a)), AccountSource::App)),
+            Source::Jwt => token
+                .map(|t| &t.account)
+                .filter(|c| c.present)
+                .map(|c| (Found::Pseudonym(c.pseudonym.as_deref()), AccountSource::Jwt)),
+            Source::Header => header(&policy.account_headers).map(|a| (Found::Id(a), AccountSource::Header)),
+            Source::Query => from_query(&policy.account_query).map(|a| (Found::Id(a), AccountSource::Query)),
+            Source::Path => scrubbed_account
+                .as_deref()
+                .map(|a| (Found::Id(Cow::Borrowed(a)), AccountSource::Path)),
+        });
+        let (found, source) = account.unzip();
+        spares.set_opt(
+            &mut out.account,
+            found.and_then(|f| f.pseudonym(&mut ids, Purpose::Account)),
+        );
         // No account (none found, or too long to be an ID): no source.
         out.account_src = source.filter(|_| out.account.is_some());
-        match (app_tenant, token_tenant) {
-            (Some(t), _) => spares.set_opt(&mut out.tenant, ids.pseudonym(Purpose::Tenant, &t)),
-            (None, Some(t)) => spares.set_opt(&mut out.tenant, t.pseudonym.as_deref()),
-            (None, None) => {
-                let tenant = header(n_account_headers.min(n_captured)..n_captured)
-                    .or_else(|| from_query(&self.policy.sources.tenant_query));
-                let p = tenant.and_then(|t| ids.pseudonym(Purpose::Tenant, &t));
-                spares.set_opt(&mut out.tenant, p);
-            }
-        }
+        let tenant = policy.tenant.iter().find_map(|source| match source {
+            Source::App => app_tenant.as_deref().map(|t| Found::Id(Cow::Borrowed(t))),
+            Source::Jwt => token
+                .map(|t| &t.tenant)
+                .filter(|c| c.present)
+                .map(|c| Found::Pseudonym(c.pseudonym.as_deref())),
+            Source::Header => header(&policy.tenant_headers).map(Found::Id),
+            Source::Query => from_query(&policy.tenant_query).map(Found::Id),
+            Source::Path => None,
+        });
+        spares.set_opt(
+            &mut out.tenant,
+            tenant.and_then(|f| f.pseudonym(&mut ids, Purpose::Tenant)),
+        );
 
         // Client address.
         let peer = raw.peer.map(|a| a.ip());
@@ -364,6 +387,12 @@ pub(crate) fn proto_name(v: http::Version) -> &'static str {
     }
 }
 
+/// `policy` compiled, in tests (where it is known to be valid).
+#[cfg(test)]
+fn compiled(policy: Policy) -> CompiledPolicy {
+    policy.compile().expect("a valid policy")
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -395,7 +424,7 @@ mod tests {
 
     #[test]
     fn a_reused_record_equals_a_fresh_one() {
-        let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
         // A record full of another request's values, some of which the
         // next request does not have at all.
         let mut reused = s.sanitize(&mut capture(
@@ -420,7 +449,7 @@ mod tests {
 
     #[test]
     fn the_record_names_the_account_s_source_and_no_source_without_an_account() {
-        let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
         let mut raw = capture("/x", None, Some(JWT), 200);
         raw.app.account = Some("557058:abc".to_owned());
         assert_eq!(s.sanitize(&mut raw).account_src, Some(AccountSource::App));
@@ -436,7 +465,7 @@ mod tests {
 
     #[test]
     fn the_application_s_account_is_taken_out_of_the_capture() {
-        let mut s = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
         let mut raw = capture("/x", None, None, 200);
         raw.app.account = Some("557058:abc".to_owned());
         let r = s.sanitize(&mut raw);
@@ -482,7 +511,7 @@ mod ip_text_tests {
         ) {
             let key = MasterKey::from_bytes([7; 32]);
             let policy = Policy::atlassian_connect().ip(policy);
-            let mut worker = Sanitizer::new(policy.clone(), &key);
+            let mut worker = Sanitizer::new(compiled(policy.clone()), &key);
             let mut out = worker.sanitize(&mut capture_from(IpAddr::V4(Ipv4Addr::LOCALHOST)));
             for (v6, few, bits) in peers {
                 // Few distinct networks, so that most are seen again.
@@ -492,7 +521,7 @@ mod ip_text_tests {
                     IpAddr::V4(Ipv4Addr::from((few << 8) | (bits as u32 & 0xff)))
                 };
                 worker.sanitize_into(&mut capture_from(peer), &mut out);
-                let fresh = Sanitizer::new(policy.clone(), &key).sanitize(&mut capture_from(peer));
+                let fresh = Sanitizer::new(compiled(policy.clone()), &key).sanitize(&mut capture_from(peer));
                 prop_assert_eq!(&out.client, &fresh.client);
             }
         }
@@ -527,13 +556,13 @@ mod epoch_tests {
         let policy = || Policy::atlassian_connect().rotation(Rotation::Daily);
         let key = MasterKey::from_bytes([7; 32]);
         let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
-        let mut worker = Sanitizer::new(policy(), &key);
+        let mut worker = Sanitizer::new(compiled(policy()), &key);
         let mut out = worker.sanitize(&mut capture_at(day + 10, "557058:abc"));
         let first = out.account.clone();
         worker.sanitize_into(&mut capture_at(next_day + 10, "557058:abc"), &mut out);
         assert_ne!(out.account, first, "next day, unlinkable");
         // The same as a worker that started on that day, and stable within it.
-        let fresh = Sanitizer::new(policy(), &key).sanitize(&mut capture_at(next_day + 20, "557058:abc"));
+        let fresh = Sanitizer::new(compiled(policy()), &key).sanitize(&mut capture_at(next_day + 20, "557058:abc"));
         assert_eq!(out.account, fresh.account);
         assert_eq!(out.epoch, fresh.epoch);
     }
@@ -553,13 +582,13 @@ mod epoch_tests {
         };
         let key = MasterKey::from_bytes([7; 32]);
         let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
-        let mut worker = Sanitizer::new(policy(), &key);
+        let mut worker = Sanitizer::new(compiled(policy()), &key);
         let mut out = worker.sanitize(&mut at(day + 10));
         let first = out.client.clone();
         assert!(first.is_some());
         worker.sanitize_into(&mut at(next_day + 10), &mut out);
         assert_ne!(out.client, first, "next day, unlinkable");
-        let fresh = Sanitizer::new(policy(), &key).sanitize(&mut at(next_day + 20));
+        let fresh = Sanitizer::new(compiled(policy()), &key).sanitize(&mut at(next_day + 20));
         assert_eq!(out.client, fresh.client);
     }
 
@@ -581,14 +610,14 @@ mod epoch_tests {
         let policy = || Policy::atlassian_connect().rotation(Rotation::Daily);
         let key = MasterKey::from_bytes([7; 32]);
         let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
-        let mut worker = Sanitizer::new(policy(), &key);
+        let mut worker = Sanitizer::new(compiled(policy()), &key);
         let mut out = worker.sanitize(&mut at(day + 10));
         let first = (out.account.clone(), out.tenant.clone());
         assert!(first.0.is_some() && first.1.is_some());
         worker.sanitize_into(&mut at(next_day + 10), &mut out);
         assert_ne!(out.account, first.0, "next day, unlinkable");
         assert_ne!(out.tenant, first.1, "next day, unlinkable");
-        let fresh = Sanitizer::new(policy(), &key).sanitize(&mut at(next_day + 20));
+        let fresh = Sanitizer::new(compiled(policy()), &key).sanitize(&mut at(next_day + 20));
         assert_eq!((out.account, out.tenant), (fresh.account, fresh.tenant));
     }
 }
@@ -686,7 +715,7 @@ mod vouched_tests {
             policy in policy(),
             captures in proptest::collection::vec(capture(), 1..8),
         ) {
-            let mut worker = Sanitizer::new(policy, &MasterKey::from_bytes([7; 32]));
+            let mut worker = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
             let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
             for mut raw in captures {
                 worker.sanitize_into(&mut raw, &mut out);
@@ -700,7 +729,7 @@ mod vouched_tests {
 
     #[test]
     fn a_changed_clone_of_a_sanitized_record_is_escaped() {
-        let mut worker = Sanitizer::new(Policy::atlassian_connect(), &MasterKey::from_bytes([7; 32]));
+        let mut worker = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
         let mut raw = Capture::with_capacity(TEXT_CAPACITY);
         raw.begin(SystemTime::UNIX_EPOCH, Method::GET, http::Version::HTTP_11, None);
         raw.set_path_query("/a", None);
