@@ -1139,6 +1139,26 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_the_builder_refuses_is_reported_under_the_field_at_fault() {
+        for (policy, field, shown) in [
+            ("ipv4_prefix = 33", "`policy.ipv4_prefix`", "use 0-32 (default 24)"),
+            ("ipv6_prefix = 129", "`policy.ipv6_prefix`", "use 0-128 (default 48)"),
+            // Checked whatever the IP mode, as the field is always read.
+            ("ip = \"drop\"\nipv4_prefix = 40", "`policy.ipv4_prefix`", "use 0-32"),
+            (
+                "account_headers = [\"a\", \"b\", \"c\"]\ntenant_headers = [\"d\", \"e\"]",
+                "`policy.account_headers`",
+                "at most 4 are supported",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("[policy]\n{policy}\n{MIN}"), env(&[]))
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(field) && e.contains(shown), "{policy}: {e}");
+        }
+    }
+
+    #[test]
     fn trusted_proxies_past_the_limit_are_refused_naming_the_field_and_range() {
         let list = |n: u32| {
             (0..n)

@@ -277,7 +277,7 @@ pub fn normalize(ip: IpAddr) -> IpAddr {
 }
 
 /// The network of `ip` with the given prefix lengths (clamped to the valid range).
-pub fn truncate(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpNet {
+pub(crate) fn truncate(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpNet {
     match normalize(ip) {
         IpAddr::V4(v4) => {
             let p = v4_prefix.min(32);
@@ -482,7 +482,7 @@ fn in_ranges<T: Ord + Copy>(ranges: &[(T, T)], x: T) -> bool {
 /// The most hops of a forwarding chain that are looked at.
 pub const MAX_HOPS: usize = 32;
 /// The most bytes of forwarding headers that are looked at (the rightmost ones).
-pub const MAX_FORWARD_BYTES: usize = 4096;
+pub(crate) const MAX_FORWARD_BYTES: usize = 4096;
 
 /// One hop of a forwarding chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,18 +20,27 @@ mod query;
 pub(crate) mod scrub;
 
 pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
+pub(crate) use scrub::{is_account_id, is_jwt};
+// What a middleware user needs: the policy and its parts, keys, pseudonyms
+// and their errors.
 pub use epoch::{Epoch, Rotation};
-pub use ip::{
-    CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, MAX_TRUSTED_PROXIES, TrustedProxies, forwarded_hops,
-    normalize as normalize_ip, resolve_client, truncate as truncate_ip, xff_hops,
-};
-pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
+pub use ip::{CidrError, IpPolicy, MAX_TRUSTED_PROXIES, TrustedProxies};
+pub use jwt::{JwtClaims, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
 pub use keyring::{KeyRing, KeyRingError, write_key_file};
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
+pub use scrub::{ScrubbedPath, scrub_path};
+
+// Parser internals, public only for the fuzz targets, benchmarks and
+// integration tests that drive them directly; not part of the API.
+#[doc(hidden)]
+pub use ip::{Hop, MAX_HOPS, forwarded_hops, normalize as normalize_ip, resolve_client, xff_hops};
+#[doc(hidden)]
+pub use jwt::{MAX_JWT_LEN, jwt_from_authorization};
+#[doc(hidden)]
 pub use scrub::{
-    MAX_SEGMENT_LEN, MAX_SEGMENTS, Placeholder, ScrubbedPath, classify as classify_segment, classify_value,
-    is_account_id, is_email, is_jwt, is_token, is_uuid, sanitize_text, scrub_path,
+    MAX_SEGMENT_LEN, MAX_SEGMENTS, Placeholder, classify as classify_segment, classify_value, is_token, is_uuid,
+    sanitize_text,
 };
