@@ -6,6 +6,7 @@ mod counter;
 mod extensions;
 mod future;
 mod guard;
+#[allow(clippy::module_inception)]
 mod layer;
 mod service;
 
