@@ -1,5 +1,13 @@
 //! Turns the request path's raw capture into a sanitized [`Record`]. Runs on
-//! the pipeline worker only.
+//! the pipeline worker only, applying the compiled policy
+//! ([`CompiledPolicy`]): account and tenant from the first source in its
+//! order of precedence, the client address, path and query.
+//!
+//! The stage keeps what makes a record cheap from one to the next, each in
+//! its own file: `slot_cache` (a seeded cache refilled in place, for
+//! pseudonyms and client texts), `token_cache` (what a Connect token read
+//! before gave), `reuse` (filling a record again in its own buffers) and
+//! `times` (record times, the calendar reading cached per second).
 
 mod reuse;
 mod slot_cache;
