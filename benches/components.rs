@@ -90,7 +90,7 @@ fn components(c: &mut Criterion) {
         });
     }
     let connect = Policy::atlassian_connect();
-    let query = connect.query_policy();
+    let query = connect.get_query();
     g.bench_function("query/connect_filter", |b| {
         b.iter(|| {
             query.filter(black_box(

@@ -129,7 +129,7 @@ fn pipeline(c: &mut Criterion) {
     // More tokens than the worker remembers: every one is read afresh.
     let fresh = requests(8192, true);
     let key = MasterKey::from_bytes([7; 32]);
-    let mut sanitizer = BenchSanitizer::new(Policy::atlassian_connect(), &key);
+    let mut sanitizer = BenchSanitizer::new(Policy::atlassian_connect(), &key).expect("valid policy");
     let scratch = Scratch::new();
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut next = 0;

@@ -2,11 +2,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderName;
-
-use crate::layer::{CaptureConfig, Clock, PrivlogLayer, Shared};
+use crate::layer::{Clock, PrivlogLayer, Shared};
 use crate::limits::{DurationLimit, OutOfRange};
 use crate::pipeline::{self, PipelineConfig, WorkerGuard};
+use crate::policy::CompiledPolicy;
 use crate::sanitize::Sanitizer;
 use crate::sink::Sink;
 use crate::{KeyError, MasterKey, Policy, PolicyError};
@@ -53,7 +52,7 @@ impl Default for Builder {
             policy: Policy::default(),
             sinks: Vec::new(),
             config: PipelineConfig::default(),
-            shutdown_timeout: Duration::from_secs(5),
+            shutdown_timeout: pipeline::DEFAULT_SHUTDOWN_TIMEOUT,
             clock: None,
         }
     }
@@ -101,28 +100,31 @@ impl Builder {
     }
 
     /// How many records the hand-off queue holds before new ones are dropped
-    /// (and counted). Defaults to 16 384; at most 262 144.
+    /// (and counted). Defaults to [`DEFAULT_QUEUE_CAPACITY`](pipeline::DEFAULT_QUEUE_CAPACITY);
+    /// at most 262 144.
     pub fn queue_capacity(mut self, records: usize) -> Self {
         self.config.queue_capacity = records;
         self
     }
 
-    /// The most records per batch handed to the sinks. Defaults to 512; at
-    /// most 16 384.
+    /// The most records per batch handed to the sinks. Defaults to
+    /// [`DEFAULT_BATCH_SIZE`](pipeline::DEFAULT_BATCH_SIZE); at most 16 384.
     pub fn batch_size(mut self, records: usize) -> Self {
         self.config.batch_size = records;
         self
     }
 
     /// How many batches each sink's queue holds before batches are dropped for
-    /// that sink only (and counted). Defaults to 64; at most 4 096, and
+    /// that sink only (and counted). Defaults to
+    /// [`DEFAULT_SINK_QUEUE_BATCHES`](pipeline::DEFAULT_SINK_QUEUE_BATCHES); at most 4 096, and
     /// `batch_size` × this at most 1 048 576 records.
     pub fn sink_queue_batches(mut self, batches: usize) -> Self {
         self.config.sink_queue_batches = batches;
         self
     }
 
-    /// The longest the worker sleeps between rounds. Defaults to 10 ms.
+    /// The longest the worker sleeps between rounds. Defaults to
+    /// [`DEFAULT_MAX_IDLE`](pipeline::DEFAULT_MAX_IDLE).
     /// Under load it sleeps about as long as the recent request rate takes to
     /// queue 128 captures (at least 1 ms, or this if shorter), so each round
     /// takes a batch worth its wake-ups; records reach the sinks within
@@ -133,7 +135,7 @@ impl Builder {
     }
 
     /// How long the guard's `Drop` waits for queued records to be written.
-    /// Defaults to 5 s; at most 1 h.
+    /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`](pipeline::DEFAULT_SHUTDOWN_TIMEOUT); at most 1 h.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -157,7 +159,7 @@ impl Builder {
         if self.sinks.is_empty() {
             return Err(BuildError::NoSink);
         }
-        self.check()?;
+        let policy = self.check()?;
         let key = match self.key {
             Some(k) => k,
             None => {
@@ -171,19 +173,8 @@ impl Builder {
                 k
             }
         };
-        let capture = CaptureConfig {
-            authorization: self.policy.sources().connect_jwt,
-            id_headers: self
-                .policy
-                .sources()
-                .account_headers
-                .iter()
-                .chain(&self.policy.sources().tenant_headers)
-                .cloned()
-                .collect::<Vec<HeaderName>>(),
-            forwarding: !self.policy.trusted().is_empty(),
-        };
-        let sanitizer = Sanitizer::new(self.policy, &key);
+        let capture = policy.capture.clone();
+        let sanitizer = Sanitizer::new(policy, &key);
         drop(key);
         let pipeline = pipeline::spawn(self.config, sanitizer, self.sinks).map_err(BuildError::Spawn)?;
         let shared = Arc::new(Shared {
@@ -202,13 +193,14 @@ impl Builder {
 impl Builder {
     /// Checks the policy and every size and duration, starting nothing: what
     /// [`Builder::build`] checks before it starts the pipeline (sinks aside).
-    pub(crate) fn check(&self) -> Result<(), BuildError> {
-        self.policy.validate().map_err(BuildError::Policy)?;
+    /// Returns the compiled policy: compiling is the policy's one check.
+    pub(crate) fn check(&self) -> Result<CompiledPolicy, BuildError> {
+        let policy = self.policy.compile().map_err(BuildError::Policy)?;
         self.config.validate().map_err(BuildError::OutOfRange)?;
         SHUTDOWN_TIMEOUT
             .check(self.shutdown_timeout)
             .map_err(BuildError::OutOfRange)?;
-        Ok(())
+        Ok(policy)
     }
 }
 

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let filtered = policy.filter(&raw);
     assert_eq!(filtered, reference::filter(&policy, &raw), "query {raw:?}");
     let connect = privlog::Policy::atlassian_connect();
-    let connect = connect.query_policy();
+    let connect = connect.get_query();
     assert_eq!(connect.filter(&raw), reference::filter(connect, &raw), "query {raw:?}");
     if let Some(out) = filtered {
         for pair in out.split('&') {

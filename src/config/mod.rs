@@ -55,8 +55,11 @@ pub use crate::sink::{RollingSettings, SyslogSettings, TracingSettings};
 
 use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name, syntax_error};
 
+use crate::policy::defaults;
 use crate::sink::{FileSink, SettingsError, Sink, WriterSink};
-use crate::{BuildError, Builder, IpPolicy, MasterKey, Policy, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard};
+use crate::{
+    BuildError, Builder, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard,
+};
 
 /// The prefix of environment overrides.
 pub const ENV_PREFIX: &str = "PRIVLOG__";
@@ -139,13 +142,16 @@ pub struct PolicyConfig {
     /// `default` (the secure baseline) or `atlassian-connect`.
     #[serde(default)]
     pub preset: Preset,
-    /// `none`, `daily`, `weekly` or `monthly` (default).
+    /// `none`, `daily`, `weekly` or `monthly` (default
+    /// [`ROTATION`](crate::policy::defaults::ROTATION)).
     pub rotation: Option<String>,
     /// `truncate` (default), `pseudonymize`, `drop` or `keep`.
     pub ip: Option<String>,
-    /// IPv4 prefix kept by `truncate` (default 24).
+    /// IPv4 prefix kept by `truncate` (default
+    /// [`IPV4_PREFIX`](crate::policy::defaults::IPV4_PREFIX)).
     pub ipv4_prefix: Option<u8>,
-    /// IPv6 prefix kept by `truncate` (default 48).
+    /// IPv6 prefix kept by `truncate` (default
+    /// [`IPV6_PREFIX`](crate::policy::defaults::IPV6_PREFIX)).
     pub ipv6_prefix: Option<u8>,
     /// Networks of your reverse proxies (default none).
     #[serde(default)]
@@ -168,7 +174,8 @@ pub struct PolicyConfig {
     /// Query parameters holding the tenant ID (never logged).
     #[serde(default)]
     pub tenant_query: Vec<String>,
-    /// Use account IDs found in paths (default true).
+    /// Use account IDs found in paths (default
+    /// [`PATH_ACCOUNT_IDS`](crate::policy::defaults::PATH_ACCOUNT_IDS)).
     pub path_account_ids: Option<bool>,
 }
 
@@ -189,13 +196,17 @@ pub enum Preset {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PipelineConfig {
-    /// Hand-off queue capacity in records (default 16384).
+    /// Hand-off queue capacity in records (default
+    /// [`DEFAULT_QUEUE_CAPACITY`](crate::pipeline::DEFAULT_QUEUE_CAPACITY)).
     pub queue_capacity: Option<usize>,
-    /// Records per batch (default 512).
+    /// Records per batch (default
+    /// [`DEFAULT_BATCH_SIZE`](crate::pipeline::DEFAULT_BATCH_SIZE)).
     pub batch_size: Option<usize>,
-    /// Batches each sink may have queued (default 64).
+    /// Batches each sink may have queued (default
+    /// [`DEFAULT_SINK_QUEUE_BATCHES`](crate::pipeline::DEFAULT_SINK_QUEUE_BATCHES)).
     pub sink_queue_batches: Option<usize>,
-    /// How long shutdown waits for queued records (default `5s`).
+    /// How long shutdown waits for queued records (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::pipeline::DEFAULT_SHUTDOWN_TIMEOUT)).
     pub shutdown_timeout: Option<String>,
 }
 
@@ -488,6 +499,11 @@ fn not_utf8_error(name: &str) -> ConfigError {
     }
 }
 
+/// A policy the builder refused, under the `[policy]` field at fault.
+fn policy_error(e: PolicyError) -> ConfigError {
+    ConfigError::invalid(format!("policy.{}", e.setting()), e.to_string())
+}
+
 /// A sink's bad field, under its place in the file (`sinks.rolling.max_age`).
 fn sink_error(e: SettingsError) -> ConfigError {
     ConfigError::invalid(format!("sinks.{}.{}", e.sink, e.field), e.reason)
@@ -675,17 +691,18 @@ impl Config {
         }
         cfg.env = env;
         cfg.secrets = secrets;
-        cfg.check().map_err(|e| cfg.secrets.mask_error(e))?;
+        cfg.check().map(drop).map_err(|e| cfg.secrets.mask_error(e))?;
         Ok(cfg)
     }
 
-    /// Checks every field without touching the file system.
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Checks every field without touching the file system; returns the
+    /// builder with the policy and pipeline settings, checked.
+    fn check(&self) -> Result<Builder, ConfigError> {
         if let Some(var) = &self.key.env {
             check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
         }
         self.check_paths_are_paths()?;
-        self.settings().map(drop)?;
+        let settings = self.settings()?;
         for sink in &self.sinks {
             sink.check()?;
         }
@@ -696,7 +713,8 @@ impl Config {
             ));
         }
         // The same files, written as the same path.
-        self.check_destinations(|p| p.components().collect())
+        self.check_destinations(|p| p.components().collect())?;
+        Ok(settings)
     }
 
     /// Refuses two sinks that write to the same files: the same file (file
@@ -782,8 +800,7 @@ impl Config {
     /// validated but none opened yet.
     fn prepare(&self) -> Result<Builder, ConfigError> {
         let masked = |e| self.secrets.mask_error(e);
-        self.check().map_err(masked)?;
-        let mut b = self.settings().map_err(masked)?;
+        let mut b = self.check().map_err(masked)?;
         if let Some(k) = self.master_key()? {
             b = b.key(k);
         }
@@ -816,25 +833,15 @@ impl Config {
                     .map_err(|e| ConfigError::invalid("policy.rotation", e))?,
             );
         }
-        let v4 = p.ipv4_prefix.unwrap_or(24);
-        let v6 = p.ipv6_prefix.unwrap_or(48);
-        if v4 > 32 {
-            return Err(ConfigError::invalid(
-                "policy.ipv4_prefix",
-                format!("{v4} is out of range; use 0-32 (default 24)"),
-            ));
-        }
-        if v6 > 128 {
-            return Err(ConfigError::invalid(
-                "policy.ipv6_prefix",
-                format!("{v6} is out of range; use 0-128 (default 48)"),
-            ));
-        }
+        let truncate = IpPolicy::Truncate {
+            v4_prefix: p.ipv4_prefix.unwrap_or(defaults::IPV4_PREFIX),
+            v6_prefix: p.ipv6_prefix.unwrap_or(defaults::IPV6_PREFIX),
+        };
+        // The prefixes are checked whatever the mode: a wrong one is a
+        // mistake even where it is not used.
+        truncate.check().map_err(policy_error)?;
         let ip = match p.ip.as_deref().unwrap_or("truncate") {
-            "truncate" => IpPolicy::Truncate {
-                v4_prefix: v4,
-                v6_prefix: v6,
-            },
+            "truncate" => truncate,
             "pseudonymize" => IpPolicy::Pseudonymize,
             "drop" => IpPolicy::Drop,
             "keep" => IpPolicy::Keep,
@@ -851,7 +858,7 @@ impl Config {
                 .map_err(|e| ConfigError::invalid("policy.trusted_proxies", e.to_string()))?,
         );
         let q = policy
-            .query_policy()
+            .get_query()
             .clone()
             .allow(p.query_allow.iter().cloned())
             .deny(p.query_deny.iter().cloned());
@@ -879,9 +886,7 @@ impl Config {
         if let Some(on) = p.path_account_ids {
             policy = policy.path_account_ids(on);
         }
-        policy
-            .validate()
-            .map_err(|e| ConfigError::invalid("policy", e.to_string()))?;
+        // Checked once, when the builder compiles it (see `settings`).
         Ok(policy)
     }
 
@@ -889,7 +894,7 @@ impl Config {
     fn shutdown_timeout(&self) -> Result<Duration, ConfigError> {
         match &self.pipeline.shutdown_timeout {
             Some(s) => parse_duration(s).map_err(|e| ConfigError::invalid("pipeline.shutdown_timeout", e)),
-            None => Ok(Duration::from_secs(5)),
+            None => Ok(crate::pipeline::DEFAULT_SHUTDOWN_TIMEOUT),
         }
     }
 
@@ -910,7 +915,7 @@ impl Config {
         }
         b.check().map_err(|e| match e {
             BuildError::OutOfRange(e) => ConfigError::invalid(format!("pipeline.{}", e.setting), e.to_string()),
-            BuildError::Policy(e) => ConfigError::invalid("policy", e.to_string()),
+            BuildError::Policy(e) => policy_error(e),
             other => ConfigError::Build(other),
         })?;
         Ok(b)
@@ -1000,7 +1005,9 @@ impl Config {
         let mut out = format!("key:              {key}\n{}", policy.describe());
         out.push_str(&format!(
             "queue capacity:   {}\nshutdown timeout: {:?}\nsinks:\n",
-            self.pipeline.queue_capacity.unwrap_or(16_384),
+            self.pipeline
+                .queue_capacity
+                .unwrap_or(crate::pipeline::DEFAULT_QUEUE_CAPACITY),
             self.shutdown_timeout().map_err(|e| self.secrets.mask_error(e))?
         ));
         for s in &self.sinks {
@@ -1171,6 +1178,26 @@ mod tests {
     }
 
     #[test]
+    fn a_policy_the_builder_refuses_is_reported_under_the_field_at_fault() {
+        for (policy, field, shown) in [
+            ("ipv4_prefix = 33", "`policy.ipv4_prefix`", "use 0-32 (default 24)"),
+            ("ipv6_prefix = 129", "`policy.ipv6_prefix`", "use 0-128 (default 48)"),
+            // Checked whatever the IP mode, as the field is always read.
+            ("ip = \"drop\"\nipv4_prefix = 40", "`policy.ipv4_prefix`", "use 0-32"),
+            (
+                "account_headers = [\"a\", \"b\", \"c\"]\ntenant_headers = [\"d\", \"e\"]",
+                "`policy.account_headers`",
+                "at most 4 are supported",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("[policy]\n{policy}\n{MIN}"), env(&[]))
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains(field) && e.contains(shown), "{policy}: {e}");
+        }
+    }
+
+    #[test]
     fn trusted_proxies_past_the_limit_are_refused_naming_the_field_and_range() {
         let list = |n: u32| {
             (0..n)
@@ -1181,7 +1208,10 @@ mod tests {
         let max = crate::policy::MAX_TRUSTED_PROXIES as u32;
         let at = Config::from_toml(&format!("[policy]\ntrusted_proxies = [{}]\n{MIN}", list(max)), env(&[]))
             .expect("at the limit");
-        assert_eq!(at.policy().expect("policy").trusted().networks().len(), 4096);
+        assert_eq!(
+            at.policy().expect("policy").get_trusted_proxies().networks().len(),
+            4096
+        );
         let e = Config::from_toml(
             &format!("[policy]\ntrusted_proxies = [{}]\n{MIN}", list(max + 1)),
             env(&[]),
@@ -1207,7 +1237,7 @@ mod tests {
             ]),
         )
         .expect("valid");
-        assert_eq!(cfg.policy().expect("policy").rotation_period(), Rotation::Daily);
+        assert_eq!(cfg.policy().expect("policy").get_rotation(), Rotation::Daily);
         assert!(matches!(&cfg.sinks[0], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
         let e = Config::from_toml(&text, env(&[("PRIVLOG__SINKS__3__PATH", "x")])).expect_err("error");
         assert!(e.to_string().contains("sinks.3.path"), "{e}");

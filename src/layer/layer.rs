@@ -1,11 +1,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::HeaderName;
 use tower_layer::Layer;
 
 use super::PrivlogService;
 use crate::pipeline::{Handoff, Stats, StatsHandle};
+/// Which request parts the request path keeps: compiled from the policy.
+pub(crate) use crate::policy::CaptureConfig;
 
 /// What the request path needs to know, shared by every service clone.
 pub(crate) struct Shared {
@@ -26,17 +27,6 @@ impl std::fmt::Debug for Shared {
             .field("clock", &self.clock.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// Which request parts the request path keeps for the worker.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CaptureConfig {
-    /// Keep `Authorization` (Connect JWT source on).
-    pub(crate) authorization: bool,
-    /// Account headers, then tenant headers.
-    pub(crate) id_headers: Vec<HeaderName>,
-    /// Keep `Forwarded` / `X-Forwarded-For` (trusted proxies configured).
-    pub(crate) forwarding: bool,
 }
 
 /// The privlog tower [`Layer`]: one privacy-safe record per request.

@@ -38,6 +38,7 @@ mod counter;
 mod extensions;
 mod future;
 mod guard;
+#[allow(clippy::module_inception)]
 mod layer;
 mod service;
 
@@ -45,5 +46,5 @@ pub use body::{RequestBody, ResponseBody};
 pub use extensions::{AccountId, ClientAddr, RouteTemplate, TenantId};
 pub use future::ResponseFuture;
 pub use layer::PrivlogLayer;
-pub(crate) use layer::{CaptureConfig, Clock, Shared};
+pub(crate) use layer::{Clock, Shared};
 pub use service::PrivlogService;

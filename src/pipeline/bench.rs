@@ -53,8 +53,14 @@ impl std::fmt::Debug for BenchSanitizer {
 
 impl BenchSanitizer {
     /// The sanitizer the builder would make for `policy` and `key`.
-    pub fn new(policy: Policy, key: &MasterKey) -> Self {
-        BenchSanitizer(Sanitizer::new(policy, key), RequestClock::new())
+    ///
+    /// # Errors
+    /// The policy's [`PolicyError`](crate::PolicyError) when it cannot work.
+    pub fn new(policy: Policy, key: &MasterKey) -> Result<Self, crate::PolicyError> {
+        Ok(BenchSanitizer(
+            Sanitizer::new(policy.compile()?, key),
+            RequestClock::new(),
+        ))
     }
 
     /// Turns one capture into a new record.

@@ -16,4 +16,7 @@ mod worker;
 pub use accounting::{Stats, StatsHandle};
 pub use guard::{ShutdownReport, WorkerGuard};
 pub(crate) use handoff::Handoff;
+pub use worker::{
+    DEFAULT_BATCH_SIZE, DEFAULT_MAX_IDLE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SINK_QUEUE_BATCHES,
+};
 pub(crate) use worker::{Pipeline, PipelineConfig, spawn};

@@ -20,7 +20,19 @@ use crate::sanitize::Sanitizer;
 use crate::sink::util::RateLimited;
 use crate::sink::{DropReason, Ledger, Sink};
 
-/// Tuning of the pipeline; see the builder for the meaning and defaults.
+/// The hand-off queue's default capacity, in records.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+/// The default most records per batch handed to the sinks.
+pub const DEFAULT_BATCH_SIZE: usize = 512;
+/// The default number of batches each sink's queue holds.
+pub const DEFAULT_SINK_QUEUE_BATCHES: usize = 64;
+/// The default longest sleep of the worker between rounds.
+pub const DEFAULT_MAX_IDLE: Duration = Duration::from_millis(10);
+/// How long the guard waits for queued records at shutdown by default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Tuning of the pipeline; see the builder for the meaning. The defaults
+/// are the `DEFAULT_*` constants above.
 #[derive(Clone, Debug)]
 pub(crate) struct PipelineConfig {
     pub(crate) queue_capacity: usize,
@@ -32,10 +44,10 @@ pub(crate) struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            queue_capacity: 16_384,
-            batch_size: 512,
-            sink_queue_batches: 64,
-            max_idle: Duration::from_millis(10),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            batch_size: DEFAULT_BATCH_SIZE,
+            sink_queue_batches: DEFAULT_SINK_QUEUE_BATCHES,
+            max_idle: DEFAULT_MAX_IDLE,
         }
     }
 }
@@ -430,7 +442,7 @@ mod tests {
 
     #[test]
     fn a_capture_the_worker_fails_on_is_counted_dropped_and_logging_goes_on() {
-        let mut sanitizer = Sanitizer::new(Policy::new(), &MasterKey::from_bytes([7; 32]));
+        let mut sanitizer = Sanitizer::new(Policy::new().compile().expect("valid"), &MasterKey::from_bytes([7; 32]));
         sanitizer.panic_on_path = Some("/fails");
         let memory = MemorySink::new();
         let mut pipeline = match spawn(PipelineConfig::default(), sanitizer, vec![Box::new(memory.clone())]) {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 /// can be followed. Choose [`Rotation::Daily`] for the strongest unlinkability
 /// (daily figures only) and [`Rotation::None`] only when you must link records
 /// across long periods.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Rotation {
     /// One epoch forever (`static`).
@@ -23,8 +23,14 @@ pub enum Rotation {
     /// A new epoch each ISO week (`2026-W47`).
     Weekly,
     /// A new epoch each UTC month (`2026-11`).
-    #[default]
     Monthly,
+}
+
+impl Default for Rotation {
+    /// [`ROTATION`](super::defaults::ROTATION).
+    fn default() -> Self {
+        super::defaults::ROTATION
+    }
 }
 
 impl Rotation {

@@ -30,11 +30,12 @@ pub enum IpPolicy {
 }
 
 impl Default for IpPolicy {
-    /// Truncate to /24 (IPv4) and /48 (IPv6).
+    /// Truncate to [`IPV4_PREFIX`](super::defaults::IPV4_PREFIX) and
+    /// [`IPV6_PREFIX`](super::defaults::IPV6_PREFIX).
     fn default() -> Self {
         IpPolicy::Truncate {
-            v4_prefix: 24,
-            v6_prefix: 48,
+            v4_prefix: super::defaults::IPV4_PREFIX,
+            v6_prefix: super::defaults::IPV6_PREFIX,
         }
     }
 }
@@ -276,7 +277,7 @@ pub fn normalize(ip: IpAddr) -> IpAddr {
 }
 
 /// The network of `ip` with the given prefix lengths (clamped to the valid range).
-pub fn truncate(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpNet {
+pub(crate) fn truncate(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> IpNet {
     match normalize(ip) {
         IpAddr::V4(v4) => {
             let p = v4_prefix.min(32);
@@ -481,7 +482,7 @@ fn in_ranges<T: Ord + Copy>(ranges: &[(T, T)], x: T) -> bool {
 /// The most hops of a forwarding chain that are looked at.
 pub const MAX_HOPS: usize = 32;
 /// The most bytes of forwarding headers that are looked at (the rightmost ones).
-pub const MAX_FORWARD_BYTES: usize = 4096;
+pub(crate) const MAX_FORWARD_BYTES: usize = 4096;
 
 /// One hop of a forwarding chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,13 @@
 //! proxies, the detectors of personal data ([`detect`]), the path allowlist
 //! and query policy, and where account IDs come from.
 //!
-//! A [`Policy`] is plain data, validated when the layer is built and applied on
-//! the pipeline worker, never on the request path.
+//! A [`Policy`] is plain data. It is checked once, when it is compiled (as
+//! the layer is built, or a configuration file checked), into what the
+//! request path copies and what the pipeline worker applies; nothing of it
+//! runs on the request path beyond copying. Its defaults are in [`defaults`].
 
+mod compiled;
+pub mod defaults;
 pub mod detect;
 mod epoch;
 pub(crate) mod ip;
@@ -18,21 +22,30 @@ mod pseudonym;
 mod query;
 pub(crate) mod scrub;
 
+pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
+pub(crate) use scrub::{is_account_id, is_jwt};
+// What a middleware user needs: the policy and its parts, keys, pseudonyms
+// and their errors.
 pub use detect::{CompiledRules, Rule, RuleError, RuleSet};
 pub use epoch::{Epoch, Rotation};
-pub use ip::{
-    CidrError, Hop, IpPolicy, MAX_FORWARD_BYTES, MAX_HOPS, MAX_TRUSTED_PROXIES, TrustedProxies, forwarded_hops,
-    normalize as normalize_ip, resolve_client, truncate as truncate_ip, xff_hops,
-};
-pub use jwt::{JwtClaims, MAX_JWT_LEN, jwt_from_authorization, peek_jwt};
+pub use ip::{CidrError, IpPolicy, MAX_TRUSTED_PROXIES, TrustedProxies};
+pub use jwt::{JwtClaims, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
 pub use keyring::{KeyRing, KeyRingError, write_key_file};
 pub use path_policy::{LearnedLiterals, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
-pub(crate) use policy::MAX_CAPTURED;
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
+pub use scrub::{ScrubbedPath, scrub_path};
+
+// Parser internals, public only for the fuzz targets, benchmarks and
+// integration tests that drive them directly; not part of the API.
+#[doc(hidden)]
+pub use ip::{Hop, MAX_HOPS, forwarded_hops, normalize as normalize_ip, resolve_client, xff_hops};
+#[doc(hidden)]
+pub use jwt::{MAX_JWT_LEN, jwt_from_authorization};
+#[doc(hidden)]
 pub use scrub::{
-    MAX_SEGMENT_LEN, MAX_SEGMENTS, Placeholder, ScrubbedPath, classify as classify_segment, classify_value,
-    is_account_id, is_email, is_jwt, is_token, is_uuid, sanitize_text, scrub_path,
+    MAX_SEGMENT_LEN, MAX_SEGMENTS, Placeholder, classify as classify_segment, classify_value, is_token, is_uuid,
+    sanitize_text,
 };

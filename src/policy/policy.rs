@@ -2,11 +2,8 @@ use std::fmt;
 
 use http::HeaderName;
 
-use super::{IpPolicy, QueryPolicy, Rotation, TrustedProxies};
-
-/// How many values of one header kind the request path keeps (forwarding
-/// headers may repeat; account headers are configured by name).
-pub(crate) const MAX_CAPTURED: usize = 4;
+use super::compiled::MAX_CAPTURED;
+use super::{IpPolicy, QueryPolicy, Rotation, TrustedProxies, defaults};
 
 /// Where account and tenant IDs come from, besides what the application tells
 /// the layer itself (see [`AccountId`](crate::AccountId)), which always wins.
@@ -14,7 +11,8 @@ pub(crate) const MAX_CAPTURED: usize = 4;
 /// Order of precedence for the account: the application, the Connect JWT
 /// `sub`, configured headers, configured query parameters, an account ID found
 /// in the path. For the tenant: the application, the JWT `iss`, configured
-/// headers, configured query parameters.
+/// headers, configured query parameters. The first source that holds a value
+/// decides, even one too long to be an ID (the record then has no account).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountSources {
     /// Read `sub`/`iss` from `Authorization: JWT …` and `?jwt=`.
@@ -39,7 +37,7 @@ impl Default for AccountSources {
             tenant_headers: Vec::new(),
             account_query: Vec::new(),
             tenant_query: Vec::new(),
-            path_account_ids: true,
+            path_account_ids: defaults::PATH_ACCOUNT_IDS,
         }
     }
 }
@@ -88,7 +86,8 @@ impl Policy {
         p
     }
 
-    /// Sets the IP policy. Defaults to truncating to /24 and /48.
+    /// Sets the IP policy. Defaults to truncating to
+    /// [`IPV4_PREFIX`](defaults::IPV4_PREFIX) and [`IPV6_PREFIX`](defaults::IPV6_PREFIX).
     pub fn ip(mut self, ip: IpPolicy) -> Self {
         self.ip = ip;
         self
@@ -106,7 +105,7 @@ impl Policy {
         self
     }
 
-    /// Sets the pseudonym rotation. Defaults to [`Rotation::Monthly`].
+    /// Sets the pseudonym rotation. Defaults to [`ROTATION`](defaults::ROTATION).
     pub fn rotation(mut self, rotation: Rotation) -> Self {
         self.rotation = rotation;
         self
@@ -146,55 +145,47 @@ impl Policy {
         self
     }
 
-    /// Uses account IDs found in paths. Defaults to on.
+    /// Uses account IDs found in paths. Defaults to
+    /// [`PATH_ACCOUNT_IDS`](defaults::PATH_ACCOUNT_IDS).
     pub fn path_account_ids(mut self, on: bool) -> Self {
         self.sources.path_account_ids = on;
         self
     }
 
-    /// The IP policy.
-    pub fn ip_policy(&self) -> IpPolicy {
+    /// The IP policy, as set by [`Policy::ip`].
+    pub fn get_ip(&self) -> IpPolicy {
         self.ip
     }
 
-    /// The trusted proxies.
-    pub fn trusted(&self) -> &TrustedProxies {
+    /// The trusted proxies, as set by [`Policy::trusted_proxies`].
+    pub fn get_trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted
     }
 
-    /// The query policy.
-    pub fn query_policy(&self) -> &QueryPolicy {
+    /// The query policy, as set by [`Policy::query`].
+    pub fn get_query(&self) -> &QueryPolicy {
         &self.query
     }
 
-    /// The pseudonym rotation.
-    pub fn rotation_period(&self) -> Rotation {
+    /// The pseudonym rotation, as set by [`Policy::rotation`].
+    pub fn get_rotation(&self) -> Rotation {
         self.rotation
     }
 
-    /// The account sources.
-    pub fn sources(&self) -> &AccountSources {
+    /// Where account and tenant IDs come from, as set by
+    /// [`Policy::connect_jwt`], [`Policy::account_header`] and the other
+    /// source setters.
+    pub fn get_account_sources(&self) -> &AccountSources {
         &self.sources
     }
 
-    /// Checks the policy for settings that cannot work.
+    /// Checks the policy for settings that cannot work: the same check the
+    /// builder and configuration files run.
     ///
     /// # Errors
     /// [`PolicyError`] naming the setting and the fix.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        let headers = self.sources.account_headers.len() + self.sources.tenant_headers.len();
-        if headers > MAX_CAPTURED {
-            return Err(PolicyError::TooManyHeaders(headers));
-        }
-        if let IpPolicy::Truncate { v4_prefix, v6_prefix } = self.ip
-            && (v4_prefix > 32 || v6_prefix > 128)
-        {
-            return Err(PolicyError::Prefix {
-                v4: v4_prefix,
-                v6: v6_prefix,
-            });
-        }
-        Ok(())
+        self.compile().map(drop)
     }
 
     /// A human-readable summary of the effective policy (never contains a key).
@@ -283,13 +274,22 @@ impl Policy {
 pub enum PolicyError {
     /// More account and tenant headers than the request path captures.
     TooManyHeaders(usize),
-    /// A truncation prefix out of range.
-    Prefix {
-        /// The IPv4 prefix given.
-        v4: u8,
-        /// The IPv6 prefix given.
-        v6: u8,
-    },
+    /// An IPv4 truncation prefix longer than an address (the prefix given).
+    Ipv4Prefix(u8),
+    /// An IPv6 truncation prefix longer than an address (the prefix given).
+    Ipv6Prefix(u8),
+}
+
+impl PolicyError {
+    /// The policy setting at fault, as the `[policy]` table of a
+    /// configuration file names it (`ipv4_prefix`, `account_headers`, …).
+    pub fn setting(&self) -> &'static str {
+        match self {
+            PolicyError::TooManyHeaders(_) => "account_headers",
+            PolicyError::Ipv4Prefix(_) => "ipv4_prefix",
+            PolicyError::Ipv6Prefix(_) => "ipv6_prefix",
+        }
+    }
 }
 
 impl fmt::Display for PolicyError {
@@ -299,9 +299,17 @@ impl fmt::Display for PolicyError {
                 f,
                 "{n} account/tenant headers configured; at most {MAX_CAPTURED} are supported, remove some"
             ),
-            PolicyError::Prefix { v4, v6 } => write!(
+            PolicyError::Ipv4Prefix(v4) => write!(
                 f,
-                "ip truncation prefixes /{v4} (IPv4) and /{v6} (IPv6) out of range; IPv4 takes 0-32 and IPv6 0-128"
+                "ipv4 prefix {v4} is out of range; use 0-{} (default {})",
+                defaults::MAX_IPV4_PREFIX,
+                defaults::IPV4_PREFIX
+            ),
+            PolicyError::Ipv6Prefix(v6) => write!(
+                f,
+                "ipv6 prefix {v6} is out of range; use 0-{} (default {})",
+                defaults::MAX_IPV6_PREFIX,
+                defaults::IPV6_PREFIX
             ),
         }
     }

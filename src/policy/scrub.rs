@@ -387,7 +387,7 @@ fn classify_value_full(s: &str) -> Option<Placeholder> {
 }
 
 /// `local@domain.tld`, loosely.
-pub fn is_email(s: &str) -> bool {
+pub(crate) fn is_email(s: &str) -> bool {
     let b = s.as_bytes();
     match b.iter().position(|&c| c == b'@') {
         Some(at) => {
@@ -412,7 +412,7 @@ pub fn is_uuid(s: &str) -> bool {
 }
 
 /// Atlassian account IDs: `557058:<uuid>`, other `digits:<id>`, or 24 hex digits.
-pub fn is_account_id(s: &str) -> bool {
+pub(crate) fn is_account_id(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() == 24 && b.iter().all(u8::is_ascii_hexdigit) {
         return true;
@@ -431,7 +431,7 @@ fn prefixed_id(s: &[u8]) -> Option<&[u8]> {
 }
 
 /// Three base64url parts separated by dots, the first a JSON object header.
-pub fn is_jwt(s: &str) -> bool {
+pub(crate) fn is_jwt(s: &str) -> bool {
     if !s.starts_with("eyJ") {
         return false;
     }

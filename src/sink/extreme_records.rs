@@ -156,7 +156,7 @@ proptest! {
         raw.ttfb = Some(times.0);
         raw.duration = times.1;
         raw.status = status;
-        let mut sanitizer = Sanitizer::new(Policy::new().rotation(rotation), &MasterKey::from_bytes([3; 32]));
+        let mut sanitizer = Sanitizer::new(Policy::new().rotation(rotation).compile().expect("valid"), &MasterKey::from_bytes([3; 32]));
         let r = sanitizer.sanitize(&mut raw);
 
         let nanos_since = i128::from(secs) * 1_000_000_000 + i128::from(nanos);

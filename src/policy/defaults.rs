@@ -1,0 +1,24 @@
+//! The policy's defaults, each stated once: [`Policy::default`](crate::Policy),
+//! the `[policy]` table of a configuration file and the documentation all
+//! refer to these.
+
+use super::Rotation;
+
+/// The IPv4 prefix kept when client addresses are truncated: `/24`.
+pub const IPV4_PREFIX: u8 = 24;
+
+/// The IPv6 prefix kept when client addresses are truncated: `/48`.
+pub const IPV6_PREFIX: u8 = 48;
+
+/// The longest IPv4 prefix (the whole address).
+pub const MAX_IPV4_PREFIX: u8 = 32;
+
+/// The longest IPv6 prefix (the whole address).
+pub const MAX_IPV6_PREFIX: u8 = 128;
+
+/// How often pseudonyms change: each UTC month.
+pub const ROTATION: Rotation = Rotation::Monthly;
+
+/// Whether an account ID found in the path is used when nothing better is
+/// known.
+pub const PATH_ACCOUNT_IDS: bool = true;
