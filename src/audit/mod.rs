@@ -22,7 +22,11 @@
 //! core by [`audit_files`]; see the README for throughput figures.
 
 mod detect;
+mod finding;
+mod rules;
 mod scan;
 
-pub use detect::{Finding, Kind, scan_line};
+pub use detect::{scan_line, scan_line_with};
+pub use finding::{Finding, Kind};
+pub use rules::{AuditRules, AuditRulesError};
 pub use scan::{AuditError, AuditOptions, AuditReport, Example, audit_files};
