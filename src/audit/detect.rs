@@ -474,8 +474,11 @@ impl Scan<'_, '_> {
             self.emit_masked(Kind::Credential, &|| format!("{} ***", String::from_utf8_lossy(scheme)));
             return;
         }
-        // The shortest finding is an e-mail address like `a@b.co`.
+        // The shortest built-in finding is an e-mail address like `a@b.co`.
         if len < 6 {
+            if let Some(kind) = std::str::from_utf8(w).ok().and_then(|s| self.rule(s)) {
+                self.emit(kind, w);
+            }
             return;
         }
         if flags & PCT != 0 {
@@ -533,7 +536,8 @@ impl Scan<'_, '_> {
             self.emit(Kind::AccountId, value);
             return;
         }
-        if !ip && let Some(kind) = text_value(s, flags) {
+        let value_flags = value.iter().fold(0u8, |f, b| f | CLASS[usize::from(*b)]);
+        if !ip && let Some(kind) = text_value(s, value_flags) {
             self.emit(kind, value);
             return;
         }
@@ -844,6 +848,15 @@ mod tests {
         v
     }
 
+    /// The common first and last names the detectors are tested with.
+    fn names() -> Vec<&'static str> {
+        include_str!("../policy/detect/testdata/names.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
     fn only(line: &str) -> Vec<Kind> {
         kinds(line).into_iter().map(|(k, _)| k).collect()
     }
@@ -947,10 +960,126 @@ mod tests {
             ], 1..8),
         ) {
             let raw = format!("/{}", segments.join("/"));
+            // The scrub policy (a denylist) keeps unknown words, so a word
+            // after `/u/` stays a name there; every other kind is removed.
             let scrubbed = crate::policy::scrub_path(&raw).path;
-            let found = kinds(&scrubbed);
+            let found: Vec<_> = kinds(&scrubbed).into_iter().filter(|(k, _)| *k != Kind::Name).collect();
             proptest::prop_assert!(found.is_empty(), "{} -> {} -> {:?}", raw, scrubbed, found);
+            // The default allowlist keeps nothing the audit can find, names included.
+            let mut allowed = String::new();
+            crate::policy::write_safe_path(
+                &raw,
+                crate::policy::PathPolicy::Allowlist,
+                &crate::policy::CompiledRules::empty(),
+                &crate::policy::LearnedLiterals::new(),
+                &mut allowed,
+            );
+            let found = kinds(&allowed);
+            proptest::prop_assert!(found.is_empty(), "{} -> {} -> {:?}", raw, allowed, found);
         }
+
+        #[test]
+        fn names_after_person_prefixes_are_found_unless_the_allowlist_keeps_them(
+            prefix in proptest::sample::select(&["/u/", "/user/", "/users/", "/people/", "/profile/", "/wiki/people/"][..]),
+            name in proptest::sample::select(names()),
+            second in proptest::option::of(proptest::sample::select(names())),
+            tail in proptest::sample::select(&["", "/avatar", "/profile", "/edit"][..]),
+        ) {
+            let path = match second {
+                Some(last) => format!("{prefix}{name}/{last}{tail}"),
+                None => format!("{prefix}{name}{tail}"),
+            };
+            let got = kinds(&format!("GET {path} HTTP/1.1"));
+            proptest::prop_assert_eq!(got.len(), 1, "{} {:?}", path, got);
+            proptest::prop_assert_eq!(got[0].0, Kind::Name);
+            proptest::prop_assert!(!got[0].1.contains(&name[1..]), "masked: {}", got[0].1);
+        }
+    }
+
+    #[test]
+    fn each_new_kind_is_found_in_an_access_log_line_with_a_masked_example() {
+        let cases = [
+            ("GET /pay/4111-1111-1111-1111 HTTP/1.1", Kind::Card, "***1111"),
+            ("card=4111111111111111 ok", Kind::Card, "***1111"),
+            ("GET /billing?iban=DE89370400440532013000", Kind::Iban, "DE***"),
+            ("iban DE89370400440532013000 refused", Kind::Iban, "DE***"),
+            ("GET /contact/%2B44%2020%207946%200958", Kind::Phone, "***58"),
+            ("callback +442079460958 queued", Kind::Phone, "***58"),
+            ("GET /hr/078-05-1120/record", Kind::NationalId, "***-**-****"),
+            ("ssn=078-05-1120", Kind::NationalId, "***-**-****"),
+            ("GET /secure/ViewProfile.jspa?name=JIRAUSER10100", Kind::UserKey, "JIRAUSER***"),
+            ("assignee JIRAUSER10100 changed", Kind::UserKey, "JIRAUSER***"),
+            ("GET /display/~jane.doe HTTP/1.1", Kind::Handle, "~j***"),
+            ("GET /@jdoe/posts HTTP/1.1", Kind::Handle, "@j***"),
+            ("GET /wiki/display/~557058:3f2a6b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c", Kind::AccountId, "557058:***"),
+            (r#""https://acme.atlassian.net/wiki/home""#, Kind::Host, "***.atlassian.net"),
+            ("host=ACME.atlassian.net:443", Kind::Host, "***.atlassian.net"),
+            (r#""acme.jira.com""#, Kind::Host, "***.jira.com"),
+            ("GET /sites/shop.example.com/settings", Kind::Host, "***.com"),
+            ("GET /x?returnUrl=https%3A%2F%2Facme.atlassian.net%2Fwiki", Kind::Host, "***.atlassian.net"),
+            ("GET /u/jane-doe HTTP/1.1", Kind::Name, "j***"),
+            ("GET /people/jane/doe HTTP/1.1", Kind::Name, "j*** d***"),
+            ("GET /secure/ViewProfile.jspa?name=jdoe", Kind::Name, "j***"),
+            ("GET /rest/api/2/user?username=Jane+Doe", Kind::Name, "J*** D***"),
+            ("GET /login?next=%2Fusers%2Fjoanna", Kind::Name, "j***"),
+            ("peer 203.0.113.9:443 closed", Kind::Ipv4, "203.***.***.***"),
+            ("from ::ffff:203.0.113.9 -", Kind::Ipv4, "203.***.***.***"),
+            ("GET /ip/[2001:db8::7]:8443", Kind::Ipv6, "2001:***"),
+            (r#""https://[2001:db8::7]:8443/x""#, Kind::Ipv6, "2001:***"),
+        ];
+        for (line, kind, masked) in cases {
+            let got = kinds(line);
+            assert_eq!(got.len(), 1, "{line}: {got:?}");
+            assert_eq!(got[0], (kind, masked.to_owned()), "{line}");
+        }
+    }
+
+    #[test]
+    fn site_hosts_pages_counters_and_resources_are_not_findings() {
+        for line in [
+            // The site's own host in a Host column, a referer and free text.
+            "\"confluence.example.com\" \"https://app.example.com/dashboard\" connecting to db.example.com",
+            // Server pages, REST sub-resources and placeholders after person prefixes.
+            "GET /users/viewuserprofile.action /rest/api/2/user/picker /rest/users/{user}/profile /users/:id",
+            "GET /wiki/rest/api/user/current /people/search /u/0/settings /users/x/avatar",
+            // Attachments and archives are files, not hosts.
+            "GET /download/attachments/123/backup.tar.gz /download/attachments/9/Q3.report.xlsx",
+            // Epoch times in milliseconds and nanoseconds are not card numbers.
+            "ts=1732267800123 t=1732267800123456789 id=12345678901234",
+            // Page titles, issue keys, dates.
+            "GET /display/ENG/Getting+Started+Guide /browse/PROJ-1234 /wiki/spaces/ENG/blog/2026/11/22/Release+notes",
+            // Short query values of name keys are kept by the allowlist.
+            "GET /login?user=x&next=%2Fdashboard",
+        ] {
+            assert_eq!(kinds(line), vec![], "{line}");
+        }
+    }
+
+    #[test]
+    fn operator_rules_find_and_safe_words_keep() {
+        let rules = AuditRules::new(&crate::policy::RuleSet {
+            rules: vec![
+                crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"),
+                crate::policy::Rule::new("ticket", r"^SR-[0-9]+$", "{ticket}"),
+            ],
+            safe_words: vec!["picker".into()],
+        })
+        .expect("rules");
+        let mut got = Vec::new();
+        scan_line_with(
+            b"GET /staff/E123456?ref=SR-42 /users/picker employee E654321 said SR-7",
+            &rules,
+            &mut |f| got.push((f.kind(), f.masked())),
+        );
+        let kinds: Vec<Kind> = got.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [Kind::Rule(0), Kind::Rule(1), Kind::Rule(0), Kind::Rule(1)],
+            "{got:?}"
+        );
+        assert_eq!(got[0].1, "*** (7 chars)");
+        // Without the safe word, `picker` after `/users/` is a name.
+        assert_eq!(only("GET /users/picker"), vec![Kind::Name]);
     }
 
     #[test]
