@@ -48,7 +48,9 @@ impl Rng {
         (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
     }
     fn hex(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize])).collect()
+        (0..n)
+            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
+            .collect()
     }
     fn base62(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -215,7 +217,14 @@ fn generate(n: u64, seed: u64) -> Vec<(String, Option<&'static str>)> {
                 let c = card(&mut rng);
                 let grouped = format!("{}-{}-{}-{}", &c[..4], &c[4..8], &c[8..12], &c[12..]);
                 (
-                    access("127.0.0.1", i, &format!("/billing/card/{grouped}/verify"), "-", "-", site),
+                    access(
+                        "127.0.0.1",
+                        i,
+                        &format!("/billing/card/{grouped}/verify"),
+                        "-",
+                        "-",
+                        site,
+                    ),
                     Some("card"),
                 )
             }
@@ -264,14 +273,7 @@ fn generate(n: u64, seed: u64) -> Vec<(String, Option<&'static str>)> {
                 Some("host"),
             ),
             11 => (
-                access(
-                    "127.0.0.1",
-                    i,
-                    &format!("/display/~{first}.{last}"),
-                    "-",
-                    "-",
-                    site,
-                ),
+                access("127.0.0.1", i, &format!("/display/~{first}.{last}"), "-", "-", site),
                 Some("handle"),
             ),
             12 => {
@@ -416,7 +418,12 @@ fn every_line_with_personal_data_is_flagged_and_clean_lines_are_not() {
             }
         }
     }
-    assert!(missed.is_empty(), "{} planted lines missed: {:#?}", missed.len(), &missed[..missed.len().min(10)]);
+    assert!(
+        missed.is_empty(),
+        "{} planted lines missed: {:#?}",
+        missed.len(),
+        &missed[..missed.len().min(10)]
+    );
     assert!(
         false_positives.is_empty(),
         "{} of {clean} clean lines flagged: {:#?}",
@@ -463,7 +470,14 @@ fn json_report_lists_every_flagged_line_with_its_kind_and_exit_code() {
     let dir = tempdir("json");
     let lines = generate(1500, 0x5eed_0003);
     let log = write_log(&dir, &lines);
-    let out = privlog(&["audit", "--format", "json", "--examples", "100000", log.to_str().expect("utf-8")]);
+    let out = privlog(&[
+        "audit",
+        "--format",
+        "json",
+        "--examples",
+        "100000",
+        log.to_str().expect("utf-8"),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert_eq!(doc["files"], 1);
@@ -482,7 +496,10 @@ fn json_report_lists_every_flagged_line_with_its_kind_and_exit_code() {
             assert_eq!(e["file"], log.to_str().expect("utf-8"));
             let masked = e["masked"].as_str().expect("masked");
             assert!(masked.contains("***"), "{masked}");
-            flagged.entry(kind.clone()).or_default().insert(e["line"].as_u64().expect("line"));
+            flagged
+                .entry(kind.clone())
+                .or_default()
+                .insert(e["line"].as_u64().expect("line"));
         }
     }
     assert_eq!(doc["findings"], total);
@@ -518,8 +535,22 @@ fn operator_rules_from_a_file_are_rule_findings_and_a_bad_rule_exits_2() {
     std::fs::write(
         &log,
         [
-            access("127.0.0.1", 1, "/staff/E123456/timesheet", "-", "-", "confluence.example.com"),
-            access("127.0.0.1", 2, "/rest/api/2/user/assignable", "-", "-", "confluence.example.com"),
+            access(
+                "127.0.0.1",
+                1,
+                "/staff/E123456/timesheet",
+                "-",
+                "-",
+                "confluence.example.com",
+            ),
+            access(
+                "127.0.0.1",
+                2,
+                "/rest/api/2/user/assignable",
+                "-",
+                "-",
+                "confluence.example.com",
+            ),
             access("127.0.0.1", 3, "/users/assignable", "-", "-", "confluence.example.com"),
             access("127.0.0.1", 4, "/static/app.css", "-", "-", "confluence.example.com"),
         ]
@@ -541,7 +572,14 @@ placeholder = "{employee}"
     )
     .expect("write");
     let log_s = log.to_str().expect("utf-8");
-    let out = privlog(&["audit", "--rules", rules.to_str().expect("utf-8"), "--format", "json", log_s]);
+    let out = privlog(&[
+        "audit",
+        "--rules",
+        rules.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        log_s,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let kinds = doc["kinds"].as_object().expect("kinds");

@@ -377,7 +377,9 @@ impl Scan<'_, '_> {
     /// (`/24` makes an address a network).
     fn url_value(&self, v: &[u8], hay: &[u8], after: usize) -> Option<Kind> {
         let s = std::str::from_utf8(v).ok()?;
-        let worth = v.len() >= 16 || v.iter().any(|c| c.is_ascii_digit() || matches!(c, b'@' | b'~' | b'.' | b':'));
+        let worth = v.len() >= 16
+            || v.iter()
+                .any(|c| c.is_ascii_digit() || matches!(c, b'@' | b'~' | b'.' | b':'));
         let kind = if worth {
             match shared::detect(s) {
                 Some(Detected::Jwt) => Some(Kind::Jwt),
@@ -522,7 +524,11 @@ impl Scan<'_, '_> {
             ip = self.ipv4(hay, start, end);
         }
         // The value of `key=value`, or the whole word, decoded.
-        let value = match if flags & EQ != 0 { memchr::memrchr(b'=', w) } else { None } {
+        let value = match if flags & EQ != 0 {
+            memchr::memrchr(b'=', w)
+        } else {
+            None
+        } {
             Some(eq) => &w[eq + 1..],
             None => w,
         };
@@ -642,13 +648,15 @@ impl Scan<'_, '_> {
         let mut i = start;
         while i < end {
             // `a_1.2.3.4` is an identifier, not an address.
-            let boundary_before =
-                i == 0 || !(hay[i - 1].is_ascii_alphanumeric() || matches!(hay[i - 1], b'.' | b'_'));
+            let boundary_before = i == 0 || !(hay[i - 1].is_ascii_alphanumeric() || matches!(hay[i - 1], b'.' | b'_'));
             if !hay[i].is_ascii_digit() || !boundary_before {
                 i += 1;
                 continue;
             }
-            let run_end = i + hay[i..end].iter().take_while(|b| b.is_ascii_digit() || **b == b'.').count();
+            let run_end = i + hay[i..end]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b'.')
+                .count();
             let mut stop = run_end;
             while stop > i && hay[stop - 1] == b'.' {
                 stop -= 1;
@@ -660,7 +668,10 @@ impl Scan<'_, '_> {
             // (found as one); `1.2.3.4.5` is no address.
             let continues = next.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'@')
                 || (next == Some(b'.') && next2.is_some_and(|b| b.is_ascii_digit()));
-            if !continues && let Ok(s) = std::str::from_utf8(cand) && shared::is_ip(s) {
+            if !continues
+                && let Ok(s) = std::str::from_utf8(cand)
+                && shared::is_ip(s)
+            {
                 seen = true;
                 if let Some(kind) = ip_kind(s)
                     && !is_network(hay, stop, 32)
@@ -754,7 +765,13 @@ fn kept_by_allowlist(s: &str, rules: &AuditRules) -> bool {
     }
     let raw = format!("/{s}");
     let mut out = String::with_capacity(raw.len() + 8);
-    write_safe_path(&raw, PathPolicy::Allowlist, &rules.compiled, &LearnedLiterals::new(), &mut out);
+    write_safe_path(
+        &raw,
+        PathPolicy::Allowlist,
+        &rules.compiled,
+        &LearnedLiterals::new(),
+        &mut out,
+    );
     out == raw
 }
 
@@ -776,7 +793,10 @@ fn decode<'b, const N: usize>(raw: &'b [u8], buf: &'b mut [u8; N], plus_space: b
     let mut i = 0;
     while i < raw.len() {
         let byte = match raw[i] {
-            b'%' => match (raw.get(i + 1).copied().and_then(hex), raw.get(i + 2).copied().and_then(hex)) {
+            b'%' => match (
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            ) {
                 (Some(h), Some(l)) => {
                     i += 2;
                     h * 16 + l
@@ -1007,16 +1027,32 @@ mod tests {
             ("callback +442079460958 queued", Kind::Phone, "***58"),
             ("GET /hr/078-05-1120/record", Kind::NationalId, "***-**-****"),
             ("ssn=078-05-1120", Kind::NationalId, "***-**-****"),
-            ("GET /secure/ViewProfile.jspa?name=JIRAUSER10100", Kind::UserKey, "JIRAUSER***"),
+            (
+                "GET /secure/ViewProfile.jspa?name=JIRAUSER10100",
+                Kind::UserKey,
+                "JIRAUSER***",
+            ),
             ("assignee JIRAUSER10100 changed", Kind::UserKey, "JIRAUSER***"),
             ("GET /display/~jane.doe HTTP/1.1", Kind::Handle, "~j***"),
             ("GET /@jdoe/posts HTTP/1.1", Kind::Handle, "@j***"),
-            ("GET /wiki/display/~557058:3f2a6b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c", Kind::AccountId, "557058:***"),
-            (r#""https://acme.atlassian.net/wiki/home""#, Kind::Host, "***.atlassian.net"),
+            (
+                "GET /wiki/display/~557058:3f2a6b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c",
+                Kind::AccountId,
+                "557058:***",
+            ),
+            (
+                r#""https://acme.atlassian.net/wiki/home""#,
+                Kind::Host,
+                "***.atlassian.net",
+            ),
             ("host=ACME.atlassian.net:443", Kind::Host, "***.atlassian.net"),
             (r#""acme.jira.com""#, Kind::Host, "***.jira.com"),
             ("GET /sites/shop.example.com/settings", Kind::Host, "***.com"),
-            ("GET /x?returnUrl=https%3A%2F%2Facme.atlassian.net%2Fwiki", Kind::Host, "***.atlassian.net"),
+            (
+                "GET /x?returnUrl=https%3A%2F%2Facme.atlassian.net%2Fwiki",
+                Kind::Host,
+                "***.atlassian.net",
+            ),
             ("GET /u/jane-doe HTTP/1.1", Kind::Name, "j***"),
             ("GET /people/jane/doe HTTP/1.1", Kind::Name, "j*** d***"),
             ("GET /secure/ViewProfile.jspa?name=jdoe", Kind::Name, "j***"),

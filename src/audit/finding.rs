@@ -158,7 +158,11 @@ impl fmt::Debug for Finding<'_> {
 
 /// The first character of `s` (lossy), or nothing.
 fn first_char(s: &[u8]) -> String {
-    String::from_utf8_lossy(s).chars().next().map(String::from).unwrap_or_default()
+    String::from_utf8_lossy(s)
+        .chars()
+        .next()
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 /// Masks a value of `kind`; `value` is the whole value the detector saw.
@@ -182,17 +186,30 @@ pub(super) fn mask(kind: Kind, value: &[u8]) -> String {
         ),
         Kind::Card => {
             let digits: Vec<u8> = value.iter().copied().filter(u8::is_ascii_digit).collect();
-            format!("***{}", String::from_utf8_lossy(&digits[digits.len().saturating_sub(4)..]))
+            format!(
+                "***{}",
+                String::from_utf8_lossy(&digits[digits.len().saturating_sub(4)..])
+            )
         }
-        Kind::Iban => format!("{}***", String::from_utf8_lossy(&value[..value.len().min(2)]).to_uppercase()),
+        Kind::Iban => format!(
+            "{}***",
+            String::from_utf8_lossy(&value[..value.len().min(2)]).to_uppercase()
+        ),
         Kind::Phone => {
             let digits: Vec<u8> = value.iter().copied().filter(u8::is_ascii_digit).collect();
-            format!("***{}", String::from_utf8_lossy(&digits[digits.len().saturating_sub(2)..]))
+            format!(
+                "***{}",
+                String::from_utf8_lossy(&digits[digits.len().saturating_sub(2)..])
+            )
         }
         Kind::NationalId => "***-**-****".to_owned(),
         Kind::Host => mask_host(&text),
         Kind::UserKey => "JIRAUSER***".to_owned(),
-        Kind::Handle => format!("{}{}***", first_char(value), first_char(value.get(1..).unwrap_or_default())),
+        Kind::Handle => format!(
+            "{}{}***",
+            first_char(value),
+            first_char(value.get(1..).unwrap_or_default())
+        ),
         Kind::Name => text
             .split([' ', '/', '+'])
             .filter(|w| !w.is_empty())
@@ -229,7 +246,9 @@ fn mask_ip(text: &str) -> String {
 /// An IP address with an optional port, brackets or zone; IPv4-mapped IPv6
 /// addresses come back as IPv4.
 pub(super) fn parse_ip(text: &str) -> Option<IpAddr> {
-    let t = text.strip_prefix('[').map_or(text, |r| r.split(']').next().unwrap_or(r));
+    let t = text
+        .strip_prefix('[')
+        .map_or(text, |r| r.split(']').next().unwrap_or(r));
     let t = t.split('%').next().unwrap_or(t);
     if let Ok(v6) = t.parse::<std::net::Ipv6Addr>() {
         return Some(match v6.to_ipv4_mapped() {

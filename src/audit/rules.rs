@@ -81,9 +81,11 @@ impl AuditRules {
         if picked.is_empty() {
             return Err(AuditRulesError::NoRules);
         }
-        let set: RuleSet = picked.try_into().map_err(|e: toml::de::Error| AuditRulesError::Syntax {
-            reason: e.message().to_owned(),
-        })?;
+        let set: RuleSet = picked
+            .try_into()
+            .map_err(|e: toml::de::Error| AuditRulesError::Syntax {
+                reason: e.message().to_owned(),
+            })?;
         Self::new(&set).map_err(AuditRulesError::Rule)
     }
 
@@ -188,7 +190,10 @@ mod tests {
         .expect_err("bad pattern");
         assert!(matches!(bad, AuditRulesError::Rule(RuleError::BadPattern { .. })));
         let msg = bad.to_string();
-        assert!(msg.contains("\"broken\"") && msg.contains("fix the regular expression"), "{msg}");
+        assert!(
+            msg.contains("\"broken\"") && msg.contains("fix the regular expression"),
+            "{msg}"
+        );
         let none = AuditRules::from_toml("[pipeline]\nbatch_size = 1\n").expect_err("no rules");
         assert_eq!(none, AuditRulesError::NoRules);
         let typo = AuditRules::from_toml("[policy]\nsafe_word = [\"a\"]\n").expect_err("typo");

@@ -235,16 +235,39 @@ fn matching_rule_gives_the_position_of_the_first_rule_that_matches() {
 
 #[test]
 fn known_top_level_domains_and_customer_sites() {
-    for host in ["example.com", "acme.atlassian.net", "intranet.corp.DE", "shop.example.io:8443", "a.b.org."] {
+    for host in [
+        "example.com",
+        "acme.atlassian.net",
+        "intranet.corp.DE",
+        "shop.example.io:8443",
+        "a.b.org.",
+    ] {
         assert!(has_known_tld(host), "{host}");
     }
-    for host in ["backup.tar.gz", "q3.report.xlsx", "jane.doe", "localhost", "app.min.js", "com"] {
+    for host in [
+        "backup.tar.gz",
+        "q3.report.xlsx",
+        "jane.doe",
+        "localhost",
+        "app.min.js",
+        "com",
+    ] {
         assert!(!has_known_tld(host), "{host}");
     }
-    for host in ["acme.atlassian.net", "ACME.Atlassian.NET", "x.jira.com", "a.b.atlassian.com"] {
+    for host in [
+        "acme.atlassian.net",
+        "ACME.Atlassian.NET",
+        "x.jira.com",
+        "a.b.atlassian.com",
+    ] {
         assert!(is_customer_site(host), "{host}");
     }
-    for host in ["atlassian.net", "notatlassian.net", "acme.atlassian.net.evil.io", "example.com"] {
+    for host in [
+        "atlassian.net",
+        "notatlassian.net",
+        "acme.atlassian.net.evil.io",
+        "example.com",
+    ] {
         assert!(!is_customer_site(host), "{host}");
     }
 }
