@@ -1,108 +1,13 @@
-//! The line scanner: splits a line into words and runs cheap detectors on the
-//! few words whose characters make a finding possible.
+//! The line scanner: splits a line into tokens (URLs, query strings, free
+//! text), a URL into its authority, path segments and query values, free
+//! text into words, and hands only the values whose bytes make a finding
+//! possible to the shared detectors ([`crate::policy::detect`]).
 
-use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use crate::policy::detect::{self as shared, Kind as Detected};
+use crate::policy::{LearnedLiterals, PathPolicy, write_safe_path};
 
-use crate::policy::{is_account_id, is_jwt};
-
-/// A kind of personal data or secret the audit looks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Kind {
-    /// A full IPv4 address (networks such as `203.0.113.0/24`, loopback and
-    /// `0.0.0.0` are not findings).
-    Ipv4,
-    /// A full IPv6 address (networks such as `2001:db8:1::/48`, `::1` are not).
-    Ipv6,
-    /// An e-mail address, plain or percent-encoded (`%40`).
-    Email,
-    /// A JSON Web Token (`eyJ….….…`).
-    Jwt,
-    /// An Atlassian account ID (`557058:<uuid>`, `<digits>:<id>`, 24 hex digits).
-    AccountId,
-    /// A credential: `Bearer`/`Basic` authorization values, `password=`-style
-    /// query or form values, `user:password@` in URLs.
-    Credential,
-    /// A long random-looking token (API keys, session IDs, hashes).
-    Token,
-}
-
-impl Kind {
-    /// Every kind, in report order.
-    pub const ALL: [Kind; 7] = [
-        Kind::Ipv4,
-        Kind::Ipv6,
-        Kind::Email,
-        Kind::Jwt,
-        Kind::AccountId,
-        Kind::Credential,
-        Kind::Token,
-    ];
-
-    /// The kind's name in reports (`ipv4`, `email`, `account_id` …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Ipv4 => "ipv4",
-            Kind::Ipv6 => "ipv6",
-            Kind::Email => "email",
-            Kind::Jwt => "jwt",
-            Kind::AccountId => "account_id",
-            Kind::Credential => "credential",
-            Kind::Token => "token",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            Kind::Ipv4 => 0,
-            Kind::Ipv6 => 1,
-            Kind::Email => 2,
-            Kind::Jwt => 3,
-            Kind::AccountId => 4,
-            Kind::Credential => 5,
-            Kind::Token => 6,
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One finding: its kind and, built only when asked, its masked text.
-pub struct Finding<'a> {
-    kind: Kind,
-    mask: &'a dyn Fn() -> String,
-}
-
-impl<'a> Finding<'a> {
-    fn new(kind: Kind, mask: &'a dyn Fn() -> String) -> Self {
-        Finding { kind, mask }
-    }
-
-    /// What was found.
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
-    /// The finding masked for reports (`j***@e***.com`, `198.***.***.***`);
-    /// never the full value.
-    pub fn masked(&self) -> String {
-        (self.mask)()
-    }
-}
-
-impl fmt::Debug for Finding<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Finding")
-            .field("kind", &self.kind)
-            .field("masked", &self.masked())
-            .finish()
-    }
-}
+use super::finding::{Finding, Kind, mask, parse_ip};
+use super::rules::AuditRules;
 
 // Character classes of the word splitter.
 const WORD: u8 = 1;
@@ -141,6 +46,11 @@ const fn classes() -> [u8; 256] {
 
 static CLASS: [u8; 256] = classes();
 
+/// Bytes between tokens: white space and quotes.
+fn is_token_break(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'<' | b'>' | b'`')
+}
+
 /// Query and form keys whose values are secrets.
 const SECRET_KEYS: [&str; 16] = [
     "password",
@@ -161,8 +71,22 @@ const SECRET_KEYS: [&str; 16] = [
     "session_id",
 ];
 
-/// The shortest segment the token detector considers.
-const MIN_TOKEN_LEN: usize = 20;
+/// Query keys whose values name a person (`name` only on profile pages).
+const NAME_KEYS: [&str; 4] = ["username", "user", "user_name", "login"];
+
+/// Path segments after which the next segment names a person (`user` only
+/// outside `/rest/`, where it names a resource: `/rest/api/2/user/picker`).
+const PERSON_PREFIXES: [&str; 5] = ["u", "user", "users", "people", "profile"];
+
+/// Extensions of server pages (`viewuserprofile.action`): pages, not names.
+const PAGE_EXTENSIONS: [&str; 4] = ["action", "jspa", "jsp", "do"];
+
+/// The longest decoded value judged; longer percent-encoded values are judged
+/// as they are.
+const DECODE_CAP: usize = 512;
+
+/// How deep URLs inside query values (`?next=%2Fdisplay%2F~jane`) are followed.
+const MAX_DEPTH: u8 = 2;
 
 /// The record fields that hold pseudonyms, searched once per record line.
 static PSEUDONYM_FIELDS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> = std::sync::LazyLock::new(|| {
@@ -173,11 +97,29 @@ static PSEUDONYM_FIELDS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3
     ]
 });
 
-/// Calls `found` with a [`Finding`] for every piece of personal data or secret in
-/// `line`. Lines that are privlog records (`{"v":…`) have their `account`,
-/// `tenant` and `client` values skipped when they hold pseudonyms; every other
-/// field, and those fields when they hold anything else, are scanned.
+/// Calls `found` with a [`Finding`] for every piece of personal data or secret
+/// in `line`, with the built-in detectors only (see [`scan_line_with`]).
 pub fn scan_line(line: &[u8], found: &mut dyn FnMut(Finding<'_>)) {
+    scan_line_with(line, &AuditRules::none(), found);
+}
+
+/// Calls `found` with a [`Finding`] for every piece of personal data or secret
+/// in `line`, in the order they appear; operator `rules` add findings
+/// ([`Kind::Rule`]) and safe words.
+///
+/// The line is split into tokens at white space and quotes. A token that is
+/// a URL (`/path?query`, `scheme://host/…`) is judged part by part: the
+/// authority (credentials, IP addresses, customer sites), each path segment
+/// and query value, percent-decoded, with the detectors the path allowlist
+/// uses, plus names after person prefixes; other tokens are split into words
+/// and judged as free text, where only the kinds that are unambiguous there
+/// count (no handles, no host names but customer sites, tokens of 20 random
+/// bytes or more).
+///
+/// Lines that are privlog records (`{"v":…`) have their `account`, `tenant`
+/// and `client` values skipped when they hold pseudonyms; every other
+/// field, and those fields when they hold anything else, are scanned.
+pub fn scan_line_with(line: &[u8], rules: &AuditRules, found: &mut dyn FnMut(Finding<'_>)) {
     let mut skip: [(usize, usize); 3] = [(0, 0); 3];
     if line.starts_with(b"{\"v\":") {
         for (slot, finder) in skip.iter_mut().zip(PSEUDONYM_FIELDS.iter()) {
@@ -191,29 +133,26 @@ pub fn scan_line(line: &[u8], found: &mut dyn FnMut(Finding<'_>)) {
             }
         }
     }
+    let mut scan = Scan {
+        rules,
+        found,
+        auth_word: None,
+    };
     let mut i = 0;
-    let mut prev_word: (usize, usize) = (0, 0);
     while i < line.len() {
-        if CLASS[usize::from(line[i])] & WORD == 0 {
+        if is_token_break(line[i]) {
             i += 1;
             continue;
         }
         let start = i;
-        let mut flags = 0u8;
-        while i < line.len() {
-            let c = CLASS[usize::from(line[i])];
-            if c & WORD == 0 {
-                break;
-            }
-            flags |= c;
+        while i < line.len() && !is_token_break(line[i]) {
             i += 1;
         }
         if skip.iter().any(|&(s, e)| s == start && e == i) {
-            prev_word = (start, i);
+            scan.auth_word = None;
             continue;
         }
-        word(line, start, i, flags, prev_word, found);
-        prev_word = (start, i);
+        scan.token(line, start, i, 0);
     }
 }
 
@@ -222,109 +161,659 @@ fn is_pseudonym(v: &[u8]) -> bool {
     v.len() == 22 && v.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
 }
 
-fn word(line: &[u8], start: usize, end: usize, flags: u8, prev: (usize, usize), found: &mut dyn FnMut(Finding<'_>)) {
-    let w = &line[start..end];
-    let len = w.len();
-    // `Authorization: Bearer <credential>` and the like.
-    if len >= 8 {
-        let p = &line[prev.0..prev.1];
-        if prev.1 < start
-            && (p.eq_ignore_ascii_case(b"bearer") || p.eq_ignore_ascii_case(b"basic"))
-            && line[prev.1..start].iter().all(|b| *b == b' ')
-        {
-            found(Finding::new(Kind::Credential, &|| {
-                format!("{} ***", String::from_utf8_lossy(p))
-            }));
+struct Scan<'r, 'f> {
+    rules: &'r AuditRules,
+    found: &'f mut dyn FnMut(Finding<'_>),
+    /// Where a `Bearer` / `Basic` word of the line is, when it was the last
+    /// word seen.
+    auth_word: Option<(usize, usize)>,
+}
+
+impl Scan<'_, '_> {
+    fn emit(&mut self, kind: Kind, value: &[u8]) {
+        (self.found)(Finding::new(kind, &|| mask(kind, value)));
+    }
+
+    fn emit_masked(&mut self, kind: Kind, masked: &dyn Fn() -> String) {
+        (self.found)(Finding::new(kind, masked));
+    }
+
+    /// One token of `hay[start..end]`; `depth` 0 is the line itself.
+    fn token(&mut self, hay: &[u8], mut start: usize, mut end: usize, depth: u8) {
+        while start < end && matches!(hay[start], b'[' | b'(') {
+            start += 1;
+        }
+        while end > start && matches!(hay[end - 1], b',' | b';' | b')' | b']') {
+            end -= 1;
+        }
+        if start == end {
             return;
         }
-    }
-    // The shortest finding is an e-mail address like `a@b.co`.
-    if len < 6 {
-        return;
-    }
-    if flags & PCT != 0 {
-        let has = |needle: &[u8]| w.windows(needle.len()).any(|x| x.eq_ignore_ascii_case(needle));
-        if has(b"bearer%20") || has(b"basic%20") {
-            found(Finding::new(Kind::Credential, &|| "Bearer ***".to_owned()));
-            return;
+        let t = &hay[start..end];
+        if t[0] == b'/' {
+            self.auth_word = None;
+            return self.url(hay, start, end, depth);
         }
-    }
-    if flags & EQ != 0
-        && let Some(eq) = find(w, b'=')
-    {
-        let key = &w[..eq];
-        let value = &w[eq + 1..];
-        if value.len() >= 4 && SECRET_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k.as_bytes())) {
-            found(Finding::new(Kind::Credential, &|| {
-                format!("{}=***", String::from_utf8_lossy(key))
-            }));
-            return;
+        if let Some(p) = memchr::memmem::find(t, b"://") {
+            let scheme = t[..p]
+                .iter()
+                .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))
+                .map_or(0, |q| q + 1);
+            if scheme < p {
+                self.words(hay, start, start + scheme, depth);
+                self.auth_word = None;
+                return self.url(hay, start + scheme, end, depth);
+            }
         }
+        if let Some(p) = memchr::memmem::find(t, b"=/") {
+            self.words(hay, start, start + p + 1, depth);
+            self.auth_word = None;
+            return self.url(hay, start + p + 1, end, depth);
+        }
+        if t[0] == b'?' {
+            self.auth_word = None;
+            return self.query(hay, start + 1, end, b"", depth);
+        }
+        if memchr::memchr(b'&', t).is_some() && memchr::memchr(b'=', t).is_some() {
+            self.auth_word = None;
+            return self.query(hay, start, end, b"", depth);
+        }
+        self.words(hay, start, end, depth);
     }
-    // `scheme://user:password@host`
-    if flags & (AT | COLON) == AT | COLON
-        && start >= 2
-        && &line[start - 2..start] == b"//"
-        && let (Some(colon), Some(at)) = (find(w, b':'), find(w, b'@'))
-        && colon < at
-    {
-        found(Finding::new(Kind::Credential, &|| "***:***@".to_owned()));
-        return;
-    }
-    if flags & DOT != 0
-        && len >= 16
-        && let Some(at) = w.windows(3).position(|x| x == b"eyJ")
-    {
-        let run_end = w[at..]
+
+    /// A URL: `scheme://authority/path?query#fragment`, `//authority/…` or
+    /// `/path?query`.
+    fn url(&mut self, hay: &[u8], start: usize, end: usize, depth: u8) {
+        let t = &hay[start..end];
+        let mut at = start;
+        let authority = match memchr::memmem::find(t, b"://") {
+            Some(p) => Some(start + p + 3),
+            None if t.starts_with(b"//") => Some(start + 2),
+            None => None,
+        };
+        if let Some(a) = authority {
+            let a_end = hay[a..end]
+                .iter()
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .map_or(end, |p| a + p);
+            self.authority(&hay[a..a_end]);
+            at = a_end;
+        }
+        let path_end = hay[at..end]
             .iter()
-            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
-            .map_or(len, |p| at + p);
-        let candidate = trim_dots(&w[at..run_end]);
-        if std::str::from_utf8(candidate).is_ok_and(is_jwt) {
-            found(Finding::new(Kind::Jwt, &|| {
-                format!("eyJ*** ({} chars)", candidate.len())
-            }));
-            return;
+            .position(|b| matches!(b, b'?' | b'#'))
+            .map_or(end, |p| at + p);
+        self.path(hay, at, path_end);
+        if path_end < end && hay[path_end] == b'?' {
+            let q_end = memchr::memchr(b'#', &hay[path_end..end]).map_or(end, |p| path_end + p);
+            self.query(hay, path_end + 1, q_end, &hay[at..path_end], depth);
         }
     }
-    if flags & (AT | PCT) != 0 {
-        emails(w, found);
+
+    /// `user:password@host:port`: credentials, an IP address, a customer
+    /// site. Other host names here are the site's own or public ones.
+    fn authority(&mut self, a: &[u8]) {
+        let host = match memchr::memrchr(b'@', a) {
+            Some(p) => {
+                if memchr::memchr(b':', &a[..p]).is_some() {
+                    self.emit_masked(Kind::Credential, &|| "***:***@".to_owned());
+                }
+                &a[p + 1..]
+            }
+            None => a,
+        };
+        let Ok(h) = std::str::from_utf8(host) else {
+            return;
+        };
+        if h.len() >= 2 && (h.starts_with('[') || h.bytes().any(|b| b.is_ascii_digit())) && shared::is_ip(h) {
+            if let Some(kind) = ip_kind(h) {
+                self.emit(kind, host);
+            }
+        } else if is_customer_host(h) {
+            self.emit(Kind::Host, host);
+        }
     }
-    if flags & COLON != 0 && w.iter().filter(|b| **b == b':').nth(1).is_some() {
-        ipv6(line, w, end, found);
+
+    /// The path segments of `hay[start..end]`.
+    fn path(&mut self, hay: &[u8], start: usize, end: usize) {
+        let mut under_rest = false;
+        let mut after_prefix = false;
+        // Consecutive name segments after a person prefix: one finding.
+        let mut name_run: Option<(usize, usize)> = None;
+        let mut buf = [0u8; DECODE_CAP];
+        let mut i = start;
+        while i < end {
+            if hay[i] == b'/' {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            i = memchr::memchr(b'/', &hay[i..end]).map_or(end, |p| i + p);
+            let value = decode(&hay[s..i], &mut buf, false);
+            if let Some(kind) = self.url_value(value, hay, i) {
+                self.flush_name(hay, &mut name_run);
+                after_prefix = false;
+                if let Kind::Token = kind {
+                    let piece = random_token(value).unwrap_or(value);
+                    self.emit(kind, piece);
+                } else {
+                    self.emit(kind, value);
+                }
+                continue;
+            }
+            if after_prefix && self.is_name(value) {
+                name_run = Some((name_run.map_or(s, |r| r.0), i));
+                continue;
+            }
+            self.flush_name(hay, &mut name_run);
+            after_prefix = is_person_prefix(value, under_rest);
+            under_rest |= value.eq_ignore_ascii_case(b"rest");
+        }
+        self.flush_name(hay, &mut name_run);
     }
-    if flags & (DIGIT | DOT) == DIGIT | DOT {
-        ipv4(line, start, end, found);
+
+    fn flush_name(&mut self, hay: &[u8], run: &mut Option<(usize, usize)>) {
+        if let Some((s, e)) = run.take() {
+            let raw = &hay[s..e];
+            self.emit_masked(Kind::Name, &|| {
+                mask(
+                    Kind::Name,
+                    percent_encoding::percent_decode(raw).decode_utf8_lossy().as_bytes(),
+                )
+            });
+        }
     }
-    // The value of `key=value`, or the whole word.
-    let value = match if flags & EQ != 0 { rfind(w, b'=') } else { None } {
-        Some(eq) => &w[eq + 1..],
-        None => w,
-    };
-    let value = trim_dots(value);
-    if flags & DIGIT != 0 && (flags & (COLON | PCT) != 0 || value.len() == 24) && account_id(value) {
-        found(Finding::new(Kind::AccountId, &|| mask_account(value)));
-        return;
-    }
-    if len >= MIN_TOKEN_LEN {
-        for seg in value.split(|b| matches!(b, b'.' | b':' | b'=' | b'@' | b'%' | b'~' | b'$')) {
-            if looks_random(seg) {
-                found(Finding::new(Kind::Token, &|| {
-                    format!("{}*** ({} chars)", String::from_utf8_lossy(&seg[..3]), seg.len())
-                }));
+
+    /// The pairs of a query string `hay[start..end]` (split at `&`, `;` and
+    /// a stray `?`); `path` tells a profile page (`name=`).
+    fn query(&mut self, hay: &[u8], start: usize, end: usize, path: &[u8], depth: u8) {
+        let last = path.rsplit(|b| *b == b'/').next().unwrap_or_default();
+        let profile_page = last.windows(7).any(|w| w.eq_ignore_ascii_case(b"profile"));
+        let mut key_buf = [0u8; 64];
+        let mut buf = [0u8; DECODE_CAP];
+        for pair in hay[start..end].split(|b| matches!(b, b'&' | b';' | b'?')) {
+            if pair.is_empty() {
+                continue;
+            }
+            let (raw_key, raw_value) = match memchr::memchr(b'=', pair) {
+                Some(p) => (&pair[..p], &pair[p + 1..]),
+                None => (&pair[..0], pair),
+            };
+            let key = decode(raw_key, &mut key_buf, true);
+            let value = decode(raw_value, &mut buf, true);
+            if value.is_empty() {
+                continue;
+            }
+            if value.len() >= 4 && SECRET_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k.as_bytes())) {
+                self.emit_masked(Kind::Credential, &|| format!("{}=***", String::from_utf8_lossy(key)));
+                continue;
+            }
+            if depth < MAX_DEPTH && (value[0] == b'/' || memchr::memmem::find(value, b"://").is_some()) {
+                self.token(value, 0, value.len(), depth + 1);
+                continue;
+            }
+            if let Some(kind) = self.url_value(value, value, value.len()) {
+                let shown = if kind == Kind::Token {
+                    random_token(value).unwrap_or(value)
+                } else {
+                    value
+                };
+                self.emit(kind, shown);
+                continue;
+            }
+            let name_key = NAME_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k.as_bytes()))
+                || (profile_page && key.eq_ignore_ascii_case(b"name"));
+            if name_key && self.is_name(value) {
+                self.emit(Kind::Name, value);
             }
         }
     }
+
+    /// A decoded path segment or query value judged by the shared
+    /// detectors, as the path allowlist judges it, then by the operator's
+    /// rules. UUIDs and numbers are not findings; a token must be random
+    /// ([`shared::is_random_token`]), a host a customer site or have a
+    /// well-known top-level domain. `hay[after]` is what follows the value
+    /// (`/24` makes an address a network).
+    fn url_value(&self, v: &[u8], hay: &[u8], after: usize) -> Option<Kind> {
+        let s = std::str::from_utf8(v).ok()?;
+        let worth = v.len() >= 16
+            || v.iter()
+                .any(|c| c.is_ascii_digit() || matches!(c, b'@' | b'~' | b'.' | b':'));
+        let kind = if worth {
+            match shared::detect(s) {
+                Some(Detected::Jwt) => Some(Kind::Jwt),
+                Some(Detected::Email) => Some(Kind::Email),
+                Some(Detected::AccountId) => Some(Kind::AccountId),
+                Some(Detected::Ip) => ip_kind(s).filter(|k| !is_network(hay, after, full_prefix(*k))),
+                Some(Detected::Card) => (!is_counter(v)).then_some(Kind::Card),
+                Some(Detected::Iban) => Some(Kind::Iban),
+                Some(Detected::NationalId) => Some(Kind::NationalId),
+                Some(Detected::Phone) => Some(Kind::Phone),
+                Some(Detected::UserKey) => Some(Kind::UserKey),
+                Some(Detected::Handle) => Some(Kind::Handle),
+                Some(Detected::Host) => (is_customer_host(s) || shared::has_known_tld(s)).then_some(Kind::Host),
+                Some(Detected::Token) | None => random_token(v).map(|_| Kind::Token),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        kind.or_else(|| self.rule(s))
+    }
+
+    fn rule(&self, s: &str) -> Option<Kind> {
+        if self.rules.compiled.rule_count() == 0 {
+            return None;
+        }
+        let i = self.rules.compiled.matching_rule(s)?;
+        u16::try_from(i).ok().map(Kind::Rule)
+    }
+
+    /// A value after a person prefix (or of a name key) that names someone:
+    /// it has a letter, is no placeholder, parameter, server page or
+    /// detected value, and the path allowlist would not keep it.
+    fn is_name(&self, v: &[u8]) -> bool {
+        let Ok(s) = std::str::from_utf8(v) else {
+            return false;
+        };
+        if !s.chars().any(char::is_alphabetic)
+            || (s.starts_with('{') && s.ends_with('}'))
+            || s.starts_with([':', '*'])
+            || shared::detect(s).is_some()
+        {
+            return false;
+        }
+        if let Some((_, ext)) = s.rsplit_once('.')
+            && PAGE_EXTENSIONS.iter().any(|p| p.eq_ignore_ascii_case(ext))
+        {
+            return false;
+        }
+        !kept_by_allowlist(s, self.rules)
+    }
+
+    /// Free text: the words of `hay[start..end]`.
+    fn words(&mut self, hay: &[u8], start: usize, end: usize, depth: u8) {
+        let mut i = start;
+        while i < end {
+            if CLASS[usize::from(hay[i])] & WORD == 0 {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            let mut flags = 0u8;
+            while i < end {
+                let c = CLASS[usize::from(hay[i])];
+                if c & WORD == 0 {
+                    break;
+                }
+                flags |= c;
+                i += 1;
+            }
+            let scheme = match self.auth_word.take() {
+                Some((ws, we)) if depth == 0 && we <= s && hay[we..s].iter().all(|b| *b == b' ' || *b == b'"') => {
+                    Some(&hay[ws..we])
+                }
+                _ => None,
+            };
+            self.word(hay, s, i, flags, scheme);
+            let w = &hay[s..i];
+            if depth == 0 && (w.eq_ignore_ascii_case(b"bearer") || w.eq_ignore_ascii_case(b"basic")) {
+                self.auth_word = Some((s, i));
+            }
+        }
+    }
+
+    /// One word of free text; `scheme` is the `Bearer` / `Basic` word right
+    /// before it, if any.
+    fn word(&mut self, hay: &[u8], start: usize, end: usize, flags: u8, scheme: Option<&[u8]>) {
+        let w = &hay[start..end];
+        let len = w.len();
+        // `Authorization: Bearer <credential>` and the like.
+        if let Some(scheme) = scheme
+            && len >= 8
+        {
+            self.emit_masked(Kind::Credential, &|| format!("{} ***", String::from_utf8_lossy(scheme)));
+            return;
+        }
+        // The shortest built-in finding is an e-mail address like `a@b.co`.
+        if len < 6 {
+            if let Some(kind) = std::str::from_utf8(w).ok().and_then(|s| self.rule(s)) {
+                self.emit(kind, w);
+            }
+            return;
+        }
+        if flags & PCT != 0 {
+            let has = |needle: &[u8]| w.windows(needle.len()).any(|x| x.eq_ignore_ascii_case(needle));
+            if has(b"bearer%20") || has(b"basic%20") {
+                self.emit_masked(Kind::Credential, &|| "Bearer ***".to_owned());
+                return;
+            }
+        }
+        if flags & EQ != 0
+            && let Some(eq) = memchr::memchr(b'=', w)
+        {
+            let (key, value) = (&w[..eq], &w[eq + 1..]);
+            if value.len() >= 4 && SECRET_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k.as_bytes())) {
+                self.emit_masked(Kind::Credential, &|| format!("{}=***", String::from_utf8_lossy(key)));
+                return;
+            }
+        }
+        if flags & DOT != 0
+            && len >= 16
+            && let Some(at) = memchr::memmem::find(w, b"eyJ")
+        {
+            let run_end = w[at..]
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+                .map_or(len, |p| at + p);
+            let candidate = trim_dots(&w[at..run_end]);
+            if std::str::from_utf8(candidate).is_ok_and(shared::is_jwt) {
+                self.emit(Kind::Jwt, candidate);
+                return;
+            }
+        }
+        if flags & (AT | PCT) != 0 {
+            self.emails(w);
+        }
+        let mut ip = false;
+        if flags & COLON != 0 && w.iter().filter(|b| **b == b':').nth(1).is_some() {
+            ip = self.ipv6(hay, w, end);
+        }
+        if !ip && flags & (DIGIT | DOT) == DIGIT | DOT {
+            ip = self.ipv4(hay, start, end);
+        }
+        // The value of `key=value`, or the whole word, decoded.
+        let value = match if flags & EQ != 0 {
+            memchr::memrchr(b'=', w)
+        } else {
+            None
+        } {
+            Some(eq) => &w[eq + 1..],
+            None => w,
+        };
+        let value = trim_dots(value);
+        let mut buf = [0u8; DECODE_CAP];
+        let value = decode(value, &mut buf, false);
+        let Ok(s) = std::str::from_utf8(value) else {
+            return;
+        };
+        if flags & DIGIT != 0 && (flags & (COLON | PCT) != 0 || value.len() == 24) && shared::is_account_id(s) {
+            self.emit(Kind::AccountId, value);
+            return;
+        }
+        let value_flags = value.iter().fold(0u8, |f, b| f | CLASS[usize::from(*b)]);
+        if !ip && let Some(kind) = text_value(s, value_flags) {
+            self.emit(kind, value);
+            return;
+        }
+        let mut any = ip;
+        if len >= shared::MIN_RANDOM_TOKEN_LEN {
+            for seg in value.split(|b| matches!(b, b'.' | b':' | b'=' | b'@' | b'%' | b'~' | b'$')) {
+                if shared::is_random_token(seg) {
+                    self.emit(Kind::Token, seg);
+                    any = true;
+                }
+            }
+        }
+        if !any
+            && flags & (AT | PCT) == 0
+            && let Some(kind) = self.rule(s)
+        {
+            self.emit(kind, value);
+        }
+    }
+
+    /// E-mail addresses inside a word (`mailto:jane@example.com`,
+    /// `jane%40example.com`): the span around each `@` checked with
+    /// [`shared::is_email`], with an alphabetic top-level domain.
+    fn emails(&mut self, w: &[u8]) {
+        let is_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-');
+        let is_domain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-');
+        let mut i = 0;
+        while i < w.len() {
+            let (at, width) = match w[i] {
+                b'@' => (i, 1),
+                b'%' if w.get(i + 1..i + 3) == Some(b"40") => (i, 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let local_start = w[..at].iter().rposition(|b| !is_local(*b)).map_or(0, |p| p + 1);
+            let domain_start = at + width;
+            let domain_end = w[domain_start..]
+                .iter()
+                .position(|b| !is_domain(*b))
+                .map_or(w.len(), |p| domain_start + p);
+            let local = &w[local_start..at];
+            let domain = trim_dots(&w[domain_start..domain_end]);
+            let tld_ok = memchr::memrchr(b'.', domain).is_some_and(|dot| {
+                let tld = &domain[dot + 1..];
+                dot > 0 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)
+            });
+            if !local.is_empty() && tld_ok {
+                let text = format!("{}@{}", String::from_utf8_lossy(local), String::from_utf8_lossy(domain));
+                if shared::is_email(&text) {
+                    self.emit(Kind::Email, text.as_bytes());
+                }
+            }
+            i = domain_end.max(at + width);
+        }
+    }
+
+    /// An IPv6 address in a word (after `=`, before a `%zone`); an
+    /// IPv4-mapped one is reported as IPv4. Returns whether one was found.
+    fn ipv6(&mut self, hay: &[u8], w: &[u8], end: usize) -> bool {
+        let cand = match memchr::memrchr(b'=', w) {
+            Some(eq) => &w[eq + 1..],
+            None => w,
+        };
+        let cand = match memchr::memchr(b'%', cand) {
+            Some(p) => &cand[..p],
+            None => cand,
+        };
+        let cand = trim_dots(cand);
+        if !cand.iter().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')) {
+            return false;
+        }
+        let groups = cand.split(|b| *b == b':').filter(|g| !g.is_empty()).count();
+        let colons = cand.iter().filter(|b| **b == b':').count();
+        let mapped = memchr::memchr(b'.', cand).is_some();
+        // A full address has eight groups (seven colons) or a `::`; times like
+        // `2026:09:30:00` have neither.
+        if (groups < 3 && !mapped) || (colons != 7 && memchr::memmem::find(cand, b"::").is_none()) {
+            return false;
+        }
+        let Ok(s) = std::str::from_utf8(cand) else {
+            return false;
+        };
+        if !shared::is_ip(s) {
+            return false;
+        }
+        if let Some(kind) = ip_kind(s)
+            && !is_network(hay, end, full_prefix(kind))
+        {
+            self.emit(kind, cand);
+        }
+        true
+    }
+
+    /// IPv4 addresses in a word: a run of digits and dots on a word
+    /// boundary checked with [`shared::is_ip`]. `Chrome/120.0.0.0`
+    /// versions, `/24` networks, loopback and `0.0.0.0` are not findings.
+    /// Returns whether an address was seen.
+    fn ipv4(&mut self, hay: &[u8], start: usize, end: usize) -> bool {
+        let mut seen = false;
+        let mut i = start;
+        while i < end {
+            // `a_1.2.3.4` is an identifier, not an address.
+            let boundary_before = i == 0 || !(hay[i - 1].is_ascii_alphanumeric() || matches!(hay[i - 1], b'.' | b'_'));
+            if !hay[i].is_ascii_digit() || !boundary_before {
+                i += 1;
+                continue;
+            }
+            let run_end = i + hay[i..end]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b'.')
+                .count();
+            let mut stop = run_end;
+            while stop > i && hay[stop - 1] == b'.' {
+                stop -= 1;
+            }
+            let cand = &hay[i..stop];
+            let next = hay.get(stop).copied();
+            let next2 = hay.get(stop + 1).copied();
+            // `1.2.3.4@example.com` is the local part of an e-mail address
+            // (found as one); `1.2.3.4.5` is no address.
+            let continues = next.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'@')
+                || (next == Some(b'.') && next2.is_some_and(|b| b.is_ascii_digit()));
+            if !continues
+                && let Ok(s) = std::str::from_utf8(cand)
+                && shared::is_ip(s)
+            {
+                seen = true;
+                if let Some(kind) = ip_kind(s)
+                    && !is_network(hay, stop, 32)
+                    && !is_product_version(hay, i)
+                {
+                    self.emit(kind, cand);
+                }
+            }
+            i = run_end.max(i + 1);
+        }
+        seen
+    }
 }
 
-/// Position of `b` in a short slice (words are too short for `memchr` to pay off).
-fn find(s: &[u8], b: u8) -> Option<usize> {
-    s.iter().position(|c| *c == b)
+/// The report kind of an IP address (IPv4-mapped IPv6 as IPv4); `None` for
+/// loopback and unspecified addresses.
+fn ip_kind(s: &str) -> Option<Kind> {
+    match parse_ip(s)? {
+        std::net::IpAddr::V4(a) if !a.is_loopback() && !a.is_unspecified() => Some(Kind::Ipv4),
+        std::net::IpAddr::V6(a) if !a.is_loopback() && !a.is_unspecified() => Some(Kind::Ipv6),
+        _ => None,
+    }
 }
 
-/// Last position of `b` in a short slice.
-fn rfind(s: &[u8], b: u8) -> Option<usize> {
-    s.iter().rposition(|c| *c == b)
+/// A host name that is a customer site (`acme.atlassian.net`, with or
+/// without a port).
+fn is_customer_host(s: &str) -> bool {
+    let host = match s.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => s,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    shared::is_customer_site(host) && shared::is_host(host)
+}
+
+/// A 13 to 19 digit run without separators starting with `1`: a counter or
+/// an epoch time in milliseconds or finer (`1732267800123`), not a card
+/// number (no major card network issues numbers starting with 1).
+fn is_counter(v: &[u8]) -> bool {
+    v.first() == Some(&b'1') && v.iter().all(u8::is_ascii_digit)
+}
+
+/// The kinds that are unambiguous in free text: cards, national IDs and
+/// phone numbers (no letters), IBANs, user keys and customer sites.
+fn text_value(s: &str, flags: u8) -> Option<Kind> {
+    let b = s.as_bytes();
+    if flags & ALPHA == 0 && flags & DIGIT != 0 {
+        if b.len() >= 13 && shared::is_card(s) && !is_counter(b) {
+            return Some(Kind::Card);
+        }
+        if b.len() == 11 && shared::is_ssn(s) {
+            return Some(Kind::NationalId);
+        }
+        if b.len() >= 9 && shared::is_phone(s) {
+            return Some(Kind::Phone);
+        }
+        return None;
+    }
+    if flags & DIGIT != 0
+        && (15..=34).contains(&b.len())
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..4].iter().all(u8::is_ascii_digit)
+        && shared::is_iban(s)
+    {
+        return Some(Kind::Iban);
+    }
+    if flags & DIGIT != 0 && b.len() >= 9 && matches!(b[0], b'j' | b'J') && shared::is_user_key(s) {
+        return Some(Kind::UserKey);
+    }
+    if flags & (DOT | ALPHA) == DOT | ALPHA && is_customer_host(s) {
+        return Some(Kind::Host);
+    }
+    None
+}
+
+/// The first piece of `v` (split at `.`, `:`, `=`, `@`, `%`, `~`, `$`) that
+/// is a random token.
+fn random_token(v: &[u8]) -> Option<&[u8]> {
+    if v.len() < shared::MIN_RANDOM_TOKEN_LEN {
+        return None;
+    }
+    v.split(|b| matches!(b, b'.' | b':' | b'=' | b'@' | b'%' | b'~' | b'$'))
+        .find(|seg| shared::is_random_token(seg))
+}
+
+/// A segment the path allowlist would be keep as it is (a built-in or
+/// operator safe word, or safe words joined by `-`, `_`, `.`).
+fn kept_by_allowlist(s: &str, rules: &AuditRules) -> bool {
+    if s.contains(['/', '%', ' ', '+']) {
+        return false;
+    }
+    let raw = format!("/{s}");
+    let mut out = String::with_capacity(raw.len() + 8);
+    write_safe_path(
+        &raw,
+        PathPolicy::Allowlist,
+        &rules.compiled,
+        &LearnedLiterals::new(),
+        &mut out,
+    );
+    out == raw
+}
+
+fn is_person_prefix(v: &[u8], under_rest: bool) -> bool {
+    PERSON_PREFIXES
+        .iter()
+        .any(|p| v.eq_ignore_ascii_case(p.as_bytes()) && !(under_rest && *p == "user"))
+}
+
+/// Percent-decodes `raw` into `buf` (`+` as a space when `plus_space`);
+/// `raw` itself when there is nothing to decode or it does not fit.
+fn decode<'b, const N: usize>(raw: &'b [u8], buf: &'b mut [u8; N], plus_space: bool) -> &'b [u8] {
+    let needs = raw.iter().any(|b| *b == b'%' || (plus_space && *b == b'+'));
+    if !needs {
+        return raw;
+    }
+    let hex = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let mut n = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        let byte = match raw[i] {
+            b'%' => match (
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h * 16 + l
+                }
+                _ => b'%',
+            },
+            b'+' if plus_space => b' ',
+            b => b,
+        };
+        let Some(slot) = buf.get_mut(n) else {
+            return raw;
+        };
+        *slot = byte;
+        n += 1;
+        i += 1;
+    }
+    &buf[..n]
 }
 
 fn trim_dots(mut s: &[u8]) -> &[u8] {
@@ -334,223 +823,39 @@ fn trim_dots(mut s: &[u8]) -> &[u8] {
     s
 }
 
-fn account_id(v: &[u8]) -> bool {
-    let decoded;
-    let v = if v.windows(3).any(|x| x.eq_ignore_ascii_case(b"%3A")) {
-        decoded = String::from_utf8_lossy(v).replace("%3A", ":").replace("%3a", ":");
-        decoded.as_bytes()
-    } else {
-        v
-    };
-    std::str::from_utf8(v).is_ok_and(is_account_id)
-}
-
-fn mask_account(v: &[u8]) -> String {
-    match find(v, b':') {
-        Some(c) => format!("{}:***", String::from_utf8_lossy(&v[..c])),
-        None => format!("{}***", String::from_utf8_lossy(&v[..v.len().min(2)])),
-    }
-}
-
-fn emails(w: &[u8], found: &mut dyn FnMut(Finding<'_>)) {
-    let is_local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-');
-    let is_domain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-');
-    let mut i = 0;
-    while i < w.len() {
-        let (at, width) = match w[i] {
-            b'@' => (i, 1),
-            b'%' if w.get(i + 1..i + 3) == Some(b"40") => (i, 3),
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let local_start = w[..at].iter().rposition(|b| !is_local(*b)).map_or(0, |p| p + 1);
-        let domain_start = at + width;
-        let domain_end = w[domain_start..]
-            .iter()
-            .position(|b| !is_domain(*b))
-            .map_or(w.len(), |p| domain_start + p);
-        let local = &w[local_start..at];
-        let domain = trim_dots(&w[domain_start..domain_end]);
-        if let Some(dot) = rfind(domain, b'.') {
-            let tld = &domain[dot + 1..];
-            if !local.is_empty() && dot > 0 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
-                found(Finding::new(Kind::Email, &|| {
-                    format!(
-                        "{}***@{}***.{}",
-                        char::from(local[0]),
-                        char::from(domain[0]),
-                        String::from_utf8_lossy(tld)
-                    )
-                }));
-            }
-        }
-        i = domain_end.max(at + width);
-    }
-}
-
-/// `/NN` right after `end` with NN below `full`: a network, not an address.
-fn is_network(line: &[u8], end: usize, full: u32) -> bool {
-    if line.get(end) != Some(&b'/') {
+/// `/NN` right after `end`, NN shorter than a full address (`/24` after
+/// IPv4, `/48` after IPv6): a network, not an address.
+fn is_network(hay: &[u8], end: usize, full: u32) -> bool {
+    if hay.get(end) != Some(&b'/') {
         return false;
     }
-    let digits: Vec<u8> = line[end + 1..]
-        .iter()
-        .take(3)
-        .take_while(|b| b.is_ascii_digit())
-        .copied()
-        .collect();
-    std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|s| s.parse::<u32>().ok())
-        .is_some_and(|n| n < full)
+    let digits = hay[end + 1..].iter().take(3).take_while(|b| b.is_ascii_digit());
+    let (n, count) = digits.fold((0u32, 0), |(n, c), b| (n * 10 + u32::from(b - b'0'), c + 1));
+    count > 0 && n < full
 }
 
-fn ipv6(line: &[u8], w: &[u8], end: usize, found: &mut dyn FnMut(Finding<'_>)) {
-    let cand = match rfind(w, b'=') {
-        Some(eq) => &w[eq + 1..],
-        None => w,
-    };
-    let cand = match find(cand, b'%') {
-        Some(p) => &cand[..p],
-        None => cand,
-    };
-    let cand = trim_dots(cand);
-    if !cand.iter().all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.')) {
-        return;
-    }
-    let groups = cand.split(|b| *b == b':').filter(|g| !g.is_empty()).count();
-    let colons = cand.iter().filter(|b| **b == b':').count();
-    // A full address has eight groups (seven colons) or a `::`; times like
-    // `2026:09:30:00` have neither.
-    if groups < 3 || (colons != 7 && !cand.windows(2).any(|x| x == b"::")) {
-        return;
-    }
-    let Some(addr) = std::str::from_utf8(cand).ok().and_then(|s| s.parse::<Ipv6Addr>().ok()) else {
-        return;
-    };
-    if addr.is_loopback() || addr.is_unspecified() || is_network(line, end, 128) {
-        return;
-    }
-    found(Finding::new(Kind::Ipv6, &|| format!("{:x}:***", addr.segments()[0])));
-}
-
-fn ipv4(line: &[u8], start: usize, end: usize, found: &mut dyn FnMut(Finding<'_>)) {
-    let mut i = start;
-    while i < end {
-        // `a_1.2.3.4` is an identifier, not an address.
-        let boundary_before = i == 0 || !(line[i - 1].is_ascii_alphanumeric() || matches!(line[i - 1], b'.' | b'_'));
-        if !line[i].is_ascii_digit() || !boundary_before {
-            i += 1;
-            continue;
-        }
-        let Some((addr, stop)) = parse_quad(&line[i..end]) else {
-            i += 1;
-            continue;
-        };
-        let after = i + stop;
-        let next = line.get(after).copied();
-        let next2 = line.get(after + 1).copied();
-        // `1.2.3.4@example.com` is the local part of an e-mail address (found as one).
-        let continues = next.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'@')
-            || (next == Some(b'.') && next2.is_some_and(|b| b.is_ascii_digit()));
-        if !continues
-            && !addr.is_loopback()
-            && !addr.is_unspecified()
-            && !is_network(line, after, 32)
-            && !is_product_version(line, i)
-        {
-            found(Finding::new(Kind::Ipv4, &|| {
-                format!("{}.***.***.***", addr.octets()[0])
-            }));
-        }
-        i = after;
-    }
+/// The prefix length of a full address of the kind `kind`.
+fn full_prefix(kind: Kind) -> u32 {
+    if kind == Kind::Ipv6 { 128 } else { 32 }
 }
 
 /// `Chrome/120.0.0.0` in a User-Agent: a version, not an address. A path
 /// (`/ip/203.0.113.7`) has another `/` before the name.
-fn is_product_version(line: &[u8], at: usize) -> bool {
-    if at == 0 || line[at - 1] != b'/' {
+fn is_product_version(hay: &[u8], at: usize) -> bool {
+    if at == 0 || hay[at - 1] != b'/' {
         return false;
     }
     let name_end = at - 1;
-    let name_start = line[..name_end]
+    let name_start = hay[..name_end]
         .iter()
         .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
         .map_or(0, |p| p + 1);
     let before = if name_start == 0 {
         None
     } else {
-        Some(line[name_start - 1])
+        Some(hay[name_start - 1])
     };
     name_start < name_end && !matches!(before, Some(b'/'))
-}
-
-fn parse_quad(s: &[u8]) -> Option<(Ipv4Addr, usize)> {
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, slot) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            if s.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
-        }
-        let digits = s[i.min(s.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || digits > 3 {
-            return None;
-        }
-        let mut v = 0u32;
-        for b in &s[i..i + digits] {
-            v = v * 10 + u32::from(b - b'0');
-        }
-        *slot = u8::try_from(v).ok()?;
-        i += digits;
-    }
-    Some((Ipv4Addr::from(octets), i))
-}
-
-/// Long, mixed, high-entropy runs: API keys, session IDs, hashes. Words,
-/// slugs and UUIDs are not tokens.
-fn looks_random(seg: &[u8]) -> bool {
-    if seg.len() < MIN_TOKEN_LEN {
-        return false;
-    }
-    let longest_run = seg
-        .split(|b| matches!(b, b'-' | b'_' | b'+'))
-        .map(<[u8]>::len)
-        .max()
-        .unwrap_or(0);
-    if longest_run < MIN_TOKEN_LEN {
-        return false;
-    }
-    let digits = seg.iter().filter(|b| b.is_ascii_digit()).count();
-    let upper = seg.iter().filter(|b| b.is_ascii_uppercase()).count();
-    let lower = seg.iter().filter(|b| b.is_ascii_lowercase()).count();
-    let classes = usize::from(digits > 0) + usize::from(upper > 0) + usize::from(lower > 0);
-    if classes < 2 || (digits < 2 && upper < 2) {
-        return false;
-    }
-    entropy(seg) >= 3.5
-}
-
-/// Shannon entropy in bits per byte.
-fn entropy(s: &[u8]) -> f64 {
-    let mut counts = [0u32; 256];
-    for b in s {
-        counts[usize::from(*b)] += 1;
-    }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|c| **c > 0)
-        .map(|c| {
-            let p = f64::from(*c) / n;
-            -p * p.log2()
-        })
-        .sum()
 }
 
 #[cfg(test)]
@@ -561,6 +866,15 @@ mod tests {
         let mut v = Vec::new();
         scan_line(line.as_bytes(), &mut |f| v.push((f.kind(), f.masked())));
         v
+    }
+
+    /// The common first and last names the detectors are tested with.
+    fn names() -> Vec<&'static str> {
+        include_str!("../policy/detect/testdata/names.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
     }
 
     fn only(line: &str) -> Vec<Kind> {
@@ -666,10 +980,142 @@ mod tests {
             ], 1..8),
         ) {
             let raw = format!("/{}", segments.join("/"));
+            // The scrub policy (a denylist) keeps unknown words, so a word
+            // after `/u/` stays a name there; every other kind is removed.
             let scrubbed = crate::policy::scrub_path(&raw).path;
-            let found = kinds(&scrubbed);
+            let found: Vec<_> = kinds(&scrubbed).into_iter().filter(|(k, _)| *k != Kind::Name).collect();
             proptest::prop_assert!(found.is_empty(), "{} -> {} -> {:?}", raw, scrubbed, found);
+            // The default allowlist keeps nothing the audit can find, names included.
+            let mut allowed = String::new();
+            crate::policy::write_safe_path(
+                &raw,
+                crate::policy::PathPolicy::Allowlist,
+                &crate::policy::CompiledRules::empty(),
+                &crate::policy::LearnedLiterals::new(),
+                &mut allowed,
+            );
+            let found = kinds(&allowed);
+            proptest::prop_assert!(found.is_empty(), "{} -> {} -> {:?}", raw, allowed, found);
         }
+
+        #[test]
+        fn names_after_person_prefixes_are_found_unless_the_allowlist_keeps_them(
+            prefix in proptest::sample::select(&["/u/", "/user/", "/users/", "/people/", "/profile/", "/wiki/people/"][..]),
+            name in proptest::sample::select(names()),
+            second in proptest::option::of(proptest::sample::select(names())),
+            tail in proptest::sample::select(&["", "/avatar", "/profile", "/edit"][..]),
+        ) {
+            let path = match second {
+                Some(last) => format!("{prefix}{name}/{last}{tail}"),
+                None => format!("{prefix}{name}{tail}"),
+            };
+            let got = kinds(&format!("GET {path} HTTP/1.1"));
+            proptest::prop_assert_eq!(got.len(), 1, "{} {:?}", path, got);
+            proptest::prop_assert_eq!(got[0].0, Kind::Name);
+            proptest::prop_assert!(!got[0].1.contains(&name[1..]), "masked: {}", got[0].1);
+        }
+    }
+
+    #[test]
+    fn each_new_kind_is_found_in_an_access_log_line_with_a_masked_example() {
+        let cases = [
+            ("GET /pay/4111-1111-1111-1111 HTTP/1.1", Kind::Card, "***1111"),
+            ("card=4111111111111111 ok", Kind::Card, "***1111"),
+            ("GET /billing?iban=DE89370400440532013000", Kind::Iban, "DE***"),
+            ("iban DE89370400440532013000 refused", Kind::Iban, "DE***"),
+            ("GET /contact/%2B44%2020%207946%200958", Kind::Phone, "***58"),
+            ("callback +442079460958 queued", Kind::Phone, "***58"),
+            ("GET /hr/078-05-1120/record", Kind::NationalId, "***-**-****"),
+            ("ssn=078-05-1120", Kind::NationalId, "***-**-****"),
+            (
+                "GET /secure/ViewProfile.jspa?name=JIRAUSER10100",
+                Kind::UserKey,
+                "JIRAUSER***",
+            ),
+            ("assignee JIRAUSER10100 changed", Kind::UserKey, "JIRAUSER***"),
+            ("GET /display/~jane.doe HTTP/1.1", Kind::Handle, "~j***"),
+            ("GET /@jdoe/posts HTTP/1.1", Kind::Handle, "@j***"),
+            (
+                "GET /wiki/display/~557058:3f2a6b1c-0d4e-4f5a-8b6c-7d8e9f0a1b2c",
+                Kind::AccountId,
+                "557058:***",
+            ),
+            (
+                r#""https://acme.atlassian.net/wiki/home""#,
+                Kind::Host,
+                "***.atlassian.net",
+            ),
+            ("host=ACME.atlassian.net:443", Kind::Host, "***.atlassian.net"),
+            (r#""acme.jira.com""#, Kind::Host, "***.jira.com"),
+            ("GET /sites/shop.example.com/settings", Kind::Host, "***.com"),
+            (
+                "GET /x?returnUrl=https%3A%2F%2Facme.atlassian.net%2Fwiki",
+                Kind::Host,
+                "***.atlassian.net",
+            ),
+            ("GET /u/jane-doe HTTP/1.1", Kind::Name, "j***"),
+            ("GET /people/jane/doe HTTP/1.1", Kind::Name, "j*** d***"),
+            ("GET /secure/ViewProfile.jspa?name=jdoe", Kind::Name, "j***"),
+            ("GET /rest/api/2/user?username=Jane+Doe", Kind::Name, "J*** D***"),
+            ("GET /login?next=%2Fusers%2Fjoanna", Kind::Name, "j***"),
+            ("peer 203.0.113.9:443 closed", Kind::Ipv4, "203.***.***.***"),
+            ("from ::ffff:203.0.113.9 -", Kind::Ipv4, "203.***.***.***"),
+            ("GET /ip/[2001:db8::7]:8443", Kind::Ipv6, "2001:***"),
+            (r#""https://[2001:db8::7]:8443/x""#, Kind::Ipv6, "2001:***"),
+        ];
+        for (line, kind, masked) in cases {
+            let got = kinds(line);
+            assert_eq!(got.len(), 1, "{line}: {got:?}");
+            assert_eq!(got[0], (kind, masked.to_owned()), "{line}");
+        }
+    }
+
+    #[test]
+    fn site_hosts_pages_counters_and_resources_are_not_findings() {
+        for line in [
+            // The site's own host in a Host column, a referer and free text.
+            "\"confluence.example.com\" \"https://app.example.com/dashboard\" connecting to db.example.com",
+            // Server pages, REST sub-resources and placeholders after person prefixes.
+            "GET /users/viewuserprofile.action /rest/api/2/user/picker /rest/users/{user}/profile /users/:id",
+            "GET /wiki/rest/api/user/current /people/search /u/0/settings /users/x/avatar",
+            // Attachments and archives are files, not hosts.
+            "GET /download/attachments/123/backup.tar.gz /download/attachments/9/Q3.report.xlsx",
+            // Epoch times in milliseconds and nanoseconds are not card numbers.
+            "ts=1732267800123 t=1732267800123456789 id=12345678901234",
+            // Page titles, issue keys, dates.
+            "GET /display/ENG/Getting+Started+Guide /browse/PROJ-1234 /wiki/spaces/ENG/blog/2026/11/22/Release+notes",
+            // Short query values of name keys are kept by the allowlist.
+            "GET /login?user=x&next=%2Fdashboard",
+        ] {
+            assert_eq!(kinds(line), vec![], "{line}");
+        }
+    }
+
+    #[test]
+    fn operator_rules_find_and_safe_words_keep() {
+        let rules = AuditRules::new(&crate::policy::RuleSet {
+            rules: vec![
+                crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"),
+                crate::policy::Rule::new("ticket", r"^SR-[0-9]+$", "{ticket}"),
+            ],
+            safe_words: vec!["picker".into()],
+        })
+        .expect("rules");
+        let mut got = Vec::new();
+        scan_line_with(
+            b"GET /staff/E123456?ref=SR-42 /users/picker employee E654321 said SR-7",
+            &rules,
+            &mut |f| got.push((f.kind(), f.masked())),
+        );
+        let kinds: Vec<Kind> = got.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [Kind::Rule(0), Kind::Rule(1), Kind::Rule(0), Kind::Rule(1)],
+            "{got:?}"
+        );
+        assert_eq!(got[0].1, "*** (7 chars)");
+        // Without the safe word, `picker` after `/users/` is a name.
+        assert_eq!(only("GET /users/picker"), vec![Kind::Name]);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Audits log files for personal data and secrets: full IP addresses, e-mail
-//! addresses, JWTs, Atlassian account IDs, credentials and long random
-//! tokens — in privlog's own output or any other access log (nginx and Apache
-//! combined format, application logs).
+//! addresses, JWTs, Atlassian account IDs, credentials, long random tokens,
+//! card numbers, IBANs, phone numbers, national IDs, customer sites, user
+//! keys, handles and names in profile URLs, and the operator's own rules
+//! ([`AuditRules`]) — in privlog's own output or any other access log (nginx
+//! and Apache combined format, application logs). The values are judged by
+//! the detectors the path allowlist uses ([`crate::policy::detect`]).
 //!
 //! ```
 //! use privlog::audit::{Kind, scan_line};
@@ -18,11 +21,16 @@
 //! findings, but everything else in a record (path, query, route) is scanned,
 //! and a raw value in those fields is still found.
 //!
-//! The scanner is hand-written byte scanning over whole lines, run on every
-//! core by [`audit_files`]; see the README for throughput figures.
+//! The scanner splits lines into URLs and words and hands the detectors only
+//! the values whose bytes make a finding possible; [`audit_files`] runs it on
+//! every core.
 
 mod detect;
+mod finding;
+mod rules;
 mod scan;
 
-pub use detect::{Finding, Kind, scan_line};
+pub use detect::{scan_line, scan_line_with};
+pub use finding::{Finding, Kind};
+pub use rules::{AuditRules, AuditRulesError};
 pub use scan::{AuditError, AuditOptions, AuditReport, Example, audit_files};

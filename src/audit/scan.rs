@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use super::{Kind, scan_line};
+use super::{AuditRules, Kind, scan_line_with};
 use crate::read::blocks::{Block, BlockReader, Lines};
 
 /// How an audit runs.
@@ -19,6 +19,8 @@ pub struct AuditOptions {
     pub threads: usize,
     /// Bytes per block handed to a scanning thread. Defaults to 1 MiB.
     pub block_bytes: usize,
+    /// Operator rules and safe words. Defaults to none.
+    pub rules: AuditRules,
 }
 
 impl Default for AuditOptions {
@@ -27,6 +29,7 @@ impl Default for AuditOptions {
             examples: 5,
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             block_bytes: 1 << 20,
+            rules: AuditRules::none(),
         }
     }
 }
@@ -57,6 +60,8 @@ pub struct AuditReport {
     pub lines: u64,
     /// Bytes scanned (decompressed).
     pub bytes: u64,
+    /// The names of the operator rules, in order ([`Kind::Rule`] positions).
+    pub rule_names: Vec<String>,
 }
 
 impl AuditReport {
@@ -68,6 +73,18 @@ impl AuditReport {
     /// All findings.
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
+    }
+
+    /// How a kind is named in reports: `rule:<name>` for an operator rule,
+    /// the kind's own name ([`Kind::as_str`]) otherwise.
+    pub fn kind_name(&self, kind: Kind) -> String {
+        match kind {
+            Kind::Rule(n) => match self.rule_names.get(usize::from(n)) {
+                Some(name) => format!("rule:{name}"),
+                None => kind.to_string(),
+            },
+            k => k.as_str().to_owned(),
+        }
     }
 }
 
@@ -104,19 +121,20 @@ struct BlockResult {
     file: usize,
     seq: u64,
     lines: u64,
-    counts: [u64; 7],
+    counts: Vec<u64>,
     examples: Vec<(Kind, u64, String)>,
 }
 
-fn scan_block(block: &Block, keep: usize) -> BlockResult {
+fn scan_block(block: &Block, keep: usize, rules: &AuditRules) -> BlockResult {
+    let kinds = Kind::ALL.len() + rules.names().len();
     let mut r = BlockResult {
         file: block.file,
         seq: block.seq,
         lines: 0,
-        counts: [0; 7],
+        counts: vec![0; kinds],
         examples: Vec::new(),
     };
-    let mut per_kind = [0usize; 7];
+    let mut per_kind = vec![0usize; kinds];
     let data = &block.data;
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', data).map(|i| i + 1);
@@ -126,12 +144,14 @@ fn scan_block(block: &Block, keep: usize) -> BlockResult {
         start = end;
         r.lines += 1;
         let n = r.lines;
-        scan_line(line, &mut |finding| {
+        scan_line_with(line, rules, &mut |finding| {
             let i = finding.kind().index();
-            r.counts[i] += 1;
-            if per_kind[i] < keep {
-                per_kind[i] += 1;
-                r.examples.push((finding.kind(), n, finding.masked()));
+            if let (Some(count), Some(kept)) = (r.counts.get_mut(i), per_kind.get_mut(i)) {
+                *count += 1;
+                if *kept < keep {
+                    *kept += 1;
+                    r.examples.push((finding.kind(), n, finding.masked()));
+                }
             }
         });
     }
@@ -156,6 +176,7 @@ fn scan_block(block: &Block, keep: usize) -> BlockResult {
 /// [`AuditError::Io`] naming the first file that could not be read.
 pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditReport, AuditError> {
     let keep = options.examples;
+    let rules = &options.rules;
     let blocks = BlockReader {
         paths,
         threads: options.threads,
@@ -163,7 +184,7 @@ pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditRep
         lines: Lines::All,
         progress: None,
     };
-    let scan = |results: &mut Vec<BlockResult>, block: &Block| results.push(scan_block(block, keep));
+    let scan = |results: &mut Vec<BlockResult>, block: &Block| results.push(scan_block(block, keep, rules));
     let (parts, read) = blocks.run(Vec::new, scan).map_err(|e| {
         let path = paths.get(e.file).cloned().unwrap_or_default();
         let source = if e.opening {
@@ -176,6 +197,7 @@ pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditRep
     let mut report = AuditReport {
         files: read.files,
         bytes: read.bytes,
+        rule_names: rules.names().to_vec(),
         ..AuditReport::default()
     };
     let mut results: Vec<BlockResult> = parts.into_iter().flatten().collect();
@@ -187,9 +209,10 @@ pub fn audit_files(paths: &[PathBuf], options: &AuditOptions) -> Result<AuditRep
             current_file = r.file;
             line_base = 0;
         }
-        for kind in Kind::ALL {
-            let n = r.counts[kind.index()];
-            if n > 0 {
+        for (i, n) in r.counts.iter().enumerate() {
+            if let Some(kind) = Kind::from_index(i)
+                && *n > 0
+            {
                 *report.counts.entry(kind).or_default() += n;
             }
         }
@@ -239,6 +262,7 @@ mod tests {
             examples: 100,
             threads: 3,
             block_bytes: 4096,
+            rules: AuditRules::none(),
         };
         let report = audit_files(&[plain.clone(), gz.clone()], &options).expect("audit");
         assert_eq!(report.files, 2);

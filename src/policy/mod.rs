@@ -23,7 +23,6 @@ mod query;
 pub(crate) mod scrub;
 
 pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
-pub(crate) use scrub::{is_account_id, is_jwt};
 // What a middleware user needs: the policy and its parts, keys, pseudonyms
 // and their errors.
 pub use detect::{CompiledRules, Rule, RuleError, RuleSet};

@@ -32,7 +32,7 @@ pub use ids::{
     MIN_RANDOM_TOKEN_LEN, is_account_id, is_email, is_handle, is_jwt, is_number, is_random_token, is_token,
     is_user_key, is_uuid,
 };
-pub use net::{CUSTOMER_SITE_DOMAINS, is_host, is_ip};
+pub use net::{CUSTOMER_SITE_DOMAINS, has_known_tld, is_customer_site, is_host, is_ip};
 pub use numbers::{is_card, is_iban, is_phone, is_ssn};
 pub use rules::{
     CompiledRules, MAX_PATTERN_LEN, MAX_PLACEHOLDER_LEN, MAX_RULES, MAX_SAFE_WORDS, MAX_WORD_LEN, Rule, RuleError,

@@ -104,8 +104,26 @@ pub fn is_host(s: &str) -> bool {
     known || (labels >= 3 && !super::vocabulary::is_file_extension(tld))
 }
 
-/// Whether `host` is a sub-domain of one of [`CUSTOMER_SITE_DOMAINS`].
-fn is_customer_site(host: &str) -> bool {
+/// Whether the last label of `host` (after an optional `:port` and trailing
+/// dot are removed) is one of the well-known top-level domains [`is_host`]
+/// accepts after a single dot (`com`, `net`, `de` …), in any ASCII case.
+/// Names whose last label is only "not a file extension" (`backup.tar.gz`,
+/// `q3.report.xlsx`) are not.
+pub fn has_known_tld(host: &str) -> bool {
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if is_port(port) => h,
+        _ => host,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    match host.rsplit_once('.') {
+        Some((_, tld)) => TLDS.binary_search_by(|t| super::vocabulary::cmp_ci(t, tld)).is_ok(),
+        None => false,
+    }
+}
+
+/// Whether `host` (without port) is a sub-domain of one of
+/// [`CUSTOMER_SITE_DOMAINS`], in any ASCII case.
+pub fn is_customer_site(host: &str) -> bool {
     CUSTOMER_SITE_DOMAINS.iter().any(|d| {
         host.len() > d.len() + 1
             && host.as_bytes().get(host.len() - d.len() - 1) == Some(&b'.')

@@ -290,12 +290,18 @@ impl CompiledRules {
 
     /// The placeholder of the first rule whose pattern matches `value`.
     pub fn placeholder_for(&self, value: &str) -> Option<&str> {
+        let i = self.matching_rule(value)?;
+        self.placeholders.get(i).map(|p| &**p)
+    }
+
+    /// The position (from 0, in the order given) of the first rule whose
+    /// pattern matches `value`, for callers that report the rule by name.
+    pub fn matching_rule(&self, value: &str) -> Option<usize> {
         let set = self.set.as_ref()?;
         if !set.is_match(value) {
             return None;
         }
-        let i = self.each.iter().position(|re| re.is_match(value))?;
-        self.placeholders.get(i).map(|p| &**p)
+        self.each.iter().position(|re| re.is_match(value))
     }
 
     /// Whether `word` is one of the operator's safe words, in any ASCII case.

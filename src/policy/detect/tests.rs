@@ -217,6 +217,62 @@ fn rules_compile_and_name_the_first_matching_rule() {
 }
 
 #[test]
+fn matching_rule_gives_the_position_of_the_first_rule_that_matches() {
+    let rules = RuleSet {
+        rules: vec![
+            Rule::new("issue key", r"^[A-Z][A-Z0-9]+-[0-9]+$", "{issue}"),
+            Rule::new("any key", r"-[0-9]+$", "{key}"),
+        ],
+        safe_words: vec![],
+    }
+    .compile()
+    .expect("valid rules");
+    assert_eq!(rules.matching_rule("ENG-42"), Some(0));
+    assert_eq!(rules.matching_rule("x-1"), Some(1));
+    assert_eq!(rules.matching_rule("eng"), None);
+    assert_eq!(CompiledRules::empty().matching_rule("ENG-42"), None);
+}
+
+#[test]
+fn known_top_level_domains_and_customer_sites() {
+    for host in [
+        "example.com",
+        "acme.atlassian.net",
+        "intranet.corp.DE",
+        "shop.example.io:8443",
+        "a.b.org.",
+    ] {
+        assert!(has_known_tld(host), "{host}");
+    }
+    for host in [
+        "backup.tar.gz",
+        "q3.report.xlsx",
+        "jane.doe",
+        "localhost",
+        "app.min.js",
+        "com",
+    ] {
+        assert!(!has_known_tld(host), "{host}");
+    }
+    for host in [
+        "acme.atlassian.net",
+        "ACME.Atlassian.NET",
+        "x.jira.com",
+        "a.b.atlassian.com",
+    ] {
+        assert!(is_customer_site(host), "{host}");
+    }
+    for host in [
+        "atlassian.net",
+        "notatlassian.net",
+        "acme.atlassian.net.evil.io",
+        "example.com",
+    ] {
+        assert!(!is_customer_site(host), "{host}");
+    }
+}
+
+#[test]
 fn bad_rules_are_refused_with_the_rule_and_the_fix() {
     let compile = |rule: Rule| {
         RuleSet {
