@@ -235,6 +235,20 @@ fn erase_deletes_the_accounts_rows_under_every_key_and_epoch_and_keeps_every_oth
     assert_eq!(server.dump(), others_before);
     assert_eq!(others_before.len(), records.len() - 4 * 3);
 
+    // `privlog pseudonym --format json` lists the very pseudonyms deleted,
+    // for stores privlog does not erase in itself.
+    let listed = privlog(
+        &["pseudonym", "--account", ACCOUNTS[0], "--from", "2026-10-01", "--to", "2026-11-30", "--format", "json"],
+        &[],
+    );
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).expect("a json array");
+    let mut listed: Vec<String> = rows.iter().map(|r| r["account"].as_str().expect("account").to_owned()).collect();
+    let mut deleted = local_pseudonyms();
+    listed.sort();
+    deleted.sort();
+    assert_eq!(listed, deleted);
+
     // Nothing left: a second run finds nothing and says the erase is complete.
     let again = privlog(&args, &[("PRIVLOG_CLICKHOUSE_PASSWORD", PASSWORD)]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
