@@ -72,10 +72,12 @@ impl Server {
 
     /// Every row as a TSV line, in a stable order.
     fn dump(&self) -> Vec<String> {
-        self.sql(&format!("SELECT * FROM {TABLE} ORDER BY ts, path, kid, epoch, account FORMAT TSV"))
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        self.sql(&format!(
+            "SELECT * FROM {TABLE} ORDER BY ts, path, kid, epoch, account FORMAT TSV"
+        ))
+        .lines()
+        .map(str::to_owned)
+        .collect()
     }
 }
 
@@ -146,7 +148,11 @@ fn fill(server: &Server, records: &[Record]) {
 }
 
 fn ring_env() -> String {
-    keys().iter().map(|k| k.to_hex().to_string()).collect::<Vec<_>>().join("\n")
+    keys()
+        .iter()
+        .map(|k| k.to_hex().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `privlog` with `args`, the key ring in PRIVLOG_KEY and `vars` set.
@@ -191,7 +197,13 @@ fn erase_deletes_the_accounts_rows_under_every_key_and_epoch_and_keeps_every_oth
 
     // What `subject export` finds locally, per key and epoch.
     let export = privlog(
-        &["subject", "export", "--account", ACCOUNTS[0], file.to_str().expect("utf-8")],
+        &[
+            "subject",
+            "export",
+            "--account",
+            ACCOUNTS[0],
+            file.to_str().expect("utf-8"),
+        ],
         &[],
     );
     assert!(export.status.success(), "{}", text(&export.stderr));
@@ -209,8 +221,18 @@ fn erase_deletes_the_accounts_rows_under_every_key_and_epoch_and_keeps_every_oth
 
     let url = server.url();
     let args = [
-        "subject", "erase", "--account", ACCOUNTS[0], "--clickhouse", &url, "--table", TABLE, "--user",
-        "privlog_eraser", "--batch", "3",
+        "subject",
+        "erase",
+        "--account",
+        ACCOUNTS[0],
+        "--clickhouse",
+        &url,
+        "--table",
+        TABLE,
+        "--user",
+        "privlog_eraser",
+        "--batch",
+        "3",
     ];
     let out = privlog(&args, &[("PRIVLOG_CLICKHOUSE_PASSWORD", PASSWORD)]);
     let stdout = text(&out.stdout);
@@ -238,12 +260,25 @@ fn erase_deletes_the_accounts_rows_under_every_key_and_epoch_and_keeps_every_oth
     // `privlog pseudonym --format json` lists the very pseudonyms deleted,
     // for stores privlog does not erase in itself.
     let listed = privlog(
-        &["pseudonym", "--account", ACCOUNTS[0], "--from", "2026-10-01", "--to", "2026-11-30", "--format", "json"],
+        &[
+            "pseudonym",
+            "--account",
+            ACCOUNTS[0],
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-11-30",
+            "--format",
+            "json",
+        ],
         &[],
     );
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).expect("a json array");
-    let mut listed: Vec<String> = rows.iter().map(|r| r["account"].as_str().expect("account").to_owned()).collect();
+    let mut listed: Vec<String> = rows
+        .iter()
+        .map(|r| r["account"].as_str().expect("account").to_owned())
+        .collect();
     let mut deleted = local_pseudonyms();
     listed.sort();
     deleted.sort();
@@ -286,7 +321,15 @@ fn refusals_are_named_exit_2_and_delete_nothing() {
     let erase = |table: &str, vars: &[(&str, &str)]| {
         privlog(
             &[
-                "subject", "erase", "--account", ACCOUNTS[0], "--clickhouse", &url, "--table", table, "--user",
+                "subject",
+                "erase",
+                "--account",
+                ACCOUNTS[0],
+                "--clickhouse",
+                &url,
+                "--table",
+                table,
+                "--user",
                 "privlog_eraser",
             ],
             vars,
@@ -311,8 +354,18 @@ fn refusals_are_named_exit_2_and_delete_nothing() {
     std::fs::write(&pw, format!("{PASSWORD}\n")).expect("write");
     let out = privlog(
         &[
-            "subject", "erase", "--account", ACCOUNTS[0], "--clickhouse", &url, "--table", "no_such_table",
-            "--user", "privlog_eraser", "--password-file", pw.to_str().expect("utf-8"),
+            "subject",
+            "erase",
+            "--account",
+            ACCOUNTS[0],
+            "--clickhouse",
+            &url,
+            "--table",
+            "no_such_table",
+            "--user",
+            "privlog_eraser",
+            "--password-file",
+            pw.to_str().expect("utf-8"),
         ],
         &[],
     );
@@ -327,7 +380,16 @@ fn refusals_are_named_exit_2_and_delete_nothing() {
     // Credentials in the URL are refused before anything is sent, and not shown.
     let with_creds = format!("http://privlog_eraser:{PASSWORD}@127.0.0.1:{}/", server.port);
     let out = privlog(
-        &["subject", "erase", "--account", ACCOUNTS[0], "--clickhouse", &with_creds, "--table", TABLE],
+        &[
+            "subject",
+            "erase",
+            "--account",
+            ACCOUNTS[0],
+            "--clickhouse",
+            &with_creds,
+            "--table",
+            TABLE,
+        ],
         &[],
     );
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
@@ -347,7 +409,16 @@ fn rows_under_a_key_missing_from_the_ring_make_the_erase_incomplete() {
     // Only the second key: the first key's rows cannot be attributed.
     let only_new = keys()[1].to_hex().to_string();
     let out = privlog(
-        &["subject", "erase", "--account", ACCOUNTS[0], "--clickhouse", &url, "--table", TABLE],
+        &[
+            "subject",
+            "erase",
+            "--account",
+            ACCOUNTS[0],
+            "--clickhouse",
+            &url,
+            "--table",
+            TABLE,
+        ],
         &[("PRIVLOG_KEY", only_new.as_str())],
     );
     let stderr = text(&out.stderr);
@@ -362,5 +433,9 @@ fn rows_under_a_key_missing_from_the_ring_make_the_erase_incomplete() {
     let new_kid = keys()[1].id().as_str().to_owned();
     let printed = printed_slots(&text(&out.stdout));
     assert_eq!(printed.len(), 2, "{printed:?}");
-    assert!(printed.iter().all(|((k, _), (b, a))| *k == new_kid && *b == 3 && *a == 0));
+    assert!(
+        printed
+            .iter()
+            .all(|((k, _), (b, a))| *k == new_kid && *b == 3 && *a == 0)
+    );
 }

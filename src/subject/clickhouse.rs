@@ -369,7 +369,10 @@ impl<'a> Conn<'a> {
         } else {
             format!("{}{sep}{params}", self.target.url)
         };
-        let mut req = self.agent.post(&url).header("Content-Type", "text/plain; charset=utf-8");
+        let mut req = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "text/plain; charset=utf-8");
         if let Some(auth) = &self.auth {
             req = req.header("Authorization", auth.as_str());
         }
@@ -694,9 +697,8 @@ fn wait_for_mutations(conn: &Conn<'_>, target: &ClickHouseTarget) -> Result<(), 
         (Some(db), Some((_, t))) => (literal(db), literal(t)),
         _ => ("currentDatabase()".to_owned(), literal(&target.table)),
     };
-    let sql = format!(
-        "SELECT count() FROM system.mutations WHERE database = {database} AND table = {name} AND is_done = 0"
-    );
+    let sql =
+        format!("SELECT count() FROM system.mutations WHERE database = {database} AND table = {name} AND is_done = 0");
     let deadline = Instant::now() + target.wait;
     let mut pause = Duration::from_millis(20);
     loop {

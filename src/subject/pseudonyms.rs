@@ -98,6 +98,9 @@ mod tests {
         let who = ["a".to_owned()];
         assert!(account_pseudonyms(&ring, "k_00000000", "2026-11", &who).is_none());
         assert!(account_pseudonyms(&ring, &kid, "2026-13-x", &who).is_none());
-        assert_eq!(account_pseudonyms(&ring, &kid, "static", &who).map(|l| l.len()), Some(1));
+        assert_eq!(
+            account_pseudonyms(&ring, &kid, "static", &who).map(|l| l.len()),
+            Some(1)
+        );
     }
 }

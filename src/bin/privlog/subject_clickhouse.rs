@@ -2,7 +2,6 @@
 //! ClickHouse table the HTTP sink inserts into (needs the `http` feature).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use privlog::policy::KeyRing;
 
@@ -46,6 +45,7 @@ impl ClickHouseArgs {
 #[cfg(feature = "http")]
 pub(crate) fn erase(args: &ClickHouseArgs, ring: &KeyRing, accounts: &[String], dry_run: bool) -> crate::CliResult {
     use std::io::Write as _;
+    use std::process::ExitCode;
 
     use privlog::subject::clickhouse::{ClickHouseTarget, erase};
 
@@ -55,7 +55,10 @@ pub(crate) fn erase(args: &ClickHouseArgs, ring: &KeyRing, accounts: &[String], 
     let mut target = ClickHouseTarget::new(url, table)?
         .wait(std::time::Duration::from_secs(args.wait.max(1)))
         .batch(args.batch);
-    let user = args.user.clone().or_else(|| std::env::var("PRIVLOG_CLICKHOUSE_USER").ok());
+    let user = args
+        .user
+        .clone()
+        .or_else(|| std::env::var("PRIVLOG_CLICKHOUSE_USER").ok());
     if let Some(user) = &user {
         target = target.user(user);
     }
@@ -126,7 +129,9 @@ pub(crate) fn erase(args: &ClickHouseArgs, ring: &KeyRing, accounts: &[String], 
 /// Without the `http` feature: says how to get it.
 #[cfg(not(feature = "http"))]
 pub(crate) fn erase(_: &ClickHouseArgs, _: &KeyRing, _: &[String], _: bool) -> crate::CliResult {
-    Err("this privlog was built without the `http` feature, which --clickhouse needs; build it with \
+    Err(
+        "this privlog was built without the `http` feature, which --clickhouse needs; build it with \
          `cargo install privlog --features cli,http`"
-        .into())
+            .into(),
+    )
 }
