@@ -5,6 +5,8 @@
 #   scripts/peers/clickhouse.sh stop DIR
 #
 # DIR holds the config, data and logs; each DIR is an independent server.
+# With CLICKHOUSE_ERASER_PASSWORD set, a second user `privlog_eraser` signs in
+# with that password (the `default` user has none).
 set -euo pipefail
 cmd=${1:-}; dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
@@ -20,6 +22,10 @@ case "$cmd" in
 start)
   mkdir -p "$dir"/data "$dir"/tmp "$dir"/log "$dir"/user_files "$dir"/format_schemas
   dir=$(cd "$dir" && pwd)
+  eraser=""
+  if [ -n "${CLICKHOUSE_ERASER_PASSWORD:-}" ]; then
+    eraser="<privlog_eraser><password>${CLICKHOUSE_ERASER_PASSWORD}</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></privlog_eraser>"
+  fi
   http_port=$(free_port); tcp_port=$(free_port)
   while [ "$tcp_port" = "$http_port" ]; do tcp_port=$(free_port); done
   cat > "$dir/users.xml" <<XML
@@ -32,6 +38,7 @@ start)
       <profile>default</profile>
       <quota>default</quota>
     </default>
+    $eraser
   </users>
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>

@@ -20,11 +20,19 @@
 //! Erasing rewrites a file atomically and keeps every other line byte for
 //! byte; see [`erase_file`]. Records made with a key that is not in the ring
 //! cannot be attributed and are counted in [`FileReport::unknown_keys`].
+//!
+//! The same records in other stores are found by their pseudonyms:
+//! [`account_pseudonyms`] lists them per key and epoch, and (with the `http`
+//! feature) [`clickhouse::erase`] deletes them from a ClickHouse table.
 
+#[cfg(feature = "http")]
+pub mod clickhouse;
 mod matcher;
+mod pseudonyms;
 mod rewrite;
 
 pub use matcher::{LineMatch, SubjectMatcher};
+pub use pseudonyms::account_pseudonyms;
 pub use rewrite::{FileReport, SubjectError, erase_file, export_file};
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod retention;
 mod schema;
 mod stats;
 mod subject;
+mod subject_clickhouse;
 
 /// What a subcommand returns: its exit code, or an error printed as
 /// `error: …` with its causes.

@@ -27,8 +27,21 @@ pub(crate) struct Args {
     /// The rotation the records were written with: none, daily, weekly, monthly.
     #[arg(long, default_value = "monthly")]
     rotation: Rotation,
+    /// Output: `tsv` (a header row, then kid, epoch, account[, tenant]) or
+    /// `json` (one array of objects, for feeding other stores' delete queries).
+    #[arg(long, value_enum, default_value = "tsv")]
+    format: Format,
     #[command(flatten)]
     keys: KeyArgs,
+}
+
+/// Output formats of `privlog pseudonym`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Tab-separated lines with a header row.
+    Tsv,
+    /// A JSON array of `{"kid", "epoch", "account"[, "tenant"]}` objects.
+    Json,
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
@@ -62,6 +75,26 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
     }
     let ring = args.keys.ring()?;
     let mut out = crate::output::stdout();
+    if args.format == Format::Json {
+        let mut rows = Vec::new();
+        for key in ring.iter() {
+            let p = Pseudonymizer::new(key);
+            for epoch in epochs(args.rotation, args.from, args.to) {
+                let keys = p.epoch_keys(&epoch);
+                let mut row = serde_json::json!({
+                    "kid": key.id().as_str(),
+                    "epoch": epoch.as_str(),
+                    "account": keys.pseudonym(Purpose::Account, &args.account).into_string(),
+                });
+                if let Some(t) = &args.tenant {
+                    row["tenant"] = keys.pseudonym(Purpose::Tenant, t).into_string().into();
+                }
+                rows.push(row);
+            }
+        }
+        writeln!(out, "{}", serde_json::Value::Array(rows))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     writeln!(
         out,
         "kid\tepoch\taccount{}",

@@ -16,7 +16,8 @@ use crate::keygen::KeyArgs;
 pub(crate) enum Command {
     /// Every record of an account (right of access), as NDJSON or CSV.
     Export(ExportArgs),
-    /// Rewrite record files without an account's records (right to erasure).
+    /// Rewrite record files without an account's records (right to erasure),
+    /// and delete its rows from ClickHouse with --clickhouse (`http` feature).
     Erase(EraseArgs),
 }
 
@@ -139,8 +140,10 @@ pub(crate) struct EraseArgs {
     /// points to is rewritten); a file with other names (hard links) is
     /// refused. A rolling log file compressed meanwhile is erased in its
     /// `.gz`; compression's own `.gz.tmp` files are skipped.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "clickhouse", value_name = "FILE")]
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    clickhouse: crate::subject_clickhouse::ClickHouseArgs,
 }
 
 pub(crate) fn run(cmd: Command) -> crate::CliResult {
@@ -300,6 +303,10 @@ fn export_to(args: ExportArgs, created: &mut Vec<PathBuf>) -> crate::CliResult {
 fn erase(args: EraseArgs) -> crate::CliResult {
     let accounts = args.accounts.list()?;
     let ring = args.keys.ring()?;
+    let clickhouse = match args.clickhouse.given() {
+        true => Some((ring.clone(), accounts.clone())),
+        false => None,
+    };
     let mut matcher = SubjectMatcher::new(ring, accounts);
     let mut reports = Vec::new();
     let mut failed = 0u32;
@@ -346,11 +353,20 @@ fn erase(args: EraseArgs) -> crate::CliResult {
             }
         }
     }
-    let code = summarize(
-        &mut io::stderr().lock(),
-        &reports,
-        if args.dry_run { "to erase" } else { "erased" },
-    )?;
+    let mut code = ExitCode::SUCCESS;
+    if !args.files.is_empty() {
+        code = summarize(
+            &mut io::stderr().lock(),
+            &reports,
+            if args.dry_run { "to erase" } else { "erased" },
+        )?;
+    }
+    if let Some((ring, accounts)) = clickhouse {
+        let ch = crate::subject_clickhouse::erase(&args.clickhouse, &ring, &accounts, args.dry_run)?;
+        if ch != ExitCode::SUCCESS {
+            code = ch;
+        }
+    }
     if failed > 0 {
         writeln!(
             io::stderr().lock(),

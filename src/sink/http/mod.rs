@@ -79,6 +79,8 @@ mod sink;
 pub use crate::sink::SettingsError;
 pub use batch::BatchConfig;
 pub use builder::HttpSinkBuilder;
+#[cfg(feature = "tools")]
+pub(crate) use builder::{check_url, shown};
 pub use elasticsearch::Elasticsearch;
 pub use encoder::{ClickHouse, Encoder, ItemFailures, Ndjson};
 pub use loki::Loki;
