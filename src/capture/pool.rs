@@ -85,6 +85,7 @@ impl BoxPool {
     }
 
     /// The most recently returned box, if the pool has one.
+    #[inline]
     pub(crate) fn take(&self) -> Option<CaptureBox> {
         if let Some(raw) = self.try_hot().and_then(|mut hot| hot.pop()) {
             return Some(raw);
@@ -117,6 +118,7 @@ impl BoxPool {
     }
 
     /// Returns one box.
+    #[inline]
     pub(crate) fn put(&self, raw: CaptureBox) {
         let _ = self.overflow.push(raw);
     }

@@ -79,11 +79,13 @@ impl Precedence {
     }
 
     /// The sources, first to last.
+    #[inline]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Source> + '_ {
         self.sources.iter().take(self.len).copied()
     }
 
     /// Whether `source` is read at all.
+    #[inline]
     pub(crate) fn reads(&self, source: Source) -> bool {
         self.iter().any(|s| s == source)
     }

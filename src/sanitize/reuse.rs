@@ -2,6 +2,7 @@
 //! so in steady state a record costs few allocations.
 
 /// `dst = src`, in `dst`'s buffer.
+#[inline]
 pub(super) fn set(dst: &mut String, src: &str) {
     dst.clear();
     dst.push_str(src);
@@ -35,6 +36,7 @@ pub(super) fn same_short(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `dst = src`, in `dst`'s buffer when it has one.
+#[inline]
 pub(super) fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
     match (dst.as_mut(), src) {
         (Some(d), Some(s)) => set(d, s),
@@ -54,6 +56,7 @@ impl Spares {
     const MAX: usize = 16;
 
     /// `dst = None`, keeping its buffer.
+    #[inline]
     pub(super) fn clear(&mut self, dst: &mut Option<String>) {
         if let Some(buf) = dst.take()
             && self.0.len() < Self::MAX
@@ -78,6 +81,7 @@ impl Spares {
 
     /// Sets `dst` to what `write` writes into an empty buffer (`dst`'s own or
     /// a spare one), or to `None` when `write` says there is nothing.
+    #[inline]
     pub(super) fn fill_opt(&mut self, dst: &mut Option<String>, write: impl FnOnce(&mut String) -> bool) {
         let mut buf = dst.take().or_else(|| self.0.pop()).unwrap_or_default();
         buf.clear();

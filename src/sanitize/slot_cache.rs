@@ -31,14 +31,17 @@ pub(super) trait SlotKey {
 impl SlotKey for [u8] {
     type Stored = Vec<u8>;
 
+    #[inline]
     fn hash(&self, seed: u64) -> u64 {
         slot_hash(seed, self)
     }
 
+    #[inline]
     fn is(&self, stored: &Vec<u8>) -> bool {
         stored.as_slice() == self
     }
 
+    #[inline]
     fn store(&self, stored: &mut Vec<u8>) {
         stored.clear();
         stored.extend_from_slice(self);
@@ -49,6 +52,7 @@ impl SlotKey for [u8] {
 impl SlotKey for IpAddr {
     type Stored = Option<IpAddr>;
 
+    #[inline]
     fn hash(&self, seed: u64) -> u64 {
         let bits = match self {
             IpAddr::V4(a) => u128::from(a.to_bits()),
@@ -59,10 +63,12 @@ impl SlotKey for IpAddr {
         h ^ (h >> 32)
     }
 
+    #[inline]
     fn is(&self, stored: &Option<IpAddr>) -> bool {
         *stored == Some(*self)
     }
 
+    #[inline]
     fn store(&self, stored: &mut Option<IpAddr>) {
         *stored = Some(*self);
     }
@@ -93,6 +99,7 @@ impl<K: SlotKey + ?Sized, V: Default> SlotCache<K, V> {
 
     /// The value remembered for `key`, or the one `fill` writes into the
     /// slot's old value (whose buffers it may reuse).
+    #[inline]
     pub(super) fn get_or_fill(&mut self, key: &K, fill: impl FnOnce(&mut V)) -> Option<&V> {
         if self.slots.is_empty() {
             self.slots.resize_with(self.size, Slot::default);
@@ -137,6 +144,7 @@ impl<K: SlotKey + ?Sized, V: Default> SlotCache<K, V> {
 /// A fast seeded 64-bit hash of `bytes` (multiply-rotate over 8-byte words,
 /// four independent lanes so long keys such as tokens hash in parallel).
 /// It only picks a cache slot: equality is always checked on the bytes.
+#[inline]
 pub(super) fn slot_hash(seed: u64, bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let word = |w: &[u8]| {

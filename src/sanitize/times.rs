@@ -16,6 +16,7 @@ impl LastSecond {
     /// A record's start time at the millisecond precision the schema
     /// promises (a record read back from a file equals the one the sinks were
     /// given), and its epoch bucket under `rotation`.
+    #[inline]
     pub(super) fn start_of(&mut self, start: SystemTime, rotation: Rotation) -> (OffsetDateTime, i64) {
         let since = start.duration_since(SystemTime::UNIX_EPOCH).ok();
         let at_millis = |at: OffsetDateTime, ms: u16| at.replace_millisecond(ms).unwrap_or(at);

@@ -30,6 +30,7 @@ pub(super) struct TokenId {
 
 impl TokenId {
     /// Remembers `claim` as the pseudonym `ids` gives it.
+    #[inline]
     fn set(&mut self, claim: Option<&str>, ids: &mut Ids<'_>, purpose: Purpose) {
         self.present = claim.is_some();
         set_opt(&mut self.pseudonym, claim.and_then(|c| ids.pseudonym(purpose, c)));
@@ -39,6 +40,7 @@ impl TokenId {
 /// The remembered reading of a token, by `key`: the token's signed part
 /// (`header.payload`) or its payload segment, from which `payload` takes the
 /// payload on a first reading. `None` when the token is not readable.
+#[inline]
 pub(super) fn token<'c>(
     tokens: &'c mut SlotCache<[u8], Token>,
     key: &[u8],
