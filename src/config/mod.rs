@@ -145,7 +145,8 @@ pub struct PolicyConfig {
     /// `none`, `daily`, `weekly` or `monthly` (default
     /// [`ROTATION`](crate::policy::defaults::ROTATION)).
     pub rotation: Option<String>,
-    /// `truncate` (default), `pseudonymize`, `drop` or `keep`.
+    /// `truncate` (default), `pseudonymize`, `pseudonymize-daily` (under an
+    /// in-memory key of the day), `drop` or `keep`.
     pub ip: Option<String>,
     /// IPv4 prefix kept by `truncate` (default
     /// [`IPV4_PREFIX`](crate::policy::defaults::IPV4_PREFIX)).
@@ -843,12 +844,13 @@ impl Config {
         let ip = match p.ip.as_deref().unwrap_or("truncate") {
             "truncate" => truncate,
             "pseudonymize" => IpPolicy::Pseudonymize,
+            "pseudonymize-daily" => IpPolicy::PseudonymizeDaily,
             "drop" => IpPolicy::Drop,
             "keep" => IpPolicy::Keep,
             other => {
                 return Err(ConfigError::invalid(
                     "policy.ip",
-                    format!("unknown value {other:?}; expected truncate, pseudonymize, drop or keep"),
+                    format!("unknown value {other:?}; expected truncate, pseudonymize, pseudonymize-daily, drop or keep"),
                 ));
             }
         };

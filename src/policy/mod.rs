@@ -19,6 +19,8 @@ mod path_policy;
 #[allow(clippy::module_inception)]
 mod policy;
 mod pseudonym;
+mod ratchet;
+mod daily_ip;
 mod query;
 pub(crate) mod scrub;
 
@@ -34,6 +36,8 @@ pub use keyring::{KeyRing, KeyRingError, write_key_file};
 pub use path_policy::{LearnedLiterals, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
+pub use ratchet::{RatchetError, RatchetKey};
+pub(crate) use daily_ip::daily_ip_keys;
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
 pub use scrub::{ScrubbedPath, scrub_path};
 

@@ -30,7 +30,10 @@ use crate::policy::Policy;
 use crate::policy::ip::{forwarded_hops, resolve_client, xff_hops};
 use crate::policy::jwt::{payload_segment, signed_part_payload};
 use crate::policy::scrub::{sanitize_text, scrub_path_into};
-use crate::policy::{CompiledPolicy, EpochKeys, MasterKey, Pseudonymizer, Purpose, QueryPolicy, Rotation, Source};
+use crate::policy::{
+    CompiledPolicy, EpochKeys, IpPolicy, MasterKey, Pseudonymizer, Purpose, QueryPolicy, RatchetKey, Rotation, Source,
+    daily_ip_keys,
+};
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
@@ -105,13 +108,17 @@ pub(crate) struct Sanitizer {
     tokens: SlotCache<[u8], Token>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
-    pseudo: Pseudonymizer,
+    pseudo: KeySchedule,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
     spares: Spares,
     second: LastSecond,
     /// Client address texts of the current epoch, by the address or network they stand for.
     ips: SlotCache<IpAddr, String>,
+    /// Under [`IpPolicy::PseudonymizeDaily`]: the UTC day of the last record
+    /// and the process's client keys of that day (`None`: that day's key is
+    /// gone, so clients are left out).
+    ip_day: Option<(i64, Option<EpochKeys>)>,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<[u8], String>; 2],
     /// Test builds: a path whose capture makes sanitizing panic, as a fault would.
@@ -126,16 +133,31 @@ impl Sanitizer {
             policy,
             tokens: SlotCache::new(TOKEN_SLOTS),
             scratch: String::new(),
-            pseudo: Pseudonymizer::new(key),
+            pseudo: KeySchedule::Static(Pseudonymizer::new(key)),
             kid: key.id().as_str().to_owned(),
             current: None,
             spares: Spares::default(),
             second: LastSecond::default(),
             ips: SlotCache::new(IP_SLOTS),
+            ip_day: None,
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
             #[cfg(test)]
             panic_on_path: None,
         }
+    }
+
+    /// A sanitizer applying `policy` with pseudonyms keyed by the forward-
+    /// secure `key`, whose rotation replaces the policy's. The key's state
+    /// moves forward in memory as epochs pass (never backwards; the old
+    /// state is zeroized), and a record of a moment older than the oldest
+    /// epoch the key holds is written under that oldest epoch.
+    pub(crate) fn with_ratchet(mut policy: CompiledPolicy, key: RatchetKey) -> Self {
+        policy.rotation = key.rotation();
+        let kid = key.id();
+        let mut s = Sanitizer::new(policy, &MasterKey::from_bytes([0; 32]));
+        s.pseudo = KeySchedule::Ratchet(key);
+        s.kid = kid.as_str().to_owned();
+        s
     }
 
     /// Forgets everything remembered from earlier records (pseudonyms, token
@@ -144,6 +166,7 @@ impl Sanitizer {
     pub(crate) fn forget(&mut self) {
         self.tokens.clear();
         self.ips.clear();
+        self.ip_day = None;
         for cache in &mut self.cache {
             cache.clear();
         }
@@ -205,7 +228,7 @@ impl Sanitizer {
         };
 
         // The epoch's keys; a new epoch forgets the pseudonyms of the old one.
-        let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &self.pseudo, ts, bucket);
+        let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &mut self.pseudo, ts, bucket);
         let [accounts, tenants] = &mut self.cache;
         if new_epoch {
             accounts.clear();
@@ -300,11 +323,23 @@ impl Sanitizer {
             }
         };
         let ip_policy = self.policy.ip;
-        match client_ip.and_then(|ip| Some((ip, ip_policy.text_key(ip)?))) {
-            Some((ip, key)) => {
+        let ip_keys = match ip_policy {
+            IpPolicy::PseudonymizeDaily => {
+                let day = ts.unix_timestamp().div_euclid(86_400);
+                if self.ip_day.as_ref().is_none_or(|(d, _)| *d != day) {
+                    // Another day: another key, and the old day's texts are forgotten.
+                    self.ips.clear();
+                    self.ip_day = Some((day, daily_ip_keys(day)));
+                }
+                self.ip_day.as_ref().and_then(|(_, k)| k.as_ref())
+            }
+            _ => Some(keys),
+        };
+        match ip_keys.and_then(|k| client_ip.and_then(|ip| Some((k, ip, ip_policy.text_key(ip)?)))) {
+            Some((ip_keys, ip, key)) => {
                 let text = self.ips.get_or_fill(&key, |buf| {
                     buf.clear();
-                    ip_policy.apply_into(ip, keys, buf);
+                    ip_policy.apply_into(ip, ip_keys, buf);
                 });
                 spares.set_opt(&mut out.client, text.map(String::as_str));
             }
@@ -337,12 +372,41 @@ impl Sanitizer {
     }
 }
 
+/// Where the keys of each epoch come from.
+enum KeySchedule {
+    /// Derived from a master key and the epoch's label: every epoch, forever.
+    Static(Pseudonymizer),
+    /// Ratcheted forward from the state of the oldest epoch held.
+    Ratchet(RatchetKey),
+}
+
+impl KeySchedule {
+    /// The label and keys of `ts`'s epoch. A ratchet moves forward to that
+    /// epoch (the older state is zeroized) and never back: a moment older
+    /// than its oldest epoch is given the oldest epoch's label and keys.
+    fn epoch_keys(&mut self, rotation: Rotation, ts: OffsetDateTime) -> (String, EpochKeys) {
+        match self {
+            KeySchedule::Static(p) => {
+                let epoch = rotation.epoch_of(ts);
+                let keys = p.epoch_keys(&epoch);
+                (epoch.as_str().to_owned(), keys)
+            }
+            KeySchedule::Ratchet(r) => {
+                if let Some(index) = rotation.epoch_index(ts) {
+                    r.advance_to_index(index);
+                }
+                (r.oldest_epoch().as_str().to_owned(), r.oldest_keys())
+            }
+        }
+    }
+}
+
 /// The label and keys of `ts`'s epoch, derived once per epoch, and whether
 /// the epoch is another than the previous record's.
 fn epoch_keys<'a>(
     current: &'a mut Option<(i64, String, EpochKeys)>,
     rotation: Rotation,
-    pseudo: &Pseudonymizer,
+    pseudo: &mut KeySchedule,
     ts: OffsetDateTime,
     bucket: i64,
 ) -> (bool, &'a str, &'a EpochKeys) {
@@ -351,9 +415,8 @@ fn epoch_keys<'a>(
     }
     let new = current.is_none();
     let (_, label, keys) = current.get_or_insert_with(|| {
-        let epoch = rotation.epoch_of(ts);
-        let keys = pseudo.epoch_keys(&epoch);
-        (bucket, epoch.as_str().to_owned(), keys)
+        let (label, keys) = pseudo.epoch_keys(rotation, ts);
+        (bucket, label, keys)
     });
     (new, label, keys)
 }
