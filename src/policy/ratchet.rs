@@ -106,11 +106,6 @@ impl RatchetKey {
         self.rotation.epoch_at(index).unwrap_or_else(|| Epoch::numbered(index))
     }
 
-    /// The oldest epoch's number ([`Rotation::epoch_index`]).
-    pub(crate) fn anchor(&self) -> i64 {
-        self.anchor
-    }
-
     /// Moves the state forward to `epoch`, destroying (zeroizing) the states
     /// of every earlier epoch held; `Ok(false)` when `epoch` is not later than
     /// the oldest epoch held (the key never moves backwards).
