@@ -181,7 +181,14 @@ impl Builder {
         if let Some(ratchet) = self.ratchet {
             let capture = policy.capture.clone();
             let sanitizer = Sanitizer::with_ratchet(policy, ratchet);
-            return start(sanitizer, capture, self.config, self.sinks, self.clock, self.shutdown_timeout);
+            return start(
+                sanitizer,
+                capture,
+                self.config,
+                self.sinks,
+                self.clock,
+                self.shutdown_timeout,
+            );
         }
         let key = match self.key {
             Some(k) => k,
@@ -199,7 +206,14 @@ impl Builder {
         let capture = policy.capture.clone();
         let sanitizer = Sanitizer::new(policy, &key);
         drop(key);
-        start(sanitizer, capture, self.config, self.sinks, self.clock, self.shutdown_timeout)
+        start(
+            sanitizer,
+            capture,
+            self.config,
+            self.sinks,
+            self.clock,
+            self.shutdown_timeout,
+        )
     }
 }
 
@@ -233,10 +247,7 @@ fn start(
         capture,
         clock,
     });
-    Ok((
-        PrivlogLayer { shared },
-        WorkerGuard::new(pipeline, shutdown_timeout),
-    ))
+    Ok((PrivlogLayer { shared }, WorkerGuard::new(pipeline, shutdown_timeout)))
 }
 
 /// Why the layer could not be built.

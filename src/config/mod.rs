@@ -58,7 +58,8 @@ use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name
 use crate::policy::defaults;
 use crate::sink::{FileSink, SettingsError, Sink, WriterSink};
 use crate::{
-    BuildError, Builder, IpPolicy, MasterKey, policy::RingKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard,
+    BuildError, Builder, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard,
+    policy::RingKey,
 };
 
 /// The prefix of environment overrides.
@@ -852,7 +853,9 @@ impl Config {
             other => {
                 return Err(ConfigError::invalid(
                     "policy.ip",
-                    format!("unknown value {other:?}; expected truncate, pseudonymize, pseudonymize-daily, drop or keep"),
+                    format!(
+                        "unknown value {other:?}; expected truncate, pseudonymize, pseudonymize-daily, drop or keep"
+                    ),
                 ));
             }
         };

@@ -250,8 +250,14 @@ mod tests {
     fn labels_of_another_rotation_have_no_number() {
         let day = Epoch::from_label("2026-11-22").expect("label");
         assert_eq!(Rotation::Monthly.index_of(&day), None);
-        assert_eq!(Rotation::Daily.index_of(&Epoch::from_label("2026-02-30").expect("label")), None);
-        assert_eq!(Rotation::Weekly.index_of(&Epoch::from_label("2025-W53").expect("label")), None);
+        assert_eq!(
+            Rotation::Daily.index_of(&Epoch::from_label("2026-02-30").expect("label")),
+            None
+        );
+        assert_eq!(
+            Rotation::Weekly.index_of(&Epoch::from_label("2025-W53").expect("label")),
+            None
+        );
         assert_eq!(Rotation::Daily.epoch_index(datetime!(1970-01-02 0:00 UTC)), Some(1));
         assert_eq!(Rotation::Weekly.epoch_index(datetime!(1970-01-05 0:00 UTC)), Some(1));
         assert_eq!(Rotation::None.epoch_index(datetime!(1970-01-05 0:00 UTC)), None);

@@ -345,7 +345,10 @@ impl KeyRing {
                 });
                 continue;
             }
-            let file = r.file.clone().ok_or_else(|| KeyRingError::NotFromFile { kid: r.key.id() })?;
+            let file = r
+                .file
+                .clone()
+                .ok_or_else(|| KeyRingError::NotFromFile { kid: r.key.id() })?;
             rewrite_key_file(&file, &moved.to_text())?;
             out.push(Advanced::Ratchet {
                 kid: moved.id(),
@@ -416,7 +419,10 @@ fn rewrite_key_file(path: &Path, text: &str) -> Result<(), KeyRingError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.advance-{}", std::process::id()));
     // The old file stays open: its bytes are overwritten once the new file
     // has replaced it, wherever other links to it are.

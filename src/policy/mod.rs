@@ -8,6 +8,7 @@
 //! runs on the request path beyond copying. Its defaults are in [`defaults`].
 
 mod compiled;
+mod daily_ip;
 pub mod defaults;
 pub mod detect;
 mod epoch;
@@ -19,14 +20,14 @@ mod path_policy;
 #[allow(clippy::module_inception)]
 mod policy;
 mod pseudonym;
-mod ratchet;
-mod daily_ip;
 mod query;
+mod ratchet;
 pub(crate) mod scrub;
 
 pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
 // What a middleware user needs: the policy and its parts, keys, pseudonyms
 // and their errors.
+pub(crate) use daily_ip::daily_ip_keys;
 pub use detect::{CompiledRules, Rule, RuleError, RuleSet};
 pub use epoch::{Epoch, Rotation};
 pub use ip::{CidrError, IpPolicy, MAX_TRUSTED_PROXIES, TrustedProxies};
@@ -36,9 +37,8 @@ pub use keyring::{Advanced, EpochKeysError, KeyRing, KeyRingError, RingKey, writ
 pub use path_policy::{LearnedLiterals, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
-pub use ratchet::{RatchetError, RatchetKey};
-pub(crate) use daily_ip::daily_ip_keys;
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
+pub use ratchet::{RatchetError, RatchetKey};
 pub use scrub::{ScrubbedPath, scrub_path};
 
 // Parser internals, public only for the fuzz targets, benchmarks and

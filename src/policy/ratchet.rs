@@ -196,7 +196,10 @@ impl RatchetKey {
     /// [`RatchetError::Format`] naming the line that is wrong (never the
     /// state's digits).
     pub fn parse(text: &str) -> Result<Self, RatchetError> {
-        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let mut lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
         let bad = |line: &'static str| RatchetError::Format { line };
         if lines.next() != Some(HEADER) {
             return Err(bad("the first line (privlog-ratchet-key v1)"));
@@ -391,7 +394,11 @@ mod tests {
         let back = RatchetKey::parse(&key.to_text()).expect("parses");
         assert_eq!(back.id(), key.id());
         assert_eq!(back.oldest_epoch(), key.oldest_epoch());
-        assert!(back.keys_at(20_010).expect("held").same_as(&key.keys_at(20_010).expect("held")));
+        assert!(
+            back.keys_at(20_010)
+                .expect("held")
+                .same_as(&key.keys_at(20_010).expect("held"))
+        );
         assert!(!format!("{key:?}").contains("0707"));
         let e = RatchetKey::parse(&key.to_text().replace("state ", "state x")).expect_err("bad");
         assert!(e.to_string().contains("state"));

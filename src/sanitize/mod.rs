@@ -228,7 +228,8 @@ impl Sanitizer {
         };
 
         // The epoch's keys; a new epoch forgets the pseudonyms of the old one.
-        let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &mut self.pseudo, ts, bucket);
+        let (new_epoch, epoch, keys) =
+            epoch_keys(&mut self.current, self.policy.rotation, &mut self.pseudo, ts, bucket);
         let [accounts, tenants] = &mut self.cache;
         if new_epoch {
             accounts.clear();
@@ -619,6 +620,84 @@ mod epoch_tests {
         raw.set_path_query("/x", None);
         raw.app.account = Some(account.to_owned());
         raw
+    }
+
+    fn ratchet_at(day_secs: u64) -> RatchetKey {
+        let first = Rotation::Daily
+            .epoch_at(i64::try_from(day_secs / 86_400).expect("day") - 5)
+            .expect("epoch");
+        RatchetKey::from_first_state(Rotation::Daily, &first, [9; 32]).expect("key")
+    }
+
+    #[test]
+    fn a_restart_on_an_advanced_ratchet_key_writes_the_same_current_epoch_pseudonyms() {
+        let day = 1_795_046_400;
+        let key = ratchet_at(day);
+        // The running worker, built before the key file was advanced.
+        let mut running = Sanitizer::with_ratchet(compiled(Policy::atlassian_connect()), key.clone());
+        let before = running.sanitize(&mut capture_at(day + 10, "557058:abc"));
+        // `keys advance --keep 2d` on the file, then a restart from its text.
+        let mut advanced = key.clone();
+        assert!(advanced.advance_to_index(i64::try_from(day / 86_400).expect("day") - 2));
+        let reloaded = RatchetKey::parse(&advanced.to_text()).expect("reads back");
+        let mut restarted = Sanitizer::with_ratchet(compiled(Policy::atlassian_connect()), reloaded);
+        let after = restarted.sanitize(&mut capture_at(day + 20, "557058:abc"));
+        let still_running = running.sanitize(&mut capture_at(day + 30, "557058:abc"));
+        assert!(before.account.is_some());
+        for r in [&after, &still_running] {
+            assert_eq!(
+                (&r.account, &r.epoch, &r.kid),
+                (&before.account, &before.epoch, &before.kid)
+            );
+        }
+        assert_eq!(before.epoch, "2026-11-19");
+    }
+
+    #[test]
+    fn a_ratchet_worker_moves_forward_and_never_back() {
+        let day = 1_795_046_400;
+        let mut worker = Sanitizer::with_ratchet(compiled(Policy::atlassian_connect()), ratchet_at(day));
+        let today = worker.sanitize(&mut capture_at(day + 10, "557058:abc"));
+        // A record of yesterday, after today's: yesterday's state is gone.
+        let late = worker.sanitize(&mut capture_at(day - 10, "557058:abc"));
+        assert_eq!((&late.account, &late.epoch), (&today.account, &today.epoch));
+        // The ratchet's rotation decides, whatever the policy's.
+        assert_eq!(today.epoch.len(), "2026-11-19".len());
+        let KeySchedule::Ratchet(k) = &worker.pseudo else {
+            panic!("a ratchet key")
+        };
+        assert_eq!(k.oldest_epoch().as_str(), "2026-11-19");
+    }
+
+    // The only test of this binary that uses the process's key of the day,
+    // with days in order: that key never goes back to an earlier day.
+    #[test]
+    fn client_pseudonyms_of_the_day_are_shared_by_pipelines_and_change_with_the_day() {
+        let peer = SocketAddr::from(([203, 0, 113, 7], 4711));
+        let at = |secs| {
+            let mut raw = capture_at(secs, "557058:abc");
+            raw.peer = Some(peer);
+            raw
+        };
+        let policy = || compiled(Policy::atlassian_connect().ip(IpPolicy::PseudonymizeDaily));
+        let key = MasterKey::from_bytes([7; 32]);
+        let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
+        let (mut a, mut b) = (Sanitizer::new(policy(), &key), Sanitizer::new(policy(), &key));
+        let first = a.sanitize(&mut at(day + 10)).client.expect("a pseudonym");
+        assert_eq!(first.len(), 22);
+        assert_ne!(first, "203.0.113.7");
+        // Another pipeline of the process, the same day: the same value.
+        assert_eq!(b.sanitize(&mut at(day + 3000)).client.as_deref(), Some(first.as_str()));
+        // Not the master key's pseudonym: the key of the day is not derived from it.
+        let keyed = Sanitizer::new(compiled(Policy::atlassian_connect().ip(IpPolicy::Pseudonymize)), &key)
+            .sanitize(&mut at(day + 10))
+            .client;
+        assert_ne!(keyed.as_deref(), Some(first.as_str()));
+        let next = a.sanitize(&mut at(next_day + 10)).client.expect("a pseudonym");
+        assert_ne!(next, first, "next day, unlinkable");
+        assert_eq!(b.sanitize(&mut at(next_day + 20)).client, Some(next));
+        // Yesterday's key is gone: a late record of yesterday has no client.
+        assert_eq!(b.sanitize(&mut at(day + 4000)).client, None);
     }
 
     #[test]

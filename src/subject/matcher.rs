@@ -124,7 +124,11 @@ impl SubjectMatcher {
     /// Whether `kid` is a ratchet key of the ring that no longer holds `epoch`.
     fn epoch_destroyed(&mut self, kid: &str, epoch: &str) -> bool {
         // A table was built: the epoch is available (or not an epoch at all).
-        if self.cache.get(&(kid.to_owned(), epoch.to_owned())).is_some_and(Option::is_some) {
+        if self
+            .cache
+            .get(&(kid.to_owned(), epoch.to_owned()))
+            .is_some_and(Option::is_some)
+        {
             return false;
         }
         matches!(self.ring.epoch_keys(kid, epoch), Err(EpochKeysError::Destroyed { .. }))

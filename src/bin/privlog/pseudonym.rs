@@ -91,7 +91,13 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         for epoch in epochs(key.rotation(), args.from, args.to) {
             match key.epoch_keys(&epoch) {
                 Ok(keys) => {
-                    write!(out, "{}\t{}\t{}", key.id(), epoch, keys.pseudonym(Purpose::Account, &args.account))?;
+                    write!(
+                        out,
+                        "{}\t{}\t{}",
+                        key.id(),
+                        epoch,
+                        keys.pseudonym(Purpose::Account, &args.account)
+                    )?;
                     if let Some(t) = &args.tenant {
                         write!(out, "\t{}", keys.pseudonym(Purpose::Tenant, t))?;
                     }
