@@ -129,12 +129,20 @@ pub(crate) struct Sanitizer {
 impl Sanitizer {
     /// A sanitizer applying `policy` with pseudonyms keyed by `key`.
     pub(crate) fn new(policy: CompiledPolicy, key: &MasterKey) -> Self {
+        Sanitizer::with_schedule(
+            policy,
+            KeySchedule::Static(Pseudonymizer::new(key)),
+            key.id().as_str().to_owned(),
+        )
+    }
+
+    fn with_schedule(policy: CompiledPolicy, pseudo: KeySchedule, kid: String) -> Self {
         Sanitizer {
             policy,
             tokens: SlotCache::new(TOKEN_SLOTS),
             scratch: String::new(),
-            pseudo: KeySchedule::Static(Pseudonymizer::new(key)),
-            kid: key.id().as_str().to_owned(),
+            pseudo,
+            kid,
             current: None,
             spares: Spares::default(),
             second: LastSecond::default(),
@@ -153,11 +161,8 @@ impl Sanitizer {
     /// epoch the key holds is written under that oldest epoch.
     pub(crate) fn with_ratchet(mut policy: CompiledPolicy, key: RatchetKey) -> Self {
         policy.rotation = key.rotation();
-        let kid = key.id();
-        let mut s = Sanitizer::new(policy, &MasterKey::from_bytes([0; 32]));
-        s.pseudo = KeySchedule::Ratchet(key);
-        s.kid = kid.as_str().to_owned();
-        s
+        let kid = key.id().as_str().to_owned();
+        Sanitizer::with_schedule(policy, KeySchedule::Ratchet(key), kid)
     }
 
     /// Forgets everything remembered from earlier records (pseudonyms, token
