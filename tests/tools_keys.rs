@@ -158,8 +158,15 @@ fn advance_destroys_old_epoch_states_everywhere_in_the_key_directory() {
     assert_eq!(before[0].1, pseudo(&state_after(seed, 0)));
     assert_eq!(before[10].1, pseudo(&state_after(seed, 10)));
 
+    // Another name of the old file, outside the key directory: its bytes
+    // (the old inode's) are overwritten too, not only unlinked.
+    let elsewhere = TempDir::new("keys-advance-link");
+    let link = elsewhere.join("old-name");
+    std::fs::hard_link(&file, &link).expect("hard link");
+
     let adv = privlog(&["keys", "advance", "--keep", "3d", "--key-file", file_arg]);
     assert!(adv.status.success(), "{}", text(&adv.stderr));
+    assert_eq!(std::fs::read(&link).expect("read"), b"", "the old inode is emptied");
     let oldest = day_label(today() - 3);
     assert!(
         text(&adv.stdout).contains(&format!("advanced from {from} to {oldest}")),
