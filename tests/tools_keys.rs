@@ -402,3 +402,27 @@ fn client_pseudonyms_of_the_day_are_stable_within_the_day_and_never_stored() {
         .collect();
     assert_eq!(names, [std::ffi::OsString::from("records.ndjson")]);
 }
+
+#[test]
+fn a_configuration_naming_a_ratchet_key_file_uses_it_and_its_rotation() {
+    let dir = key_dir("keys-config");
+    let (file, key) = ratchet_file(&dir, today() - 2, [4; 32]);
+    let toml = format!(
+        "[key]\nfile = {}\n[policy]\nrotation = \"monthly\"\n{}",
+        support::cli::quoted(&file),
+        support::cli::STDOUT
+    );
+    let out = support::cli::check(&dir, &toml, &[]);
+    assert!(out.status.success(), "{}", support::cli::all_output(&out));
+    let shown = support::cli::all_output(&out);
+    assert!(
+        shown.contains(&format!(
+            "{}, ratchet key, rotation daily replaces the policy's",
+            key.id()
+        )),
+        "{shown}"
+    );
+    let cfg = privlog::config::Config::from_toml(&toml, std::iter::empty()).expect("valid");
+    let (_layer, guard) = cfg.build().expect("builds with the ratchet key");
+    guard.shutdown();
+}

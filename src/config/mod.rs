@@ -1019,8 +1019,13 @@ impl Config {
     pub fn describe(&self) -> Result<String, ConfigError> {
         let policy = self.policy()?;
         let kid = match self.ring_key()? {
-            Some(RingKey::Master(k)) => Some(k.id()),
-            Some(RingKey::Ratchet(k)) => Some(k.id()),
+            Some(RingKey::Master(k)) => Some(k.id().as_str().to_owned()),
+            Some(RingKey::Ratchet(k)) => Some(format!(
+                "{}, ratchet key, rotation {} replaces the policy's, oldest epoch {}",
+                k.id(),
+                k.rotation().as_str(),
+                k.oldest_epoch()
+            )),
             _ => None,
         };
         let key = match (kid, &self.key.env, &self.key.file) {
