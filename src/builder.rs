@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use crate::layer::{Clock, PrivlogLayer, Shared};
 use crate::limits::{DurationLimit, OutOfRange};
 use crate::pipeline::{self, PipelineConfig, WorkerGuard};
-use crate::policy::CompiledPolicy;
+use crate::policy::{CaptureConfig, CompiledPolicy, RatchetKey};
 use crate::sanitize::Sanitizer;
 use crate::sink::Sink;
 use crate::{KeyError, MasterKey, Policy, PolicyError};
@@ -38,6 +38,7 @@ pub(crate) const SHUTDOWN_TIMEOUT: DurationLimit =
 #[must_use]
 pub struct Builder {
     key: Option<MasterKey>,
+    ratchet: Option<RatchetKey>,
     policy: Policy,
     sinks: Vec<Box<dyn Sink>>,
     config: PipelineConfig,
@@ -49,6 +50,7 @@ impl Default for Builder {
     fn default() -> Self {
         Builder {
             key: None,
+            ratchet: None,
             policy: Policy::default(),
             sinks: Vec::new(),
             config: PipelineConfig::default(),
@@ -62,6 +64,7 @@ impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("key", &self.key.as_ref().map(MasterKey::id))
+            .field("ratchet_key", &self.ratchet.as_ref().map(RatchetKey::id))
             .field("policy", &self.policy)
             .field(
                 "sinks",
@@ -78,6 +81,21 @@ impl Builder {
     /// then change at every restart. Never an unkeyed hash.
     pub fn key(mut self, key: MasterKey) -> Self {
         self.key = Some(key);
+        self.ratchet = None;
+        self
+    }
+
+    /// A forward-secure key pseudonyms are derived from, instead of a master
+    /// key ([`Builder::key`]); its rotation replaces the policy's.
+    ///
+    /// The worker computes each epoch's keys from the key's state, moving it
+    /// forward in memory as epochs pass (never backwards; the old state is
+    /// zeroized). `privlog keys advance` never changes the keys of the
+    /// current epoch or later ones, so a running service needs no reload
+    /// after it; a restart on the advanced file writes the same pseudonyms.
+    pub fn ratchet_key(mut self, key: RatchetKey) -> Self {
+        self.ratchet = Some(key);
+        self.key = None;
         self
     }
 
@@ -160,6 +178,18 @@ impl Builder {
             return Err(BuildError::NoSink);
         }
         let policy = self.check()?;
+        if let Some(ratchet) = self.ratchet {
+            let capture = policy.capture.clone();
+            let sanitizer = Sanitizer::with_ratchet(policy, ratchet);
+            return start(
+                sanitizer,
+                capture,
+                self.config,
+                self.sinks,
+                self.clock,
+                self.shutdown_timeout,
+            );
+        }
         let key = match self.key {
             Some(k) => k,
             None => {
@@ -176,17 +206,14 @@ impl Builder {
         let capture = policy.capture.clone();
         let sanitizer = Sanitizer::new(policy, &key);
         drop(key);
-        let pipeline = pipeline::spawn(self.config, sanitizer, self.sinks).map_err(BuildError::Spawn)?;
-        let shared = Arc::new(Shared {
-            handoff: pipeline.handoff.clone(),
-            stats: pipeline.stats.clone(),
+        start(
+            sanitizer,
             capture,
-            clock: self.clock,
-        });
-        Ok((
-            PrivlogLayer { shared },
-            WorkerGuard::new(pipeline, self.shutdown_timeout),
-        ))
+            self.config,
+            self.sinks,
+            self.clock,
+            self.shutdown_timeout,
+        )
     }
 }
 
@@ -202,6 +229,25 @@ impl Builder {
             .map_err(BuildError::OutOfRange)?;
         Ok(policy)
     }
+}
+
+/// Starts the pipeline with `sanitizer` and returns the layer and its guard.
+fn start(
+    sanitizer: Sanitizer,
+    capture: CaptureConfig,
+    config: PipelineConfig,
+    sinks: Vec<Box<dyn Sink>>,
+    clock: Option<Clock>,
+    shutdown_timeout: Duration,
+) -> Result<(PrivlogLayer, WorkerGuard), BuildError> {
+    let pipeline = pipeline::spawn(config, sanitizer, sinks).map_err(BuildError::Spawn)?;
+    let shared = Arc::new(Shared {
+        handoff: pipeline.handoff.clone(),
+        stats: pipeline.stats.clone(),
+        capture,
+        clock,
+    });
+    Ok((PrivlogLayer { shared }, WorkerGuard::new(pipeline, shutdown_timeout)))
 }
 
 /// Why the layer could not be built.

@@ -59,6 +59,7 @@ use crate::policy::defaults;
 use crate::sink::{FileSink, SettingsError, Sink, WriterSink};
 use crate::{
     BuildError, Builder, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard,
+    policy::RingKey,
 };
 
 /// The prefix of environment overrides.
@@ -145,7 +146,8 @@ pub struct PolicyConfig {
     /// `none`, `daily`, `weekly` or `monthly` (default
     /// [`ROTATION`](crate::policy::defaults::ROTATION)).
     pub rotation: Option<String>,
-    /// `truncate` (default), `pseudonymize`, `drop` or `keep`.
+    /// `truncate` (default), `pseudonymize`, `pseudonymize-daily` (under an
+    /// in-memory key of the day), `drop` or `keep`.
     pub ip: Option<String>,
     /// IPv4 prefix kept by `truncate` (default
     /// [`IPV4_PREFIX`](crate::policy::defaults::IPV4_PREFIX)).
@@ -801,8 +803,10 @@ impl Config {
     fn prepare(&self) -> Result<Builder, ConfigError> {
         let masked = |e| self.secrets.mask_error(e);
         let mut b = self.check().map_err(masked)?;
-        if let Some(k) = self.master_key()? {
-            b = b.key(k);
+        match self.ring_key()? {
+            Some(RingKey::Master(k)) => b = b.key(k),
+            Some(RingKey::Ratchet(k)) => b = b.ratchet_key(k),
+            _ => {}
         }
         for sink in &self.sinks {
             sink.validate().map_err(masked)?;
@@ -843,12 +847,15 @@ impl Config {
         let ip = match p.ip.as_deref().unwrap_or("truncate") {
             "truncate" => truncate,
             "pseudonymize" => IpPolicy::Pseudonymize,
+            "pseudonymize-daily" => IpPolicy::PseudonymizeDaily,
             "drop" => IpPolicy::Drop,
             "keep" => IpPolicy::Keep,
             other => {
                 return Err(ConfigError::invalid(
                     "policy.ip",
-                    format!("unknown value {other:?}; expected truncate, pseudonymize, drop or keep"),
+                    format!(
+                        "unknown value {other:?}; expected truncate, pseudonymize, pseudonymize-daily, drop or keep"
+                    ),
                 ));
             }
         };
@@ -928,11 +935,25 @@ impl Config {
     /// [`ConfigError::Invalid`] when the source is set but unusable. The
     /// message never holds the key, nor `key.env` when it is not a variable
     /// name.
+    /// `None` too when `key.file` holds a ratchet key ([`Config::ring_key`]).
     pub fn master_key(&self) -> Result<Option<MasterKey>, ConfigError> {
-        self.master_key_unmasked().map_err(|e| self.secrets.mask_error(e))
+        match self.ring_key()? {
+            Some(RingKey::Master(k)) => Ok(Some(k)),
+            _ => Ok(None),
+        }
     }
 
-    fn master_key_unmasked(&self) -> Result<Option<MasterKey>, ConfigError> {
+    /// The key new records are written with, master or ratchet key, from
+    /// `key.file` (its newest key) or the variable named by `key.env` (a
+    /// master key); `None` when neither is set.
+    ///
+    /// # Errors
+    /// As [`Config::master_key`].
+    pub fn ring_key(&self) -> Result<Option<RingKey>, ConfigError> {
+        self.ring_key_unmasked().map_err(|e| self.secrets.mask_error(e))
+    }
+
+    fn ring_key_unmasked(&self) -> Result<Option<RingKey>, ConfigError> {
         if let Some(var) = &self.key.env {
             check_var_name(var).map_err(|e| ConfigError::invalid("key.env", e))?;
             if self.not_utf8.contains(var) {
@@ -945,14 +966,14 @@ impl Config {
                 )
             })?;
             return MasterKey::from_hex(hex)
-                .map(Some)
+                .map(|k| Some(RingKey::Master(k)))
                 .map_err(|e| ConfigError::invalid("key.env", format!("{var}: {e}")));
         }
         if let Some(path) = &self.key.file {
             // A key file may hold a ring of keys; new records use the newest.
             let ring =
                 crate::policy::KeyRing::load(path).map_err(|e| ConfigError::invalid("key.file", e.to_string()))?;
-            return ring.current().cloned().map(Some).ok_or_else(|| {
+            return ring.newest().map(Some).ok_or_else(|| {
                 ConfigError::invalid(
                     "key.file",
                     format!(
@@ -997,9 +1018,19 @@ impl Config {
     /// [`ConfigError`] when a setting is invalid or the key cannot be loaded.
     pub fn describe(&self) -> Result<String, ConfigError> {
         let policy = self.policy()?;
-        let key = match (self.master_key()?, &self.key.env, &self.key.file) {
-            (Some(k), Some(var), _) => format!("from environment variable {var} (kid {})", k.id()),
-            (Some(k), None, Some(path)) => format!("from file {} (kid {})", path.display(), k.id()),
+        let kid = match self.ring_key()? {
+            Some(RingKey::Master(k)) => Some(k.id().as_str().to_owned()),
+            Some(RingKey::Ratchet(k)) => Some(format!(
+                "{}, ratchet key, rotation {} replaces the policy's, oldest epoch {}",
+                k.id(),
+                k.rotation().as_str(),
+                k.oldest_epoch()
+            )),
+            _ => None,
+        };
+        let key = match (kid, &self.key.env, &self.key.file) {
+            (Some(k), Some(var), _) => format!("from environment variable {var} (kid {k})"),
+            (Some(k), None, Some(path)) => format!("from file {} (kid {k})", path.display()),
             _ => "none: a random key per process (pseudonyms change at every restart)".to_owned(),
         };
         let mut out = format!("key:              {key}\n{}", policy.describe());

@@ -23,6 +23,14 @@ pub enum IpPolicy {
     },
     /// Replace the address with a keyed per-epoch pseudonym.
     Pseudonymize,
+    /// Replace the address with a pseudonym under a key of the day that
+    /// never leaves memory: 256 bits from the operating system's generator,
+    /// drawn at the first record of each UTC day, shared by every pipeline of
+    /// the process, and zeroized when the next day begins. It counts distinct
+    /// clients per day; nobody, the key holder included, can link a client
+    /// across days or find an address's records later (no data-subject
+    /// request by IP), and a restart changes the values within the day.
+    PseudonymizeDaily,
     /// Leave `client` empty.
     Drop,
     /// Log the full address. Only when your privacy statement says so.
@@ -58,7 +66,10 @@ impl IpPolicy {
                 IpNet::V4(net) => push_ipv4_net(out, net.addr(), net.prefix_len()),
                 IpNet::V6(net) => push_ipv6_net(out, net.addr(), net.prefix_len()),
             },
-            IpPolicy::Pseudonymize => out.push_str(keys.pseudonym(Purpose::Ip, &ip.to_string()).as_str()),
+            // Under `PseudonymizeDaily` the sanitizer passes the day's keys.
+            IpPolicy::Pseudonymize | IpPolicy::PseudonymizeDaily => {
+                out.push_str(keys.pseudonym(Purpose::Ip, &ip.to_string()).as_str())
+            }
             IpPolicy::Drop => return false,
             IpPolicy::Keep => out.push_str(&ip.to_string()),
         }
@@ -73,7 +84,7 @@ impl IpPolicy {
         match *self {
             IpPolicy::Truncate { v4_prefix, v6_prefix } => Some(truncate(ip, v4_prefix, v6_prefix).addr()),
             IpPolicy::Drop => None,
-            IpPolicy::Pseudonymize | IpPolicy::Keep => Some(normalize(ip)),
+            IpPolicy::Pseudonymize | IpPolicy::PseudonymizeDaily | IpPolicy::Keep => Some(normalize(ip)),
         }
     }
 }

@@ -64,13 +64,7 @@ impl MasterKey {
     /// record's `kid` field so a record can be matched to the key that made it.
     pub fn id(&self) -> KeyId {
         let digest = blake3::derive_key("privlog 2026-11 key fingerprint v1", &self.bytes);
-        let mut s = String::with_capacity(10);
-        s.push_str("k_");
-        for b in &digest[..4] {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        KeyId(s)
+        KeyId::from_digest(&digest)
     }
 
     /// The key as 64 lowercase hex digits, for writing a key file. Handle with care.
@@ -125,6 +119,24 @@ impl fmt::Debug for MasterKey {
 pub struct KeyId(String);
 
 impl KeyId {
+    /// The fingerprint written for a one-way digest of a key (its first 4 bytes).
+    pub(crate) fn from_digest(digest: &[u8; 32]) -> KeyId {
+        let mut s = String::with_capacity(10);
+        s.push_str("k_");
+        for b in &digest[..4] {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        KeyId(s)
+    }
+
+    /// A fingerprint read back from a key file: `k_` and 8 lowercase hex digits.
+    pub(crate) fn parse(text: &str) -> Option<KeyId> {
+        let hex = text.strip_prefix("k_")?;
+        (hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then(|| KeyId(text.to_owned()))
+    }
+
     /// The fingerprint text (`k_` and 8 hex digits).
     pub fn as_str(&self) -> &str {
         &self.0

@@ -3,7 +3,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{KeyError, KeyId, MasterKey};
+use time::OffsetDateTime;
+
+use super::{Epoch, EpochKeys, KeyError, KeyId, MasterKey, Pseudonymizer, RatchetError, RatchetKey};
 
 /// Every master key an operator still holds, so records written under an older
 /// key can still be found after the key was rotated.
@@ -33,12 +35,81 @@ use super::{KeyError, KeyId, MasterKey};
 #[derive(Clone, Default)]
 pub struct KeyRing {
     keys: Vec<MasterKey>,
+    ratchets: Vec<RingRatchet>,
+    /// Whether the key loaded last is a ratchet key.
+    newest_is_ratchet: bool,
+}
+
+/// A ratchet key of a ring and the file it was read from (where
+/// [`KeyRing::advance`] writes it back).
+#[derive(Clone)]
+struct RingRatchet {
+    key: RatchetKey,
+    file: Option<PathBuf>,
+}
+
+/// The key new records should be written with: a master key or a
+/// forward-secure ratchet key ([`KeyRing::newest`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum RingKey {
+    /// A master key: every epoch's pseudonyms can be computed from it, forever.
+    Master(MasterKey),
+    /// A ratchet key: only the epochs from its oldest on.
+    Ratchet(RatchetKey),
+}
+
+/// What [`KeyRing::advance`] did to one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Advanced {
+    /// A ratchet key moved forward: the states of the epochs before `oldest`
+    /// were destroyed in its file.
+    Ratchet {
+        /// The key's fingerprint.
+        kid: KeyId,
+        /// Its file.
+        file: PathBuf,
+        /// The oldest epoch it held before.
+        was: Epoch,
+        /// The oldest epoch it holds now.
+        oldest: Epoch,
+    },
+    /// A ratchet key already held nothing older than the window.
+    Unchanged {
+        /// The key's fingerprint.
+        kid: KeyId,
+        /// The oldest epoch it holds.
+        oldest: Epoch,
+    },
+    /// A master key: it can compute every epoch's pseudonyms, also those
+    /// older than the window, until it is deleted.
+    Master {
+        /// The key's fingerprint.
+        kid: KeyId,
+    },
+}
+
+/// Why a ring cannot give the keys of an epoch ([`KeyRing::epoch_keys`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EpochKeysError {
+    /// No key of the ring has this fingerprint.
+    UnknownKey,
+    /// The label is not an epoch (of the key's rotation).
+    NotAnEpoch,
+    /// The key is a ratchet key whose state for the epoch was destroyed.
+    Destroyed {
+        /// The oldest epoch the key still holds.
+        oldest: Epoch,
+    },
 }
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("ids", &self.ids().collect::<Vec<_>>())
+            .field("ratchets", &self.ratchets().map(RatchetKey::id).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -55,6 +126,20 @@ impl KeyRing {
         let id = key.id();
         self.keys.retain(|k| k.id() != id);
         self.keys.push(key);
+        self.newest_is_ratchet = false;
+    }
+
+    /// Adds a ratchet key; it becomes the current key. A key with the same
+    /// fingerprint already in the ring is replaced.
+    pub fn push_ratchet(&mut self, key: RatchetKey) {
+        self.push_ratchet_from(key, None);
+    }
+
+    fn push_ratchet_from(&mut self, key: RatchetKey, file: Option<PathBuf>) {
+        let id = key.id();
+        self.ratchets.retain(|r| r.key.id() != id);
+        self.ratchets.push(RingRatchet { key, file });
+        self.newest_is_ratchet = true;
     }
 
     /// A ring from key text: one key of 64 hex characters per line; blank lines
@@ -75,6 +160,20 @@ impl KeyRing {
     }
 
     fn add_text(&mut self, text: &str, path: &Path) -> Result<(), KeyRingError> {
+        self.add_text_from(text, path, None)
+    }
+
+    /// Adds the keys of `text`; a ratchet key remembers `file`, the file it
+    /// was read from.
+    fn add_text_from(&mut self, text: &str, path: &Path, file: Option<&Path>) -> Result<(), KeyRingError> {
+        if RatchetKey::is_ratchet_text(text) {
+            let key = RatchetKey::parse(text).map_err(|source| KeyRingError::BadRatchet {
+                path: path.to_owned(),
+                source,
+            })?;
+            self.push_ratchet_from(key, file.map(Path::to_owned));
+            return Ok(());
+        }
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -146,7 +245,7 @@ impl KeyRing {
         let mut ring = KeyRing::new();
         for (shown, file) in &files {
             let text = read_private(shown, file)?;
-            ring.add_text(&text, shown)?;
+            ring.add_text_from(&text, shown, Some(file))?;
         }
         if ring.is_empty() {
             return Err(KeyRingError::Empty { path: path.to_owned() });
@@ -159,9 +258,107 @@ impl KeyRing {
         self.keys.iter().find(|k| k.id().as_str() == kid)
     }
 
-    /// The key added last: the one new records should be written with.
+    /// The master key added last. New records should be written with
+    /// [`KeyRing::newest`], which may be a ratchet key.
     pub fn current(&self) -> Option<&MasterKey> {
         self.keys.last()
+    }
+
+    /// The key added last, master or ratchet key: the one new records should
+    /// be written with.
+    pub fn newest(&self) -> Option<RingKey> {
+        match (self.newest_is_ratchet, self.ratchets.last(), self.keys.last()) {
+            (true, Some(r), _) => Some(RingKey::Ratchet(r.key.clone())),
+            (_, _, Some(k)) => Some(RingKey::Master(k.clone())),
+            (_, Some(r), None) => Some(RingKey::Ratchet(r.key.clone())),
+            (_, None, None) => None,
+        }
+    }
+
+    /// The ratchet keys, oldest first.
+    pub fn ratchets(&self) -> impl Iterator<Item = &RatchetKey> {
+        self.ratchets.iter().map(|r| &r.key)
+    }
+
+    /// The keys of `epoch` under the key whose fingerprint is `kid`, master
+    /// or ratchet key, as written in a record's `kid` and `epoch` fields.
+    ///
+    /// # Errors
+    /// [`EpochKeysError::Destroyed`] when `kid` is a ratchet key that no
+    /// longer holds `epoch`, [`EpochKeysError::UnknownKey`] when no key has
+    /// that fingerprint, [`EpochKeysError::NotAnEpoch`] when the label is no
+    /// epoch of the key.
+    pub fn epoch_keys(&self, kid: &str, epoch: &str) -> Result<EpochKeys, EpochKeysError> {
+        if let Some(key) = self.get(kid) {
+            let epoch = Epoch::from_label(epoch).ok_or(EpochKeysError::NotAnEpoch)?;
+            return Ok(Pseudonymizer::new(key).epoch_keys(&epoch));
+        }
+        let r = self
+            .ratchets
+            .iter()
+            .find(|r| r.key.id().as_str() == kid)
+            .ok_or(EpochKeysError::UnknownKey)?;
+        let epoch = Epoch::from_label(epoch).ok_or(EpochKeysError::NotAnEpoch)?;
+        match r.key.epoch_keys(&epoch) {
+            Ok(keys) => Ok(keys),
+            Err(RatchetError::Destroyed { .. }) => Err(EpochKeysError::Destroyed {
+                oldest: r.key.oldest_epoch(),
+            }),
+            Err(_) => Err(EpochKeysError::NotAnEpoch),
+        }
+    }
+
+    /// Destroys, in every ratchet key file of the ring, the states of the
+    /// epochs that ended before the retention window `keep` (back from
+    /// `now`): each key moves forward to the epoch `now - keep` falls in,
+    /// never past `now`'s own epoch, so the keys of the current and later
+    /// epochs do not change and a running service needs no reload.
+    ///
+    /// Each file is rewritten atomically and durably: the new text is
+    /// written to a temporary file in the same directory and synced, renamed
+    /// over the key file, the directory synced, and then the old file's bytes
+    /// are overwritten with zeros, synced and truncated, so no copy of the
+    /// old state stays in the directory. Master keys are only reported: they
+    /// compute every epoch until their file is deleted.
+    ///
+    /// # Errors
+    /// [`KeyRingError::NotFromFile`] for a ratchet key that was not loaded
+    /// from a file, [`KeyRingError::Io`] when a file cannot be written (the
+    /// key file then still holds its old state, whole).
+    pub fn advance(&mut self, keep: time::Duration, now: OffsetDateTime) -> Result<Vec<Advanced>, KeyRingError> {
+        let mut out = Vec::new();
+        for k in &self.keys {
+            out.push(Advanced::Master { kid: k.id() });
+        }
+        for r in &mut self.ratchets {
+            let rotation = r.key.rotation();
+            let edge = now.checked_sub(keep.max(time::Duration::ZERO)).unwrap_or(now);
+            let (Some(target), Some(current)) = (rotation.epoch_index(edge), rotation.epoch_index(now)) else {
+                continue;
+            };
+            let was = r.key.oldest_epoch();
+            let mut moved = r.key.clone();
+            if !moved.advance_to_index(target.min(current)) {
+                out.push(Advanced::Unchanged {
+                    kid: r.key.id(),
+                    oldest: was,
+                });
+                continue;
+            }
+            let file = r
+                .file
+                .clone()
+                .ok_or_else(|| KeyRingError::NotFromFile { kid: r.key.id() })?;
+            rewrite_key_file(&file, &moved.to_text())?;
+            out.push(Advanced::Ratchet {
+                kid: moved.id(),
+                file,
+                was,
+                oldest: moved.oldest_epoch(),
+            });
+            r.key = moved;
+        }
+        Ok(out)
     }
 
     /// The keys, oldest first.
@@ -174,21 +371,84 @@ impl KeyRing {
         self.keys.iter().map(MasterKey::id)
     }
 
-    /// How many keys the ring holds.
+    /// How many keys (master and ratchet keys) the ring holds.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.ratchets.len()
     }
 
     /// Whether the ring holds no key.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.ratchets.is_empty()
     }
 }
 
 impl From<MasterKey> for KeyRing {
     fn from(key: MasterKey) -> Self {
-        KeyRing { keys: vec![key] }
+        let mut ring = KeyRing::new();
+        ring.push(key);
+        ring
     }
+}
+
+impl From<RatchetKey> for KeyRing {
+    fn from(key: RatchetKey) -> Self {
+        let mut ring = KeyRing::new();
+        ring.push_ratchet(key);
+        ring
+    }
+}
+
+/// Writes `text` as a ratchet key file, creating it (mode `0600`); an
+/// existing file is never overwritten.
+///
+/// # Errors
+/// As [`write_key_file`].
+pub fn write_ratchet_key_file(path: &Path, key: &RatchetKey) -> Result<(), KeyRingError> {
+    write_new_private(path, &key.to_text())
+}
+
+/// Replaces the key file `path` with `text` atomically and durably, leaving
+/// no copy of the old bytes in the directory (see [`KeyRing::advance`]).
+fn rewrite_key_file(path: &Path, text: &str) -> Result<(), KeyRingError> {
+    use std::io::{Seek as _, SeekFrom};
+    let io_err = |p: &Path| {
+        let p = p.to_owned();
+        move |source| KeyRingError::Io { path: p, source }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.advance-{}", std::process::id()));
+    // The old file stays open: its bytes are overwritten once the new file
+    // has replaced it, wherever other links to it are.
+    let mut old = fs::OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
+    let _ = fs::remove_file(&temp);
+    let written = write_new_private(&temp, text);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    if let Err(source) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(KeyRingError::Io {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io_err(&dir))?;
+    let len = old.metadata().map_err(io_err(path))?.len();
+    let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    old.seek(SeekFrom::Start(0))
+        .and_then(|_| old.write_all(&zeros))
+        .and_then(|()| old.sync_all())
+        .and_then(|()| old.set_len(0))
+        .and_then(|()| old.sync_all())
+        .map_err(io_err(path))
 }
 
 /// Refuses a key path that looks like a key or another secret, without
@@ -367,15 +627,24 @@ fn check_directories_on_the_way(_dirs: &[PathBuf]) -> Result<(), KeyRingError> {
 /// smaller than the key's line (nothing is created then), [`KeyRingError::Io`]
 /// when it cannot be created or written.
 pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), KeyRingError> {
+    let mut text = key.to_hex();
+    text.push('\n');
+    write_new_private(path, &text)
+}
+
+/// Writes `text` to a new file only its owner can read (mode `0600`) and
+/// syncs it; an existing file is never overwritten.
+fn write_new_private(path: &Path, text: &str) -> Result<(), KeyRingError> {
     refuse_secret_path(path)?;
-    // 64 hex digits and a newline; a write past the limit would kill the process.
-    const LINE: u64 = 65;
+    // A write past the limit would kill the process.
+    let size = u64::try_from(text.len()).unwrap_or(u64::MAX);
     if let Some(limit) = file_size_limit()
-        && limit < LINE
+        && limit < size
     {
         return Err(KeyRingError::FileSizeLimit {
             path: path.to_owned(),
             limit,
+            size,
         });
     }
     let mut opts = fs::OpenOptions::new();
@@ -395,11 +664,7 @@ pub fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), KeyRingError> 
             }
         }
     })?;
-    let hex = key.to_hex();
-    let written = file
-        .write_all(hex.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all());
+    let written = file.write_all(text.as_bytes()).and_then(|()| file.sync_all());
     written.map_err(|source| KeyRingError::Io {
         path: path.to_owned(),
         source,
@@ -462,6 +727,21 @@ pub enum KeyRingError {
         path: PathBuf,
         /// The limit, in bytes.
         limit: u64,
+        /// The size of the key file, in bytes.
+        size: u64,
+    },
+    /// A ratchet key file is not one.
+    BadRatchet {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: RatchetError,
+    },
+    /// A ratchet key to advance was not read from a file, so there is no
+    /// file to destroy its old state in.
+    NotFromFile {
+        /// The key's fingerprint.
+        kid: KeyId,
     },
     /// A key file, a key directory or a directory on the way to one belongs
     /// to a user other than the one privlog runs as and root: that user can
@@ -540,9 +820,17 @@ impl fmt::Display for KeyRingError {
                 "{} exists already; refusing to overwrite a key (choose another file name)",
                 path.display()
             ),
-            KeyRingError::FileSizeLimit { path, limit } => write!(
+            KeyRingError::BadRatchet { path, .. } => {
+                write!(f, "key file {} is not a valid ratchet key", path.display())
+            }
+            KeyRingError::NotFromFile { kid } => write!(
                 f,
-                "cannot write key file {}: the key (65 bytes) would pass the file-size limit of {limit} bytes, \
+                "ratchet key {kid} was not read from a file, so its old states cannot be destroyed; load the \
+                 ring with --key-file FILE|DIR"
+            ),
+            KeyRingError::FileSizeLimit { path, limit, size } => write!(
+                f,
+                "cannot write key file {}: the key ({size} bytes) would pass the file-size limit of {limit} bytes, \
                  so no file was created; raise the file-size limit (`ulimit -f`, systemd `LimitFSIZE=`)",
                 path.display()
             ),
@@ -569,6 +857,7 @@ impl std::error::Error for KeyRingError {
         match self {
             KeyRingError::Io { source, .. } => Some(source),
             KeyRingError::BadKey { source, .. } => Some(source),
+            KeyRingError::BadRatchet { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -8,6 +8,7 @@
 //! runs on the request path beyond copying. Its defaults are in [`defaults`].
 
 mod compiled;
+mod daily_ip;
 pub mod defaults;
 pub mod detect;
 mod epoch;
@@ -20,21 +21,24 @@ mod path_policy;
 mod policy;
 mod pseudonym;
 mod query;
+mod ratchet;
 pub(crate) mod scrub;
 
 pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
 // What a middleware user needs: the policy and its parts, keys, pseudonyms
 // and their errors.
+pub(crate) use daily_ip::daily_ip_keys;
 pub use detect::{CompiledRules, Rule, RuleError, RuleSet};
 pub use epoch::{Epoch, Rotation};
 pub use ip::{CidrError, IpPolicy, MAX_TRUSTED_PROXIES, TrustedProxies};
 pub use jwt::{JwtClaims, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
-pub use keyring::{KeyRing, KeyRingError, write_key_file};
+pub use keyring::{Advanced, EpochKeysError, KeyRing, KeyRingError, RingKey, write_key_file, write_ratchet_key_file};
 pub use path_policy::{LearnedLiterals, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
+pub use ratchet::{RatchetError, RatchetKey};
 pub use scrub::{ScrubbedPath, scrub_path};
 
 // Parser internals, public only for the fuzz targets, benchmarks and

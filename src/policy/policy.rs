@@ -195,6 +195,7 @@ impl Policy {
                 format!("truncate to /{v4_prefix} (IPv4) and /{v6_prefix} (IPv6)")
             }
             IpPolicy::Pseudonymize => "pseudonymize (keyed, per epoch)".to_owned(),
+            IpPolicy::PseudonymizeDaily => "pseudonymize-daily (in-memory key of the day, never stored)".to_owned(),
             IpPolicy::Drop => "drop".to_owned(),
             IpPolicy::Keep => "keep full address".to_owned(),
         };

@@ -26,6 +26,22 @@ impl Purpose {
             Purpose::Ip => "privlog 2026-11 pseudonym v1 ip",
         }
     }
+
+    fn ratchet_context(self) -> &'static str {
+        match self {
+            Purpose::Account => "privlog 2026-12 ratchet epoch key v1 account",
+            Purpose::Tenant => "privlog 2026-12 ratchet epoch key v1 tenant",
+            Purpose::Ip => "privlog 2026-12 ratchet epoch key v1 ip",
+        }
+    }
+
+    fn daily_context(self) -> &'static str {
+        match self {
+            Purpose::Account => "privlog 2026-12 daily ip key v1 unused account",
+            Purpose::Tenant => "privlog 2026-12 daily ip key v1 unused tenant",
+            Purpose::Ip => "privlog 2026-12 daily ip key v1 ip",
+        }
+    }
 }
 
 /// A keyed, per-purpose, per-epoch pseudonym: 128 bits of keyed BLAKE3 written
@@ -143,6 +159,35 @@ impl Drop for EpochKeys {
 }
 
 impl EpochKeys {
+    /// The keys of the epoch whose ratchet state is `state`
+    /// ([`RatchetKey`](super::RatchetKey)): one key per purpose, each
+    /// derived one-way from the state under its own context.
+    pub(crate) fn from_ratchet_state(state: &[u8; 32]) -> EpochKeys {
+        let mut keys = [[0u8; 32]; 3];
+        for p in [Purpose::Account, Purpose::Tenant, Purpose::Ip] {
+            keys[index(p)] = blake3::derive_key(p.ratchet_context(), state);
+        }
+        EpochKeys { keys }
+    }
+
+    /// Keys whose client-address key is `ip_key` (the process's key of the
+    /// day); the account and tenant keys are derived from it too, under
+    /// their own contexts, and never used.
+    pub(crate) fn from_daily_ip_key(ip_key: &[u8; 32]) -> EpochKeys {
+        let mut keys = [[0u8; 32]; 3];
+        for p in [Purpose::Account, Purpose::Tenant, Purpose::Ip] {
+            keys[index(p)] = blake3::derive_key(p.daily_context(), ip_key);
+        }
+        EpochKeys { keys }
+    }
+
+    /// Whether `self` and `other` are the same keys (tests only: the keys
+    /// are never shown).
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &EpochKeys) -> bool {
+        self.keys == other.keys
+    }
+
     /// The pseudonym of `input` for `purpose` in this epoch.
     pub fn pseudonym(&self, purpose: Purpose, input: &str) -> Pseudonym {
         let hash = blake3::keyed_hash(&self.keys[index(purpose)], input.as_bytes());

@@ -30,7 +30,10 @@ use crate::policy::Policy;
 use crate::policy::ip::{forwarded_hops, resolve_client, xff_hops};
 use crate::policy::jwt::{payload_segment, signed_part_payload};
 use crate::policy::scrub::{sanitize_text, scrub_path_into};
-use crate::policy::{CompiledPolicy, EpochKeys, MasterKey, Pseudonymizer, Purpose, QueryPolicy, Rotation, Source};
+use crate::policy::{
+    CompiledPolicy, EpochKeys, IpPolicy, MasterKey, Pseudonymizer, Purpose, QueryPolicy, RatchetKey, Rotation, Source,
+    daily_ip_keys,
+};
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
@@ -105,13 +108,17 @@ pub(crate) struct Sanitizer {
     tokens: SlotCache<[u8], Token>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
-    pseudo: Pseudonymizer,
+    pseudo: KeySchedule,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
     spares: Spares,
     second: LastSecond,
     /// Client address texts of the current epoch, by the address or network they stand for.
     ips: SlotCache<IpAddr, String>,
+    /// Under [`IpPolicy::PseudonymizeDaily`]: the UTC day of the last record
+    /// and the process's client keys of that day (`None`: that day's key is
+    /// gone, so clients are left out).
+    ip_day: Option<(i64, Option<EpochKeys>)>,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<[u8], String>; 2],
     /// Test builds: a path whose capture makes sanitizing panic, as a fault would.
@@ -122,20 +129,40 @@ pub(crate) struct Sanitizer {
 impl Sanitizer {
     /// A sanitizer applying `policy` with pseudonyms keyed by `key`.
     pub(crate) fn new(policy: CompiledPolicy, key: &MasterKey) -> Self {
+        Sanitizer::with_schedule(
+            policy,
+            KeySchedule::Static(Pseudonymizer::new(key)),
+            key.id().as_str().to_owned(),
+        )
+    }
+
+    fn with_schedule(policy: CompiledPolicy, pseudo: KeySchedule, kid: String) -> Self {
         Sanitizer {
             policy,
             tokens: SlotCache::new(TOKEN_SLOTS),
             scratch: String::new(),
-            pseudo: Pseudonymizer::new(key),
-            kid: key.id().as_str().to_owned(),
+            pseudo,
+            kid,
             current: None,
             spares: Spares::default(),
             second: LastSecond::default(),
             ips: SlotCache::new(IP_SLOTS),
+            ip_day: None,
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
             #[cfg(test)]
             panic_on_path: None,
         }
+    }
+
+    /// A sanitizer applying `policy` with pseudonyms keyed by the forward-
+    /// secure `key`, whose rotation replaces the policy's. The key's state
+    /// moves forward in memory as epochs pass (never backwards; the old
+    /// state is zeroized), and a record of a moment older than the oldest
+    /// epoch the key holds is written under that oldest epoch.
+    pub(crate) fn with_ratchet(mut policy: CompiledPolicy, key: RatchetKey) -> Self {
+        policy.rotation = key.rotation();
+        let kid = key.id().as_str().to_owned();
+        Sanitizer::with_schedule(policy, KeySchedule::Ratchet(key), kid)
     }
 
     /// Forgets everything remembered from earlier records (pseudonyms, token
@@ -144,6 +171,7 @@ impl Sanitizer {
     pub(crate) fn forget(&mut self) {
         self.tokens.clear();
         self.ips.clear();
+        self.ip_day = None;
         for cache in &mut self.cache {
             cache.clear();
         }
@@ -205,7 +233,8 @@ impl Sanitizer {
         };
 
         // The epoch's keys; a new epoch forgets the pseudonyms of the old one.
-        let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &self.pseudo, ts, bucket);
+        let (new_epoch, epoch, keys) =
+            epoch_keys(&mut self.current, self.policy.rotation, &mut self.pseudo, ts, bucket);
         let [accounts, tenants] = &mut self.cache;
         if new_epoch {
             accounts.clear();
@@ -300,11 +329,23 @@ impl Sanitizer {
             }
         };
         let ip_policy = self.policy.ip;
-        match client_ip.and_then(|ip| Some((ip, ip_policy.text_key(ip)?))) {
-            Some((ip, key)) => {
+        let ip_keys = match ip_policy {
+            IpPolicy::PseudonymizeDaily => {
+                let day = ts.unix_timestamp().div_euclid(86_400);
+                if self.ip_day.as_ref().is_none_or(|(d, _)| *d != day) {
+                    // Another day: another key, and the old day's texts are forgotten.
+                    self.ips.clear();
+                    self.ip_day = Some((day, daily_ip_keys(day)));
+                }
+                self.ip_day.as_ref().and_then(|(_, k)| k.as_ref())
+            }
+            _ => Some(keys),
+        };
+        match ip_keys.and_then(|k| client_ip.and_then(|ip| Some((k, ip, ip_policy.text_key(ip)?)))) {
+            Some((ip_keys, ip, key)) => {
                 let text = self.ips.get_or_fill(&key, |buf| {
                     buf.clear();
-                    ip_policy.apply_into(ip, keys, buf);
+                    ip_policy.apply_into(ip, ip_keys, buf);
                 });
                 spares.set_opt(&mut out.client, text.map(String::as_str));
             }
@@ -337,12 +378,41 @@ impl Sanitizer {
     }
 }
 
+/// Where the keys of each epoch come from.
+enum KeySchedule {
+    /// Derived from a master key and the epoch's label: every epoch, forever.
+    Static(Pseudonymizer),
+    /// Ratcheted forward from the state of the oldest epoch held.
+    Ratchet(RatchetKey),
+}
+
+impl KeySchedule {
+    /// The label and keys of `ts`'s epoch. A ratchet moves forward to that
+    /// epoch (the older state is zeroized) and never back: a moment older
+    /// than its oldest epoch is given the oldest epoch's label and keys.
+    fn epoch_keys(&mut self, rotation: Rotation, ts: OffsetDateTime) -> (String, EpochKeys) {
+        match self {
+            KeySchedule::Static(p) => {
+                let epoch = rotation.epoch_of(ts);
+                let keys = p.epoch_keys(&epoch);
+                (epoch.as_str().to_owned(), keys)
+            }
+            KeySchedule::Ratchet(r) => {
+                if let Some(index) = rotation.epoch_index(ts) {
+                    r.advance_to_index(index);
+                }
+                (r.oldest_epoch().as_str().to_owned(), r.oldest_keys())
+            }
+        }
+    }
+}
+
 /// The label and keys of `ts`'s epoch, derived once per epoch, and whether
 /// the epoch is another than the previous record's.
 fn epoch_keys<'a>(
     current: &'a mut Option<(i64, String, EpochKeys)>,
     rotation: Rotation,
-    pseudo: &Pseudonymizer,
+    pseudo: &mut KeySchedule,
     ts: OffsetDateTime,
     bucket: i64,
 ) -> (bool, &'a str, &'a EpochKeys) {
@@ -351,9 +421,8 @@ fn epoch_keys<'a>(
     }
     let new = current.is_none();
     let (_, label, keys) = current.get_or_insert_with(|| {
-        let epoch = rotation.epoch_of(ts);
-        let keys = pseudo.epoch_keys(&epoch);
-        (bucket, epoch.as_str().to_owned(), keys)
+        let (label, keys) = pseudo.epoch_keys(rotation, ts);
+        (bucket, label, keys)
     });
     (new, label, keys)
 }
@@ -556,6 +625,84 @@ mod epoch_tests {
         raw.set_path_query("/x", None);
         raw.app.account = Some(account.to_owned());
         raw
+    }
+
+    fn ratchet_at(day_secs: u64) -> RatchetKey {
+        let first = Rotation::Daily
+            .epoch_at(i64::try_from(day_secs / 86_400).expect("day") - 5)
+            .expect("epoch");
+        RatchetKey::from_first_state(Rotation::Daily, &first, [9; 32]).expect("key")
+    }
+
+    #[test]
+    fn a_restart_on_an_advanced_ratchet_key_writes_the_same_current_epoch_pseudonyms() {
+        let day = 1_795_046_400;
+        let key = ratchet_at(day);
+        // The running worker, built before the key file was advanced.
+        let mut running = Sanitizer::with_ratchet(compiled(Policy::atlassian_connect()), key.clone());
+        let before = running.sanitize(&mut capture_at(day + 10, "557058:abc"));
+        // `keys advance --keep 2d` on the file, then a restart from its text.
+        let mut advanced = key.clone();
+        assert!(advanced.advance_to_index(i64::try_from(day / 86_400).expect("day") - 2));
+        let reloaded = RatchetKey::parse(&advanced.to_text()).expect("reads back");
+        let mut restarted = Sanitizer::with_ratchet(compiled(Policy::atlassian_connect()), reloaded);
+        let after = restarted.sanitize(&mut capture_at(day + 20, "557058:abc"));
+        let still_running = running.sanitize(&mut capture_at(day + 30, "557058:abc"));
+        assert!(before.account.is_some());
+        for r in [&after, &still_running] {
+            assert_eq!(
+                (&r.account, &r.epoch, &r.kid),
+                (&before.account, &before.epoch, &before.kid)
+            );
+        }
+        assert_eq!(before.epoch, "2026-11-19");
+    }
+
+    #[test]
+    fn a_ratchet_worker_moves_forward_and_never_back() {
+        let day = 1_795_046_400;
+        let mut worker = Sanitizer::with_ratchet(compiled(Policy::atlassian_connect()), ratchet_at(day));
+        let today = worker.sanitize(&mut capture_at(day + 10, "557058:abc"));
+        // A record of yesterday, after today's: yesterday's state is gone.
+        let late = worker.sanitize(&mut capture_at(day - 10, "557058:abc"));
+        assert_eq!((&late.account, &late.epoch), (&today.account, &today.epoch));
+        // The ratchet's rotation decides, whatever the policy's.
+        assert_eq!(today.epoch.len(), "2026-11-19".len());
+        let KeySchedule::Ratchet(k) = &worker.pseudo else {
+            panic!("a ratchet key")
+        };
+        assert_eq!(k.oldest_epoch().as_str(), "2026-11-19");
+    }
+
+    // The only test of this binary that uses the process's key of the day,
+    // with days in order: that key never goes back to an earlier day.
+    #[test]
+    fn client_pseudonyms_of_the_day_are_shared_by_pipelines_and_change_with_the_day() {
+        let peer = SocketAddr::from(([203, 0, 113, 7], 4711));
+        let at = |secs| {
+            let mut raw = capture_at(secs, "557058:abc");
+            raw.peer = Some(peer);
+            raw
+        };
+        let policy = || compiled(Policy::atlassian_connect().ip(IpPolicy::PseudonymizeDaily));
+        let key = MasterKey::from_bytes([7; 32]);
+        let (day, next_day) = (1_795_046_400, 1_795_046_400 + 86_400);
+        let (mut a, mut b) = (Sanitizer::new(policy(), &key), Sanitizer::new(policy(), &key));
+        let first = a.sanitize(&mut at(day + 10)).client.expect("a pseudonym");
+        assert_eq!(first.len(), 22);
+        assert_ne!(first, "203.0.113.7");
+        // Another pipeline of the process, the same day: the same value.
+        assert_eq!(b.sanitize(&mut at(day + 3000)).client.as_deref(), Some(first.as_str()));
+        // Not the master key's pseudonym: the key of the day is not derived from it.
+        let keyed = Sanitizer::new(compiled(Policy::atlassian_connect().ip(IpPolicy::Pseudonymize)), &key)
+            .sanitize(&mut at(day + 10))
+            .client;
+        assert_ne!(keyed.as_deref(), Some(first.as_str()));
+        let next = a.sanitize(&mut at(next_day + 10)).client.expect("a pseudonym");
+        assert_ne!(next, first, "next day, unlinkable");
+        assert_eq!(b.sanitize(&mut at(next_day + 20)).client, Some(next));
+        // Yesterday's key is gone: a late record of yesterday has no client.
+        assert_eq!(b.sanitize(&mut at(day + 4000)).client, None);
     }
 
     #[test]

@@ -3,8 +3,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::policy::KeyRing;
-use crate::{Epoch, Pseudonymizer, Purpose};
+use crate::Purpose;
+use crate::policy::{EpochKeysError, KeyRing};
 
 /// Finds the records of given accounts in pseudonymous record files.
 ///
@@ -33,6 +33,8 @@ pub struct SubjectMatcher {
     ring: KeyRing,
     accounts: Vec<String>,
     cache: HashMap<(String, String), Option<HashMap<String, usize>>>,
+    /// Records whose epoch's key state was destroyed, by key and epoch.
+    unsearchable: std::collections::BTreeMap<(String, String), u64>,
 }
 
 /// What one line of a record file is to a [`SubjectMatcher`].
@@ -68,6 +70,7 @@ impl SubjectMatcher {
             ring,
             accounts: accounts.into_iter().collect(),
             cache: HashMap::new(),
+            unsearchable: std::collections::BTreeMap::new(),
         }
     }
 
@@ -93,29 +96,56 @@ impl SubjectMatcher {
 
     /// Classifies a record's `account` pseudonym made by key `kid` in `epoch`.
     pub fn match_pseudonym(&mut self, kid: &str, epoch: &str, account: &str) -> LineMatch {
+        if self.epoch_destroyed(kid, epoch) {
+            *self.unsearchable.entry((kid.to_owned(), epoch.to_owned())).or_default() += 1;
+            // Nobody can tell whose it is any more: it is counted as another's.
+            return LineMatch::Other;
+        }
         let found = self.table(kid, epoch).map(|t| t.get(account).copied());
         match found {
             Some(Some(i)) => LineMatch::Subject(i),
             Some(None) => LineMatch::Other,
-            None if self.ring.get(kid).is_none() => LineMatch::UnknownKey(kid.to_owned()),
+            None if matches!(self.ring.epoch_keys(kid, epoch), Err(EpochKeysError::UnknownKey)) => {
+                LineMatch::UnknownKey(kid.to_owned())
+            }
             // A known key but an epoch label no rotation writes: not a record.
             None => LineMatch::NotARecord,
         }
     }
 
+    /// The records seen so far that can no longer be searched, by key
+    /// fingerprint and epoch: their key is a ratchet key whose state for
+    /// that epoch was destroyed (`privlog keys advance`), so nobody can
+    /// compute that epoch's pseudonyms again.
+    pub fn unsearchable_epochs(&self) -> &std::collections::BTreeMap<(String, String), u64> {
+        &self.unsearchable
+    }
+
+    /// Whether `kid` is a ratchet key of the ring that no longer holds `epoch`.
+    fn epoch_destroyed(&mut self, kid: &str, epoch: &str) -> bool {
+        // A table was built: the epoch is available (or not an epoch at all).
+        if self
+            .cache
+            .get(&(kid.to_owned(), epoch.to_owned()))
+            .is_some_and(Option::is_some)
+        {
+            return false;
+        }
+        matches!(self.ring.epoch_keys(kid, epoch), Err(EpochKeysError::Destroyed { .. }))
+    }
+
     fn table(&mut self, kid: &str, epoch: &str) -> Option<&HashMap<String, usize>> {
         let slot = (kid.to_owned(), epoch.to_owned());
         if !self.cache.contains_key(&slot) {
-            let built = match (self.ring.get(kid), Epoch::from_label(epoch)) {
-                (Some(key), Some(epoch)) => {
-                    let keys = Pseudonymizer::new(key).epoch_keys(&epoch);
+            let built = match self.ring.epoch_keys(kid, epoch) {
+                Ok(keys) => {
                     let mut t = HashMap::with_capacity(self.accounts.len());
                     for (i, a) in self.accounts.iter().enumerate() {
                         t.entry(keys.pseudonym(Purpose::Account, a).into_string()).or_insert(i);
                     }
                     Some(t)
                 }
-                _ => None,
+                Err(_) => None,
             };
             self.cache.insert(slot.clone(), built);
         }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod check;
 mod keygen;
+mod keys;
 mod output;
 mod pseudonym;
 mod report;
@@ -47,6 +48,9 @@ enum Command {
     Schema(schema::Args),
     /// Generate a new random key.
     Keygen(keygen::Args),
+    /// Key upkeep: destroy ratchet key states older than the retention period, list what each key can link.
+    #[command(subcommand)]
+    Keys(keys::Command),
     /// An account's pseudonyms over a range of epochs.
     Pseudonym(pseudonym::Args),
     /// Data-subject requests: export or erase one account's records.
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Report(a) => report::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Keygen(a) => keygen::run(a),
+        Command::Keys(c) => keys::run(c),
         Command::Pseudonym(a) => pseudonym::run(a),
         Command::Subject(c) => subject::run(c),
         Command::Retention(a) => retention::run(a),

@@ -1,5 +1,6 @@
 //! `privlog pseudonym`: an account's (and tenant's) pseudonyms for every epoch
-//! of a date range, under every key of the ring.
+//! of a date range, under every key of the ring. A ratchet key gives none for
+//! the epochs whose state was destroyed, says so, and the exit status is 3.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -24,7 +25,8 @@ pub(crate) struct Args {
     /// Last day of the range (YYYY-MM-DD, UTC), included.
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     to: Date,
-    /// The rotation the records were written with: none, daily, weekly, monthly.
+    /// The rotation the records were written with: none, daily, weekly, monthly (master keys;
+    /// a ratchet key's epochs follow its own rotation).
     #[arg(long, default_value = "monthly")]
     rotation: Rotation,
     /// Output: `tsv` (a header row, then kid, epoch, account[, tenant]) or
@@ -116,6 +118,34 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
             }
             writeln!(out)?;
         }
+    }
+    let mut destroyed = 0u64;
+    for key in ring.ratchets() {
+        for epoch in epochs(key.rotation(), args.from, args.to) {
+            match key.epoch_keys(&epoch) {
+                Ok(keys) => {
+                    write!(
+                        out,
+                        "{}\t{}\t{}",
+                        key.id(),
+                        epoch,
+                        keys.pseudonym(Purpose::Account, &args.account)
+                    )?;
+                    if let Some(t) = &args.tenant {
+                        write!(out, "\t{}", keys.pseudonym(Purpose::Tenant, t))?;
+                    }
+                    writeln!(out)?;
+                }
+                Err(e) => {
+                    destroyed += 1;
+                    writeln!(std::io::stderr().lock(), "{}: no pseudonym: {e}", key.id())?;
+                }
+            }
+        }
+    }
+    if destroyed > 0 {
+        // Distinct from success: some asked-for epochs have no pseudonym.
+        return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,7 @@ pub(crate) struct Args {
 
 /// A duration with an explicit unit: a bare number would be seconds, which
 /// would delete far more than an operator meant.
-fn parse_age(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_age(s: &str) -> Result<Duration, String> {
     if !s.trim().ends_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(format!("{s:?} has no unit; write 30d, 12h or 4w"));
     }

@@ -297,7 +297,9 @@ fn export_to(args: ExportArgs, created: &mut Vec<PathBuf>) -> crate::CliResult {
     for (id, n) in accounts.iter().zip(&counts) {
         writeln!(err, "exported {n} records of account {id}")?;
     }
-    Ok(summarize(&mut err, &reports, "exported")?)
+    let code = summarize(&mut err, &reports, "exported")?;
+    report_unsearchable(&mut err, &matcher)?;
+    Ok(code)
 }
 
 fn erase(args: EraseArgs) -> crate::CliResult {
@@ -360,6 +362,7 @@ fn erase(args: EraseArgs) -> crate::CliResult {
             &reports,
             if args.dry_run { "to erase" } else { "erased" },
         )?;
+        report_unsearchable(&mut io::stderr().lock(), &matcher)?;
     }
     if let Some((ring, accounts)) = clickhouse {
         let ch = crate::subject_clickhouse::erase(&args.clickhouse, &ring, &accounts, args.dry_run)?;
@@ -395,6 +398,21 @@ fn long_note(n: u64) -> String {
         1 => ", including 1 over-long line (not a record: longer than any record can be)".to_owned(),
         n => format!(", including {n} over-long lines (not records: longer than any record can be)"),
     }
+}
+
+/// Names the epochs present in the files that can no longer be searched:
+/// their ratchet key's state was destroyed, so nobody can tell whose their
+/// records are (they are kept, and counted as others').
+fn report_unsearchable(err: &mut impl Write, matcher: &SubjectMatcher) -> io::Result<()> {
+    for ((kid, epoch), n) in matcher.unsearchable_epochs() {
+        writeln!(
+            err,
+            "note: epoch {epoch} of key {kid} can no longer be searched ({n} records): its key state was \
+             destroyed by `privlog keys advance`, so nobody can compute its pseudonyms; delete these records \
+             with `privlog retention` if they are past the retention period"
+        )?;
+    }
+    Ok(())
 }
 
 /// Prints the totals and warns about records made with keys missing from the
