@@ -60,6 +60,8 @@ pub(crate) const TENANT_PRECEDENCE: [Source; 4] = [Source::App, Source::Jwt, Sou
 pub(crate) struct Precedence {
     sources: [Source; 5],
     len: usize,
+    /// Bit `source as u8` set for each source read: `reads` is one test.
+    read: u8,
 }
 
 impl Precedence {
@@ -68,11 +70,13 @@ impl Precedence {
         let mut p = Precedence {
             sources: [Source::App; 5],
             len: 0,
+            read: 0,
         };
         for &s in order.iter().filter(|&&s| reads(s)) {
             if let Some(slot) = p.sources.get_mut(p.len) {
                 *slot = s;
                 p.len += 1;
+                p.read |= 1 << s as u8;
             }
         }
         p
@@ -81,13 +85,13 @@ impl Precedence {
     /// The sources, first to last.
     #[inline]
     pub(crate) fn iter(&self) -> impl Iterator<Item = Source> + '_ {
-        self.sources.iter().take(self.len).copied()
+        self.sources.get(..self.len).unwrap_or_default().iter().copied()
     }
 
     /// Whether `source` is read at all.
     #[inline]
     pub(crate) fn reads(&self, source: Source) -> bool {
-        self.iter().any(|s| s == source)
+        self.read & (1 << source as u8) != 0
     }
 }
 
