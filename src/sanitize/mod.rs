@@ -345,9 +345,9 @@ impl Sanitizer {
             None => spares.clear(&mut out.client),
         }
 
-        let query_policy = &self.policy.query;
+        let (query_policy, rules) = (&self.policy.query, &self.policy.rules);
         match query {
-            Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
+            Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, rules, buf)),
             None => spares.clear(&mut out.query),
         }
         set_unless_same(&mut out.epoch, epoch);
@@ -548,6 +548,17 @@ mod tests {
         let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
         let r = s.sanitize(&mut capture("/zorblax/E123456/jane", None, None, 404));
         assert_eq!(r.path, "/zorblax/{employee}/{text}");
+        let policy = Policy::new()
+            .query(QueryPolicy::drop_all().allow(["who", "site"]))
+            .rule(crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"));
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let r = s.sanitize(&mut capture(
+            "/",
+            Some("who=E123456&site=acme.atlassian.net"),
+            None,
+            200,
+        ));
+        assert_eq!(r.query.as_deref(), Some("who={employee}&site={host}"));
     }
 
     #[test]
