@@ -258,6 +258,41 @@ impl Policy {
         self.compile().map(drop)
     }
 
+    /// The settings of this policy that would let raw text reach records,
+    /// one sentence each naming the setting and the fix (empty for the
+    /// defaults): [`PathPolicy::Scrub`], [`IpPolicy::Keep`], and allowlisted
+    /// query keys whose names suggest personal values (`user`, `email`,
+    /// `accountId` …). The builder logs each as a warning when the layer is
+    /// built, and `privlog check` lists them.
+    pub fn privacy_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.path == PathPolicy::Scrub {
+            out.push(
+                "path policy `scrub` keeps every segment of a path without a route template that does not look \
+                 like personal data, so names and other personal words reach records; use the default \
+                 `allowlist` and add safe words or rules for your paths"
+                    .to_owned(),
+            );
+        }
+        if self.ip == IpPolicy::Keep {
+            out.push(
+                "ip policy `keep` writes full client addresses, which are personal data; use `truncate` \
+                 (the default) or `pseudonymize`"
+                    .to_owned(),
+            );
+        }
+        for key in self.query.allowed() {
+            if !self.query.denied().contains(key) && personal_key_name(key) {
+                out.push(format!(
+                    "query key {key:?} is allowlisted and its name suggests personal values, which reach \
+                     records unless a detector or rule names them; remove it from the query allowlist, or read \
+                     it as an account source (account_query), which is never logged"
+                ));
+            }
+        }
+        out
+    }
+
     /// A human-readable summary of the effective policy (never contains a key).
     pub fn describe(&self) -> String {
         let ip = match self.ip {
@@ -313,7 +348,7 @@ impl Policy {
              bodies read:      never\n\
              rotation:         {}\n\
              account sources:  application{}{}{}{}\n\
-             tenant sources:   application{}{}{}\n",
+             tenant sources:   application{}{}{}\n{}",
             self.rules.safe_words.len(),
             list(self.query.allowed()),
             list(self.query.denied()),
@@ -353,8 +388,32 @@ impl Policy {
             } else {
                 format!(", query [{}]", list(&self.sources.tenant_query))
             },
+            self.privacy_warnings()
+                .iter()
+                .map(|w| format!("privacy warning:  {w}\n"))
+                .collect::<String>(),
         )
     }
+}
+
+/// Parts of query key names that suggest the values are about a person.
+const PERSONAL_KEY_PARTS: [&str; 16] = [
+    "user", "name", "email", "mail", "account", "phone", "mobile", "login", "owner", "assignee", "reporter", "person",
+    "customer", "address", "birth", "ssn",
+];
+
+/// Query key names (whole, normalised) that suggest personal values.
+const PERSONAL_KEYS: [&str; 5] = ["uid", "tel", "ip", "sub", "who"];
+
+/// Whether a query key's name suggests personal values: compared in lower
+/// case with `_`, `-`, `.` and spaces left out (`accountId`, `user_key`).
+fn personal_key_name(key: &str) -> bool {
+    let norm: String = key
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect();
+    PERSONAL_KEYS.contains(&norm.as_str()) || PERSONAL_KEY_PARTS.iter().any(|p| norm.contains(p))
 }
 
 /// A policy setting that cannot work.

@@ -54,6 +54,35 @@ const IP_SLOTS: usize = 256;
 /// most tokens the worker sees it has read before.
 const TOKEN_SLOTS: usize = 1024;
 
+/// Records without a route template after which, none having had one, the
+/// worker warns that the layer sees no route templates (axum feature).
+pub(crate) const UNTEMPLATED_WARN_AFTER: u64 = 1000;
+
+/// Watches whether any record has a route template, to warn once when many
+/// had none: the layer then wraps the router from outside, where axum's
+/// `MatchedPath` is not set yet, and every path goes through the path policy.
+#[derive(Debug, Default)]
+struct TemplateWatch {
+    untemplated: u64,
+    templated_seen: bool,
+}
+
+impl TemplateWatch {
+    /// Counts one record; `true` exactly once, at the
+    /// [`UNTEMPLATED_WARN_AFTER`]th record, when none had a template.
+    fn note(&mut self, templated: bool) -> bool {
+        if self.templated_seen {
+            return false;
+        }
+        if templated {
+            self.templated_seen = true;
+            return false;
+        }
+        self.untemplated = self.untemplated.saturating_add(1);
+        self.untemplated == UNTEMPLATED_WARN_AFTER
+    }
+}
+
 /// The keys and pseudonym caches of the current epoch.
 struct Ids<'a> {
     keys: &'a EpochKeys,
@@ -117,6 +146,8 @@ pub(crate) struct Sanitizer {
     /// No rules: reading a templated path for its account ID runs the
     /// detectors only.
     no_rules: CompiledRules,
+    /// Whether records carry route templates at all.
+    templates: TemplateWatch,
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
@@ -141,6 +172,7 @@ impl Sanitizer {
             learned: LearnedLiterals::new(),
             last_template: String::new(),
             no_rules: CompiledRules::empty(),
+            templates: TemplateWatch::default(),
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
@@ -237,6 +269,18 @@ impl Sanitizer {
                 write_safe_path(uri_path, path_policy, &self.policy.rules, &self.learned, &mut out.path)
             }
         };
+
+        if self.templates.note(route.is_some()) && cfg!(feature = "axum") {
+            tracing::warn!(
+                target: "privlog",
+                records = UNTEMPLATED_WARN_AFTER,
+                "privacy: {UNTEMPLATED_WARN_AFTER} records and none had a route template, so every path went \
+                 through the path policy; the layer probably wraps the axum router from outside (a \
+                 ServiceBuilder or tower::Layer around the router or its make-service), where MatchedPath is \
+                 not set yet: add it inside the router with `.route_layer()` or `Router::layer` so records carry \
+                 route templates"
+            );
+        }
 
         // The epoch's keys; a new epoch forgets the pseudonyms of the old one.
         let (new_epoch, epoch, keys) = epoch_keys(&mut self.current, self.policy.rotation, &self.pseudo, ts, bucket);
@@ -436,6 +480,32 @@ fn compiled(policy: Policy) -> CompiledPolicy {
 }
 
 #[cfg(test)]
+/// Everything logged at `warn` on this thread while `f` runs.
+pub(crate) fn warnings_of(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned()
+}
+
+#[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
     use std::time::{Duration, SystemTime};
@@ -585,6 +655,36 @@ mod tests {
             assert_eq!(routed.account, unrouted.account, "{path_policy:?}");
             assert!(!unrouted.path.contains("557058"), "{}", unrouted.path);
         }
+    }
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn the_worker_warns_once_when_many_records_had_no_route_template() {
+        let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+        let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+        let text = super::warnings_of(|| {
+            for _ in 0..UNTEMPLATED_WARN_AFTER * 2 {
+                s.sanitize_into(&mut capture("/x", None, None, 200), &mut out);
+            }
+        });
+        assert_eq!(text.matches("none had a route template").count(), 1, "{text}");
+        assert!(text.contains("privlog") && text.contains(".route_layer()"), "{text}");
+    }
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn the_worker_does_not_warn_when_a_record_had_a_route_template() {
+        let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+        let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+        let text = super::warnings_of(|| {
+            let mut routed = capture("/x/1", None, None, 200);
+            routed.app.route = Some(Cow::Borrowed("/x/{id}"));
+            s.sanitize_into(&mut routed, &mut out);
+            for _ in 0..UNTEMPLATED_WARN_AFTER * 2 {
+                s.sanitize_into(&mut capture("/x", None, None, 404), &mut out);
+            }
+        });
+        assert!(!text.contains("route template"), "{text}");
     }
 
     #[test]
