@@ -632,6 +632,48 @@ mod tests {
     }
 
     #[test]
+    fn a_warm_worker_sanitizes_404_paths_under_the_allowlist_without_allocating() {
+        let policy = Policy::atlassian_connect()
+            .query(QueryPolicy::drop_all().allow(["lic", "who"]))
+            .rule(crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"))
+            .safe_words(["backstage"]);
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+        let captures = |n: usize| {
+            (0..n)
+                .flat_map(|i| {
+                    let mut routed = capture("/zorblax/quuxly/7", Some("lic=active"), None, 200);
+                    routed.app.route = Some(Cow::Borrowed("/zorblax/quuxly/{id}"));
+                    let unrouted = capture(
+                        if i % 2 == 0 {
+                            "/zorblax/~jane.doe/E123456/4111-1111-1111-1111/backstage/app.min.js"
+                        } else {
+                            "/display/jane%20doe/acme.atlassian.net/JIRAUSER10100"
+                        },
+                        Some("who=E654321&lic=active&q=jane"),
+                        None,
+                        404,
+                    );
+                    [routed, unrouted]
+                })
+                .collect::<Vec<_>>()
+        };
+        for mut raw in captures(4) {
+            s.sanitize_into(&mut raw, &mut out);
+        }
+        let mut measured = captures(16);
+        let allocations = allocation_counter::measure(|| {
+            for raw in &mut measured {
+                s.sanitize_into(raw, &mut out);
+            }
+        })
+        .count_total;
+        assert_eq!(allocations, 0);
+        assert_eq!(out.path, "/display/{text}/{host}/{user_key}");
+        assert_eq!(out.query.as_deref(), Some("who={employee}&lic=active"));
+    }
+
+    #[test]
     fn the_scrub_path_policy_keeps_the_denylist() {
         let policy = Policy::new().path_policy(PathPolicy::Scrub);
         let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
