@@ -741,6 +741,85 @@ mod tests {
 }
 
 #[cfg(test)]
+mod path_policy_tests {
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::capture::TEXT_CAPACITY;
+
+    fn names() -> Vec<&'static str> {
+        include_str!("../policy/detect/testdata/names.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
+    fn capture(path: &str, template: Option<String>) -> Capture {
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
+        raw.begin(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+            Method::GET,
+            http::Version::HTTP_11,
+            None,
+        );
+        raw.set_path_query(path, None);
+        raw.app.route = template.map(Cow::Owned);
+        raw
+    }
+
+    /// One request: a routed one (the app's words and a parameter) or an
+    /// unrouted one mixing the app's words with names.
+    fn request() -> impl Strategy<Value = (bool, Vec<(bool, usize)>)> {
+        (
+            any::<bool>(),
+            prop::collection::vec((any::<bool>(), 0usize..1000), 1..6),
+        )
+    }
+
+    proptest! {
+        /// Over any order of routed and unrouted requests, one worker keeps
+        /// the words of the templates it has seen, and never a name.
+        #[test]
+        fn a_worker_keeps_learned_words_and_never_a_name(
+            app_words in prop::collection::vec("[a-z]{5,9}", 1..6),
+            requests in prop::collection::vec(request(), 1..24),
+        ) {
+            let names = names();
+            let app_words: Vec<String> = app_words.into_iter().filter(|w| !names.contains(&w.as_str())).collect();
+            prop_assume!(!app_words.is_empty());
+            let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+            let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+            let mut learned: Vec<&str> = Vec::new();
+            for (routed, segs) in requests {
+                let words: Vec<&str> = segs
+                    .iter()
+                    .map(|&(app, i)| if app || routed { app_words[i % app_words.len()].as_str() } else { names[i % names.len()] })
+                    .collect();
+                let path = format!("/{}", words.join("/"));
+                if routed {
+                    let template = format!("{path}/{{id}}");
+                    s.sanitize_into(&mut capture(&format!("{path}/7"), Some(template.clone())), &mut out);
+                    prop_assert_eq!(&out.path, &template);
+                    learned.extend(words);
+                } else {
+                    s.sanitize_into(&mut capture(&path, None), &mut out);
+                    let kept: Vec<&str> = out.path.split('/').skip(1).collect();
+                    prop_assert_eq!(kept.len(), words.len(), "{} -> {}", path, out.path);
+                    for (word, kept) in words.iter().zip(kept) {
+                        let safe = learned.contains(word) || crate::policy::detect::is_builtin_word(word);
+                        let want = if safe { *word } else { "{text}" };
+                        prop_assert_eq!(kept, want, "{} -> {}", path, out.path);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod ip_text_tests {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::time::{Duration, SystemTime};
