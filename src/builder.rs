@@ -178,6 +178,10 @@ impl Builder {
             return Err(BuildError::NoSink);
         }
         let policy = self.check()?;
+        // The startup privacy lint: each setting that would keep raw text.
+        for warning in self.policy.privacy_warnings() {
+            tracing::warn!(target: "privlog", "privacy: {warning}");
+        }
         if let Some(ratchet) = self.ratchet {
             let capture = policy.capture.clone();
             let sanitizer = Sanitizer::with_ratchet(policy, ratchet);
@@ -301,6 +305,36 @@ mod tests {
         b.sink(MemorySink::new())
             .build()
             .map(|(_, guard)| drop(guard.shutdown()))
+    }
+
+    #[test]
+    fn building_warns_once_for_each_setting_that_keeps_raw_text() {
+        use crate::policy::PathPolicy;
+        use crate::{IpPolicy, QueryPolicy};
+        let key = || MasterKey::from_bytes([7; 32]);
+        let policy = Policy::atlassian_connect()
+            .path_policy(PathPolicy::Scrub)
+            .ip(IpPolicy::Keep)
+            .query(QueryPolicy::drop_all().allow(["lic", "accountId", "user_name", "page"]));
+        let text = crate::sanitize::warnings_of(|| {
+            built(builder().key(key()).policy(policy)).expect("builds");
+        });
+        for (warning, count) in [
+            ("path policy `scrub`", 1),
+            ("ip policy `keep`", 1),
+            ("query key \"accountId\"", 1),
+            ("query key \"user_name\"", 1),
+            ("query key \"lic\"", 0),
+            ("query key \"page\"", 0),
+        ] {
+            assert_eq!(text.matches(warning).count(), count, "{warning}: {text}");
+        }
+        assert!(text.contains(" privlog: privacy:"), "{text}");
+        let quiet = crate::sanitize::warnings_of(|| {
+            built(builder().key(key()).policy(Policy::atlassian_connect())).expect("builds");
+            built(builder().key(key())).expect("builds");
+        });
+        assert!(!quiet.contains("privacy"), "{quiet}");
     }
 
     #[test]

@@ -469,3 +469,40 @@ fn a_file_path_ending_in_a_slash_is_refused_by_check_and_build_alike() {
         assert!(!dir.join("x.ndjson").exists(), "nothing is created");
     }
 }
+
+#[test]
+fn check_shows_the_path_policy_and_its_warnings_and_names_a_bad_rule() {
+    let dir = TempDir::new("paths");
+    let rule = "[[policy.rules]]\nname = \"employee-id\"\npattern = '^E[0-9]{6}$'\nplaceholder = \"{employee}\"\n";
+    let out = check(
+        &dir,
+        &format!("[policy]\npath = \"scrub\"\nsafe_words = [\"reports\"]\n{rule}{STDOUT}"),
+        &[],
+    );
+    let all = all_output(&out);
+    assert!(out.status.success(), "{all}");
+    for shown in [
+        "path policy:      scrub",
+        "path rules:       employee-id -> {employee}",
+        "safe words:       1",
+        "privacy warning:  path policy `scrub`",
+    ] {
+        assert!(all.contains(shown), "{shown}: {all}");
+    }
+    let out = check(&dir, STDOUT, &[]);
+    let all = all_output(&out);
+    assert!(
+        out.status.success() && all.contains("path policy:      allowlist"),
+        "{all}"
+    );
+    assert!(!all.contains("privacy warning"), "{all}");
+    let bad = "[[policy.rules]]\nname = \"a\"\npattern = '^a$'\nplaceholder = \"{a}\"\n\
+               [[policy.rules]]\nname = \"employee-id\"\npattern = 'E[0-9'\nplaceholder = \"{employee}\"\n";
+    let out = check(&dir, &format!("{bad}{STDOUT}"), &[]);
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("policy.rules[1] (employee-id)") && all.contains("fix the regular expression"),
+        "{all}"
+    );
+}

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use privlog::QueryPolicy;
-use privlog::policy::{MAX_QUERY_LEN, classify_value, sanitize_text};
+use privlog::policy::{CompiledRules, MAX_QUERY_LEN, classify_value, detect, sanitize_text};
 
 /// The filtering the byte-table scan replaced, shared with the crate's unit
 /// tests.

@@ -55,7 +55,7 @@ pub use crate::sink::{RollingSettings, SyslogSettings, TracingSettings};
 
 use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name, syntax_error};
 
-use crate::policy::defaults;
+use crate::policy::{PathPolicy, Rule, defaults};
 use crate::sink::{FileSink, SettingsError, Sink, WriterSink};
 use crate::{
     BuildError, Builder, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard,
@@ -179,6 +179,19 @@ pub struct PolicyConfig {
     /// Use account IDs found in paths (default
     /// [`PATH_ACCOUNT_IDS`](crate::policy::defaults::PATH_ACCOUNT_IDS)).
     pub path_account_ids: Option<bool>,
+    /// How a path without a route template is written: `allowlist`
+    /// (default, [`PATH_POLICY`](crate::policy::defaults::PATH_POLICY)),
+    /// `template-only` or `scrub`.
+    pub path: Option<PathPolicy>,
+    /// Path words kept as they are by the allowlist (added to the built-in
+    /// vocabulary and the words of the application's route templates).
+    #[serde(default)]
+    pub safe_words: Vec<String>,
+    /// Operator rules (`[[policy.rules]]`: `name`, `pattern`,
+    /// `placeholder`): a path segment or allowlisted query value a pattern
+    /// matches becomes the placeholder.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
 }
 
 /// A policy preset.
@@ -503,7 +516,7 @@ fn not_utf8_error(name: &str) -> ConfigError {
 
 /// A policy the builder refused, under the `[policy]` field at fault.
 fn policy_error(e: PolicyError) -> ConfigError {
-    ConfigError::invalid(format!("policy.{}", e.setting()), e.to_string())
+    ConfigError::invalid(format!("policy.{}", e.field()), e.to_string())
 }
 
 /// A sink's bad field, under its place in the file (`sinks.rolling.max_age`).
@@ -893,6 +906,13 @@ impl Config {
         if let Some(on) = p.path_account_ids {
             policy = policy.path_account_ids(on);
         }
+        if let Some(path) = p.path {
+            policy = policy.path_policy(path);
+        }
+        policy = policy.safe_words(p.safe_words.iter().cloned());
+        for rule in &p.rules {
+            policy = policy.rule(rule.clone());
+        }
         // Checked once, when the builder compiles it (see `settings`).
         Ok(policy)
     }
@@ -1226,6 +1246,65 @@ mod tests {
                 .to_string();
             assert!(e.contains(field) && e.contains(shown), "{policy}: {e}");
         }
+    }
+
+    #[test]
+    fn the_path_policy_rules_and_safe_words_are_read_from_the_policy_table() {
+        let toml = format!(
+            "[policy]\npath = \"template-only\"\nsafe_words = [\"zorblax\", \"quuxly\"]\n\
+             [[policy.rules]]\nname = \"employee-id\"\npattern = \"^E[0-9]{{6}}$\"\nplaceholder = \"{{employee}}\"\n{MIN}"
+        );
+        let cfg = Config::from_toml(&toml, env(&[])).expect("valid config");
+        let p = cfg.policy().expect("policy");
+        assert_eq!(p.get_path_policy(), PathPolicy::TemplateOnly);
+        assert_eq!(p.get_safe_words(), ["zorblax", "quuxly"]);
+        assert_eq!(p.get_rules(), [Rule::new("employee-id", "^E[0-9]{6}$", "{employee}")]);
+        let described = cfg.describe().expect("describe");
+        assert!(
+            described.contains("template-only")
+                && described.contains("employee-id -> {employee}")
+                && described.contains("safe words:       2"),
+            "{described}"
+        );
+        let default = Config::from_toml(MIN, env(&[])).expect("valid config");
+        assert_eq!(
+            default.policy().expect("policy").get_path_policy(),
+            PathPolicy::Allowlist
+        );
+        for (mode, want) in [("allowlist", PathPolicy::Allowlist), ("scrub", PathPolicy::Scrub)] {
+            let cfg = Config::from_toml(&format!("[policy]\npath = \"{mode}\"\n{MIN}"), env(&[])).expect(mode);
+            assert_eq!(cfg.policy().expect("policy").get_path_policy(), want);
+        }
+    }
+
+    #[test]
+    fn a_bad_rule_is_reported_under_its_place_in_the_list() {
+        let rule = |name: &str, pattern: &str| {
+            format!("[[policy.rules]]\nname = \"{name}\"\npattern = '{pattern}'\nplaceholder = \"{{x}}\"\n")
+        };
+        let toml = format!(
+            "{}{}{}{MIN}",
+            rule("a", "^a$"),
+            rule("b", "^b$"),
+            rule("employee-id", "E[0-9")
+        );
+        let e = Config::from_toml(&toml, env(&[])).expect_err("refused").to_string();
+        assert!(
+            e.contains("`policy.rules[2] (employee-id)`") && e.contains("fix the regular expression"),
+            "{e}"
+        );
+        let e = Config::from_toml(&format!("[policy]\nsafe_words = [\"ok\", \"a b\"]\n{MIN}"), env(&[]))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("`policy.safe_words[1]`"), "{e}");
+        let e = Config::from_toml(&format!("[policy]\npath = \"denylist\"\n{MIN}"), env(&[]))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("denylist") && e.contains("template-only"), "{e}");
+        let e = Config::from_toml(&format!("{}colour = 1\n{MIN}", rule("a", "^a$")), env(&[]))
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

@@ -2,14 +2,17 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
+use super::detect::{self, CompiledRules};
 use super::scrub::{Placeholder, classify_value, sanitize_text};
 
 /// Which query parameters reach the `query` field.
 ///
 /// Everything is dropped unless its key is allowlisted; a denied key is never
 /// logged even if it is also allowlisted. Allowlisted values that look like
-/// personal data or secrets (e-mails, account IDs, tokens) are still replaced
-/// with placeholders.
+/// personal data or secrets (e-mails, account IDs, tokens, and everything the
+/// shared [detectors](super::detect) or the policy's operator rules name:
+/// card numbers, phone numbers, hosts, user keys …) are still replaced with
+/// placeholders.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryPolicy {
     allow: Vec<String>,
@@ -64,15 +67,22 @@ impl QueryPolicy {
         &self.deny
     }
 
-    /// Filters a raw query string; `None` when nothing is kept.
+    /// Filters a raw query string; `None` when nothing is kept. Kept values
+    /// the built-in detectors name become their placeholder.
     pub fn filter(&self, raw: &str) -> Option<String> {
-        let mut out = String::new();
-        self.filter_into(raw, &mut out).then_some(out)
+        self.filter_with(raw, &CompiledRules::empty())
     }
 
-    /// [`QueryPolicy::filter`] appending the kept pairs to `out` (a buffer
-    /// the caller reuses); returns whether any pair was kept.
-    pub(crate) fn filter_into(&self, raw: &str, out: &mut String) -> bool {
+    /// [`QueryPolicy::filter`] with operator rules: a kept value a rule
+    /// matches (and no detector names) becomes the rule's placeholder.
+    pub fn filter_with(&self, raw: &str, rules: &CompiledRules) -> Option<String> {
+        let mut out = String::new();
+        self.filter_into(raw, rules, &mut out).then_some(out)
+    }
+
+    /// [`QueryPolicy::filter_with`] appending the kept pairs to `out` (a
+    /// buffer the caller reuses); returns whether any pair was kept.
+    pub(crate) fn filter_into(&self, raw: &str, rules: &CompiledRules, out: &mut String) -> bool {
         if self.kept.is_empty() {
             return false;
         }
@@ -108,7 +118,11 @@ impl QueryPolicy {
             let key_clean = key_class & (DECODE | UNSAFE) == 0 && key.len() <= 64;
             let value_clean = value_class & (DECODE | UNSAFE) == 0 && value_end - value_start <= 128;
             let placeholder = if value_clean {
-                classify_clean(raw.get(value_start..value_end).unwrap_or(""), value_class)
+                let value = raw.get(value_start..value_end).unwrap_or("");
+                match classify_clean(value, value_class) {
+                    Some(p) => Some(p.as_str()),
+                    None => detected(value, rules),
+                }
             } else {
                 None
             };
@@ -142,7 +156,7 @@ impl QueryPolicy {
                     value_clean,
                     placeholder,
                 };
-                if !push_pair(out, start, raw.len(), &pair) {
+                if !push_pair(out, start, raw.len(), &pair, rules) {
                     break;
                 }
                 produced = out.len() - start;
@@ -275,6 +289,15 @@ fn skip_value(bytes: &[u8], key_end: usize) -> Option<usize> {
     }
 }
 
+/// The placeholder of a value that [`classify_value`] does not settle: a
+/// shared detector's, else the first matching operator rule's.
+fn detected<'r>(value: &str, rules: &'r CompiledRules) -> Option<&'r str> {
+    match detect::detect(value) {
+        Some(kind) => Some(kind.placeholder()),
+        None => rules.placeholder_for(value),
+    }
+}
+
 /// A kept pair that is not copied as it stands: its raw key and value and
 /// what the fast checks found out about them.
 struct Pair<'a> {
@@ -284,14 +307,14 @@ struct Pair<'a> {
     value: &'a str,
     /// The value needs neither decoding nor sanitizing (`placeholder` is its class).
     value_clean: bool,
-    placeholder: Option<Placeholder>,
+    placeholder: Option<&'a str>,
 }
 
 /// Appends `key=value` for `pair` (after a `&` unless it is the first since
 /// `start`); returns `false`, with nothing appended, when the query would
 /// exceed [`MAX_QUERY_LEN`].
 #[inline(never)]
-fn push_pair(out: &mut String, start: usize, raw_len: usize, pair: &Pair<'_>) -> bool {
+fn push_pair(out: &mut String, start: usize, raw_len: usize, pair: &Pair<'_>, rules: &CompiledRules) -> bool {
     let mark = out.len();
     if mark > start {
         out.push('&');
@@ -305,12 +328,15 @@ fn push_pair(out: &mut String, start: usize, raw_len: usize, pair: &Pair<'_>) ->
     }
     out.push('=');
     match pair.placeholder {
-        Some(p) => out.push_str(p.as_str()),
+        Some(p) => out.push_str(p),
         None if pair.value_clean => push_escaped(pair.value, out),
         None => {
             let value = decode(pair.value);
-            match classify_value(&value) {
-                Some(p) => out.push_str(p.as_str()),
+            match classify_value(&value)
+                .map(Placeholder::as_str)
+                .or_else(|| detected(&value, rules))
+            {
+                Some(p) => out.push_str(p),
                 None => push_escaped(&sanitize_text(&value, 128), out),
             }
         }
@@ -387,6 +413,30 @@ mod tests {
     }
 
     #[test]
+    fn allowlisted_values_the_detectors_or_rules_name_become_their_placeholder() {
+        let q = QueryPolicy::drop_all().allow(["v"]);
+        for (value, want) in [
+            ("4111-1111-1111-1111", "{card}"),
+            ("4111%201111%201111%201111", "{card}"),
+            ("078-05-1120", "{national_id}"),
+            ("JIRAUSER10100", "{user_key}"),
+            ("acme.atlassian.net", "{host}"),
+            ("%7Ejane.doe", "{handle}"),
+            ("%2B1%20415%20555%200123", "{phone}"),
+        ] {
+            assert_eq!(q.filter(&format!("v={value}")), Some(format!("v={want}")), "{value}");
+        }
+        let rules = CompiledRules::new(
+            &[crate::policy::Rule::new("emp", "^E[0-9]{6}$", "{employee}")],
+            &[] as &[&str],
+        )
+        .expect("valid");
+        assert_eq!(q.filter_with("v=E123456", &rules).as_deref(), Some("v={employee}"));
+        assert_eq!(q.filter("v=E123456").as_deref(), Some("v=E123456"));
+        assert_eq!(q.filter_with("v=active", &rules).as_deref(), Some("v=active"));
+    }
+
+    #[test]
     fn the_cap_keeps_whole_allowlisted_pairs_only() {
         let p = QueryPolicy::drop_all().allow(["page", "lang"]);
         let raw = format!("page=a{}&lang={}&page=x", "=".repeat(120), "%3D".repeat(120));
@@ -442,6 +492,16 @@ mod tests {
         }
 
         #[test]
+        fn filtering_with_rules_matches_the_reference(raw in query()) {
+            let p = QueryPolicy::drop_all().allow(["lic", "cv", "c v"]);
+            let rules = CompiledRules::new(
+                &[crate::policy::Rule::new("short", "^[a-z]{3}$", "{short}"), crate::policy::Rule::new("dots", r"\.\.", "{dots}")],
+                &[] as &[&str],
+            ).expect("valid");
+            proptest::prop_assert_eq!(p.filter_with(&raw, &rules), reference::filter_with(&p, &rules, &raw));
+        }
+
+        #[test]
         fn filtering_odd_allowlists_matches_the_reference(raw in query(), extra in "[a-z%+ é\u{7f}]{0,3}") {
             let p = QueryPolicy::drop_all().allow(["lic", "c+v", "l%69c", "é", "k\u{7f}", "", extra.as_str()]).deny(["jwt"]);
             proptest::prop_assert_eq!(p.filter(&raw), filter_reference(&p, &raw));
@@ -482,9 +542,10 @@ mod tests {
     fn filter_into_appends_to_the_buffer() {
         let p = QueryPolicy::drop_all().allow(["lic"]);
         let mut out = String::from("x");
-        assert!(p.filter_into("a=1&lic=active", &mut out));
+        let rules = CompiledRules::empty();
+        assert!(p.filter_into("a=1&lic=active", &rules, &mut out));
         assert_eq!(out, "xlic=active");
-        assert!(!p.filter_into("a=1", &mut out));
+        assert!(!p.filter_into("a=1", &rules, &mut out));
         assert_eq!(out, "xlic=active");
     }
 

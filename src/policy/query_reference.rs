@@ -9,10 +9,15 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
-use super::{MAX_QUERY_LEN, QueryPolicy, classify_value, sanitize_text};
+use super::{CompiledRules, MAX_QUERY_LEN, QueryPolicy, classify_value, detect, sanitize_text};
 
 /// The query `p` keeps of `raw`, if any.
 pub(super) fn filter(p: &QueryPolicy, raw: &str) -> Option<String> {
+    filter_with(p, &CompiledRules::empty(), raw)
+}
+
+/// The query `p` keeps of `raw` with operator `rules`, if any.
+pub(super) fn filter_with(p: &QueryPolicy, rules: &CompiledRules, raw: &str) -> Option<String> {
     if p.allowed().is_empty() {
         return None;
     }
@@ -25,8 +30,12 @@ pub(super) fn filter(p: &QueryPolicy, raw: &str) -> Option<String> {
             continue;
         }
         let value = decode(v);
-        let value: Cow<'_, str> = match classify_value(&value) {
-            Some(p) => Cow::Borrowed(p.as_str()),
+        let placeholder = classify_value(&value)
+            .map(|p| p.as_str())
+            .or_else(|| detect::detect(&value).map(|k| k.placeholder()))
+            .or_else(|| rules.placeholder_for(&value));
+        let value: Cow<'_, str> = match placeholder {
+            Some(p) => Cow::Borrowed(p),
             None => sanitize_text(&value, 128),
         };
         kept.clear();

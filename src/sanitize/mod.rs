@@ -31,8 +31,8 @@ use crate::policy::ip::{forwarded_hops, resolve_client, xff_hops};
 use crate::policy::jwt::{payload_segment, signed_part_payload};
 use crate::policy::scrub::{sanitize_text, scrub_path_into};
 use crate::policy::{
-    CompiledPolicy, EpochKeys, IpPolicy, MasterKey, Pseudonymizer, Purpose, QueryPolicy, RatchetKey, Rotation, Source,
-    daily_ip_keys,
+    CompiledPolicy, CompiledRules, EpochKeys, IpPolicy, LearnedLiterals, MasterKey, PathPolicy, Pseudonymizer, Purpose,
+    QueryPolicy, RatchetKey, Rotation, Source, daily_ip_keys, write_safe_path,
 };
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
@@ -53,6 +53,35 @@ const IP_SLOTS: usize = 256;
 /// Connect context token with every call it makes for up to 15 minutes, so
 /// most tokens the worker sees it has read before.
 const TOKEN_SLOTS: usize = 1024;
+
+/// Records without a route template after which, none having had one, the
+/// worker warns that the layer sees no route templates (axum feature).
+pub(crate) const UNTEMPLATED_WARN_AFTER: u64 = 1000;
+
+/// Watches whether any record has a route template, to warn once when many
+/// had none: the layer then wraps the router from outside, where axum's
+/// `MatchedPath` is not set yet, and every path goes through the path policy.
+#[derive(Debug, Default)]
+struct TemplateWatch {
+    untemplated: u64,
+    templated_seen: bool,
+}
+
+impl TemplateWatch {
+    /// Counts one record; `true` exactly once, at the
+    /// [`UNTEMPLATED_WARN_AFTER`]th record, when none had a template.
+    fn note(&mut self, templated: bool) -> bool {
+        if self.templated_seen {
+            return false;
+        }
+        if templated {
+            self.templated_seen = true;
+            return false;
+        }
+        self.untemplated = self.untemplated.saturating_add(1);
+        self.untemplated == UNTEMPLATED_WARN_AFTER
+    }
+}
 
 /// The keys and pseudonym caches of the current epoch.
 struct Ids<'a> {
@@ -108,6 +137,17 @@ pub(crate) struct Sanitizer {
     tokens: SlotCache<[u8], Token>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
+    /// Literal words of the route templates seen, kept by the path allowlist
+    /// in paths without a template.
+    learned: LearnedLiterals,
+    /// The route template learned last: the same template again (most
+    /// traffic) is not learned twice.
+    last_template: String,
+    /// No rules: reading a templated path for its account ID runs the
+    /// detectors only.
+    no_rules: CompiledRules,
+    /// Whether records carry route templates at all.
+    templates: TemplateWatch,
     pseudo: KeySchedule,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
@@ -141,6 +181,10 @@ impl Sanitizer {
             policy,
             tokens: SlotCache::new(TOKEN_SLOTS),
             scratch: String::new(),
+            learned: LearnedLiterals::new(),
+            last_template: String::new(),
+            no_rules: CompiledRules::empty(),
+            templates: TemplateWatch::default(),
             pseudo,
             kid,
             current: None,
@@ -214,23 +258,54 @@ impl Sanitizer {
             .or(matched)
             .map(|r| sanitize_text(r, MAX_FIELD_LEN));
         self.spares.set_opt(&mut out.route, route.as_deref());
-        // With a route template the path is the template; the raw path is
-        // scrubbed only when it is the path, or may hold the account.
+        // With a route template the path is the template, and its literal
+        // words are learned for the paths that have none; the raw path is
+        // read only when it is the path, or may hold the account.
+        let path_policy = self.policy.path;
         let scrubbed_account = match &route {
             Some(r) => {
                 set(&mut out.path, r);
+                if let Some(template) = app_route.as_deref().or(matched)
+                    && template != self.last_template
+                {
+                    self.learned.insert_template(template);
+                    set(&mut self.last_template, template);
+                }
                 if path_ids {
                     self.scratch.clear();
-                    scrub_path_into(uri_path, &mut self.scratch)
+                    match path_policy {
+                        PathPolicy::Scrub => scrub_path_into(uri_path, &mut self.scratch),
+                        // The account as the path policy would find it, without
+                        // running the operator rules on a path never written.
+                        _ => write_safe_path(
+                            uri_path,
+                            PathPolicy::TemplateOnly,
+                            &self.no_rules,
+                            &self.learned,
+                            &mut self.scratch,
+                        ),
+                    }
                 } else {
                     None
                 }
             }
             None => {
                 out.path.clear();
-                scrub_path_into(uri_path, &mut out.path)
+                write_safe_path(uri_path, path_policy, &self.policy.rules, &self.learned, &mut out.path)
             }
         };
+
+        if self.templates.note(route.is_some()) && cfg!(feature = "axum") {
+            tracing::warn!(
+                target: "privlog",
+                records = UNTEMPLATED_WARN_AFTER,
+                "privacy: {UNTEMPLATED_WARN_AFTER} records and none had a route template, so every path went \
+                 through the path policy; the layer probably wraps the axum router from outside (a \
+                 ServiceBuilder or tower::Layer around the router or its make-service), where MatchedPath is \
+                 not set yet: add it inside the router with `.route_layer()` or `Router::layer` so records carry \
+                 route templates"
+            );
+        }
 
         // The epoch's keys; a new epoch forgets the pseudonyms of the old one.
         let (new_epoch, epoch, keys) =
@@ -352,9 +427,9 @@ impl Sanitizer {
             None => spares.clear(&mut out.client),
         }
 
-        let query_policy = &self.policy.query;
+        let (query_policy, rules) = (&self.policy.query, &self.policy.rules);
         match query {
-            Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, buf)),
+            Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, rules, buf)),
             None => spares.clear(&mut out.query),
         }
         set_unless_same(&mut out.epoch, epoch);
@@ -471,6 +546,32 @@ fn compiled(policy: Policy) -> CompiledPolicy {
 }
 
 #[cfg(test)]
+/// Everything logged at `warn` on this thread while `f` runs.
+pub(crate) fn warnings_of(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned()
+}
+
+#[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
     use std::time::{Duration, SystemTime};
@@ -541,6 +642,160 @@ mod tests {
     }
 
     #[test]
+    fn a_path_without_a_template_goes_through_the_path_allowlist() {
+        let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
+        for (raw, want) in [
+            ("/display/~jane.doe", "/display/{handle}"),
+            ("/u/jane-doe", "/u/{text}"),
+            ("/people/jane/doe", "/people/{text}/{text}"),
+            ("/secure/ViewProfile/JIRAUSER10100", "/secure/ViewProfile/{user_key}"),
+            ("/pay/4111-1111-1111-1111", "/pay/{card}"),
+            ("/users/078-05-1120", "/users/{national_id}"),
+            ("/api/acme.atlassian.net", "/api/{host}"),
+            ("/assets/app.js", "/assets/app.js"),
+            ("/docs/getting-started", "/docs/getting-started"),
+        ] {
+            let r = s.sanitize(&mut capture(raw, None, None, 404));
+            assert_eq!(r.path, want, "{raw}");
+            assert_eq!(r.route, None);
+        }
+    }
+
+    #[test]
+    fn route_templates_teach_the_path_allowlist_their_words() {
+        let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+        let unrouted = |s: &mut Sanitizer| s.sanitize(&mut capture("/zorblax/quuxly", None, None, 404)).path;
+        assert_eq!(unrouted(&mut s), "/{text}/{text}");
+        let mut routed = capture("/zorblax/quuxly/7", None, None, 200);
+        routed.app.route = Some(Cow::Borrowed("/zorblax/quuxly/{id}"));
+        let r = s.sanitize(&mut routed);
+        assert_eq!(
+            (r.path.as_str(), r.route.as_deref()),
+            ("/zorblax/quuxly/{id}", Some("/zorblax/quuxly/{id}"))
+        );
+        assert_eq!(unrouted(&mut s), "/zorblax/quuxly");
+    }
+
+    #[test]
+    fn operator_rules_and_safe_words_apply_to_paths_without_a_template() {
+        let policy = Policy::new()
+            .rule(crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"))
+            .safe_words(["zorblax"]);
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let r = s.sanitize(&mut capture("/zorblax/E123456/jane", None, None, 404));
+        assert_eq!(r.path, "/zorblax/{employee}/{text}");
+        let policy = Policy::new()
+            .query(QueryPolicy::drop_all().allow(["who", "site"]))
+            .rule(crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"));
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let r = s.sanitize(&mut capture(
+            "/",
+            Some("who=E123456&site=acme.atlassian.net"),
+            None,
+            200,
+        ));
+        assert_eq!(r.query.as_deref(), Some("who={employee}&site={host}"));
+    }
+
+    #[test]
+    fn a_warm_worker_sanitizes_404_paths_under_the_allowlist_without_allocating() {
+        let policy = Policy::atlassian_connect()
+            .query(QueryPolicy::drop_all().allow(["lic", "who"]))
+            .rule(crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"))
+            .safe_words(["backstage"]);
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+        let captures = |n: usize| {
+            (0..n)
+                .flat_map(|i| {
+                    let mut routed = capture("/zorblax/quuxly/7", Some("lic=active"), None, 200);
+                    routed.app.route = Some(Cow::Borrowed("/zorblax/quuxly/{id}"));
+                    let unrouted = capture(
+                        if i % 2 == 0 {
+                            "/zorblax/~jane.doe/E123456/4111-1111-1111-1111/backstage/app.min.js"
+                        } else {
+                            "/display/jane%20doe/acme.atlassian.net/JIRAUSER10100"
+                        },
+                        Some("who=E654321&lic=active&q=jane"),
+                        None,
+                        404,
+                    );
+                    [routed, unrouted]
+                })
+                .collect::<Vec<_>>()
+        };
+        for mut raw in captures(4) {
+            s.sanitize_into(&mut raw, &mut out);
+        }
+        let mut measured = captures(16);
+        let allocations = allocation_counter::measure(|| {
+            for raw in &mut measured {
+                s.sanitize_into(raw, &mut out);
+            }
+        })
+        .count_total;
+        assert_eq!(allocations, 0);
+        assert_eq!(out.path, "/display/{text}/{host}/{user_key}");
+        assert_eq!(out.query.as_deref(), Some("who={employee}&lic=active"));
+    }
+
+    #[test]
+    fn the_scrub_path_policy_keeps_the_denylist() {
+        let policy = Policy::new().path_policy(PathPolicy::Scrub);
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let r = s.sanitize(&mut capture("/people/jane/12345", None, None, 404));
+        assert_eq!(r.path, "/people/jane/{id}");
+    }
+
+    #[test]
+    fn an_account_id_in_a_path_is_found_under_every_path_policy() {
+        let id = "557058:f0e1d2c3-b4a5-4678-9abc-def012345678";
+        for path_policy in [PathPolicy::Allowlist, PathPolicy::TemplateOnly, PathPolicy::Scrub] {
+            let mut s = Sanitizer::new(
+                compiled(Policy::new().path_policy(path_policy)),
+                &MasterKey::from_bytes([7; 32]),
+            );
+            let unrouted = s.sanitize(&mut capture(&format!("/users/{id}/x"), None, None, 404));
+            assert_eq!(unrouted.account_src, Some(AccountSource::Path), "{path_policy:?}");
+            let mut routed = capture(&format!("/users/{id}/x"), None, None, 200);
+            routed.app.route = Some(Cow::Borrowed("/users/{account}/x"));
+            let routed = s.sanitize(&mut routed);
+            assert_eq!(routed.account, unrouted.account, "{path_policy:?}");
+            assert!(!unrouted.path.contains("557058"), "{}", unrouted.path);
+        }
+    }
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn the_worker_warns_once_when_many_records_had_no_route_template() {
+        let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+        let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+        let text = super::warnings_of(|| {
+            for _ in 0..UNTEMPLATED_WARN_AFTER * 2 {
+                s.sanitize_into(&mut capture("/x", None, None, 200), &mut out);
+            }
+        });
+        assert_eq!(text.matches("none had a route template").count(), 1, "{text}");
+        assert!(text.contains("privlog") && text.contains(".route_layer()"), "{text}");
+    }
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn the_worker_does_not_warn_when_a_record_had_a_route_template() {
+        let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+        let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+        let text = super::warnings_of(|| {
+            let mut routed = capture("/x/1", None, None, 200);
+            routed.app.route = Some(Cow::Borrowed("/x/{id}"));
+            s.sanitize_into(&mut routed, &mut out);
+            for _ in 0..UNTEMPLATED_WARN_AFTER * 2 {
+                s.sanitize_into(&mut capture("/x", None, None, 404), &mut out);
+            }
+        });
+        assert!(!text.contains("route template"), "{text}");
+    }
+
+    #[test]
     fn the_application_s_account_is_taken_out_of_the_capture() {
         let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
         let mut raw = capture("/x", None, None, 200);
@@ -548,6 +803,85 @@ mod tests {
         let r = s.sanitize(&mut raw);
         assert!(r.account.is_some());
         assert_eq!(raw.app.account, None);
+    }
+}
+
+#[cfg(test)]
+mod path_policy_tests {
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::capture::TEXT_CAPACITY;
+
+    fn names() -> Vec<&'static str> {
+        include_str!("../policy/detect/testdata/names.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect()
+    }
+
+    fn capture(path: &str, template: Option<String>) -> Capture {
+        let mut raw = Capture::with_capacity(TEXT_CAPACITY);
+        raw.begin(
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+            Method::GET,
+            http::Version::HTTP_11,
+            None,
+        );
+        raw.set_path_query(path, None);
+        raw.app.route = template.map(Cow::Owned);
+        raw
+    }
+
+    /// One request: a routed one (the app's words and a parameter) or an
+    /// unrouted one mixing the app's words with names.
+    fn request() -> impl Strategy<Value = (bool, Vec<(bool, usize)>)> {
+        (
+            any::<bool>(),
+            prop::collection::vec((any::<bool>(), 0usize..1000), 1..6),
+        )
+    }
+
+    proptest! {
+        /// Over any order of routed and unrouted requests, one worker keeps
+        /// the words of the templates it has seen, and never a name.
+        #[test]
+        fn a_worker_keeps_learned_words_and_never_a_name(
+            app_words in prop::collection::vec("[a-z]{5,9}", 1..6),
+            requests in prop::collection::vec(request(), 1..24),
+        ) {
+            let names = names();
+            let app_words: Vec<String> = app_words.into_iter().filter(|w| !names.contains(&w.as_str())).collect();
+            prop_assume!(!app_words.is_empty());
+            let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+            let mut out = Record::new(OffsetDateTime::UNIX_EPOCH, "", "");
+            let mut learned: Vec<&str> = Vec::new();
+            for (routed, segs) in requests {
+                let words: Vec<&str> = segs
+                    .iter()
+                    .map(|&(app, i)| if app || routed { app_words[i % app_words.len()].as_str() } else { names[i % names.len()] })
+                    .collect();
+                let path = format!("/{}", words.join("/"));
+                if routed {
+                    let template = format!("{path}/{{id}}");
+                    s.sanitize_into(&mut capture(&format!("{path}/7"), Some(template.clone())), &mut out);
+                    prop_assert_eq!(&out.path, &template);
+                    learned.extend(words);
+                } else {
+                    s.sanitize_into(&mut capture(&path, None), &mut out);
+                    let kept: Vec<&str> = out.path.split('/').skip(1).collect();
+                    prop_assert_eq!(kept.len(), words.len(), "{} -> {}", path, out.path);
+                    for (word, kept) in words.iter().zip(kept) {
+                        let safe = learned.contains(word) || crate::policy::detect::is_builtin_word(word);
+                        let want = if safe { *word } else { "{text}" };
+                        prop_assert_eq!(kept, want, "{} -> {}", path, out.path);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -77,7 +77,10 @@ pub fn traffic_with(
     extra: Option<Box<dyn privlog::sink::Sink>>,
 ) -> (PathBuf, privlog::ShutdownReport) {
     let file = dir.join("records.ndjson");
+    // The tools read unmatched paths as the scrub policy writes them
+    // (`/nowhere/a`); the allowlist would make them `/{text}/a`.
     let policy = Policy::new()
+        .path_policy(privlog::policy::PathPolicy::Scrub)
         .account_header(HeaderName::from_static("x-account-id"))
         .tenant_header(HeaderName::from_static("x-tenant-id"));
     let mut builder = privlog::builder()
