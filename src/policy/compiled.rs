@@ -12,7 +12,7 @@ use std::ops::Range;
 use http::HeaderName;
 
 use super::defaults::{MAX_IPV4_PREFIX, MAX_IPV6_PREFIX};
-use super::{IpPolicy, Policy, PolicyError, QueryPolicy, Rotation, TrustedProxies};
+use super::{CompiledRules, IpPolicy, PathPolicy, Policy, PolicyError, QueryPolicy, Rotation, TrustedProxies};
 
 /// How many values of one header kind the request path keeps (forwarding
 /// headers may repeat; account headers are configured by name).
@@ -116,8 +116,10 @@ pub(crate) struct CompiledPolicy {
     pub(crate) account_query: Vec<String>,
     /// Query parameters holding the tenant, first to last.
     pub(crate) tenant_query: Vec<String>,
-    // The path policy (path allowlist) and the compiled operator rules
-    // (detectors, a RegexSet) belong here too, compiled by the same step.
+    /// How a path without a route template is written.
+    pub(crate) path: PathPolicy,
+    /// The operator rules (one `RegexSet`) and safe words, compiled once.
+    pub(crate) rules: CompiledRules,
 }
 
 impl IpPolicy {
@@ -152,6 +154,7 @@ impl Policy {
             return Err(PolicyError::TooManyHeaders(n_account + n_tenant));
         }
         self.ip.check()?;
+        let rules = self.rules.compile().map_err(|e| PolicyError::rules(&self.rules, e))?;
         let reads = |headers: usize, query: usize| {
             move |source| match source {
                 Source::App => true,
@@ -177,6 +180,8 @@ impl Policy {
             tenant_headers: n_account..n_account + n_tenant,
             account_query: s.account_query.clone(),
             tenant_query: s.tenant_query.clone(),
+            path: self.path,
+            rules,
         })
     }
 }
@@ -253,5 +258,49 @@ mod tests {
             v6_prefix: MAX_IPV6_PREFIX,
         };
         assert!(Policy::new().ip(edge).compile().is_ok());
+    }
+
+    #[test]
+    fn the_rules_are_compiled_once_with_the_policy() {
+        use crate::policy::{PathPolicy, Rule};
+        let p = Policy::atlassian_connect()
+            .rule(Rule::new("employee-id", r"^E[0-9]{6}$", "{employee}"))
+            .safe_words(["widgets", "Gallery"])
+            .compile()
+            .expect("valid");
+        assert_eq!(p.path, PathPolicy::Allowlist);
+        assert_eq!(p.rules.rule_count(), 1);
+        assert_eq!(p.rules.placeholder_for("E123456"), Some("{employee}"));
+        assert!(p.rules.is_safe_word("gallery"));
+        assert_eq!(Policy::new().compile().expect("valid").path, PathPolicy::Allowlist);
+    }
+
+    #[test]
+    fn a_bad_rule_is_refused_naming_the_rule_and_the_fix() {
+        use crate::policy::Rule;
+        let p = Policy::new()
+            .rule(Rule::new("a", "^a$", "{a}"))
+            .rule(Rule::new("b", "^b$", "{b}"))
+            .rule(Rule::new("employee-id", "E[0-9", "{employee}"));
+        let e = p.compile().expect_err("refused");
+        assert_eq!((e.setting(), e.field().as_str()), ("rules", "rules[2] (employee-id)"));
+        assert!(e.to_string().contains("fix the regular expression"), "{e}");
+        let e = Policy::new()
+            .rule(Rule::new("x", "x", "X"))
+            .compile()
+            .expect_err("refused");
+        assert_eq!(e.field(), "rules[0] (x)");
+        let e = Policy::new()
+            .safe_words(["fine", "jane@example.com"])
+            .compile()
+            .expect_err("refused");
+        assert_eq!((e.setting(), e.field().as_str()), ("safe_words", "safe_words[1]"));
+        assert!(!e.to_string().contains("jane@"), "{e}");
+        let e = Policy::new()
+            .rule(Rule::new("d", "^d$", "{d}"))
+            .rule(Rule::new("d", "^e$", "{e}"))
+            .compile()
+            .expect_err("refused");
+        assert_eq!(e.field(), "rules[1] (d)");
     }
 }

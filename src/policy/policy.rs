@@ -3,7 +3,7 @@ use std::fmt;
 use http::HeaderName;
 
 use super::compiled::MAX_CAPTURED;
-use super::{IpPolicy, QueryPolicy, Rotation, TrustedProxies, defaults};
+use super::{IpPolicy, PathPolicy, QueryPolicy, Rotation, Rule, RuleError, RuleSet, TrustedProxies, defaults};
 
 /// Where account and tenant IDs come from, besides what the application tells
 /// the layer itself (see [`AccountId`](crate::AccountId)), which always wins.
@@ -47,7 +47,9 @@ impl Default for AccountSources {
 /// The default is the secure baseline: IPs truncated to /24 and /48,
 /// forwarding headers ignored, every query parameter dropped, no headers
 /// logged, pseudonyms rotated monthly, account IDs only from the application
-/// and from paths. [`Policy::atlassian_connect`] adds what a Connect add-on needs.
+/// and from paths, and paths without a route template written through the
+/// path allowlist ([`PathPolicy::Allowlist`]). [`Policy::atlassian_connect`]
+/// adds what a Connect add-on needs.
 ///
 /// ```
 /// use privlog::{IpPolicy, Policy, Rotation, TrustedProxies};
@@ -57,13 +59,30 @@ impl Default for AccountSources {
 ///     .trusted_proxies(TrustedProxies::parse(["10.0.0.0/8"])?);
 /// # Ok::<(), privlog::CidrError>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub(crate) ip: IpPolicy,
     pub(crate) trusted: TrustedProxies,
     pub(crate) query: QueryPolicy,
     pub(crate) rotation: Rotation,
     pub(crate) sources: AccountSources,
+    pub(crate) path: PathPolicy,
+    /// Operator rules and safe words, compiled by [`Policy::compile`].
+    pub(crate) rules: RuleSet,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            ip: IpPolicy::default(),
+            trusted: TrustedProxies::default(),
+            query: QueryPolicy::default(),
+            rotation: Rotation::default(),
+            sources: AccountSources::default(),
+            path: defaults::PATH_POLICY,
+            rules: RuleSet::default(),
+        }
+    }
 }
 
 /// Query keys the Atlassian Connect preset never logs: the JWT, the customer's
@@ -152,6 +171,57 @@ impl Policy {
         self
     }
 
+    /// Sets how a path without a route template (404s, fallbacks, static
+    /// handlers) is written. Defaults to
+    /// [`PATH_POLICY`](defaults::PATH_POLICY), the allowlist.
+    pub fn path_policy(mut self, path: PathPolicy) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Adds an operator rule: a path segment or allowlisted query value its
+    /// pattern matches becomes its placeholder. Rules are tried in the order
+    /// added, after the built-in detectors; checked when the policy is
+    /// compiled. None by default.
+    ///
+    /// ```
+    /// use privlog::policy::Rule;
+    /// let policy = privlog::Policy::new().rule(Rule::new("employee id", r"^E[0-9]{6}$", "{employee}"));
+    /// assert!(policy.validate().is_ok());
+    /// ```
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.rules.rules.push(rule);
+        self
+    }
+
+    /// Adds path words that the allowlist keeps as they are (letters,
+    /// digits, `.`, `-`, `_`; ASCII case ignored). None by default: the
+    /// built-in vocabulary and the literal segments of the application's
+    /// route templates are kept without them.
+    pub fn safe_words<I, S>(mut self, words: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rules.safe_words.extend(words.into_iter().map(Into::into));
+        self
+    }
+
+    /// The path policy, as set by [`Policy::path_policy`].
+    pub fn get_path_policy(&self) -> PathPolicy {
+        self.path
+    }
+
+    /// The operator rules, as added by [`Policy::rule`].
+    pub fn get_rules(&self) -> &[Rule] {
+        &self.rules.rules
+    }
+
+    /// The operator safe words, as added by [`Policy::safe_words`].
+    pub fn get_safe_words(&self) -> &[String] {
+        &self.rules.safe_words
+    }
+
     /// The IP policy, as set by [`Policy::ip`].
     pub fn get_ip(&self) -> IpPolicy {
         self.ip
@@ -216,9 +286,27 @@ impl Policy {
                 v.iter().map(HeaderName::as_str).collect::<Vec<_>>().join(", ")
             }
         };
+        let path = match self.path {
+            PathPolicy::Allowlist => "allowlist (known-safe words kept, everything else a placeholder)",
+            PathPolicy::TemplateOnly => "template-only (every segment a placeholder)",
+            PathPolicy::Scrub => "scrub (denylist: words that do not look personal are kept)",
+        };
+        let rules = if self.rules.rules.is_empty() {
+            "none".to_owned()
+        } else {
+            self.rules
+                .rules
+                .iter()
+                .map(|r| format!("{} -> {}", r.name, r.placeholder))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         format!(
             "client ip:        {ip}\n\
              trusted proxies:  {trusted}\n\
+             path policy:      {path}\n\
+             path rules:       {rules}\n\
+             safe words:       {}\n\
              query kept:       {}\n\
              query never kept: {}\n\
              headers logged:   none\n\
@@ -226,6 +314,7 @@ impl Policy {
              rotation:         {}\n\
              account sources:  application{}{}{}{}\n\
              tenant sources:   application{}{}{}\n",
+            self.rules.safe_words.len(),
             list(self.query.allowed()),
             list(self.query.denied()),
             self.rotation.as_str(),
@@ -278,6 +367,57 @@ pub enum PolicyError {
     Ipv4Prefix(u8),
     /// An IPv6 truncation prefix longer than an address (the prefix given).
     Ipv6Prefix(u8),
+    /// An operator rule or safe word that does not compile.
+    Rules {
+        /// Where in the policy: `rules[2] (employee-id)`, `safe_words[0]`,
+        /// `rules` or `safe_words` (0-based positions, as in the list given).
+        at: String,
+        /// What is wrong and how to fix it.
+        error: RuleError,
+    },
+}
+
+impl PolicyError {
+    /// A rule error located in the rule set it came from.
+    pub(crate) fn rules(set: &RuleSet, error: RuleError) -> Self {
+        let named = |name: &str| {
+            set.rules
+                .iter()
+                .position(|r| r.name == name)
+                .map_or_else(|| "rules".to_owned(), |i| format!("rules[{i}] ({name})"))
+        };
+        let at = match &error {
+            RuleError::EmptyName { position } | RuleError::BadName { position } => {
+                format!("rules[{}]", position.saturating_sub(1))
+            }
+            RuleError::DuplicateName { name } => {
+                // The second rule of that name is the one at fault.
+                match set.rules.iter().enumerate().filter(|(_, r)| r.name == *name).nth(1) {
+                    Some((i, _)) => format!("rules[{i}] ({name})"),
+                    None => "rules".to_owned(),
+                }
+            }
+            RuleError::BadPattern { name, .. }
+            | RuleError::MatchesEmpty { name }
+            | RuleError::BadPlaceholder { name, .. } => named(name),
+            RuleError::BadSafeWord { position, .. } | RuleError::DetectedSafeWord { position, .. } => {
+                format!("safe_words[{}]", position.saturating_sub(1))
+            }
+            RuleError::TooManySafeWords { .. } => "safe_words".to_owned(),
+            _ => "rules".to_owned(),
+        };
+        PolicyError::Rules { at, error }
+    }
+
+    /// Where the error is, as the `[policy]` table of a configuration file
+    /// names it: [`PolicyError::setting`], or for a rule its place in the
+    /// list and its name (`rules[2] (employee-id)`).
+    pub fn field(&self) -> String {
+        match self {
+            PolicyError::Rules { at, .. } => at.clone(),
+            other => other.setting().to_owned(),
+        }
+    }
 }
 
 impl PolicyError {
@@ -288,6 +428,8 @@ impl PolicyError {
             PolicyError::TooManyHeaders(_) => "account_headers",
             PolicyError::Ipv4Prefix(_) => "ipv4_prefix",
             PolicyError::Ipv6Prefix(_) => "ipv6_prefix",
+            PolicyError::Rules { at, .. } if at.starts_with("safe_words") => "safe_words",
+            PolicyError::Rules { .. } => "rules",
         }
     }
 }
@@ -311,8 +453,16 @@ impl fmt::Display for PolicyError {
                 defaults::MAX_IPV6_PREFIX,
                 defaults::IPV6_PREFIX
             ),
+            PolicyError::Rules { error, .. } => write!(f, "{error}"),
         }
     }
 }
 
-impl std::error::Error for PolicyError {}
+impl std::error::Error for PolicyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PolicyError::Rules { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

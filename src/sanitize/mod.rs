@@ -30,7 +30,10 @@ use crate::policy::Policy;
 use crate::policy::ip::{forwarded_hops, resolve_client, xff_hops};
 use crate::policy::jwt::{payload_segment, signed_part_payload};
 use crate::policy::scrub::{sanitize_text, scrub_path_into};
-use crate::policy::{CompiledPolicy, EpochKeys, MasterKey, Pseudonymizer, Purpose, QueryPolicy, Rotation, Source};
+use crate::policy::{
+    CompiledPolicy, CompiledRules, EpochKeys, LearnedLiterals, MasterKey, PathPolicy, Pseudonymizer, Purpose,
+    QueryPolicy, Rotation, Source, write_safe_path,
+};
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
@@ -105,6 +108,15 @@ pub(crate) struct Sanitizer {
     tokens: SlotCache<[u8], Token>,
     /// A buffer for a scrubbed path that is read for its account ID only.
     scratch: String,
+    /// Literal words of the route templates seen, kept by the path allowlist
+    /// in paths without a template.
+    learned: LearnedLiterals,
+    /// The route template learned last: the same template again (most
+    /// traffic) is not learned twice.
+    last_template: String,
+    /// No rules: reading a templated path for its account ID runs the
+    /// detectors only.
+    no_rules: CompiledRules,
     pseudo: Pseudonymizer,
     kid: String,
     current: Option<(i64, String, EpochKeys)>,
@@ -126,6 +138,9 @@ impl Sanitizer {
             policy,
             tokens: SlotCache::new(TOKEN_SLOTS),
             scratch: String::new(),
+            learned: LearnedLiterals::new(),
+            last_template: String::new(),
+            no_rules: CompiledRules::empty(),
             pseudo: Pseudonymizer::new(key),
             kid: key.id().as_str().to_owned(),
             current: None,
@@ -186,21 +201,40 @@ impl Sanitizer {
             .or(matched)
             .map(|r| sanitize_text(r, MAX_FIELD_LEN));
         self.spares.set_opt(&mut out.route, route.as_deref());
-        // With a route template the path is the template; the raw path is
-        // scrubbed only when it is the path, or may hold the account.
+        // With a route template the path is the template, and its literal
+        // words are learned for the paths that have none; the raw path is
+        // read only when it is the path, or may hold the account.
+        let path_policy = self.policy.path;
         let scrubbed_account = match &route {
             Some(r) => {
                 set(&mut out.path, r);
+                if let Some(template) = app_route.as_deref().or(matched)
+                    && template != self.last_template
+                {
+                    self.learned.insert_template(template);
+                    set(&mut self.last_template, template);
+                }
                 if path_ids {
                     self.scratch.clear();
-                    scrub_path_into(uri_path, &mut self.scratch)
+                    match path_policy {
+                        PathPolicy::Scrub => scrub_path_into(uri_path, &mut self.scratch),
+                        // The account as the path policy would find it, without
+                        // running the operator rules on a path never written.
+                        _ => write_safe_path(
+                            uri_path,
+                            PathPolicy::TemplateOnly,
+                            &self.no_rules,
+                            &self.learned,
+                            &mut self.scratch,
+                        ),
+                    }
                 } else {
                     None
                 }
             }
             None => {
                 out.path.clear();
-                scrub_path_into(uri_path, &mut out.path)
+                write_safe_path(uri_path, path_policy, &self.policy.rules, &self.learned, &mut out.path)
             }
         };
 
@@ -469,6 +503,77 @@ mod tests {
         let r = s.sanitize(&mut raw);
         assert_eq!((r.account, r.account_src), (None, None));
         assert_eq!(s.sanitize(&mut capture("/x", None, None, 200)).account_src, None);
+    }
+
+    #[test]
+    fn a_path_without_a_template_goes_through_the_path_allowlist() {
+        let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
+        for (raw, want) in [
+            ("/display/~jane.doe", "/display/{handle}"),
+            ("/u/jane-doe", "/u/{text}"),
+            ("/people/jane/doe", "/people/{text}/{text}"),
+            ("/secure/ViewProfile/JIRAUSER10100", "/secure/ViewProfile/{user_key}"),
+            ("/pay/4111-1111-1111-1111", "/pay/{card}"),
+            ("/users/078-05-1120", "/users/{national_id}"),
+            ("/api/acme.atlassian.net", "/api/{host}"),
+            ("/assets/app.js", "/assets/app.js"),
+            ("/docs/getting-started", "/docs/getting-started"),
+        ] {
+            let r = s.sanitize(&mut capture(raw, None, None, 404));
+            assert_eq!(r.path, want, "{raw}");
+            assert_eq!(r.route, None);
+        }
+    }
+
+    #[test]
+    fn route_templates_teach_the_path_allowlist_their_words() {
+        let mut s = Sanitizer::new(compiled(Policy::new()), &MasterKey::from_bytes([7; 32]));
+        let unrouted = |s: &mut Sanitizer| s.sanitize(&mut capture("/zorblax/quuxly", None, None, 404)).path;
+        assert_eq!(unrouted(&mut s), "/{text}/{text}");
+        let mut routed = capture("/zorblax/quuxly/7", None, None, 200);
+        routed.app.route = Some(Cow::Borrowed("/zorblax/quuxly/{id}"));
+        let r = s.sanitize(&mut routed);
+        assert_eq!(
+            (r.path.as_str(), r.route.as_deref()),
+            ("/zorblax/quuxly/{id}", Some("/zorblax/quuxly/{id}"))
+        );
+        assert_eq!(unrouted(&mut s), "/zorblax/quuxly");
+    }
+
+    #[test]
+    fn operator_rules_and_safe_words_apply_to_paths_without_a_template() {
+        let policy = Policy::new()
+            .rule(crate::policy::Rule::new("employee", r"^E[0-9]{6}$", "{employee}"))
+            .safe_words(["zorblax"]);
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let r = s.sanitize(&mut capture("/zorblax/E123456/jane", None, None, 404));
+        assert_eq!(r.path, "/zorblax/{employee}/{text}");
+    }
+
+    #[test]
+    fn the_scrub_path_policy_keeps_the_denylist() {
+        let policy = Policy::new().path_policy(PathPolicy::Scrub);
+        let mut s = Sanitizer::new(compiled(policy), &MasterKey::from_bytes([7; 32]));
+        let r = s.sanitize(&mut capture("/people/jane/12345", None, None, 404));
+        assert_eq!(r.path, "/people/jane/{id}");
+    }
+
+    #[test]
+    fn an_account_id_in_a_path_is_found_under_every_path_policy() {
+        let id = "557058:f0e1d2c3-b4a5-4678-9abc-def012345678";
+        for path_policy in [PathPolicy::Allowlist, PathPolicy::TemplateOnly, PathPolicy::Scrub] {
+            let mut s = Sanitizer::new(
+                compiled(Policy::new().path_policy(path_policy)),
+                &MasterKey::from_bytes([7; 32]),
+            );
+            let unrouted = s.sanitize(&mut capture(&format!("/users/{id}/x"), None, None, 404));
+            assert_eq!(unrouted.account_src, Some(AccountSource::Path), "{path_policy:?}");
+            let mut routed = capture(&format!("/users/{id}/x"), None, None, 200);
+            routed.app.route = Some(Cow::Borrowed("/users/{account}/x"));
+            let routed = s.sanitize(&mut routed);
+            assert_eq!(routed.account, unrouted.account, "{path_policy:?}");
+            assert!(!unrouted.path.contains("557058"), "{}", unrouted.path);
+        }
     }
 
     #[test]
