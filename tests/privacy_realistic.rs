@@ -13,6 +13,7 @@
 
 mod support;
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
@@ -216,14 +217,6 @@ fn capitalize(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Whether `text` holds `word` between characters that are not ASCII
-/// letters or digits, ignoring ASCII case.
-fn has_word(text: &str, word: &str) -> bool {
-    text.to_ascii_lowercase()
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|w| w == word)
-}
-
 /// The pseudonyms of `records` (22 base64url characters each): keyed hashes
 /// that cannot hold a name, though a short name may occur in one by chance.
 fn pseudonyms(records: &[Record]) -> Vec<String> {
@@ -238,15 +231,42 @@ fn pseudonyms(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-/// The form in which `p` appears in `text`, if it does.
-fn leaked(text: &str, p: &Planted, pseudonyms: &[String]) -> Option<String> {
+/// An output prepared for searching: as written, lower-cased, and its
+/// words (lower case, pseudonyms left out).
+struct Haystack<'a> {
+    text: &'a str,
+    lower: String,
+    words: HashSet<String>,
+}
+
+impl<'a> Haystack<'a> {
+    fn new(text: &'a str, pseudonyms: &[String]) -> Haystack<'a> {
+        let mut stripped = text.to_owned();
+        for ps in pseudonyms {
+            stripped = stripped.replace(ps.as_str(), " ");
+        }
+        let words = stripped
+            .to_ascii_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Haystack {
+            text,
+            lower: text.to_ascii_lowercase(),
+            words,
+        }
+    }
+}
+
+/// The form in which `p` appears in `hay`, if it does.
+fn leaked(hay: &Haystack<'_>, p: &Planted) -> Option<String> {
     match p.how {
         Match::Substring => {
-            let lower = text.to_ascii_lowercase();
             let v = p.value.as_str();
             let lv = v.to_ascii_lowercase();
             for form in [lv.clone(), pct(v).to_ascii_lowercase(), pct(&lv).to_ascii_lowercase()] {
-                if lower.contains(&form) {
+                if hay.lower.contains(&form) {
                     return Some(form);
                 }
             }
@@ -256,7 +276,7 @@ fn leaked(text: &str, p: &Planted, pseudonyms: &[String]) -> Option<String> {
                     URL_SAFE.encode(value),
                     URL_SAFE_NO_PAD.encode(value),
                 ] {
-                    if text.contains(&form) {
+                    if hay.text.contains(&form) {
                         return Some(format!("{form} (base64)"));
                     }
                 }
@@ -264,18 +284,14 @@ fn leaked(text: &str, p: &Planted, pseudonyms: &[String]) -> Option<String> {
             None
         }
         Match::Word => {
-            let mut stripped = text.to_owned();
-            for ps in pseudonyms {
-                stripped = stripped.replace(ps.as_str(), " ");
-            }
-            if has_word(&stripped, &p.value) {
+            if hay.words.contains(&p.value) {
                 return Some(p.value.clone());
             }
             // Base64 of fewer than four letters is too short to mean anything.
             if p.value.len() >= 4 {
                 for value in [p.value.clone(), capitalize(&p.value), p.value.to_ascii_uppercase()] {
                     let form = STANDARD_NO_PAD.encode(&value);
-                    if text.contains(&form) {
+                    if hay.text.contains(&form) {
                         return Some(format!("{form} (base64 of {value})"));
                     }
                 }
@@ -305,9 +321,13 @@ async fn one_case(server: &Server, syslog: &mut Syslog, seed: u64, sent: &mut us
     let pseudonyms = pseudonyms(&records);
     let planted: Vec<&Planted> = requests.iter().flat_map(|g| &g.planted).collect();
     for (name, text) in encodings(&records, file, syslog) {
+        let hay = Haystack::new(&text, &pseudonyms);
         for p in &planted {
-            if let Some(form) = leaked(&text, p, &pseudonyms) {
-                let lines: Vec<&str> = text.lines().filter(|l| leaked(l, p, &pseudonyms).is_some()).collect();
+            if let Some(form) = leaked(&hay, p) {
+                let lines: Vec<&str> = text
+                    .lines()
+                    .filter(|l| leaked(&Haystack::new(l, &pseudonyms), p).is_some())
+                    .collect();
                 let carriers: Vec<String> = requests
                     .iter()
                     .filter(|g| g.planted.contains(p))
@@ -335,6 +355,8 @@ fn no_planted_value_leaks_under(policy: Policy) {
     let mut runner = TestRunner::new(Config {
         cases: 16,
         failure_persistence: None,
+        // A seed shrinks to another seed, not to a smaller request.
+        max_shrink_iters: 4,
         ..Config::default()
     });
     let result = runner.run(&any::<u64>(), |seed| {
@@ -449,7 +471,7 @@ fn generated_requests_carry_valid_personal_data_in_their_urls() {
                 if let Some(kind) = want {
                     assert_eq!(detect(&p.value), Some(kind), "{shape}: {} {:?}", p.what, p.value);
                 }
-                if p.how == Match::Word {
+                if p.what.ends_with(" name") && p.what != "user name" && p.what != "site name" {
                     assert!(support::traffic_gen::names().contains(&p.value.as_str()), "{p:?}");
                 }
             }

@@ -114,9 +114,10 @@ pub fn names() -> &'static [&'static str] {
 pub enum Match {
     /// Anywhere, ignoring ASCII case; also percent-encoded and in base64.
     Substring,
-    /// A person's name: as a whole word (between characters that are not
-    /// letters or digits), ignoring case; also in base64 when it is long
-    /// enough for base64 to mean anything.
+    /// A person's name or user name: as a whole word (between characters
+    /// that are not letters or digits), ignoring case, since a short one is
+    /// part of many words; also in base64 when it is long enough for base64
+    /// to mean anything.
     Word,
 }
 
@@ -549,7 +550,7 @@ pub fn request_of(rng: &mut Rng, shape: &'static str) -> GenRequest {
     let uri = match shape {
         "personal space" => {
             let user = format!("{first}{}{last}", rng.pick(&[".", "", "_"]));
-            planted.push(exact("user name", user.clone()));
+            planted.push(word("user name", &user));
             format!("{}/display/~{}", rng.pick(&["/wiki", ""]), seg(rng, &user))
         }
         "personal space by account" => format!("/display/~{}", seg(rng, &p.account_id)),
@@ -559,7 +560,7 @@ pub fn request_of(rng: &mut Rng, shape: &'static str) -> GenRequest {
         "jira people" => format!("/jira/people/{}", seg(rng, &p.account_id)),
         "view profile" => {
             let user = format!("{}{}", &p.first[..1], p.last);
-            planted.push(exact("user name", user.clone()));
+            planted.push(word("user name", &user));
             format!("/secure/ViewProfile.jspa?name={}", qv(&user))
         }
         "page title" => {
