@@ -100,6 +100,8 @@ mod readme_doctests {
     struct Analysts;
     #[doc = include_str!("../docs/privacy-operations.md")]
     struct PrivacyOperations;
+    #[doc = include_str!("../docs/privacy-model.md")]
+    struct PrivacyModel;
     #[doc = include_str!("../docs/performance.md")]
     struct Performance;
     #[doc = include_str!("../docs/hardening.md")]

@@ -8,6 +8,8 @@
 //!   raw TCP client that sends any bytes;
 //! - [`traffic`]: simulated days of traffic through the real layer into a
 //!   record file, and hand-built records that k-anonymity must withhold;
+//! - [`traffic_gen`]: realistic Confluence/Jira add-on requests from a seed,
+//!   each with the personal data planted in it;
 //! - [`records`]: reading records back; [`output`]: what a record line must
 //!   look like on the wire;
 //! - [`files`]: temporary directories and record files as text;
@@ -35,6 +37,7 @@ pub mod process;
 pub mod records;
 pub mod socket;
 pub mod traffic;
+pub mod traffic_gen;
 
 /// The upper bound any wait in these tests is allowed, so a broken build
 /// fails instead of hanging. Never asserted as a duration.
