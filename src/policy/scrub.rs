@@ -8,6 +8,12 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode;
 
+// The detectors the scrub shares with the path allowlist, query values and
+// the audit: one copy, in `detect`.
+pub(crate) use super::detect::ids::prefixed_id;
+pub(crate) use super::detect::{is_account_id, is_email, is_jwt, is_number};
+pub use super::detect::{is_token, is_uuid};
+
 /// The most path segments kept; the rest become one `…` segment.
 pub const MAX_SEGMENTS: usize = 32;
 /// The longest segment kept as it is; longer ones are `{text}`.
@@ -360,11 +366,6 @@ fn could_be_ip(s: &str) -> bool {
     colons > 0 || dots == 3
 }
 
-/// 2 to 20 ASCII digits.
-fn is_number(s: &str) -> bool {
-    s.len() >= 2 && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// [`classify_value`] without the short-word fast path.
 fn classify_value_full(s: &str) -> Option<Placeholder> {
     if is_email(s) {
@@ -384,88 +385,6 @@ fn classify_value_full(s: &str) -> Option<Placeholder> {
     } else {
         None
     }
-}
-
-/// `local@domain.tld`, loosely.
-pub(crate) fn is_email(s: &str) -> bool {
-    let b = s.as_bytes();
-    match b.iter().position(|&c| c == b'@') {
-        Some(at) => {
-            let domain = b.get(at + 1..).unwrap_or_default();
-            at > 0
-                && domain.first().is_some_and(|&c| c != b'.')
-                && domain.last() != Some(&b'.')
-                && domain.contains(&b'.')
-        }
-        None => false,
-    }
-}
-
-/// `8-4-4-4-12` hex.
-pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
-}
-
-/// Atlassian account IDs: `557058:<uuid>`, other `digits:<id>`, or 24 hex digits.
-pub(crate) fn is_account_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() == 24 && b.iter().all(u8::is_ascii_hexdigit) {
-        return true;
-    }
-    prefixed_id(b).is_some_and(|id| id.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-'))
-}
-
-/// The part after `:` of `s` if `s` is 1 to 10 digits, `:` and 8 to 64 more
-/// bytes (what those bytes may be is left to the caller).
-fn prefixed_id(s: &[u8]) -> Option<&[u8]> {
-    let digits = s.iter().take(11).take_while(|c| c.is_ascii_digit()).count();
-    match s.get(digits..) {
-        Some([b':', id @ ..]) if (1..=10).contains(&digits) && (8..=64).contains(&id.len()) => Some(id),
-        _ => None,
-    }
-}
-
-/// Three base64url parts separated by dots, the first a JSON object header.
-pub(crate) fn is_jwt(s: &str) -> bool {
-    if !s.starts_with("eyJ") {
-        return false;
-    }
-    let mut parts = s.split('.');
-    let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let b64 = |x: &str| x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    h.starts_with("eyJ") && p.len() >= 2 && b64(h) && b64(p) && b64(sig)
-}
-
-/// Long strings that mix letters and digits or are long hex: keys, session IDs,
-/// hashes. Words and slugs (`release-notes-2026`) are not tokens.
-pub fn is_token(s: &str) -> bool {
-    if s.len() < 16 {
-        return false;
-    }
-    let b = s.as_bytes();
-    if b.len() >= 16 && b.iter().all(|c| c.is_ascii_hexdigit()) && b.iter().any(|c| c.is_ascii_digit()) {
-        return true;
-    }
-    let allowed = b
-        .iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'+' | b'/' | b'=' | b'.'));
-    if !allowed {
-        return false;
-    }
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
-    let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
-    let classes = usize::from(digits > 0) + usize::from(upper > 0) + usize::from(lower > 0);
-    // Real words are separated by dashes or underscores into short runs.
-    let longest_run = s.split(['-', '_', '.']).map(str::len).max().unwrap_or(0);
-    classes >= 2 && longest_run >= 16 && (digits >= 2 || upper >= 2)
 }
 
 /// Makes a string safe to write: control characters (C0, DEL, C1), U+2028/9

@@ -39,7 +39,7 @@ pub fn is_account_id(s: &str) -> bool {
 
 /// The part after `:` of `s` if `s` is 1 to 10 digits, `:` and 8 to 64 more
 /// bytes.
-fn prefixed_id(s: &[u8]) -> Option<&[u8]> {
+pub(crate) fn prefixed_id(s: &[u8]) -> Option<&[u8]> {
     let digits = s.iter().take(11).take_while(|c| c.is_ascii_digit()).count();
     match s.get(digits..) {
         Some([b':', id @ ..]) if (1..=10).contains(&digits) && (8..=64).contains(&id.len()) => Some(id),

@@ -20,7 +20,7 @@
 //! the built-in vocabulary ([`is_builtin_word`]) lists the path words that
 //! are safe to keep.
 
-mod ids;
+pub(crate) mod ids;
 mod net;
 mod numbers;
 mod rules;
