@@ -8,7 +8,7 @@ use crate::pipeline::{self, PipelineConfig, WorkerGuard};
 use crate::policy::CompiledPolicy;
 use crate::sanitize::Sanitizer;
 use crate::sink::Sink;
-use crate::{KeyError, MasterKey, Policy, PolicyError};
+use crate::{Fields, KeyError, MasterKey, Policy, PolicyError};
 
 /// Starts building a privlog layer and its pipeline.
 ///
@@ -91,6 +91,21 @@ impl Builder {
     pub fn sink(mut self, sink: impl Sink) -> Self {
         self.sinks.push(Box::new(sink));
         self
+    }
+
+    /// Adds a sink that receives only `fields` of each record (see
+    /// [`Minimized`](crate::sink::Minimized)); the others reach it as `None`.
+    ///
+    /// ```
+    /// use privlog::{Field, Fields, sink::MemorySink};
+    ///
+    /// let b = privlog::builder()
+    ///     .sink(MemorySink::new())
+    ///     .sink_with_fields(MemorySink::new(), Fields::all().without(Field::Account).without(Field::Tenant));
+    /// # drop(b);
+    /// ```
+    pub fn sink_with_fields(self, sink: impl Sink, fields: Fields) -> Self {
+        self.sink(crate::sink::Minimized::new(sink, fields))
     }
 
     /// Adds a boxed sink.

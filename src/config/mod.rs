@@ -58,7 +58,8 @@ use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name
 use crate::policy::defaults;
 use crate::sink::{FileSink, SettingsError, Sink, WriterSink};
 use crate::{
-    BuildError, Builder, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard,
+    BuildError, Builder, Fields, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies,
+    WorkerGuard,
 };
 
 /// The prefix of environment overrides.
@@ -85,6 +86,10 @@ pub struct Config {
     /// Where records go.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// The record fields each sink receives (`fields` or `omit` in its
+    /// table), in the order of `sinks`.
+    #[serde(skip)]
+    sink_fields: Vec<Fields>,
     #[serde(skip)]
     env: BTreeMap<String, String>,
     #[serde(skip)]
@@ -677,7 +682,9 @@ impl Config {
                 apply_override(&mut root, path, value)?;
             }
         }
+        let sink_fields = take_sink_fields(&mut root).map_err(|e| secrets.mask_error(e))?;
         let mut cfg: Config = Config::deserialize(root).map_err(|e| secrets.mask_error(schema_error(&e)))?;
+        cfg.sink_fields = sink_fields;
         if let Some(value) = cfg.key.env.as_ref().and_then(|var| env.get(var)) {
             secrets.add("<the key>", value);
         }
@@ -975,8 +982,12 @@ impl Config {
     /// be set up.
     pub fn builder(&self) -> Result<Builder, ConfigError> {
         let mut b = self.prepare()?;
-        for s in &self.sinks {
-            b = b.boxed_sink(s.build().map_err(|e| self.secrets.mask_error(e))?);
+        for (i, s) in self.sinks.iter().enumerate() {
+            let sink = s.build().map_err(|e| self.secrets.mask_error(e))?;
+            b = match self.fields_of(i) {
+                f if f.is_all() => b.boxed_sink(sink),
+                f => b.sink(crate::sink::Minimized::new(sink, f)),
+            };
         }
         Ok(b)
     }
@@ -1010,11 +1021,87 @@ impl Config {
                 .unwrap_or(crate::pipeline::DEFAULT_QUEUE_CAPACITY),
             self.shutdown_timeout().map_err(|e| self.secrets.mask_error(e))?
         ));
-        for s in &self.sinks {
-            out.push_str(&format!("  - {}\n", s.describe()));
+        for (i, s) in self.sinks.iter().enumerate() {
+            let fields = self.fields_of(i);
+            out.push_str(&format!(
+                "  - {}\n    fields: {}\n",
+                s.describe(),
+                fields.names().join(", ")
+            ));
+            if !fields.is_all() {
+                out.push_str(&format!(
+                    "    omitted: {}\n",
+                    fields.to_string().trim_start_matches("all but ")
+                ));
+            }
         }
         Ok(out)
     }
+
+    /// The record fields sink `i` receives (every field unless its table
+    /// has `fields` or `omit`).
+    pub fn fields_of(&self, i: usize) -> Fields {
+        self.sink_fields.get(i).copied().unwrap_or_default()
+    }
+}
+
+/// Takes `fields` and `omit` out of every `[[sinks]]` table (they are
+/// common to every kind of sink, whose own settings refuse unknown fields)
+/// and parses them, in the order of the tables.
+fn take_sink_fields(root: &mut toml::Value) -> Result<Vec<Fields>, ConfigError> {
+    let Some(toml::Value::Array(sinks)) = root.get_mut("sinks") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(sinks.len());
+    for table in sinks.iter_mut() {
+        let Some(table) = table.as_table_mut() else {
+            out.push(Fields::all());
+            continue;
+        };
+        let kind = table
+            .get("type")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let names = |key: &str, value: Option<toml::Value>| -> Result<Option<Vec<String>>, ConfigError> {
+            let Some(value) = value else { return Ok(None) };
+            let field = format!("sinks.{kind}.{key}");
+            let list = value.as_array().ok_or_else(|| {
+                ConfigError::invalid(
+                    &field,
+                    format!("expected a list of field names, e.g. {key} = [\"account\", \"tenant\"]"),
+                )
+            })?;
+            list.iter()
+                .map(|v| {
+                    v.as_str().map(str::to_owned).ok_or_else(|| {
+                        ConfigError::invalid(
+                            &field,
+                            format!("expected field names as strings, found a {}", v.type_str()),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        };
+        let fields = names("fields", table.remove("fields"))?;
+        let omit = names("omit", table.remove("omit"))?;
+        let set = match (fields, omit) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    format!("sinks.{kind}.fields"),
+                    "give either `fields` (what the sink receives) or `omit` (what it does not), not both",
+                ));
+            }
+            (Some(list), None) => Fields::only(list.iter().map(String::as_str))
+                .map_err(|e| ConfigError::invalid(format!("sinks.{kind}.fields"), e.to_string()))?,
+            (None, Some(list)) => Fields::omitting(list.iter().map(String::as_str))
+                .map_err(|e| ConfigError::invalid(format!("sinks.{kind}.omit"), e.to_string()))?,
+            (None, None) => Fields::all(),
+        };
+        out.push(set);
+    }
+    Ok(out)
 }
 
 fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(), ConfigError> {
