@@ -163,6 +163,17 @@ impl Builder {
         self
     }
 
+    /// A suppression file: accounts on it (erased, or objecting) are
+    /// written without `account` and `account_src`, counted in
+    /// [`Stats::suppressed`](crate::Stats::suppressed). Read at start and
+    /// again when it changes (looked at once a second by the worker); a
+    /// missing or unreadable file keeps the last list read, with a warning.
+    /// Entries are added by `privlog subject erase --suppress FILE`.
+    pub fn suppression_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.suppression_file = Some(path.into());
+        self
+    }
+
     /// Starts the worker and sink threads and returns the layer and the guard
     /// that shuts them down.
     ///
@@ -189,7 +200,10 @@ impl Builder {
             }
         };
         let capture = policy.capture.clone();
-        let sanitizer = Sanitizer::new(policy, &key);
+        let mut sanitizer = Sanitizer::new(policy, &key);
+        if self.config.suppression_file.is_some() {
+            sanitizer.suppress_with(crate::policy::SuppressionKey::new(&key));
+        }
         drop(key);
         let pipeline = pipeline::spawn(self.config, sanitizer, self.sinks).map_err(BuildError::Spawn)?;
         let shared = Arc::new(Shared {

@@ -182,6 +182,10 @@ pub struct PolicyConfig {
     /// Use account IDs found in paths (default
     /// [`PATH_ACCOUNT_IDS`](crate::policy::defaults::PATH_ACCOUNT_IDS)).
     pub path_account_ids: Option<bool>,
+    /// The suppression file (accounts written without `account`), kept by
+    /// `privlog subject erase --suppress FILE`; see
+    /// [`Builder::suppression_file`](crate::Builder::suppression_file).
+    pub suppression_file: Option<PathBuf>,
 }
 
 /// A policy preset.
@@ -914,6 +918,9 @@ impl Config {
         if let Some(n) = self.pipeline.queue_capacity {
             b = b.queue_capacity(n);
         }
+        if let Some(path) = &self.policy.suppression_file {
+            b = b.suppression_file(path.clone());
+        }
         if let Some(n) = self.pipeline.batch_size {
             b = b.batch_size(n);
         }
@@ -1014,6 +1021,9 @@ impl Config {
             _ => "none: a random key per process (pseudonyms change at every restart)".to_owned(),
         };
         let mut out = format!("key:              {key}\n{}", policy.describe());
+        if let Some(path) = &self.policy.suppression_file {
+            out.push_str(&format!("suppression file: {}\n", path.display()));
+        }
         out.push_str(&format!(
             "queue capacity:   {}\nshutdown timeout: {:?}\nsinks:\n",
             self.pipeline

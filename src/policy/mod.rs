@@ -21,6 +21,7 @@ mod policy;
 mod pseudonym;
 mod query;
 pub(crate) mod scrub;
+mod suppression;
 
 pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
 // What a middleware user needs: the policy and its parts, keys, pseudonyms
@@ -36,6 +37,7 @@ pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
 pub use scrub::{ScrubbedPath, scrub_path};
+pub use suppression::{SUPPRESSION_HEADER, SuppressionKey, SuppressionList, SuppressionMark};
 
 // Parser internals, public only for the fuzz targets, benchmarks and
 // integration tests that drive them directly; not part of the API.

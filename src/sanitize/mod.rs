@@ -15,6 +15,7 @@ mod times;
 mod token_cache;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use http::Method;
@@ -30,7 +31,10 @@ use crate::policy::Policy;
 use crate::policy::ip::{forwarded_hops, resolve_client, xff_hops};
 use crate::policy::jwt::{payload_segment, signed_part_payload};
 use crate::policy::scrub::{sanitize_text, scrub_path_into};
-use crate::policy::{CompiledPolicy, EpochKeys, MasterKey, Pseudonymizer, Purpose, QueryPolicy, Rotation, Source};
+use crate::policy::{
+    CompiledPolicy, EpochKeys, MasterKey, Pseudonymizer, Purpose, QueryPolicy, Rotation, Source, SuppressionKey,
+    SuppressionMark,
+};
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
 /// The longest account or tenant ID that is pseudonymized; longer values are
@@ -54,6 +58,8 @@ const TOKEN_SLOTS: usize = 1024;
 /// The keys and pseudonym caches of the current epoch.
 struct Ids<'a> {
     keys: &'a EpochKeys,
+    /// The key of suppression-list marks, when there is a list.
+    suppress: Option<&'a SuppressionKey>,
     accounts: &'a mut SlotCache<[u8], String>,
     tenants: &'a mut SlotCache<[u8], String>,
 }
@@ -112,6 +118,13 @@ pub(crate) struct Sanitizer {
     second: LastSecond,
     /// Client address texts of the current epoch, by the address or network they stand for.
     ips: SlotCache<IpAddr, String>,
+    /// The key of the suppression list's marks, when a list is configured.
+    suppress_key: Option<SuppressionKey>,
+    /// The marks of the accounts on the suppression list.
+    suppressed: HashSet<SuppressionMark>,
+    /// Whether the last record made was written without its account
+    /// because the account is on the suppression list.
+    pub(crate) last_suppressed: bool,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<[u8], String>; 2],
     /// Test builds: a path whose capture makes sanitizing panic, as a fault would.
@@ -132,6 +145,9 @@ impl Sanitizer {
             spares: Spares::default(),
             second: LastSecond::default(),
             ips: SlotCache::new(IP_SLOTS),
+            suppress_key: None,
+            suppressed: HashSet::new(),
+            last_suppressed: false,
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
             #[cfg(test)]
             panic_on_path: None,
@@ -152,6 +168,24 @@ impl Sanitizer {
         self.scratch.clear();
     }
 
+    /// Checks accounts against a suppression list whose marks are made with
+    /// `key` (the list starts empty; see [`Sanitizer::set_suppressed`]).
+    pub(crate) fn suppress_with(&mut self, key: SuppressionKey) {
+        self.suppress_key = Some(key);
+        // Remembered tokens were read without marks.
+        self.tokens.clear();
+    }
+
+    /// The suppression key, when suppression is on.
+    pub(crate) fn suppression_key(&self) -> Option<&SuppressionKey> {
+        self.suppress_key.as_ref()
+    }
+
+    /// Replaces the suppression list's marks.
+    pub(crate) fn set_suppressed(&mut self, marks: HashSet<SuppressionMark>) {
+        self.suppressed = marks;
+    }
+
     /// The record of `raw`; what the application provided is taken out of it.
     #[cfg(any(test, feature = "bench"))]
     pub(crate) fn sanitize(&mut self, raw: &mut Capture) -> Record {
@@ -169,6 +203,7 @@ impl Sanitizer {
         if self.panic_on_path.is_some_and(|p| raw.path_and_query().0 == p) {
             panic!("a capture the sanitizer fails on");
         }
+        self.last_suppressed = false;
         let app_account = raw.app.account.take();
         let app_tenant = raw.app.tenant.take();
         let app_route = raw.app.route.take();
@@ -215,6 +250,7 @@ impl Sanitizer {
         }
         let mut ids = Ids {
             keys,
+            suppress: self.suppress_key.as_ref(),
             accounts,
             tenants,
         };
@@ -265,9 +301,22 @@ impl Sanitizer {
                 .map(|a| (Found::Id(Cow::Borrowed(a)), AccountSource::Path)),
         });
         let (found, source) = account.unzip();
+        // An account on the suppression list is written as none: its mark
+        // is the raw ID's (a token's was made when the token was read).
+        let suppressed = !self.suppressed.is_empty()
+            && match (&found, ids.suppress) {
+                (Some(Found::Id(id)), Some(key)) => self.suppressed.contains(&key.mark(id)),
+                (Some(Found::Pseudonym(_)), _) => token
+                    .and_then(|t| t.account.mark.as_ref())
+                    .is_some_and(|m| self.suppressed.contains(m)),
+                _ => false,
+            };
+        self.last_suppressed = suppressed;
         spares.set_opt(
             &mut out.account,
-            found.and_then(|f| f.pseudonym(&mut ids, Purpose::Account)),
+            found
+                .filter(|_| !suppressed)
+                .and_then(|f| f.pseudonym(&mut ids, Purpose::Account)),
         );
         // No account (none found, or too long to be an ID): no source.
         out.account_src = source.filter(|_| out.account.is_some());

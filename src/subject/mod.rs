@@ -23,9 +23,11 @@
 
 mod matcher;
 mod rewrite;
+mod suppress;
 
 pub use matcher::{LineMatch, SubjectMatcher};
 pub use rewrite::{FileReport, SubjectError, erase_file, export_file};
+pub use suppress::add_to_suppression_file;
 
 #[cfg(test)]
 mod tests {
