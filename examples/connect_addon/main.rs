@@ -43,8 +43,7 @@ use std::time::{Duration, SystemTime};
 use privlog::sink::FileSink;
 use privlog::{MasterKey, Policy, TrustedProxies};
 
-const USAGE: &str =
-    "usage: connect_addon --addr HOST:PORT --log-file FILE [--trusted-proxy CIDR]... [--clock-offset-days N] [--suppression-file FILE]";
+const USAGE: &str = "usage: connect_addon --addr HOST:PORT --log-file FILE [--trusted-proxy CIDR]... [--clock-offset-days N] [--suppression-file FILE]";
 
 struct Args {
     addr: SocketAddr,

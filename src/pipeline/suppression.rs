@@ -39,7 +39,10 @@ impl SuppressionFile {
     /// at it at most once a [`CHECK_EVERY`]; `None` when it did not change
     /// or cannot be read (the last good list stays, with one warning).
     pub(crate) fn poll(&mut self, now: Instant) -> Option<HashSet<SuppressionMark>> {
-        if self.checked.is_some_and(|at| now.saturating_duration_since(at) < CHECK_EVERY) {
+        if self
+            .checked
+            .is_some_and(|at| now.saturating_duration_since(at) < CHECK_EVERY)
+        {
             return None;
         }
         self.checked = Some(now);

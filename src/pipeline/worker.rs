@@ -130,7 +130,11 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-pub(crate) fn spawn(config: PipelineConfig, mut sanitizer: Sanitizer, sinks: Vec<Box<dyn Sink>>) -> io::Result<Pipeline> {
+pub(crate) fn spawn(
+    config: PipelineConfig,
+    mut sanitizer: Sanitizer,
+    sinks: Vec<Box<dyn Sink>>,
+) -> io::Result<Pipeline> {
     // The suppression list is read before the first request.
     let mut suppression = match (&config.suppression_file, sanitizer.suppression_key()) {
         (Some(path), Some(key)) => Some(SuppressionFile::new(path.clone(), key.kid())),

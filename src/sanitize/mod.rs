@@ -480,6 +480,28 @@ mod tests {
     const JWT: &str = "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMiLCJpc3MiOiJqaXJhOjFmNGM2ZDBlIn0.c2ln";
 
     #[test]
+    fn an_account_on_the_suppression_list_is_written_without_it_whatever_its_source() {
+        let key = MasterKey::from_bytes([7; 32]);
+        let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &key);
+        let marks = SuppressionKey::new(&key);
+        s.suppress_with(marks.clone());
+        // The token is read (and remembered) before the account is listed.
+        let r = s.sanitize(&mut capture("/x", None, Some(JWT), 200));
+        assert!(r.account.is_some() && !s.last_suppressed);
+        s.set_suppressed([marks.mark("557058:f0e1d2c3")].into_iter().collect());
+        let r = s.sanitize(&mut capture("/x", None, Some(JWT), 200));
+        assert_eq!((r.account, r.account_src), (None, None));
+        assert!(s.last_suppressed && r.tenant.is_some(), "only the account is left out");
+        let mut raw = capture("/x", None, None, 200);
+        raw.app.account = Some("557058:f0e1d2c3".to_owned());
+        assert_eq!(s.sanitize(&mut raw).account, None);
+        assert!(s.last_suppressed);
+        raw.app.account = Some("557058:someone-else".to_owned());
+        assert!(s.sanitize(&mut raw).account.is_some());
+        assert!(!s.last_suppressed);
+    }
+
+    #[test]
     fn a_reused_record_equals_a_fresh_one() {
         let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &MasterKey::from_bytes([7; 32]));
         // A record full of another request's values, some of which the

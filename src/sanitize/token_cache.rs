@@ -4,8 +4,8 @@
 use super::Ids;
 use super::reuse::set_opt;
 use super::slot_cache::SlotCache;
-use crate::policy::{Purpose, SuppressionMark};
 use crate::policy::jwt::payload_claims_with;
+use crate::policy::{Purpose, SuppressionMark};
 
 /// What the worker remembers of one token: whether it could be read and the
 /// pseudonyms of its `sub` and `iss` claims in the current epoch (the claims
