@@ -1248,6 +1248,45 @@ mod tests {
     }
 
     #[test]
+    fn each_sink_table_chooses_its_fields_and_bad_names_are_named() {
+        let text = "[policy]\nsuppression_file = \"/var/lib/app/suppressed\"\n\
+                    [[sinks]]\ntype = \"stdout\"\n\
+                    [[sinks]]\ntype = \"tracing\"\nomit = [\"account\", \"tenant\"]\n\
+                    [[sinks]]\ntype = \"stdout\"\nfields = [\"v\", \"ts\", \"method\", \"path\", \"req_bytes\", \
+                    \"resp_bytes\", \"duration_us\", \"outcome\", \"proto\", \"epoch\", \"kid\", \"status\"]\n";
+        let cfg = Config::from_toml(text, env(&[])).expect("valid");
+        assert_eq!(cfg.fields_of(0), Fields::all());
+        assert_eq!(
+            cfg.fields_of(1),
+            Fields::all()
+                .without(crate::Field::Account)
+                .without(crate::Field::Tenant)
+        );
+        assert_eq!(cfg.fields_of(2), Fields::required().with(crate::Field::Status));
+        let shown = cfg.describe().expect("describe");
+        assert!(shown.contains("suppression file: /var/lib/app/suppressed"), "{shown}");
+        assert!(shown.contains("omitted: account, account_src, tenant"), "{shown}");
+        for (table, field, words) in [
+            (
+                "omit = [\"tenantt\"]",
+                "sinks.stdout.omit",
+                "unknown record field \"tenantt\"",
+            ),
+            ("omit = [\"kid\"]", "sinks.stdout.omit", "`kid` is required"),
+            ("fields = [\"ts\"]", "sinks.stdout.fields", "leaves out v, method"),
+            ("omit = \"account\"", "sinks.stdout.omit", "expected a list"),
+            ("omit = []\nfields = []", "sinks.stdout.fields", "not both"),
+        ] {
+            let e = Config::from_toml(&format!("[[sinks]]\ntype = \"stdout\"\n{table}\n"), env(&[])).expect_err(table);
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("`{field}`")) && msg.contains(words),
+                "{table}: {msg}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_named() {
         let e = Config::from_toml(&format!("[policy]\nrotaton = \"daily\"\n{MIN}"), env(&[])).expect_err("error");
         assert!(e.to_string().contains("rotaton"), "{e}");
