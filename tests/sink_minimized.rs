@@ -332,7 +332,7 @@ fn a_warm_minimized_sink_copies_batches_without_allocating() {
                 r.client = Some("203.0.113.0/24".into());
                 r.query = Some("lic=active".into());
                 // The account comes and goes from one record to the next.
-                if (i + offset) % 2 == 0 {
+                if (i + offset).is_multiple_of(2) {
                     r.account = Some("acc_0123456789abcdefghij".into());
                     r.account_src = Some(AccountSource::App);
                 }
