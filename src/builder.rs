@@ -8,7 +8,7 @@ use crate::pipeline::{self, PipelineConfig, WorkerGuard};
 use crate::policy::{CaptureConfig, CompiledPolicy, RatchetKey};
 use crate::sanitize::Sanitizer;
 use crate::sink::Sink;
-use crate::{KeyError, MasterKey, Policy, PolicyError};
+use crate::{Fields, KeyError, MasterKey, Policy, PolicyError};
 
 /// Starts building a privlog layer and its pipeline.
 ///
@@ -111,6 +111,21 @@ impl Builder {
         self
     }
 
+    /// Adds a sink that receives only `fields` of each record (see
+    /// [`Minimized`](crate::sink::Minimized)); the others reach it as `None`.
+    ///
+    /// ```
+    /// use privlog::{Field, Fields, sink::MemorySink};
+    ///
+    /// let b = privlog::builder()
+    ///     .sink(MemorySink::new())
+    ///     .sink_with_fields(MemorySink::new(), Fields::all().without(Field::Account).without(Field::Tenant));
+    /// # drop(b);
+    /// ```
+    pub fn sink_with_fields(self, sink: impl Sink, fields: Fields) -> Self {
+        self.sink(crate::sink::Minimized::new(sink, fields))
+    }
+
     /// Adds a boxed sink.
     pub fn boxed_sink(mut self, sink: Box<dyn Sink>) -> Self {
         self.sinks.push(sink);
@@ -166,6 +181,17 @@ impl Builder {
         self
     }
 
+    /// A suppression file: accounts on it (erased, or objecting) are
+    /// written without `account` and `account_src`, counted in
+    /// [`Stats::suppressed`](crate::Stats::suppressed). Read at start and
+    /// again when it changes (looked at once a second by the worker); a
+    /// missing or unreadable file keeps the last list read, with a warning.
+    /// Entries are added by `privlog subject erase --suppress FILE`.
+    pub fn suppression_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.suppression_file = Some(path.into());
+        self
+    }
+
     /// Starts the worker and sink threads and returns the layer and the guard
     /// that shuts them down.
     ///
@@ -208,7 +234,10 @@ impl Builder {
             }
         };
         let capture = policy.capture.clone();
-        let sanitizer = Sanitizer::new(policy, &key);
+        let mut sanitizer = Sanitizer::new(policy, &key);
+        if self.config.suppression_file.is_some() {
+            sanitizer.suppress_with(crate::policy::SuppressionKey::new(&key));
+        }
         drop(key);
         start(
             sanitizer,
@@ -228,6 +257,14 @@ impl Builder {
     pub(crate) fn check(&self) -> Result<CompiledPolicy, BuildError> {
         let policy = self.policy.compile().map_err(BuildError::Policy)?;
         self.config.validate().map_err(BuildError::OutOfRange)?;
+        if self.ratchet.is_some() && self.config.suppression_file.is_some() {
+            // Suppression marks must stay the same across epochs, and a
+            // ratchet key's state changes (and is destroyed) every epoch.
+            return Err(BuildError::Conflict(
+                "a suppression file needs a master key: a ratchet key's state changes every epoch, so it cannot \
+                 mark accounts for good; use a master key (`key`) or remove `suppression_file`",
+            ));
+        }
         SHUTDOWN_TIMEOUT
             .check(self.shutdown_timeout)
             .map_err(BuildError::OutOfRange)?;
@@ -268,6 +305,9 @@ pub enum BuildError {
     Key(KeyError),
     /// A worker or sink thread could not be started.
     Spawn(std::io::Error),
+    /// Two settings that cannot work together; the message names both and
+    /// the fix.
+    Conflict(&'static str),
 }
 
 impl fmt::Display for BuildError {
@@ -280,6 +320,7 @@ impl fmt::Display for BuildError {
             BuildError::OutOfRange(e) => write!(f, "invalid pipeline setting: {e}"),
             BuildError::Key(e) => write!(f, "no key: {e}"),
             BuildError::Spawn(_) => f.write_str("cannot start the privlog worker thread"),
+            BuildError::Conflict(why) => f.write_str(why),
         }
     }
 }
@@ -291,7 +332,7 @@ impl std::error::Error for BuildError {
             BuildError::OutOfRange(e) => Some(e),
             BuildError::Key(e) => Some(e),
             BuildError::Spawn(e) => Some(e),
-            BuildError::NoSink => None,
+            BuildError::NoSink | BuildError::Conflict(_) => None,
         }
     }
 }
@@ -305,6 +346,23 @@ mod tests {
         b.sink(MemorySink::new())
             .build()
             .map(|(_, guard)| drop(guard.shutdown()))
+    }
+
+    #[test]
+    fn a_suppression_file_with_a_ratchet_key_is_refused_naming_both() {
+        let ratchet = crate::policy::RatchetKey::generate(crate::Rotation::Daily, time::OffsetDateTime::UNIX_EPOCH)
+            .expect("a ratchet key");
+        let err = built(
+            builder()
+                .ratchet_key(ratchet)
+                .suppression_file("/nonexistent/suppressed"),
+        )
+        .expect_err("refused");
+        assert!(matches!(err, BuildError::Conflict(_)), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("suppression file") && msg.contains("ratchet key"), "{msg}");
+        // Each alone builds.
+        built(builder().suppression_file("/nonexistent/suppressed")).expect("master key and a suppression file");
     }
 
     #[test]

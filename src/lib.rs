@@ -84,7 +84,7 @@ pub use policy::{
     AccountSources, CidrError, Epoch, EpochKeys, IpPolicy, JwtClaims, KeyError, KeyId, MasterKey, Policy, PolicyError,
     Pseudonym, Pseudonymizer, Purpose, QueryPolicy, Rotation, TrustedProxies, peek_jwt, scrub_path,
 };
-pub use record::{AccountSource, Outcome, Record, SCHEMA_VERSION};
+pub use record::{AccountSource, Field, Fields, Outcome, Record, SCHEMA_VERSION};
 
 /// The code in the README and the guides under `docs/` is compiled (and, where
 /// it can run without a server, run) as doc tests.

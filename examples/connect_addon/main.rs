@@ -17,7 +17,10 @@
 //! - `--trusted-proxy CIDR` (repeatable) reverse proxies whose `Forwarded` /
 //!   `X-Forwarded-For` headers are believed;
 //! - `--clock-offset-days N` shifts record timestamps by N days (may be
-//!   negative), to produce traffic in other pseudonym epochs.
+//!   negative), to produce traffic in other pseudonym epochs;
+//! - `--suppression-file FILE` a suppression list kept by `privlog subject
+//!   erase --suppress FILE`: accounts on it are logged without their
+//!   account, the file is re-read when it changes (no restart).
 //!
 //! Without `PRIVLOG_KEY` a random key is used (with a warning), so pseudonyms
 //! change at every restart.
@@ -40,18 +43,19 @@ use std::time::{Duration, SystemTime};
 use privlog::sink::FileSink;
 use privlog::{MasterKey, Policy, TrustedProxies};
 
-const USAGE: &str =
-    "usage: connect_addon --addr HOST:PORT --log-file FILE [--trusted-proxy CIDR]... [--clock-offset-days N]";
+const USAGE: &str = "usage: connect_addon --addr HOST:PORT --log-file FILE [--trusted-proxy CIDR]... [--clock-offset-days N] [--suppression-file FILE]";
 
 struct Args {
     addr: SocketAddr,
     log_file: PathBuf,
     trusted: Vec<String>,
     clock_offset_days: i64,
+    suppression_file: Option<PathBuf>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let (mut addr, mut log_file, mut trusted, mut offset) = (None, None, Vec::new(), 0i64);
+    let mut suppression_file = None;
     while let Some(flag) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
         match flag.as_str() {
@@ -64,6 +68,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--log-file" => log_file = Some(PathBuf::from(value("--log-file")?)),
             "--trusted-proxy" => trusted.push(value("--trusted-proxy")?),
+            "--suppression-file" => suppression_file = Some(PathBuf::from(value("--suppression-file")?)),
             "--clock-offset-days" => {
                 let v = value("--clock-offset-days")?;
                 offset = v
@@ -79,6 +84,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         log_file: log_file.ok_or("--log-file is required")?,
         trusted,
         clock_offset_days: offset,
+        suppression_file,
     })
 }
 
@@ -113,6 +119,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(hex) = std::env::var("PRIVLOG_KEY") {
         builder = builder.key(MasterKey::from_hex(hex.trim()).map_err(|e| format!("PRIVLOG_KEY: {e}"))?);
     }
+    // Accounts on this list (`privlog subject erase --suppress FILE`) are
+    // logged without their account; the file is re-read when it changes.
+    if let Some(path) = &args.suppression_file {
+        builder = builder.suppression_file(path);
+    }
     if args.clock_offset_days != 0 {
         let days = args.clock_offset_days;
         let shift = Duration::from_secs(days.unsigned_abs() * 86_400);
@@ -143,10 +154,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         why.extend(sink.dropped.iter().map(|(reason, n)| format!("{reason} {n}")));
     }
     eprintln!(
-        "connect_addon: {} records created, {} written to {}{}",
+        "connect_addon: {} records created, {} written to {}{}{}",
         s.created,
         s.delivered_everywhere(),
         args.log_file.display(),
+        if s.suppressed == 0 {
+            String::new()
+        } else {
+            format!(", {} without their account (suppression list)", s.suppressed)
+        },
         if lost == 0 {
             String::new()
         } else {

@@ -58,8 +58,8 @@ use secret::{Secrets, check_var_name, path_refusal, schema_error, shown_var_name
 use crate::policy::{PathPolicy, Rule, defaults};
 use crate::sink::{FileSink, SettingsError, Sink, WriterSink};
 use crate::{
-    BuildError, Builder, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies, WorkerGuard,
-    policy::RingKey,
+    BuildError, Builder, Fields, IpPolicy, MasterKey, Policy, PolicyError, PrivlogLayer, Rotation, TrustedProxies,
+    WorkerGuard, policy::RingKey,
 };
 
 /// The prefix of environment overrides.
@@ -86,6 +86,10 @@ pub struct Config {
     /// Where records go.
     #[serde(default)]
     pub sinks: Vec<SinkConfig>,
+    /// The record fields each sink receives (`fields` or `omit` in its
+    /// table), in the order of `sinks`.
+    #[serde(skip)]
+    sink_fields: Vec<Fields>,
     #[serde(skip)]
     env: BTreeMap<String, String>,
     #[serde(skip)]
@@ -192,6 +196,10 @@ pub struct PolicyConfig {
     /// matches becomes the placeholder.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// The suppression file (accounts written without `account`), kept by
+    /// `privlog subject erase --suppress FILE`; see
+    /// [`Builder::suppression_file`](crate::Builder::suppression_file).
+    pub suppression_file: Option<PathBuf>,
 }
 
 /// A policy preset.
@@ -692,7 +700,9 @@ impl Config {
                 apply_override(&mut root, path, value)?;
             }
         }
+        let sink_fields = take_sink_fields(&mut root).map_err(|e| secrets.mask_error(e))?;
         let mut cfg: Config = Config::deserialize(root).map_err(|e| secrets.mask_error(schema_error(&e)))?;
+        cfg.sink_fields = sink_fields;
         if let Some(value) = cfg.key.env.as_ref().and_then(|var| env.get(var)) {
             secrets.add("<the key>", value);
         }
@@ -934,6 +944,9 @@ impl Config {
         if let Some(n) = self.pipeline.queue_capacity {
             b = b.queue_capacity(n);
         }
+        if let Some(path) = &self.policy.suppression_file {
+            b = b.suppression_file(path.clone());
+        }
         if let Some(n) = self.pipeline.batch_size {
             b = b.batch_size(n);
         }
@@ -1016,8 +1029,12 @@ impl Config {
     /// be set up.
     pub fn builder(&self) -> Result<Builder, ConfigError> {
         let mut b = self.prepare()?;
-        for s in &self.sinks {
-            b = b.boxed_sink(s.build().map_err(|e| self.secrets.mask_error(e))?);
+        for (i, s) in self.sinks.iter().enumerate() {
+            let sink = s.build().map_err(|e| self.secrets.mask_error(e))?;
+            b = match self.fields_of(i) {
+                f if f.is_all() => b.boxed_sink(sink),
+                f => b.sink(crate::sink::Minimized::new(sink, f)),
+            };
         }
         Ok(b)
     }
@@ -1054,6 +1071,9 @@ impl Config {
             _ => "none: a random key per process (pseudonyms change at every restart)".to_owned(),
         };
         let mut out = format!("key:              {key}\n{}", policy.describe());
+        if let Some(path) = &self.policy.suppression_file {
+            out.push_str(&format!("suppression file: {}\n", path.display()));
+        }
         out.push_str(&format!(
             "queue capacity:   {}\nshutdown timeout: {:?}\nsinks:\n",
             self.pipeline
@@ -1061,11 +1081,87 @@ impl Config {
                 .unwrap_or(crate::pipeline::DEFAULT_QUEUE_CAPACITY),
             self.shutdown_timeout().map_err(|e| self.secrets.mask_error(e))?
         ));
-        for s in &self.sinks {
-            out.push_str(&format!("  - {}\n", s.describe()));
+        for (i, s) in self.sinks.iter().enumerate() {
+            let fields = self.fields_of(i);
+            out.push_str(&format!(
+                "  - {}\n    fields: {}\n",
+                s.describe(),
+                fields.names().join(", ")
+            ));
+            if !fields.is_all() {
+                out.push_str(&format!(
+                    "    omitted: {}\n",
+                    fields.to_string().trim_start_matches("all but ")
+                ));
+            }
         }
         Ok(out)
     }
+
+    /// The record fields sink `i` receives (every field unless its table
+    /// has `fields` or `omit`).
+    pub fn fields_of(&self, i: usize) -> Fields {
+        self.sink_fields.get(i).copied().unwrap_or_default()
+    }
+}
+
+/// Takes `fields` and `omit` out of every `[[sinks]]` table (they are
+/// common to every kind of sink, whose own settings refuse unknown fields)
+/// and parses them, in the order of the tables.
+fn take_sink_fields(root: &mut toml::Value) -> Result<Vec<Fields>, ConfigError> {
+    let Some(toml::Value::Array(sinks)) = root.get_mut("sinks") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(sinks.len());
+    for table in sinks.iter_mut() {
+        let Some(table) = table.as_table_mut() else {
+            out.push(Fields::all());
+            continue;
+        };
+        let kind = table
+            .get("type")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let names = |key: &str, value: Option<toml::Value>| -> Result<Option<Vec<String>>, ConfigError> {
+            let Some(value) = value else { return Ok(None) };
+            let field = format!("sinks.{kind}.{key}");
+            let list = value.as_array().ok_or_else(|| {
+                ConfigError::invalid(
+                    &field,
+                    format!("expected a list of field names, e.g. {key} = [\"account\", \"tenant\"]"),
+                )
+            })?;
+            list.iter()
+                .map(|v| {
+                    v.as_str().map(str::to_owned).ok_or_else(|| {
+                        ConfigError::invalid(
+                            &field,
+                            format!("expected field names as strings, found a {}", v.type_str()),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        };
+        let fields = names("fields", table.remove("fields"))?;
+        let omit = names("omit", table.remove("omit"))?;
+        let set = match (fields, omit) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    format!("sinks.{kind}.fields"),
+                    "give either `fields` (what the sink receives) or `omit` (what it does not), not both",
+                ));
+            }
+            (Some(list), None) => Fields::only(list.iter().map(String::as_str))
+                .map_err(|e| ConfigError::invalid(format!("sinks.{kind}.fields"), e.to_string()))?,
+            (None, Some(list)) => Fields::omitting(list.iter().map(String::as_str))
+                .map_err(|e| ConfigError::invalid(format!("sinks.{kind}.omit"), e.to_string()))?,
+            (None, None) => Fields::all(),
+        };
+        out.push(set);
+    }
+    Ok(out)
 }
 
 fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(), ConfigError> {
@@ -1199,6 +1295,45 @@ mod tests {
             .and_then(|c| c.build().map(|_| ()))
             .expect_err("bad timeout");
         assert!(e.to_string().contains("sinks.http.timeout"), "{e}");
+    }
+
+    #[test]
+    fn each_sink_table_chooses_its_fields_and_bad_names_are_named() {
+        let text = "[policy]\nsuppression_file = \"/var/lib/app/suppressed\"\n\
+                    [[sinks]]\ntype = \"stdout\"\n\
+                    [[sinks]]\ntype = \"tracing\"\nomit = [\"account\", \"tenant\"]\n\
+                    [[sinks]]\ntype = \"stdout\"\nfields = [\"v\", \"ts\", \"method\", \"path\", \"req_bytes\", \
+                    \"resp_bytes\", \"duration_us\", \"outcome\", \"proto\", \"epoch\", \"kid\", \"status\"]\n";
+        let cfg = Config::from_toml(text, env(&[])).expect("valid");
+        assert_eq!(cfg.fields_of(0), Fields::all());
+        assert_eq!(
+            cfg.fields_of(1),
+            Fields::all()
+                .without(crate::Field::Account)
+                .without(crate::Field::Tenant)
+        );
+        assert_eq!(cfg.fields_of(2), Fields::required().with(crate::Field::Status));
+        let shown = cfg.describe().expect("describe");
+        assert!(shown.contains("suppression file: /var/lib/app/suppressed"), "{shown}");
+        assert!(shown.contains("omitted: account, account_src, tenant"), "{shown}");
+        for (table, field, words) in [
+            (
+                "omit = [\"tenantt\"]",
+                "sinks.stdout.omit",
+                "unknown record field \"tenantt\"",
+            ),
+            ("omit = [\"kid\"]", "sinks.stdout.omit", "`kid` is required"),
+            ("fields = [\"ts\"]", "sinks.stdout.fields", "leaves out v, method"),
+            ("omit = \"account\"", "sinks.stdout.omit", "expected a list"),
+            ("omit = []\nfields = []", "sinks.stdout.fields", "not both"),
+        ] {
+            let e = Config::from_toml(&format!("[[sinks]]\ntype = \"stdout\"\n{table}\n"), env(&[])).expect_err(table);
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("`{field}`")) && msg.contains(words),
+                "{table}: {msg}"
+            );
+        }
     }
 
     #[test]

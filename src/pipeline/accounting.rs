@@ -21,6 +21,9 @@ pub(crate) struct Counters {
     pub(crate) dropped_sanitize_error: AtomicU64,
     /// Records sanitized and offered to every sink.
     pub(crate) dispatched: OwnLine<AtomicU64>,
+    /// Dispatched records written without their account because it is on
+    /// the suppression list.
+    pub(crate) suppressed: AtomicU64,
     /// Set once the worker has stopped taking records.
     pub(crate) closed: std::sync::atomic::AtomicBool,
 }
@@ -39,6 +42,7 @@ impl StatsHandle {
         // Read the later stages first so a concurrent record cannot be seen
         // in two places at once.
         let sinks: Vec<SinkStats> = self.sinks.iter().map(Ledger::stats).collect();
+        let suppressed = c.suppressed.load(Relaxed);
         let dispatched = c.dispatched.0.load(Relaxed);
         let dropped_sanitize_error = c.dropped_sanitize_error.load(Relaxed);
         let dropped_queue_full = c.dropped_queue_full.load(Relaxed);
@@ -51,6 +55,7 @@ impl StatsHandle {
             dropped_shutdown,
             dropped_sanitize_error,
             dispatched,
+            suppressed,
             sinks,
         }
     }
@@ -79,6 +84,10 @@ pub struct Stats {
     pub dropped_sanitize_error: u64,
     /// Records sanitized and offered to every sink.
     pub dispatched: u64,
+    /// Of the dispatched records, those written without `account` and
+    /// `account_src` because the account is on the suppression list (a
+    /// part of `dispatched`, not a separate fate: the totals are unchanged).
+    pub suppressed: u64,
     /// Per-sink accounting.
     pub sinks: Vec<SinkStats>,
 }

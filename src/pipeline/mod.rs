@@ -11,6 +11,7 @@ mod accounting;
 mod guard;
 mod handoff;
 mod runner;
+mod suppression;
 mod worker;
 
 pub use accounting::{Stats, StatsHandle};

@@ -14,6 +14,7 @@ use super::Handoff;
 use super::accounting::{Counters, StatsHandle};
 use super::batch::Batches;
 use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender};
+use super::suppression::SuppressionFile;
 use crate::capture::{BoxPool, CaptureBox, PREFILLED_BOXES, RequestClock};
 use crate::limits::{DurationLimit, Limit, OutOfRange};
 use crate::sanitize::Sanitizer;
@@ -39,6 +40,8 @@ pub(crate) struct PipelineConfig {
     pub(crate) batch_size: usize,
     pub(crate) sink_queue_batches: usize,
     pub(crate) max_idle: Duration,
+    /// The suppression file, re-read by the worker when it changes.
+    pub(crate) suppression_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PipelineConfig {
@@ -48,6 +51,7 @@ impl Default for PipelineConfig {
             batch_size: DEFAULT_BATCH_SIZE,
             sink_queue_batches: DEFAULT_SINK_QUEUE_BATCHES,
             max_idle: DEFAULT_MAX_IDLE,
+            suppression_file: None,
         }
     }
 }
@@ -126,7 +130,19 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box<dyn Sink>>) -> io::Result<Pipeline> {
+pub(crate) fn spawn(
+    config: PipelineConfig,
+    mut sanitizer: Sanitizer,
+    sinks: Vec<Box<dyn Sink>>,
+) -> io::Result<Pipeline> {
+    // The suppression list is read before the first request.
+    let mut suppression = match (&config.suppression_file, sanitizer.suppression_key()) {
+        (Some(path), Some(key)) => Some(SuppressionFile::new(path.clone(), key.kid())),
+        _ => None,
+    };
+    if let Some(marks) = suppression.as_mut().and_then(SuppressionFile::read) {
+        sanitizer.set_suppressed(marks);
+    }
     let counters = Arc::new(Counters::default());
     let deadline: Deadline = Arc::new(Mutex::new(None));
     let mut slots = Vec::with_capacity(sinks.len());
@@ -165,6 +181,7 @@ pub(crate) fn spawn(config: PipelineConfig, sanitizer: Sanitizer, sinks: Vec<Box
                     pool,
                     read: Vec::with_capacity(config.batch_size),
                     sanitizer,
+                    suppression,
                     slots,
                     counters,
                     closing,
@@ -229,6 +246,7 @@ struct Worker {
     /// Boxes read this round, given back to the pool together.
     read: Vec<CaptureBox>,
     sanitizer: Sanitizer,
+    suppression: Option<SuppressionFile>,
     slots: Vec<SinkSlot>,
     counters: Arc<Counters>,
     closing: Arc<AtomicBool>,
@@ -261,6 +279,9 @@ impl Worker {
         let mut full_warning = RateLimited::default();
         loop {
             self.clock.resync();
+            if let Some(marks) = self.suppression.as_mut().and_then(|f| f.poll(Instant::now())) {
+                self.sanitizer.set_suppressed(marks);
+            }
             let drained = self.drain(&mut batch);
             if batch.filled() > 0 {
                 taken = taken.saturating_add(batch.filled() as u32);
@@ -326,6 +347,8 @@ impl Worker {
                         batch.unfill_to(filled);
                         self.sanitizer.forget();
                         self.count_failure();
+                    } else if self.sanitizer.last_suppressed {
+                        self.counters.suppressed.fetch_add(1, Relaxed);
                     }
                     boxed.release();
                     self.read.push(boxed);

@@ -23,6 +23,7 @@ mod pseudonym;
 mod query;
 mod ratchet;
 pub(crate) mod scrub;
+mod suppression;
 
 pub(crate) use compiled::{CaptureConfig, CompiledPolicy, MAX_CAPTURED, Source};
 // What a middleware user needs: the policy and its parts, keys, pseudonyms
@@ -40,6 +41,7 @@ pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
 pub use ratchet::{RatchetError, RatchetKey};
 pub use scrub::{ScrubbedPath, scrub_path};
+pub use suppression::{SUPPRESSION_HEADER, SuppressionKey, SuppressionList, SuppressionMark};
 
 // Parser internals, public only for the fuzz targets, benchmarks and
 // integration tests that drive them directly; not part of the API.

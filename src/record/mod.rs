@@ -7,6 +7,7 @@
 mod account_source;
 mod decode;
 mod encode;
+mod fields;
 mod outcome;
 #[allow(clippy::module_inception)]
 mod record;
@@ -17,6 +18,7 @@ pub(crate) use account_source::deserialize_lenient as deserialize_account_source
 pub(crate) use decode::worst_case_record;
 pub use decode::{MAX_LINE_LEN, parse_line};
 pub use encode::{MAX_FIELD_LEN, write_ndjson};
+pub use fields::{Field, Fields, FieldsError, REQUIRED_FIELDS};
 pub use outcome::Outcome;
 pub(crate) use record::Vouched;
 pub use record::{Record, SCHEMA_VERSION};

@@ -15,6 +15,7 @@ mod times;
 mod token_cache;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use http::Method;
@@ -32,7 +33,7 @@ use crate::policy::jwt::{payload_segment, signed_part_payload};
 use crate::policy::scrub::{sanitize_text, scrub_path_into};
 use crate::policy::{
     CompiledPolicy, CompiledRules, EpochKeys, IpPolicy, LearnedLiterals, MasterKey, PathPolicy, Pseudonymizer, Purpose,
-    QueryPolicy, RatchetKey, Rotation, Source, daily_ip_keys, write_safe_path,
+    QueryPolicy, RatchetKey, Rotation, Source, SuppressionKey, SuppressionMark, daily_ip_keys, write_safe_path,
 };
 use crate::record::{AccountSource, MAX_FIELD_LEN, Record, SCHEMA_VERSION, Vouched};
 
@@ -86,6 +87,8 @@ impl TemplateWatch {
 /// The keys and pseudonym caches of the current epoch.
 struct Ids<'a> {
     keys: &'a EpochKeys,
+    /// The key of suppression-list marks, when there is a list.
+    suppress: Option<&'a SuppressionKey>,
     accounts: &'a mut SlotCache<[u8], String>,
     tenants: &'a mut SlotCache<[u8], String>,
 }
@@ -159,6 +162,13 @@ pub(crate) struct Sanitizer {
     /// and the process's client keys of that day (`None`: that day's key is
     /// gone, so clients are left out).
     ip_day: Option<(i64, Option<EpochKeys>)>,
+    /// The key of the suppression list's marks, when a list is configured.
+    suppress_key: Option<SuppressionKey>,
+    /// The marks of the accounts on the suppression list.
+    suppressed: HashSet<SuppressionMark>,
+    /// Whether the last record made was written without its account
+    /// because the account is on the suppression list.
+    pub(crate) last_suppressed: bool,
     /// Account and tenant pseudonyms of the current epoch, by input.
     cache: [SlotCache<[u8], String>; 2],
     /// Test builds: a path whose capture makes sanitizing panic, as a fault would.
@@ -192,6 +202,9 @@ impl Sanitizer {
             second: LastSecond::default(),
             ips: SlotCache::new(IP_SLOTS),
             ip_day: None,
+            suppress_key: None,
+            suppressed: HashSet::new(),
+            last_suppressed: false,
             cache: [SlotCache::new(ACCOUNT_SLOTS), SlotCache::new(TENANT_SLOTS)],
             #[cfg(test)]
             panic_on_path: None,
@@ -224,6 +237,24 @@ impl Sanitizer {
         self.scratch.clear();
     }
 
+    /// Checks accounts against a suppression list whose marks are made with
+    /// `key` (the list starts empty; see [`Sanitizer::set_suppressed`]).
+    pub(crate) fn suppress_with(&mut self, key: SuppressionKey) {
+        self.suppress_key = Some(key);
+        // Remembered tokens were read without marks.
+        self.tokens.clear();
+    }
+
+    /// The suppression key, when suppression is on.
+    pub(crate) fn suppression_key(&self) -> Option<&SuppressionKey> {
+        self.suppress_key.as_ref()
+    }
+
+    /// Replaces the suppression list's marks.
+    pub(crate) fn set_suppressed(&mut self, marks: HashSet<SuppressionMark>) {
+        self.suppressed = marks;
+    }
+
     /// The record of `raw`; what the application provided is taken out of it.
     #[cfg(any(test, feature = "bench"))]
     pub(crate) fn sanitize(&mut self, raw: &mut Capture) -> Record {
@@ -241,6 +272,7 @@ impl Sanitizer {
         if self.panic_on_path.is_some_and(|p| raw.path_and_query().0 == p) {
             panic!("a capture the sanitizer fails on");
         }
+        self.last_suppressed = false;
         let app_account = raw.app.account.take();
         let app_tenant = raw.app.tenant.take();
         let app_route = raw.app.route.take();
@@ -319,6 +351,7 @@ impl Sanitizer {
         }
         let mut ids = Ids {
             keys,
+            suppress: self.suppress_key.as_ref(),
             accounts,
             tenants,
         };
@@ -369,9 +402,22 @@ impl Sanitizer {
                 .map(|a| (Found::Id(Cow::Borrowed(a)), AccountSource::Path)),
         });
         let (found, source) = account.unzip();
+        // An account on the suppression list is written as none: its mark
+        // is the raw ID's (a token's was made when the token was read).
+        let suppressed = !self.suppressed.is_empty()
+            && match (&found, ids.suppress) {
+                (Some(Found::Id(id)), Some(key)) => self.suppressed.contains(&key.mark(id)),
+                (Some(Found::Pseudonym(_)), _) => token
+                    .and_then(|t| t.account.mark.as_ref())
+                    .is_some_and(|m| self.suppressed.contains(m)),
+                _ => false,
+            };
+        self.last_suppressed = suppressed;
         spares.set_opt(
             &mut out.account,
-            found.and_then(|f| f.pseudonym(&mut ids, Purpose::Account)),
+            found
+                .filter(|_| !suppressed)
+                .and_then(|f| f.pseudonym(&mut ids, Purpose::Account)),
         );
         // No account (none found, or too long to be an ID): no source.
         out.account_src = source.filter(|_| out.account.is_some());
@@ -599,6 +645,28 @@ mod tests {
     }
 
     const JWT: &str = "JWT eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1NTcwNTg6ZjBlMWQyYzMiLCJpc3MiOiJqaXJhOjFmNGM2ZDBlIn0.c2ln";
+
+    #[test]
+    fn an_account_on_the_suppression_list_is_written_without_it_whatever_its_source() {
+        let key = MasterKey::from_bytes([7; 32]);
+        let mut s = Sanitizer::new(compiled(Policy::atlassian_connect()), &key);
+        let marks = SuppressionKey::new(&key);
+        s.suppress_with(marks.clone());
+        // The token is read (and remembered) before the account is listed.
+        let r = s.sanitize(&mut capture("/x", None, Some(JWT), 200));
+        assert!(r.account.is_some() && !s.last_suppressed);
+        s.set_suppressed([marks.mark("557058:f0e1d2c3")].into_iter().collect());
+        let r = s.sanitize(&mut capture("/x", None, Some(JWT), 200));
+        assert_eq!((r.account, r.account_src), (None, None));
+        assert!(s.last_suppressed && r.tenant.is_some(), "only the account is left out");
+        let mut raw = capture("/x", None, None, 200);
+        raw.app.account = Some("557058:f0e1d2c3".to_owned());
+        assert_eq!(s.sanitize(&mut raw).account, None);
+        assert!(s.last_suppressed);
+        raw.app.account = Some("557058:someone-else".to_owned());
+        assert!(s.sanitize(&mut raw).account.is_some());
+        assert!(!s.last_suppressed);
+    }
 
     #[test]
     fn a_reused_record_equals_a_fresh_one() {

@@ -4,8 +4,8 @@
 use super::Ids;
 use super::reuse::set_opt;
 use super::slot_cache::SlotCache;
-use crate::policy::Purpose;
 use crate::policy::jwt::payload_claims_with;
+use crate::policy::{Purpose, SuppressionMark};
 
 /// What the worker remembers of one token: whether it could be read and the
 /// pseudonyms of its `sub` and `iss` claims in the current epoch (the claims
@@ -26,6 +26,9 @@ pub(super) struct TokenId {
     pub(super) present: bool,
     /// The claim's pseudonym; `None` when the claim is longer than an ID.
     pub(super) pseudonym: Option<String>,
+    /// The suppression-list mark of the account claim, when a list is
+    /// configured (the claim itself is not kept).
+    pub(super) mark: Option<SuppressionMark>,
 }
 
 impl TokenId {
@@ -33,6 +36,10 @@ impl TokenId {
     #[inline]
     fn set(&mut self, claim: Option<&str>, ids: &mut Ids<'_>, purpose: Purpose) {
         self.present = claim.is_some();
+        self.mark = match (purpose, ids.suppress, claim) {
+            (Purpose::Account, Some(key), Some(c)) => Some(key.mark(c)),
+            _ => None,
+        };
         set_opt(&mut self.pseudonym, claim.and_then(|c| ids.pseudonym(purpose, c)));
     }
 }
@@ -109,6 +116,7 @@ mod tests {
         fn read(&mut self, payload: &[u8]) -> Option<(Option<String>, Option<String>)> {
             let mut ids = Ids {
                 keys: &self.keys,
+                suppress: None,
                 accounts: &mut self.accounts,
                 tenants: &mut self.tenants,
             };

@@ -33,6 +33,7 @@ mod extreme_records;
 mod fsize;
 mod ledger;
 mod memory;
+mod minimized;
 #[cfg(feature = "config")]
 pub(crate) mod paths;
 #[cfg_attr(not(feature = "tools"), allow(dead_code))]
@@ -55,6 +56,7 @@ pub mod spool;
 pub use error::SinkError;
 pub use ledger::{Accounting, DropReason, Held, Ledger, SinkStats};
 pub use memory::MemorySink;
+pub use minimized::Minimized;
 #[cfg(feature = "config")]
 pub use rolling::RollingSettings;
 pub use rolling::{LogFile, Retention, RetentionReport, RollingFileSink, RollingFsync, log_files};

@@ -30,10 +30,12 @@ pub mod clickhouse;
 mod matcher;
 mod pseudonyms;
 mod rewrite;
+mod suppress;
 
 pub use matcher::{LineMatch, SubjectMatcher};
 pub use pseudonyms::account_pseudonyms;
 pub use rewrite::{FileReport, SubjectError, erase_file, export_file};
+pub use suppress::add_to_suppression_file;
 
 #[cfg(test)]
 mod tests {

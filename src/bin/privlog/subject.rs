@@ -131,6 +131,12 @@ pub(crate) struct EraseArgs {
     /// Count what would be erased; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Also add the accounts to this suppression file (created when
+    /// missing, mode 0600, replaced atomically): a privlog configured with
+    /// it writes their later records without an account. Holds one keyed
+    /// mark per account and key, never an account ID or a pseudonym.
+    #[arg(long, value_name = "FILE")]
+    suppress: Option<PathBuf>,
     #[command(flatten)]
     keys: KeyArgs,
     /// Record files (NDJSON, plain or .gz). Each is rewritten atomically,
@@ -309,10 +315,15 @@ fn erase(args: EraseArgs) -> crate::CliResult {
         true => Some((ring.clone(), accounts.clone())),
         false => None,
     };
+    let mut out = crate::output::stdout();
+    if let Some(file) = args.suppress.as_deref().filter(|_| !args.dry_run) {
+        let added = privlog::subject::add_to_suppression_file(file, &ring, &accounts)
+            .map_err(|e| format!("cannot update the suppression file {}: {e}", file.display()))?;
+        writeln!(out, "{}: {added} entries added", file.display())?;
+    }
     let mut matcher = SubjectMatcher::new(ring, accounts);
     let mut reports = Vec::new();
     let mut failed = 0u32;
-    let mut out = crate::output::stdout();
     for path in &args.files {
         if is_compression_temp(path) {
             writeln!(
