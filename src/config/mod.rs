@@ -247,6 +247,9 @@ pub enum SinkConfig {
         /// `fsync` after each flush (default false).
         #[serde(default)]
         fsync: bool,
+        /// Each line: `ndjson` (default), `clf` or `combined`.
+        #[serde(default)]
+        format: crate::record::LineFormat,
     },
     /// NDJSON files per UTC day with rotation, compression and retention.
     Rolling(Box<RollingSettings>),
@@ -278,7 +281,9 @@ impl SinkConfig {
     pub fn describe(&self) -> String {
         match self {
             SinkConfig::Stdout {} => "stdout (NDJSON)".to_owned(),
-            SinkConfig::File { path, fsync } => format!("file {} (NDJSON, fsync on flush: {fsync})", path.display()),
+            SinkConfig::File { path, fsync, format } => {
+                format!("file {} ({}, fsync on flush: {fsync})", path.display(), format.name())
+            }
             SinkConfig::Rolling(r) => r.describe(),
             SinkConfig::Tracing(t) => t.describe(),
             SinkConfig::Syslog(s) => s.describe(),
@@ -321,10 +326,11 @@ impl SinkConfig {
         self.validate()?;
         Ok(match self {
             SinkConfig::Stdout {} => Box::new(WriterSink::stdout()),
-            SinkConfig::File { path, fsync } => Box::new(
+            SinkConfig::File { path, fsync, format } => Box::new(
                 FileSink::open(path)
                     .map_err(|e| ConfigError::invalid("sinks.file.path", e.to_string()))?
-                    .sync_on_flush(*fsync),
+                    .sync_on_flush(*fsync)
+                    .format(*format),
             ),
             SinkConfig::Rolling(r) => Box::new(r.build().map_err(sink_error)?),
             SinkConfig::Tracing(t) => Box::new(t.build().map_err(sink_error)?),

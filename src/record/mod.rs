@@ -5,6 +5,7 @@
 //! crate-private type that never leaves the pipeline worker.
 
 mod account_source;
+mod clf;
 mod decode;
 mod encode;
 mod fields;
@@ -14,6 +15,7 @@ mod record;
 
 pub use account_source::AccountSource;
 pub(crate) use account_source::deserialize_lenient as deserialize_account_source;
+pub use clf::LineFormat;
 #[cfg(all(test, feature = "tools"))]
 pub(crate) use decode::worst_case_record;
 pub use decode::{MAX_LINE_LEN, parse_line};

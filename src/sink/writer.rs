@@ -6,7 +6,7 @@ use super::rewrite_temp;
 use super::shared_file::{KeptOut, LinesFile, busy_error, replaced_error};
 use super::{Accounting, DropReason, Ledger, Sink, SinkError};
 use crate::Record;
-use crate::record::write_ndjson;
+use crate::record::{LineFormat, write_ndjson};
 
 /// Writes NDJSON to any [`Write`]r: one record per line, each batch in one
 /// `write_all` so lines are never interleaved.
@@ -157,6 +157,7 @@ pub struct FileSink {
     name: String,
     file: LinesFile,
     sync: bool,
+    format: LineFormat,
     ledger: Option<Ledger>,
     buf: Vec<u8>,
     ends: Vec<usize>,
@@ -178,6 +179,7 @@ impl FileSink {
             name,
             file,
             sync: false,
+            format: LineFormat::Ndjson,
             ledger: None,
             buf: Vec::with_capacity(64 * 1024),
             ends: Vec::new(),
@@ -188,6 +190,14 @@ impl FileSink {
     /// loss. Defaults to off (the operating system writes them back).
     pub fn sync_on_flush(mut self, on: bool) -> Self {
         self.sync = on;
+        self
+    }
+
+    /// How each record is written: NDJSON (the default, the only format the
+    /// `privlog` tools read), or a Common / Combined Log Format line for
+    /// access-log analysers (see [`LineFormat`]).
+    pub fn format(mut self, format: LineFormat) -> Self {
+        self.format = format;
         self
     }
 
@@ -259,7 +269,7 @@ impl Sink for FileSink {
         self.buf.clear();
         self.ends.clear();
         for r in batch {
-            write_ndjson(r, &mut self.buf);
+            self.format.write(r, &mut self.buf);
             self.ends.push(self.buf.len());
         }
         let (written, problem) = self.append();

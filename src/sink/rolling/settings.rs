@@ -35,6 +35,9 @@ pub struct RollingSettings {
     pub max_files: Option<usize>,
     /// Keep `[daily, weekly, monthly]` files, e.g. `[7, 8, 12]`.
     pub schedule: Option<[usize; 3]>,
+    /// Each line: `ndjson` (default), `clf` or `combined`, see [`LineFormat`](crate::record::LineFormat).
+    #[serde(default)]
+    pub format: crate::record::LineFormat,
 }
 
 /// `max_file_bytes`.
@@ -166,7 +169,8 @@ impl RollingSettings {
             .map_err(|e| invalid("dir", e.to_string()))?
             .compress(self.compress)
             .fsync(self.fsync_policy()?)
-            .retention(self.retention()?);
+            .retention(self.retention()?)
+            .format(self.format);
         if let Some(b) = self.max_file_bytes {
             sink = sink.max_file_size(b);
         }
@@ -182,6 +186,17 @@ mod tests {
 
     fn parse(s: &str) -> RollingSettings {
         toml::from_str(s).expect("valid settings")
+    }
+
+    #[test]
+    fn format_names_the_line_format_and_defaults_to_ndjson() {
+        use crate::record::LineFormat;
+        assert_eq!(parse("dir = \"/tmp/x\"").format, LineFormat::Ndjson);
+        assert_eq!(
+            parse("dir = \"/tmp/x\"\nformat = \"combined\"").format,
+            LineFormat::Combined
+        );
+        assert!(toml::from_str::<RollingSettings>("dir = \"/tmp/x\"\nformat = \"w3c\"").is_err());
     }
 
     struct TempDir(PathBuf);

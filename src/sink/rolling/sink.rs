@@ -14,7 +14,7 @@ use super::maintain::Job;
 use super::name::{LogFile, log_files, valid_prefix};
 use super::retention::Retention;
 use crate::Record;
-use crate::record::write_ndjson;
+use crate::record::LineFormat;
 use crate::sink::fsize::{FILE_SIZE_LIMIT, LIMIT_FIX, file_size_limit};
 use crate::sink::shared_file::{AppendFile, Begin, BeginError, busy_error, replaced_error};
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
@@ -85,6 +85,7 @@ pub struct RollingFileSink {
     max_file_size: Option<u64>,
     retention: Retention,
     compress: bool,
+    format: LineFormat,
     fsync: RollingFsync,
     clock: Clock,
     active: Option<Active>,
@@ -186,6 +187,7 @@ impl RollingFileSink {
             max_file_size: None,
             retention: Retention::keep_all(),
             compress: false,
+            format: LineFormat::Ndjson,
             fsync: RollingFsync::Never,
             clock: Arc::new(SystemTime::now),
             active: None,
@@ -220,6 +222,16 @@ impl RollingFileSink {
     /// to off.
     pub fn compress(mut self, on: bool) -> Self {
         self.compress = on;
+        self
+    }
+
+    /// How each record is written: NDJSON (the default, the only format the
+    /// `privlog` tools read), or a Common / Combined Log Format line for
+    /// access-log analysers (see [`LineFormat`]). File names keep their
+    /// `.ndjson` ending whatever the format, so rotation and retention treat
+    /// every file alike.
+    pub fn format(mut self, format: LineFormat) -> Self {
+        self.format = format;
         self
     }
 
@@ -461,7 +473,7 @@ impl RollingFileSink {
         self.buf.clear();
         self.ends.clear();
         for r in batch {
-            write_ndjson(r, &mut self.buf);
+            self.format.write(r, &mut self.buf);
             self.ends.push(self.buf.len());
         }
         let mut next = 0;

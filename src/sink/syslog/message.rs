@@ -2,7 +2,7 @@
 //! data, the record as the MSG.
 
 use crate::Record;
-use crate::record::{write_ndjson, write_ts};
+use crate::record::{LineFormat, write_ts};
 
 /// Syslog facility (RFC 5424 §6.2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +67,7 @@ pub(in crate::sink) struct Header {
     pub(super) procid: String,
     pub(super) msgid: String,
     pub(super) sd_id: Option<String>,
+    pub(super) format: LineFormat,
 }
 
 impl Header {
@@ -79,6 +80,7 @@ impl Header {
             procid: std::process::id().to_string(),
             msgid: "request".to_owned(),
             sd_id: Some("privlog@32473".to_owned()),
+            format: LineFormat::Ndjson,
         }
     }
 
@@ -114,7 +116,7 @@ impl Header {
         }
         out.push(b' ');
         let msg_start = out.len();
-        write_ndjson(r, out);
+        self.format.write(r, out);
         if out.last() == Some(&b'\n') {
             out.pop();
         }

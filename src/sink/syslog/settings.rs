@@ -34,6 +34,9 @@ pub struct SyslogSettings {
     pub server_name: Option<String>,
     /// TLS: a PEM file of CA certificates to trust.
     pub ca_file: Option<PathBuf>,
+    /// The MSG: `ndjson` (default), `clf` or `combined`, see [`LineFormat`](crate::record::LineFormat).
+    #[serde(default)]
+    pub format: crate::record::LineFormat,
 }
 
 const FACILITIES: [(&str, Facility); 24] = [
@@ -170,7 +173,10 @@ impl SyslogSettings {
                 return Err(invalid("transport", "unsupported transport"));
             }
         };
-        let mut sink = sink.facility(self.facility()?).severity(self.severity()?);
+        let mut sink = sink
+            .facility(self.facility()?)
+            .severity(self.severity()?)
+            .format(self.format);
         if let Some(a) = &self.app_name {
             sink = sink.app_name(a);
         }

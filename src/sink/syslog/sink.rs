@@ -179,6 +179,14 @@ impl SyslogSink {
         self
     }
 
+    /// The MSG: the record's NDJSON (the default), or its Common or Combined
+    /// Log Format line ([`LineFormat`](crate::record::LineFormat)) for
+    /// collectors that file syslog messages as access logs.
+    pub fn format(mut self, format: crate::record::LineFormat) -> Self {
+        self.header.format = format;
+        self
+    }
+
     /// MSGID. Defaults to `request`.
     pub fn msgid(mut self, msgid: &str) -> Self {
         self.header.msgid = header_field(msgid, MSGID_MAX);
