@@ -152,7 +152,7 @@ impl UsageSink {
         let mut buf = Vec::with_capacity(4096);
         Self::to_callback(move |s: &Summaries| {
             buf.clear();
-            for row in &s.rows {
+            for row in s.table() {
                 serde_json::to_writer(&mut buf, row)
                     .map_err(|e| SinkError::with_source("cannot encode a statistics row", e))?;
                 buf.push(b'\n');
@@ -185,7 +185,7 @@ impl UsageSink {
         let mut buf = Vec::with_capacity(4096);
         Ok(Self::to_callback(move |s: &Summaries| {
             buf.clear();
-            for row in &s.rows {
+            for row in s.table() {
                 serde_json::to_writer(&mut buf, row)
                     .map_err(|e| SinkError::with_source("cannot encode a statistics row", e))?;
                 buf.push(b'\n');
@@ -200,7 +200,7 @@ impl UsageSink {
                     format!(
                         "cannot write {} statistics rows to {}: they would take it past the file-size limit, \
                          so none is written; {RAISE_LIMIT}, or move the file away (privlog starts a new one)",
-                        s.rows.len(),
+                        s.rows.len() + s.withheld.len(),
                         file.path().display()
                     ),
                     e,
