@@ -797,6 +797,12 @@ impl Aggregator {
     /// lift a group over k, however many there are. `k = 1` turns
     /// suppression off.
     ///
+    /// Requests without any account identify nobody: each group counts
+    /// them apart from its requests with an account, shows them whatever k,
+    /// and judges only the part with accounts (one row when both are shown).
+    /// The requests withheld in a period are counted in its
+    /// [`Summaries::withheld`] row.
+    ///
     /// Each period has at most one `(other)` row and no two rows have the
     /// same keys; distinct counts never exceed the requests.
     pub fn summaries(&self, k: u64) -> Summaries {
