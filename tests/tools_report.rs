@@ -113,3 +113,97 @@ fn every_chart_draws_in_chromium_from_a_self_contained_page() {
         "report screenshot ({report_size} bytes) looks blank next to an empty page ({blank_size} bytes)"
     );
 }
+
+fn record(ts: time::OffsetDateTime, route: &str, status: u16, account: Option<&str>) -> privlog::Record {
+    let mut r = privlog::Record::new(ts, "GET", route);
+    r.route = Some(route.to_owned());
+    r.status = Some(status);
+    r.duration_us = 1500;
+    r.account = account.map(str::to_owned);
+    // The application vouched for every account here.
+    r.account_src = account.map(|_| privlog::AccountSource::App);
+    r
+}
+
+/// The `<title>` texts of the marks inside one chart of the DOM.
+fn titles_in(dom: &str, chart: &str) -> Vec<String> {
+    let start = dom
+        .find(&format!("data-chart=\"{chart}\""))
+        .unwrap_or_else(|| panic!("chart {chart} missing from the DOM"));
+    let end = dom[start..].find("</svg>").map_or(dom.len(), |e| start + e);
+    dom[start..end]
+        .split("<title>")
+        .skip(1)
+        .filter_map(|t| t.split("</title>").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Ten days of traffic where, on even days, one account's 95 rejected
+/// requests are withheld by k: Chromium's outcome chart shows them as a
+/// withheld share, never as 100 % successful; anonymous rejected requests
+/// are shown whatever the accounts of their group.
+#[test]
+fn a_withheld_outcome_is_drawn_as_withheld_not_as_success() {
+    let dir = TempDir::new("report-withheld");
+    let mut records = Vec::new();
+    for day in 0..10i64 {
+        let ts = time::macros::datetime!(2026-11-02 10:00 UTC) + time::Duration::days(day);
+        for i in 0..20 {
+            records.push(record(ts, "/page", 200, Some(&format!("acc_{}", i % 6))));
+        }
+        if day % 2 == 0 {
+            for _ in 0..95 {
+                records.push(record(ts, "/export", 403, Some("acc_lone")));
+            }
+        } else {
+            // Nobody signed in: identifies no one, so never withheld.
+            for _ in 0..7 {
+                records.push(record(ts, "/missing", 404, None));
+            }
+        }
+    }
+    let file = dir.join("records.ndjson");
+    std::fs::write(
+        &file,
+        records.iter().map(privlog::Record::to_ndjson).collect::<String>(),
+    )
+    .expect("write");
+    let html_path = dir.join("report.html");
+    privlog(&[
+        "report",
+        file.to_str().expect("path"),
+        "-o",
+        html_path.to_str().expect("path"),
+    ]);
+
+    let url = format!("file://{}", html_path.display());
+    let dom = chromium(&dir.join("profile-dom"), &["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let status = titles_in(&dom, "status-mix");
+    for day in 0..10 {
+        let label = format!("2026-11-{:02}", 2 + day);
+        let of_day: Vec<_> = status.iter().filter(|t| t.starts_with(&format!("{label}:"))).collect();
+        assert!(
+            !of_day.iter().any(|t| t.contains("(100.0 %)")),
+            "{label} shows one outcome only: {of_day:?}"
+        );
+        let expect = if day % 2 == 0 {
+            format!("{label}: 95 (withheld) (82.6 %)")
+        } else {
+            format!("{label}: 7 4xx (25.9 %)")
+        };
+        assert!(of_day.contains(&&expect), "{expect} missing from {of_day:?}");
+    }
+    assert!(
+        dom.contains("withheld (fewer than k accounts)"),
+        "the legend names the withheld share"
+    );
+    // A day as a whole has enough accounts: every request counts on its bar.
+    let requests = titles_in(&dom, "requests-per-day");
+    assert!(
+        requests.contains(&"2026-11-02: 115 requests".to_owned()),
+        "{requests:?}"
+    );
+    assert!(requests.contains(&"2026-11-03: 27 requests".to_owned()), "{requests:?}");
+}

@@ -153,9 +153,13 @@ fn k_one_turns_suppression_off_and_a_higher_k_withholds_more() {
     assert!(all.iter().any(|r| r["route"] == "/rare1"));
     let (out, stderr) = privlog(&["stats", "--by", "day", "--format", "json", "--k", "7", path]);
     let strict: Vec<Value> = serde_json::from_str(&out).expect("json");
-    // Day 2 has only 6 accounts.
-    assert_eq!(strict.len(), 1);
+    // Day 2 has only 6 accounts: its requests are a withheld row, not a gap.
+    assert_eq!(strict.len(), 2);
     assert_eq!(strict[0]["day"], "2026-11-20");
+    assert_eq!(
+        (&strict[1]["day"], &strict[1]["requests"], &strict[1]["withheld"]),
+        (&Value::from("2026-11-21"), &Value::from(6), &Value::from(true))
+    );
     assert!(stderr.contains("1 withheld (6 requests)"), "{stderr}");
 }
 
@@ -431,9 +435,49 @@ fn a_route_over_too_many_key_periods_is_withheld_and_the_footer_says_why() {
     let f = write_plain(&dir, "r.ndjson", &records);
     let (out, stderr) = privlog(&["stats", "--by", "route", "--format", "json", f.to_str().expect("path")]);
     let rows: Vec<Value> = serde_json::from_str(&out).expect("json");
-    assert!(rows.is_empty(), "{rows:?}");
+    // Only the withheld row: its requests, no other figure.
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["route"], &rows[0]["requests"], &rows[0]["withheld"]),
+        (&Value::from("(withheld)"), &Value::from(325), &Value::from(true))
+    );
+    assert!(rows[0]["vouched_accounts"].is_null(), "{rows:?}");
     assert!(
         stderr.contains("1 withheld (325 requests), 1 of them because their accounts span more key periods than are kept apart (64 per group"),
         "{stderr}"
+    );
+}
+
+/// Withheld figures show as withheld in every format, and each day's
+/// requests add up: shown plus withheld.
+#[test]
+fn withheld_groups_are_a_row_in_every_format_and_the_days_add_up() {
+    let dir = TempDir::new("stats-withheld");
+    let f = write_plain(&dir, "r.ndjson", &sample());
+    let path = f.to_str().expect("path");
+    let (table, _) = privlog(&["stats", "--by", "day,status", "--k", "7", path]);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("2026-11-21"))
+        .expect("day 2 in the table");
+    assert!(
+        line.contains("(withheld)") && line.contains(" 6  ") && line.contains('–'),
+        "{table}"
+    );
+    let (csv, _) = privlog(&["stats", "--by", "day,status", "--k", "7", "--format", "csv", path]);
+    assert!(csv.lines().any(|l| l == "2026-11-21,(withheld),6,,,,,,,,"), "{csv}");
+    // Day 1: 8 + 2 + 3 signed-in accounts and one anonymous request: the
+    // 4xx of two accounts is withheld, the rest shown; the day adds up.
+    let rows = json(&["stats", "--by", "day,status", "--format", "json", path]);
+    let day1: u64 = rows
+        .iter()
+        .filter(|r| r["day"] == "2026-11-20")
+        .map(|r| r["requests"].as_u64().expect("requests"))
+        .sum();
+    assert_eq!(day1, 14);
+    assert!(
+        rows.iter()
+            .any(|r| r["day"] == "2026-11-20" && r["withheld"] == true && r["requests"] == 2),
+        "{rows:?}"
     );
 }

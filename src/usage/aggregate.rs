@@ -19,6 +19,10 @@ pub const NONE: &str = "(none)";
 /// for: its tenant is only what the request claims, so it never forms a
 /// group of its own.
 pub const UNVERIFIED: &str = "(unverified)";
+/// The label every non-period key of a withheld row carries: the requests
+/// of the period's groups withheld under k, counted so that totals add up,
+/// with no other figure.
+pub const WITHHELD: &str = "(withheld)";
 /// The default k of k-anonymity: groups seen by 1 to 4 distinct accounts are
 /// never shown on their own.
 pub const DEFAULT_K: u64 = 5;
@@ -184,6 +188,15 @@ pub struct Summary {
     pub req_bytes: u64,
     /// Response body bytes, summed.
     pub resp_bytes: u64,
+    /// The row counts the requests of its period's groups withheld under k
+    /// (every non-period key reads [`WITHHELD`]): only `requests` is a
+    /// figure; the others are not shown and read 0.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub withheld: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Summary {
@@ -200,7 +213,7 @@ impl Summary {
         }
     }
 
-    fn set_key(&mut self, d: Dimension, v: String) {
+    pub(crate) fn set_key(&mut self, d: Dimension, v: String) {
         let slot = match d {
             Dimension::Hour => &mut self.hour,
             Dimension::Day => &mut self.day,
@@ -487,6 +500,15 @@ pub struct Summaries {
     /// past the aggregator's total ([`MAX_KEY_PERIOD_COUNTS`] unless set
     /// otherwise); withheld whatever their size.
     pub too_many_key_periods: u64,
+    /// Per period (one row when there is none), the requests of the groups
+    /// withheld in it: rows with [`Summary::withheld`] set, in period order.
+    /// They add up to `suppressed_requests`, so shown and withheld requests
+    /// add up to every request counted.
+    pub withheld: Vec<Summary>,
+    /// For [`Summaries::table`]: per row of the table, whether it is the
+    /// next withheld row (else the next shown one).
+    #[serde(skip)]
+    layout: Vec<bool>,
 }
 
 impl Summaries {
@@ -496,6 +518,21 @@ impl Summaries {
         if g.too_many_key_periods() {
             self.too_many_key_periods += 1;
         }
+    }
+
+    /// The shown rows and the withheld rows together, in period order, a
+    /// period's withheld row after its `(other)` row: what a table or chart
+    /// shows so that the requests of each period add up.
+    pub fn table(&self) -> Vec<&Summary> {
+        let (mut shown, mut withheld) = (self.rows.iter(), self.withheld.iter());
+        let mut out = Vec::with_capacity(self.rows.len() + self.withheld.len());
+        for w in &self.layout {
+            let next = if *w { withheld.next() } else { shown.next() };
+            out.extend(next);
+        }
+        out.extend(shown);
+        out.extend(withheld);
+        out
     }
 }
 
@@ -760,6 +797,12 @@ impl Aggregator {
     /// lift a group over k, however many there are. `k = 1` turns
     /// suppression off.
     ///
+    /// Requests without any account identify nobody: each group counts
+    /// them apart from its requests with an account, shows them whatever k,
+    /// and judges only the part with accounts (one row when both are shown).
+    /// The requests withheld in a period are counted in its
+    /// [`Summaries::withheld`] row.
+    ///
     /// Each period has at most one `(other)` row and no two rows have the
     /// same keys; distinct counts never exceed the requests.
     pub fn summaries(&self, k: u64) -> Summaries {
@@ -769,16 +812,18 @@ impl Aggregator {
             k,
             ..Summaries::default()
         };
-        let mut others: HashMap<Vec<u8>, Group> = HashMap::new();
-        // The `(other)` rows only combine counts already held (and bounded).
+        // The `(other)` groups per period and account class, and the shown
+        // parts of each row: they only combine counts already held (and
+        // bounded).
         let mut room = PeriodRoom::UNBOUNDED;
-        let mut rows: Vec<(Vec<u8>, bool, Summary)> = Vec::with_capacity(self.groups.len());
+        let mut others: HashMap<Vec<u8>, Group> = HashMap::new();
+        let mut shown: HashMap<&[u8], Group> = HashMap::with_capacity(self.groups.len());
+        let mut withheld: HashMap<Vec<u8>, u64> = HashMap::new();
         for (key, g) in &self.groups {
+            let mut period = period_part(&self.dims, key);
             if has_non_period && is_fold_key(&self.dims, key) {
-                others
-                    .entry(period_part(&self.dims, key))
-                    .or_default()
-                    .merge(g, &mut room);
+                period.extend(key.last());
+                others.entry(period).or_default().merge(g, &mut room);
                 continue;
             }
             if !g.meets_k(k) {
@@ -786,25 +831,34 @@ impl Aggregator {
                 // so it does not take its period's `(other)` row with it.
                 if has_non_period && !g.too_many_key_periods() {
                     out.folded_groups += 1;
-                    others
-                        .entry(period_part(&self.dims, key))
-                        .or_default()
-                        .merge(g, &mut room);
+                    period.extend(key.last());
+                    others.entry(period).or_default().merge(g, &mut room);
                 } else {
                     out.withhold(g);
+                    *withheld.entry(period).or_default() += g.requests;
                 }
                 continue;
             }
-            let mut s = g.to_summary();
-            decode_key(&self.dims, key, &mut s);
-            rows.push((period_part(&self.dims, key), false, s));
+            shown.entry(visible(key)).or_default().merge(g, &mut room);
         }
-        for (period, g) in others {
+        let mut shown_others: HashMap<Vec<u8>, Group> = HashMap::new();
+        for (mut period, g) in others {
+            period.pop();
             if !g.meets_k(k) {
                 out.withhold(&g);
+                *withheld.entry(period).or_default() += g.requests;
                 continue;
             }
+            shown_others.entry(period).or_default().merge(&g, &mut room);
+        }
+        // (period, 0 shown / 1 `(other)` / 2 withheld, row)
+        let mut rows: Vec<(Vec<u8>, u8, Summary)> = Vec::with_capacity(shown.len() + shown_others.len());
+        for (key, g) in shown {
             let mut s = g.to_summary();
+            decode_key(&self.dims, key, &mut s);
+            rows.push((period_part(&self.dims, key), 0, s));
+        }
+        let labelled = |period: &[u8], label: &str, mut s: Summary| {
             let mut pos = 0;
             for d in &self.dims {
                 if d.is_period() {
@@ -812,10 +866,23 @@ impl Aggregator {
                     pos += 8;
                     s.set_key(*d, period_label(*d, start));
                 } else {
-                    s.set_key(*d, OTHER.to_owned());
+                    s.set_key(*d, label.to_owned());
                 }
             }
-            rows.push((period, true, s));
+            s
+        };
+        for (period, g) in shown_others {
+            let s = labelled(&period, OTHER, g.to_summary());
+            rows.push((period, 1, s));
+        }
+        for (period, requests) in withheld {
+            let s = Summary {
+                requests,
+                withheld: true,
+                ..Summary::default()
+            };
+            let s = labelled(&period, WITHHELD, s);
+            rows.push((period, 2, s));
         }
         rows.sort_by(|a, b| {
             a.0.cmp(&b.0)
@@ -823,7 +890,14 @@ impl Aggregator {
                 .then(b.2.requests.cmp(&a.2.requests))
                 .then_with(|| key_tuple(&self.dims, &a.2).cmp(&key_tuple(&self.dims, &b.2)))
         });
-        out.rows = rows.into_iter().map(|(_, _, s)| s).collect();
+        for (_, kind, s) in rows {
+            out.layout.push(kind == 2);
+            if kind == 2 {
+                out.withheld.push(s);
+            } else {
+                out.rows.push(s);
+            }
+        }
         out
     }
 }
@@ -903,7 +977,7 @@ fn status_class(status: Option<u16>) -> u8 {
 /// `(other)` row made by folding.
 #[inline]
 fn push_str(s: &str, key: &mut Vec<u8>) {
-    if s == OTHER {
+    if s == OTHER || s == WITHHELD {
         key.push(OTHER_BYTE);
     } else {
         key.extend_from_slice(s.as_bytes());
@@ -912,6 +986,23 @@ fn push_str(s: &str, key: &mut Vec<u8>) {
 }
 
 fn encode_key(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut Vec<u8>) {
+    encode_parts(dims, o, overflow, key);
+    // Requests without any account identify nobody: they form a group
+    // apart (the same row once shown), so k is never decided on them.
+    key.push(if o.account.is_some() { ACCOUNTS } else { ANONYMOUS });
+}
+
+/// The last byte of every key: whether the group's requests carry an account.
+const ACCOUNTS: u8 = 1;
+/// The last byte of the key of a group of requests without any account.
+const ANONYMOUS: u8 = 0;
+
+/// A key without its last byte (the account class): the row it shows as.
+fn visible(key: &[u8]) -> &[u8] {
+    key.split_last().map_or(key, |(_, v)| v)
+}
+
+fn encode_parts(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &mut Vec<u8>) {
     key.clear();
     for d in dims {
         match d {
@@ -952,6 +1043,7 @@ fn overflow_key(dims: &[Dimension], key: &[u8], out: &mut Vec<u8>) {
             rest = rest.iter().position(|&b| b == SEP).map_or(&[], |p| &rest[p + 1..]);
         }
     }
+    out.extend(key.last());
 }
 
 /// A period start as key bytes that sort as the starts do: big-endian with
@@ -1523,6 +1615,14 @@ mod tests {
             }
             let shown: u64 = out.rows.iter().map(|r| r.requests).sum();
             prop_assert_eq!(shown + out.suppressed_requests, items.len() as u64);
+            // Withheld rows count what was withheld, per period, and nothing else.
+            let withheld: u64 = out.withheld.iter().map(|r| r.requests).sum();
+            prop_assert_eq!(withheld, out.suppressed_requests);
+            let table: u64 = out.table().iter().map(|r| r.requests).sum();
+            prop_assert_eq!(table, items.len() as u64);
+            for w in &out.withheld {
+                prop_assert!(w.withheld && w.distinct_accounts == 0 && w.resp_bytes == 0 && w.p99_us == 0, "{:?}", w);
+            }
         }
 
         /// Whatever an attacker adds — accounts claimed through any
@@ -1716,6 +1816,14 @@ mod tests {
             }
             let shown: u64 = out.rows.iter().map(|r| r.requests).sum();
             prop_assert_eq!(shown + out.suppressed_requests, items.len() as u64);
+            // Withheld rows count what was withheld, per period, and nothing else.
+            let withheld: u64 = out.withheld.iter().map(|r| r.requests).sum();
+            prop_assert_eq!(withheld, out.suppressed_requests);
+            let table: u64 = out.table().iter().map(|r| r.requests).sum();
+            prop_assert_eq!(table, items.len() as u64);
+            for w in &out.withheld {
+                prop_assert!(w.withheld && w.distinct_accounts == 0 && w.resp_bytes == 0 && w.p99_us == 0, "{:?}", w);
+            }
         }
     }
 
@@ -1856,6 +1964,88 @@ mod tests {
         assert_eq!(others[0].requests, 7);
         assert_eq!(others[0].vouched_accounts, 7);
         assert_eq!(rows.len(), 2);
+    }
+
+    #[test]
+    fn withheld_requests_are_a_row_per_period_and_the_periods_add_up() {
+        // Day 0: ten accounts on /big, one on /lonely; day 1: one on /lonely.
+        let mut a = by("day,route");
+        for i in 0..10 {
+            a.add(&obs(0, "/big", 200, Some(format!("acc_{i}"))));
+        }
+        for _ in 0..3 {
+            a.add(&obs(0, "/lonely", 404, Some("acc_l".into())));
+        }
+        a.add(&obs(86_400_000, "/lonely", 404, Some("acc_l".into())));
+        let out = a.summaries(5);
+        let table: Vec<_> = out
+            .table()
+            .iter()
+            .map(|r| (r.day.as_deref(), r.route.as_deref(), r.requests, r.withheld))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                (Some("1970-01-01"), Some("/big"), 10, false),
+                (Some("1970-01-01"), Some(WITHHELD), 3, true),
+                (Some("1970-01-02"), Some(WITHHELD), 1, true),
+            ]
+        );
+        assert_eq!(out.suppressed_requests, 4);
+        // Without a key but the period, the period's own row is withheld.
+        let mut a = by("day");
+        a.add(&obs(0, "/lonely", 200, Some("acc_l".into())));
+        let out = a.summaries(5);
+        assert!(out.rows.is_empty());
+        assert_eq!(out.withheld.len(), 1);
+        assert_eq!(
+            (out.withheld[0].day.as_deref(), out.withheld[0].requests),
+            (Some("1970-01-01"), 1)
+        );
+        // A value that reads like the withheld label is never mistaken for it.
+        let mut a = by("route");
+        for i in 0..5 {
+            a.add(&obs(0, WITHHELD, 200, Some(format!("acc_{i}"))));
+        }
+        let rows = a.summaries(5).rows;
+        assert_eq!((rows[0].route.as_deref(), rows[0].withheld), (Some(OTHER), false));
+    }
+
+    #[test]
+    fn requests_without_an_account_are_shown_though_their_group_has_few_accounts() {
+        // 95 anonymous 4xx requests and one signed-in account's 4xx: k
+        // protects the account, not the anonymous requests.
+        let mut a = by("day,status");
+        for i in 0..10 {
+            a.add(&obs(0, "/a", 200, Some(format!("acc_{i}"))));
+        }
+        for _ in 0..95 {
+            a.add(&obs(0, "/a", 404, None));
+        }
+        let mut lone = obs(0, "/a", 404, Some("acc_lone".into()));
+        lone.resp_bytes = 123_457;
+        a.add(&lone);
+        let out = a.summaries(5);
+        let four = out
+            .rows
+            .iter()
+            .find(|r| r.status.as_deref() == Some("4xx"))
+            .expect("4xx row");
+        assert_eq!((four.requests, four.distinct_accounts, four.resp_bytes), (95, 0, 950));
+        // The account's request is withheld, never shown nor lost.
+        assert_eq!(out.suppressed_requests, 1);
+        assert_eq!(out.withheld[0].requests, 1);
+        let total: u64 = out.table().iter().map(|r| r.requests).sum();
+        assert_eq!(total, 106);
+        // With enough accounts, both parts are one row.
+        for i in 0..5 {
+            a.add(&obs(0, "/a", 404, Some(format!("acc_{i}"))));
+        }
+        let out = a.summaries(5);
+        let four: Vec<_> = out.rows.iter().filter(|r| r.status.as_deref() == Some("4xx")).collect();
+        assert_eq!(four.len(), 1);
+        assert_eq!((four[0].requests, four[0].vouched_accounts), (101, 6));
+        assert!(out.withheld.is_empty());
     }
 
     #[test]

@@ -58,7 +58,7 @@ mod sink;
 
 pub use aggregate::{
     DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries, Summary, UNVERIFIED,
-    UnknownDimension,
+    UnknownDimension, WITHHELD,
 };
 pub use sink::{Period, UsageSink};
 

@@ -65,8 +65,11 @@ impl Period {
 /// accounts but fewer than k vouched ones is folded into its period's
 /// `(other)` row instead of being dropped, so per-period totals stay right;
 /// if the `(other)` row itself has fewer than k vouched accounts it is
-/// withheld and counted in [`Summaries::suppressed_requests`]. Groups
-/// without any account (health checks, anonymous pages) are shown. Accounts
+/// withheld and counted in [`Summaries::suppressed_requests`] and in a
+/// `(withheld)` row of its period (`"withheld":true`, only `requests`
+/// counted), so each period's requests add up. Requests without any account
+/// (health checks, anonymous pages) identify nobody: they are shown, apart
+/// from the accounts of their group, which alone decide k. Accounts
 /// read from a Connect JWT (not verified), a header, a query parameter or a
 /// path are what the client says, so however many there are they never
 /// lift a group over k: an application that never sets `AccountId` gets
@@ -152,7 +155,7 @@ impl UsageSink {
         let mut buf = Vec::with_capacity(4096);
         Self::to_callback(move |s: &Summaries| {
             buf.clear();
-            for row in &s.rows {
+            for row in s.table() {
                 serde_json::to_writer(&mut buf, row)
                     .map_err(|e| SinkError::with_source("cannot encode a statistics row", e))?;
                 buf.push(b'\n');
@@ -185,7 +188,7 @@ impl UsageSink {
         let mut buf = Vec::with_capacity(4096);
         Ok(Self::to_callback(move |s: &Summaries| {
             buf.clear();
-            for row in &s.rows {
+            for row in s.table() {
                 serde_json::to_writer(&mut buf, row)
                     .map_err(|e| SinkError::with_source("cannot encode a statistics row", e))?;
                 buf.push(b'\n');
@@ -200,7 +203,7 @@ impl UsageSink {
                     format!(
                         "cannot write {} statistics rows to {}: they would take it past the file-size limit, \
                          so none is written; {RAISE_LIMIT}, or move the file away (privlog starts a new one)",
-                        s.rows.len(),
+                        s.rows.len() + s.withheld.len(),
                         file.path().display()
                     ),
                     e,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use privlog::usage::{Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary};
+use privlog::usage::{Aggregator, DEFAULT_K, Dimension, NONE, OTHER, Summaries, Summary, WITHHELD};
 
 use crate::stats::{
     DEFAULT_MAX_GROUPS, DEFAULT_MAX_UNMATCHED_GROUPS, cap_note, capped, check_k, check_max_groups,
@@ -107,7 +107,7 @@ struct ReportData {
 
 const BLUE: &str = "#2563eb";
 const TEAL: &str = "#0d9488";
-const STATUS_COLORS: [(&str, &str); 7] = [
+const STATUS_COLORS: [(&str, &str); 8] = [
     ("2xx", "#16a34a"),
     ("3xx", "#0ea5e9"),
     ("4xx", "#f59e0b"),
@@ -115,16 +115,38 @@ const STATUS_COLORS: [(&str, &str); 7] = [
     (NONE, "#6b7280"),
     ("1xx", "#a855f7"),
     (OTHER, "#d1d5db"),
+    (WITHHELD, GREY),
 ];
 
+/// The colour of what k-anonymity withheld: shown as such, never as zero.
+const GREY: &str = "#9ca3af";
+
 fn render(d: &ReportData) -> String {
-    let days: Vec<&Summary> = d.by_day.rows.iter().collect();
-    let labels: Vec<String> = days.iter().map(|s| s.day.clone().unwrap_or_default()).collect();
+    // Every day with requests has a row in the daily table: shown, withheld or both.
+    let mut labels: Vec<String> = Vec::new();
+    for r in d.by_day.table() {
+        if let Some(day) = &r.day
+            && labels.last() != Some(day)
+        {
+            labels.push(day.clone());
+        }
+    }
+    let day_of =
+        |rows: &'_ [Summary], l: &str| -> Option<usize> { rows.iter().position(|r| r.day.as_deref() == Some(l)) };
+    let days: Vec<Option<&Summary>> = labels
+        .iter()
+        .map(|l| day_of(&d.by_day.rows, l).map(|i| &d.by_day.rows[i]))
+        .collect();
+    let withheld: Vec<u64> = labels
+        .iter()
+        .map(|l| day_of(&d.by_day.withheld, l).map_or(0, |i| d.by_day.withheld[i].requests))
+        .collect();
     let mut body = String::new();
 
     // Headline figures.
     let total = d.total.rows.first();
-    let requests = total.map_or(0, |t| t.requests);
+    let requests: u64 = d.total.table().iter().map(|t| t.requests).sum();
+    let accounts_withheld = !d.total.withheld.is_empty();
     let errors: u64 = d
         .by_status
         .rows
@@ -149,11 +171,15 @@ fn render(d: &ReportData) -> String {
 "#,
         esc(&d.title),
         esc(&period),
-        days.len(),
+        labels.len(),
         group_digits(d.records),
-        total.map_or("–".to_owned(), |t| group_digits(t.requests)),
+        group_digits(requests),
         // Only accounts the app vouched for: anyone can claim more.
-        total.map_or("–".to_owned(), |t| group_digits(t.vouched_accounts)),
+        match total {
+            _ if accounts_withheld => format!("fewer than {}", d.k),
+            Some(t) => group_digits(t.vouched_accounts),
+            None => "–".to_owned(),
+        },
         total.map_or("–".to_owned(), |t| human_ms(t.p50_us)),
         if requests == 0 {
             "–".to_owned()
@@ -168,24 +194,36 @@ fn render(d: &ReportData) -> String {
     );
 
     // 1. Requests per day.
-    let values: Vec<Option<f64>> = days.iter().map(|s| Some(s.requests as f64)).collect();
+    let values: Vec<Option<f64>> = days.iter().map(|s| Some(s.map_or(0, |s| s.requests) as f64)).collect();
     chart(
         &mut body,
         "requests-per-day",
         "Requests per day",
-        "How many requests the app served each day (all users, all routes).",
-        &bar_chart(&labels, &values, BLUE, "requests", &|v| compact(v)),
+        "How many requests the app served each day (all users, all routes); in grey, requests of groups with fewer than k accounts, counted but not broken down.",
+        &bar_chart(&labels, &values, &withheld, BLUE, "requests", &|v| compact(v)),
     );
 
     // 2. Signed-in accounts per day: only those the app vouched for, so
     // identities a request merely claims cannot inflate it.
-    let values: Vec<Option<f64>> = days.iter().map(|s| Some(s.vouched_accounts as f64)).collect();
+    // A day whose accounts were withheld has no figure, not zero.
+    let values: Vec<Option<f64>> = days
+        .iter()
+        .zip(&withheld)
+        .map(|(s, w)| {
+            if *w > 0 {
+                None
+            } else {
+                s.map(|s| s.vouched_accounts as f64)
+            }
+        })
+        .collect();
+    let marks: Vec<u64> = withheld.iter().map(|w| u64::from(*w > 0)).collect();
     chart(
         &mut body,
         "accounts-per-day",
         "Active accounts per day",
-        "How many different signed-in user accounts (identified by the app itself) made at least one request that day. Accounts are counted by pseudonym; no person is identified.",
-        &bar_chart(&labels, &values, TEAL, "accounts", &|v| compact(v)),
+        "How many different signed-in user accounts (identified by the app itself) made at least one request that day. Accounts are counted by pseudonym; no person is identified. Days marked “< k” had too few accounts to show.",
+        &bar_chart(&labels, &values, &marks, TEAL, "accounts", &|v| compact(v)),
     );
 
     // 3. Latency percentiles.
@@ -193,24 +231,26 @@ fn render(d: &ReportData) -> String {
         (
             "median (p50)",
             "#16a34a",
-            days.iter().map(|s| Some(s.p50_us as f64 / 1000.0)).collect::<Vec<_>>(),
+            days.iter()
+                .map(|s| s.map(|s| s.p50_us as f64 / 1000.0))
+                .collect::<Vec<_>>(),
         ),
         (
             "p95",
             "#f59e0b",
-            days.iter().map(|s| Some(s.p95_us as f64 / 1000.0)).collect(),
+            days.iter().map(|s| s.map(|s| s.p95_us as f64 / 1000.0)).collect(),
         ),
         (
             "p99",
             "#dc2626",
-            days.iter().map(|s| Some(s.p99_us as f64 / 1000.0)).collect(),
+            days.iter().map(|s| s.map(|s| s.p99_us as f64 / 1000.0)).collect(),
         ),
     ];
     chart(
         &mut body,
         "latency",
         "Response time per day",
-        "How long requests took, in milliseconds: half of all requests were faster than the median, 95 % faster than p95, 99 % faster than p99.",
+        "How long the requests shown took (not those withheld), in milliseconds: half of them were faster than the median, 95 % faster than p95, 99 % faster than p99.",
         &line_chart(&labels, &series, "milliseconds"),
     );
 
@@ -219,12 +259,12 @@ fn render(d: &ReportData) -> String {
         &mut body,
         "status-mix",
         "Outcome of requests per day",
-        "Share of requests per day by result: 2xx succeeded, 3xx redirected or cached, 4xx rejected (bad request, not found, not allowed), 5xx failed on the server, none: no response (client gone or error).",
+        "Share of requests per day by result: 2xx succeeded, 3xx redirected or cached, 4xx rejected (bad request, not found, not allowed), 5xx failed on the server, none: no response (client gone or error), withheld: requests of outcomes with fewer than k accounts, counted but not broken down.",
         &status_chart(&labels, &d.by_day_status),
     );
 
     // 5. Top routes.
-    let mut routes: Vec<&Summary> = d.by_route.rows.iter().collect();
+    let mut routes: Vec<&Summary> = d.by_route.table();
     routes.sort_by_key(|r| std::cmp::Reverse(r.requests));
     routes.truncate(12);
     chart(
@@ -396,17 +436,25 @@ fn empty_svg(msg: &str) -> String {
     )
 }
 
+/// Bars of `values`; where `withheld` is above 0, the requests k withheld
+/// that day are stacked on the bar in grey (or, for a day without a value,
+/// a "< k" mark stands where its bar would be).
 fn bar_chart(
     labels: &[String],
     values: &[Option<f64>],
+    withheld: &[u64],
     color: &str,
     unit: &str,
     fmt: &dyn Fn(f64) -> String,
 ) -> String {
-    if values.iter().all(Option::is_none) {
+    if values.iter().all(Option::is_none) && withheld.iter().all(|w| *w == 0) {
         return empty_svg("No data in this period");
     }
-    let max = values.iter().flatten().cloned().fold(0.0, f64::max);
+    let max = values
+        .iter()
+        .zip(withheld.iter().chain(std::iter::repeat(&0)))
+        .map(|(v, w)| v.map_or(0.0, |v| v + *w as f64))
+        .fold(0.0, f64::max);
     let (ymax, step) = nice_scale(max);
     let mut s = format!(r#"<svg viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#, esc(unit));
     frame(&mut s, labels, ymax, step, unit, fmt);
@@ -414,9 +462,32 @@ fn bar_chart(
     let slot = (W - LEFT - RIGHT) / labels.len().max(1) as f64;
     let bw = (slot * 0.72).max(1.0);
     for (i, (l, v)) in labels.iter().zip(values).enumerate() {
-        let Some(v) = v else { continue };
-        let h = (v / ymax * ph).max(if *v > 0.0 { 1.0 } else { 0.0 });
         let x = LEFT + slot * i as f64 + (slot - bw) / 2.0;
+        let w = withheld.get(i).copied().unwrap_or(0);
+        let Some(v) = v else {
+            if w > 0 {
+                let _ = write!(
+                    s,
+                    r#"<text class="withheld" x="{:.1}" y="{:.1}" text-anchor="middle" fill="{GREY}"><title>{}: fewer than k accounts, withheld</title>&lt; k</text>"#,
+                    x + bw / 2.0,
+                    TOP + ph - 6.0,
+                    esc(l)
+                );
+            }
+            continue;
+        };
+        let h = (v / ymax * ph).max(if *v > 0.0 { 1.0 } else { 0.0 });
+        if w > 0 {
+            let wh = (w as f64 / ymax * ph).max(1.0);
+            let _ = write!(
+                s,
+                r#"<rect class="withheld" x="{x:.1}" y="{:.1}" width="{bw:.1}" height="{wh:.1}" rx="2" fill="{GREY}"><title>{}: {} {} withheld (fewer than k accounts)</title></rect>"#,
+                TOP + ph - h - wh,
+                esc(l),
+                group_digits(w),
+                esc(unit)
+            );
+        }
         let _ = write!(
             s,
             r#"<rect class="mark" x="{x:.1}" y="{:.1}" width="{bw:.1}" height="{h:.1}" rx="2" fill="{color}"><title>{}: {} {}</title></rect>"#,
@@ -483,9 +554,10 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
     let bw = (slot * 0.72).max(1.0);
     let mut present: Vec<&str> = Vec::new();
     for (i, day) in labels.iter().enumerate() {
+        // Withheld outcomes are a share of their own, so no other share grows.
         let rows: Vec<&Summary> = by_day_status
-            .rows
-            .iter()
+            .table()
+            .into_iter()
             .filter(|r| r.day.as_deref() == Some(day))
             .collect();
         let total: u64 = rows.iter().map(|r| r.requests).sum();
@@ -526,6 +598,7 @@ fn status_chart(labels: &[String], by_day_status: &Summaries) -> String {
             let label = match *c {
                 NONE => "no response",
                 OTHER => "other (few accounts)",
+                WITHHELD => "withheld (fewer than k accounts)",
                 c => c,
             };
             (label, *color)
@@ -567,6 +640,7 @@ fn hbar_chart(routes: &[&Summary]) -> String {
         let y = TOP + i as f64 * row_h;
         let name = match r.route.as_deref() {
             Some(OTHER) | None => "other routes (few users each)".to_owned(),
+            Some(WITHHELD) if r.withheld => "withheld (fewer than k accounts)".to_owned(),
             Some(x) => x.to_owned(),
         };
         let shown = if name.chars().count() > 46 {
@@ -575,9 +649,14 @@ fn hbar_chart(routes: &[&Summary]) -> String {
             name.clone()
         };
         let w = (r.requests as f64 / xmax * pw).max(1.0);
+        let (fill, accounts) = if r.withheld {
+            (GREY, "accounts not shown".to_owned())
+        } else {
+            (BLUE, format!("{} signed-in accounts", group_digits(r.vouched_accounts)))
+        };
         let _ = write!(
             s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect class="mark" x="{label_w}" y="{:.1}" width="{w:.1}" height="{:.1}" rx="2" fill="{BLUE}"><title>{}: {} requests, {} signed-in accounts</title></rect><text x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect class="mark" x="{label_w}" y="{:.1}" width="{w:.1}" height="{:.1}" rx="2" fill="{fill}"><title>{}: {} requests, {accounts}</title></rect><text x="{:.1}" y="{:.1}">{}</text>"#,
             label_w - 8.0,
             y + row_h * 0.62,
             esc(&shown),
@@ -585,7 +664,6 @@ fn hbar_chart(routes: &[&Summary]) -> String {
             row_h - 6.0,
             esc(&name),
             group_digits(r.requests),
-            group_digits(r.vouched_accounts),
             label_w + w + 6.0,
             y + row_h * 0.62,
             compact(r.requests as f64)

@@ -24,8 +24,11 @@ Only accounts the application vouched for (account_src \"app\", its AccountId) c
 toward k, within one key period (kid and epoch: a person's pseudonym changes with them);
 accounts a request only claims (JWT read without verification, header, query, path)
 never do. Groups with accounts but fewer than k vouched ones are folded into an (other)
-row per period; an (other) row that still has fewer than k vouched accounts is withheld.
-Groups without any account are shown. Totals of what was folded or withheld are printed
+row per period; an (other) row that still has fewer than k vouched accounts is withheld:
+its requests are counted in a (withheld) row per period (figures other than requests
+show as \"–\", empty in CSV, null in JSON), so every period's requests add up.
+Requests without any account identify nobody and never count toward k: they are
+shown even where the same route's signed-in requests are folded or withheld. Totals of what was folded or withheld are printed
 on standard error. A tenant groups on its own only on records whose account is vouched
 for; any other tenant is only claimed and groups as (unverified).
 
@@ -222,7 +225,7 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
         capped(dims.clone(), args.max_groups, args.max_unmatched_groups)
     })?;
     let out = agg.summaries(args.k);
-    let written = print_rows(args.format, &dims, &out.rows);
+    let written = print_rows(args.format, &dims, &out.table());
     let mut footer = footer(nfiles, &report, &out);
     footer.push_str(&cap_note(&[&agg]));
     eprintln!("{footer}");
@@ -236,13 +239,13 @@ pub(crate) fn run(args: Args) -> crate::CliResult {
 
 /// Prints the rows whole or not at all: where standard output is a file
 /// they would take past the file-size limit, nothing is written.
-fn print_rows(format: Format, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+fn print_rows(format: Format, dims: &[Dimension], rows: &[&Summary]) -> std::io::Result<()> {
     let mut w = Vec::new();
     match format {
         Format::Table => write_table(&mut w, dims, rows)?,
         Format::Csv => write_csv(&mut w, dims, rows)?,
         Format::Json => {
-            serde_json::to_writer_pretty(&mut w, rows)?;
+            serde_json::to_writer_pretty(&mut w, &json_rows(rows))?;
             writeln!(w)?;
         }
     }
@@ -329,13 +332,38 @@ fn metrics(s: &Summary) -> [u64; 9] {
     ]
 }
 
-fn write_csv(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+/// The rows as JSON objects; a withheld row's figures other than
+/// `requests` are `null` (not shown), never 0.
+fn json_rows(rows: &[&Summary]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+            if r.withheld
+                && let Some(o) = v.as_object_mut()
+            {
+                for m in METRICS.iter().filter(|m| **m != "requests") {
+                    o.insert((*m).to_owned(), serde_json::Value::Null);
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+fn write_csv(w: &mut impl Write, dims: &[Dimension], rows: &[&Summary]) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     let header: Vec<&str> = dims.iter().map(|d| d.as_str()).chain(METRICS).collect();
     out.write_record(&header)?;
     for r in rows {
         let mut cells: Vec<String> = dims.iter().map(|d| r.key(*d).unwrap_or("").to_owned()).collect();
-        cells.extend(metrics(r).iter().map(u64::to_string));
+        // A withheld row's figures but requests are not shown: empty cells.
+        cells.extend(metrics(r).iter().enumerate().map(|(i, v)| {
+            if r.withheld && i > 0 {
+                String::new()
+            } else {
+                v.to_string()
+            }
+        }));
         out.write_record(&cells)?;
     }
     out.flush()
@@ -364,7 +392,7 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std::io::Result<()> {
+fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[&Summary]) -> std::io::Result<()> {
     let header: Vec<String> = dims
         .iter()
         .map(|d| d.as_str().to_owned())
@@ -390,6 +418,14 @@ fn write_table(w: &mut impl Write, dims: &[Dimension], rows: &[Summary]) -> std:
             .iter()
             .map(|d| r.key(*d).unwrap_or("").chars().filter(|c| !c.is_control()).collect())
             .collect();
+        if r.withheld {
+            // Only the requests of withheld groups are counted; the rest
+            // is not shown, which is not zero.
+            line.push(r.requests.to_string());
+            line.extend(std::iter::repeat_n("–".to_owned(), 8));
+            table.push(line);
+            continue;
+        }
         line.extend([
             r.requests.to_string(),
             r.distinct_accounts.to_string(),
