@@ -192,7 +192,9 @@ impl BlockReader<'_> {
         let mut carry: Vec<u8> = Vec::new();
         loop {
             let mut data = std::mem::take(&mut carry);
-            let want = block_bytes.max(data.len() + block_bytes / 2);
+            // At least one byte more than the carried partial line, or a
+            // line longer than the carry would be carried forever.
+            let want = block_bytes.max(data.len() + (block_bytes / 2).max(1));
             data.reserve(want.saturating_sub(data.len()));
             let mut eof = false;
             while data.len() < want {
