@@ -26,8 +26,10 @@
 //!
 //! let app = Router::new().route("/health", get(|| async { "ok" })).layer(layer);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
-//! guard.shutdown(); // flush every queued record
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }) // let requests finish
+//!     .await?;
+//! guard.shutdown_async().await; // then flush every queued record
 //! # Ok(()) }
 //! ```
 //!
