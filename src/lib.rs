@@ -81,12 +81,12 @@ pub mod usage;
 
 pub use builder::{BuildError, Builder, builder};
 pub use layer::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
-pub use pipeline::{ShutdownReport, Stats, StatsHandle, WorkerGuard};
+pub use pipeline::{Sampling, ShutdownReport, Skip, Stats, StatsHandle, WorkerGuard};
 pub use policy::{
     AccountSources, CidrError, Epoch, EpochKeys, IpPolicy, JwtClaims, KeyError, KeyId, MasterKey, Policy, PolicyError,
     Pseudonym, Pseudonymizer, Purpose, QueryPolicy, Rotation, TrustedProxies, peek_jwt, scrub_path,
 };
-pub use record::{AccountSource, Outcome, Record, SCHEMA_VERSION};
+pub use record::{AccountSource, Outcome, Record, SCHEMA_VERSION, SampleRate};
 
 /// The code in the README and the guides under `docs/` is compiled (and, where
 /// it can run without a server, run) as doc tests.

@@ -10,6 +10,7 @@ mod encode;
 mod outcome;
 #[allow(clippy::module_inception)]
 mod record;
+mod sample_rate;
 
 pub use account_source::AccountSource;
 pub(crate) use account_source::deserialize_lenient as deserialize_account_source;
@@ -20,6 +21,7 @@ pub use encode::{MAX_FIELD_LEN, write_ndjson};
 pub use outcome::Outcome;
 pub(crate) use record::Vouched;
 pub use record::{Record, SCHEMA_VERSION};
+pub use sample_rate::SampleRate;
 
 pub(crate) use encode::write_ts;
 #[cfg(feature = "http")]
