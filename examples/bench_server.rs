@@ -165,7 +165,7 @@ fn main() {
                     .build()
                     .expect("privlog builds");
                 serve(listener, |peer| layer.layer_with_peer(tower::service_fn(hello), peer)).await;
-                let report = guard.shutdown_within(Duration::from_secs(10));
+                let report = guard.shutdown_async_within(Duration::from_secs(10)).await;
                 let s = report.stats;
                 eprintln!(
                     "privlog: created {} dispatched {} dropped_queue_full {} delivered {} balanced {}",

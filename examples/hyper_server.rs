@@ -117,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("hyper_server: requests still running after 15s; stopping anyway");
     }
     drop(layer);
-    let report = guard.shutdown();
+    let report = guard.shutdown_async().await;
     eprintln!(
         "hyper_server: {} records created, {} written",
         report.stats.created,

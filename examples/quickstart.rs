@@ -6,6 +6,10 @@
 //! curl 'http://127.0.0.1:3000/users/jane@example.com?token=secret'
 //! ```
 //!
+//! `--addr 127.0.0.1:0` (or `ADDR`) listens elsewhere. Ctrl-C or SIGTERM
+//! stops it gracefully: in-flight requests finish, then every record is
+//! written before the process exits.
+//!
 //! Set `PRIVLOG_KEY` to 64 hex characters (`privlog keygen --stdout`) to keep
 //! pseudonyms stable across restarts; without it a random key is used.
 
@@ -41,21 +45,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (layer, guard) = builder.build()?;
 
-    let addr: SocketAddr = std::env::var("ADDR")
-        .unwrap_or_else(|_| "127.0.0.1:3000".into())
-        .parse()?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!("listening on http://{addr} — try: curl http://{addr}/users/jane@example.com");
+    let mut args = std::env::args().skip(1);
+    let addr = match (args.next().as_deref(), args.next()) {
+        (Some("--addr"), Some(addr)) => addr,
+        (None, _) => std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into()),
+        _ => return Err("usage: quickstart [--addr HOST:PORT]".into()),
+    };
+    let listener = tokio::net::TcpListener::bind(addr.parse::<SocketAddr>()?).await?;
+    let addr = listener.local_addr()?;
+    let shutdown = shutdown_signal();
+    eprintln!("quickstart: listening on http://{addr}");
+    eprintln!("try: curl http://{addr}/users/jane@example.com");
+    // Stop taking connections on Ctrl-C or SIGTERM and let running requests
+    // finish; only then shut the guard down, so that no record is lost.
     axum::serve(listener, app(layer).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown)
         .await?;
-    let report = guard.shutdown();
+    let report = guard.shutdown_async().await;
     eprintln!(
-        "privlog: {} records created, {} written",
+        "quickstart: {} records created, {} written",
         report.stats.created,
         report.stats.delivered_everywhere()
     );
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what `docker stop` and systemd
+/// send). The handlers are installed before this returns, so a signal that
+/// arrives right after start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Ok(mut int), Ok(mut term)) = signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

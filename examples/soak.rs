@@ -328,7 +328,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .await?;
-    let report = tokio::task::spawn_blocking(move || guard.shutdown_within(Duration::from_secs(5))).await?;
+    let report = guard.shutdown_async_within(Duration::from_secs(5)).await;
     let v = stats_json(
         &report.stats,
         &state,

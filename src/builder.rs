@@ -174,6 +174,13 @@ impl Builder {
         self
     }
 
+    /// Skip and sampling rules (see [`Sampling`](crate::Sampling)), applied
+    /// on the worker. Default: no skip rule, every record kept.
+    pub fn sampling(mut self, sampling: crate::Sampling) -> Self {
+        self.config.sampling = sampling;
+        self
+    }
+
     /// Where record timestamps (and so pseudonym epochs) come from. Defaults
     /// to the system clock; set it to test rotation or replay traffic.
     pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {

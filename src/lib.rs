@@ -26,8 +26,10 @@
 //!
 //! let app = Router::new().route("/health", get(|| async { "ok" })).layer(layer);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
-//! guard.shutdown(); // flush every queued record
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }) // let requests finish
+//!     .await?;
+//! guard.shutdown_async().await; // then flush every queued record
 //! # Ok(()) }
 //! ```
 //!
@@ -79,12 +81,12 @@ pub mod usage;
 
 pub use builder::{BuildError, Builder, builder};
 pub use layer::{AccountId, ClientAddr, PrivlogLayer, PrivlogService, RouteTemplate, TenantId};
-pub use pipeline::{ShutdownReport, Stats, StatsHandle, WorkerGuard};
+pub use pipeline::{Sampling, ShutdownReport, Skip, Stats, StatsHandle, WorkerGuard};
 pub use policy::{
     AccountSources, CidrError, Epoch, EpochKeys, IpPolicy, JwtClaims, KeyError, KeyId, MasterKey, Policy, PolicyError,
     Pseudonym, Pseudonymizer, Purpose, QueryPolicy, Rotation, TrustedProxies, peek_jwt, scrub_path,
 };
-pub use record::{AccountSource, Field, Fields, Outcome, Record, SCHEMA_VERSION};
+pub use record::{AccountSource, Field, Fields, Outcome, Record, SCHEMA_VERSION, SampleRate};
 
 /// The code in the README and the guides under `docs/` is compiled (and, where
 /// it can run without a server, run) as doc tests.

@@ -143,7 +143,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     app::serve(listener, app::app(layer, auth), shutdown).await;
 
     // Every connection is closed, so no new record can appear: write them all.
-    let report = guard.shutdown();
+    let report = guard.shutdown_async().await;
     let s = &report.stats;
     let lost = s.created.saturating_sub(s.delivered_everywhere());
     let mut why: Vec<String> = Vec::new();

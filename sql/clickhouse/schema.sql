@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS privlog_records
     account_src Nullable(String),
     tenant Nullable(String),
     epoch String,
-    kid String
+    kid String,
+    -- set only on records kept by sampling: count each as 1 / sample_rate requests
+    sample_rate Nullable(Float64)
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(ts)

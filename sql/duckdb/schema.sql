@@ -26,7 +26,8 @@ FROM read_json(
         account_src: 'VARCHAR',
         tenant: 'VARCHAR',
         epoch: 'VARCHAR',
-        kid: 'VARCHAR'
+        kid: 'VARCHAR',
+        sample_rate: 'DOUBLE'
     }
 )
 WHERE v = 1 AND ts IS NOT NULL AND method IS NOT NULL AND path IS NOT NULL

@@ -90,6 +90,12 @@ pub struct Config {
     /// table), in the order of `sinks`.
     #[serde(skip)]
     sink_fields: Vec<Fields>,
+    /// `[sampling]`: the fraction of successful requests kept.
+    #[serde(default)]
+    pub sampling: SamplingConfig,
+    /// `[[skip]]`: requests that get no record.
+    #[serde(default)]
+    pub skip: Vec<SkipConfig>,
     #[serde(skip)]
     env: BTreeMap<String, String>,
     #[serde(skip)]
@@ -231,6 +237,33 @@ pub struct PipelineConfig {
     /// How long shutdown waits for queued records (default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::pipeline::DEFAULT_SHUTDOWN_TIMEOUT)).
     pub shutdown_timeout: Option<String>,
+}
+
+/// `[sampling]`: keep a fraction of the successful, fast requests; errors
+/// (status 400 and above, or none), aborted and slow requests are always kept
+/// (see [`Sampling`](crate::Sampling)).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SamplingConfig {
+    /// The fraction kept, from `0.000001` to `1` (default `1`: all).
+    pub keep: Option<f64>,
+    /// Requests taking at least this long are always kept (`"1s"`).
+    pub slow: Option<String>,
+}
+
+/// `[[skip]]`: one rule; a request matching every field set gets no record.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SkipConfig {
+    /// Route template, or path prefix at a segment boundary (`/health`).
+    pub route: Option<String>,
+    /// HTTP method (`OPTIONS`).
+    pub method: Option<String>,
+    /// Response statuses (`[404]`).
+    #[serde(default)]
+    pub status: Vec<u16>,
 }
 
 /// `[[sinks]]`: one destination; `type` selects the kind.
@@ -933,6 +966,62 @@ impl Config {
         Ok(policy)
     }
 
+    /// `[sampling]` and `[[skip]]` as rules.
+    fn sampling_rules(&self) -> Result<crate::Sampling, ConfigError> {
+        let mut rules = crate::Sampling::new();
+        if let Some(keep) = self.sampling.keep {
+            let rate = crate::SampleRate::new(keep).ok_or_else(|| {
+                ConfigError::invalid(
+                    "sampling.keep",
+                    format!("{keep} is not a fraction; use a value from 0.000001 to 1 (0.1 keeps one in ten)"),
+                )
+            })?;
+            rules = rules.keep(rate);
+        }
+        if let Some(slow) = &self.sampling.slow {
+            rules = rules.slow(parse_duration(slow).map_err(|e| ConfigError::invalid("sampling.slow", e))?);
+        }
+        for (i, s) in self.skip.iter().enumerate() {
+            let field = |name: &str| format!("skip[{i}].{name}");
+            let mut rule = crate::Skip::default();
+            if let Some(route) = &s.route {
+                if !route.starts_with('/') {
+                    return Err(ConfigError::invalid(
+                        field("route"),
+                        format!("{route:?} is not a path; start it with / (\"/health\")"),
+                    ));
+                }
+                rule = rule.and_route(route.clone());
+            }
+            if let Some(m) = &s.method {
+                let method = http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                    ConfigError::invalid(
+                        field("method"),
+                        format!("{m:?} is not an HTTP method; use e.g. \"OPTIONS\""),
+                    )
+                })?;
+                rule = rule.and_method(method);
+            }
+            if let Some(bad) = s.status.iter().find(|&&c| !(100..=599).contains(&c)) {
+                return Err(ConfigError::invalid(
+                    field("status"),
+                    format!("{bad} is not an HTTP status; use codes from 100 to 599"),
+                ));
+            }
+            if !s.status.is_empty() {
+                rule = rule.and_status(s.status.iter().copied());
+            }
+            if rule.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("skip[{i}]"),
+                    "the rule names nothing to skip; set route, method or status",
+                ));
+            }
+            rules = rules.skip(rule);
+        }
+        Ok(rules)
+    }
+
     /// The shutdown deadline.
     fn shutdown_timeout(&self) -> Result<Duration, ConfigError> {
         match &self.pipeline.shutdown_timeout {
@@ -959,6 +1048,7 @@ impl Config {
         if let Some(n) = self.pipeline.sink_queue_batches {
             b = b.sink_queue_batches(n);
         }
+        b = b.sampling(self.sampling_rules()?);
         b.check().map_err(|e| match e {
             BuildError::OutOfRange(e) => ConfigError::invalid(format!("pipeline.{}", e.setting), e.to_string()),
             BuildError::Policy(e) => policy_error(e),
@@ -1473,6 +1563,38 @@ mod tests {
             e.contains("`policy.trusted_proxies`") && e.contains("trusted_proxies = 4097 is out of range"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn sampling_and_skip_tables_become_the_rules_and_bad_ones_are_named() {
+        let text = "[sampling]\nkeep = 0.1\nslow = \"1s\"\n[[skip]]\nroute = \"/health\"\n\
+                    [[skip]]\nmethod = \"options\"\n[[skip]]\nstatus = [404]\nroute = \"/static/\"\n"
+            .to_string()
+            + MIN;
+        let cfg = Config::from_toml(&text, env(&[])).expect("valid");
+        let expected = crate::Sampling::new()
+            .keep(crate::SampleRate::new(0.1).expect("rate"))
+            .slow(Duration::from_secs(1))
+            .skip(crate::Skip::route("/health"))
+            .skip(crate::Skip::method(http::Method::OPTIONS))
+            .skip(crate::Skip::route("/static/").and_status([404]));
+        assert_eq!(cfg.sampling_rules().expect("rules"), expected);
+        let _built = cfg.builder().expect("builds");
+        for (bad, says) in [
+            ("[sampling]\nkeep = 1.5\n", "`sampling.keep`"),
+            ("[sampling]\nkeep = 0.0\n", "0.000001 to 1"),
+            ("[sampling]\nslow = \"soon\"\n", "`sampling.slow`"),
+            ("[[skip]]\n", "`skip[0]`"),
+            ("[[skip]]\nroute = \"health\"\n", "start it with /"),
+            ("[[skip]]\nstatus = [99]\n", "`skip[0].status`"),
+            ("[[skip]]\nmethod = \"GE T\"\n", "`skip[0].method`"),
+        ] {
+            let e = Config::from_toml(&format!("{bad}{MIN}"), env(&[]))
+                .and_then(|c| c.builder().map(|_| ()))
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -4,9 +4,16 @@ use std::net::SocketAddr;
 /// The account a response belongs to, as the application knows it.
 ///
 /// Put it in the response's extensions — from a handler or from an inner
-/// authentication middleware — and the layer pseudonymizes it into the
-/// record's `account` field. It wins over every other account source. The
-/// value never leaves the process: the layer takes it out of the response.
+/// authentication middleware — or in the request's extensions from an
+/// authentication middleware outside the privlog layer, and the layer
+/// pseudonymizes it into the record's `account` field (`account_src` `app`).
+/// The value never leaves the process: the layer takes it out of the
+/// response, and copies it from the request (which keeps it for the handlers).
+///
+/// Precedence: a response extension beats a request extension, and either
+/// beats every other account source (Connect JWT, header, query, path). A
+/// middleware *inside* the layer (between it and the handler) changes a
+/// request the layer has already seen: it must put the ID in the response.
 ///
 /// From an axum handler, return it as a response part:
 ///
@@ -25,6 +32,21 @@ use std::net::SocketAddr;
 /// ```
 /// # fn f(mut res: http::Response<()>, account_from_auth: String) {
 /// res.extensions_mut().insert(privlog::AccountId::new(account_from_auth));
+/// # }
+/// ```
+///
+/// From an outer middleware (added after the privlog layer in axum, so it
+/// runs first), before calling the next service:
+///
+/// ```
+/// # #[cfg(feature = "axum")] {
+/// use axum::{extract::Request, middleware::Next, response::Response};
+/// async fn auth(mut req: Request, next: Next) -> Response {
+///     // … verify the session, then:
+///     req.extensions_mut().insert(privlog::AccountId::new("557058:f0e1d2c3"));
+///     next.run(req).await
+/// }
+/// // Router::new().route(…).layer(privlog_layer).layer(axum::middleware::from_fn(auth))
 /// # }
 /// ```
 #[derive(Clone, PartialEq, Eq)]

@@ -55,8 +55,14 @@ impl RecordGuard {
             || res.body().is_end_stream();
         let ext = res.extensions_mut();
         if !ext.is_empty() {
-            raw.app.account = ext.remove::<AccountId>().map(|a| a.0);
-            raw.app.tenant = ext.remove::<TenantId>().map(|t| t.0);
+            // The response's word beats the request's (an auth middleware
+            // outside privlog), each ID on its own.
+            if let Some(a) = ext.remove::<AccountId>() {
+                raw.app.account = Some(a.0);
+            }
+            if let Some(t) = ext.remove::<TenantId>() {
+                raw.app.tenant = Some(t.0);
+            }
             raw.app.route = ext.remove::<RouteTemplate>().map(|r| r.0);
         }
     }

@@ -10,7 +10,7 @@ use tower_service::Service;
 use super::counter::ByteCounter;
 use super::guard::{InFlight, RecordGuard};
 use super::layer::Shared;
-use super::{ClientAddr, RequestBody, ResponseBody, ResponseFuture};
+use super::{AccountId, ClientAddr, RequestBody, ResponseBody, ResponseFuture, TenantId};
 use crate::capture::{MAX_CAPTURED, Readings};
 
 /// The service made by [`PrivlogLayer`](crate::PrivlogLayer).
@@ -85,6 +85,13 @@ where
             wall: configured.is_none(),
         });
         raw.declared_req_bytes = declared_req_bytes;
+        // Identity an auth middleware outside privlog vouched for; the
+        // request keeps its copy for the handlers. A response extension
+        // replaces it (see `RecordGuard::on_head`).
+        if !ext.is_empty() {
+            raw.app.account = ext.get::<AccountId>().map(|a| a.0.clone());
+            raw.app.tenant = ext.get::<TenantId>().map(|t| t.0.clone());
+        }
         raw.push_uri(req.uri());
         #[cfg(feature = "axum")]
         if let Some(m) = ext.get::<axum::extract::MatchedPath>() {

@@ -24,6 +24,10 @@ pub(crate) struct Counters {
     /// Dispatched records written without their account because it is on
     /// the suppression list.
     pub(crate) suppressed: AtomicU64,
+    /// Records a skip rule left out.
+    pub(crate) skipped: AtomicU64,
+    /// Records sampling left out (offered only to the sinks that count every request).
+    pub(crate) sampled_out: AtomicU64,
     /// Set once the worker has stopped taking records.
     pub(crate) closed: std::sync::atomic::AtomicBool,
 }
@@ -33,6 +37,8 @@ pub(crate) struct Counters {
 pub struct StatsHandle {
     pub(crate) counters: Arc<Counters>,
     pub(crate) sinks: Arc<Vec<Ledger>>,
+    /// Per sink, whether it gets the sampled-out records too.
+    pub(crate) every: Arc<Vec<bool>>,
 }
 
 impl StatsHandle {
@@ -44,19 +50,26 @@ impl StatsHandle {
         let sinks: Vec<SinkStats> = self.sinks.iter().map(Ledger::stats).collect();
         let suppressed = c.suppressed.load(Relaxed);
         let dispatched = c.dispatched.0.load(Relaxed);
+        let sampled_out = c.sampled_out.load(Relaxed);
+        let skipped = c.skipped.load(Relaxed);
         let dropped_sanitize_error = c.dropped_sanitize_error.load(Relaxed);
         let dropped_queue_full = c.dropped_queue_full.load(Relaxed);
         let dropped_shutdown = c.dropped_closed.load(Relaxed);
         let created = c.created.load(Relaxed);
         Stats {
             created,
-            queued: created.saturating_sub(dispatched + dropped_queue_full + dropped_shutdown + dropped_sanitize_error),
+            queued: created.saturating_sub(
+                dispatched + skipped + sampled_out + dropped_queue_full + dropped_shutdown + dropped_sanitize_error,
+            ),
             dropped_queue_full,
             dropped_shutdown,
             dropped_sanitize_error,
             dispatched,
             suppressed,
+            skipped,
+            sampled_out,
             sinks,
+            every: self.every.to_vec(),
         }
     }
 }
@@ -64,9 +77,10 @@ impl StatsHandle {
 /// A snapshot of the pipeline's accounting.
 ///
 /// `created = queued + dropped_queue_full + dropped_shutdown +
-/// dropped_sanitize_error + dispatched`, and
+/// dropped_sanitize_error + dispatched + skipped + sampled_out`, and
 /// every dispatched record was offered to every sink, whose own accounting is
-/// in [`Stats::sinks`].
+/// in [`Stats::sinks`]; a sink that counts every request (the usage
+/// statistics sink) was offered the sampled-out records too.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -88,8 +102,15 @@ pub struct Stats {
     /// `account_src` because the account is on the suppression list (a
     /// part of `dispatched`, not a separate fate: the totals are unchanged).
     pub suppressed: u64,
+    /// Requests a skip rule left without a record (no sink got one).
+    pub skipped: u64,
+    /// Records sampling left out: no sink got them but those that count
+    /// every request ([`Sink::sees_sampled_out`](crate::sink::Sink::sees_sampled_out)).
+    pub sampled_out: u64,
     /// Per-sink accounting.
     pub sinks: Vec<SinkStats>,
+    /// Per sink, whether it was offered the sampled-out records too.
+    every: Vec<bool>,
 }
 
 impl Stats {
@@ -105,10 +126,16 @@ impl Stats {
                 + self.dropped_shutdown
                 + self.dropped_sanitize_error
                 + self.dispatched
-            && self
-                .sinks
-                .iter()
-                .all(|s| s.is_balanced() && s.received == self.dispatched)
+                + self.skipped
+                + self.sampled_out
+            && self.sinks.iter().enumerate().all(|(i, s)| {
+                let offered = if self.every.get(i).copied().unwrap_or(false) {
+                    self.dispatched + self.sampled_out
+                } else {
+                    self.dispatched
+                };
+                s.is_balanced() && s.received == offered
+            })
     }
 
     /// Records delivered by every sink (the smallest delivered count).

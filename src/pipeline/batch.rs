@@ -14,6 +14,9 @@ use crate::Record;
 pub(crate) struct Batch {
     records: Vec<Record>,
     len: usize,
+    /// `records[..kept]` go to every sink; `records[kept..len]` were sampled
+    /// out and go only to the sinks that count every request.
+    kept: usize,
 }
 
 impl Batch {
@@ -21,11 +24,19 @@ impl Batch {
         Batch {
             records: Vec::with_capacity(n),
             len: 0,
+            kept: 0,
         }
     }
 
     /// The batch's records.
+    /// The kept records: what every sink gets.
     pub(crate) fn records(&self) -> &[Record] {
+        self.records.get(..self.kept).unwrap_or_default()
+    }
+
+    /// The kept records and then the sampled-out ones: what a sink that
+    /// counts every request gets.
+    pub(crate) fn all(&self) -> &[Record] {
         self.records.get(..self.len).unwrap_or_default()
     }
 
@@ -34,25 +45,48 @@ impl Batch {
     }
 
     /// The next record to fill: an old one with its buffers, or a new one.
-    /// It counts as part of the batch from now on.
+    /// A slot for the next record, counted as kept until
+    /// [`Batch::sample_out_last`] or [`Batch::unfill_last`] says otherwise.
     pub(crate) fn next_slot(&mut self) -> &mut Record {
         if self.len == self.records.len() {
             self.records
                 .push(Record::new(OffsetDateTime::UNIX_EPOCH, String::new(), String::new()));
         }
+        // The new slot joins the kept ones; the first sampled-out record
+        // (if any) moves to the end.
+        self.records.swap(self.kept, self.len);
         self.len += 1;
-        let i = self.len - 1;
+        self.kept += 1;
+        let i = self.kept - 1;
         &mut self.records[i]
     }
 
-    /// Takes the records after the first `len` out of the batch again
-    /// (their buffers stay for the next ones).
-    pub(crate) fn unfill_to(&mut self, len: usize) {
-        self.len = self.len.min(len);
+    /// The record of the last [`Batch::next_slot`], if any.
+    pub(crate) fn last_mut(&mut self) -> Option<&mut Record> {
+        let i = self.kept.checked_sub(1)?;
+        self.records.get_mut(i)
+    }
+
+    /// The record of the last [`Batch::next_slot`] goes only to the sinks
+    /// that count every request.
+    pub(crate) fn sample_out_last(&mut self) {
+        self.kept = self.kept.saturating_sub(1);
+    }
+
+    /// Forgets the record of the last [`Batch::next_slot`] (its buffers stay
+    /// for reuse).
+    pub(crate) fn unfill_last(&mut self) {
+        if self.kept == 0 {
+            return;
+        }
+        self.kept -= 1;
+        self.len -= 1;
+        self.records.swap(self.kept, self.len);
     }
 
     fn clear(&mut self) {
         self.len = 0;
+        self.kept = 0;
     }
 }
 
@@ -119,6 +153,32 @@ mod tests {
         let r = b.filling().next_slot();
         r.path.clear();
         r.path.push_str(path);
+    }
+
+    #[test]
+    fn sampled_out_records_go_after_the_kept_ones_and_forgotten_ones_nowhere() {
+        let mut b = Batches::new(8, 2);
+        for (path, what) in [
+            ("/k1", 'k'),
+            ("/s1", 's'),
+            ("/k2", 'k'),
+            ("/x", 'x'),
+            ("/s2", 's'),
+            ("/k3", 'k'),
+        ] {
+            fill(&mut b, path);
+            match what {
+                's' => b.filling().sample_out_last(),
+                'x' => b.filling().unfill_last(),
+                _ => {}
+            }
+        }
+        let sent = b.take();
+        let paths = |rs: &[Record]| rs.iter().map(|r| r.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths(sent.records()), ["/k1", "/k2", "/k3"]);
+        let mut all = paths(sent.all());
+        all[3..].sort();
+        assert_eq!(all, ["/k1", "/k2", "/k3", "/s1", "/s2"]);
     }
 
     #[test]

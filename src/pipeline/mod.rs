@@ -11,12 +11,14 @@ mod accounting;
 mod guard;
 mod handoff;
 mod runner;
+mod sampling;
 mod suppression;
 mod worker;
 
 pub use accounting::{Stats, StatsHandle};
 pub use guard::{ShutdownReport, WorkerGuard};
 pub(crate) use handoff::Handoff;
+pub use sampling::{Sampling, Skip};
 pub use worker::{
     DEFAULT_BATCH_SIZE, DEFAULT_MAX_IDLE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SINK_QUEUE_BATCHES,
 };

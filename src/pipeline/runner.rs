@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 
 use super::batch::Batch;
+use crate::Record;
 use crate::sink::util::RateLimited;
 use crate::sink::{Accounting, DropReason, Ledger, Sink, SinkError};
 
@@ -30,6 +31,8 @@ pub(crate) struct SinkQueue {
     closed: AtomicBool,
     /// Set when the sink thread has ended, normally or by a panic.
     gone: AtomicBool,
+    /// Whether the sink gets the sampled-out records too.
+    every: bool,
 }
 
 /// Why a batch was not queued; the batch comes back.
@@ -41,12 +44,18 @@ pub(crate) enum SendError {
 }
 
 impl SinkQueue {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, every: bool) -> Self {
         SinkQueue {
             batches: ArrayQueue::new(capacity.max(1)),
             closed: AtomicBool::new(false),
             gone: AtomicBool::new(false),
+            every,
         }
+    }
+
+    /// The records of `batch` this queue's sink gets.
+    pub(crate) fn records_of<'b>(&self, batch: &'b Batch) -> &'b [Record] {
+        if self.every { batch.all() } else { batch.records() }
     }
 }
 
@@ -60,6 +69,11 @@ pub(crate) struct SinkSender {
 impl SinkSender {
     pub(crate) fn new(queue: Arc<SinkQueue>, thread: Thread) -> Self {
         SinkSender { queue, thread }
+    }
+
+    /// The records of `batch` this sink gets.
+    pub(crate) fn records_of<'b>(&self, batch: &'b Batch) -> &'b [Record] {
+        self.queue.records_of(batch)
     }
 
     /// Queues `batch` and wakes the sink thread (a system call only when it
@@ -92,7 +106,7 @@ impl Drop for SinkSender {
 fn discard(queue: &SinkQueue, ledger: &Ledger) {
     let mut lost = 0;
     while let Some(batch) = queue.batches.pop() {
-        let n = batch.len() as u64;
+        let n = queue.records_of(&batch).len() as u64;
         ledger.dequeued(n);
         lost += n;
     }
@@ -165,10 +179,11 @@ pub(crate) fn run(mut sink: Box<dyn Sink>, queue: Arc<SinkQueue>, ledger: Ledger
             }
             continue;
         };
-        let n = batch.len() as u64;
+        let records = queue.records_of(&batch);
+        let n = records.len() as u64;
         // A sink that panics is not used again: its records are counted as
         // lost to a sink error from here on, and every other sink goes on.
-        let written = panic::catch_unwind(AssertUnwindSafe(|| sink.write(batch.records())));
+        let written = panic::catch_unwind(AssertUnwindSafe(|| sink.write(records)));
         let Ok(written) = written else {
             drop(batch);
             ledger.dequeued(n);

@@ -14,6 +14,7 @@ use super::Handoff;
 use super::accounting::{Counters, StatsHandle};
 use super::batch::Batches;
 use super::runner::{self, Deadline, SendError, SinkQueue, SinkSender};
+use super::sampling::{Sampler, Sampling, Verdict};
 use super::suppression::SuppressionFile;
 use crate::capture::{BoxPool, CaptureBox, PREFILLED_BOXES, RequestClock};
 use crate::limits::{DurationLimit, Limit, OutOfRange};
@@ -42,6 +43,7 @@ pub(crate) struct PipelineConfig {
     pub(crate) max_idle: Duration,
     /// The suppression file, re-read by the worker when it changes.
     pub(crate) suppression_file: Option<std::path::PathBuf>,
+    pub(crate) sampling: Sampling,
 }
 
 impl Default for PipelineConfig {
@@ -52,6 +54,7 @@ impl Default for PipelineConfig {
             sink_queue_batches: DEFAULT_SINK_QUEUE_BATCHES,
             max_idle: DEFAULT_MAX_IDLE,
             suppression_file: None,
+            sampling: Sampling::default(),
         }
     }
 }
@@ -148,9 +151,12 @@ pub(crate) fn spawn(
     let mut slots = Vec::with_capacity(sinks.len());
     let mut ledgers = Vec::with_capacity(sinks.len());
     let mut sink_threads = Vec::with_capacity(sinks.len());
+    let mut every = Vec::with_capacity(sinks.len());
     for sink in sinks {
         let ledger = Ledger::new(sink.name());
-        let queue = Arc::new(SinkQueue::new(config.sink_queue_batches));
+        let sees_all = sink.sees_sampled_out();
+        every.push(sees_all);
+        let queue = Arc::new(SinkQueue::new(config.sink_queue_batches, sees_all));
         let q = queue.clone();
         let l = ledger.clone();
         let d = deadline.clone();
@@ -165,6 +171,9 @@ pub(crate) fn spawn(
     }
     let (tx, rx) = mpsc::sync_channel(config.queue_capacity.max(1));
     let closing = Arc::new(AtomicBool::new(false));
+    // Sampled-out records are made only when some sink wants them.
+    let keep_sampled_out = every.iter().any(|&e| e);
+    let sampler = (!config.sampling.keeps_everything()).then(|| Sampler::new(config.sampling.clone()));
     let clock = Arc::new(RequestClock::new());
     let pool = Arc::new(BoxPool::new(config.queue_capacity));
     let worker = {
@@ -189,6 +198,8 @@ pub(crate) fn spawn(
                     config,
                     clock: wall_clock,
                     failures: RateLimited::default(),
+                    sampler,
+                    keep_sampled_out,
                 }
                 .run()
             })?
@@ -199,6 +210,7 @@ pub(crate) fn spawn(
         stats: StatsHandle {
             counters,
             sinks: Arc::new(ledgers),
+            every: Arc::new(every),
         },
         closing,
         deadline,
@@ -255,6 +267,10 @@ struct Worker {
     clock: Arc<RequestClock>,
     /// Reports records the worker could not make, at most once per WARN_EVERY.
     failures: RateLimited,
+    /// Skip and sampling rules, when there are any.
+    sampler: Option<Sampler>,
+    /// Whether a sink gets the sampled-out records.
+    keep_sampled_out: bool,
 }
 
 impl Worker {
@@ -344,10 +360,41 @@ impl Worker {
                         self.sanitizer.sanitize_into(&mut boxed, batch.next_slot());
                     }));
                     if made.is_err() {
-                        batch.unfill_to(filled);
+                        if batch.len() > filled {
+                            batch.unfill_last();
+                        }
                         self.sanitizer.forget();
                         self.count_failure();
+                    } else if let Some(sampler) = self.sampler.as_mut() {
+                        let slot = batch.last_mut();
+                        match slot.map(|r| sampler.decide(r)) {
+                            Some(Verdict::Keep(rate)) => {
+                                if let Some(r) = batch.last_mut() {
+                                    r.sample_rate = rate;
+                                }
+                                if self.sanitizer.last_suppressed {
+                                    self.counters.suppressed.fetch_add(1, Relaxed);
+                                }
+                            }
+                            Some(Verdict::SampledOut) => {
+                                self.counters.sampled_out.fetch_add(1, Relaxed);
+                                if let Some(r) = batch.last_mut() {
+                                    r.sample_rate = None;
+                                }
+                                if self.keep_sampled_out {
+                                    batch.sample_out_last();
+                                } else {
+                                    batch.unfill_last();
+                                }
+                            }
+                            Some(Verdict::Skip) => {
+                                self.counters.skipped.fetch_add(1, Relaxed);
+                                batch.unfill_last();
+                            }
+                            None => {}
+                        }
                     } else if self.sanitizer.last_suppressed {
+                        // Suppressed records are a part of the dispatched ones.
                         self.counters.suppressed.fetch_add(1, Relaxed);
                     }
                     boxed.release();
@@ -382,8 +429,12 @@ impl Worker {
             return;
         }
         let records = batches.take();
-        let n = records.len() as u64;
+        let n = records.records().len() as u64;
         for slot in &self.slots {
+            let n = slot.tx.records_of(&records).len() as u64;
+            if n == 0 {
+                continue;
+            }
             slot.ledger.enqueued(n);
             let mut item = records.clone();
             loop {

@@ -64,6 +64,7 @@ pub(crate) fn worst_case_record() -> Record {
     r.tenant = Some(worst.clone());
     r.epoch = worst.clone();
     r.kid = worst;
+    r.sample_rate = crate::record::SampleRate::new(0.000_001);
     r
 }
 

@@ -98,7 +98,14 @@ pub fn write_ndjson(record: &Record, out: &mut Vec<u8>) {
     write_vouched(&record.epoch, generated, out);
     out.extend_from_slice(b"\",\"kid\":\"");
     write_vouched(&record.kid, generated, out);
-    out.extend_from_slice(b"\"}\n");
+    match record.sample_rate {
+        Some(rate) => {
+            out.extend_from_slice(b"\",\"sample_rate\":");
+            out.extend_from_slice(rate.to_string().as_bytes());
+            out.extend_from_slice(b"}\n");
+        }
+        None => out.extend_from_slice(b"\"}\n"),
+    }
 }
 
 /// Writes `{"v":…,"ts":"…` up to the timestamp's last character.

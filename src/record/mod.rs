@@ -12,6 +12,7 @@ mod fields;
 mod outcome;
 #[allow(clippy::module_inception)]
 mod record;
+mod sample_rate;
 
 pub use account_source::AccountSource;
 pub(crate) use account_source::deserialize_lenient as deserialize_account_source;
@@ -24,6 +25,7 @@ pub use fields::{Field, Fields, FieldsError, REQUIRED_FIELDS};
 pub use outcome::Outcome;
 pub(crate) use record::Vouched;
 pub use record::{Record, SCHEMA_VERSION};
+pub use sample_rate::SampleRate;
 
 pub(crate) use encode::write_ts;
 #[cfg(feature = "http")]

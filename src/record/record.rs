@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::Outcome;
 use super::account_source::{AccountSource, deserialize_lenient};
+use super::{Outcome, SampleRate};
 
 /// The record schema version written in the `v` field.
 ///
@@ -75,6 +75,12 @@ pub struct Record {
     pub epoch: String,
     /// Short fingerprint of the master key that made the pseudonyms (never the key).
     pub kid: String,
+    /// Set when sampling kept this record as one of a fraction of its kind
+    /// (successful, fast requests): count it as `1 / sample_rate` requests.
+    /// Absent when every request of its kind is written (errors, slow and
+    /// aborted requests, or no sampling). An optional field: schema v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<SampleRate>,
     /// Which strings privlog's sanitizer wrote from text it made itself.
     #[serde(skip)]
     pub(crate) vouched: Vouched,
@@ -161,6 +167,7 @@ impl Record {
             tenant: None,
             epoch: "static".to_owned(),
             kid: String::new(),
+            sample_rate: None,
             vouched: Vouched::default(),
         }
     }

@@ -132,6 +132,14 @@ pub trait Sink: Send + 'static {
         let _ = deadline;
         self.flush()
     }
+
+    /// Whether this sink also receives the records that sampling left out
+    /// (never the skipped ones), so that it can count every request: the
+    /// usage statistics sink does. Such a record carries no `sample_rate`;
+    /// it is one request. Default: `false`, the sink gets only kept records.
+    fn sees_sampled_out(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -152,5 +160,8 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
         (**self).close(deadline)
+    }
+    fn sees_sampled_out(&self) -> bool {
+        (**self).sees_sampled_out()
     }
 }

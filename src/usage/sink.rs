@@ -304,6 +304,11 @@ impl Sink for UsageSink {
         "stats"
     }
 
+    /// Usage statistics count every request, sampled or not.
+    fn sees_sampled_out(&self) -> bool {
+        true
+    }
+
     fn attach(&mut self, ledger: Ledger) -> Accounting {
         self.ledger = Some(ledger);
         Accounting::Sink
