@@ -237,6 +237,36 @@ pub enum SinkConfig {
     /// [`HttpSinkSettings`](crate::sink::http::HttpSinkSettings).
     #[cfg(feature = "http")]
     Http(Box<crate::sink::http::HttpSinkSettings>),
+    /// An HTTP collector sink in a build without the `http` feature: the
+    /// type is known, so the file parses, and checking it names the feature
+    /// to enable.
+    #[cfg(not(feature = "http"))]
+    Http(NotBuilt),
+}
+
+/// The settings of a sink type this build of privlog leaves out: accepted
+/// as written and never used. Checking a configuration that holds one fails
+/// with [`ConfigError::Invalid`] naming the Cargo feature to enable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotBuilt {}
+
+impl<'de> Deserialize<'de> for NotBuilt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| NotBuilt {})
+    }
+}
+
+/// The error for a sink of type `kind` in a build that leaves out the
+/// Cargo `feature` it needs.
+#[cfg_attr(feature = "http", allow(dead_code))]
+fn not_built_error(kind: &str, feature: &str) -> ConfigError {
+    ConfigError::invalid(
+        "sinks.type",
+        format!(
+            "sink type `{kind}` needs privlog built with the `{feature}` feature; rebuild with `--features              {feature}` (the `privlog` command line has it), or remove this sink"
+        ),
+    )
 }
 
 impl SinkConfig {
@@ -248,7 +278,6 @@ impl SinkConfig {
             SinkConfig::Rolling(_) => "rolling",
             SinkConfig::Tracing(_) => "tracing",
             SinkConfig::Syslog(_) => "syslog",
-            #[cfg(feature = "http")]
             SinkConfig::Http(_) => "http",
         }
     }
@@ -263,6 +292,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => s.describe(),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => h.describe(),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => "http (not built: needs the `http` feature)".to_owned(),
         }
     }
 
@@ -275,6 +306,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => s.check().map_err(sink_error),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => h.check().map_err(sink_error),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => Err(not_built_error("http", "http")),
         }
     }
 
@@ -292,6 +325,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => s.validate().map_err(sink_error),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => h.validate().map_err(sink_error),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => Err(not_built_error("http", "http")),
         }
     }
 
@@ -310,6 +345,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => Box::new(s.build().map_err(sink_error)?),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => Box::new(h.build().map_err(sink_error)?),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => return Err(not_built_error("http", "http")),
         })
     }
 
@@ -1179,6 +1216,31 @@ mod tests {
             .and_then(|c| c.build().map(|_| ()))
             .expect_err("bad timeout");
         assert!(e.to_string().contains("sinks.http.timeout"), "{e}");
+    }
+
+    #[test]
+    fn a_sink_type_left_out_of_the_build_names_the_feature_to_enable() {
+        let e = not_built_error("http", "http").to_string();
+        assert!(
+            e.contains("sink type `http` needs privlog built with the `http` feature"),
+            "{e}"
+        );
+        assert!(e.contains("sinks.type"), "{e}");
+    }
+
+    /// In a build without the `http` feature, an `http` sink parses (its
+    /// type is known) and checking it names the feature, never "unknown
+    /// variant".
+    #[cfg(not(feature = "http"))]
+    #[test]
+    fn an_http_sink_without_the_http_feature_is_refused_naming_the_feature() {
+        let text = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:8123/\"\nspool_dir = \"/tmp/s\"\n";
+        let e = Config::from_toml(text, env(&[])).expect_err("refused").to_string();
+        assert!(
+            e.contains("sink type `http` needs privlog built with the `http` feature"),
+            "{e}"
+        );
+        assert!(!e.contains("unknown variant"), "{e}");
     }
 
     #[test]
