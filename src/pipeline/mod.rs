@@ -10,12 +10,14 @@ pub mod bench;
 mod accounting;
 mod guard;
 mod handoff;
+mod metrics;
 mod runner;
 mod worker;
 
 pub use accounting::{Stats, StatsHandle};
 pub use guard::{ShutdownReport, WorkerGuard};
 pub(crate) use handoff::Handoff;
+pub use metrics::OPENMETRICS_CONTENT_TYPE;
 pub use worker::{
     DEFAULT_BATCH_SIZE, DEFAULT_MAX_IDLE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SINK_QUEUE_BATCHES,
 };
