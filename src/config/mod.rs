@@ -38,6 +38,7 @@
 //! `-`: `PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY=…` sets the header
 //! `x-clickhouse-key`, replacing one of the file however it is capitalised.
 
+mod names;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,12 @@ pub struct Config {
     /// Names of variables whose value is not UTF-8 (left out of `env`).
     #[serde(skip)]
     not_utf8: NotUtf8,
+    /// Each sink's name, explicit or default, in the order of `sinks`.
+    #[serde(skip)]
+    sink_names: Vec<String>,
+    /// Where each `[[sinks]]` table starts in the file (line, column).
+    #[serde(skip)]
+    sink_positions: Vec<Option<(usize, usize)>>,
 }
 
 impl fmt::Debug for Config {
@@ -694,6 +701,7 @@ impl Config {
         let env: BTreeMap<String, String> = env.into_iter().collect();
         let doc: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text))?;
         let mut root = toml::Value::Table(doc);
+        let names = names::take_names(&mut root)?;
         let mut secrets = Secrets::default();
         for (name, value) in &env {
             if let Some(path) = name.strip_prefix(ENV_PREFIX) {
@@ -713,7 +721,7 @@ impl Config {
                 // Whatever a variable holds may be a secret: a misspelt
                 // override (`PRIVLOG__KEY` for `PRIVLOG_KEY`) holds the key.
                 secrets.add(&format!("<value of {name}>"), value);
-                apply_override(&mut root, path, value)?;
+                apply_override(&mut root, path, value, &names)?;
             }
         }
         let mut cfg: Config = Config::deserialize(root).map_err(|e| secrets.mask_error(schema_error(&e)))?;
@@ -730,6 +738,8 @@ impl Config {
         }
         cfg.env = env;
         cfg.secrets = secrets;
+        cfg.sink_names = names;
+        cfg.sink_positions = names::sink_positions(text);
         cfg.check().map(drop).map_err(|e| cfg.secrets.mask_error(e))?;
         Ok(cfg)
     }
@@ -742,8 +752,8 @@ impl Config {
         }
         self.check_paths_are_paths()?;
         let settings = self.settings()?;
-        for sink in &self.sinks {
-            sink.check()?;
+        for (i, sink) in self.sinks.iter().enumerate() {
+            sink.check().map_err(|e| self.at_sink(i, e))?;
         }
         if self.sinks.is_empty() {
             return Err(ConfigError::invalid(
@@ -823,6 +833,34 @@ impl Config {
         Ok(())
     }
 
+    /// Each sink's name, in the order of [`Config::sinks`]: its `name`, or
+    /// by default its type (`http`), `<type>-<n>` when several sinks share
+    /// the type (`file-1`, `file-2`). Environment overrides address a sink
+    /// by it: `PRIVLOG__SINKS__<NAME>__FIELD`.
+    pub fn sink_names(&self) -> &[String] {
+        &self.sink_names
+    }
+
+    /// `e`, about sink `i`, with the sink's name and where its table starts
+    /// in the file.
+    fn at_sink(&self, i: usize, e: ConfigError) -> ConfigError {
+        let ConfigError::Invalid { field, reason } = e else {
+            return e;
+        };
+        let name = self
+            .sink_names
+            .get(i)
+            .map_or_else(|| format!("{i}"), |n| format!("`{n}`"));
+        let place = match self.sink_positions.get(i).copied().flatten() {
+            Some((line, column)) => format!(", [[sinks]] table at line {line}, column {column}"),
+            None => String::new(),
+        };
+        ConfigError::Invalid {
+            field,
+            reason: format!("{reason} (sink {name}, index {i}{place})"),
+        }
+    }
+
     /// Everything [`Config::build`] checks before it opens a sink or starts
     /// a thread, and in the same code: every field and size, the key (read
     /// from its variable or file), the files sinks read, and that the paths
@@ -845,8 +883,8 @@ impl Config {
             Some(RingKey::Ratchet(k)) => b = b.ratchet_key(k),
             _ => {}
         }
-        for sink in &self.sinks {
-            sink.validate().map_err(masked)?;
+        for (i, sink) in self.sinks.iter().enumerate() {
+            sink.validate().map_err(|e| masked(self.at_sink(i, e)))?;
         }
         // The same files under other names: links, `..`, another spelling.
         self.check_destinations(crate::sink::paths::real_location)
@@ -1085,7 +1123,7 @@ impl Config {
     }
 }
 
-fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(), ConfigError> {
+fn apply_override(root: &mut toml::Value, path: &str, value: &str, sink_names: &[String]) -> Result<(), ConfigError> {
     let mut parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
     // A variable name holds no `-`: in the name of an HTTP header, `_` stands
     // for it (`X_CLICKHOUSE_KEY` sets `x-clickhouse-key`), and the header
@@ -1109,9 +1147,21 @@ fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(),
                 .entry(p.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new())),
             toml::Value::Array(a) => {
-                let i: usize = p
-                    .parse()
-                    .map_err(|_| ConfigError::invalid(&field, format!("{p:?} is not an index into the list")))?;
+                // A sink by its name (`PRIVLOG__SINKS__CLICKHOUSE__…`), or
+                // any list entry by its index.
+                let by_name = sink_names.iter().position(|n| names::normalized(n) == *p);
+                let i: usize = match by_name {
+                    Some(i) => i,
+                    None => p.parse().map_err(|_| {
+                        ConfigError::invalid(
+                            &field,
+                            format!(
+                                "{p:?} is neither a sink's name ({}) nor an index into the list",
+                                sink_names.join(", ")
+                            ),
+                        )
+                    })?,
+                };
                 let len = a.len();
                 a.get_mut(i).ok_or_else(|| {
                     ConfigError::invalid(&field, format!("index {i} is past the {len} entries in the file"))
@@ -1198,8 +1248,12 @@ mod tests {
                  crit, err, warning, notice, info or debug",
             ),
         ] {
+            let kind = table.split('"').nth(1).expect("type");
             let e = Config::from_toml(&format!("[[sinks]]\n{table}\n"), env(&[])).expect_err(table);
-            assert_eq!(e.to_string(), message);
+            assert_eq!(
+                e.to_string(),
+                format!("{message} (sink `{kind}`, index 0, [[sinks]] table at line 1, column 1)")
+            );
         }
     }
 
@@ -1241,6 +1295,36 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("unknown variant"), "{e}");
+    }
+
+    #[test]
+    fn overrides_address_a_sink_by_name_wherever_it_stands_and_errors_give_its_name_and_line() {
+        let text = "[policy]\nrotation = \"daily\"\n\n[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\nname = \"audit-log\"\n\
+                    type = \"file\"\npath = \"/tmp/a.ndjson\"\n";
+        let vars = env(&[("PRIVLOG__SINKS__AUDIT_LOG__PATH", "/tmp/b.ndjson")]);
+        let cfg = Config::from_toml(text, vars.clone()).expect("valid");
+        assert_eq!(cfg.sink_names(), ["stdout", "audit-log"]);
+        assert!(matches!(&cfg.sinks[1], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
+        // The same variable reaches the same sink after the sinks are reordered.
+        let (a, b) = text.split_at(text.find("\n[[sinks]]").expect("sinks"));
+        let (first, second) = b[1..].split_at(b[1..].find("[[sinks]]\nname").expect("second"));
+        let reordered = format!("{a}\n{second}\n{first}");
+        let cfg = Config::from_toml(&reordered, vars).expect("valid");
+        assert_eq!(cfg.sink_names(), ["audit-log", "stdout"]);
+        assert!(matches!(&cfg.sinks[0], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
+        // A name no sink has is refused, naming the sinks there are.
+        let e = Config::from_toml(text, env(&[("PRIVLOG__SINKS__NOPE__PATH", "/tmp/c")])).expect_err("no such sink");
+        assert!(
+            e.to_string().contains("neither a sink's name (stdout, audit-log)"),
+            "{e}"
+        );
+        // A bad field of a sink names it and where its table starts.
+        let bad = "[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\nname = \"app\"\ntype = \"tracing\"\nlevel = \"loud\"\n";
+        let e = Config::from_toml(bad, env(&[])).expect_err("bad level").to_string();
+        assert!(
+            e.contains("(sink `app`, index 1, [[sinks]] table at line 4, column 1)"),
+            "{e}"
+        );
     }
 
     #[test]
