@@ -75,3 +75,80 @@ fn privlog_check_accepts_the_readme_example() {
     assert!(!shown.contains("unknown variant"), "{shown}");
     assert!(shown.contains("http"), "the http sink is described: {shown}");
 }
+
+/// Runs the `privlog` binary with `args` and an empty environment.
+fn run(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(support::cli::bin())
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run privlog")
+}
+
+#[test]
+fn check_format_json_reports_the_sinks_by_name_or_the_problem_with_its_field() {
+    let dir = TempDir::new("check-json");
+    let log = dir.join("a.ndjson");
+    let text = format!(
+        "[[sinks]]\nname = \"audit-log\"\ntype = \"file\"\npath = {}\n[[sinks]]\ntype = \"stdout\"\n",
+        support::cli::quoted(&log)
+    );
+    let file = dir.join("privlog.toml");
+    std::fs::write(&file, &text).unwrap();
+    let out = run(&["check".as_ref(), file.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["problems"].as_array().map(Vec::len), Some(0));
+    assert_eq!(doc["sinks"][0]["name"], "audit-log");
+    assert_eq!(doc["sinks"][0]["type"], "file");
+    assert_eq!(doc["sinks"][1]["name"], "stdout");
+
+    std::fs::write(
+        &file,
+        "[[sinks]]\nname = \"app\"\ntype = \"tracing\"\nlevel = \"loud\"\n",
+    )
+    .unwrap();
+    let out = run(&["check".as_ref(), file.as_os_str(), "--format".as_ref(), "json".as_ref()]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["problems"][0]["field"], "sinks.tracing.level");
+    let reason = doc["problems"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("(sink `app`, index 0, [[sinks]] table at line 1, column 1)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn exit_codes_tell_usage_errors_from_errors_and_findings_and_help_lists_them() {
+    let dir = TempDir::new("exit-codes");
+    // Usage error: an unknown option, a missing argument.
+    for args in [&["check", "--no-such-option"][..], &["audit"][..], &[][..]] {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", all_output(&out));
+    }
+    // Error: the command could not do its work.
+    let missing = dir.join("missing.toml");
+    let out = run(&["check".as_ref(), missing.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    // Findings, and none.
+    let clean = dir.join("clean.log");
+    std::fs::write(&clean, "GET /health 200\n").unwrap();
+    let leaky = dir.join("leaky.log");
+    std::fs::write(&leaky, "GET /invite?to=alice.smith@example.com 200\n").unwrap();
+    assert_eq!(run(&["audit".as_ref(), clean.as_os_str()]).status.code(), Some(0));
+    assert_eq!(run(&["audit".as_ref(), leaky.as_os_str()]).status.code(), Some(1));
+    // Every command's --help lists the statuses, and succeeds.
+    for cmd in [&["--help"][..], &["check", "--help"][..], &["audit", "--help"][..]] {
+        let args: Vec<&std::ffi::OsStr> = cmd.iter().map(std::ffi::OsStr::new).collect();
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{cmd:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for line in ["0   done", "1   findings", "2   error", "64  usage error"] {
+            assert!(help.contains(line), "{cmd:?} --help lacks {line:?}: {help}");
+        }
+    }
+}

@@ -205,15 +205,16 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn sink(name: &str, delivered: u64, dropped: &[(&str, u64)]) -> SinkStats {
-        let mut s = SinkStats::default();
-        s.name = name.to_owned();
-        s.received = delivered + dropped.iter().map(|d| d.1).sum::<u64>();
-        s.delivered = delivered;
-        s.dropped = dropped
-            .iter()
-            .map(|(r, n)| ((*r).to_owned(), *n))
-            .collect::<BTreeMap<_, _>>();
-        s
+        SinkStats {
+            name: name.to_owned(),
+            received: delivered + dropped.iter().map(|d| d.1).sum::<u64>(),
+            delivered,
+            dropped: dropped
+                .iter()
+                .map(|(r, n)| ((*r).to_owned(), *n))
+                .collect::<BTreeMap<_, _>>(),
+            ..SinkStats::default()
+        }
     }
 
     #[test]
