@@ -32,12 +32,15 @@
 //! and refused when its name starts with `PRIVLOG_` or it is the key's
 //! (its value is never shown); `std::env::vars()` would panic on it. A variable `PRIVLOG__A__B=value` sets the field `a.b`
 //! of the file (`PRIVLOG__POLICY__ROTATION=daily`,
-//! `PRIVLOG__SINKS__0__ENDPOINT=https://…` for the first sink); the key is
+//! `PRIVLOG__SINKS__CLICKHOUSE__ENDPOINT=https://…` for the sink named
+//! `clickhouse`, `PRIVLOG__SINKS__0__ENDPOINT` for the first sink; see
+//! [`Config::sink_names`]); the key is
 //! read from the variable named by `key.env`. Names are not case-sensitive,
 //! and as a variable name has no `-`, `_` in an HTTP header's name stands for
 //! `-`: `PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY=…` sets the header
 //! `x-clickhouse-key`, replacing one of the file however it is capitalised.
 
+mod named;
 mod names;
 mod secret;
 
@@ -1071,8 +1074,15 @@ impl Config {
     /// be set up.
     pub fn builder(&self) -> Result<Builder, ConfigError> {
         let mut b = self.prepare()?;
-        for s in &self.sinks {
-            b = b.boxed_sink(s.build().map_err(|e| self.secrets.mask_error(e))?);
+        for (i, s) in self.sinks.iter().enumerate() {
+            let inner = s.build().map_err(|e| self.secrets.mask_error(self.at_sink(i, e)))?;
+            b = b.boxed_sink(match self.sink_names.get(i) {
+                Some(name) => Box::new(named::Named {
+                    name: name.clone(),
+                    inner,
+                }),
+                None => inner,
+            });
         }
         Ok(b)
     }
@@ -1325,6 +1335,25 @@ mod tests {
             e.contains("(sink `app`, index 1, [[sinks]] table at line 4, column 1)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_built_sink_is_accounted_and_labelled_under_its_configured_name() {
+        let text = "[[sinks]]\nname = \"console\"\ntype = \"tracing\"\n[[sinks]]\ntype = \"tracing\"\n";
+        let (layer, guard) = Config::from_toml(text, env(&[]))
+            .expect("valid")
+            .build()
+            .expect("builds");
+        let metrics = layer.stats_handle().openmetrics();
+        let names: Vec<String> = guard.stats().sinks.into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["console", "tracing-2"]);
+        assert!(
+            metrics.contains("privlog_sink_records_delivered_total{sink=\"console\"} 0\n"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("{sink=\"tracing-2\"}"), "{metrics}");
+        drop(layer);
+        guard.shutdown();
     }
 
     #[test]

@@ -35,7 +35,8 @@ const EXIT_USAGE: u8 = 64;
 /// The exit statuses, as every `--help` lists them.
 pub(crate) const EXIT_CODES: &str = "Exit status:
   0   done; nothing found (check: the configuration is valid; audit: the files are clean)
-  1   findings (audit: personal data or secrets found)
+  1   findings (audit: personal data or secrets found; subject: records made with a key missing from \
+the ring, or rows left in ClickHouse)
   2   error: the command could not do its work (check: the configuration is invalid; a file that cannot be \
 read or written; retention, subject: some files could not be processed)
   3   pseudonym: some of the epochs asked for have no pseudonym
