@@ -727,6 +727,17 @@ impl Config {
                 apply_override(&mut root, path, value, &names)?;
             }
         }
+        // A sink table that does not match its type's schema is named with
+        // its place in the file.
+        let positions = names::sink_positions(text);
+        if let Some(toml::Value::Array(sinks)) = root.get("sinks") {
+            for (i, sink) in sinks.iter().enumerate() {
+                if let Err(e) = SinkConfig::deserialize(sink.clone()) {
+                    let e = secrets.mask_error(schema_error(&e));
+                    return Err(names::at_sink(e, i, names.get(i), positions.get(i).copied().flatten()));
+                }
+            }
+        }
         let mut cfg: Config = Config::deserialize(root).map_err(|e| secrets.mask_error(schema_error(&e)))?;
         if let Some(value) = cfg.key.env.as_ref().and_then(|var| env.get(var)) {
             secrets.add("<the key>", value);
@@ -742,7 +753,7 @@ impl Config {
         cfg.env = env;
         cfg.secrets = secrets;
         cfg.sink_names = names;
-        cfg.sink_positions = names::sink_positions(text);
+        cfg.sink_positions = positions;
         cfg.check().map(drop).map_err(|e| cfg.secrets.mask_error(e))?;
         Ok(cfg)
     }
@@ -847,21 +858,12 @@ impl Config {
     /// `e`, about sink `i`, with the sink's name and where its table starts
     /// in the file.
     fn at_sink(&self, i: usize, e: ConfigError) -> ConfigError {
-        let ConfigError::Invalid { field, reason } = e else {
-            return e;
-        };
-        let name = self
-            .sink_names
-            .get(i)
-            .map_or_else(|| format!("{i}"), |n| format!("`{n}`"));
-        let place = match self.sink_positions.get(i).copied().flatten() {
-            Some((line, column)) => format!(", [[sinks]] table at line {line}, column {column}"),
-            None => String::new(),
-        };
-        ConfigError::Invalid {
-            field,
-            reason: format!("{reason} (sink {name}, index {i}{place})"),
-        }
+        names::at_sink(
+            e,
+            i,
+            self.sink_names.get(i),
+            self.sink_positions.get(i).copied().flatten(),
+        )
     }
 
     /// Everything [`Config::build`] checks before it opens a sink or starts
@@ -1326,6 +1328,16 @@ mod tests {
         let e = Config::from_toml(text, env(&[("PRIVLOG__SINKS__NOPE__PATH", "/tmp/c")])).expect_err("no such sink");
         assert!(
             e.to_string().contains("neither a sink's name (stdout, audit-log)"),
+            "{e}"
+        );
+        // A field a sink does not have, or of the wrong type, names the sink and where it starts.
+        let unknown = "[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\nname = \"main\"\ntype = \"file\"\npath = \"/tmp/x\"\nfsynk = true\n";
+        let e = Config::from_toml(unknown, env(&[]))
+            .expect_err("unknown field")
+            .to_string();
+        assert!(
+            e.contains("unknown field `fsynk`")
+                && e.contains("(sink `main`, index 1, [[sinks]] table at line 4, column 1)"),
             "{e}"
         );
         // A bad field of a sink names it and where its table starts.

@@ -91,6 +91,38 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// `e`, about sink `i` named `name` whose table starts at `position`, with
+/// the sink's name, index and place in the file added to its reason.
+pub(super) fn at_sink(
+    e: ConfigError,
+    i: usize,
+    name: Option<&String>,
+    position: Option<(usize, usize)>,
+) -> ConfigError {
+    let name = name.map_or_else(|| format!("{i}"), |n| format!("`{n}`"));
+    let place = match position {
+        Some((line, column)) => format!(", [[sinks]] table at line {line}, column {column}"),
+        None => String::new(),
+    };
+    let at = format!("(sink {name}, index {i}{place})");
+    match e {
+        ConfigError::Invalid { field, reason } => ConfigError::Invalid {
+            // A field of the sink's table, as a dotted path from the top.
+            field: if field.starts_with("sinks") {
+                field
+            } else {
+                format!("sinks.{field}")
+            },
+            reason: format!("{reason} {at}"),
+        },
+        ConfigError::Parse(reason) => ConfigError::Invalid {
+            field: "sinks".to_owned(),
+            reason: format!("{reason} {at}"),
+        },
+        other => other,
+    }
+}
+
 /// Where each `[[sinks]]` table starts in `text`: line and column, from 1.
 pub(super) fn sink_positions(text: &str) -> Vec<Option<(usize, usize)>> {
     let Ok(doc) = toml::de::DeTable::parse(text) else {
