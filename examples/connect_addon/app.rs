@@ -24,7 +24,8 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use privlog::{AccountId, PrivlogLayer, TenantId};
+use privlog::pipeline::OPENMETRICS_CONTENT_TYPE;
+use privlog::{AccountId, PrivlogLayer, StatsHandle, TenantId};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -171,9 +172,24 @@ pub(crate) fn routes(auth: ConnectAuth) -> Router {
         .layer(middleware::from_fn_with_state(auth, session_account))
 }
 
-/// The add-on with privlog around every route and the fallback.
+/// The add-on with privlog around every route and the fallback, and
+/// privlog's own metrics on `GET /metrics`, mounted outside the layer so
+/// Prometheus's scrapes are not logged (nor counted as requests).
 pub(crate) fn app(layer: PrivlogLayer, auth: ConnectAuth) -> Router {
-    routes(auth).layer(layer)
+    let stats = layer.stats_handle();
+    routes(auth).layer(layer).merge(metrics(stats))
+}
+
+/// `GET /metrics`: every pipeline and per-sink counter of privlog in the
+/// OpenMetrics text format, for Prometheus to scrape.
+pub(crate) fn metrics(stats: StatsHandle) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let stats = stats.clone();
+            async move { ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], stats.openmetrics()) }
+        }),
+    )
 }
 
 /// The add-on descriptor Atlassian fetches at install time; revalidated with

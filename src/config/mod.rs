@@ -32,12 +32,16 @@
 //! and refused when its name starts with `PRIVLOG_` or it is the key's
 //! (its value is never shown); `std::env::vars()` would panic on it. A variable `PRIVLOG__A__B=value` sets the field `a.b`
 //! of the file (`PRIVLOG__POLICY__ROTATION=daily`,
-//! `PRIVLOG__SINKS__0__ENDPOINT=https://…` for the first sink); the key is
+//! `PRIVLOG__SINKS__CLICKHOUSE__ENDPOINT=https://…` for the sink named
+//! `clickhouse`, `PRIVLOG__SINKS__0__ENDPOINT` for the first sink; see
+//! [`Config::sink_names`]); the key is
 //! read from the variable named by `key.env`. Names are not case-sensitive,
 //! and as a variable name has no `-`, `_` in an HTTP header's name stands for
 //! `-`: `PRIVLOG__SINKS__0__HEADERS__X_CLICKHOUSE_KEY=…` sets the header
 //! `x-clickhouse-key`, replacing one of the file however it is capitalised.
 
+mod named;
+mod names;
 mod secret;
 
 use std::collections::BTreeMap;
@@ -103,6 +107,12 @@ pub struct Config {
     /// Names of variables whose value is not UTF-8 (left out of `env`).
     #[serde(skip)]
     not_utf8: NotUtf8,
+    /// Each sink's name, explicit or default, in the order of `sinks`.
+    #[serde(skip)]
+    sink_names: Vec<String>,
+    /// Where each `[[sinks]]` table starts in the file (line, column).
+    #[serde(skip)]
+    sink_positions: Vec<Option<(usize, usize)>>,
 }
 
 impl fmt::Debug for Config {
@@ -294,6 +304,36 @@ pub enum SinkConfig {
     /// [`HttpSinkSettings`](crate::sink::http::HttpSinkSettings).
     #[cfg(feature = "http")]
     Http(Box<crate::sink::http::HttpSinkSettings>),
+    /// An HTTP collector sink in a build without the `http` feature: the
+    /// type is known, so the file parses, and checking it names the feature
+    /// to enable.
+    #[cfg(not(feature = "http"))]
+    Http(NotBuilt),
+}
+
+/// The settings of a sink type this build of privlog leaves out: accepted
+/// as written and never used. Checking a configuration that holds one fails
+/// with [`ConfigError::Invalid`] naming the Cargo feature to enable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotBuilt {}
+
+impl<'de> Deserialize<'de> for NotBuilt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer).map(|_| NotBuilt {})
+    }
+}
+
+/// The error for a sink of type `kind` in a build that leaves out the
+/// Cargo `feature` it needs.
+#[cfg_attr(feature = "http", allow(dead_code))]
+fn not_built_error(kind: &str, feature: &str) -> ConfigError {
+    ConfigError::invalid(
+        "sinks.type",
+        format!(
+            "sink type `{kind}` needs privlog built with the `{feature}` feature; rebuild with `--features              {feature}` (the `privlog` command line has it), or remove this sink"
+        ),
+    )
 }
 
 impl SinkConfig {
@@ -305,7 +345,6 @@ impl SinkConfig {
             SinkConfig::Rolling(_) => "rolling",
             SinkConfig::Tracing(_) => "tracing",
             SinkConfig::Syslog(_) => "syslog",
-            #[cfg(feature = "http")]
             SinkConfig::Http(_) => "http",
         }
     }
@@ -322,6 +361,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => s.describe(),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => h.describe(),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => "http (not built: needs the `http` feature)".to_owned(),
         }
     }
 
@@ -334,6 +375,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => s.check().map_err(sink_error),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => h.check().map_err(sink_error),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => Err(not_built_error("http", "http")),
         }
     }
 
@@ -351,6 +394,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => s.validate().map_err(sink_error),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => h.validate().map_err(sink_error),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => Err(not_built_error("http", "http")),
         }
     }
 
@@ -370,6 +415,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => Box::new(s.build().map_err(sink_error)?),
             #[cfg(feature = "http")]
             SinkConfig::Http(h) => Box::new(h.build().map_err(sink_error)?),
+            #[cfg(not(feature = "http"))]
+            SinkConfig::Http(_) => return Err(not_built_error("http", "http")),
         })
     }
 
@@ -717,6 +764,7 @@ impl Config {
         let env: BTreeMap<String, String> = env.into_iter().collect();
         let doc: toml::Table = toml::from_str(text).map_err(|e| syntax_error(&e, text))?;
         let mut root = toml::Value::Table(doc);
+        let names = names::take_names(&mut root)?;
         let mut secrets = Secrets::default();
         for (name, value) in &env {
             if let Some(path) = name.strip_prefix(ENV_PREFIX) {
@@ -736,7 +784,18 @@ impl Config {
                 // Whatever a variable holds may be a secret: a misspelt
                 // override (`PRIVLOG__KEY` for `PRIVLOG_KEY`) holds the key.
                 secrets.add(&format!("<value of {name}>"), value);
-                apply_override(&mut root, path, value)?;
+                apply_override(&mut root, path, value, &names)?;
+            }
+        }
+        // A sink table that does not match its type's schema is named with
+        // its place in the file.
+        let positions = names::sink_positions(text);
+        if let Some(toml::Value::Array(sinks)) = root.get("sinks") {
+            for (i, sink) in sinks.iter().enumerate() {
+                if let Err(e) = SinkConfig::deserialize(sink.clone()) {
+                    let e = secrets.mask_error(schema_error(&e));
+                    return Err(names::at_sink(e, i, names.get(i), positions.get(i).copied().flatten()));
+                }
             }
         }
         let sink_fields = take_sink_fields(&mut root).map_err(|e| secrets.mask_error(e))?;
@@ -755,6 +814,8 @@ impl Config {
         }
         cfg.env = env;
         cfg.secrets = secrets;
+        cfg.sink_names = names;
+        cfg.sink_positions = positions;
         cfg.check().map(drop).map_err(|e| cfg.secrets.mask_error(e))?;
         Ok(cfg)
     }
@@ -767,8 +828,8 @@ impl Config {
         }
         self.check_paths_are_paths()?;
         let settings = self.settings()?;
-        for sink in &self.sinks {
-            sink.check()?;
+        for (i, sink) in self.sinks.iter().enumerate() {
+            sink.check().map_err(|e| self.at_sink(i, e))?;
         }
         if self.sinks.is_empty() {
             return Err(ConfigError::invalid(
@@ -848,6 +909,25 @@ impl Config {
         Ok(())
     }
 
+    /// Each sink's name, in the order of [`Config::sinks`]: its `name`, or
+    /// by default its type (`http`), `<type>-<n>` when several sinks share
+    /// the type (`file-1`, `file-2`). Environment overrides address a sink
+    /// by it: `PRIVLOG__SINKS__<NAME>__FIELD`.
+    pub fn sink_names(&self) -> &[String] {
+        &self.sink_names
+    }
+
+    /// `e`, about sink `i`, with the sink's name and where its table starts
+    /// in the file.
+    fn at_sink(&self, i: usize, e: ConfigError) -> ConfigError {
+        names::at_sink(
+            e,
+            i,
+            self.sink_names.get(i),
+            self.sink_positions.get(i).copied().flatten(),
+        )
+    }
+
     /// Everything [`Config::build`] checks before it opens a sink or starts
     /// a thread, and in the same code: every field and size, the key (read
     /// from its variable or file), the files sinks read, and that the paths
@@ -870,8 +950,8 @@ impl Config {
             Some(RingKey::Ratchet(k)) => b = b.ratchet_key(k),
             _ => {}
         }
-        for sink in &self.sinks {
-            sink.validate().map_err(masked)?;
+        for (i, sink) in self.sinks.iter().enumerate() {
+            sink.validate().map_err(|e| masked(self.at_sink(i, e)))?;
         }
         // The same files under other names: links, `..`, another spelling.
         self.check_destinations(crate::sink::paths::real_location)
@@ -1126,10 +1206,17 @@ impl Config {
     pub fn builder(&self) -> Result<Builder, ConfigError> {
         let mut b = self.prepare()?;
         for (i, s) in self.sinks.iter().enumerate() {
-            let sink = s.build().map_err(|e| self.secrets.mask_error(e))?;
+            let inner = s.build().map_err(|e| self.secrets.mask_error(self.at_sink(i, e)))?;
+            let named: Box<dyn Sink> = match self.sink_names.get(i) {
+                Some(name) => Box::new(named::Named {
+                    name: name.clone(),
+                    inner,
+                }),
+                None => inner,
+            };
             b = match self.fields_of(i) {
-                f if f.is_all() => b.boxed_sink(sink),
-                f => b.sink(crate::sink::Minimized::new(sink, f)),
+                f if f.is_all() => b.boxed_sink(named),
+                f => b.sink(crate::sink::Minimized::new(named, f)),
             };
         }
         Ok(b)
@@ -1260,7 +1347,7 @@ fn take_sink_fields(root: &mut toml::Value) -> Result<Vec<Fields>, ConfigError> 
     Ok(out)
 }
 
-fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(), ConfigError> {
+fn apply_override(root: &mut toml::Value, path: &str, value: &str, sink_names: &[String]) -> Result<(), ConfigError> {
     let mut parts: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
     // A variable name holds no `-`: in the name of an HTTP header, `_` stands
     // for it (`X_CLICKHOUSE_KEY` sets `x-clickhouse-key`), and the header
@@ -1284,9 +1371,21 @@ fn apply_override(root: &mut toml::Value, path: &str, value: &str) -> Result<(),
                 .entry(p.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new())),
             toml::Value::Array(a) => {
-                let i: usize = p
-                    .parse()
-                    .map_err(|_| ConfigError::invalid(&field, format!("{p:?} is not an index into the list")))?;
+                // A sink by its name (`PRIVLOG__SINKS__CLICKHOUSE__…`), or
+                // any list entry by its index.
+                let by_name = sink_names.iter().position(|n| names::normalized(n) == *p);
+                let i: usize = match by_name {
+                    Some(i) => i,
+                    None => p.parse().map_err(|_| {
+                        ConfigError::invalid(
+                            &field,
+                            format!(
+                                "{p:?} is neither a sink's name ({}) nor an index into the list",
+                                sink_names.join(", ")
+                            ),
+                        )
+                    })?,
+                };
                 let len = a.len();
                 a.get_mut(i).ok_or_else(|| {
                     ConfigError::invalid(&field, format!("index {i} is past the {len} entries in the file"))
@@ -1373,8 +1472,12 @@ mod tests {
                  crit, err, warning, notice, info or debug",
             ),
         ] {
+            let kind = table.split('"').nth(1).expect("type");
             let e = Config::from_toml(&format!("[[sinks]]\n{table}\n"), env(&[])).expect_err(table);
-            assert_eq!(e.to_string(), message);
+            assert_eq!(
+                e.to_string(),
+                format!("{message} (sink `{kind}`, index 0, [[sinks]] table at line 1, column 1)")
+            );
         }
     }
 
@@ -1430,6 +1533,90 @@ mod tests {
                 "{table}: {msg}"
             );
         }
+    }
+
+    #[test]
+    fn a_sink_type_left_out_of_the_build_names_the_feature_to_enable() {
+        let e = not_built_error("http", "http").to_string();
+        assert!(
+            e.contains("sink type `http` needs privlog built with the `http` feature"),
+            "{e}"
+        );
+        assert!(e.contains("sinks.type"), "{e}");
+    }
+
+    /// In a build without the `http` feature, an `http` sink parses (its
+    /// type is known) and checking it names the feature, never "unknown
+    /// variant".
+    #[cfg(not(feature = "http"))]
+    #[test]
+    fn an_http_sink_without_the_http_feature_is_refused_naming_the_feature() {
+        let text = "[[sinks]]\ntype = \"http\"\nendpoint = \"http://127.0.0.1:8123/\"\nspool_dir = \"/tmp/s\"\n";
+        let e = Config::from_toml(text, env(&[])).expect_err("refused").to_string();
+        assert!(
+            e.contains("sink type `http` needs privlog built with the `http` feature"),
+            "{e}"
+        );
+        assert!(!e.contains("unknown variant"), "{e}");
+    }
+
+    #[test]
+    fn overrides_address_a_sink_by_name_wherever_it_stands_and_errors_give_its_name_and_line() {
+        let text = "[policy]\nrotation = \"daily\"\n\n[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\nname = \"audit-log\"\n\
+                    type = \"file\"\npath = \"/tmp/a.ndjson\"\n";
+        let vars = env(&[("PRIVLOG__SINKS__AUDIT_LOG__PATH", "/tmp/b.ndjson")]);
+        let cfg = Config::from_toml(text, vars.clone()).expect("valid");
+        assert_eq!(cfg.sink_names(), ["stdout", "audit-log"]);
+        assert!(matches!(&cfg.sinks[1], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
+        // The same variable reaches the same sink after the sinks are reordered.
+        let (a, b) = text.split_at(text.find("\n[[sinks]]").expect("sinks"));
+        let (first, second) = b[1..].split_at(b[1..].find("[[sinks]]\nname").expect("second"));
+        let reordered = format!("{a}\n{second}\n{first}");
+        let cfg = Config::from_toml(&reordered, vars).expect("valid");
+        assert_eq!(cfg.sink_names(), ["audit-log", "stdout"]);
+        assert!(matches!(&cfg.sinks[0], SinkConfig::File { path, .. } if path == Path::new("/tmp/b.ndjson")));
+        // A name no sink has is refused, naming the sinks there are.
+        let e = Config::from_toml(text, env(&[("PRIVLOG__SINKS__NOPE__PATH", "/tmp/c")])).expect_err("no such sink");
+        assert!(
+            e.to_string().contains("neither a sink's name (stdout, audit-log)"),
+            "{e}"
+        );
+        // A field a sink does not have, or of the wrong type, names the sink and where it starts.
+        let unknown = "[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\nname = \"main\"\ntype = \"file\"\npath = \"/tmp/x\"\nfsynk = true\n";
+        let e = Config::from_toml(unknown, env(&[]))
+            .expect_err("unknown field")
+            .to_string();
+        assert!(
+            e.contains("unknown field `fsynk`")
+                && e.contains("(sink `main`, index 1, [[sinks]] table at line 4, column 1)"),
+            "{e}"
+        );
+        // A bad field of a sink names it and where its table starts.
+        let bad = "[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\nname = \"app\"\ntype = \"tracing\"\nlevel = \"loud\"\n";
+        let e = Config::from_toml(bad, env(&[])).expect_err("bad level").to_string();
+        assert!(
+            e.contains("(sink `app`, index 1, [[sinks]] table at line 4, column 1)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_built_sink_is_accounted_and_labelled_under_its_configured_name() {
+        let text = "[[sinks]]\nname = \"console\"\ntype = \"tracing\"\n[[sinks]]\ntype = \"tracing\"\n";
+        let (layer, guard) = Config::from_toml(text, env(&[]))
+            .expect("valid")
+            .build()
+            .expect("builds");
+        let metrics = layer.stats_handle().openmetrics();
+        let names: Vec<String> = guard.stats().sinks.into_iter().map(|s| s.name).collect();
+        assert_eq!(names, ["console", "tracing-2"]);
+        assert!(
+            metrics.contains("privlog_sink_records_delivered_total{sink=\"console\"} 0\n"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("{sink=\"tracing-2\"}"), "{metrics}");
+        drop(layer);
+        guard.shutdown();
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod bench;
 mod accounting;
 mod guard;
 mod handoff;
+mod metrics;
 mod runner;
 mod sampling;
 mod suppression;
@@ -18,6 +19,7 @@ mod worker;
 pub use accounting::{Stats, StatsHandle};
 pub use guard::{ShutdownReport, WorkerGuard};
 pub(crate) use handoff::Handoff;
+pub use metrics::OPENMETRICS_CONTENT_TYPE;
 pub use sampling::{Sampling, Skip};
 pub use worker::{
     DEFAULT_BATCH_SIZE, DEFAULT_MAX_IDLE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SINK_QUEUE_BATCHES,

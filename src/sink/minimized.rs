@@ -178,6 +178,10 @@ impl<S: Sink> Sink for Minimized<S> {
     fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
         self.inner.close(deadline)
     }
+
+    fn sees_sampled_out(&self) -> bool {
+        self.inner.sees_sampled_out()
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub(crate) enum Format {
 
 /// Arguments of `privlog audit`.
 #[derive(clap::Args)]
+#[command(after_help = crate::EXIT_CODES)]
 pub(crate) struct Args {
     /// Log files to scan: privlog records or any access log (plain or .gz; `-` is standard input).
     #[arg(required = true, value_name = "FILE")]
@@ -37,7 +38,8 @@ pub(crate) struct Args {
     format: Format,
 }
 
-/// Exit status 1 when something was found, 0 when the files are clean, 2 on errors.
+/// Exit status 1 when something was found, 0 when the files are clean, 2 on errors
+/// ([`crate::EXIT_CODES`]).
 pub(crate) fn run(args: Args) -> crate::CliResult {
     let mut options = AuditOptions::default();
     options.examples = args.examples;

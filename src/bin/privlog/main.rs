@@ -25,11 +25,29 @@ mod subject_clickhouse;
 /// `error: …` with its causes.
 pub(crate) type CliResult = Result<ExitCode, Box<dyn std::error::Error + Send + Sync>>;
 
+/// The exit status of an error: the command could not do its work.
+pub(crate) const EXIT_ERROR: u8 = 2;
+
+/// The exit status of a usage error (bad or missing arguments): `EX_USAGE`
+/// of sysexits.h, so it never reads as one of the commands' own statuses.
+const EXIT_USAGE: u8 = 64;
+
+/// The exit statuses, as every `--help` lists them.
+pub(crate) const EXIT_CODES: &str = "Exit status:
+  0   done; nothing found (check: the configuration is valid; audit: the files are clean)
+  1   findings (audit: personal data or secrets found; subject: records made with a key missing from \
+the ring, or rows left in ClickHouse)
+  2   error: the command could not do its work (check: the configuration is invalid; a file that cannot be \
+read or written; retention, subject: some files could not be processed)
+  3   pseudonym: some of the epochs asked for have no pseudonym
+  64  usage error: bad or missing arguments";
+
 #[derive(Parser)]
 #[command(
     name = "privlog",
     version,
-    about = "Privacy-preserving request logs: statistics, reports, keys, data-subject requests, audits"
+    about = "Privacy-preserving request logs: statistics, reports, keys, data-subject requests, audits",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -63,7 +81,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` print to standard output and succeed.
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let result = match cli.command {
         Command::Check(a) => check::run(a),
         Command::Stats(a) => stats::run(a),
@@ -86,7 +112,7 @@ fn main() -> ExitCode {
                 source = s.source();
             }
             eprintln!("{msg}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }
