@@ -138,6 +138,7 @@ pub fn scan_line_with(line: &[u8], rules: &AuditRules, found: &mut dyn FnMut(Fin
         found,
         auth_word: None,
     };
+    let users = log_format_users(line);
     let mut i = 0;
     while i < line.len() {
         if is_token_break(line[i]) {
@@ -152,8 +153,35 @@ pub fn scan_line_with(line: &[u8], rules: &AuditRules, found: &mut dyn FnMut(Fin
             scan.auth_word = None;
             continue;
         }
+        if users.contains(&(start, i)) {
+            let user = &line[start..i];
+            if user != b"-" && std::str::from_utf8(user).ok().and_then(shared::detect).is_none() {
+                scan.emit(Kind::Name, user);
+                continue;
+            }
+        }
         scan.token(line, start, i, 0);
     }
+}
+
+/// The `ident` and `user` fields of a Common or Combined Log Format line
+/// (`host ident user [time] "request" …`, what nginx and Apache write): the
+/// identd and HTTP-authenticated user names, `-` when there is none), as
+/// byte ranges of `line`; empty ranges when the line has another shape.
+fn log_format_users(line: &[u8]) -> [(usize, usize); 2] {
+    const NONE: [(usize, usize); 2] = [(0, 0); 2];
+    let mut fields = line.splitn(5, |b| *b == b' ');
+    let (Some(host), Some(ident), Some(user), Some(time)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return NONE;
+    };
+    if host.is_empty() || ident.is_empty() || user.is_empty() || !time.starts_with(b"[") {
+        return NONE;
+    }
+    let ident_at = host.len() + 1;
+    let user_at = ident_at + ident.len() + 1;
+    [(ident_at, ident_at + ident.len()), (user_at, user_at + user.len())]
 }
 
 /// A privlog pseudonym: 22 URL-safe base64 characters.
@@ -879,6 +907,19 @@ mod tests {
 
     fn only(line: &str) -> Vec<Kind> {
         kinds(line).into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn the_authenticated_user_of_an_access_log_line_is_a_name() {
+        let line = r#"203.0.113.7 - jane [10/Oct/2026:13:55:36 +0000] "GET /static/app.min.js HTTP/1.1" 200 512 "-" "curl/8.5.0""#;
+        assert_eq!(only(line), [Kind::Ipv4, Kind::Name]);
+        let ident = r#"203.0.113.7 jsmith - [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 512"#;
+        assert_eq!(only(ident), [Kind::Ipv4, Kind::Name]);
+        let email = r#"- - jane@example.com [10/Oct/2026:13:55:36 +0000] "GET / HTTP/1.1" 200 512"#;
+        assert_eq!(only(email), [Kind::Email]);
+        let anonymous =
+            r#"- - - [10/Oct/2026:13:55:36 +0000] "GET /static/app.min.js HTTP/1.1" 200 512 "-" "curl/8.5.0""#;
+        assert_eq!(only(anonymous), []);
     }
 
     #[test]

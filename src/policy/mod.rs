@@ -35,7 +35,7 @@ pub use ip::{CidrError, IpPolicy, MAX_TRUSTED_PROXIES, TrustedProxies};
 pub use jwt::{JwtClaims, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
 pub use keyring::{Advanced, EpochKeysError, KeyRing, KeyRingError, RingKey, write_key_file, write_ratchet_key_file};
-pub use path_policy::{LearnedLiterals, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
+pub use path_policy::{LearnedLiterals, MAX_BARE_CHARACTERS, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};

@@ -3,6 +3,7 @@
 //! because it is known to be safe, never because it does not look unsafe.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use serde::Deserialize;
 
@@ -88,6 +89,10 @@ impl LearnedLiterals {
     }
 }
 
+/// The most single letters or digits (one-character segments, digits joined
+/// to others as in `1.2.3`) one path keeps; the rest become placeholders.
+pub const MAX_BARE_CHARACTERS: usize = 4;
+
 /// The longest decoded segment judged; a longer percent-encoded segment is
 /// `{text}`.
 const DECODE_CAP: usize = 256;
@@ -104,10 +109,15 @@ const DECODE_CAP: usize = 256;
 /// 3. a number of 2 to 20 digits becomes `{id}`;
 /// 4. a segment over [`MAX_SEGMENT_LEN`] bytes becomes `{text}`;
 /// 5. a safe word (built-in vocabulary, operator safe word, learned literal;
-///    ASCII case ignored), a single letter or digit, or safe words joined by
-///    `-`, `_` or `.` (`getting-started`, `app.min`) is kept;
+///    ASCII case ignored), a single letter or digit, or safe words and single
+///    digits joined by `-`, `_` or `.` (`getting-started`, `1.2.3`) is kept;
+///    single letters and digits (a segment of one, or a digit joined to
+///    others) are kept [`MAX_BARE_CHARACTERS`] per path at most, so no card,
+///    phone or ID number is spelled out one digit at a time
+///    (`/4-1-1-1-…`, `/4/1/1/1/…`): beyond, the segment is `{id}` or `{text}`;
 /// 6. `stem.ext` with a known file extension keeps the extension and judges
-///    the stem the same way (`/u/jane.png` → `/u/{text}.png`);
+///    the stem the same way (`/u/jane.png` → `/u/{text}.png`), and a
+///    minified asset keeps its `.min` (`app.min.js`);
 /// 7. anything else becomes `{text}`.
 ///
 /// Empty segments stay empty; each segment gives one placeholder at most, so
@@ -135,7 +145,11 @@ pub fn write_safe_path<'a>(
     if policy == PathPolicy::Scrub {
         return scrub_path_into(raw, out);
     }
-    let ctx = Judge { rules, learned };
+    let ctx = Judge {
+        rules,
+        learned,
+        bare: Cell::new(MAX_BARE_CHARACTERS),
+    };
     let body = raw.strip_prefix('/').unwrap_or(raw);
     let mut account_id = None;
     let mut decoded = [0u8; DECODE_CAP];
@@ -191,10 +205,16 @@ fn decode_into<'b>(seg: &str, buf: &'b mut [u8; DECODE_CAP]) -> Option<&'b str> 
     std::str::from_utf8(buf.get(..n)?).ok()
 }
 
+/// The part of a minified asset's stem kept after its judged base
+/// (`app.min.js`); `min` alone is a name.
+const MIN_SUFFIX: &str = ".min";
+
 /// What a segment is judged against.
 struct Judge<'r> {
     rules: &'r CompiledRules,
     learned: &'r LearnedLiterals,
+    /// Single letters and digits the path may still keep.
+    bare: Cell<usize>,
 }
 
 impl Judge<'_> {
@@ -237,13 +257,32 @@ impl Judge<'_> {
         }
         if value.len() > MAX_SEGMENT_LEN {
             out.push_str(Kind::Text.placeholder());
-        } else if self.is_safe(value) || (value.len() == 1 && value.bytes().all(|b| b.is_ascii_alphanumeric())) {
+        } else if value.len() == 1 && value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            if self.take_bare(1) {
+                out.push_str(value);
+            } else if value.bytes().all(|b| b.is_ascii_digit()) {
+                out.push_str(Kind::Number.placeholder());
+            } else {
+                out.push_str(Kind::Text.placeholder());
+            }
+        } else if self.is_safe(value) {
             out.push_str(value);
         } else if let Some((stem, ext)) = value
             .rsplit_once('.')
             .filter(|(s, e)| !s.is_empty() && is_file_extension(e))
         {
-            self.segment(stem, out);
+            match stem.len().checked_sub(MIN_SUFFIX.len()).and_then(|at| {
+                let (base, suffix) = (stem.get(..at)?, stem.get(at..)?);
+                (!base.is_empty() && suffix.eq_ignore_ascii_case(MIN_SUFFIX)).then_some((base, suffix))
+            }) {
+                Some((base, suffix)) => {
+                    self.segment(base, out);
+                    out.push_str(suffix);
+                }
+                None => {
+                    self.segment(stem, out);
+                }
+            }
             out.push('.');
             out.push_str(ext);
         } else {
@@ -252,13 +291,35 @@ impl Judge<'_> {
         None
     }
 
-    /// A safe word, or safe words (or single digits) joined by `-`, `_`, `.`.
+    /// A safe word, or safe words (or single digits, while the path may keep
+    /// them) joined by `-`, `_`, `.`.
     fn is_safe(&self, value: &str) -> bool {
-        self.is_safe_word(value)
-            || (value.contains(['-', '_', '.'])
-                && value.split(['-', '_', '.']).all(|part| {
-                    self.is_safe_word(part) || (part.len() == 1 && part.bytes().all(|b| b.is_ascii_digit()))
-                }))
+        if self.is_safe_word(value) {
+            return true;
+        }
+        if !value.contains(['-', '_', '.']) {
+            return false;
+        }
+        let mut digits = 0;
+        for part in value.split(['-', '_', '.']) {
+            if part.len() == 1 && part.bytes().all(|b| b.is_ascii_digit()) {
+                digits += 1;
+            } else if !self.is_safe_word(part) {
+                return false;
+            }
+        }
+        self.take_bare(digits)
+    }
+
+    /// Spends `n` of the path's single letters and digits; `false`, spending
+    /// nothing, when fewer are left.
+    fn take_bare(&self, n: usize) -> bool {
+        let left = self.bare.get();
+        if n > left {
+            return false;
+        }
+        self.bare.set(left - n);
+        true
     }
 
     fn is_safe_word(&self, word: &str) -> bool {

@@ -290,12 +290,61 @@ fn skip_value(bytes: &[u8], key_end: usize) -> Option<usize> {
 }
 
 /// The placeholder of a value that [`classify_value`] does not settle: a
-/// shared detector's, else the first matching operator rule's.
+/// shared detector's, else the first matching operator rule's; judged on the
+/// whole value, on each word of it (`Bearer <jwt>`, `https://<host>/…`,
+/// `call 555-123-4567`), and again after each further layer of percent
+/// encoding (`jane%2540example.com`), at most [`MAX_DECODE_LAYERS`] deep.
 fn detected<'r>(value: &str, rules: &'r CompiledRules) -> Option<&'r str> {
-    match detect::detect(value) {
-        Some(kind) => Some(kind.placeholder()),
-        None => rules.placeholder_for(value),
+    if let Some(p) = detected_once(value, rules) {
+        return Some(p);
     }
+    let mut layer = Cow::Borrowed(value);
+    for _ in 1..MAX_DECODE_LAYERS {
+        if !layer.contains('%') {
+            break;
+        }
+        let next = match percent_decode_str(&layer).decode_utf8_lossy() {
+            Cow::Borrowed(same) if same.len() == layer.len() => break,
+            next => next.into_owned(),
+        };
+        if let Some(p) = detected_once(&next, rules) {
+            return Some(p);
+        }
+        layer = Cow::Owned(next);
+    }
+    None
+}
+
+/// Layers of percent encoding a kept query value is judged through.
+const MAX_DECODE_LAYERS: usize = 3;
+
+/// [`detected`] for one layer: the whole value, then each of its words
+/// (numbers aside, so `page 2` stays).
+fn detected_once<'r>(value: &str, rules: &'r CompiledRules) -> Option<&'r str> {
+    if let Some(kind) = detect::detect(value) {
+        return Some(kind.placeholder());
+    }
+    if let Some(p) = rules.placeholder_for(value) {
+        return Some(p);
+    }
+    let is_break = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '/' | '?' | '#' | '&' | '=' | ',' | ';' | '(' | ')' | '<' | '>' | '"' | '\'' | '|'
+            )
+    };
+    if !value.contains(is_break) {
+        return None;
+    }
+    value
+        .split(is_break)
+        .filter(|w| !w.is_empty())
+        .find_map(|word| match detect::detect(word) {
+            Some(detect::Kind::Number) => None,
+            Some(kind) => Some(kind.placeholder()),
+            None => rules.placeholder_for(word),
+        })
 }
 
 /// A kept pair that is not copied as it stands: its raw key and value and
@@ -410,6 +459,28 @@ mod tests {
             q.filter("user=jane%40example.com&x=a%26b").as_deref(),
             Some("user={email}&x=a%26b")
         );
+    }
+
+    #[test]
+    fn personal_data_inside_a_kept_value_or_under_double_encoding_becomes_its_placeholder() {
+        let q = QueryPolicy::drop_all().allow(["xdm_e", "q", "lic"]);
+        for (raw, want) in [
+            ("xdm_e=https://acme.atlassian.net", "xdm_e={host}"),
+            ("xdm_e=https%3A%2F%2Facme.atlassian.net%2Fwiki", "xdm_e={host}"),
+            ("xdm_e=https%253A%252F%252Facme.atlassian.net", "xdm_e={host}"),
+            (
+                "q=Bearer+eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijk",
+                "q={jwt}",
+            ),
+            ("q=call+me+at+555-123-4567", "q={phone}"),
+            ("q=john%20smith%20jane%40example.com", "q={email}"),
+            ("lic=jane%2540example.com", "lic={email}"),
+            ("lic=jane%252540example.com", "lic={email}"),
+            ("q=page+2", "q=page 2"),
+            ("lic=active", "lic=active"),
+        ] {
+            assert_eq!(q.filter(raw).as_deref(), Some(want), "{raw}");
+        }
     }
 
     #[test]

@@ -30,10 +30,7 @@ pub(super) fn filter_with(p: &QueryPolicy, rules: &CompiledRules, raw: &str) -> 
             continue;
         }
         let value = decode(v);
-        let placeholder = classify_value(&value)
-            .map(|p| p.as_str())
-            .or_else(|| detect::detect(&value).map(|k| k.placeholder()))
-            .or_else(|| rules.placeholder_for(&value));
+        let placeholder = classify_value(&value).map(|p| p.as_str()).or_else(|| named(&value, rules));
         let value: Cow<'_, str> = match placeholder {
             Some(p) => Cow::Borrowed(p),
             None => sanitize_text(&value, 128),
@@ -72,4 +69,41 @@ pub(super) fn decode(s: &str) -> Cow<'_, str> {
     } else {
         percent_decode_str(s).decode_utf8_lossy()
     }
+}
+
+/// What a detector or rule names in `value`, its words or (up to three layers
+/// in all) its further percent-decodings.
+fn named<'r>(value: &str, rules: &'r CompiledRules) -> Option<&'r str> {
+    let mut layer = value.to_owned();
+    for _ in 0..3 {
+        let whole = detect::detect(&layer)
+            .map(|k| k.placeholder())
+            .or_else(|| rules.placeholder_for(&layer));
+        if whole.is_some() {
+            return whole;
+        }
+        let words: Vec<&str> = layer
+            .split(|c: char| c.is_whitespace() || "/?#&=,;()<>\"'|".contains(c))
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.len() > 1 || words.first().is_some_and(|w| *w != layer) {
+            for word in words {
+                match detect::detect(word) {
+                    Some(detect::Kind::Number) => {}
+                    Some(k) => return Some(k.placeholder()),
+                    None => {
+                        if let Some(p) = rules.placeholder_for(word) {
+                            return Some(p);
+                        }
+                    }
+                }
+            }
+        }
+        let next = percent_decode_str(&layer).decode_utf8_lossy().into_owned();
+        if next == layer {
+            break;
+        }
+        layer = next;
+    }
+    None
 }

@@ -329,7 +329,7 @@ proptest! {
         let out = allow(&raw);
         prop_assert!(out.starts_with('/'));
         prop_assert!(out.matches('/').count() == raw.matches('/').count().max(1));
-        let judge = Judge { rules: &CompiledRules::empty(), learned: &LearnedLiterals::new() };
+        let judge = Judge { rules: &CompiledRules::empty(), learned: &LearnedLiterals::new(), bare: Cell::new(MAX_BARE_CHARACTERS) };
         for seg in out.split('/') {
             let mut rest = seg.to_owned();
             for k in Kind::ALL {
@@ -339,6 +339,7 @@ proptest! {
                 let ok = part.is_empty()
                     || judge.is_safe_word(part)
                     || is_file_extension(part)
+                    || part.eq_ignore_ascii_case("min")
                     || (part.len() == 1 && part.bytes().all(|b| b.is_ascii_alphanumeric()));
                 prop_assert!(ok, "{} -> {}: {:?}", raw, out, part);
             }
@@ -352,5 +353,36 @@ proptest! {
             out = out.replace(k.placeholder(), "");
         }
         prop_assert!(out.bytes().all(|b| b == b'/'), "{}", out);
+    }
+}
+
+#[test]
+fn path_words_that_are_also_names_are_not_kept_alone() {
+    for name in [
+        "page", "Post", "root", "field", "link", "hook", "dev", "min", "ping", "ko",
+    ] {
+        assert_eq!(allow(&format!("/u/{name}")), "/u/{text}", "{name}");
+        assert_eq!(allow(&format!("/u/{name}.png")), "/u/{text}.png", "{name}");
+    }
+    assert_eq!(allow("/static/app.min.js"), "/static/app.min.js");
+    assert_eq!(allow("/static/jane.min.js"), "/static/{text}.min.js");
+    assert_eq!(allow("/static/min.js"), "/static/{text}.js");
+}
+
+#[test]
+fn a_number_spelled_one_digit_at_a_time_is_not_kept() {
+    for (raw, want) in [
+        ("/pay/4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1", "/pay/{text}"),
+        ("/pay/4.1.1.1.1.1.1.1.1.1.1.1.1.1.1.1", "/pay/{text}"),
+        (
+            "/pay/4_1_1_1/1_1_1_1/1_1_1_1/1_1_1_1",
+            "/pay/4_1_1_1/{text}/{text}/{text}",
+        ),
+        ("/pay/4/1/1/1/1/1/1/1", "/pay/4/1/1/1/{id}/{id}/{id}/{id}"),
+        ("/u/j/o/h/n/d/o/e", "/u/j/o/h/{text}/{text}/{text}/{text}"),
+        ("/docs/1.2.3/a", "/docs/1.2.3/a"),
+        ("/v/v1-2/app-1-2", "/v/v1-2/app-1-2"),
+    ] {
+        assert_eq!(allow(raw), want, "{raw}");
     }
 }
