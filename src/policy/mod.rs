@@ -35,16 +35,22 @@ pub use ip::{CidrError, IpPolicy, MAX_TRUSTED_PROXIES, TrustedProxies};
 pub use jwt::{JwtClaims, peek_jwt};
 pub use key::{KeyError, KeyId, MasterKey};
 pub use keyring::{Advanced, EpochKeysError, KeyRing, KeyRingError, RingKey, write_key_file, write_ratchet_key_file};
-pub use path_policy::{LearnedLiterals, MAX_BARE_CHARACTERS, MAX_LEARNED_LITERALS, PathPolicy, write_safe_path};
+pub use path_policy::PathPolicy;
 pub use policy::{AccountSources, CONNECT_DENIED_QUERY, Policy, PolicyError};
 pub use pseudonym::{EpochKeys, Pseudonym, Pseudonymizer, Purpose};
 pub use query::{MAX_QUERY_LEN, QueryPolicy};
 pub use ratchet::{RatchetError, RatchetKey};
-pub use scrub::{ScrubbedPath, scrub_path};
-pub use suppression::{SUPPRESSION_HEADER, SuppressionKey, SuppressionList, SuppressionMark};
 
 // Parser internals, public only for the fuzz targets, benchmarks and
 // integration tests that drive them directly; not part of the API.
+#[doc(hidden)]
+pub use path_policy::{LearnedLiterals, MAX_BARE_CHARACTERS, MAX_LEARNED_LITERALS, write_safe_path};
+#[doc(hidden)]
+pub use scrub::{ScrubbedPath, scrub_path};
+// The suppression list's file format, shared by the worker and
+// `privlog subject erase --suppress`.
+#[doc(hidden)]
+pub use suppression::{SUPPRESSION_HEADER, SuppressionKey, SuppressionList, SuppressionMark};
 #[doc(hidden)]
 pub use ip::{Hop, MAX_HOPS, forwarded_hops, normalize as normalize_ip, resolve_client, xff_hops};
 #[doc(hidden)]

@@ -17,8 +17,7 @@
 //! ```
 //!
 //! Operator rules ([`RuleSet`] → [`CompiledRules`]) add detectors as data;
-//! the built-in vocabulary ([`is_builtin_word`]) lists the path words that
-//! are safe to keep.
+//! the built-in vocabulary lists the path words that are safe to keep.
 
 pub(crate) mod ids;
 mod net;
@@ -28,16 +27,22 @@ mod vocabulary;
 
 use std::fmt;
 
+pub use rules::{CompiledRules, Rule, RuleError, RuleSet};
+
+// The single detectors and the rules' limits, public for the benchmarks and
+// tests that drive them one by one; [`detect`] and [`Kind`] are the API.
+#[doc(hidden)]
 pub use ids::{
     MIN_RANDOM_TOKEN_LEN, is_account_id, is_email, is_handle, is_jwt, is_number, is_random_token, is_token,
     is_user_key, is_uuid,
 };
+#[doc(hidden)]
 pub use net::{CUSTOMER_SITE_DOMAINS, has_known_tld, is_customer_site, is_host, is_ip};
+#[doc(hidden)]
 pub use numbers::{is_card, is_iban, is_phone, is_ssn};
-pub use rules::{
-    CompiledRules, MAX_PATTERN_LEN, MAX_PLACEHOLDER_LEN, MAX_RULES, MAX_SAFE_WORDS, MAX_WORD_LEN, Rule, RuleError,
-    RuleSet,
-};
+#[doc(hidden)]
+pub use rules::{MAX_PATTERN_LEN, MAX_PLACEHOLDER_LEN, MAX_RULES, MAX_SAFE_WORDS, MAX_WORD_LEN};
+#[doc(hidden)]
 pub use vocabulary::{is_builtin_word, is_file_extension};
 
 pub(crate) use rules::is_word_shape;
