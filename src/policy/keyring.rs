@@ -1244,13 +1244,25 @@ mod advance_race_tests {
         let mut long = KeyRing::load(&d).expect("load");
         let now = datetime!(2024-12-31 12:00 UTC); // day 20_088
         short.advance(time::Duration::days(7), now).expect("advance 7d");
-        let after_short = KeyRing::load(&d).expect("load").ratchets().next().expect("ratchet").oldest_epoch();
+        let after_short = KeyRing::load(&d)
+            .expect("load")
+            .ratchets()
+            .next()
+            .expect("ratchet")
+            .oldest_epoch();
         long.advance(time::Duration::days(30), now).expect("advance 30d");
         let on_disk = KeyRing::load(&d).expect("load");
         let oldest = on_disk.ratchets().next().expect("ratchet").oldest_epoch();
         assert_eq!(oldest, after_short, "the file went back to an epoch already destroyed");
         let destroyed = Rotation::Daily.epoch_at(20_088 - 30).expect("epoch");
-        assert!(on_disk.ratchets().next().expect("ratchet").epoch_keys(&destroyed).is_err());
+        assert!(
+            on_disk
+                .ratchets()
+                .next()
+                .expect("ratchet")
+                .epoch_keys(&destroyed)
+                .is_err()
+        );
         let _ = fs::remove_dir_all(d);
     }
 }
