@@ -173,7 +173,7 @@ fn family(w: &mut impl Write, name: &str, kind: &str, help: &str) -> fmt::Result
 /// sink has the same label.
 fn sink_labels(sinks: &[SinkStats]) -> Vec<String> {
     let short = |s: &SinkStats| s.name.split(':').next().unwrap_or_default().to_owned();
-    sinks
+    let mut labels: Vec<String> = sinks
         .iter()
         .enumerate()
         .map(|(i, s)| {
@@ -182,7 +182,16 @@ fn sink_labels(sinks: &[SinkStats]) -> Vec<String> {
             let name = escape(&label);
             if shared { format!("{name}-{i}") } else { name }
         })
-        .collect()
+        .collect();
+    // A label with its index may be another sink's name (`file-1`): two
+    // series with one label set are no valid exposition. Each label still
+    // shared gets its index again, until it is longer than every other.
+    for i in 0..labels.len() {
+        while (0..labels.len()).any(|j| j != i && labels[j] == labels[i]) {
+            labels[i] = format!("{}-{i}", labels[i]);
+        }
+    }
+    labels
 }
 
 /// A label value as OpenMetrics writes it: `\`, `"` and line feeds escaped.
@@ -250,5 +259,32 @@ mod tests {
             text.lines().all(|l| l.starts_with('#') || l.starts_with("privlog_")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_sink_named_like_another_sinks_indexed_label_gets_a_label_of_its_own() {
+        let mut stats = Stats::default();
+        stats.sinks = vec![
+            sink("file-1", 5, &[]),
+            sink("file:/var/log/a.ndjson", 6, &[]),
+            sink("file:/var/log/b.ndjson", 7, &[]),
+        ];
+        let labels = sink_labels(&stats.sinks);
+        for (i, l) in labels.iter().enumerate() {
+            assert_eq!(
+                labels.iter().filter(|o| *o == l).count(),
+                1,
+                "label {i} shared: {labels:?}"
+            );
+        }
+        let text = stats.openmetrics();
+        let delivered: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("privlog_sink_records_delivered_total{"))
+            .collect();
+        let mut label_sets: Vec<&str> = delivered.iter().filter_map(|l| l.split(' ').next()).collect();
+        label_sets.sort_unstable();
+        label_sets.dedup();
+        assert_eq!(label_sets.len(), 3, "{text}");
     }
 }

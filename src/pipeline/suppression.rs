@@ -62,7 +62,7 @@ impl SuppressionFile {
         if self.seen == Some(stamp) {
             return None;
         }
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match read_regular(&self.path) {
             Ok(t) => t,
             Err(e) => {
                 self.warn(&e);
@@ -98,6 +98,60 @@ impl SuppressionFile {
     }
 }
 
+/// The most bytes of a suppression file read (about 200 000 entries).
+const MAX_BYTES: u64 = 16 << 20;
+
+/// The text of `path` if it is a regular file of at most [`MAX_BYTES`]: a
+/// FIFO or a device put in its place would block or flood the worker.
+fn read_regular(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Opening a FIFO without a writer would wait for one.
+        options.custom_flags(libc_o_nonblock());
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file; point suppression_file at the file `privlog subject erase --suppress` writes",
+        ));
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the file holds {} bytes, more than the {MAX_BYTES} read; remove the entries of accounts whose \
+                 records are gone",
+                meta.len()
+            ),
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_BYTES).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+/// `O_NONBLOCK` on Linux and the BSDs (no `libc` dependency for one flag).
+#[cfg(unix)]
+const fn libc_o_nonblock() -> i32 {
+    if cfg!(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "openbsd",
+        target_os = "netbsd"
+    )) {
+        0x0004
+    } else {
+        0o4000
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +178,38 @@ mod tests {
         std::fs::write(&path, format!("{}\n", key.entry("c"))).expect("write");
         assert!(file.poll(t).is_none(), "looked at most once a second");
         assert!(file.poll(t + CHECK_EVERY).is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_the_file_is_refused_without_blocking_the_worker() {
+        let dir = std::env::temp_dir().join(format!("privlog-suppression-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("suppressed");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let mut file = SuppressionFile::new(p, "k_test");
+            let _ = tx.send(file.read());
+        });
+        // Without a writer, opening the FIFO for reading never returns.
+        let got = rx.recv_timeout(Duration::from_secs(30)).expect("the read returned");
+        assert_eq!(got, None);
+        // Unblock the reader thread should it still wait.
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc_o_nonblock())
+                .open(&path);
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -336,6 +336,21 @@ impl KeyRing {
             let (Some(target), Some(current)) = (rotation.epoch_index(edge), rotation.epoch_index(now)) else {
                 continue;
             };
+            // Another advance may have rewritten the file since it was read:
+            // under the directory's lock, the key moves on from whichever
+            // state is newer, the file's or the one read, so the file never
+            // goes back to a state that was destroyed.
+            let _lock = match &r.file {
+                Some(file) => {
+                    let lock = lock_key_dir(file)?;
+                    let on_disk = read_ratchet_again(file, &r.key)?;
+                    if on_disk.oldest_index() > r.key.oldest_index() {
+                        r.key = on_disk;
+                    }
+                    Some(lock)
+                }
+                None => None,
+            };
             let was = r.key.oldest_epoch();
             let mut moved = r.key.clone();
             if !moved.advance_to_index(target.min(current)) {
@@ -405,6 +420,40 @@ impl From<RatchetKey> for KeyRing {
 /// As [`write_key_file`].
 pub fn write_ratchet_key_file(path: &Path, key: &RatchetKey) -> Result<(), KeyRingError> {
     write_new_private(path, &key.to_text())
+}
+
+/// An exclusive lock on the directory of the key file `file`, held while
+/// its ratchet key is read again and rewritten, so that two advances of one
+/// key run one after the other.
+fn lock_key_dir(file: &Path) -> Result<fs::File, KeyRingError> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let io_err = |source| KeyRingError::Io {
+        path: dir.clone(),
+        source,
+    };
+    let handle = fs::File::open(&dir).map_err(io_err)?;
+    handle.lock().map_err(io_err)?;
+    Ok(handle)
+}
+
+/// The ratchet key in `file` now, which must still be `key`'s (same
+/// fingerprint).
+fn read_ratchet_again(file: &Path, key: &RatchetKey) -> Result<RatchetKey, KeyRingError> {
+    let text = read_private(file, file)?;
+    let bad = |source| KeyRingError::BadRatchet {
+        path: file.to_owned(),
+        source,
+    };
+    let on_disk = RatchetKey::parse(&text).map_err(bad)?;
+    if on_disk.id() != key.id() || on_disk.rotation() != key.rotation() {
+        return Err(bad(RatchetError::Format {
+            line: "kid (the file now holds another key than the one read; run the command again)",
+        }));
+    }
+    Ok(on_disk)
 }
 
 /// Replaces the key file `path` with `text` atomically and durably, leaving
@@ -1166,5 +1215,54 @@ mod tests {
         let dbg = format!("{:?}", KeyRing::from(key.clone()));
         assert!(dbg.contains(key.id().as_str()));
         assert!(!dbg.contains(&"ab".repeat(8)));
+    }
+}
+
+#[cfg(test)]
+mod advance_race_tests {
+    use super::*;
+    use crate::Rotation;
+    use time::macros::datetime;
+
+    #[test]
+    fn an_advance_from_a_stale_load_never_moves_the_key_file_back() {
+        let d = std::env::temp_dir().join(format!("privlog-keyring-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).expect("dir");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).expect("chmod");
+        }
+        let p = d.join("r.key");
+        let first = Rotation::Daily.epoch_at(20_000).expect("epoch");
+        let key = RatchetKey::from_first_state(Rotation::Daily, &first, [9; 32]).expect("key");
+        write_ratchet_key_file(&p, &key).expect("write");
+        // Two operators load the ring at the same time; one keeps 7 days,
+        // the other 30 days and writes last.
+        let mut short = KeyRing::load(&d).expect("load");
+        let mut long = KeyRing::load(&d).expect("load");
+        let now = datetime!(2024-12-31 12:00 UTC); // day 20_088
+        short.advance(time::Duration::days(7), now).expect("advance 7d");
+        let after_short = KeyRing::load(&d)
+            .expect("load")
+            .ratchets()
+            .next()
+            .expect("ratchet")
+            .oldest_epoch();
+        long.advance(time::Duration::days(30), now).expect("advance 30d");
+        let on_disk = KeyRing::load(&d).expect("load");
+        let oldest = on_disk.ratchets().next().expect("ratchet").oldest_epoch();
+        assert_eq!(oldest, after_short, "the file went back to an epoch already destroyed");
+        let destroyed = Rotation::Daily.epoch_at(20_088 - 30).expect("epoch");
+        assert!(
+            on_disk
+                .ratchets()
+                .next()
+                .expect("ratchet")
+                .epoch_keys(&destroyed)
+                .is_err()
+        );
+        let _ = fs::remove_dir_all(d);
     }
 }

@@ -101,6 +101,11 @@ impl RatchetKey {
         self.label(self.anchor)
     }
 
+    /// The number of the oldest epoch held.
+    pub(crate) fn oldest_index(&self) -> i64 {
+        self.anchor
+    }
+
     fn label(&self, index: i64) -> Epoch {
         // The anchor is always an epoch of the rotation (it was set from one).
         self.rotation.epoch_at(index).unwrap_or_else(|| Epoch::numbered(index))
