@@ -25,7 +25,12 @@ impl Rotel {
     fn start(name: &str) -> Rotel {
         let dir = std::env::temp_dir().join(format!("privlog-rotel-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let out = Command::new("bash").arg(script()).arg("start").arg(&dir).output().unwrap();
+        let out = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(&dir)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "could not start rotel ({}); install it with scripts/install-peers.sh (PyPI package rotel)",
@@ -89,7 +94,11 @@ fn records(n: usize) -> Vec<Record> {
             r.proto = if i % 2 == 0 { "HTTP/1.1" } else { "HTTP/2" }.to_owned();
             if i % 3 != 2 {
                 r.account = Some(format!("acc_{i:022}"));
-                r.account_src = Some(if i % 2 == 0 { AccountSource::App } else { AccountSource::Jwt });
+                r.account_src = Some(if i % 2 == 0 {
+                    AccountSource::App
+                } else {
+                    AccountSource::Jwt
+                });
             }
             r.tenant = (i % 4 == 1).then(|| format!("ten_{i:022}"));
             r.epoch = "2026-11".to_owned();
@@ -232,10 +241,7 @@ fn every_record_arrives(name: &str, gzip: bool) {
     let text = rotel.received();
     assert!(text.contains("-> service.name: Str(addon)"), "{text}");
     assert!(text.contains("InstrumentationScope privlog "), "{text}");
-    let by_path: BTreeMap<String, LogRecord> = got
-        .into_iter()
-        .map(|lr| (lr.attrs["url.path"].clone(), lr))
-        .collect();
+    let by_path: BTreeMap<String, LogRecord> = got.into_iter().map(|lr| (lr.attrs["url.path"].clone(), lr)).collect();
     assert_eq!(by_path.len(), N, "every record arrived once");
     for r in &records {
         let want = expected(r);
