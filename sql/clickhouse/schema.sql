@@ -1,12 +1,13 @@
--- privlog record schema v1 as a ClickHouse MergeTree table. Works on
--- ClickHouse 18.16 (Debian) and later; `ts` keeps whole seconds there (on
--- 20.1 and later `DateTime64(3, 'UTC')` keeps the milliseconds).
+-- privlog record schema v1 as a ClickHouse MergeTree table, for ClickHouse
+-- 20.1 and later: `ts` keeps the records' milliseconds. ClickHouse before 20.1
+-- (Debian's 18.16) has no DateTime64: there write `ts DateTime('UTC')`, which
+-- keeps whole seconds. The queries work with either.
 -- Load NDJSON record files, skipping up to 1000 torn or damaged lines per insert:
 --   clickhouse-client --query "INSERT INTO privlog_records SETTINGS date_time_input_format = 'best_effort', input_format_allow_errors_num = 1000, input_format_skip_unknown_fields = 1 FORMAT JSONEachRow" < {files}
 CREATE TABLE IF NOT EXISTS privlog_records
 (
     v UInt8,
-    ts DateTime('UTC'),
+    ts DateTime64(3, 'UTC'),
     client Nullable(String),
     method String,
     route Nullable(String),

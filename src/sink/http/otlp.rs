@@ -23,6 +23,7 @@ use crate::{Outcome, Record};
 /// | `proto` | `network.protocol.name` = `http`, `network.protocol.version` (`1.1`, `2`) |
 /// | `account` | `user.hash` |
 /// | `account_src`, `tenant`, `outcome`, `duration_us`, `ttfb_us`, `epoch`, `kid`, `v` | `privlog.account_src`, `privlog.tenant`, `privlog.outcome`, `privlog.duration_us`, `privlog.ttfb_us`, `privlog.epoch`, `privlog.kid`, `privlog.schema_version` |
+/// | `sample_rate` (records kept by sampling) | `privlog.sample_rate` (a double) |
 ///
 /// Severity is `INFO`, `WARN` for 5xx responses and aborted requests, `ERROR`
 /// for requests that ended in an error.
@@ -146,6 +147,13 @@ impl Encoder for Otlp {
             attr_str("privlog.epoch", &r.epoch, out);
             attr_str("privlog.kid", &r.kid, out);
             attr_int("privlog.schema_version", u64::from(r.v), out);
+            if let Some(rate) = r.sample_rate {
+                // A kept record stands for 1 / rate requests; without it
+                // counts over sampled records come out too low.
+                out.extend_from_slice(b",{\"key\":\"privlog.sample_rate\",\"value\":{\"doubleValue\":");
+                out.extend_from_slice(rate.to_string().as_bytes());
+                out.extend_from_slice(b"}}");
+            }
             out.extend_from_slice(b"]}");
         }
         out.extend_from_slice(b"]}]}]}");
