@@ -517,6 +517,7 @@ mod tests {
         r.status = Some(200);
         r.account = Some(account.into());
         r.account_src = Some(crate::AccountSource::App);
+        r.epoch = "static".into();
         r
     }
 
@@ -559,6 +560,74 @@ mod tests {
         stats.received = 2; // the pipeline counts `received`; here the test does
         assert_eq!(stats.delivered, 2);
         assert!(stats.is_balanced());
+    }
+
+    #[test]
+    fn a_period_longer_than_the_rotation_is_refused_naming_both_settings() {
+        for (period, rotation, ok) in [
+            (Period::Day, Rotation::Daily, true),
+            (Period::Week, Rotation::Daily, false),
+            (Period::Week, Rotation::Weekly, true),
+            (Period::Week, Rotation::Monthly, true),
+            (Period::Month, Rotation::Daily, false),
+            (Period::Month, Rotation::Weekly, false),
+            (Period::Month, Rotation::Monthly, true),
+            (Period::Month, Rotation::None, true),
+        ] {
+            assert_eq!(period.check_rotation(rotation).is_ok(), ok, "{period} under {rotation:?}");
+        }
+        let e = Period::Month.check_rotation(Rotation::Daily).expect_err("refused").to_string();
+        assert!(
+            e.contains("period `month`")
+                && e.contains("rotation `daily` (policy.rotation)")
+                && e.contains("set policy.rotation = \"monthly\", or use period `day`"),
+            "{e}"
+        );
+        assert_eq!("Week".parse::<Period>(), Ok(Period::Week));
+        let e = "fortnight".parse::<Period>().expect_err("unknown").to_string();
+        assert_eq!(e, "invalid statistics period \"fortnight\": use hour, day, week or month");
+    }
+
+    #[test]
+    fn records_of_an_epoch_shorter_than_the_period_are_dropped_with_a_reason() {
+        let mut h = harness(Period::Month);
+        let mut daily = record(10, "acc_a");
+        daily.epoch = "1970-01-01".into();
+        let mut monthly = record(20, "acc_b");
+        monthly.epoch = "1970-01".into();
+        let e = h.sink.write(&[daily, monthly]).expect_err("refused").to_string();
+        assert!(e.starts_with("1 records not counted: statistics period `month`"), "{e}");
+        h.sink.close(Instant::now()).expect("close");
+        let mut stats = h.ledger.stats();
+        stats.received = 2;
+        assert_eq!(stats.dropped_for(EPOCH_SHORTER), 1);
+        assert_eq!(stats.delivered, 1);
+        assert!(stats.is_balanced());
+        let out = h.out.lock().expect("lock");
+        assert_eq!(out[0].suppressed_requests, 1, "only the monthly record was counted");
+    }
+
+    #[test]
+    fn a_month_is_emitted_after_its_last_day_plus_grace() {
+        let mut h = harness(Period::Month);
+        // 1970-02-28T12:00:00Z and 1970-03-01T00:00:00Z.
+        let feb_end = (31 + 27) * 86_400 + 43_200;
+        let mar = (31 + 28) * 86_400;
+        h.sink
+            .write(&[record(feb_end, "acc_a"), record(feb_end, "acc_b")])
+            .expect("write");
+        h.now.store(mar + 59, Ordering::SeqCst);
+        h.sink.tick().expect("tick");
+        assert!(h.out.lock().expect("lock").is_empty(), "February is still in its grace time");
+        h.sink.write(&[record(mar, "acc_c")]).expect("write");
+        h.now.store(mar + 60, Ordering::SeqCst);
+        h.sink.tick().expect("tick");
+        let out = h.out.lock().expect("lock");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rows.len(), 1);
+        assert_eq!(out[0].rows[0].month.as_deref(), Some("1970-02"));
+        assert_eq!(out[0].rows[0].distinct_accounts, 2);
+        assert_eq!(h.ledger.stats().buffered, 1, "March waits");
     }
 
     #[test]
