@@ -88,7 +88,11 @@ impl Sink for Fan {
     }
     fn attach(&mut self, ledger: Ledger) -> Accounting {
         for (i, s) in self.0.iter_mut().enumerate() {
-            let l = if i == 0 { ledger.clone() } else { Ledger::detached("stats") };
+            let l = if i == 0 {
+                ledger.clone()
+            } else {
+                Ledger::detached("stats")
+            };
             assert_eq!(s.attach(l), Accounting::Sink);
         }
         Accounting::Sink
@@ -213,7 +217,12 @@ fn check_k5(batches: &[Summaries], want: &BTreeMap<GroupKey, Truth>) -> BTreeMap
             None => assert!(!visible, "{key:?} meets k but has no row of its own"),
         }
     }
-    assert_eq!(shown.len(), want.iter().filter(|(_, t)| t.accounts.is_empty() || t.vouched() >= 5).count());
+    assert_eq!(
+        shown.len(),
+        want.iter()
+            .filter(|(_, t)| t.accounts.is_empty() || t.vouched() >= 5)
+            .count()
+    );
     assert_eq!(per_period, want_per_period, "each period's requests add up");
     shown
 }
@@ -230,7 +239,12 @@ fn forty_days_give_exact_monthly_and_weekly_accounts_that_daily_rows_overcount()
     let n = (40 * 86_400 / STEP_SECS) as usize;
     let (file, report) = traffic_with(&dir, n, tick, Some(Box::new(Fan(vec![month, week, day]))));
     assert!(report.stats.is_balanced(), "{:?}", report.stats);
-    let stats_sink = report.stats.sinks.iter().find(|s| s.name == "stats").expect("stats sink");
+    let stats_sink = report
+        .stats
+        .sinks
+        .iter()
+        .find(|s| s.name == "stats")
+        .expect("stats sink");
     assert_eq!((stats_sink.delivered, stats_sink.buffered), (n as u64, 0));
 
     let records = read_records(&file);
@@ -239,7 +253,10 @@ fn forty_days_give_exact_monthly_and_weekly_accounts_that_daily_rows_overcount()
     let months = months.lock().expect("lock");
     let weeks = weeks.lock().expect("lock");
     let days = days.lock().expect("lock");
-    assert!(months.len() >= 2, "November was emitted when it ended, not only at shutdown");
+    assert!(
+        months.len() >= 2,
+        "November was emitted when it ended, not only at shutdown"
+    );
 
     let month_rows = check_k5(&months, &truth(&records, month_of));
     let week_rows = check_k5(&weeks, &truth(&records, week_of));
@@ -253,7 +270,14 @@ fn forty_days_give_exact_monthly_and_weekly_accounts_that_daily_rows_overcount()
     // or 8; all use it every month, 12 of them vouched for (24, 27 and 28
     // only claim theirs). Its daily rows, summed, count each of them about
     // once a day.
-    let issues = |p: &str| (p.to_owned(), "/rest/issues/{id}".to_owned(), "GET".to_owned(), "2xx".to_owned());
+    let issues = |p: &str| {
+        (
+            p.to_owned(),
+            "/rest/issues/{id}".to_owned(),
+            "GET".to_owned(),
+            "2xx".to_owned(),
+        )
+    };
     for m in ["2026-11", "2026-12"] {
         let row = &month_rows[&issues(m)];
         assert_eq!((row.distinct_accounts, row.vouched_accounts), (15, 12), "{m}");

@@ -516,32 +516,37 @@ fn period_month_and_week_count_accounts_over_the_whole_period() {
                     .find_map(|k| r[*k].as_str())
                     .expect("a period")
                     .to_owned();
-                (p, r["requests"].as_u64().expect("n"), r["vouched_accounts"].as_u64().expect("n"))
+                (
+                    p,
+                    r["requests"].as_u64().expect("n"),
+                    r["vouched_accounts"].as_u64().expect("n"),
+                )
             })
             .collect()
     };
     // --period replaces the period in --by.
     let months = rows(&["--by", "day,route", "--period", "month"]);
-    assert_eq!(
-        months,
-        [("2026-11".to_owned(), 24, 6), ("2026-12".to_owned(), 12, 6)]
-    );
+    assert_eq!(months, [("2026-11".to_owned(), 24, 6), ("2026-12".to_owned(), 12, 6)]);
     let days = rows(&["--by", "day,route"]);
     assert_eq!(days.len(), 6);
-    assert_eq!(days.iter().map(|r| r.2).sum::<u64>(), 36, "daily rows summed overcount accounts");
+    assert_eq!(
+        days.iter().map(|r| r.2).sum::<u64>(),
+        36,
+        "daily rows summed overcount accounts"
+    );
     assert_eq!(days.iter().map(|r| r.1).sum::<u64>(), 36, "requests add up");
     // The week from Monday 2026-11-30 spans two monthly epochs: the busier
     // one's vouched accounts, never the sum of both.
     let weeks = rows(&["--by", "route", "--period", "week"]);
-    assert_eq!(
-        weeks,
-        [("2026-W48".to_owned(), 18, 6), ("2026-W49".to_owned(), 18, 6)]
-    );
+    assert_eq!(weeks, [("2026-W48".to_owned(), 18, 6), ("2026-W49".to_owned(), 18, 6)]);
     let out = Command::new(support::cli::bin())
         .args(["stats", "--period", "route", f])
         .output()
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("invalid --period route: use hour, day, week or month"), "{err}");
+    assert!(
+        err.contains("invalid --period route: use hour, day, week or month"),
+        "{err}"
+    );
 }

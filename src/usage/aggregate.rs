@@ -1159,7 +1159,9 @@ fn period_part(dims: &[Dimension], key: &[u8]) -> Vec<u8> {
 fn decode_key(dims: &[Dimension], key: &[u8], s: &mut Summary) {
     for (d, part) in dims.iter().zip(split_key(dims, key)) {
         let label = match d {
-            Dimension::Hour | Dimension::Day | Dimension::Week | Dimension::Month => period_label(*d, read_i64(part).unwrap_or(0)),
+            Dimension::Hour | Dimension::Day | Dimension::Week | Dimension::Month => {
+                period_label(*d, read_i64(part).unwrap_or(0))
+            }
             Dimension::Status if part.len() == 2 && part[0] < 10 => match part[0] {
                 0 => NONE.to_owned(),
                 c => format!("{c}xx"),

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::aggregate::{Aggregator, DEFAULT_K, Dimension, Summaries, period_end, period_start};
 use super::distinct::EXACT_LIMIT;
 use super::observation::Observation;
-use crate::{Record, Rotation};
 use crate::sink::{
     Accounting, DropReason, FILE_SIZE_LIMIT, Held, Ledger, LinesFile, RAISE_LIMIT, Sink, SinkError, refused_by_limit,
 };
+use crate::{Record, Rotation};
 
 type Output = Box<dyn FnMut(&Summaries) -> Result<(), SinkError> + Send>;
 type Clock = Box<dyn Fn() -> SystemTime + Send>;
@@ -375,7 +375,6 @@ impl UsageSink {
         self
     }
 
-
     /// Emits every period that started before `before_ms`.
     fn emit_before(&mut self, before_ms: i64) -> Result<(), SinkError> {
         let taken = self.agg.take_periods_before(before_ms);
@@ -413,12 +412,7 @@ impl UsageSink {
         let due = self
             .held
             .keys()
-            .take_while(|&&start| {
-                period_end(dim, start)
-                    .saturating_mul(1000)
-                    .saturating_add(grace_ms)
-                    <= now_ms
-            })
+            .take_while(|&&start| period_end(dim, start).saturating_mul(1000).saturating_add(grace_ms) <= now_ms)
             .last()
             .copied();
         match due {
@@ -574,9 +568,16 @@ mod tests {
             (Period::Month, Rotation::Monthly, true),
             (Period::Month, Rotation::None, true),
         ] {
-            assert_eq!(period.check_rotation(rotation).is_ok(), ok, "{period} under {rotation:?}");
+            assert_eq!(
+                period.check_rotation(rotation).is_ok(),
+                ok,
+                "{period} under {rotation:?}"
+            );
         }
-        let e = Period::Month.check_rotation(Rotation::Daily).expect_err("refused").to_string();
+        let e = Period::Month
+            .check_rotation(Rotation::Daily)
+            .expect_err("refused")
+            .to_string();
         assert!(
             e.contains("period `month`")
                 && e.contains("rotation `daily` (policy.rotation)")
@@ -585,7 +586,10 @@ mod tests {
         );
         assert_eq!("Week".parse::<Period>(), Ok(Period::Week));
         let e = "fortnight".parse::<Period>().expect_err("unknown").to_string();
-        assert_eq!(e, "invalid statistics period \"fortnight\": use hour, day, week or month");
+        assert_eq!(
+            e,
+            "invalid statistics period \"fortnight\": use hour, day, week or month"
+        );
     }
 
     #[test]
@@ -618,7 +622,10 @@ mod tests {
             .expect("write");
         h.now.store(mar + 59, Ordering::SeqCst);
         h.sink.tick().expect("tick");
-        assert!(h.out.lock().expect("lock").is_empty(), "February is still in its grace time");
+        assert!(
+            h.out.lock().expect("lock").is_empty(),
+            "February is still in its grace time"
+        );
         h.sink.write(&[record(mar, "acc_c")]).expect("write");
         h.now.store(mar + 60, Ordering::SeqCst);
         h.sink.tick().expect("tick");
