@@ -481,3 +481,72 @@ fn withheld_groups_are_a_row_in_every_format_and_the_days_add_up() {
         "{rows:?}"
     );
 }
+
+/// Six accounts a day from 2026-11-27 to 2026-12-02 under monthly rotation:
+/// each epoch has its own pseudonyms (`acc_2026-11_0`, …).
+fn six_days() -> Vec<Record> {
+    let mut v = Vec::new();
+    for day in 0..6i64 {
+        let ts = datetime!(2026-11-27 12:00 UTC) + time::Duration::days(day);
+        let epoch = format!("{:04}-{:02}", ts.year(), u8::from(ts.month()));
+        for i in 0..6 {
+            let mut r = record(ts, "/busy", 200, Some(&format!("acc_{epoch}_{i}")), 1000);
+            r.epoch = epoch.clone();
+            v.push(r);
+        }
+    }
+    v
+}
+
+#[test]
+fn period_month_and_week_count_accounts_over_the_whole_period() {
+    let dir = TempDir::new("stats-period");
+    let file = write_plain(&dir, "r.ndjson", &six_days());
+    let f = file.to_str().expect("utf-8");
+    let rows = |args: &[&str]| -> Vec<(String, u64, u64)> {
+        let mut all = vec!["stats", "--format", "json", "--k", "5"];
+        all.extend_from_slice(args);
+        all.push(f);
+        json(&all)
+            .iter()
+            .filter(|r| r["route"] == "/busy")
+            .map(|r| {
+                let p = ["month", "week", "day"]
+                    .iter()
+                    .find_map(|k| r[*k].as_str())
+                    .expect("a period")
+                    .to_owned();
+                (
+                    p,
+                    r["requests"].as_u64().expect("n"),
+                    r["vouched_accounts"].as_u64().expect("n"),
+                )
+            })
+            .collect()
+    };
+    // --period replaces the period in --by.
+    let months = rows(&["--by", "day,route", "--period", "month"]);
+    assert_eq!(months, [("2026-11".to_owned(), 24, 6), ("2026-12".to_owned(), 12, 6)]);
+    let days = rows(&["--by", "day,route"]);
+    assert_eq!(days.len(), 6);
+    assert_eq!(
+        days.iter().map(|r| r.2).sum::<u64>(),
+        36,
+        "daily rows summed overcount accounts"
+    );
+    assert_eq!(days.iter().map(|r| r.1).sum::<u64>(), 36, "requests add up");
+    // The week from Monday 2026-11-30 spans two monthly epochs: the busier
+    // one's vouched accounts, never the sum of both.
+    let weeks = rows(&["--by", "route", "--period", "week"]);
+    assert_eq!(weeks, [("2026-W48".to_owned(), 18, 6), ("2026-W49".to_owned(), 18, 6)]);
+    let out = Command::new(support::cli::bin())
+        .args(["stats", "--period", "route", f])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid --period route: use hour, day, week or month"),
+        "{err}"
+    );
+}

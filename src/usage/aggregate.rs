@@ -43,8 +43,10 @@ pub enum Dimension {
     Hour,
     /// The UTC day (`2026-11-22`).
     Day,
-    /// The ISO week (`2026-W47`).
+    /// The ISO week (`2026-W47`), from Monday 00:00 UTC.
     Week,
+    /// The UTC month (`2026-11`).
+    Month,
     /// The route template, or the scrubbed path when there is none.
     Route,
     /// The HTTP method.
@@ -62,6 +64,7 @@ impl Dimension {
             Dimension::Hour => "hour",
             Dimension::Day => "day",
             Dimension::Week => "week",
+            Dimension::Month => "month",
             Dimension::Route => "route",
             Dimension::Method => "method",
             Dimension::Status => "status",
@@ -69,9 +72,12 @@ impl Dimension {
         }
     }
 
-    /// Whether this is a time period (hour, day, week).
+    /// Whether this is a time period (hour, day, week, month).
     pub fn is_period(self) -> bool {
-        matches!(self, Dimension::Hour | Dimension::Day | Dimension::Week)
+        matches!(
+            self,
+            Dimension::Hour | Dimension::Day | Dimension::Week | Dimension::Month
+        )
     }
 
     /// Parses a comma-separated list such as `day,route`.
@@ -97,7 +103,7 @@ impl fmt::Display for Dimension {
     }
 }
 
-/// A grouping key that is not one of hour, day, week, route, method, status, tenant.
+/// A grouping key that is not one of hour, day, week, month, route, method, status, tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownDimension(String);
 
@@ -105,7 +111,7 @@ impl fmt::Display for UnknownDimension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid grouping key: {} (use a comma list of hour, day, week, route, method, status, tenant)",
+            "invalid grouping key: {} (use a comma list of hour, day, week, month, route, method, status, tenant)",
             self.0
         )
     }
@@ -121,6 +127,7 @@ impl FromStr for Dimension {
             "hour" => Dimension::Hour,
             "day" => Dimension::Day,
             "week" => Dimension::Week,
+            "month" => Dimension::Month,
             "route" => Dimension::Route,
             "method" => Dimension::Method,
             "status" => Dimension::Status,
@@ -144,6 +151,9 @@ pub struct Summary {
     /// ISO week (`2026-W47`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub week: Option<String>,
+    /// UTC month (`2026-11`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
     /// Route template or scrubbed path; `(other)` for folded small groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
@@ -206,6 +216,7 @@ impl Summary {
             Dimension::Hour => self.hour.as_deref(),
             Dimension::Day => self.day.as_deref(),
             Dimension::Week => self.week.as_deref(),
+            Dimension::Month => self.month.as_deref(),
             Dimension::Route => self.route.as_deref(),
             Dimension::Method => self.method.as_deref(),
             Dimension::Status => self.status.as_deref(),
@@ -218,6 +229,7 @@ impl Summary {
             Dimension::Hour => &mut self.hour,
             Dimension::Day => &mut self.day,
             Dimension::Week => &mut self.week,
+            Dimension::Month => &mut self.month,
             Dimension::Route => &mut self.route,
             Dimension::Method => &mut self.method,
             Dimension::Status => &mut self.status,
@@ -912,6 +924,10 @@ pub(crate) fn period_start(d: Dimension, ts_ms: i64) -> i64 {
     match d {
         Dimension::Hour => secs - secs.rem_euclid(3600),
         Dimension::Day => secs - secs.rem_euclid(86_400),
+        Dimension::Month => {
+            let (y, m, _) = civil_from_days(secs.div_euclid(86_400));
+            days_from_civil(y, m, 1) * 86_400
+        }
         _ => {
             // ISO weeks start on Monday; 1970-01-01 was a Thursday.
             let days = secs.div_euclid(86_400);
@@ -920,11 +936,43 @@ pub(crate) fn period_start(d: Dimension, ts_ms: i64) -> i64 {
     }
 }
 
+/// The proleptic Gregorian date (year, month 1-12, day 1-31) of a day
+/// counted from 1970-01-01; total over every `i64` a timestamp in
+/// milliseconds can reach.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (month 1-12).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The end of the period (exclusive) that starts at `start`, Unix seconds.
 pub(crate) fn period_end(d: Dimension, start: i64) -> i64 {
     match d {
         Dimension::Hour => start + 3600,
         Dimension::Day => start + 86_400,
+        Dimension::Month => {
+            let (y, m, _) = civil_from_days(start.div_euclid(86_400));
+            let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            days_from_civil(y, m, 1) * 86_400
+        }
         _ => start + 7 * 86_400,
     }
 }
@@ -957,6 +1005,7 @@ fn period_label(d: Dimension, start: i64) -> String {
             u8::from(date.month()),
             date.day()
         ),
+        Dimension::Month => format!("{}-{:02}", year_label(date.year()), u8::from(date.month())),
         _ => {
             // The ISO week-numbering year: the week of 0000-01-01 is -0001-W52.
             let (y, w, _) = date.to_iso_week_date();
@@ -1006,7 +1055,7 @@ fn encode_parts(dims: &[Dimension], o: &Observation<'_>, overflow: bool, key: &m
     key.clear();
     for d in dims {
         match d {
-            Dimension::Hour | Dimension::Day | Dimension::Week => {
+            Dimension::Hour | Dimension::Day | Dimension::Week | Dimension::Month => {
                 key.extend_from_slice(&period_bytes(period_start(*d, o.ts_ms)));
             }
             _ if overflow => key.extend_from_slice(&[OTHER_BYTE, SEP]),
@@ -1065,7 +1114,7 @@ fn split_key<'k>(dims: &[Dimension], key: &'k [u8]) -> Vec<&'k [u8]> {
     let mut rest = key;
     for d in dims {
         let len = match d {
-            Dimension::Hour | Dimension::Day | Dimension::Week => 8.min(rest.len()),
+            Dimension::Hour | Dimension::Day | Dimension::Week | Dimension::Month => 8.min(rest.len()),
             _ => rest.iter().position(|&b| b == SEP).map_or(rest.len(), |p| p + 1),
         };
         let (part, tail) = rest.split_at(len);
@@ -1110,7 +1159,9 @@ fn period_part(dims: &[Dimension], key: &[u8]) -> Vec<u8> {
 fn decode_key(dims: &[Dimension], key: &[u8], s: &mut Summary) {
     for (d, part) in dims.iter().zip(split_key(dims, key)) {
         let label = match d {
-            Dimension::Hour | Dimension::Day | Dimension::Week => period_label(*d, read_i64(part).unwrap_or(0)),
+            Dimension::Hour | Dimension::Day | Dimension::Week | Dimension::Month => {
+                period_label(*d, read_i64(part).unwrap_or(0))
+            }
             Dimension::Status if part.len() == 2 && part[0] < 10 => match part[0] {
                 0 => NONE.to_owned(),
                 c => format!("{c}xx"),
@@ -1721,7 +1772,7 @@ mod tests {
         #[test]
         fn rows_are_in_period_order(
             ts in prop::collection::vec(-62_167_219_200_000i64..253_402_300_800_000, 1..40),
-            dim in prop::sample::select(vec![Dimension::Hour, Dimension::Day, Dimension::Week]),
+            dim in prop::sample::select(vec![Dimension::Hour, Dimension::Day, Dimension::Week, Dimension::Month]),
         ) {
             let mut a = Aggregator::new(vec![dim]);
             let mut start_of = HashMap::new();

@@ -167,6 +167,7 @@ impl Filter {
             let name = match unit {
                 Dimension::Hour => "hour (UTC)",
                 Dimension::Week => "ISO week (Monday, UTC)",
+                Dimension::Month => "month (UTC)",
                 _ => "day (UTC)",
             };
             return Err(FilterError(format!(
@@ -332,6 +333,18 @@ mod tests {
             .to_string();
         assert!(
             err.ends_with("use 2026-11-01T10:00:00Z or 2026-11-01T11:00:00Z"),
+            "{err}"
+        );
+        assert_eq!(
+            f("2026-11-01", "2027-01-01").check_whole_periods(Dimension::Month),
+            Ok(())
+        );
+        let err = f("2026-11-02", "2026-12-01")
+            .check_whole_periods(Dimension::Month)
+            .expect_err("cut month")
+            .to_string();
+        assert!(
+            err.contains("does not start a whole month (UTC)") && err.ends_with("use 2026-11-01 or 2026-12-01"),
             "{err}"
         );
         assert_eq!(Filter::default().check_whole_periods(Dimension::Week), Ok(()));

@@ -60,7 +60,7 @@ pub use aggregate::{
     DEFAULT_K, Dimension, MAX_KEY_PERIOD_COUNTS, MAX_KEY_PERIODS, NONE, OTHER, Summaries, Summary, UNVERIFIED,
     UnknownDimension, WITHHELD,
 };
-pub use sink::{Period, UsageSink};
+pub use sink::{Period, PeriodError, UsageSink};
 
 #[cfg(feature = "tools")]
 pub use aggregate::{Accumulator, Aggregator};

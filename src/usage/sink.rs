@@ -5,25 +5,37 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::aggregate::{Aggregator, DEFAULT_K, Dimension, Summaries, period_end};
+use super::aggregate::{Aggregator, DEFAULT_K, Dimension, Summaries, period_end, period_start};
 use super::distinct::EXACT_LIMIT;
 use super::observation::Observation;
-use crate::Record;
 use crate::sink::{
     Accounting, DropReason, FILE_SIZE_LIMIT, Held, Ledger, LinesFile, RAISE_LIMIT, Sink, SinkError, refused_by_limit,
 };
+use crate::{Record, Rotation};
 
 type Output = Box<dyn FnMut(&Summaries) -> Result<(), SinkError> + Send>;
 type Clock = Box<dyn Fn() -> SystemTime + Send>;
 
 /// How long a statistics period lasts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Distinct accounts are counted over each period itself: a week's or a
+/// month's count is not the sum of its days' counts (one person active on
+/// five days is one account in the week, five in the daily rows), so
+/// monthly active accounts need [`Period::Month`]. Pseudonyms change with
+/// the rotation's epoch, so a period may be no longer than the epoch: see
+/// [`Period::check_rotation`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Period {
-    /// One UTC hour.
+    /// One UTC hour (`hour`).
     Hour,
-    /// One UTC day.
+    /// One UTC day (`day`).
     Day,
+    /// One ISO week, from Monday 00:00 UTC (`week`, rows labelled `2026-W47`).
+    Week,
+    /// One UTC calendar month (`month`, rows labelled `2026-11`).
+    Month,
 }
 
 impl Period {
@@ -31,12 +43,111 @@ impl Period {
         match self {
             Period::Hour => Dimension::Hour,
             Period::Day => Dimension::Day,
+            Period::Week => Dimension::Week,
+            Period::Month => Dimension::Month,
         }
+    }
+
+    /// The name used in configuration and on the command line.
+    pub fn as_str(self) -> &'static str {
+        self.dimension().as_str()
+    }
+
+    /// Whether distinct accounts over one period can be counted under
+    /// pseudonyms that rotate with `rotation`.
+    ///
+    /// A person's pseudonym changes with each epoch, so within a period
+    /// that spans several epochs one person is several pseudonyms and
+    /// cannot be counted once. A period is therefore allowed when no
+    /// rotation's epoch is shorter than it: hours and days under any
+    /// rotation, weeks under weekly, monthly or no rotation, months under
+    /// monthly or no rotation. An ISO week does not nest in a month: under
+    /// monthly rotation the week that straddles two months spans two
+    /// epochs, and its `vouched_accounts` is the larger epoch's count (see
+    /// [`Summary::vouched_accounts`](super::Summary::vouched_accounts)).
+    ///
+    /// # Errors
+    /// [`PeriodError`] naming the period, the rotation and the fix.
+    pub fn check_rotation(self, rotation: Rotation) -> Result<(), PeriodError> {
+        let epoch = match rotation {
+            Rotation::Daily => Period::Day,
+            Rotation::Weekly => Period::Week,
+            _ => return Ok(()),
+        };
+        if self <= epoch {
+            return Ok(());
+        }
+        let unit = match epoch {
+            Period::Day => "day",
+            _ => "week",
+        };
+        Err(PeriodError(format!(
+            "statistics period `{period}` is longer than the pseudonym rotation `{rotation}` (policy.rotation): \
+             pseudonyms change every {unit}, so one person's accounts over a {period} cannot be counted once; \
+             set policy.rotation = \"{need}\", or use period `{epoch}` or shorter for the statistics sink",
+            period = self.as_str(),
+            rotation = rotation.as_str(),
+            need = if self == Period::Week { "weekly" } else { "monthly" },
+            epoch = epoch.as_str(),
+        )))
     }
 }
 
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Period {
+    type Err = PeriodError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "hour" => Period::Hour,
+            "day" => Period::Day,
+            "week" => Period::Week,
+            "month" => Period::Month,
+            _ => {
+                return Err(PeriodError(format!(
+                    "invalid statistics period {s:?}: use hour, day, week or month"
+                )));
+            }
+        })
+    }
+}
+
+/// A statistics period that cannot be used: an unknown name, or one longer
+/// than the pseudonyms' rotation (see [`Period::check_rotation`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeriodError(String);
+
+impl std::fmt::Display for PeriodError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PeriodError {}
+
+/// The rotation a record's `epoch` label was made by; `None` when the label
+/// is none of `2026-11-22`, `2026-W47`, `2026-11` or `static`.
+fn rotation_of_label(label: &str) -> Option<Rotation> {
+    crate::Epoch::from_label(label)?;
+    Some(match label.len() {
+        10 => Rotation::Daily,
+        8 => Rotation::Weekly,
+        7 => Rotation::Monthly,
+        _ => Rotation::None,
+    })
+}
+
+/// Why records were refused by a statistics sink whose period is longer
+/// than their epoch.
+const EPOCH_SHORTER: DropReason = DropReason::Other("epoch_shorter_than_period");
+
 /// Turns records into anonymized usage statistics instead of storing them:
-/// per period (hour or day) × route × method × status class it counts
+/// per period (hour, day, ISO week or month) × route × method × status class it counts
 /// requests, distinct accounts and tenants, latency percentiles and bytes,
 /// and emits [`Summaries`] when a period ends and on shutdown. It keeps no
 /// per-person row: accounts live only inside distinct counters, as 64-bit
@@ -91,6 +202,17 @@ impl Period {
 /// batch and on every idle tick, and every open period is emitted by
 /// [`Sink::close`]. A record for a period already emitted (a very late one)
 /// is emitted with the next period as an extra row for the same key.
+///
+/// # Periods and pseudonym rotation
+///
+/// Each period's distinct accounts are counted over the period itself, in
+/// the same bounded memory whatever its length (exact up to 1024 accounts
+/// per group, a fixed-size sketch beyond). The period may be no longer than
+/// the epoch of the pseudonyms' rotation ([`Period::check_rotation`]): the
+/// sink reads each record's `epoch`, and refuses a record whose epoch is
+/// shorter than the period (a month of statistics under daily rotation):
+/// it counts as dropped with reason `epoch_shorter_than_period`, and the
+/// write fails with an error naming both settings and the fix.
 ///
 /// # Accounting
 ///
@@ -253,10 +375,6 @@ impl UsageSink {
         self
     }
 
-    fn period_secs(&self) -> i64 {
-        period_end(self.period.dimension(), 0)
-    }
-
     /// Emits every period that started before `before_ms`.
     fn emit_before(&mut self, before_ms: i64) -> Result<(), SinkError> {
         let taken = self.agg.take_periods_before(before_ms);
@@ -287,14 +405,19 @@ impl UsageSink {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         let grace_ms = i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX);
-        // A period is due when start + length + grace <= now.
-        let before = now_ms
-            .saturating_sub(grace_ms)
-            .saturating_sub(self.period_secs() * 1000)
-            .saturating_add(1);
-        match self.held.keys().next() {
-            Some(&first) if first.saturating_mul(1000) < before => self.emit_before(before),
-            _ => Ok(()),
+        // A period is due when its end + grace <= now; periods follow each
+        // other, so the due ones come first. Everything that starts before
+        // the end of the last due one is emitted.
+        let dim = self.period.dimension();
+        let due = self
+            .held
+            .keys()
+            .take_while(|&&start| period_end(dim, start).saturating_mul(1000).saturating_add(grace_ms) <= now_ms)
+            .last()
+            .copied();
+        match due {
+            Some(start) => self.emit_before(period_end(dim, start).saturating_mul(1000)),
+            None => Ok(()),
         }
     }
 }
@@ -315,17 +438,29 @@ impl Sink for UsageSink {
     }
 
     fn write(&mut self, batch: &[Record]) -> Result<(), SinkError> {
-        let len = self.period_secs();
+        let dim = self.period.dimension();
+        let mut refused: Option<(u64, PeriodError)> = None;
         for r in batch {
+            if let Some(Err(e)) = rotation_of_label(&r.epoch).map(|rot| self.period.check_rotation(rot)) {
+                refused.get_or_insert((0, e)).0 += 1;
+                continue;
+            }
             let o = Observation::from_record(r);
-            let secs = o.ts_ms.div_euclid(1000);
-            *self.held.entry(secs - secs.rem_euclid(len)).or_insert(0) += 1;
+            *self.held.entry(period_start(dim, o.ts_ms)).or_insert(0) += 1;
             self.agg.add(&o);
         }
+        let n_refused = refused.as_ref().map_or(0, |(n, _)| *n);
         if let Some(l) = &self.ledger {
-            l.hold(Held::Buffered, batch.len() as u64);
+            l.hold(Held::Buffered, batch.len() as u64 - n_refused);
+            if n_refused > 0 {
+                l.dropped(EPOCH_SHORTER, n_refused);
+            }
         }
-        self.emit_due()
+        let emitted = self.emit_due();
+        match refused {
+            Some((n, e)) => Err(SinkError::new(format!("{n} records not counted: {e}"))),
+            None => emitted,
+        }
     }
 
     fn tick(&mut self) -> Result<(), SinkError> {
@@ -376,6 +511,7 @@ mod tests {
         r.status = Some(200);
         r.account = Some(account.into());
         r.account_src = Some(crate::AccountSource::App);
+        r.epoch = "static".into();
         r
     }
 
@@ -418,6 +554,87 @@ mod tests {
         stats.received = 2; // the pipeline counts `received`; here the test does
         assert_eq!(stats.delivered, 2);
         assert!(stats.is_balanced());
+    }
+
+    #[test]
+    fn a_period_longer_than_the_rotation_is_refused_naming_both_settings() {
+        for (period, rotation, ok) in [
+            (Period::Day, Rotation::Daily, true),
+            (Period::Week, Rotation::Daily, false),
+            (Period::Week, Rotation::Weekly, true),
+            (Period::Week, Rotation::Monthly, true),
+            (Period::Month, Rotation::Daily, false),
+            (Period::Month, Rotation::Weekly, false),
+            (Period::Month, Rotation::Monthly, true),
+            (Period::Month, Rotation::None, true),
+        ] {
+            assert_eq!(
+                period.check_rotation(rotation).is_ok(),
+                ok,
+                "{period} under {rotation:?}"
+            );
+        }
+        let e = Period::Month
+            .check_rotation(Rotation::Daily)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("period `month`")
+                && e.contains("rotation `daily` (policy.rotation)")
+                && e.contains("set policy.rotation = \"monthly\", or use period `day`"),
+            "{e}"
+        );
+        assert_eq!("Week".parse::<Period>(), Ok(Period::Week));
+        let e = "fortnight".parse::<Period>().expect_err("unknown").to_string();
+        assert_eq!(
+            e,
+            "invalid statistics period \"fortnight\": use hour, day, week or month"
+        );
+    }
+
+    #[test]
+    fn records_of_an_epoch_shorter_than_the_period_are_dropped_with_a_reason() {
+        let mut h = harness(Period::Month);
+        let mut daily = record(10, "acc_a");
+        daily.epoch = "1970-01-01".into();
+        let mut monthly = record(20, "acc_b");
+        monthly.epoch = "1970-01".into();
+        let e = h.sink.write(&[daily, monthly]).expect_err("refused").to_string();
+        assert!(e.starts_with("1 records not counted: statistics period `month`"), "{e}");
+        h.sink.close(Instant::now()).expect("close");
+        let mut stats = h.ledger.stats();
+        stats.received = 2;
+        assert_eq!(stats.dropped_for(EPOCH_SHORTER), 1);
+        assert_eq!(stats.delivered, 1);
+        assert!(stats.is_balanced());
+        let out = h.out.lock().expect("lock");
+        assert_eq!(out[0].suppressed_requests, 1, "only the monthly record was counted");
+    }
+
+    #[test]
+    fn a_month_is_emitted_after_its_last_day_plus_grace() {
+        let mut h = harness(Period::Month);
+        // 1970-02-28T12:00:00Z and 1970-03-01T00:00:00Z.
+        let feb_end = (31 + 27) * 86_400 + 43_200;
+        let mar = (31 + 28) * 86_400;
+        h.sink
+            .write(&[record(feb_end, "acc_a"), record(feb_end, "acc_b")])
+            .expect("write");
+        h.now.store(mar + 59, Ordering::SeqCst);
+        h.sink.tick().expect("tick");
+        assert!(
+            h.out.lock().expect("lock").is_empty(),
+            "February is still in its grace time"
+        );
+        h.sink.write(&[record(mar, "acc_c")]).expect("write");
+        h.now.store(mar + 60, Ordering::SeqCst);
+        h.sink.tick().expect("tick");
+        let out = h.out.lock().expect("lock");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rows.len(), 1);
+        assert_eq!(out[0].rows[0].month.as_deref(), Some("1970-02"));
+        assert_eq!(out[0].rows[0].distinct_accounts, 2);
+        assert_eq!(h.ledger.stats().buffered, 1, "March waits");
     }
 
     #[test]

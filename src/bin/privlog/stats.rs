@@ -17,6 +17,7 @@ use privlog::usage::{
 #[command(after_help = "\
 Examples:
   privlog stats --by day records-*.ndjson.gz
+  privlog stats --period month --k 10 records-*.ndjson.gz
   privlog stats --by day,route --format csv --from 2026-11-01 --to 2026-12-01 records.ndjson > nov.csv
   cat records.ndjson | privlog stats --by hour,status --status 5xx -
 
@@ -32,6 +33,12 @@ shown even where the same route's signed-in requests are folded or withheld. Tot
 on standard error. A tenant groups on its own only on records whose account is vouched
 for; any other tenant is only claimed and groups as (unverified).
 
+Distinct accounts are counted over each row's own period: a month's count is not the
+sum of its days' (one person active on five days is one account in the month, one in
+each of five daily rows). Pseudonyms change with the key period, so a row spanning
+several key periods (a month of records under daily or weekly rotation) shows the busiest
+key period's vouched accounts: group by a period no longer than the rotation's epoch.
+
 \"vouched\" (vouched_accounts) is the count to publish as accounts. \"all accounts\"
 (distinct_accounts) also counts accounts that requests only claimed, which anyone can
 inflate.
@@ -43,19 +50,23 @@ pub(crate) struct Args {
     /// Record files: NDJSON, plain or .gz; `-` reads standard input.
     #[arg(required = true, value_name = "FILES")]
     pub(crate) files: Vec<PathBuf>,
-    /// Group by a comma list of hour, day, week, route, method, status, tenant.
+    /// Group by a comma list of hour, day, week, month, route, method, status, tenant.
     #[arg(long, default_value = "day", value_name = "KEYS")]
     pub(crate) by: String,
+    /// The time period of each row, first column: hour, day, week (ISO, from Monday 00:00
+    /// UTC) or month (UTC); replaces a period in --by, whose other keys stay.
+    #[arg(long, value_name = "P")]
+    pub(crate) period: Option<Dimension>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
     /// k-anonymity: hide groups with fewer than k vouched accounts (1 turns it off).
     #[arg(long, default_value_t = DEFAULT_K, value_name = "N")]
     pub(crate) k: u64,
-    /// Only requests that started at or after this time (2026-11-22 or RFC 3339); above --k 1, the start of a whole hour, day or week as grouped by (a day by default).
+    /// Only requests that started at or after this time (2026-11-22 or RFC 3339); above --k 1, the start of a whole hour, day, week or month as grouped by (a day by default).
     #[arg(long, value_name = "T")]
     pub(crate) from: Option<String>,
-    /// Only requests that started before this time (2026-11-22 or RFC 3339); above --k 1, the start of a whole hour, day or week as grouped by (a day by default).
+    /// Only requests that started before this time (2026-11-22 or RFC 3339); above --k 1, the start of a whole hour, day, week or month as grouped by (a day by default).
     #[arg(long, value_name = "T")]
     pub(crate) to: Option<String>,
     /// Only this route template (or scrubbed path); end with `*` for a prefix.
@@ -128,7 +139,7 @@ pub(crate) fn check_published_range(
     if k <= 1 {
         return Ok(());
     }
-    let unit = [Dimension::Week, Dimension::Day, Dimension::Hour]
+    let unit = [Dimension::Month, Dimension::Week, Dimension::Day, Dimension::Hour]
         .into_iter()
         .find(|d| dims.contains(d))
         .unwrap_or(Dimension::Day);
@@ -208,8 +219,25 @@ fn poll_progress(bar: &indicatif::ProgressBar, done: &AtomicBool, progress: &Ato
     }
 }
 
+/// The grouping keys of `--by`, with `--period` (when given) as the only
+/// time period, first.
+pub(crate) fn dims_with_period(
+    by: &str,
+    period: Option<Dimension>,
+) -> Result<Vec<Dimension>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut dims = Dimension::parse_list(by)?;
+    if let Some(p) = period {
+        if !p.is_period() {
+            return Err(format!("invalid --period {p}: use hour, day, week or month").into());
+        }
+        dims.retain(|d| !d.is_period());
+        dims.insert(0, p);
+    }
+    Ok(dims)
+}
+
 pub(crate) fn run(args: Args) -> crate::CliResult {
-    let dims = Dimension::parse_list(&args.by)?;
+    let dims = dims_with_period(&args.by, args.period)?;
     check_k(args.k)?;
     check_max_groups(args.max_groups, args.max_unmatched_groups)?;
     let filter = filter_from(
@@ -280,7 +308,7 @@ pub(crate) fn footer(nfiles: usize, report: &ScanReport, out: &Summaries) -> Str
         ));
         if out.too_many_key_periods > 0 {
             s.push_str(&format!(
-                ", {} of them because their accounts span more key periods than are kept apart ({MAX_KEY_PERIODS} per group, {MAX_KEY_PERIOD_COUNTS} in all; group by week or day too)",
+                ", {} of them because their accounts span more key periods than are kept apart ({MAX_KEY_PERIODS} per group, {MAX_KEY_PERIOD_COUNTS} in all; group by month, week or day too)",
                 out.too_many_key_periods
             ));
         }
