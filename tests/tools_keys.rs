@@ -250,9 +250,9 @@ fn keygen_writes_a_private_ratchet_key_that_the_ring_loads() {
     assert_eq!(key.id().as_str(), kid);
     assert_eq!(key.rotation(), Rotation::Weekly);
     assert_eq!(key.oldest_epoch(), Rotation::Weekly.epoch_of(OffsetDateTime::now_utc()));
-    // Without a file, there is nothing to advance: refused.
+    // Without a file, there is nothing to advance: refused as a usage error.
     let out = privlog(&["keygen", "--ratchet", "--stdout"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
 }
 
 /// Serves `requests` (seconds since 1970, account, client address) through

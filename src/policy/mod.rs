@@ -50,8 +50,6 @@ pub use scrub::{ScrubbedPath, scrub_path};
 // The suppression list's file format, shared by the worker and
 // `privlog subject erase --suppress`.
 #[doc(hidden)]
-pub use suppression::{SUPPRESSION_HEADER, SuppressionKey, SuppressionList, SuppressionMark};
-#[doc(hidden)]
 pub use ip::{Hop, MAX_HOPS, forwarded_hops, normalize as normalize_ip, resolve_client, xff_hops};
 #[doc(hidden)]
 pub use jwt::{MAX_JWT_LEN, jwt_from_authorization};
@@ -60,3 +58,5 @@ pub use scrub::{
     MAX_SEGMENT_LEN, MAX_SEGMENTS, Placeholder, classify as classify_segment, classify_value, is_token, is_uuid,
     sanitize_text,
 };
+#[doc(hidden)]
+pub use suppression::{SUPPRESSION_HEADER, SuppressionKey, SuppressionList, SuppressionMark};
