@@ -787,6 +787,9 @@ impl Config {
                 apply_override(&mut root, path, value, &names)?;
             }
         }
+        // Which record fields each sink receives (taken out of its table
+        // before the table is read as the sink's settings).
+        let sink_fields = take_sink_fields(&mut root).map_err(|e| secrets.mask_error(e))?;
         // A sink table that does not match its type's schema is named with
         // its place in the file.
         let positions = names::sink_positions(text);
@@ -798,7 +801,6 @@ impl Config {
                 }
             }
         }
-        let sink_fields = take_sink_fields(&mut root).map_err(|e| secrets.mask_error(e))?;
         let mut cfg: Config = Config::deserialize(root).map_err(|e| secrets.mask_error(schema_error(&e)))?;
         cfg.sink_fields = sink_fields;
         if let Some(value) = cfg.key.env.as_ref().and_then(|var| env.get(var)) {

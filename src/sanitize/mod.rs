@@ -46,6 +46,36 @@ const MAX_ID_LEN: usize = 256;
 const ACCOUNT_SLOTS: usize = 4096;
 const TENANT_SLOTS: usize = 1024;
 
+/// Paths without a route template remembered with what the path policy
+/// wrote for them: fallbacks, static files and scanners send the same paths
+/// again and again, and judging a path's words costs more than a lookup.
+const PATH_SLOTS: usize = 1024;
+
+/// The longest path remembered (a longer one is judged every time, so the
+/// cache holds at most `PATH_SLOTS` short keys).
+const MAX_CACHED_PATH: usize = 256;
+
+/// What the path policy wrote for one path.
+#[derive(Default)]
+struct JudgedPath {
+    /// The path as written into records.
+    text: String,
+    /// Whether an account ID was found in it.
+    account: bool,
+    /// Where that account ID stands in the path, when it is the path's own
+    /// text (else, percent-encoded, the path is judged again to decode it).
+    account_at: Option<(usize, usize)>,
+}
+
+/// What the query policy wrote for one query.
+#[derive(Default)]
+struct JudgedQuery {
+    /// The query as written into records.
+    text: String,
+    /// Whether anything of it is kept.
+    kept: bool,
+}
+
 /// Client address texts remembered: a client sends many requests, and its
 /// network is shared by more clients still.
 const IP_SLOTS: usize = 256;
@@ -158,6 +188,11 @@ pub(crate) struct Sanitizer {
     second: LastSecond,
     /// Client address texts of the current epoch, by the address or network they stand for.
     ips: SlotCache<IpAddr, String>,
+    /// Paths without a route template and what the path policy wrote for
+    /// them; cleared when a new route word is learned.
+    paths: SlotCache<[u8], JudgedPath>,
+    /// Queries and what the query policy wrote for them.
+    queries: SlotCache<[u8], JudgedQuery>,
     /// Under [`IpPolicy::PseudonymizeDaily`]: the UTC day of the last record
     /// and the process's client keys of that day (`None`: that day's key is
     /// gone, so clients are left out).
@@ -201,6 +236,8 @@ impl Sanitizer {
             spares: Spares::default(),
             second: LastSecond::default(),
             ips: SlotCache::new(IP_SLOTS),
+            paths: SlotCache::new(PATH_SLOTS),
+            queries: SlotCache::new(PATH_SLOTS),
             ip_day: None,
             suppress_key: None,
             suppressed: HashSet::new(),
@@ -228,6 +265,8 @@ impl Sanitizer {
     pub(crate) fn forget(&mut self) {
         self.tokens.clear();
         self.ips.clear();
+        self.paths.clear();
+        self.queries.clear();
         self.ip_day = None;
         for cache in &mut self.cache {
             cache.clear();
@@ -300,7 +339,10 @@ impl Sanitizer {
                 if let Some(template) = app_route.as_deref().or(matched)
                     && template != self.last_template
                 {
-                    self.learned.insert_template(template);
+                    if self.learned.insert_template(template) > 0 {
+                        // Paths judged before may hold words safe now.
+                        self.paths.clear();
+                    }
                     set(&mut self.last_template, template);
                 }
                 if path_ids {
@@ -323,7 +365,39 @@ impl Sanitizer {
             }
             None => {
                 out.path.clear();
-                write_safe_path(uri_path, path_policy, &self.policy.rules, &self.learned, &mut out.path)
+                let (rules, learned) = (&self.policy.rules, &self.learned);
+                let judged = if uri_path.len() <= MAX_CACHED_PATH {
+                    self.paths.get_or_fill(uri_path.as_bytes(), |j| {
+                        j.text.clear();
+                        let account = write_safe_path(uri_path, path_policy, rules, learned, &mut j.text);
+                        j.account = account.is_some();
+                        // The ID's place, when it is a slice of the path itself.
+                        j.account_at = match account {
+                            Some(Cow::Borrowed(a)) => {
+                                let start = (a.as_ptr() as usize).wrapping_sub(uri_path.as_ptr() as usize);
+                                (uri_path.get(start..start + a.len()) == Some(a)).then_some((start, start + a.len()))
+                            }
+                            _ => None,
+                        };
+                    })
+                } else {
+                    None
+                };
+                match judged {
+                    Some(j) if !j.account => {
+                        set(&mut out.path, &j.text);
+                        None
+                    }
+                    Some(JudgedPath {
+                        text,
+                        account_at: Some((start, end)),
+                        ..
+                    }) if uri_path.get(*start..*end).is_some() => {
+                        set(&mut out.path, text);
+                        uri_path.get(*start..*end).map(Cow::Borrowed)
+                    }
+                    _ => write_safe_path(uri_path, path_policy, rules, learned, &mut out.path),
+                }
             }
         };
 
@@ -475,6 +549,16 @@ impl Sanitizer {
 
         let (query_policy, rules) = (&self.policy.query, &self.policy.rules);
         match query {
+            Some(q) if q.len() <= MAX_CACHED_PATH => {
+                let judged = self.queries.get_or_fill(q.as_bytes(), |j| {
+                    j.text.clear();
+                    j.kept = query_policy.filter_into(q, rules, &mut j.text);
+                });
+                match judged {
+                    Some(j) => spares.set_opt(&mut out.query, j.kept.then_some(j.text.as_str())),
+                    None => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, rules, buf)),
+                }
+            }
             Some(q) => spares.fill_opt(&mut out.query, |buf| query_policy.filter_into(q, rules, buf)),
             None => spares.clear(&mut out.query),
         }

@@ -173,6 +173,17 @@ pub fn detect(s: &str) -> Option<Kind> {
             is_token(s).then_some(Kind::Token)
         };
     }
+    // Most path words: letters joined by `-` or `_`, shorter than a token.
+    // Every kind needs a digit, `.`, `@`, `:`, `~`, or the length of a
+    // token, so none is looked for.
+    if s.len() < 16 && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+        return None;
+    }
+    detect_each(s)
+}
+
+/// [`detect`] without its shortcut for plain words: every detector in turn.
+fn detect_each(s: &str) -> Option<Kind> {
     if is_jwt(s) {
         Some(Kind::Jwt)
     } else if is_email(s) {

@@ -651,6 +651,11 @@ proptest! {
     }
 
     #[test]
+    fn plain_words_are_passed_over_only_where_no_detector_finds_anything(s in "[a-zA-Z_-]{0,24}") {
+        prop_assert_eq!(detect(&s), crate::policy::detect::detect_each(&s), "{}", s);
+    }
+
+    #[test]
     fn detectors_never_panic(s in "\\PC{0,80}", b in prop::collection::vec(any::<u8>(), 0..80)) {
         let _ = detect(&s);
         let _ = detect_bytes(&b);
