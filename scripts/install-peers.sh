@@ -34,4 +34,6 @@ if [ ${#need_pip[@]} -gt 0 ]; then
   echo "install-peers: installing Python packages ${need_pip[*]}" >&2
   python3 -m pip install -q "${need_pip[@]}"
 fi
+# rsyslog conflicts with syslog-ng as a Debian package: unpacked beside it.
+scripts/peers/rsyslog.sh install
 echo "install-peers: all peers present" >&2

@@ -53,7 +53,21 @@ input(type="imuxsock" Socket="{d}/log.sock" UseSpecialParser="off" ParseHostname
 "#
         );
         std::fs::write(dir.join("rsyslog.conf"), conf).unwrap();
-        let child = Command::new("rsyslogd")
+        // rsyslog is unpacked beside syslog-ng (the packages conflict).
+        let located = Command::new("scripts/peers/rsyslog.sh")
+            .arg("locate")
+            .output()
+            .expect("scripts/peers/rsyslog.sh runs");
+        assert!(
+            located.status.success(),
+            "rsyslogd is a test peer: run scripts/install-peers.sh ({})",
+            String::from_utf8_lossy(&located.stderr)
+        );
+        let located = String::from_utf8_lossy(&located.stdout).into_owned();
+        let (bin, moddir) = located.trim().split_once(' ').expect("rsyslogd and its module directory");
+        let child = Command::new(bin)
+            .arg("-M")
+            .arg(moddir)
             .arg("-n")
             .arg("-f")
             .arg(dir.join("rsyslog.conf"))
