@@ -64,7 +64,10 @@ input(type="imuxsock" Socket="{d}/log.sock" UseSpecialParser="off" ParseHostname
             String::from_utf8_lossy(&located.stderr)
         );
         let located = String::from_utf8_lossy(&located.stdout).into_owned();
-        let (bin, moddir) = located.trim().split_once(' ').expect("rsyslogd and its module directory");
+        let (bin, moddir) = located
+            .trim()
+            .split_once(' ')
+            .expect("rsyslogd and its module directory");
         let child = Command::new(bin)
             .arg("-M")
             .arg(moddir)
